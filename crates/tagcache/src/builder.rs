@@ -1,0 +1,310 @@
+//! Building a [`Cache`]: every option with its default, checked at `build`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::cache::{Cache, Inner, ServerInfo};
+use crate::codec::Compression;
+use crate::conn::{redact_url, Conn, ScriptCall};
+use crate::core::{Core, Limits};
+use crate::error::{Error, ErrorKind, InvalidInput, Result};
+use crate::keys::KeySpace;
+use crate::policy::{self, EvictionCheck, Safety};
+use crate::scripts::SCRIPTS;
+use crate::write::WriteQueue;
+
+/// Version of the on-Redis layout this crate reads and writes
+/// (`docs/redis-layout.md`), stored in the namespace's meta key.
+pub const LAYOUT_VERSION: u32 = 1;
+
+/// Configures and connects a [`Cache`]. Created by [`Cache::builder`].
+///
+/// ```no_run
+/// # async fn demo() -> tagcache::Result<()> {
+/// use std::time::Duration;
+/// let cache = tagcache::Cache::builder("redis://127.0.0.1:6379")
+///     .namespace("shop")
+///     .default_ttl(Duration::from_secs(600))
+///     .max_ttl(Duration::from_secs(86_400))
+///     .response_timeout(Duration::from_millis(250))
+///     .build()
+///     .await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct CacheBuilder {
+    url: String,
+    namespace: String,
+    default_ttl: Duration,
+    max_ttl: Duration,
+    connect_timeout: Duration,
+    response_timeout: Duration,
+    buckets: u16,
+    compression: Compression,
+    max_tags: usize,
+    max_value_bytes: usize,
+    chunk_size: usize,
+    trim_limit: usize,
+    eviction_check: EvictionCheck,
+    auto_sweep: Option<Duration>,
+}
+
+impl CacheBuilder {
+    pub(crate) fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            namespace: "tagcache".to_owned(),
+            default_ttl: Duration::from_secs(3600),
+            max_ttl: Duration::from_secs(7 * 24 * 3600),
+            connect_timeout: Duration::from_secs(2),
+            response_timeout: Duration::from_secs(1),
+            buckets: 1,
+            compression: Compression::default(),
+            max_tags: 4096,
+            max_value_bytes: 64 << 20,
+            chunk_size: 1000,
+            trim_limit: 16,
+            eviction_check: EvictionCheck::default(),
+            auto_sweep: Some(Duration::from_secs(30)),
+        }
+    }
+
+    /// The namespace all keys live under: 1 to 64 characters of
+    /// `[A-Za-z0-9_-]`. Default: `tagcache`.
+    pub fn namespace(mut self, ns: impl Into<String>) -> Self {
+        self.namespace = ns.into();
+        self
+    }
+
+    /// TTL of entries written without one. Default: 1 hour.
+    pub fn default_ttl(mut self, ttl: Duration) -> Self {
+        self.default_ttl = ttl;
+        self
+    }
+
+    /// The longest TTL an entry may have; longer TTLs are refused. Every
+    /// entry expires, so every index member can be pruned. Default: 7 days.
+    pub fn max_ttl(mut self, ttl: Duration) -> Self {
+        self.max_ttl = ttl;
+        self
+    }
+
+    /// How long connecting may take. Default: 2 s.
+    pub fn connect_timeout(mut self, t: Duration) -> Self {
+        self.connect_timeout = t;
+        self
+    }
+
+    /// How long one Redis call may take. Default: 1 s.
+    pub fn response_timeout(mut self, t: Duration) -> Self {
+        self.response_timeout = t;
+        self
+    }
+
+    /// How many buckets (hash slots) the namespace is spread over; fixed for
+    /// the life of a namespace and recorded in its meta key. An entry and
+    /// its index edges share a bucket, so every write is one atomic script
+    /// even on Redis Cluster; an invalidation visits every bucket. Use 1 on
+    /// a single server, and on a cluster a few per master. Default: 1.
+    pub fn buckets(mut self, n: u16) -> Self {
+        self.buckets = n;
+        self
+    }
+
+    /// Payload compression. Default: LZ4 for payloads of 1 KiB or more.
+    pub fn compression(mut self, c: Compression) -> Self {
+        self.compression = c;
+        self
+    }
+
+    /// Most tags one entry may carry. Default: 4096.
+    pub fn max_tags(mut self, n: usize) -> Self {
+        self.max_tags = n;
+        self
+    }
+
+    /// Largest encoded value accepted (and largest decompressed value
+    /// read). Default: 64 MiB.
+    pub fn max_value_bytes(mut self, n: usize) -> Self {
+        self.max_value_bytes = n;
+        self
+    }
+
+    /// Most entries one invalidation or delete call removes (and at most
+    /// four times as many index edges), which bounds how long Redis is
+    /// busy with one call. Default: 1000 (a few milliseconds).
+    pub fn chunk_size(mut self, n: usize) -> Self {
+        self.chunk_size = n.max(1);
+        self
+    }
+
+    /// Expired members trimmed from an index each time it is written.
+    /// Default: 16.
+    pub fn trim_limit(mut self, n: usize) -> Self {
+        self.trim_limit = n.max(1);
+        self
+    }
+
+    /// What to do when Redis' `maxmemory-policy` could evict index keys.
+    /// Default: [`EvictionCheck::Refuse`].
+    pub fn eviction_check(mut self, c: EvictionCheck) -> Self {
+        self.eviction_check = c;
+        self
+    }
+
+    /// Sweep in the background at about this interval (`None`: never; then
+    /// call [`Cache::prune`] yourself). Default: every 30 s.
+    pub fn auto_sweep(mut self, every: Option<Duration>) -> Self {
+        self.auto_sweep = every;
+        self
+    }
+
+    /// Connects and checks the server.
+    ///
+    /// # Errors
+    /// - [`ErrorKind::InvalidInput`]: bad namespace, bucket count or TTLs;
+    /// - [`ErrorKind::Config`]: bad URL, or Redis older than 7.0;
+    /// - [`ErrorKind::Connection`], [`ErrorKind::Timeout`],
+    ///   [`ErrorKind::Auth`]: Redis unreachable, slow, or refusing the
+    ///   user (including a user who may not run scripts);
+    /// - [`ErrorKind::Layout`]: the namespace was created with another
+    ///   layout version or bucket count;
+    /// - [`ErrorKind::UnsafeEvictionPolicy`]: see [`EvictionCheck`].
+    pub async fn build(self) -> Result<Cache> {
+        let space = KeySpace::new(&self.namespace, self.buckets)?;
+        if self.default_ttl < Duration::from_millis(1) || self.max_ttl < Duration::from_millis(1) {
+            return Err(InvalidInput::TtlTooShort.into());
+        }
+        if self.default_ttl > self.max_ttl {
+            return Err(
+                InvalidInput::TtlAboveMax(self.default_ttl.as_millis(), self.max_ttl.as_millis()).into(),
+            );
+        }
+        let conn = Conn::connect(&self.url, self.connect_timeout, self.response_timeout).await?;
+        let info = server_info(&conn).await?;
+        check_version(&info.redis_version)?;
+        for script in SCRIPTS.all() {
+            conn.load(script).await?;
+        }
+        check_meta(&conn, &space).await?;
+        self.check_policy(&info)?;
+        let limits = Limits {
+            default_ttl: self.default_ttl,
+            max_ttl: self.max_ttl,
+            max_tags: self.max_tags,
+            max_value_bytes: self.max_value_bytes,
+            chunk_size: self.chunk_size,
+            trim_limit: self.trim_limit,
+            compression: self.compression,
+            verify_listing: policy::may_evict_entries(&info.eviction_policy),
+        };
+        let core = Arc::new(Core { conn, space, limits });
+        let writes = WriteQueue::start(core.clone());
+        let sweeper = self.auto_sweep.map(|every| crate::cache::start_sweeper(&core, every));
+        tracing::debug!(url = %redact_url(&self.url), namespace = %self.namespace, "tagcache connected");
+        Ok(Cache::from_inner(Inner {
+            core,
+            writes,
+            info,
+            _sweeper: sweeper,
+        }))
+    }
+
+    fn check_policy(&self, info: &ServerInfo) -> Result<()> {
+        let policy = info.eviction_policy.as_str();
+        match (policy::safety(policy), self.eviction_check) {
+            (Safety::Safe, _) | (_, EvictionCheck::Ignore) => Ok(()),
+            (Safety::Unsafe, EvictionCheck::Refuse) => Err(Error::new(
+                ErrorKind::UnsafeEvictionPolicy,
+                format!(
+                    "maxmemory-policy {policy} can evict index keys while their entries live; \
+                     use noeviction or a volatile-* policy, or EvictionCheck::Warn to accept the risk"
+                ),
+            )),
+            (safety, _) => {
+                tracing::warn!(
+                    policy,
+                    known = safety != Safety::Unknown,
+                    "maxmemory-policy may evict tagcache index keys: invalidations could miss entries"
+                );
+                Ok(())
+            }
+        }
+    }
+}
+
+async fn server_info(conn: &Conn) -> Result<ServerInfo> {
+    let text: String = conn.query(redis::cmd("INFO").arg("server")).await?;
+    let redis_version = text
+        .lines()
+        .find_map(|l| l.strip_prefix("redis_version:"))
+        .unwrap_or("")
+        .trim()
+        .to_owned();
+    // CONFIG may be renamed or forbidden (managed Redis): then unknown.
+    let eviction_policy = conn
+        .query::<Vec<String>>(redis::cmd("CONFIG").arg("GET").arg("maxmemory-policy"))
+        .await
+        .ok()
+        .and_then(|v| v.into_iter().nth(1))
+        .unwrap_or_default();
+    Ok(ServerInfo {
+        redis_version,
+        eviction_policy,
+    })
+}
+
+fn check_version(version: &str) -> Result<()> {
+    let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    let major = parts.next().unwrap_or(0);
+    if major >= 7 {
+        Ok(())
+    } else {
+        Err(Error::new(
+            ErrorKind::Config,
+            format!("Redis 7.0 or newer is required, the server runs {version:?}"),
+        ))
+    }
+}
+
+async fn check_meta(conn: &Conn, space: &KeySpace) -> Result<()> {
+    let mut call = ScriptCall::new(&SCRIPTS.meta, &[space.meta()]);
+    call.arg(LAYOUT_VERSION).arg(space.buckets());
+    let (layout, buckets): (Option<String>, Option<String>) = conn.run(&call).await?;
+    let layout = layout.unwrap_or_default();
+    let buckets = buckets.unwrap_or_default();
+    if layout != LAYOUT_VERSION.to_string() {
+        return Err(Error::new(
+            ErrorKind::Layout,
+            format!(
+                "namespace {} has layout version {layout}, this tagcache writes {LAYOUT_VERSION}",
+                space.namespace()
+            ),
+        ));
+    }
+    if buckets != space.buckets().to_string() {
+        return Err(Error::new(
+            ErrorKind::Layout,
+            format!(
+                "namespace {} was created with {buckets} buckets, the cache is configured with {}",
+                space.namespace(),
+                space.buckets()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_floor_is_seven() {
+        assert!(check_version("7.0.15").is_ok());
+        assert!(check_version("8.2.1").is_ok());
+        assert!(check_version("6.2.14").is_err());
+        assert!(check_version("").is_err());
+    }
+}

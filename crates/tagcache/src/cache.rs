@@ -1,0 +1,550 @@
+//! The cache handle and its operations.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{de::DeserializeOwned, Serialize};
+
+use crate::builder::CacheBuilder;
+use crate::codec::{self, Codec};
+use crate::conn::ScriptCall;
+use crate::core::Core;
+use crate::error::{Error, ErrorKind, InvalidInput, Result};
+use crate::keys::{validate_key, validate_tag};
+use crate::listing::TagKeys;
+use crate::scripts::SCRIPTS;
+use crate::stats::Stats;
+use crate::sweep::PruneReport;
+use crate::write::{last_write_wins, WriteOp, WriteQueue};
+
+/// A Redis cache whose entries carry tags: write entries with their tags in
+/// one atomic step, then list or invalidate everything under a tag.
+///
+/// # Contents
+/// - build: [`Cache::builder`];
+/// - write: [`set`](Cache::set), [`set_bytes`](Cache::set_bytes),
+///   [`set_many`](Cache::set_many), [`set_many_bytes`](Cache::set_many_bytes);
+/// - read: [`get`](Cache::get), [`get_bytes`](Cache::get_bytes),
+///   [`get_many`](Cache::get_many), [`exists`](Cache::exists),
+///   [`ttl`](Cache::ttl), [`tags`](Cache::tags);
+/// - remove: [`delete`](Cache::delete), [`delete_many`](Cache::delete_many);
+/// - tags: [`invalidate_tag`](Cache::invalidate_tag),
+///   [`invalidate_tags`](Cache::invalidate_tags),
+///   [`keys_with_tag`](Cache::keys_with_tag), [`tag_len`](Cache::tag_len),
+///   [`has_tag`](Cache::has_tag);
+/// - upkeep: [`prune`](Cache::prune), [`prune_step`](Cache::prune_step),
+///   [`stats`](Cache::stats).
+///
+/// A `Cache` is cheap to clone; clones share one multiplexed connection,
+/// one write queue and one background sweeper.
+///
+/// # Example
+/// ```no_run
+/// # async fn demo() -> tagcache::Result<()> {
+/// use std::time::Duration;
+/// use tagcache::{Cache, SetOptions};
+///
+/// let cache = Cache::builder("redis://127.0.0.1:6379").namespace("shop").build().await?;
+/// let page = "<h1>Blue shoes</h1>".to_string();
+/// cache
+///     .set("page:/shoes/blue", &page, &SetOptions::new().ttl(Duration::from_secs(600)).tags(["product:42", "category:shoes"]))
+///     .await?;
+/// assert_eq!(cache.get::<String>("page:/shoes/blue").await?, Some(page));
+///
+/// // Product 42 changed: every page showing it goes, in bounded chunks.
+/// let removed = cache.invalidate_tag("product:42").await?;
+/// assert_eq!(removed, 1);
+/// assert_eq!(cache.get::<String>("page:/shoes/blue").await?, None);
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct Cache {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub(crate) core: Arc<Core>,
+    pub(crate) writes: WriteQueue,
+    pub(crate) info: ServerInfo,
+    pub(crate) _sweeper: Option<AbortOnDrop>,
+}
+
+/// Facts read from the server at connect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ServerInfo {
+    /// `redis_version` from `INFO server`.
+    pub redis_version: String,
+    /// `maxmemory-policy`, empty when `CONFIG GET` is not allowed.
+    pub eviction_policy: String,
+}
+
+/// Options of one write.
+///
+/// ```
+/// use std::time::Duration;
+/// let opts = tagcache::SetOptions::new()
+///     .ttl(Duration::from_secs(60))
+///     .tags(["product:42", "category:7"]);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[must_use]
+pub struct SetOptions {
+    ttl: Option<Duration>,
+    tags: Vec<Vec<u8>>,
+}
+
+impl SetOptions {
+    /// No tags, the cache's default TTL.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The entry's TTL: at least 1 ms, at most the cache's maximum TTL.
+    /// Default: the cache's default TTL.
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = Some(ttl);
+        self
+    }
+
+    /// Adds one tag (any non-empty bytes up to 1024; repeats count once).
+    pub fn tag(mut self, tag: impl AsRef<[u8]>) -> Self {
+        self.tags.push(tag.as_ref().to_vec());
+        self
+    }
+
+    /// Adds tags.
+    pub fn tags<I, T>(mut self, tags: I) -> Self
+    where
+        I: IntoIterator<Item = T>,
+        T: AsRef<[u8]>,
+    {
+        self.tags.extend(tags.into_iter().map(|t| t.as_ref().to_vec()));
+        self
+    }
+}
+
+/// Aborts a background task when the last cache clone goes.
+#[derive(Debug)]
+pub(crate) struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Runs bounded sweep steps about every `every` (with jitter, so many
+/// processes do not sweep in step).
+pub(crate) fn start_sweeper(core: &Arc<Core>, every: Duration) -> AbortOnDrop {
+    let weak = Arc::downgrade(core);
+    AbortOnDrop(tokio::spawn(async move {
+        loop {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.subsec_nanos())
+                .unwrap_or(0);
+            let jitter = every.mul_f64(f64::from(nanos % 1000) / 5000.0);
+            tokio::time::sleep(every + jitter).await;
+            let Some(core) = weak.upgrade() else { break };
+            let budget = u64::try_from(core.limits.chunk_size).unwrap_or(1000) * 10;
+            match core.prune_step(budget).await {
+                Ok(r) => tracing::debug!(
+                    namespace = core.space.namespace(),
+                    members_removed = r.members_removed,
+                    indexes_removed = r.indexes_removed,
+                    "sweep step"
+                ),
+                Err(e) => tracing::debug!(namespace = core.space.namespace(), error = %e, "sweep step failed"),
+            }
+        }
+    }))
+}
+
+impl Cache {
+    /// Starts configuring a cache for the Redis at `url`: `redis://`,
+    /// `rediss://` (TLS), `redis+unix://` / `unix://` or a bare socket path;
+    /// user and password go in the URL (`redis://user:pass@host:port/db`).
+    pub fn builder(url: impl Into<String>) -> CacheBuilder {
+        CacheBuilder::new(url)
+    }
+
+    pub(crate) fn from_inner(inner: Inner) -> Self {
+        Self {
+            inner: Arc::new(inner),
+        }
+    }
+
+    fn core(&self) -> &Core {
+        &self.inner.core
+    }
+
+    /// The namespace this cache reads and writes.
+    pub fn namespace(&self) -> &str {
+        self.core().space.namespace()
+    }
+
+    /// Facts read from the server at connect.
+    pub fn server_info(&self) -> &ServerInfo {
+        &self.inner.info
+    }
+
+    fn prepare(&self, key: &[u8], payload: &[u8], codec: Codec, opts: &SetOptions) -> Result<WriteOp> {
+        let core = self.core();
+        validate_key(key)?;
+        let limits = &core.limits;
+        let mut seen = HashSet::with_capacity(opts.tags.len());
+        let mut tags = Vec::with_capacity(opts.tags.len());
+        for t in &opts.tags {
+            validate_tag(t)?;
+            if seen.insert(t.as_slice()) {
+                tags.push(t.clone());
+            }
+        }
+        if tags.len() > limits.max_tags {
+            return Err(InvalidInput::TooManyTags(tags.len(), limits.max_tags).into());
+        }
+        let ttl = opts.ttl.unwrap_or(limits.default_ttl);
+        if ttl < Duration::from_millis(1) {
+            return Err(InvalidInput::TtlTooShort.into());
+        }
+        if ttl > limits.max_ttl {
+            return Err(InvalidInput::TtlAboveMax(ttl.as_millis(), limits.max_ttl.as_millis()).into());
+        }
+        if payload.len() > limits.max_value_bytes {
+            return Err(InvalidInput::ValueTooLarge(payload.len(), limits.max_value_bytes).into());
+        }
+        let value = codec::encode_entry(&tags, payload, codec, limits.compression);
+        Ok(WriteOp {
+            key: key.to_vec(),
+            bucket: core.space.bucket_of(key),
+            value,
+            ttl_ms: u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX),
+            tags,
+        })
+    }
+
+    /// Stores a typed value (MessagePack) with its tags, replacing any entry
+    /// under `key` and every index edge it had, in one atomic step.
+    ///
+    /// Concurrent `set`s share script calls (see the crate docs); the call
+    /// returns once Redis has applied the write.
+    ///
+    /// # Errors
+    /// Invalid key, tag, TTL or size ([`ErrorKind::InvalidInput`]), Redis
+    /// errors (including [`ErrorKind::OutOfMemory`]).
+    pub async fn set<T: Serialize + ?Sized>(
+        &self,
+        key: impl AsRef<[u8]>,
+        value: &T,
+        opts: &SetOptions,
+    ) -> Result<()> {
+        let payload = codec::to_msgpack(value)?;
+        let op = self.prepare(key.as_ref(), &payload, Codec::MsgPack, opts)?;
+        self.inner.writes.submit(vec![op]).await
+    }
+
+    /// Stores raw bytes (readable by any client that skips the header, see
+    /// `docs/redis-layout.md`); otherwise like [`Cache::set`].
+    ///
+    /// # Errors
+    /// As [`Cache::set`].
+    pub async fn set_bytes(
+        &self,
+        key: impl AsRef<[u8]>,
+        value: impl AsRef<[u8]>,
+        opts: &SetOptions,
+    ) -> Result<()> {
+        let op = self.prepare(key.as_ref(), value.as_ref(), Codec::Raw, opts)?;
+        self.inner.writes.submit(vec![op]).await
+    }
+
+    /// Stores many typed entries in batched script calls (up to 128 entries
+    /// a call). A key given twice keeps its last value. Each entry is atomic
+    /// with its edges; the batch as a whole is not a transaction.
+    ///
+    /// # Errors
+    /// As [`Cache::set`]; nothing is written when an input is invalid.
+    pub async fn set_many<K, T, I>(&self, items: I) -> Result<()>
+    where
+        I: IntoIterator<Item = (K, T, SetOptions)>,
+        K: AsRef<[u8]>,
+        T: Serialize,
+    {
+        let mut ops = Vec::new();
+        for (k, v, o) in items {
+            let payload = codec::to_msgpack(&v)?;
+            ops.push(self.prepare(k.as_ref(), &payload, Codec::MsgPack, &o)?);
+        }
+        self.core().write(&last_write_wins(ops)).await
+    }
+
+    /// [`Cache::set_many`] for raw byte values.
+    ///
+    /// # Errors
+    /// As [`Cache::set_many`].
+    pub async fn set_many_bytes<K, V, I>(&self, items: I) -> Result<()>
+    where
+        I: IntoIterator<Item = (K, V, SetOptions)>,
+        K: AsRef<[u8]>,
+        V: AsRef<[u8]>,
+    {
+        let ops = items
+            .into_iter()
+            .map(|(k, v, o)| self.prepare(k.as_ref(), v.as_ref(), Codec::Raw, &o))
+            .collect::<Result<Vec<_>>>()?;
+        self.core().write(&last_write_wins(ops)).await
+    }
+
+    fn entry_key(&self, key: &[u8]) -> Result<Vec<u8>> {
+        validate_key(key)?;
+        let space = &self.core().space;
+        Ok(space.entry(space.bucket_of(key), key))
+    }
+
+    fn decode<T: DeserializeOwned>(&self, bytes: &[u8]) -> Result<T> {
+        let d = codec::decode_entry(bytes)?;
+        if d.codec != Codec::MsgPack {
+            return Err(Error::new(
+                ErrorKind::Codec,
+                "entry holds raw bytes; read it with get_bytes",
+            ));
+        }
+        codec::from_msgpack(&d.payload(self.core().limits.max_value_bytes)?)
+    }
+
+    fn decode_bytes(&self, bytes: &[u8]) -> Result<Vec<u8>> {
+        codec::decode_entry(bytes)?.payload(self.core().limits.max_value_bytes)
+    }
+
+    /// Reads a typed value; `None` when absent or expired. One `GET`.
+    ///
+    /// # Errors
+    /// Redis errors; [`ErrorKind::Codec`] when the stored value is not a
+    /// MessagePack entry of the requested type.
+    pub async fn get<T: DeserializeOwned>(&self, key: impl AsRef<[u8]>) -> Result<Option<T>> {
+        let k = self.entry_key(key.as_ref())?;
+        let raw: Option<Vec<u8>> = self.core().conn.query(redis::cmd("GET").arg(k)).await?;
+        raw.map(|b| self.decode(&b)).transpose()
+    }
+
+    /// Reads a value's payload bytes (decompressed); `None` when absent.
+    ///
+    /// # Errors
+    /// Redis errors; [`ErrorKind::Codec`] for bytes not in tagcache format.
+    pub async fn get_bytes(&self, key: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>> {
+        let k = self.entry_key(key.as_ref())?;
+        let raw: Option<Vec<u8>> = self.core().conn.query(redis::cmd("GET").arg(k)).await?;
+        raw.map(|b| self.decode_bytes(&b)).transpose()
+    }
+
+    async fn mget<K: AsRef<[u8]>>(&self, keys: impl IntoIterator<Item = K>) -> Result<Vec<Option<Vec<u8>>>> {
+        let names = keys
+            .into_iter()
+            .map(|k| self.entry_key(k.as_ref()))
+            .collect::<Result<Vec<_>>>()?;
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.core().conn.query(redis::cmd("MGET").arg(names)).await
+    }
+
+    /// Reads many typed values with one `MGET`, in the order asked.
+    ///
+    /// # Errors
+    /// As [`Cache::get`].
+    pub async fn get_many<T: DeserializeOwned, K: AsRef<[u8]>>(
+        &self,
+        keys: impl IntoIterator<Item = K>,
+    ) -> Result<Vec<Option<T>>> {
+        self.mget(keys)
+            .await?
+            .into_iter()
+            .map(|v| v.map(|b| self.decode(&b)).transpose())
+            .collect()
+    }
+
+    /// Reads many payloads with one `MGET`, in the order asked.
+    ///
+    /// # Errors
+    /// As [`Cache::get_bytes`].
+    pub async fn get_many_bytes<K: AsRef<[u8]>>(
+        &self,
+        keys: impl IntoIterator<Item = K>,
+    ) -> Result<Vec<Option<Vec<u8>>>> {
+        self.mget(keys)
+            .await?
+            .into_iter()
+            .map(|v| v.map(|b| self.decode_bytes(&b)).transpose())
+            .collect()
+    }
+
+    /// Whether an entry exists.
+    ///
+    /// # Errors
+    /// Invalid key, Redis errors.
+    pub async fn exists(&self, key: impl AsRef<[u8]>) -> Result<bool> {
+        let k = self.entry_key(key.as_ref())?;
+        self.core().conn.query(redis::cmd("EXISTS").arg(k)).await
+    }
+
+    /// The entry's remaining TTL; `None` when absent.
+    ///
+    /// # Errors
+    /// Invalid key, Redis errors.
+    pub async fn ttl(&self, key: impl AsRef<[u8]>) -> Result<Option<Duration>> {
+        let k = self.entry_key(key.as_ref())?;
+        let ms: i64 = self.core().conn.query(redis::cmd("PTTL").arg(k)).await?;
+        Ok(u64::try_from(ms).ok().map(Duration::from_millis))
+    }
+
+    /// The entry's tags, in the order written; `None` when absent.
+    ///
+    /// # Errors
+    /// Invalid key, Redis errors, a corrupt entry.
+    pub async fn tags(&self, key: impl AsRef<[u8]>) -> Result<Option<Vec<Vec<u8>>>> {
+        let key = key.as_ref();
+        validate_key(key)?;
+        let bucket = self.core().space.bucket_of(key);
+        let mut sections = self.core().read_sections(bucket, &[key.to_vec()]).await?;
+        sections
+            .pop()
+            .flatten()
+            .map(|s| codec::parse_tags(&s))
+            .transpose()
+    }
+
+    /// Deletes an entry and all its index edges; `true` if it existed.
+    ///
+    /// # Errors
+    /// Invalid key, Redis errors.
+    pub async fn delete(&self, key: impl AsRef<[u8]>) -> Result<bool> {
+        Ok(self.delete_many([key]).await? == 1)
+    }
+
+    /// Deletes entries with all their index edges, in bounded chunks;
+    /// returns how many existed.
+    ///
+    /// # Errors
+    /// Invalid key, Redis errors.
+    pub async fn delete_many<K: AsRef<[u8]>>(&self, keys: impl IntoIterator<Item = K>) -> Result<u64> {
+        let core = self.core();
+        let mut by_bucket: Vec<Vec<Vec<u8>>> = vec![Vec::new(); usize::from(core.space.buckets())];
+        let mut seen = HashSet::new();
+        for k in keys {
+            let k = k.as_ref();
+            validate_key(k)?;
+            if seen.insert(k.to_vec()) {
+                by_bucket[usize::from(core.space.bucket_of(k))].push(k.to_vec());
+            }
+        }
+        let mut total = 0;
+        for (bucket, members) in by_bucket.into_iter().enumerate() {
+            let bucket = u16::try_from(bucket).unwrap_or(0);
+            for chunk in members.chunks(core.limits.chunk_size) {
+                total += core.delete_in_bucket(bucket, chunk.to_vec()).await?;
+            }
+        }
+        Ok(total)
+    }
+
+    /// Deletes every entry carrying `tag`; returns how many were deleted.
+    ///
+    /// Exact: every entry whose write completed before this call began is
+    /// gone when it returns; writes completed after it returns survive.
+    /// Bounded: Redis works at most one chunk (`chunk_size` entries) per call.
+    ///
+    /// # Errors
+    /// Invalid tag, Redis errors. An invalidation interrupted by an error
+    /// or a crash is finished by the next invalidation of the tag or by
+    /// the sweep; nothing it covered is orphaned.
+    pub async fn invalidate_tag(&self, tag: impl AsRef<[u8]>) -> Result<u64> {
+        self.invalidate_tags([tag]).await
+    }
+
+    /// Deletes every entry carrying any of `tags` (the union, each entry
+    /// counted once).
+    ///
+    /// # Errors
+    /// As [`Cache::invalidate_tag`].
+    pub async fn invalidate_tags<T: AsRef<[u8]>>(&self, tags: impl IntoIterator<Item = T>) -> Result<u64> {
+        let mut list: Vec<Vec<u8>> = Vec::new();
+        for t in tags {
+            validate_tag(t.as_ref())?;
+            if !list.iter().any(|x| x.as_slice() == t.as_ref()) {
+                list.push(t.as_ref().to_vec());
+            }
+        }
+        let span = tracing::debug_span!("invalidate", namespace = self.namespace(), tags = list.len());
+        let _guard = span.enter();
+        self.core().invalidate(&list).await
+    }
+
+    /// The live keys carrying `tag`, page by page (never expired or deleted
+    /// ones). See [`TagKeys`] for the guarantees under concurrent writes.
+    ///
+    /// # Errors
+    /// An invalid tag is reported by the first page.
+    pub fn keys_with_tag(&self, tag: impl AsRef<[u8]>) -> TagKeys {
+        TagKeys::new(self.inner.core.clone(), tag.as_ref().to_vec())
+    }
+
+    /// How many live entries carry `tag`.
+    ///
+    /// # Errors
+    /// Invalid tag, Redis errors.
+    pub async fn tag_len(&self, tag: impl AsRef<[u8]>) -> Result<u64> {
+        let tag = tag.as_ref();
+        validate_tag(tag)?;
+        let core = self.core();
+        let mut total = 0u64;
+        for b in 0..core.space.buckets() {
+            let call = ScriptCall::new(&SCRIPTS.tag_count, &[core.space.tag(b, tag)]);
+            total += core.conn.run::<u64>(&call).await?;
+        }
+        Ok(total)
+    }
+
+    /// Whether the live entry `key` carries `tag`.
+    ///
+    /// # Errors
+    /// Invalid key or tag, Redis errors.
+    pub async fn has_tag(&self, key: impl AsRef<[u8]>, tag: impl AsRef<[u8]>) -> Result<bool> {
+        let (key, tag) = (key.as_ref(), tag.as_ref());
+        validate_key(key)?;
+        validate_tag(tag)?;
+        let core = self.core();
+        let mut call = ScriptCall::new(&SCRIPTS.tag_member, &[core.space.tag(core.space.bucket_of(key), tag)]);
+        call.arg(key);
+        Ok(core.conn.run::<u8>(&call).await? == 1)
+    }
+
+    /// One full sweep: trims every expired index member, removes empty
+    /// indexes, finishes abandoned invalidations. Runs as many bounded
+    /// steps as needed; safe alongside traffic and other sweepers.
+    ///
+    /// # Errors
+    /// Redis errors (the work done so far stays done).
+    pub async fn prune(&self) -> Result<PruneReport> {
+        self.core().prune_all().await
+    }
+
+    /// One bounded sweep step of about `budget` members or indexes;
+    /// [`PruneReport::complete`] says whether anything due is left.
+    ///
+    /// # Errors
+    /// Redis errors.
+    pub async fn prune_step(&self, budget: u64) -> Result<PruneReport> {
+        self.core().prune_step(budget).await
+    }
+
+    /// Index statistics, read by walking the registries page by page.
+    ///
+    /// # Errors
+    /// Redis errors.
+    pub async fn stats(&self) -> Result<Stats> {
+        crate::stats::collect(self.core(), &self.inner.info).await
+    }
+}

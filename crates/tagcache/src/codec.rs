@@ -1,0 +1,239 @@
+//! The entry format: a small header, the entry's tags, then the payload.
+//!
+//! ```text
+//! byte 0      format version (1)
+//! byte 1      flags: bit 0 = payload is LZ4 block (size-prepended, u32 LE);
+//!             bits 4-7 = codec (0 = raw bytes, 1 = MessagePack)
+//! bytes 2..6  u32 big-endian: length L of the tag section
+//! L bytes     tag section: for each tag, u16 big-endian length + tag bytes
+//! rest        payload
+//! ```
+//!
+//! The tags travel inside the value so that an entry and its reverse edges
+//! are one Redis key: they are written, expire and are evicted together, and
+//! the write script reads the old tags with two `GETRANGE`s (never the whole
+//! value). Other languages read an entry by skipping `6 + L` bytes.
+
+use serde::{de::DeserializeOwned, Serialize};
+
+use crate::error::{Error, ErrorKind, InvalidInput};
+
+/// Current entry format version (byte 0 of every entry).
+pub(crate) const FORMAT_VERSION: u8 = 1;
+/// Length of the fixed part of the header.
+pub(crate) const HEADER_LEN: usize = 6;
+
+const FLAG_LZ4: u8 = 0b0000_0001;
+const CODEC_SHIFT: u8 = 4;
+
+/// How the payload bytes were produced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Codec {
+    /// The caller's bytes, untouched.
+    Raw = 0,
+    /// A serde value encoded as MessagePack.
+    MsgPack = 1,
+}
+
+/// When values are compressed.
+///
+/// The default compresses payloads of 1 KiB or more with LZ4 and keeps the
+/// compressed form only when it is smaller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Compression {
+    threshold: Option<usize>,
+}
+
+impl Compression {
+    /// Never compress.
+    pub const fn none() -> Self {
+        Self { threshold: None }
+    }
+
+    /// Compress payloads of at least `bytes` bytes with LZ4.
+    pub const fn lz4_above(bytes: usize) -> Self {
+        Self {
+            threshold: Some(bytes),
+        }
+    }
+}
+
+impl Default for Compression {
+    fn default() -> Self {
+        Self::lz4_above(1024)
+    }
+}
+
+/// Serializes a typed value to MessagePack.
+pub(crate) fn to_msgpack<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, Error> {
+    rmp_serde::to_vec_named(value)
+        .map_err(|e| Error::with_source(ErrorKind::Codec, "cannot encode value", e))
+}
+
+/// Deserializes a typed value from MessagePack.
+pub(crate) fn from_msgpack<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
+    rmp_serde::from_slice(bytes)
+        .map_err(|e| Error::with_source(ErrorKind::Codec, "cannot decode value", e))
+}
+
+/// Builds the stored bytes of an entry.
+pub(crate) fn encode_entry(
+    tags: &[Vec<u8>],
+    payload: &[u8],
+    codec: Codec,
+    compression: Compression,
+) -> Vec<u8> {
+    let section_len: usize = tags.iter().map(|t| 2 + t.len()).sum();
+    let compressed = match compression.threshold {
+        Some(min) if payload.len() >= min => {
+            let c = lz4_flex::compress_prepend_size(payload);
+            (c.len() < payload.len()).then_some(c)
+        }
+        _ => None,
+    };
+    let body: &[u8] = compressed.as_deref().unwrap_or(payload);
+    let mut out = Vec::with_capacity(HEADER_LEN + section_len + body.len());
+    out.push(FORMAT_VERSION);
+    let mut flags = (codec as u8) << CODEC_SHIFT;
+    if compressed.is_some() {
+        flags |= FLAG_LZ4;
+    }
+    out.push(flags);
+    // Tag count and length are validated by the caller (u16 tag lengths,
+    // bounded tag counts), so the section always fits in a u32.
+    out.extend_from_slice(&u32::try_from(section_len).unwrap_or(u32::MAX).to_be_bytes());
+    for t in tags {
+        out.extend_from_slice(&u16::try_from(t.len()).unwrap_or(u16::MAX).to_be_bytes());
+        out.extend_from_slice(t);
+    }
+    out.extend_from_slice(body);
+    out
+}
+
+/// A stored entry, split into its parts.
+#[derive(Debug)]
+pub(crate) struct Decoded<'a> {
+    pub(crate) codec: Codec,
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) tag_section: &'a [u8],
+    compressed: bool,
+    body: &'a [u8],
+}
+
+impl Decoded<'_> {
+    /// The payload, decompressed; refuses to inflate beyond `max_len` bytes.
+    pub(crate) fn payload(&self, max_len: usize) -> Result<Vec<u8>, Error> {
+        if !self.compressed {
+            return Ok(self.body.to_vec());
+        }
+        let size = self
+            .body
+            .get(..4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+            .ok_or_else(|| corrupt("truncated compressed payload"))?;
+        if size > max_len {
+            return Err(Error::from(InvalidInput::ValueTooLarge(size, max_len)));
+        }
+        lz4_flex::decompress_size_prepended(self.body)
+            .map_err(|e| Error::with_source(ErrorKind::Codec, "corrupt compressed payload", e))
+    }
+}
+
+fn corrupt(what: &str) -> Error {
+    Error::new(ErrorKind::Codec, format!("stored entry is not in tagcache format: {what}"))
+}
+
+/// Splits stored bytes into header, tags and payload.
+pub(crate) fn decode_entry(bytes: &[u8]) -> Result<Decoded<'_>, Error> {
+    if bytes.len() < HEADER_LEN {
+        return Err(corrupt("shorter than the header"));
+    }
+    if bytes[0] != FORMAT_VERSION {
+        return Err(corrupt("unknown format version"));
+    }
+    let flags = bytes[1];
+    let codec = match flags >> CODEC_SHIFT {
+        0 => Codec::Raw,
+        1 => Codec::MsgPack,
+        _ => return Err(corrupt("unknown codec")),
+    };
+    let section_len = u32::from_be_bytes([bytes[2], bytes[3], bytes[4], bytes[5]]) as usize;
+    let rest = &bytes[HEADER_LEN..];
+    if rest.len() < section_len {
+        return Err(corrupt("tag section longer than the entry"));
+    }
+    let (tag_section, body) = rest.split_at(section_len);
+    Ok(Decoded {
+        codec,
+        tag_section,
+        compressed: flags & FLAG_LZ4 != 0,
+        body,
+    })
+}
+
+/// Parses a tag section into the tag list.
+pub(crate) fn parse_tags(mut section: &[u8]) -> Result<Vec<Vec<u8>>, Error> {
+    let mut tags = Vec::new();
+    while !section.is_empty() {
+        if section.len() < 2 {
+            return Err(corrupt("truncated tag length"));
+        }
+        let len = usize::from(u16::from_be_bytes([section[0], section[1]]));
+        let end = 2 + len;
+        if section.len() < end {
+            return Err(corrupt("truncated tag"));
+        }
+        tags.push(section[2..end].to_vec());
+        section = &section[end..];
+    }
+    Ok(tags)
+}
+
+/// Encodes a tag list as a tag section (the bytes the scripts compare).
+#[cfg(test)]
+pub(crate) fn tag_section(tags: &[Vec<u8>]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(tags.iter().map(|t| 2 + t.len()).sum());
+    for t in tags {
+        out.extend_from_slice(&u16::try_from(t.len()).unwrap_or(u16::MAX).to_be_bytes());
+        out.extend_from_slice(t);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_tags_and_payload() {
+        let tags = vec![b"a".to_vec(), b"b:{x}".to_vec(), vec![0, 255]];
+        let bytes = encode_entry(&tags, b"hello", Codec::Raw, Compression::default());
+        assert_eq!(bytes[0], FORMAT_VERSION);
+        let d = decode_entry(&bytes).unwrap();
+        assert_eq!(d.codec, Codec::Raw);
+        assert_eq!(parse_tags(d.tag_section).unwrap(), tags);
+        assert_eq!(d.tag_section, tag_section(&tags));
+        assert_eq!(d.payload(100).unwrap(), b"hello");
+    }
+
+    #[test]
+    fn compresses_large_payloads_only_when_smaller() {
+        let payload = vec![7u8; 10_000];
+        let bytes = encode_entry(&[], &payload, Codec::MsgPack, Compression::lz4_above(1024));
+        assert!(bytes.len() < 1000);
+        let d = decode_entry(&bytes).unwrap();
+        assert_eq!(d.payload(1 << 20).unwrap(), payload);
+        assert!(d.payload(100).is_err(), "decompression bomb guard");
+
+        let small = encode_entry(&[], b"tiny", Codec::Raw, Compression::lz4_above(1));
+        assert_eq!(decode_entry(&small).unwrap().payload(10).unwrap(), b"tiny");
+    }
+
+    #[test]
+    fn rejects_foreign_bytes() {
+        assert!(decode_entry(b"plain").is_err());
+        assert!(decode_entry(b"\x09\x00\x00\x00\x00\x00").is_err());
+        assert!(decode_entry(b"\x01\x00\x00\x00\x00\x09abc").is_err());
+        assert!(parse_tags(b"\x00\x05ab").is_err());
+    }
+}

@@ -1,0 +1,172 @@
+//! The one place tagcache talks to Redis: a multiplexed connection shared
+//! by every clone of a [`crate::Cache`], with explicit timeouts, scripts run
+//! by `EVALSHA` and reloaded on `NOSCRIPT`.
+
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{Cmd, FromRedisValue, ToRedisArgs};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::scripts::Script;
+
+/// A shared connection to one Redis server.
+#[derive(Clone)]
+pub(crate) struct Conn {
+    manager: ConnectionManager,
+}
+
+impl std::fmt::Debug for Conn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Conn")
+    }
+}
+
+/// Turns a bare socket path into a `unix://` URL; other URLs pass through.
+pub(crate) fn normalize_url(url: &str) -> String {
+    if url.starts_with('/') {
+        format!("unix://{url}")
+    } else {
+        url.to_owned()
+    }
+}
+
+/// Strips the password from a URL before it goes into an error or a log.
+pub(crate) fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{}://{}:***@{}", &url[..scheme], user, &url[at + 1..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+impl Conn {
+    /// Connects, failing within about `connect_timeout`.
+    pub(crate) async fn connect(
+        url: &str,
+        connect_timeout: Duration,
+        response_timeout: Duration,
+    ) -> Result<Self> {
+        let shown = redact_url(url);
+        let client = redis::Client::open(normalize_url(url)).map_err(|e| {
+            Error::with_source(ErrorKind::Config, format!("invalid redis url {shown}"), e)
+        })?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(connect_timeout))
+            .set_response_timeout(Some(response_timeout))
+            .set_number_of_retries(1)
+            .set_min_delay(Duration::from_millis(50))
+            .set_max_delay(Duration::from_secs(1));
+        // The manager retries internally; bound the whole attempt as well.
+        let attempt = ConnectionManager::new_with_config(client, config);
+        let manager = match tokio::time::timeout(connect_timeout * 3, attempt).await {
+            Ok(Ok(m)) => m,
+            Ok(Err(e)) => {
+                let e = Error::from(e);
+                return Err(Error::new(
+                    e.kind(),
+                    format!("cannot connect to {shown}: {e}"),
+                ));
+            }
+            Err(_) => {
+                return Err(Error::new(
+                    ErrorKind::Timeout,
+                    format!("cannot connect to {shown}: no answer within {connect_timeout:?}"),
+                ))
+            }
+        };
+        Ok(Self { manager })
+    }
+
+    /// Runs one command.
+    pub(crate) async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T> {
+        let mut c = self.manager.clone();
+        Ok(cmd.query_async(&mut c).await?)
+    }
+
+    /// Runs a pipeline (never scripts: pipelines do not reload them).
+    pub(crate) async fn pipe<T: FromRedisValue>(&self, pipe: &redis::Pipeline) -> Result<T> {
+        let mut c = self.manager.clone();
+        Ok(pipe.query_async(&mut c).await?)
+    }
+
+    /// Runs a script call, loading the script once if Redis lost it.
+    pub(crate) async fn run<T: FromRedisValue>(&self, call: &ScriptCall) -> Result<T> {
+        let mut c = self.manager.clone();
+        match call.cmd.query_async::<T>(&mut c).await {
+            Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
+                self.load(call.script).await?;
+                Ok(call.cmd.query_async(&mut c).await?)
+            }
+            other => other.map_err(|e| script_error(call.script, e)),
+        }
+    }
+
+    /// `SCRIPT LOAD`s a script.
+    pub(crate) async fn load(&self, script: &Script) -> Result<()> {
+        let mut c = self.manager.clone();
+        script
+            .script
+            .load_async(&mut c)
+            .await
+            .map(|_| ())
+            .map_err(|e| script_error(script, e))
+    }
+}
+
+fn script_error(script: &Script, e: redis::RedisError) -> Error {
+    let e = Error::from(e);
+    if e.kind() == ErrorKind::Server {
+        Error::new(
+            ErrorKind::Script,
+            format!("script {} failed: {e}", script.name),
+        )
+    } else {
+        e
+    }
+}
+
+/// One `EVALSHA` with its keys and arguments, built in place.
+pub(crate) struct ScriptCall {
+    script: &'static Script,
+    cmd: Cmd,
+}
+
+impl ScriptCall {
+    /// Starts a call of `script` over `keys`.
+    pub(crate) fn new<K: ToRedisArgs>(script: &'static Script, keys: &[K]) -> Self {
+        let mut cmd = redis::cmd("EVALSHA");
+        cmd.arg(script.script.get_hash()).arg(keys.len()).arg(keys);
+        Self { script, cmd }
+    }
+
+    /// Appends one argument.
+    pub(crate) fn arg<A: ToRedisArgs>(&mut self, a: A) -> &mut Self {
+        self.cmd.arg(a);
+        self
+    }
+
+    /// The command as sent, for tests that pin it.
+    #[cfg(test)]
+    pub(crate) fn packed(&self) -> Vec<u8> {
+        self.cmd.get_packed_command()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_redacted() {
+        assert_eq!(
+            redact_url("redis://user:secret@host:6379/0"),
+            "redis://user:***@host:6379/0"
+        );
+        assert_eq!(redact_url("redis://host"), "redis://host");
+        assert_eq!(normalize_url("/tmp/r.sock"), "unix:///tmp/r.sock");
+    }
+}

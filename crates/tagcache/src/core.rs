@@ -1,0 +1,31 @@
+//! The state every operation needs: the connection, the key space and the
+//! limits. Shared (in an `Arc`) by the cache handle and its background tasks.
+
+use std::time::Duration;
+
+use crate::codec::Compression;
+use crate::conn::Conn;
+use crate::keys::KeySpace;
+
+/// Limits and defaults fixed when the cache is built.
+#[derive(Debug, Clone)]
+pub(crate) struct Limits {
+    pub(crate) default_ttl: Duration,
+    pub(crate) max_ttl: Duration,
+    pub(crate) max_tags: usize,
+    pub(crate) max_value_bytes: usize,
+    pub(crate) chunk_size: usize,
+    pub(crate) trim_limit: usize,
+    pub(crate) compression: Compression,
+    /// Check listed keys still exist (when the eviction policy may have
+    /// removed entries behind the index's back).
+    pub(crate) verify_listing: bool,
+}
+
+/// Connection, keys and limits.
+#[derive(Debug)]
+pub(crate) struct Core {
+    pub(crate) conn: Conn,
+    pub(crate) space: KeySpace,
+    pub(crate) limits: Limits,
+}

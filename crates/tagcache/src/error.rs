@@ -1,0 +1,218 @@
+//! One error type for the whole library, with a kind to match on.
+
+use std::fmt;
+
+/// Everything that can go wrong in tagcache.
+///
+/// Match on [`Error::kind`] (or use the `is_*` classifiers), never on the
+/// message text. Messages never contain cached values.
+#[derive(Debug, thiserror::Error)]
+#[error("{kind}: {detail}")]
+pub struct Error {
+    kind: ErrorKind,
+    detail: String,
+    #[source]
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+/// What kind of failure an [`Error`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The caller passed a value tagcache refuses (see [`InvalidInput`]).
+    InvalidInput,
+    /// Redis did not answer within the response or connect timeout.
+    Timeout,
+    /// The connection to Redis failed, was refused or dropped.
+    Connection,
+    /// Authentication failed or the user lacks a permission (ACL).
+    Auth,
+    /// Redis refused a write because `maxmemory` was reached.
+    OutOfMemory,
+    /// A tagcache script failed on the server.
+    Script,
+    /// Redis answered something tagcache did not expect.
+    Protocol,
+    /// Any other error reply from Redis.
+    Server,
+    /// A value could not be encoded or decoded.
+    Codec,
+    /// The namespace was written by an incompatible layout or configuration.
+    Layout,
+    /// Redis' `maxmemory-policy` could evict index keys while their entries
+    /// live, so invalidations could miss entries.
+    UnsafeEvictionPolicy,
+    /// A key kept changing under a multi-step operation; try again.
+    Contended,
+    /// The client configuration is invalid (bad URL, bad option).
+    Config,
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = match self {
+            Self::InvalidInput => "invalid input",
+            Self::Timeout => "timeout",
+            Self::Connection => "connection error",
+            Self::Auth => "authentication or permission error",
+            Self::OutOfMemory => "redis out of memory",
+            Self::Script => "script error",
+            Self::Protocol => "unexpected reply",
+            Self::Server => "redis error",
+            Self::Codec => "codec error",
+            Self::Layout => "layout mismatch",
+            Self::UnsafeEvictionPolicy => "unsafe eviction policy",
+            Self::Contended => "contended",
+            Self::Config => "configuration error",
+        };
+        f.write_str(s)
+    }
+}
+
+/// Why an input was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InvalidInput {
+    /// Keys must not be empty.
+    #[error("key is empty")]
+    EmptyKey,
+    /// Keys are limited to [`crate::MAX_KEY_LEN`] bytes.
+    #[error("key is {0} bytes, the limit is {max}", max = crate::keys::MAX_KEY_LEN)]
+    KeyTooLong(usize),
+    /// Tags must not be empty.
+    #[error("tag is empty")]
+    EmptyTag,
+    /// Tags are limited to [`crate::MAX_TAG_LEN`] bytes.
+    #[error("tag is {0} bytes, the limit is {max}", max = crate::keys::MAX_TAG_LEN)]
+    TagTooLong(usize),
+    /// An entry carries more tags than the configured limit.
+    #[error("entry has {0} tags, the limit is {1}")]
+    TooManyTags(usize, usize),
+    /// A value is larger than the configured limit.
+    #[error("value is {0} bytes, the limit is {1}")]
+    ValueTooLarge(usize, usize),
+    /// A TTL must be at least one millisecond.
+    #[error("ttl must be at least 1 ms")]
+    TtlTooShort,
+    /// A TTL above the namespace's maximum TTL.
+    #[error("ttl of {0} ms is above the maximum ttl of {1} ms")]
+    TtlAboveMax(u128, u128),
+    /// Namespaces are 1 to 64 characters of `[A-Za-z0-9_-]`.
+    #[error("namespace {0:?} must be 1 to 64 characters of [A-Za-z0-9_-]")]
+    Namespace(String),
+    /// The bucket count must be between 1 and 65535.
+    #[error("bucket count must be between 1 and 65535")]
+    Buckets,
+}
+
+impl Error {
+    pub(crate) fn new(kind: ErrorKind, detail: impl Into<String>) -> Self {
+        Self {
+            kind,
+            detail: detail.into(),
+            source: None,
+        }
+    }
+
+    pub(crate) fn with_source(
+        kind: ErrorKind,
+        detail: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            kind,
+            detail: detail.into(),
+            source: Some(Box::new(source)),
+        }
+    }
+
+    /// A copy without the source, for handing one failure to many callers.
+    pub(crate) fn duplicate(&self) -> Self {
+        Self::new(self.kind, self.detail.clone())
+    }
+
+    /// What kind of failure this is.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// Whether Redis did not answer in time.
+    pub fn is_timeout(&self) -> bool {
+        self.kind == ErrorKind::Timeout
+    }
+
+    /// Whether the connection failed (refused, dropped, unreachable).
+    pub fn is_connection(&self) -> bool {
+        self.kind == ErrorKind::Connection
+    }
+
+    /// Whether Redis refused a write for lack of memory.
+    pub fn is_out_of_memory(&self) -> bool {
+        self.kind == ErrorKind::OutOfMemory
+    }
+
+    /// Whether the caller's input was refused.
+    pub fn is_invalid_input(&self) -> bool {
+        self.kind == ErrorKind::InvalidInput
+    }
+
+    /// Whether Redis being slow or unreachable caused this error (the errors
+    /// a fail-safe caller would rather bypass than surface).
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self.kind, ErrorKind::Timeout | ErrorKind::Connection)
+    }
+}
+
+impl From<InvalidInput> for Error {
+    fn from(e: InvalidInput) -> Self {
+        Self::with_source(ErrorKind::InvalidInput, e.to_string(), e)
+    }
+}
+
+impl From<redis::RedisError> for Error {
+    fn from(e: redis::RedisError) -> Self {
+        let kind = classify(&e);
+        Self::with_source(kind, e.to_string(), e)
+    }
+}
+
+fn classify(e: &redis::RedisError) -> ErrorKind {
+    use redis::{ErrorKind as K, ServerErrorKind as S};
+    if e.is_timeout() {
+        return ErrorKind::Timeout;
+    }
+    if e.code() == Some("OOM") {
+        return ErrorKind::OutOfMemory;
+    }
+    if e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() {
+        return ErrorKind::Connection;
+    }
+    match e.kind() {
+        K::AuthenticationFailed => ErrorKind::Auth,
+        K::Server(S::NoPerm) => ErrorKind::Auth,
+        K::Server(S::NoScript) => ErrorKind::Script,
+        K::Parse | K::UnexpectedReturnType => ErrorKind::Protocol,
+        K::InvalidClientConfig => ErrorKind::Config,
+        K::Io | K::ClusterConnectionNotFound => ErrorKind::Connection,
+        _ => match e.code() {
+            Some("NOAUTH" | "WRONGPASS" | "NOPERM") => ErrorKind::Auth,
+            Some("BUSY") => ErrorKind::Timeout,
+            _ => ErrorKind::Server,
+        },
+    }
+}
+
+/// Shorthand for results of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invalid_input_is_classified() {
+        let e: Error = InvalidInput::EmptyKey.into();
+        assert!(e.is_invalid_input());
+        assert_eq!(e.to_string(), "invalid input: key is empty");
+    }
+}

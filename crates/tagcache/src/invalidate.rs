@@ -1,0 +1,112 @@
+//! Invalidating tags: exact, chunked and resumable.
+//!
+//! Per bucket and tag, `snapshot.lua` renames the live index to a snapshot
+//! key in O(1) and files it as in flight. Every entry whose write completed
+//! before that moment is in the snapshot; writes after it build a fresh
+//! index and survive. The snapshot is then drained in chunks of at most
+//! `chunk_size` members (`ZRANGE`, `read_tags.lua`, `drop.lua`), so Redis
+//! never runs one long call. A process that dies midway leaves the snapshot
+//! filed in `{ns.b}:inv`: the next invalidation of the tag joins it, and the
+//! sweep finishes it once its heartbeat is stale.
+
+use crate::conn::ScriptCall;
+use crate::core::Core;
+use crate::error::{Error, ErrorKind, Result};
+use crate::scripts::SCRIPTS;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Snapshot {
+    New,
+    Join,
+    Empty,
+}
+
+impl Core {
+    async fn snapshot(&self, bucket: u16, tag: &[u8]) -> Result<Snapshot> {
+        let keys = [
+            self.space.tag(bucket, tag),
+            self.space.snapshot(bucket, tag),
+            self.space.inflight(bucket),
+        ];
+        let mut call = ScriptCall::new(&SCRIPTS.snapshot, &keys);
+        call.arg(tag);
+        let state: String = self.conn.run(&call).await?;
+        match state.as_str() {
+            "new" => Ok(Snapshot::New),
+            "join" => Ok(Snapshot::Join),
+            "empty" => Ok(Snapshot::Empty),
+            other => Err(Error::new(ErrorKind::Protocol, format!("snapshot.lua answered {other}"))),
+        }
+    }
+
+    /// Drains one snapshot; returns the entries deleted.
+    pub(crate) async fn drain(&self, bucket: u16, tag: &[u8]) -> Result<u64> {
+        let snapshot = self.space.snapshot(bucket, tag);
+        let chunk = isize::try_from(self.limits.chunk_size).unwrap_or(1000);
+        let mut removed = 0;
+        loop {
+            let members: Vec<Vec<u8>> = self
+                .conn
+                .query(redis::cmd("ZRANGE").arg(&snapshot).arg(0).arg(chunk - 1))
+                .await?;
+            if members.is_empty() {
+                return Ok(removed);
+            }
+            let states = self.read_sections(bucket, &members).await?;
+            let d = self.drop_entries(bucket, &members, &states, Some(tag)).await?;
+            removed += d.dropped;
+            metrics::counter!("tagcache_entries_invalidated_total", "namespace" => self.space.namespace().to_owned())
+                .increment(d.dropped);
+        }
+    }
+
+    /// Invalidates tags: returns how many entries were deleted, each once.
+    pub(crate) async fn invalidate(&self, tags: &[Vec<u8>]) -> Result<u64> {
+        let mut removed = 0;
+        for bucket in 0..self.space.buckets() {
+            // Snapshot every tag first, so all of them cut at about the same
+            // moment, then drain.
+            let mut states = Vec::with_capacity(tags.len());
+            for tag in tags {
+                states.push(self.snapshot(bucket, tag).await?);
+            }
+            for (tag, state) in tags.iter().zip(states) {
+                if state == Snapshot::Empty {
+                    continue;
+                }
+                removed += self.drain(bucket, tag).await?;
+                if state == Snapshot::Join {
+                    // The snapshot we joined was cut before this call began:
+                    // cut once more to cover what was indexed since.
+                    if self.snapshot(bucket, tag).await? != Snapshot::Empty {
+                        removed += self.drain(bucket, tag).await?;
+                    }
+                }
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Tags whose invalidation has had no heartbeat for `lease_ms`.
+    pub(crate) async fn stale_invalidations(
+        &self,
+        bucket: u16,
+        now_ms: u64,
+        lease_ms: u64,
+        limit: usize,
+    ) -> Result<Vec<Vec<u8>>> {
+        let cutoff = now_ms.saturating_sub(lease_ms);
+        self.conn
+            .query(
+                redis::cmd("ZRANGE")
+                    .arg(self.space.inflight(bucket))
+                    .arg("-inf")
+                    .arg(format!("({cutoff}"))
+                    .arg("BYSCORE")
+                    .arg("LIMIT")
+                    .arg(0)
+                    .arg(limit),
+            )
+            .await
+    }
+}

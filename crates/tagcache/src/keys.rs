@@ -1,0 +1,227 @@
+//! Every Redis key name tagcache uses is built here, and nowhere else.
+//!
+//! The grammar (normative copy: `docs/redis-layout.md`):
+//!
+//! ```text
+//! {<ns>}:meta                 hash    layout version and bucket count
+//! {<ns>.<b>}:e:<key>          string  entry: header (codec, tags) + payload
+//! {<ns>.<b>}:t:<tag>          zset    tag index: member = key, score = expiry (ms)
+//! {<ns>.<b>}:x:<tag>          zset    snapshot of a tag index being invalidated
+//! {<ns>.<b>}:reg              zset    tag registry: member = tag, score <= next expiry
+//! {<ns>.<b>}:inv              zset    in-flight invalidations: member = tag, score = heartbeat
+//! ```
+//!
+//! `<ns>` is restricted to `[A-Za-z0-9_-]`, `<b>` is a decimal bucket number,
+//! and `<key>` / `<tag>` are the caller's bytes, unescaped, always the last
+//! segment. Because the prefix before them has a fixed shape that the caller
+//! cannot influence (the namespace is validated, the kind is one of a fixed
+//! set of tokens, and Redis takes the hash tag from the *first* `{...}`),
+//! no byte sequence in a key or tag can reach another namespace, another
+//! bucket, another kind or another hash slot: the mapping from
+//! `(ns, bucket, kind, bytes)` to a Redis key is injective.
+
+use crate::error::{Error, InvalidInput};
+
+/// The largest key, in bytes, that tagcache accepts.
+pub const MAX_KEY_LEN: usize = 4096;
+/// The largest tag, in bytes, that tagcache accepts (tags are length-prefixed
+/// with a `u16` in the entry header).
+pub const MAX_TAG_LEN: usize = 1024;
+/// The longest namespace tagcache accepts.
+pub const MAX_NAMESPACE_LEN: usize = 64;
+
+/// Key names of one namespace.
+#[derive(Debug, Clone)]
+pub(crate) struct KeySpace {
+    namespace: String,
+    /// `{<ns>.<b>}:` for each bucket, built once.
+    prefixes: Vec<Vec<u8>>,
+}
+
+impl KeySpace {
+    /// Validates `namespace` and prepares the key prefixes of `buckets` buckets.
+    pub(crate) fn new(namespace: &str, buckets: u16) -> Result<Self, Error> {
+        validate_namespace(namespace)?;
+        if buckets == 0 {
+            return Err(InvalidInput::Buckets.into());
+        }
+        let prefixes = (0..buckets)
+            .map(|b| format!("{{{namespace}.{b}}}:").into_bytes())
+            .collect();
+        Ok(Self {
+            namespace: namespace.to_owned(),
+            prefixes,
+        })
+    }
+
+    /// The namespace these keys live in.
+    pub(crate) fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    /// How many buckets the namespace is split into.
+    pub(crate) fn buckets(&self) -> u16 {
+        // The constructor makes 1..=u16::MAX prefixes.
+        u16::try_from(self.prefixes.len()).unwrap_or(u16::MAX)
+    }
+
+    /// The bucket of an entry: CRC16 (XMODEM, as Redis Cluster uses) of the
+    /// key bytes, modulo the bucket count. An entry and all its index edges
+    /// live in its bucket, so one script can change them atomically even on
+    /// Redis Cluster.
+    pub(crate) fn bucket_of(&self, key: &[u8]) -> u16 {
+        let n = self.buckets();
+        if n == 1 {
+            0
+        } else {
+            crc16(key) % n
+        }
+    }
+
+    fn with_kind(&self, bucket: u16, kind: &[u8], rest: &[u8]) -> Vec<u8> {
+        let prefix = &self.prefixes[usize::from(bucket)];
+        let mut k = Vec::with_capacity(prefix.len() + kind.len() + rest.len());
+        k.extend_from_slice(prefix);
+        k.extend_from_slice(kind);
+        k.extend_from_slice(rest);
+        k
+    }
+
+    /// `{<ns>.<b>}:e:<key>`: the entry string.
+    pub(crate) fn entry(&self, bucket: u16, key: &[u8]) -> Vec<u8> {
+        self.with_kind(bucket, b"e:", key)
+    }
+
+    /// `{<ns>.<b>}:t:<tag>`: the tag index of one bucket.
+    pub(crate) fn tag(&self, bucket: u16, tag: &[u8]) -> Vec<u8> {
+        self.with_kind(bucket, b"t:", tag)
+    }
+
+    /// `{<ns>.<b>}:x:<tag>`: the snapshot an invalidation works through.
+    pub(crate) fn snapshot(&self, bucket: u16, tag: &[u8]) -> Vec<u8> {
+        self.with_kind(bucket, b"x:", tag)
+    }
+
+    /// `{<ns>.<b>}:reg`: every tag index of the bucket, scored by a lower
+    /// bound of its next member expiry; the sweep walks it instead of SCAN.
+    pub(crate) fn registry(&self, bucket: u16) -> Vec<u8> {
+        self.with_kind(bucket, b"reg", b"")
+    }
+
+    /// `{<ns>.<b>}:inv`: invalidations in flight, scored by heartbeat, so a
+    /// crashed invalidation is finished by the next one or by the sweep.
+    pub(crate) fn inflight(&self, bucket: u16) -> Vec<u8> {
+        self.with_kind(bucket, b"inv", b"")
+    }
+
+    /// `{<ns>}:meta`: layout version and bucket count of the namespace.
+    pub(crate) fn meta(&self) -> Vec<u8> {
+        format!("{{{}}}:meta", self.namespace).into_bytes()
+    }
+}
+
+/// Checks a namespace: 1 to 64 characters of `[A-Za-z0-9_-]`.
+pub(crate) fn validate_namespace(ns: &str) -> Result<(), Error> {
+    let ok = !ns.is_empty()
+        && ns.len() <= MAX_NAMESPACE_LEN
+        && ns
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(InvalidInput::Namespace(ns.to_owned()).into())
+    }
+}
+
+/// Checks a cache key: 1 to [`MAX_KEY_LEN`] bytes, any bytes.
+pub(crate) fn validate_key(key: &[u8]) -> Result<(), Error> {
+    if key.is_empty() {
+        return Err(InvalidInput::EmptyKey.into());
+    }
+    if key.len() > MAX_KEY_LEN {
+        return Err(InvalidInput::KeyTooLong(key.len()).into());
+    }
+    Ok(())
+}
+
+/// Checks a tag: 1 to [`MAX_TAG_LEN`] bytes, any bytes.
+pub(crate) fn validate_tag(tag: &[u8]) -> Result<(), Error> {
+    if tag.is_empty() {
+        return Err(InvalidInput::EmptyTag.into());
+    }
+    if tag.len() > MAX_TAG_LEN {
+        return Err(InvalidInput::TagTooLong(tag.len()).into());
+    }
+    Ok(())
+}
+
+/// CRC16/XMODEM, the checksum Redis Cluster uses for hash slots.
+pub(crate) fn crc16(data: &[u8]) -> u16 {
+    let mut crc: u16 = 0;
+    for &byte in data {
+        crc ^= u16::from(byte) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
+            } else {
+                crc << 1
+            };
+        }
+    }
+    crc
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crc16_matches_redis_reference_value() {
+        // The Redis Cluster spec gives CRC16("123456789") = 0x31C3.
+        assert_eq!(crc16(b"123456789"), 0x31C3);
+    }
+
+    #[test]
+    fn key_names_follow_the_layout() {
+        let ks = KeySpace::new("app", 1).unwrap();
+        assert_eq!(ks.entry(0, b"k"), b"{app.0}:e:k");
+        assert_eq!(ks.tag(0, b"product:42"), b"{app.0}:t:product:42");
+        assert_eq!(ks.snapshot(0, b"t"), b"{app.0}:x:t");
+        assert_eq!(ks.registry(0), b"{app.0}:reg");
+        assert_eq!(ks.inflight(0), b"{app.0}:inv");
+        assert_eq!(ks.meta(), b"{app}:meta");
+    }
+
+    #[test]
+    fn braces_and_separators_in_keys_stay_in_their_segment() {
+        let ks = KeySpace::new("app", 4).unwrap();
+        let evil = b"}:t:{other.0}";
+        let b = ks.bucket_of(evil);
+        let name = ks.entry(b, evil);
+        // The hash tag is still the namespace's bucket: the first {...}.
+        let prefix = format!("{{app.{b}}}:e:");
+        assert!(name.starts_with(prefix.as_bytes()));
+        assert_eq!(&name[prefix.len()..], evil);
+    }
+
+    #[test]
+    fn namespaces_are_validated() {
+        assert!(KeySpace::new("", 1).is_err());
+        assert!(KeySpace::new("a}b", 1).is_err());
+        assert!(KeySpace::new("a.b", 1).is_err());
+        assert!(KeySpace::new(&"x".repeat(65), 1).is_err());
+        assert!(KeySpace::new("my-app_2", 1).is_ok());
+        assert!(KeySpace::new("a", 0).is_err());
+    }
+
+    #[test]
+    fn buckets_spread_keys() {
+        let ks = KeySpace::new("app", 16).unwrap();
+        let mut seen = [0u32; 16];
+        for i in 0..1600 {
+            seen[usize::from(ks.bucket_of(format!("key:{i}").as_bytes()))] += 1;
+        }
+        assert!(seen.iter().all(|&n| n > 50), "{seen:?}");
+    }
+}

@@ -1,0 +1,58 @@
+//! # tagcache
+//!
+//! A Redis cache whose entries carry tags (secondary indexes), kept exact
+//! and atomic, that never leaks index members and never blocks Redis:
+//!
+//! - every write stores the value and all its index edges in one atomic
+//!   server-side step (a Lua script whose keys are all declared);
+//! - index members carry their entry's expiry and are trimmed on write and
+//!   by a bounded background sweep: nothing outlives its entry for long;
+//! - overwriting or deleting an entry removes every edge it left;
+//! - invalidating a tag deletes every entry written before the call, in
+//!   chunks of bounded size, resumable after a crash;
+//! - no `KEYS`, no `SCAN`, no unbounded server call.
+//!
+//! Start with [`Cache::builder`].
+//!
+//! ## Layout
+//! Every key lives under the namespace, grouped in buckets that are Redis
+//! Cluster hash tags (`{ns.b}`): an entry and its index edges share a
+//! bucket, so a write is one script even on a cluster. The normative
+//! description, with every key, type and TTL rule, is
+//! `docs/redis-layout.md`; the key names are built in one module only.
+//!
+//! ```text
+//! {<ns>}:meta          hash    layout version, bucket count
+//! {<ns>.<b>}:e:<key>   string  entry: header + tags + payload, PXAT expiry
+//! {<ns>.<b>}:t:<tag>   zset    tag index: key -> expiry ms
+//! {<ns>.<b>}:x:<tag>   zset    snapshot of a tag being invalidated
+//! {<ns>.<b>}:reg       zset    tag -> lower bound of next expiry (the sweep's map)
+//! {<ns>.<b>}:inv       zset    tag -> heartbeat of an invalidation in flight
+//! ```
+
+mod builder;
+mod cache;
+mod codec;
+mod conn;
+mod core;
+mod error;
+mod invalidate;
+mod keys;
+mod listing;
+mod policy;
+mod remove;
+mod scripts;
+mod stats;
+mod sweep;
+mod table;
+mod write;
+
+pub use builder::{CacheBuilder, LAYOUT_VERSION};
+pub use cache::{Cache, ServerInfo, SetOptions};
+pub use codec::Compression;
+pub use error::{Error, ErrorKind, InvalidInput, Result};
+pub use keys::{MAX_KEY_LEN, MAX_NAMESPACE_LEN, MAX_TAG_LEN};
+pub use listing::TagKeys;
+pub use policy::EvictionCheck;
+pub use stats::Stats;
+pub use sweep::PruneReport;

@@ -1,0 +1,65 @@
+-- Shared helpers, prepended to every tagcache script (see scripts/mod.rs).
+-- Keys are only ever taken from KEYS; ARGV carries names and numbers.
+
+-- Server time in milliseconds: all expiry arithmetic uses Redis' clock.
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- Formats an integer score without exponent notation.
+local function int(x)
+  return string.format('%.0f', x)
+end
+
+-- The tag section of an entry (see codec.rs), read with two GETRANGEs so a
+-- large value is never copied; false when the entry does not exist.
+local function tag_section(key)
+  local head = redis.call('GETRANGE', key, 0, 5)
+  if #head < 6 then
+    return false
+  end
+  if string.byte(head, 1) ~= 1 then
+    return ''
+  end
+  local len = struct.unpack('>I4', head, 3)
+  if len == 0 then
+    return ''
+  end
+  return redis.call('GETRANGE', key, 6, 5 + len)
+end
+
+-- Splits a tag section into tag names.
+local function parse_tags(section)
+  local tags, i, n = {}, 1, #section
+  while i <= n do
+    local len = struct.unpack('>I2', section, i)
+    tags[#tags + 1] = string.sub(section, i + 2, i + 1 + len)
+    i = i + 2 + len
+  end
+  return tags
+end
+
+-- Removes at most `limit` members whose expiry is in the past (score < now:
+-- Redis itself keeps a key alive up to and including its expiry ms).
+local function trim_expired(index, now, limit)
+  local first = redis.call('ZRANGE', index, 0, 0, 'WITHSCORES')
+  if first[2] == nil or tonumber(first[2]) >= now then
+    return 0
+  end
+  local c = redis.call('ZCOUNT', index, '-inf', '(' .. int(now))
+  if c > limit then
+    c = limit
+  end
+  redis.call('ZREMRANGEBYRANK', index, 0, c - 1)
+  return c
+end
+
+-- ZREM of many members, in slices that stay far below Lua's unpack limit.
+local function zrem_all(index, members)
+  local step = 500
+  for i = 1, #members, step do
+    redis.call('ZREM', index, unpack(members, i, math.min(i + step - 1, #members)))
+  end
+end
+

@@ -1,0 +1,83 @@
+//! The Lua scripts, one per atomic operation, each kept as a `.lua` file.
+//!
+//! Every script gets `lib.lua` (shared helpers) prepended, is hashed once,
+//! and runs with `EVALSHA`; redis-rs reloads it on `NOSCRIPT` (after a
+//! restart or `SCRIPT FLUSH`). [`Scripts::all`] lists them so the cache can
+//! `SCRIPT LOAD` each at connect, which also proves the user may run them.
+
+use std::sync::LazyLock;
+
+/// A script with its name (for errors and metrics).
+pub(crate) struct Script {
+    pub(crate) name: &'static str,
+    pub(crate) script: redis::Script,
+}
+
+macro_rules! script {
+    ($name:literal) => {
+        Script {
+            name: $name,
+            script: redis::Script::new(concat!(
+                include_str!("lib.lua"),
+                include_str!(concat!($name, ".lua"))
+            )),
+        }
+    };
+}
+
+/// Every script tagcache runs.
+pub(crate) struct Scripts {
+    pub(crate) set: Script,
+    pub(crate) read_tags: Script,
+    pub(crate) drop: Script,
+    pub(crate) snapshot: Script,
+    pub(crate) sweep_tag: Script,
+    pub(crate) tag_page: Script,
+    pub(crate) tag_count: Script,
+    pub(crate) tag_member: Script,
+    pub(crate) meta: Script,
+}
+
+impl Scripts {
+    /// Every script, for loading at connect.
+    pub(crate) fn all(&self) -> [&Script; 9] {
+        [
+            &self.set,
+            &self.read_tags,
+            &self.drop,
+            &self.snapshot,
+            &self.sweep_tag,
+            &self.tag_page,
+            &self.tag_count,
+            &self.tag_member,
+            &self.meta,
+        ]
+    }
+}
+
+/// The scripts, hashed once per process.
+pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
+    set: script!("set"),
+    read_tags: script!("read_tags"),
+    drop: script!("drop"),
+    snapshot: script!("snapshot"),
+    sweep_tag: script!("sweep_tag"),
+    tag_page: script!("tag_page"),
+    tag_count: script!("tag_count"),
+    tag_member: script!("tag_member"),
+    meta: script!("meta"),
+});
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scripts_are_distinct_and_hashed() {
+        let mut hashes: Vec<&str> = SCRIPTS.all().iter().map(|s| s.script.get_hash()).collect();
+        hashes.sort_unstable();
+        hashes.dedup();
+        assert_eq!(hashes.len(), SCRIPTS.all().len());
+        assert!(hashes.iter().all(|h| h.len() == 40));
+    }
+}

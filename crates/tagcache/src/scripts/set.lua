@@ -1,0 +1,84 @@
+-- Writes a batch of entries, each with its value, expiry and tag edges, in
+-- one atomic step.
+--
+-- KEYS: n entry keys, then m tag index keys, then k registry keys.
+-- ARGV: n, m, k, trim limit; m tag names; m registry numbers (1..k);
+--       then per entry: member, registry number, value, ttl ms, tag count,
+--       tag numbers (1..m).
+-- Returns, per entry: 1 written; a list of old tags that were not declared
+-- (the caller retries with their index keys); 0 skipped because an earlier
+-- write of the same key in this batch needs a retry (keeps order).
+local n, m, k = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local trim = tonumber(ARGV[4])
+local now = now_ms()
+
+local names, lookup = {}, {}
+for j = 1, m do
+  names[j] = ARGV[4 + j]
+  lookup[ARGV[4 + m + j] .. ':' .. names[j]] = j
+end
+
+-- Expired members go first, so the index stays bounded by its live members.
+for j = 1, m do
+  trim_expired(KEYS[n + j], now, trim)
+end
+
+local out, blocked, lowest = {}, {}, {}
+local a = 5 + 2 * m
+for i = 1, n do
+  local entry = KEYS[i]
+  local member, reg, value = ARGV[a], ARGV[a + 1], ARGV[a + 2]
+  local exp = now + tonumber(ARGV[a + 3])
+  local nt = tonumber(ARGV[a + 4])
+  local new = {}
+  for q = 1, nt do
+    new[q] = tonumber(ARGV[a + 4 + q])
+  end
+  a = a + 5 + nt
+
+  if blocked[entry] then
+    out[i] = 0
+  else
+    local old, missing = {}, {}
+    local section = tag_section(entry)
+    if section then
+      for _, name in ipairs(parse_tags(section)) do
+        local j = lookup[reg .. ':' .. name]
+        if j then
+          old[#old + 1] = j
+        else
+          missing[#missing + 1] = name
+        end
+      end
+    end
+    if #missing > 0 then
+      blocked[entry] = true
+      out[i] = missing
+    else
+      local keep = {}
+      for _, j in ipairs(new) do
+        keep[j] = true
+      end
+      for _, j in ipairs(old) do
+        if not keep[j] then
+          redis.call('ZREM', KEYS[n + j], member)
+        end
+      end
+      redis.call('SET', entry, value, 'PXAT', int(exp))
+      for _, j in ipairs(new) do
+        redis.call('ZADD', KEYS[n + j], int(exp), member)
+        if lowest[j] == nil or exp < lowest[j] then
+          lowest[j] = exp
+        end
+      end
+      out[i] = 1
+    end
+  end
+end
+
+-- One registry update per tag and batch: the registry score stays a lower
+-- bound of the index's next expiry (LT never raises it).
+for j, exp in pairs(lowest) do
+  redis.call('ZADD', KEYS[n + m + tonumber(ARGV[4 + m + j])], 'LT', int(exp), names[j])
+end
+return out

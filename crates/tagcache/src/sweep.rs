@@ -1,0 +1,118 @@
+//! The sweep: trims expired members, drops empty indexes and finishes
+//! abandoned invalidations, in bounded steps, without SCAN or KEYS.
+//!
+//! Each bucket's registry `{ns.b}:reg` lists its tag indexes scored by a
+//! lower bound of their next member expiry, so the sweep reads exactly the
+//! indexes that have something to trim (`ZRANGE reg -inf (now BYSCORE`).
+//! Every step is a bounded script call; several processes may sweep at once
+//! (each call is atomic and idempotent).
+
+use std::time::Duration;
+
+use crate::conn::ScriptCall;
+use crate::core::Core;
+use crate::error::Result;
+use crate::scripts::SCRIPTS;
+
+/// An invalidation whose process has been silent this long is finished by
+/// the sweep.
+pub(crate) const INVALIDATION_LEASE: Duration = Duration::from_secs(30);
+/// Due indexes read from the registry per round trip.
+const DUE_PAGE: usize = 100;
+
+/// What a sweep did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PruneReport {
+    /// Tag indexes visited because they were due.
+    pub indexes_visited: u64,
+    /// Expired members removed from tag indexes.
+    pub members_removed: u64,
+    /// Empty tag indexes removed from the registry.
+    pub indexes_removed: u64,
+    /// Abandoned invalidations finished.
+    pub invalidations_resumed: u64,
+    /// Entries deleted while finishing abandoned invalidations.
+    pub entries_removed: u64,
+    /// Whether nothing due was left when the step ended.
+    pub complete: bool,
+}
+
+impl PruneReport {
+    fn add(&mut self, other: &PruneReport) {
+        self.indexes_visited += other.indexes_visited;
+        self.members_removed += other.members_removed;
+        self.indexes_removed += other.indexes_removed;
+        self.invalidations_resumed += other.invalidations_resumed;
+        self.entries_removed += other.entries_removed;
+        self.complete = other.complete;
+    }
+}
+
+impl Core {
+    /// Redis' clock, in milliseconds.
+    pub(crate) async fn server_time_ms(&self) -> Result<u64> {
+        let (secs, micros): (u64, u64) = self.conn.query(&redis::cmd("TIME")).await?;
+        Ok(secs * 1000 + micros / 1000)
+    }
+
+    /// One bounded step: at most about `budget` members or indexes.
+    pub(crate) async fn prune_step(&self, budget: u64) -> Result<PruneReport> {
+        let now = self.server_time_ms().await?;
+        let lease = u64::try_from(INVALIDATION_LEASE.as_millis()).unwrap_or(u64::MAX);
+        let mut report = PruneReport::default();
+        let mut work = 0u64;
+        for bucket in 0..self.space.buckets() {
+            for tag in self.stale_invalidations(bucket, now, lease, 16).await? {
+                tracing::info!(namespace = self.space.namespace(), "finishing an abandoned invalidation");
+                report.entries_removed += self.drain(bucket, &tag).await?;
+                report.invalidations_resumed += 1;
+            }
+            loop {
+                if work >= budget {
+                    return Ok(report);
+                }
+                let due: Vec<Vec<u8>> = self
+                    .conn
+                    .query(
+                        redis::cmd("ZRANGE")
+                            .arg(self.space.registry(bucket))
+                            .arg("-inf")
+                            .arg(format!("({now}"))
+                            .arg("BYSCORE")
+                            .arg("LIMIT")
+                            .arg(0)
+                            .arg(DUE_PAGE),
+                    )
+                    .await?;
+                if due.is_empty() {
+                    break;
+                }
+                for tag in due {
+                    let keys = [self.space.tag(bucket, &tag), self.space.registry(bucket)];
+                    let mut call = ScriptCall::new(&SCRIPTS.sweep_tag, &keys);
+                    call.arg(tag.as_slice()).arg(self.limits.chunk_size);
+                    let (removed, gone): (u64, u64) = self.conn.run(&call).await?;
+                    report.indexes_visited += 1;
+                    report.members_removed += removed;
+                    report.indexes_removed += gone;
+                    work += 1 + removed;
+                }
+            }
+        }
+        report.complete = true;
+        Ok(report)
+    }
+
+    /// Steps until nothing due is left.
+    pub(crate) async fn prune_all(&self) -> Result<PruneReport> {
+        let mut total = PruneReport::default();
+        loop {
+            let step = self.prune_step(u64::try_from(self.limits.chunk_size).unwrap_or(1000) * 10).await?;
+            total.add(&step);
+            if step.complete {
+                return Ok(total);
+            }
+        }
+    }
+}
