@@ -177,9 +177,11 @@ impl CacheBuilder {
             return Err(InvalidInput::TtlTooShort.into());
         }
         if self.default_ttl > self.max_ttl {
-            return Err(
-                InvalidInput::TtlAboveMax(self.default_ttl.as_millis(), self.max_ttl.as_millis()).into(),
-            );
+            return Err(InvalidInput::TtlAboveMax(
+                self.default_ttl.as_millis(),
+                self.max_ttl.as_millis(),
+            )
+            .into());
         }
         let conn = Conn::connect(&self.url, self.connect_timeout, self.response_timeout).await?;
         let info = server_info(&conn).await?;
@@ -199,9 +201,15 @@ impl CacheBuilder {
             compression: self.compression,
             verify_listing: policy::may_evict_entries(&info.eviction_policy),
         };
-        let core = Arc::new(Core { conn, space, limits });
+        let core = Arc::new(Core {
+            conn,
+            space,
+            limits,
+        });
         let writes = WriteQueue::start(core.clone());
-        let sweeper = self.auto_sweep.map(|every| crate::cache::start_sweeper(&core, every));
+        let sweeper = self
+            .auto_sweep
+            .map(|every| crate::cache::start_sweeper(&core, every));
         tracing::debug!(url = %redact_url(&self.url), namespace = %self.namespace, "tagcache connected");
         Ok(Cache::from_inner(Inner {
             core,

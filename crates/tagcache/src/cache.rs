@@ -121,7 +121,8 @@ impl SetOptions {
         I: IntoIterator<Item = T>,
         T: AsRef<[u8]>,
     {
-        self.tags.extend(tags.into_iter().map(|t| t.as_ref().to_vec()));
+        self.tags
+            .extend(tags.into_iter().map(|t| t.as_ref().to_vec()));
         self
     }
 }
@@ -157,7 +158,9 @@ pub(crate) fn start_sweeper(core: &Arc<Core>, every: Duration) -> AbortOnDrop {
                     indexes_removed = r.indexes_removed,
                     "sweep step"
                 ),
-                Err(e) => tracing::debug!(namespace = core.space.namespace(), error = %e, "sweep step failed"),
+                Err(e) => {
+                    tracing::debug!(namespace = core.space.namespace(), error = %e, "sweep step failed")
+                }
             }
         }
     }))
@@ -191,7 +194,13 @@ impl Cache {
         &self.inner.info
     }
 
-    fn prepare(&self, key: &[u8], payload: &[u8], codec: Codec, opts: &SetOptions) -> Result<WriteOp> {
+    fn prepare(
+        &self,
+        key: &[u8],
+        payload: &[u8],
+        codec: Codec,
+        opts: &SetOptions,
+    ) -> Result<WriteOp> {
         let core = self.core();
         validate_key(key)?;
         let limits = &core.limits;
@@ -211,7 +220,9 @@ impl Cache {
             return Err(InvalidInput::TtlTooShort.into());
         }
         if ttl > limits.max_ttl {
-            return Err(InvalidInput::TtlAboveMax(ttl.as_millis(), limits.max_ttl.as_millis()).into());
+            return Err(
+                InvalidInput::TtlAboveMax(ttl.as_millis(), limits.max_ttl.as_millis()).into(),
+            );
         }
         if payload.len() > limits.max_value_bytes {
             return Err(InvalidInput::ValueTooLarge(payload.len(), limits.max_value_bytes).into());
@@ -340,7 +351,10 @@ impl Cache {
         raw.map(|b| self.decode_bytes(&b)).transpose()
     }
 
-    async fn mget<K: AsRef<[u8]>>(&self, keys: impl IntoIterator<Item = K>) -> Result<Vec<Option<Vec<u8>>>> {
+    async fn mget<K: AsRef<[u8]>>(
+        &self,
+        keys: impl IntoIterator<Item = K>,
+    ) -> Result<Vec<Option<Vec<u8>>>> {
         let names = keys
             .into_iter()
             .map(|k| self.entry_key(k.as_ref()))
@@ -429,7 +443,10 @@ impl Cache {
     ///
     /// # Errors
     /// Invalid key, Redis errors.
-    pub async fn delete_many<K: AsRef<[u8]>>(&self, keys: impl IntoIterator<Item = K>) -> Result<u64> {
+    pub async fn delete_many<K: AsRef<[u8]>>(
+        &self,
+        keys: impl IntoIterator<Item = K>,
+    ) -> Result<u64> {
         let core = self.core();
         let mut by_bucket: Vec<Vec<Vec<u8>>> = vec![Vec::new(); usize::from(core.space.buckets())];
         let mut seen = HashSet::new();
@@ -469,7 +486,10 @@ impl Cache {
     ///
     /// # Errors
     /// As [`Cache::invalidate_tag`].
-    pub async fn invalidate_tags<T: AsRef<[u8]>>(&self, tags: impl IntoIterator<Item = T>) -> Result<u64> {
+    pub async fn invalidate_tags<T: AsRef<[u8]>>(
+        &self,
+        tags: impl IntoIterator<Item = T>,
+    ) -> Result<u64> {
         let mut list: Vec<Vec<u8>> = Vec::new();
         for t in tags {
             validate_tag(t.as_ref())?;
@@ -477,7 +497,11 @@ impl Cache {
                 list.push(t.as_ref().to_vec());
             }
         }
-        let span = tracing::debug_span!("invalidate", namespace = self.namespace(), tags = list.len());
+        let span = tracing::debug_span!(
+            "invalidate",
+            namespace = self.namespace(),
+            tags = list.len()
+        );
         let _guard = span.enter();
         self.core().invalidate(&list).await
     }
@@ -516,7 +540,10 @@ impl Cache {
         validate_key(key)?;
         validate_tag(tag)?;
         let core = self.core();
-        let mut call = ScriptCall::new(&SCRIPTS.tag_member, &[core.space.tag(core.space.bucket_of(key), tag)]);
+        let mut call = ScriptCall::new(
+            &SCRIPTS.tag_member,
+            &[core.space.tag(core.space.bucket_of(key), tag)],
+        );
         call.arg(key);
         Ok(core.conn.run::<u8>(&call).await? == 1)
     }

@@ -140,7 +140,10 @@ impl Decoded<'_> {
 }
 
 fn corrupt(what: &str) -> Error {
-    Error::new(ErrorKind::Codec, format!("stored entry is not in tagcache format: {what}"))
+    Error::new(
+        ErrorKind::Codec,
+        format!("stored entry is not in tagcache format: {what}"),
+    )
 }
 
 /// Splits stored bytes into header, tags and payload.

@@ -35,7 +35,10 @@ impl Core {
             "new" => Ok(Snapshot::New),
             "join" => Ok(Snapshot::Join),
             "empty" => Ok(Snapshot::Empty),
-            other => Err(Error::new(ErrorKind::Protocol, format!("snapshot.lua answered {other}"))),
+            other => Err(Error::new(
+                ErrorKind::Protocol,
+                format!("snapshot.lua answered {other}"),
+            )),
         }
     }
 
@@ -53,7 +56,9 @@ impl Core {
                 return Ok(removed);
             }
             let states = self.read_sections(bucket, &members).await?;
-            let d = self.drop_entries(bucket, &members, &states, Some(tag)).await?;
+            let d = self
+                .drop_entries(bucket, &members, &states, Some(tag))
+                .await?;
             removed += d.dropped;
             metrics::counter!("tagcache_entries_invalidated_total", "namespace" => self.space.namespace().to_owned())
                 .increment(d.dropped);

@@ -106,24 +106,27 @@ impl TagKeys {
 
     /// The keys as a stream of single keys.
     pub fn into_stream(self) -> impl Stream<Item = Result<Vec<u8>>> {
-        futures_util::stream::unfold((self, Vec::<Vec<u8>>::new()), |(mut pages, mut buf)| async move {
-            loop {
-                if let Some(k) = buf.pop() {
-                    return Some((Ok(k), (pages, buf)));
-                }
-                match pages.next_page().await {
-                    Ok(Some(mut page)) => {
-                        page.reverse();
-                        buf = page;
+        futures_util::stream::unfold(
+            (self, Vec::<Vec<u8>>::new()),
+            |(mut pages, mut buf)| async move {
+                loop {
+                    if let Some(k) = buf.pop() {
+                        return Some((Ok(k), (pages, buf)));
                     }
-                    Ok(None) => return None,
-                    Err(e) => {
-                        pages.done = true;
-                        return Some((Err(e), (pages, buf)));
+                    match pages.next_page().await {
+                        Ok(Some(mut page)) => {
+                            page.reverse();
+                            buf = page;
+                        }
+                        Ok(None) => return None,
+                        Err(e) => {
+                            pages.done = true;
+                            return Some((Err(e), (pages, buf)));
+                        }
                     }
                 }
-            }
-        })
+            },
+        )
     }
 
     /// One raw page: `(now, [(member, score)])`.
@@ -142,7 +145,8 @@ impl TagKeys {
             other => return Err(protocol(format!("{other:?}"))),
         };
         let mut pairs = Vec::new();
-        while let (Some(Value::BulkString(m)), Some(Value::BulkString(s))) = (it.next(), it.next()) {
+        while let (Some(Value::BulkString(m)), Some(Value::BulkString(s))) = (it.next(), it.next())
+        {
             pairs.push((m, String::from_utf8_lossy(&s).into_owned()));
         }
         Ok((now, pairs))
@@ -178,7 +182,12 @@ impl TagKeys {
             pipe.exists(self.core.space.entry(self.bucket, k));
         }
         let present: Vec<bool> = self.core.conn.pipe(&pipe).await?;
-        Ok(keys.into_iter().zip(present).filter(|(_, p)| *p).map(|(k, _)| k).collect())
+        Ok(keys
+            .into_iter()
+            .zip(present)
+            .filter(|(_, p)| *p)
+            .map(|(k, _)| k)
+            .collect())
     }
 }
 

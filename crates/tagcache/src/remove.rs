@@ -31,11 +31,17 @@ impl Core {
         bucket: u16,
         members: &[Vec<u8>],
     ) -> Result<Vec<Option<Vec<u8>>>> {
-        let keys: Vec<Vec<u8>> = members.iter().map(|m| self.space.entry(bucket, m)).collect();
+        let keys: Vec<Vec<u8>> = members
+            .iter()
+            .map(|m| self.space.entry(bucket, m))
+            .collect();
         let call = crate::conn::ScriptCall::new(&SCRIPTS.read_tags, &keys);
         let sections: Vec<Option<Vec<u8>>> = self.conn.run(&call).await?;
         if sections.len() != members.len() {
-            return Err(Error::new(ErrorKind::Protocol, "read_tags.lua answered the wrong count"));
+            return Err(Error::new(
+                ErrorKind::Protocol,
+                "read_tags.lua answered the wrong count",
+            ));
         }
         Ok(sections)
     }
@@ -54,7 +60,12 @@ impl Core {
         let mut out = Dropped::default();
         let parsed: Vec<Vec<Vec<u8>>> = states
             .iter()
-            .map(|s| s.as_deref().map(parse_tags).transpose().map(Option::unwrap_or_default))
+            .map(|s| {
+                s.as_deref()
+                    .map(parse_tags)
+                    .transpose()
+                    .map(Option::unwrap_or_default)
+            })
             .collect::<Result<_>>()?;
         let chunk = self.limits.chunk_size;
         let mut start = 0;
@@ -70,7 +81,13 @@ impl Core {
                 end += 1;
             }
             let part = self
-                .drop_call(bucket, &members[start..end], &states[start..end], &parsed[start..end], invalidating)
+                .drop_call(
+                    bucket,
+                    &members[start..end],
+                    &states[start..end],
+                    &parsed[start..end],
+                    invalidating,
+                )
                 .await?;
             out.dropped += part.dropped;
             out.changed.extend(part.changed);
@@ -95,7 +112,10 @@ impl Core {
         }
         table.registry(bucket);
         let extra = match invalidating {
-            Some(tag) => vec![self.space.snapshot(bucket, tag), self.space.inflight(bucket)],
+            Some(tag) => vec![
+                self.space.snapshot(bucket, tag),
+                self.space.inflight(bucket),
+            ],
             None => vec![],
         };
         let mut call = table.call(&SCRIPTS.drop, invalidating.unwrap_or(b""), &extra);
@@ -124,7 +144,12 @@ impl Core {
         let mut it = reply.into_iter();
         let dropped = match it.next() {
             Some(Value::Int(d)) => u64::try_from(d).unwrap_or(0),
-            other => return Err(Error::new(ErrorKind::Protocol, format!("drop.lua answered {other:?}"))),
+            other => {
+                return Err(Error::new(
+                    ErrorKind::Protocol,
+                    format!("drop.lua answered {other:?}"),
+                ))
+            }
         };
         let changed = members
             .iter()
@@ -149,6 +174,9 @@ impl Core {
             total += d.dropped;
             todo = d.changed;
         }
-        Err(Error::new(ErrorKind::Contended, "entries kept changing during delete"))
+        Err(Error::new(
+            ErrorKind::Contended,
+            "entries kept changing during delete",
+        ))
     }
 }

@@ -51,7 +51,12 @@ pub(crate) async fn collect(core: &Core, info: &ServerInfo) -> Result<Stats> {
         loop {
             let tags: Vec<Vec<u8>> = core
                 .conn
-                .query(redis::cmd("ZRANGE").arg(&registry).arg(start).arg(start + PAGE - 1))
+                .query(
+                    redis::cmd("ZRANGE")
+                        .arg(&registry)
+                        .arg(start)
+                        .arg(start + PAGE - 1),
+                )
                 .await?;
             if tags.is_empty() {
                 break;
@@ -84,7 +89,11 @@ pub(crate) async fn collect(core: &Core, info: &ServerInfo) -> Result<Stats> {
     for k in &sampled {
         sample_bytes += memory_usage(core, k).await?;
     }
-    let per_index = if sampled.is_empty() { 0 } else { sample_bytes / sampled.len() as u64 };
+    let per_index = if sampled.is_empty() {
+        0
+    } else {
+        sample_bytes / sampled.len() as u64
+    };
     stats.index_memory_bytes = per_index * stats.indexes + registry_bytes;
     Ok(stats)
 }
@@ -92,7 +101,13 @@ pub(crate) async fn collect(core: &Core, info: &ServerInfo) -> Result<Stats> {
 async fn memory_usage(core: &Core, key: &[u8]) -> Result<u64> {
     let bytes: Option<u64> = core
         .conn
-        .query(redis::cmd("MEMORY").arg("USAGE").arg(key).arg("SAMPLES").arg(5))
+        .query(
+            redis::cmd("MEMORY")
+                .arg("USAGE")
+                .arg(key)
+                .arg("SAMPLES")
+                .arg(5),
+        )
         .await?;
     Ok(bytes.unwrap_or(0))
 }

@@ -64,7 +64,10 @@ impl Core {
         let mut work = 0u64;
         for bucket in 0..self.space.buckets() {
             for tag in self.stale_invalidations(bucket, now, lease, 16).await? {
-                tracing::info!(namespace = self.space.namespace(), "finishing an abandoned invalidation");
+                tracing::info!(
+                    namespace = self.space.namespace(),
+                    "finishing an abandoned invalidation"
+                );
                 report.entries_removed += self.drain(bucket, &tag).await?;
                 report.invalidations_resumed += 1;
             }
@@ -108,7 +111,9 @@ impl Core {
     pub(crate) async fn prune_all(&self) -> Result<PruneReport> {
         let mut total = PruneReport::default();
         loop {
-            let step = self.prune_step(u64::try_from(self.limits.chunk_size).unwrap_or(1000) * 10).await?;
+            let step = self
+                .prune_step(u64::try_from(self.limits.chunk_size).unwrap_or(1000) * 10)
+                .await?;
             total.add(&step);
             if step.complete {
                 return Ok(total);

@@ -96,7 +96,10 @@ impl Core {
             }
             let replies: Vec<Value> = self.conn.run(&call).await?;
             if replies.len() != pending.len() {
-                return Err(Error::new(ErrorKind::Protocol, "set.lua answered the wrong count"));
+                return Err(Error::new(
+                    ErrorKind::Protocol,
+                    "set.lua answered the wrong count",
+                ));
             }
             let mut again = Vec::new();
             for ((i, mut old), reply) in pending.into_iter().zip(replies) {
@@ -181,7 +184,10 @@ impl WriteQueue {
                         Err(_) => break,
                     }
                 }
-                let ops: Vec<WriteOp> = jobs.iter_mut().flat_map(|j| std::mem::take(&mut j.ops)).collect();
+                let ops: Vec<WriteOp> = jobs
+                    .iter_mut()
+                    .flat_map(|j| std::mem::take(&mut j.ops))
+                    .collect();
                 let result = core.write(&ops).await;
                 for job in jobs {
                     // A caller that gave up (dropped its future) ignores it.

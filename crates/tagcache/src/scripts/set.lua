@@ -62,6 +62,9 @@ for i = 1, n do
       for _, j in ipairs(old) do
         if not keep[j] then
           redis.call('ZREM', KEYS[n + j], member)
+          if redis.call('EXISTS', KEYS[n + j]) == 0 then
+            redis.call('ZREM', KEYS[n + m + tonumber(ARGV[4 + m + j])], names[j])
+          end
         end
       end
       redis.call('SET', entry, value, 'PXAT', int(exp))

@@ -1,0 +1,179 @@
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tagcache::{Compression, SetOptions};
+
+use crate::support::RedisServer;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Product {
+    id: u32,
+    name: String,
+    tags: Vec<String>,
+}
+
+#[tokio::test]
+async fn typed_and_raw_values_round_trip() {
+    let server = RedisServer::start();
+    let cache = crate::cache(&server).await;
+    let p = Product {
+        id: 42,
+        name: "shoe".into(),
+        tags: vec!["blue".into()],
+    };
+    cache
+        .set("p:42", &p, &SetOptions::new().tag("product:42"))
+        .await
+        .unwrap();
+    assert_eq!(cache.get::<Product>("p:42").await.unwrap(), Some(p));
+    cache
+        .set_bytes("raw", b"\x00\xffbytes", &SetOptions::new())
+        .await
+        .unwrap();
+    assert_eq!(
+        cache.get_bytes("raw").await.unwrap(),
+        Some(b"\x00\xffbytes".to_vec())
+    );
+    assert!(cache.get::<Product>("raw").await.unwrap_err().kind() == tagcache::ErrorKind::Codec);
+    assert_eq!(cache.get::<Product>("missing").await.unwrap(), None);
+    assert!(cache.exists("p:42").await.unwrap());
+    assert!(!cache.exists("missing").await.unwrap());
+}
+
+#[tokio::test]
+async fn get_many_keeps_order_and_gaps() {
+    let server = RedisServer::start();
+    let cache = crate::cache(&server).await;
+    cache
+        .set_many((0..10).map(|i| (format!("k{i}"), i, SetOptions::new().tag("all"))))
+        .await
+        .unwrap();
+    let got: Vec<Option<i32>> = cache.get_many(["k3", "nope", "k0", "k9"]).await.unwrap();
+    assert_eq!(got, vec![Some(3), None, Some(0), Some(9)]);
+    let none: Vec<Option<i32>> = cache.get_many(Vec::<String>::new()).await.unwrap();
+    assert!(none.is_empty());
+    assert_eq!(server.command_calls().get("mget"), Some(&1));
+}
+
+#[tokio::test]
+async fn ttl_is_applied_and_reported() {
+    let server = RedisServer::start();
+    let cache = crate::cache(&server).await;
+    cache
+        .set("a", &1, &SetOptions::new().ttl(Duration::from_secs(30)))
+        .await
+        .unwrap();
+    let ttl = cache.ttl("a").await.unwrap().unwrap();
+    assert!(
+        ttl <= Duration::from_secs(30) && ttl > Duration::from_secs(25),
+        "{ttl:?}"
+    );
+    assert_eq!(cache.ttl("missing").await.unwrap(), None);
+    cache
+        .set(
+            "short",
+            &1,
+            &SetOptions::new().ttl(Duration::from_millis(50)).tag("t"),
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    assert_eq!(cache.get::<i32>("short").await.unwrap(), None);
+    assert_eq!(
+        cache.tag_len("t").await.unwrap(),
+        0,
+        "expired members are not counted"
+    );
+}
+
+#[tokio::test]
+async fn delete_reports_existence() {
+    let server = RedisServer::start();
+    let cache = crate::cache(&server).await;
+    cache
+        .set("a", &1, &SetOptions::new().tags(["x", "y"]))
+        .await
+        .unwrap();
+    cache.set("b", &2, &SetOptions::new()).await.unwrap();
+    assert!(cache.delete("a").await.unwrap());
+    assert!(!cache.delete("a").await.unwrap());
+    assert_eq!(cache.delete_many(["b", "b", "c"]).await.unwrap(), 1);
+    assert_eq!(cache.tag_len("x").await.unwrap(), 0);
+    assert_eq!(
+        server.cmd::<u64>(&[b"DBSIZE"]),
+        1,
+        "only the meta key is left"
+    );
+}
+
+#[tokio::test]
+async fn large_values_are_compressed_and_restored() {
+    let server = RedisServer::start();
+    let cache = crate::builder(&server)
+        .compression(Compression::lz4_above(1024))
+        .build()
+        .await
+        .unwrap();
+    let big = "abc".repeat(400_000); // 1.2 MB, compressible
+    cache
+        .set_bytes("big", big.as_bytes(), &SetOptions::new().tag("t"))
+        .await
+        .unwrap();
+    let stored: usize = server.cmd(&[b"STRLEN", b"{test.0}:e:big"]);
+    assert!(stored < big.len() / 10, "stored {stored} bytes");
+    assert_eq!(
+        cache.get_bytes("big").await.unwrap().unwrap(),
+        big.as_bytes()
+    );
+
+    let plain = crate::builder(&server)
+        .compression(Compression::none())
+        .build()
+        .await
+        .unwrap();
+    let mb: Vec<u8> = (0..1_000_000u64).map(|i| (i * 7919 % 251) as u8).collect();
+    plain
+        .set_bytes("mb", &mb, &SetOptions::new())
+        .await
+        .unwrap();
+    assert_eq!(plain.get_bytes("mb").await.unwrap().unwrap(), mb);
+}
+
+#[tokio::test]
+async fn clones_share_one_connection() {
+    let server = RedisServer::start();
+    let cache = crate::cache(&server).await;
+    let before: u64 = redis::cmd("INFO")
+        .arg("clients")
+        .query::<String>(&mut server.conn())
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("connected_clients:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let c = cache.clone();
+        tasks.push(tokio::spawn(async move {
+            c.set(format!("k{i}"), &i, &SetOptions::new())
+                .await
+                .unwrap()
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let after: u64 = redis::cmd("INFO")
+        .arg("clients")
+        .query::<String>(&mut server.conn())
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("connected_clients:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(before, after);
+}
