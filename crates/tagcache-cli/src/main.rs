@@ -1,1 +1,3 @@
+//! The `tagcache` command: operator CLI, demo and benchmark.
+
 fn main() {}

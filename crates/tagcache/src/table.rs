@@ -87,3 +87,38 @@ impl<'k> KeyTable<'k> {
         call
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scripts::SCRIPTS;
+
+    /// Pins the exact command a two-entry write sends: EVALSHA, the key
+    /// table (entries, tag indexes, registry) and the header arguments.
+    #[test]
+    fn set_call_declares_every_key_once() {
+        let space = KeySpace::new("ns", 1).unwrap();
+        let mut t = KeyTable::new(&space);
+        t.entry(0, b"a");
+        t.entry(0, b"b");
+        assert_eq!(t.tag(0, b"x"), 1);
+        assert_eq!(t.tag(0, b"y"), 2);
+        assert_eq!(t.tag(0, b"x"), 1);
+        let call = t.call(&SCRIPTS.set, b"16", &[]);
+        let words: Vec<String> = split_resp(&call.packed());
+        let sha = SCRIPTS.set.script.get_hash().to_owned();
+        let expected: Vec<&str> = vec![
+            "EVALSHA", &sha, "5", "{ns.0}:e:a", "{ns.0}:e:b", "{ns.0}:t:x", "{ns.0}:t:y",
+            "{ns.0}:reg", "2", "2", "1", "16", "x", "y", "1", "1",
+        ];
+        assert_eq!(words, expected);
+    }
+
+    fn split_resp(packed: &[u8]) -> Vec<String> {
+        let text = String::from_utf8_lossy(packed);
+        text.split("\r\n")
+            .filter(|l| !l.is_empty() && !l.starts_with('*') && !l.starts_with('$'))
+            .map(str::to_owned)
+            .collect()
+    }
+}
