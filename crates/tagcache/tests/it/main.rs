@@ -7,6 +7,7 @@ mod support;
 
 mod basics;
 mod input;
+mod layout;
 mod tags;
 
 use std::time::Duration;

@@ -1,0 +1,112 @@
+//! Keeps docs/redis-layout.md in step with the code.
+
+use tagcache::SetOptions;
+
+use crate::support::RedisServer;
+
+const DOC: &str = include_str!("../../../../docs/redis-layout.md");
+
+/// `(pattern, type)` of each row of the doc's "## Keys" table.
+fn documented_keys() -> Vec<(String, String)> {
+    let section = DOC.split("\n## Keys\n").nth(1).expect("a ## Keys section");
+    let section = section.split("\n## ").next().unwrap();
+    section
+        .lines()
+        .filter(|l| l.starts_with("| `"))
+        .map(|l| {
+            let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+            (cells[1].trim_matches('`').to_owned(), cells[2].to_owned())
+        })
+        .collect()
+}
+
+fn instantiate(pattern: &str, key: &str, tag: &str) -> String {
+    pattern
+        .replace("<ns>", "test")
+        .replace("<b>", "0")
+        .replace("<key>", key)
+        .replace("<tag>", tag)
+}
+
+#[test]
+fn doc_states_the_layout_version() {
+    let title = DOC.lines().next().unwrap();
+    assert!(
+        title.ends_with(&format!("version {}", tagcache::LAYOUT_VERSION)),
+        "{title}"
+    );
+}
+
+#[tokio::test]
+async fn doc_matches_the_keys_the_code_uses() {
+    let rows = documented_keys();
+    assert_eq!(rows.len(), 6, "{rows:?}");
+    let server = RedisServer::start();
+    let cache = crate::cache(&server).await;
+    // Two entries under tag "t", then the state a crashed invalidation
+    // leaves (the index renamed to its snapshot, filed as in flight), then
+    // a third entry that builds a fresh index.
+    for k in ["j", "k"] {
+        cache.set(k, &1, &SetOptions::new().tag("t")).await.unwrap();
+    }
+    server.cmd::<()>(&[b"RENAME", b"{test.0}:t:t", b"{test.0}:x:t"]);
+    server.cmd::<()>(&[b"ZADD", b"{test.0}:inv", b"1", b"t"]);
+    cache
+        .set("k2", &1, &SetOptions::new().tag("t"))
+        .await
+        .unwrap();
+
+    let mut names = Vec::new();
+    for (pattern, kind) in &rows {
+        let keys: &[&str] = if pattern.contains("<key>") {
+            &["j", "k", "k2"]
+        } else {
+            &["-"]
+        };
+        for key in keys {
+            let name = instantiate(pattern, key, "t");
+            let actual: String = server.cmd(&[b"TYPE", name.as_bytes()]);
+            assert_eq!(&actual, kind, "{name} is a {actual}, the doc says {kind}");
+            names.push(name);
+        }
+    }
+    let dbsize: usize = server.cmd(&[b"DBSIZE"]);
+    assert_eq!(
+        dbsize,
+        names.len(),
+        "Redis holds keys the doc does not list"
+    );
+
+    // The code reads the documented names: the invalidation joins the
+    // snapshot and removes all three entries, leaving only the meta key.
+    assert_eq!(cache.invalidate_tag("t").await.unwrap(), 3);
+    assert_eq!(server.cmd::<usize>(&[b"DBSIZE"]), 1);
+    assert_eq!(server.cmd::<String>(&[b"TYPE", b"{test}:meta"]), "hash");
+    let meta: Vec<String> = server.cmd(&[b"HMGET", b"{test}:meta", b"layout", b"buckets"]);
+    assert_eq!(
+        meta,
+        vec![tagcache::LAYOUT_VERSION.to_string(), "1".to_owned()]
+    );
+}
+
+#[tokio::test]
+async fn a_namespace_refuses_another_bucket_count() {
+    let server = RedisServer::start();
+    let _first = crate::cache(&server).await;
+    let e = crate::builder(&server)
+        .buckets(4)
+        .build()
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), tagcache::ErrorKind::Layout, "{e}");
+    server.cmd::<()>(&[b"HSET", b"{test}:meta", b"layout", b"99"]);
+    let e = crate::builder(&server).build().await.unwrap_err();
+    assert_eq!(e.kind(), tagcache::ErrorKind::Layout, "{e}");
+    // Other namespaces are independent.
+    crate::builder(&server)
+        .namespace("other")
+        .buckets(4)
+        .build()
+        .await
+        .unwrap();
+}
