@@ -108,8 +108,22 @@ mod tests {
         let words: Vec<String> = split_resp(&call.packed());
         let sha = SCRIPTS.set.script.get_hash().to_owned();
         let expected: Vec<&str> = vec![
-            "EVALSHA", &sha, "5", "{ns.0}:e:a", "{ns.0}:e:b", "{ns.0}:t:x", "{ns.0}:t:y",
-            "{ns.0}:reg", "2", "2", "1", "16", "x", "y", "1", "1",
+            "EVALSHA",
+            &sha,
+            "5",
+            "{ns.0}:e:a",
+            "{ns.0}:e:b",
+            "{ns.0}:t:x",
+            "{ns.0}:t:y",
+            "{ns.0}:reg",
+            "2",
+            "2",
+            "1",
+            "16",
+            "x",
+            "y",
+            "1",
+            "1",
         ];
         assert_eq!(words, expected);
     }
