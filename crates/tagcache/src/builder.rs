@@ -48,6 +48,7 @@ pub struct CacheBuilder {
     trim_limit: usize,
     eviction_check: EvictionCheck,
     auto_sweep: Option<Duration>,
+    tls_root: Option<Vec<u8>>,
 }
 
 impl CacheBuilder {
@@ -67,6 +68,7 @@ impl CacheBuilder {
             trim_limit: 16,
             eviction_check: EvictionCheck::default(),
             auto_sweep: Some(Duration::from_secs(30)),
+            tls_root: None,
         }
     }
 
@@ -160,6 +162,13 @@ impl CacheBuilder {
         self
     }
 
+    /// For `rediss://` URLs: trust this root certificate (PEM) instead of
+    /// the system's trust store. Default: the system's trust store.
+    pub fn tls_root_certificate(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.tls_root = Some(pem.into());
+        self
+    }
+
     /// Connects and checks the server.
     ///
     /// # Errors
@@ -183,7 +192,13 @@ impl CacheBuilder {
             )
             .into());
         }
-        let conn = Conn::connect(&self.url, self.connect_timeout, self.response_timeout).await?;
+        let conn = Conn::connect(
+            &self.url,
+            self.tls_root.as_deref(),
+            self.connect_timeout,
+            self.response_timeout,
+        )
+        .await?;
         let info = server_info(&conn).await?;
         check_version(&info.redis_version)?;
         for script in SCRIPTS.all() {

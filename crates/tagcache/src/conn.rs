@@ -31,28 +31,65 @@ pub(crate) fn normalize_url(url: &str) -> String {
     }
 }
 
-/// Strips the password from a URL before it goes into an error or a log.
+/// Strips passwords (userinfo or `pass=`/`password=` query parameters)
+/// from a URL before it goes into an error or a log.
 pub(crate) fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let mut out = match (base.find("://"), base.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
-            let userinfo = &url[scheme + 3..at];
+            let userinfo = &base[scheme + 3..at];
             let user = userinfo.split(':').next().unwrap_or("");
-            format!("{}://{}:***@{}", &url[..scheme], user, &url[at + 1..])
+            format!("{}://{}:***@{}", &base[..scheme], user, &base[at + 1..])
         }
-        _ => url.to_owned(),
+        _ => base.to_owned(),
+    };
+    if let Some(q) = query {
+        let params: Vec<String> = q
+            .split('&')
+            .map(|p| match p.split_once('=') {
+                Some((k, _)) if k == "pass" || k == "password" => format!("{k}=***"),
+                _ => p.to_owned(),
+            })
+            .collect();
+        out.push('?');
+        out.push_str(&params.join("&"));
     }
+    out
 }
 
 impl Conn {
     /// Connects, failing within about `connect_timeout`.
     pub(crate) async fn connect(
         url: &str,
+        tls_root: Option<&[u8]>,
         connect_timeout: Duration,
         response_timeout: Duration,
     ) -> Result<Self> {
         let shown = redact_url(url);
-        let client = redis::Client::open(normalize_url(url)).map_err(|e| {
-            Error::with_source(ErrorKind::Config, format!("invalid redis url {shown}"), e)
+        if url.starts_with("rediss://") {
+            // rustls needs one process-wide crypto provider; keep the one the
+            // application installed, if any.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        }
+        let client = match tls_root {
+            None => redis::Client::open(normalize_url(url)),
+            Some(pem) => redis::Client::build_with_tls(
+                normalize_url(url),
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(pem.to_vec()),
+                },
+            ),
+        }
+        .map_err(|e| {
+            Error::with_source(
+                ErrorKind::Config,
+                format!("invalid redis url {shown}: {e}"),
+                e,
+            )
         })?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(connect_timeout))
@@ -167,6 +204,10 @@ mod tests {
             "redis://user:***@host:6379/0"
         );
         assert_eq!(redact_url("redis://host"), "redis://host");
+        assert_eq!(
+            redact_url("unix:///r.sock?user=u&pass=secret&db=1"),
+            "unix:///r.sock?user=u&pass=***&db=1"
+        );
         assert_eq!(normalize_url("/tmp/r.sock"), "unix:///tmp/r.sock");
     }
 }

@@ -8,7 +8,11 @@ mod support;
 mod basics;
 mod input;
 mod layout;
+mod props;
+mod raw;
+mod server;
 mod tags;
+mod tls;
 
 use std::time::Duration;
 

@@ -16,6 +16,7 @@ pub struct RedisServer {
     child: Option<Child>,
     extra: Vec<String>,
     allow_scan: bool,
+    tls_port: Option<u16>,
 }
 
 impl RedisServer {
@@ -35,12 +36,82 @@ impl RedisServer {
             child: None,
             extra: extra.iter().map(|s| (*s).to_owned()).collect(),
             allow_scan: false,
+            tls_port: None,
         };
         s.spawn();
         s
     }
 
+    /// Starts a server that also serves TLS on a loopback TCP port, with a
+    /// throwaway CA made by `openssl`; see `tls_url` and `ca_pem`.
+    pub fn start_tls() -> Self {
+        let mut s = Self {
+            dir: tempfile::Builder::new()
+                .prefix("tagcache-redis-")
+                .tempdir()
+                .expect("temp dir"),
+            child: None,
+            extra: Vec::new(),
+            allow_scan: false,
+            tls_port: None,
+        };
+        make_certificates(s.dir.path());
+        let d = s.dir.path().to_owned();
+        for _ in 0..20 {
+            // Redis cannot pick a free port itself: take one the kernel
+            // just handed out, and try another if someone raced us to it.
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            s.extra = vec![
+                "--tls-port".into(),
+                port.to_string(),
+                "--bind".into(),
+                "127.0.0.1".into(),
+                "--tls-cert-file".into(),
+                d.join("server.crt").display().to_string(),
+                "--tls-key-file".into(),
+                d.join("server.key").display().to_string(),
+                "--tls-ca-cert-file".into(),
+                d.join("ca.crt").display().to_string(),
+                "--tls-auth-clients".into(),
+                "no".into(),
+            ];
+            s.tls_port = Some(port);
+            if s.try_spawn() {
+                return s;
+            }
+        }
+        panic!("could not start a TLS redis-server:\n{}", s.log());
+    }
+
+    /// `rediss://` URL of a server started with `start_tls`.
+    pub fn tls_url(&self) -> String {
+        format!(
+            "rediss://localhost:{}",
+            self.tls_port.expect("a TLS server")
+        )
+    }
+
+    /// The test CA's certificate (PEM).
+    pub fn ca_pem(&self) -> Vec<u8> {
+        std::fs::read(self.dir.path().join("ca.crt")).expect("ca.crt")
+    }
+
+    /// Spawns and waits; false when the server exited (port taken).
+    fn try_spawn(&mut self) -> bool {
+        self.launch().is_ok()
+    }
+
     fn spawn(&mut self) {
+        if let Err(e) = self.launch() {
+            panic!("{e}");
+        }
+    }
+
+    fn launch(&mut self) -> Result<(), String> {
         let dir = self.dir.path();
         let _ = std::fs::remove_file(self.socket());
         let mut cmd = Command::new("redis-server");
@@ -66,26 +137,33 @@ impl RedisServer {
             panic!("cannot start redis-server ({e}); install it: apt-get install redis-server")
         });
         self.child = Some(child);
-        self.wait_ready();
+        self.wait_ready()
     }
 
-    fn wait_ready(&mut self) {
+    fn wait_ready(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             if let Some(child) = self.child.as_mut() {
                 if let Ok(Some(status)) = child.try_wait() {
-                    panic!("redis-server exited with {status}:\n{}", self.log());
+                    self.child = None;
+                    return Err(format!(
+                        "redis-server exited with {status}:\n{}",
+                        self.log()
+                    ));
                 }
             }
             if self.socket().exists() {
                 if let Ok(mut c) = self.sync_conn_once() {
                     if redis::cmd("PING").query::<String>(&mut c).is_ok() {
-                        return;
+                        return Ok(());
                     }
                 }
             }
             if Instant::now() > deadline {
-                panic!("redis-server did not become ready:\n{}", self.log());
+                return Err(format!(
+                    "redis-server did not become ready:\n{}",
+                    self.log()
+                ));
             }
             std::thread::sleep(Duration::from_millis(10));
         }
@@ -105,9 +183,18 @@ impl RedisServer {
         std::fs::read_to_string(self.log_path()).unwrap_or_default()
     }
 
-    /// A URL for tagcache and redis-rs.
+    /// A URL for tagcache and redis-rs (with the `--requirepass` password
+    /// when the server was started with one).
     pub fn url(&self) -> String {
-        format!("unix://{}", self.socket().display())
+        let pass = self
+            .extra
+            .iter()
+            .position(|a| a == "--requirepass")
+            .and_then(|i| self.extra.get(i + 1));
+        match pass {
+            Some(p) => format!("unix://{}?pass={p}", self.socket().display()),
+            None => format!("unix://{}", self.socket().display()),
+        }
     }
 
     /// The temp dir (for fixtures that need files beside the server).
@@ -199,6 +286,72 @@ impl RedisServer {
             assert!(!calls.contains_key("scan"), "SCAN was called: {calls:?}");
         }
     }
+}
+
+/// A CA and a server certificate for localhost / 127.0.0.1.
+fn make_certificates(dir: &Path) {
+    let run = |args: &[&str]| {
+        let ok = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap_or_else(|e| {
+                panic!("cannot run openssl ({e}); install it: apt-get install openssl")
+            })
+            .success();
+        assert!(ok, "openssl {args:?} failed");
+    };
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\n",
+    )
+    .unwrap();
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=tagcache-test-ca",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=localhost",
+    ]);
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.crt",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+    ]);
 }
 
 impl Drop for RedisServer {

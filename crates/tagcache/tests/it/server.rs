@@ -1,0 +1,108 @@
+//! How the cache reacts to the server's configuration: eviction policy,
+//! memory limit, authentication and ACL permissions.
+
+use std::time::Duration;
+
+use tagcache::{ErrorKind, EvictionCheck, SetOptions};
+
+use crate::support::RedisServer;
+
+#[tokio::test]
+async fn allkeys_eviction_is_refused_unless_accepted() {
+    let server = RedisServer::start_with(&["--maxmemory-policy", "allkeys-lru"]);
+    let e = crate::builder(&server).build().await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::UnsafeEvictionPolicy);
+    assert!(e.to_string().contains("allkeys-lru"), "{e}");
+    let cache = crate::builder(&server)
+        .eviction_check(EvictionCheck::Warn)
+        .build()
+        .await
+        .unwrap();
+    assert_eq!(cache.server_info().eviction_policy, "allkeys-lru");
+}
+
+#[tokio::test]
+async fn volatile_eviction_is_accepted_and_listings_skip_evicted_entries() {
+    let server = RedisServer::start_with(&["--maxmemory-policy", "volatile-lru"]);
+    let cache = crate::cache(&server).await;
+    for k in ["a", "b", "c"] {
+        cache.set(k, &1, &SetOptions::new().tag("t")).await.unwrap();
+    }
+    // An entry removed behind tagcache's back (as eviction would).
+    server.cmd::<()>(&[b"DEL", b"{test.0}:e:b"]);
+    let keys = cache.keys_with_tag("t").collect().await.unwrap();
+    assert_eq!(keys, vec![b"a".to_vec(), b"c".to_vec()]);
+    assert_eq!(cache.invalidate_tag("t").await.unwrap(), 2);
+    assert_eq!(server.cmd::<u64>(&[b"DBSIZE"]), 1);
+}
+
+#[tokio::test]
+async fn out_of_memory_is_an_error_not_a_silent_skip() {
+    let server =
+        RedisServer::start_with(&["--maxmemory", "2mb", "--maxmemory-policy", "noeviction"]);
+    let cache = crate::cache(&server).await;
+    // Incompressible, so LZ4 cannot shrink it below the limit.
+    let value: Vec<u8> = (0..64 * 1024u64)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    let mut oom = None;
+    for i in 0..200 {
+        if let Err(e) = cache
+            .set_bytes(format!("k{i}"), &value, &SetOptions::new().tag("t"))
+            .await
+        {
+            oom = Some(e);
+            break;
+        }
+    }
+    let e = oom.expect("a 2 MB server must fill up");
+    assert!(e.is_out_of_memory(), "{e:?}");
+    // Reads and invalidation still work, and free the memory.
+    assert!(cache.get_bytes("k0").await.unwrap().is_some());
+    assert!(cache.invalidate_tag("t").await.unwrap() > 0);
+    cache
+        .set_bytes("again", &value, &SetOptions::new().tag("t"))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn wrong_password_and_missing_script_permission_fail_at_build() {
+    let server = RedisServer::start_with(&["--requirepass", "s3cret"]);
+    let sock = server.socket().display().to_string();
+    let ok = tagcache::Cache::builder(format!("unix://{sock}?pass=s3cret"))
+        .auto_sweep(None)
+        .build()
+        .await;
+    assert!(ok.is_ok(), "{:?}", ok.err());
+    let e = tagcache::Cache::builder(format!("unix://{sock}?pass=wrong"))
+        .build()
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Auth, "{e:?}");
+    assert!(!e.to_string().contains("wrong"), "the password leaked: {e}");
+
+    // A user who may read and write but not run scripts.
+    let mut admin = redis::Client::open(format!("unix://{sock}?pass=s3cret"))
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    redis::cmd("ACL")
+        .arg(&[
+            "SETUSER",
+            "noscript",
+            "on",
+            ">pw",
+            "~*",
+            "+@all",
+            "-@scripting",
+        ])
+        .query::<()>(&mut admin)
+        .unwrap();
+    let e = tagcache::Cache::builder(format!("unix://{sock}?user=noscript&pass=pw"))
+        .connect_timeout(Duration::from_secs(1))
+        .build()
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Auth, "{e:?}");
+}
