@@ -49,6 +49,7 @@ pub struct CacheBuilder {
     eviction_check: EvictionCheck,
     auto_sweep: Option<Duration>,
     tls_root: Option<Vec<u8>>,
+    fence_window: Duration,
 }
 
 impl CacheBuilder {
@@ -69,6 +70,7 @@ impl CacheBuilder {
             eviction_check: EvictionCheck::default(),
             auto_sweep: Some(Duration::from_secs(30)),
             tls_root: None,
+            fence_window: Duration::from_secs(60),
         }
     }
 
@@ -162,6 +164,15 @@ impl CacheBuilder {
         self
     }
 
+    /// How long an invalidation or delete is remembered to refuse guarded
+    /// writes ([`crate::Cache::get_or_compute`]) whose read began before
+    /// it; a loader running longer than this cannot store its value.
+    /// Default: 60 s.
+    pub fn fence_window(mut self, window: Duration) -> Self {
+        self.fence_window = window.max(Duration::from_millis(1));
+        self
+    }
+
     /// For `rediss://` URLs: trust this root certificate (PEM) instead of
     /// the system's trust store. Default: the system's trust store.
     pub fn tls_root_certificate(mut self, pem: impl Into<Vec<u8>>) -> Self {
@@ -214,6 +225,7 @@ impl CacheBuilder {
             chunk_size: self.chunk_size,
             trim_limit: self.trim_limit,
             compression: self.compression,
+            fence_window: self.fence_window,
             verify_listing: policy::may_evict_entries(&info.eviction_policy),
         };
         let core = Arc::new(Core {
@@ -230,6 +242,7 @@ impl CacheBuilder {
             core,
             writes,
             info,
+            flights: Default::default(),
             _sweeper: sweeper,
         }))
     }

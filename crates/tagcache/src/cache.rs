@@ -8,6 +8,7 @@ use serde::{de::DeserializeOwned, Serialize};
 
 use crate::builder::CacheBuilder;
 use crate::codec::{self, Codec};
+use crate::compute::Flights;
 use crate::conn::ScriptCall;
 use crate::core::Core;
 use crate::error::{Error, ErrorKind, InvalidInput, Result};
@@ -68,6 +69,7 @@ pub(crate) struct Inner {
     pub(crate) core: Arc<Core>,
     pub(crate) writes: WriteQueue,
     pub(crate) info: ServerInfo,
+    pub(crate) flights: Flights,
     pub(crate) _sweeper: Option<AbortOnDrop>,
 }
 
@@ -194,6 +196,40 @@ impl Cache {
         &self.inner.info
     }
 
+    pub(crate) fn flights(&self) -> &Flights {
+        &self.inner.flights
+    }
+
+    /// One round trip: the entry's bytes and Redis' clock (ms), the time a
+    /// guarded write compares fences with.
+    pub(crate) async fn get_with_time(&self, key: &[u8]) -> Result<(Option<Vec<u8>>, u64)> {
+        let k = self.entry_key(key)?;
+        let mut pipe = redis::pipe();
+        pipe.get(k).cmd("TIME");
+        let (raw, (secs, micros)): (Option<Vec<u8>>, (u64, u64)) =
+            self.core().conn.pipe(&pipe).await?;
+        Ok((raw, secs * 1000 + micros / 1000))
+    }
+
+    /// Stores a MessagePack payload unless a fence newer than `since`
+    /// covers the key or one of its tags; says whether it was stored.
+    pub(crate) async fn store_guarded(
+        &self,
+        key: &[u8],
+        payload: &[u8],
+        opts: &SetOptions,
+        since: u64,
+    ) -> Result<bool> {
+        let mut op = self.prepare(key, payload, Codec::MsgPack, opts)?;
+        op.since = since.max(1);
+        let stored = self.inner.writes.submit(vec![op]).await?;
+        Ok(stored.first().copied().unwrap_or(false))
+    }
+
+    pub(crate) fn decode_typed<T: DeserializeOwned>(&self, bytes: &[u8]) -> Result<T> {
+        self.decode(bytes)
+    }
+
     fn prepare(
         &self,
         key: &[u8],
@@ -234,6 +270,7 @@ impl Cache {
             value,
             ttl_ms: u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX),
             tags,
+            since: 0,
         })
     }
 
@@ -254,7 +291,7 @@ impl Cache {
     ) -> Result<()> {
         let payload = codec::to_msgpack(value)?;
         let op = self.prepare(key.as_ref(), &payload, Codec::MsgPack, opts)?;
-        self.inner.writes.submit(vec![op]).await
+        self.inner.writes.submit(vec![op]).await.map(drop)
     }
 
     /// Stores raw bytes (readable by any client that skips the header, see
@@ -269,7 +306,7 @@ impl Cache {
         opts: &SetOptions,
     ) -> Result<()> {
         let op = self.prepare(key.as_ref(), value.as_ref(), Codec::Raw, opts)?;
-        self.inner.writes.submit(vec![op]).await
+        self.inner.writes.submit(vec![op]).await.map(drop)
     }
 
     /// Stores many typed entries in batched script calls (up to 128 entries
@@ -289,7 +326,7 @@ impl Cache {
             let payload = codec::to_msgpack(&v)?;
             ops.push(self.prepare(k.as_ref(), &payload, Codec::MsgPack, &o)?);
         }
-        self.core().write(&last_write_wins(ops)).await
+        self.core().write(&last_write_wins(ops)).await.map(drop)
     }
 
     /// [`Cache::set_many`] for raw byte values.
@@ -306,7 +343,7 @@ impl Cache {
             .into_iter()
             .map(|(k, v, o)| self.prepare(k.as_ref(), v.as_ref(), Codec::Raw, &o))
             .collect::<Result<Vec<_>>>()?;
-        self.core().write(&last_write_wins(ops)).await
+        self.core().write(&last_write_wins(ops)).await.map(drop)
     }
 
     fn entry_key(&self, key: &[u8]) -> Result<Vec<u8>> {

@@ -17,9 +17,18 @@ pub(crate) struct Limits {
     pub(crate) chunk_size: usize,
     pub(crate) trim_limit: usize,
     pub(crate) compression: Compression,
+    /// How long invalidations and deletes fence guarded writes.
+    pub(crate) fence_window: Duration,
     /// Check listed keys still exist (when the eviction policy may have
     /// removed entries behind the index's back).
     pub(crate) verify_listing: bool,
+}
+
+impl Limits {
+    /// The fence window in ms, as scripts take it.
+    pub(crate) fn fence_window_ms(&self) -> String {
+        self.fence_window.as_millis().to_string()
+    }
 }
 
 /// Connection, keys and limits.

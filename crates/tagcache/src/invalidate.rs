@@ -27,9 +27,10 @@ impl Core {
             self.space.tag(bucket, tag),
             self.space.snapshot(bucket, tag),
             self.space.inflight(bucket),
+            self.space.fence(bucket),
         ];
         let mut call = ScriptCall::new(&SCRIPTS.snapshot, &keys);
-        call.arg(tag);
+        call.arg(tag).arg(self.limits.fence_window_ms());
         let state: String = self.conn.run(&call).await?;
         match state.as_str() {
             "new" => Ok(Snapshot::New),

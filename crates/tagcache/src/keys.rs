@@ -9,6 +9,7 @@
 //! {<ns>.<b>}:x:<tag>          zset    snapshot of a tag index being invalidated
 //! {<ns>.<b>}:reg              zset    tag registry: member = tag, score <= next expiry
 //! {<ns>.<b>}:inv              zset    in-flight invalidations: member = tag, score = heartbeat
+//! {<ns>.<b>}:fence            zset    `t<tag>` / `k<key>` -> last invalidation / delete (ms)
 //! ```
 //!
 //! `<ns>` is restricted to `[A-Za-z0-9_-]`, `<b>` is a decimal bucket number,
@@ -114,6 +115,13 @@ impl KeySpace {
         self.with_kind(bucket, b"inv", b"")
     }
 
+    /// `{<ns>.<b>}:fence`: when each tag was last invalidated and each key
+    /// last deleted (`t<tag>` / `k<key>` -> ms), so a read-through write
+    /// that began before cannot store data older than that.
+    pub(crate) fn fence(&self, bucket: u16) -> Vec<u8> {
+        self.with_kind(bucket, b"fence", b"")
+    }
+
     /// `{<ns>}:meta`: layout version and bucket count of the namespace.
     pub(crate) fn meta(&self) -> Vec<u8> {
         format!("{{{}}}:meta", self.namespace).into_bytes()
@@ -190,6 +198,7 @@ mod tests {
         assert_eq!(ks.snapshot(0, b"t"), b"{app.0}:x:t");
         assert_eq!(ks.registry(0), b"{app.0}:reg");
         assert_eq!(ks.inflight(0), b"{app.0}:inv");
+        assert_eq!(ks.fence(0), b"{app.0}:fence");
         assert_eq!(ks.meta(), b"{app}:meta");
     }
 

@@ -28,11 +28,13 @@
 //! {<ns>.<b>}:x:<tag>   zset    snapshot of a tag being invalidated
 //! {<ns>.<b>}:reg       zset    tag -> lower bound of next expiry (the sweep's map)
 //! {<ns>.<b>}:inv       zset    tag -> heartbeat of an invalidation in flight
+//! {<ns>.<b>}:fence     zset    t<tag>/k<key> -> last invalidation/delete (guards read-through)
 //! ```
 
 mod builder;
 mod cache;
 mod codec;
+mod compute;
 mod conn;
 mod core;
 mod error;
@@ -50,6 +52,7 @@ mod write;
 pub use builder::{CacheBuilder, LAYOUT_VERSION};
 pub use cache::{Cache, ServerInfo, SetOptions};
 pub use codec::Compression;
+pub use compute::{ComputeError, Computed, Source};
 pub use error::{Error, ErrorKind, InvalidInput, Result};
 pub use keys::{MAX_KEY_LEN, MAX_NAMESPACE_LEN, MAX_TAG_LEN};
 pub use listing::TagKeys;

@@ -110,7 +110,7 @@ impl Core {
             table.entry(bucket, m);
             nums.push(t.iter().map(|t| table.tag(bucket, t)).collect::<Vec<_>>());
         }
-        table.registry(bucket);
+        let reg = table.registry(bucket);
         let extra = match invalidating {
             Some(tag) => vec![
                 self.space.snapshot(bucket, tag),
@@ -118,7 +118,12 @@ impl Core {
             ],
             None => vec![],
         };
-        let mut call = table.call(&SCRIPTS.drop, invalidating.unwrap_or(b""), &extra);
+        let window = self.limits.fence_window_ms();
+        let mut call = table.call(
+            &SCRIPTS.drop,
+            [invalidating.unwrap_or(b""), window.as_bytes()],
+            &extra,
+        );
         for ((m, state), (t, n)) in members.iter().zip(states).zip(tags.iter().zip(&nums)) {
             let drop = match invalidating {
                 Some(tag) => t.iter().any(|x| x.as_slice() == tag),
@@ -133,6 +138,7 @@ impl Core {
                 None => expected.push(b'0'),
             }
             call.arg(m.as_slice())
+                .arg(reg)
                 .arg(if drop { "1" } else { "0" })
                 .arg(expected)
                 .arg(n.len());

@@ -34,6 +34,8 @@ pub struct PruneReport {
     pub invalidations_resumed: u64,
     /// Entries deleted while finishing abandoned invalidations.
     pub entries_removed: u64,
+    /// Fence records older than the fence window removed.
+    pub fences_removed: u64,
     /// Whether nothing due was left when the step ended.
     pub complete: bool,
 }
@@ -45,6 +47,7 @@ impl PruneReport {
         self.indexes_removed += other.indexes_removed;
         self.invalidations_resumed += other.invalidations_resumed;
         self.entries_removed += other.entries_removed;
+        self.fences_removed += other.fences_removed;
         self.complete = other.complete;
     }
 }
@@ -62,7 +65,18 @@ impl Core {
         let lease = u64::try_from(INVALIDATION_LEASE.as_millis()).unwrap_or(u64::MAX);
         let mut report = PruneReport::default();
         let mut work = 0u64;
+        let window = self.limits.fence_window_ms();
         for bucket in 0..self.space.buckets() {
+            loop {
+                let mut call = ScriptCall::new(&SCRIPTS.trim, &[self.space.fence(bucket)]);
+                call.arg(window.as_str()).arg(self.limits.chunk_size);
+                let removed: u64 = self.conn.run(&call).await?;
+                report.fences_removed += removed;
+                work += removed;
+                if removed < self.limits.chunk_size as u64 {
+                    break;
+                }
+            }
             for tag in self.stale_invalidations(bucket, now, lease, 16).await? {
                 tracing::info!(
                     namespace = self.space.namespace(),

@@ -58,26 +58,29 @@ impl<'k> KeyTable<'k> {
         j
     }
 
-    /// Starts the script call: KEYS (entries, tags, registries, `extra`),
-    /// then ARGV `n, m, k, head`, the m tag names and m registry numbers.
+    /// Starts the script call: KEYS (entries, tags, registries, the
+    /// registries' fences, `extra`), then ARGV `n, m, k, head[0], head[1]`,
+    /// the m tag names and m registry numbers.
     pub(crate) fn call(
         &self,
         script: &'static Script,
-        head: &[u8],
+        head: [&[u8]; 2],
         extra_keys: &[Vec<u8>],
     ) -> ScriptCall {
         let mut keys: Vec<Vec<u8>> = Vec::with_capacity(
-            self.entries.len() + self.tags.len() + self.registries.len() + extra_keys.len(),
+            self.entries.len() + self.tags.len() + 2 * self.registries.len() + extra_keys.len(),
         );
         keys.extend(self.entries.iter().cloned());
         keys.extend(self.tags.iter().map(|(b, t)| self.space.tag(*b, t)));
         keys.extend(self.registries.iter().map(|b| self.space.registry(*b)));
+        keys.extend(self.registries.iter().map(|b| self.space.fence(*b)));
         keys.extend(extra_keys.iter().cloned());
         let mut call = ScriptCall::new(script, &keys);
         call.arg(self.entries.len())
             .arg(self.tags.len())
             .arg(self.registries.len())
-            .arg(head);
+            .arg(head[0])
+            .arg(head[1]);
         for (_, name) in &self.tags {
             call.arg(name.as_slice());
         }
@@ -104,22 +107,24 @@ mod tests {
         assert_eq!(t.tag(0, b"x"), 1);
         assert_eq!(t.tag(0, b"y"), 2);
         assert_eq!(t.tag(0, b"x"), 1);
-        let call = t.call(&SCRIPTS.set, b"16", &[]);
+        let call = t.call(&SCRIPTS.set, [b"16", b"30000"], &[]);
         let words: Vec<String> = split_resp(&call.packed());
         let sha = SCRIPTS.set.script.get_hash().to_owned();
         let expected: Vec<&str> = vec![
             "EVALSHA",
             &sha,
-            "5",
+            "6",
             "{ns.0}:e:a",
             "{ns.0}:e:b",
             "{ns.0}:t:x",
             "{ns.0}:t:y",
             "{ns.0}:reg",
+            "{ns.0}:fence",
             "2",
             "2",
             "1",
             "16",
+            "30000",
             "x",
             "y",
             "1",

@@ -37,11 +37,16 @@ pub(crate) struct WriteOp {
     pub(crate) value: Vec<u8>,
     pub(crate) ttl_ms: u64,
     pub(crate) tags: Vec<Vec<u8>>,
+    /// Server ms at which the caller's read began (guarded read-through
+    /// writes); 0 for plain writes.
+    pub(crate) since: u64,
 }
 
 impl Core {
-    /// Writes entries in bounded batches, in order.
-    pub(crate) async fn write(&self, ops: &[WriteOp]) -> Result<()> {
+    /// Writes entries in bounded batches, in order; says per entry whether
+    /// it was stored (a guarded write can be refused by a fence).
+    pub(crate) async fn write(&self, ops: &[WriteOp]) -> Result<Vec<bool>> {
+        let mut stored = Vec::with_capacity(ops.len());
         let mut start = 0;
         while start < ops.len() {
             let mut end = start;
@@ -58,17 +63,19 @@ impl Core {
                 bytes += op.value.len();
                 end += 1;
             }
-            self.write_batch(&ops[start..end]).await?;
+            stored.extend(self.write_batch(&ops[start..end]).await?);
             start = end;
         }
-        Ok(())
+        Ok(stored)
     }
 
     /// One batch: usually one script call; entries whose old tags were not
     /// declared are sent again with those tags' index keys.
-    async fn write_batch(&self, ops: &[WriteOp]) -> Result<()> {
+    async fn write_batch(&self, ops: &[WriteOp]) -> Result<Vec<bool>> {
+        let mut stored = vec![true; ops.len()];
         let mut pending: Vec<(usize, Vec<Vec<u8>>)> = (0..ops.len()).map(|i| (i, vec![])).collect();
         let trim = self.limits.trim_limit.to_string();
+        let window = self.limits.fence_window_ms();
         for _ in 0..MAX_ATTEMPTS {
             let mut table = KeyTable::new(&self.space);
             let mut shapes = Vec::with_capacity(pending.len());
@@ -82,13 +89,14 @@ impl Core {
                 }
                 shapes.push((reg, nums));
             }
-            let mut call = table.call(&SCRIPTS.set, trim.as_bytes(), &[]);
+            let mut call = table.call(&SCRIPTS.set, [trim.as_bytes(), window.as_bytes()], &[]);
             for ((i, _), (reg, nums)) in pending.iter().zip(&shapes) {
                 let op = &ops[*i];
                 call.arg(op.key.as_slice())
                     .arg(*reg)
                     .arg(op.value.as_slice())
                     .arg(op.ttl_ms)
+                    .arg(op.since)
                     .arg(nums.len());
                 for j in nums {
                     call.arg(*j);
@@ -105,6 +113,7 @@ impl Core {
             for ((i, mut old), reply) in pending.into_iter().zip(replies) {
                 match reply {
                     Value::Int(1) => {}
+                    Value::Int(2) => stored[i] = false,
                     Value::Int(0) => again.push((i, old)),
                     Value::Array(missing) => {
                         for m in missing {
@@ -123,7 +132,7 @@ impl Core {
                 }
             }
             if again.is_empty() {
-                return Ok(());
+                return Ok(stored);
             }
             pending = again;
         }
@@ -152,7 +161,7 @@ pub(crate) fn last_write_wins(ops: Vec<WriteOp>) -> Vec<WriteOp> {
 
 struct Job {
     ops: Vec<WriteOp>,
-    done: oneshot::Sender<Result<()>>,
+    done: oneshot::Sender<Result<Vec<bool>>>,
 }
 
 /// The coalescing queue in front of [`Core::write`].
@@ -184,25 +193,29 @@ impl WriteQueue {
                         Err(_) => break,
                     }
                 }
+                let sizes: Vec<usize> = jobs.iter().map(|j| j.ops.len()).collect();
                 let ops: Vec<WriteOp> = jobs
                     .iter_mut()
                     .flat_map(|j| std::mem::take(&mut j.ops))
                     .collect();
                 let result = core.write(&ops).await;
-                for job in jobs {
+                let mut offset = 0;
+                for (job, size) in jobs.into_iter().zip(sizes) {
                     // A caller that gave up (dropped its future) ignores it.
                     let _ = job.done.send(match &result {
-                        Ok(()) => Ok(()),
+                        Ok(stored) => Ok(stored[offset..offset + size].to_vec()),
                         Err(e) => Err(e.duplicate()),
                     });
+                    offset += size;
                 }
             }
         });
         Self { tx }
     }
 
-    /// Queues writes and waits until Redis acknowledged them.
-    pub(crate) async fn submit(&self, ops: Vec<WriteOp>) -> Result<()> {
+    /// Queues writes and waits until Redis acknowledged them; says per
+    /// entry whether it was stored.
+    pub(crate) async fn submit(&self, ops: Vec<WriteOp>) -> Result<Vec<bool>> {
         let (done, wait) = oneshot::channel();
         self.tx
             .send(Job { ops, done })

@@ -55,6 +55,14 @@ local function trim_expired(index, now, limit)
   return c
 end
 
+-- Writes that must not make a memory-freeing call fail: when Redis is at
+-- maxmemory it refuses a script's first memory-growing write (OOM), and an
+-- invalidation or delete must still work then. Returns false on an error.
+local function try_zadd(key, ...)
+  local r = redis.pcall('ZADD', key, ...)
+  return type(r) ~= 'table' or r.err == nil
+end
+
 -- ZREM of many members, in slices that stay far below Lua's unpack limit.
 local function zrem_all(index, members)
   local step = 500

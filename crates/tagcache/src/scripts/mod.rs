@@ -36,11 +36,12 @@ pub(crate) struct Scripts {
     pub(crate) tag_count: Script,
     pub(crate) tag_member: Script,
     pub(crate) meta: Script,
+    pub(crate) trim: Script,
 }
 
 impl Scripts {
     /// Every script, for loading at connect.
-    pub(crate) fn all(&self) -> [&Script; 9] {
+    pub(crate) fn all(&self) -> [&Script; 10] {
         [
             &self.set,
             &self.read_tags,
@@ -51,6 +52,7 @@ impl Scripts {
             &self.tag_count,
             &self.tag_member,
             &self.meta,
+            &self.trim,
         ]
     }
 }
@@ -66,6 +68,7 @@ pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     tag_count: script!("tag_count"),
     tag_member: script!("tag_member"),
     meta: script!("meta"),
+    trim: script!("trim"),
 });
 
 #[cfg(test)]

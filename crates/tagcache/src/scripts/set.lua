@@ -1,21 +1,24 @@
 -- Writes a batch of entries, each with its value, expiry and tag edges, in
 -- one atomic step.
 --
--- KEYS: n entry keys, then m tag index keys, then k registry keys.
--- ARGV: n, m, k, trim limit; m tag names; m registry numbers (1..k);
---       then per entry: member, registry number, value, ttl ms, tag count,
---       tag numbers (1..m).
--- Returns, per entry: 1 written; a list of old tags that were not declared
--- (the caller retries with their index keys); 0 skipped because an earlier
--- write of the same key in this batch needs a retry (keeps order).
+-- KEYS: n entry keys, m tag index keys, k registry keys, k fence keys.
+-- ARGV: n, m, k, trim limit, fence window ms; m tag names; m registry
+--       numbers (1..k); then per entry: member, registry number, value,
+--       ttl ms, since (server ms the caller's read began, 0 = unguarded),
+--       tag count, tag numbers (1..m).
+-- Returns, per entry: 1 written; 2 refused by the fence (a tag of the
+-- entry was invalidated, or the key deleted, at or after `since`, or
+-- `since` is older than the fence window); a list of old tags that were
+-- not declared (the caller retries with their index keys); 0 skipped
+-- because an earlier write of the same key in this batch needs a retry.
 local n, m, k = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local trim = tonumber(ARGV[4])
+local trim, window = tonumber(ARGV[4]), tonumber(ARGV[5])
 local now = now_ms()
 
 local names, lookup = {}, {}
 for j = 1, m do
-  names[j] = ARGV[4 + j]
-  lookup[ARGV[4 + m + j] .. ':' .. names[j]] = j
+  names[j] = ARGV[5 + j]
+  lookup[ARGV[5 + m + j] .. ':' .. names[j]] = j
 end
 
 -- Expired members go first, so the index stays bounded by its live members.
@@ -23,21 +26,41 @@ for j = 1, m do
   trim_expired(KEYS[n + j], now, trim)
 end
 
+local function fenced(fence, since, member, new)
+  if since < now - window then
+    return true
+  end
+  local s = redis.call('ZSCORE', fence, 'k' .. member)
+  if s and tonumber(s) >= since then
+    return true
+  end
+  for _, j in ipairs(new) do
+    s = redis.call('ZSCORE', fence, 't' .. names[j])
+    if s and tonumber(s) >= since then
+      return true
+    end
+  end
+  return false
+end
+
 local out, blocked, lowest = {}, {}, {}
-local a = 5 + 2 * m
+local a = 6 + 2 * m
 for i = 1, n do
   local entry = KEYS[i]
   local member, reg, value = ARGV[a], ARGV[a + 1], ARGV[a + 2]
   local exp = now + tonumber(ARGV[a + 3])
-  local nt = tonumber(ARGV[a + 4])
+  local since = tonumber(ARGV[a + 4])
+  local nt = tonumber(ARGV[a + 5])
   local new = {}
   for q = 1, nt do
-    new[q] = tonumber(ARGV[a + 4 + q])
+    new[q] = tonumber(ARGV[a + 5 + q])
   end
-  a = a + 5 + nt
+  a = a + 6 + nt
 
   if blocked[entry] then
     out[i] = 0
+  elseif since > 0 and fenced(KEYS[n + m + k + tonumber(reg)], since, member, new) then
+    out[i] = 2
   else
     local old, missing = {}, {}
     local section = tag_section(entry)
@@ -63,7 +86,7 @@ for i = 1, n do
         if not keep[j] then
           redis.call('ZREM', KEYS[n + j], member)
           if redis.call('EXISTS', KEYS[n + j]) == 0 then
-            redis.call('ZREM', KEYS[n + m + tonumber(ARGV[4 + m + j])], names[j])
+            redis.call('ZREM', KEYS[n + m + tonumber(ARGV[5 + m + j])], names[j])
           end
         end
       end
@@ -82,6 +105,6 @@ end
 -- One registry update per tag and batch: the registry score stays a lower
 -- bound of the index's next expiry (LT never raises it).
 for j, exp in pairs(lowest) do
-  redis.call('ZADD', KEYS[n + m + tonumber(ARGV[4 + m + j])], 'LT', int(exp), names[j])
+  redis.call('ZADD', KEYS[n + m + tonumber(ARGV[5 + m + j])], 'LT', int(exp), names[j])
 end
 return out

@@ -1,19 +1,31 @@
 -- Starts (or joins) the invalidation of one tag in one bucket: the live
 -- index is renamed to a snapshot in O(1), so writes that land after this
 -- point build a fresh index and survive, while every entry indexed before
--- it is in the snapshot, which the caller drains in bounded chunks.
+-- it is in the snapshot, which the caller drains in bounded chunks. The
+-- tag is fenced first, so a read-through that began before cannot store
+-- an entry with this tag afterwards.
 --
--- KEYS: tag index, snapshot, in-flight registry. ARGV: tag name.
+-- KEYS: tag index, snapshot, in-flight registry, fence.
+-- ARGV: tag name, fence window ms.
 -- Returns 'new', 'join' (a snapshot is already being drained: drain it,
 -- then call again) or 'empty'.
-local now = int(now_ms())
+local now = now_ms()
+local state = 'empty'
 if redis.call('EXISTS', KEYS[2]) == 1 then
-  redis.call('ZADD', KEYS[3], 'NX', now, ARGV[1])
-  return 'join'
+  state = 'join'
+elseif redis.call('EXISTS', KEYS[1]) == 1 then
+  -- RENAME never needs memory, so it goes first: at maxmemory, Redis only
+  -- refuses a script's first memory-growing write.
+  redis.call('RENAME', KEYS[1], KEYS[2])
+  state = 'new'
 end
-if redis.call('EXISTS', KEYS[1]) == 0 then
-  return 'empty'
+-- The fence and the in-flight record are best effort under OOM (see
+-- try_zadd); invalidating must work most when memory is full.
+try_zadd(KEYS[4], int(now), 't' .. ARGV[1])
+trim_expired(KEYS[4], now - tonumber(ARGV[2]), 16)
+if state == 'new' then
+  try_zadd(KEYS[3], int(now), ARGV[1])
+elseif state == 'join' then
+  try_zadd(KEYS[3], 'NX', int(now), ARGV[1])
 end
-redis.call('RENAME', KEYS[1], KEYS[2])
-redis.call('ZADD', KEYS[3], now, ARGV[1])
-return 'new'
+return state

@@ -40,7 +40,7 @@ fn doc_states_the_layout_version() {
 #[tokio::test]
 async fn doc_matches_the_keys_the_code_uses() {
     let rows = documented_keys();
-    assert_eq!(rows.len(), 6, "{rows:?}");
+    assert_eq!(rows.len(), 7, "{rows:?}");
     let server = RedisServer::start();
     let cache = crate::cache(&server).await;
     // Two entries under tag "t", then the state a crashed invalidation
@@ -57,7 +57,7 @@ async fn doc_matches_the_keys_the_code_uses() {
         .unwrap();
 
     let mut names = Vec::new();
-    for (pattern, kind) in &rows {
+    for (pattern, kind) in rows.iter().filter(|(p, _)| !p.ends_with(":fence")) {
         let keys: &[&str] = if pattern.contains("<key>") {
             &["j", "k", "k2"]
         } else {
@@ -78,9 +78,15 @@ async fn doc_matches_the_keys_the_code_uses() {
     );
 
     // The code reads the documented names: the invalidation joins the
-    // snapshot and removes all three entries, leaving only the meta key.
+    // snapshot and removes all three entries, leaving the meta key and the
+    // fence that remembers the invalidation.
     assert_eq!(cache.invalidate_tag("t").await.unwrap(), 3);
-    assert_eq!(server.cmd::<usize>(&[b"DBSIZE"]), 1);
+    assert_eq!(server.cmd::<usize>(&[b"DBSIZE"]), 2);
+    let (fence, kind) = rows.iter().find(|(p, _)| p.ends_with(":fence")).unwrap();
+    assert_eq!(
+        &server.cmd::<String>(&[b"TYPE", instantiate(fence, "-", "t").as_bytes()]),
+        kind
+    );
     assert_eq!(server.cmd::<String>(&[b"TYPE", b"{test}:meta"]), "hash");
     let meta: Vec<String> = server.cmd(&[b"HMGET", b"{test}:meta", b"layout", b"buckets"]);
     assert_eq!(

@@ -6,6 +6,8 @@
 mod support;
 
 mod basics;
+mod compute;
+mod concurrency;
 mod input;
 mod layout;
 mod props;
@@ -22,6 +24,17 @@ use tagcache::Cache;
 /// A cache on `server` with deterministic settings (no background sweep).
 pub async fn cache(server: &RedisServer) -> Cache {
     builder(server).build().await.expect("build cache")
+}
+
+/// Keys in the server other than the fence zsets of namespace `test`
+/// (fences outlive invalidations and deletes by the fence window, by
+/// design).
+pub fn keys_besides_fences(server: &RedisServer) -> u64 {
+    let dbsize: u64 = server.cmd(&[b"DBSIZE"]);
+    let fences: Vec<String> = (0..16).map(|b| format!("{{test.{b}}}:fence")).collect();
+    let mut args: Vec<&[u8]> = vec![b"EXISTS"];
+    args.extend(fences.iter().map(|f| f.as_bytes()));
+    dbsize - server.cmd::<u64>(&args)
 }
 
 /// The builder `cache` uses, for tests that change a setting.

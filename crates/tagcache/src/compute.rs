@@ -1,0 +1,206 @@
+//! Read-through: `get_or_compute`, with one loader run per key and process
+//! at a time, and writes guarded by fences so a value computed before an
+//! invalidation is never stored after it.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Mutex;
+
+use serde::{de::DeserializeOwned, Serialize};
+use tokio::sync::watch;
+
+use crate::cache::{Cache, SetOptions};
+use crate::codec;
+use crate::error::Error;
+
+/// Where a value returned by [`Cache::get_or_compute`] came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Source {
+    /// Read from the cache.
+    Hit,
+    /// Computed by this call's loader and stored.
+    Loaded,
+    /// Computed by this call's loader but not stored: the key was deleted,
+    /// or one of its tags invalidated, while the loader ran (storing it
+    /// could bring back data older than that invalidation).
+    LoadedNotStored,
+    /// Computed by a concurrent caller's loader in this process.
+    Shared,
+}
+
+/// A value with the place it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Computed<T> {
+    /// The value.
+    pub value: T,
+    /// Where it came from.
+    pub source: Source,
+}
+
+/// Why [`Cache::get_or_compute`] failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ComputeError<E> {
+    /// The loader failed; nothing was cached.
+    #[error("loader failed: {0}")]
+    Loader(E),
+    /// Redis failed.
+    #[error(transparent)]
+    Cache(#[from] Error),
+}
+
+/// What a loader's leader hands to the callers waiting on it: the payload
+/// bytes, or `None` when it failed or was cancelled (they load themselves).
+type Outcome = Option<Vec<u8>>;
+
+/// In-flight loads of this process, by key.
+#[derive(Debug, Default)]
+pub(crate) struct Flights {
+    loads: Mutex<HashMap<Vec<u8>, watch::Receiver<Option<Outcome>>>>,
+}
+
+enum Role {
+    Leader(watch::Sender<Option<Outcome>>),
+    Follower(watch::Receiver<Option<Outcome>>),
+}
+
+impl Flights {
+    fn join(&self, key: &[u8]) -> Role {
+        let mut loads = self.loads.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(rx) = loads.get(key) {
+            return Role::Follower(rx.clone());
+        }
+        let (tx, rx) = watch::channel(None);
+        loads.insert(key.to_vec(), rx);
+        Role::Leader(tx)
+    }
+
+    fn leave(&self, key: &[u8]) {
+        self.loads
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
+    }
+}
+
+/// Removes the flight and wakes followers even when the leader's future is
+/// dropped midway.
+struct Landing<'a> {
+    flights: &'a Flights,
+    key: &'a [u8],
+    tx: watch::Sender<Option<Outcome>>,
+    outcome: Outcome,
+}
+
+impl Drop for Landing<'_> {
+    fn drop(&mut self) {
+        self.flights.leave(self.key);
+        let _ = self.tx.send(Some(self.outcome.take()));
+    }
+}
+
+impl Cache {
+    /// Reads `key`; on a miss runs `loader`, stores its value with `opts`
+    /// and returns it.
+    ///
+    /// - Concurrent calls for the same key in this process share one loader
+    ///   run ([`Source::Shared`]).
+    /// - The store is guarded: if the key is deleted or one of `opts`' tags
+    ///   invalidated after this call's read, the value is returned but not
+    ///   stored ([`Source::LoadedNotStored`]), so an invalidation that
+    ///   returned is never undone by a loader that read old data.
+    /// - Loader errors are returned and never cached.
+    ///
+    /// ```no_run
+    /// # async fn demo(cache: tagcache::Cache) -> Result<(), Box<dyn std::error::Error>> {
+    /// use tagcache::SetOptions;
+    /// let page = cache
+    ///     .get_or_compute("page:/shoes", &SetOptions::new().tag("product:42"), || async {
+    ///         Ok::<_, std::io::Error>("<h1>Shoes</h1>".to_string())
+    ///     })
+    ///     .await?;
+    /// println!("{} ({:?})", page.value, page.source);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`ComputeError::Loader`] with the loader's error;
+    /// [`ComputeError::Cache`] for invalid input and Redis errors.
+    pub async fn get_or_compute<T, E, F, Fut>(
+        &self,
+        key: impl AsRef<[u8]>,
+        opts: &SetOptions,
+        loader: F,
+    ) -> Result<Computed<T>, ComputeError<E>>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let key = key.as_ref();
+        let (cached, since) = self.get_with_time(key).await?;
+        if let Some(bytes) = cached {
+            return Ok(Computed {
+                value: self.decode_typed(&bytes)?,
+                source: Source::Hit,
+            });
+        }
+        let flights = self.flights();
+        let tx = match flights.join(key) {
+            Role::Follower(mut rx) => {
+                let shared = rx
+                    .wait_for(Option::is_some)
+                    .await
+                    .ok()
+                    .and_then(|o| o.clone().flatten());
+                if let Some(payload) = shared {
+                    return Ok(Computed {
+                        value: codec::from_msgpack(&payload)?,
+                        source: Source::Shared,
+                    });
+                }
+                // The leader failed or gave up: load on our own.
+                return self
+                    .load(key, opts, since, loader)
+                    .await
+                    .map(|(value, source, _)| Computed { value, source });
+            }
+            Role::Leader(tx) => tx,
+        };
+        let mut landing = Landing {
+            flights,
+            key,
+            tx,
+            outcome: None,
+        };
+        let (value, source, payload) = self.load(key, opts, since, loader).await?;
+        landing.outcome = Some(payload);
+        drop(landing);
+        Ok(Computed { value, source })
+    }
+
+    async fn load<T, E, F, Fut>(
+        &self,
+        key: &[u8],
+        opts: &SetOptions,
+        since: u64,
+        loader: F,
+    ) -> Result<(T, Source, Vec<u8>), ComputeError<E>>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let value = loader().await.map_err(ComputeError::Loader)?;
+        let payload = codec::to_msgpack(&value)?;
+        let stored = self.store_guarded(key, &payload, opts, since).await?;
+        let source = if stored {
+            Source::Loaded
+        } else {
+            Source::LoadedNotStored
+        };
+        Ok((value, source, payload))
+    }
+}
