@@ -1,0 +1,438 @@
+//! Writers and invalidators racing on overlapping keys and tags.
+//!
+//! Every write carries a unique value, so the entry that survives names the
+//! exact write that produced it. Each write records when it started and
+//! when it completed, each invalidation when it started and returned; the
+//! checks only use orderings those instants prove (A completed before B
+//! started), never guesses about what happened in between:
+//!
+//! - a surviving entry carries exactly its write's tags, in Redis (edges)
+//!   and through the API, and no tag index lists anything else;
+//! - a surviving entry was not overwritten by a write that started after
+//!   it completed, and no invalidation of one of its tags began after it
+//!   completed;
+//! - when a key's last write started after every other write of the key
+//!   completed, the key is absent only if an invalidation of one of that
+//!   write's tags was still running when (or began after) it started.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tagcache::{Cache, SetOptions};
+use tokio::sync::Mutex;
+
+use crate::raw;
+use crate::support::RedisServer;
+
+const TAGS: [&str; 6] = ["t0", "t1", "t2", "t3", "t4", "t5"];
+const WRITERS: usize = 8;
+const INVALIDATORS: usize = 2;
+/// Keys 0..16 belong to one writer each (two per writer, so each of them
+/// is written sequentially); keys 16..24 are shared by every writer.
+const OWNED_KEYS: usize = 16;
+const SHARED_KEYS: usize = 8;
+const KEYS: usize = OWNED_KEYS + SHARED_KEYS;
+
+fn key_name(k: usize) -> String {
+    format!("key:{k}")
+}
+
+/// A small deterministic generator (no `rand` dependency needed).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        // xorshift64*
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    /// 0 to 3 distinct tags in random order.
+    fn tags(&mut self) -> Vec<usize> {
+        let mut out = Vec::new();
+        for _ in 0..self.below(4) {
+            let t = self.below(TAGS.len());
+            if !out.contains(&t) {
+                out.push(t);
+            }
+        }
+        out
+    }
+}
+
+#[derive(Debug, Clone)]
+struct WriteRec {
+    key: usize,
+    tags: Vec<usize>,
+    value: u64,
+    start: Instant,
+    end: Instant,
+}
+
+#[derive(Debug, Clone)]
+struct InvRec {
+    tags: Vec<usize>,
+    start: Instant,
+    end: Instant,
+}
+
+fn opts(tags: &[usize]) -> SetOptions {
+    SetOptions::new().tags(tags.iter().map(|t| TAGS[*t]))
+}
+
+async fn writer(cache: Cache, id: usize, until: Instant, log: Arc<Mutex<Vec<WriteRec>>>) {
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ ((id as u64 + 1) * 0x1234_5678));
+    let mut seq = 0u64;
+    let mut mine = Vec::new();
+    while Instant::now() < until {
+        // A batch of 1 to 3 distinct keys: single sets go through the
+        // coalescing queue, batches through set_many.
+        let n = 1 + rng.below(3);
+        let mut batch: Vec<(usize, Vec<usize>, u64)> = Vec::new();
+        while batch.len() < n {
+            let key = if rng.below(2) == 0 {
+                id * 2 + rng.below(2)
+            } else {
+                OWNED_KEYS + rng.below(SHARED_KEYS)
+            };
+            if batch.iter().any(|(k, _, _)| *k == key) {
+                continue;
+            }
+            seq += 1;
+            batch.push((key, rng.tags(), ((id as u64) << 32) | seq));
+        }
+        let start = Instant::now();
+        if batch.len() == 1 {
+            let (key, tags, value) = &batch[0];
+            cache.set(key_name(*key), value, &opts(tags)).await.unwrap();
+        } else {
+            cache
+                .set_many(
+                    batch
+                        .iter()
+                        .map(|(k, tags, v)| (key_name(*k), *v, opts(tags))),
+                )
+                .await
+                .unwrap();
+        }
+        let end = Instant::now();
+        for (key, tags, value) in batch {
+            mine.push(WriteRec {
+                key,
+                tags,
+                value,
+                start,
+                end,
+            });
+        }
+    }
+    log.lock().await.extend(mine);
+}
+
+async fn invalidator(cache: Cache, id: usize, until: Instant, log: Arc<Mutex<Vec<InvRec>>>) {
+    let mut rng = Rng(0xD1B5_4A32_D192_ED03 ^ ((id as u64 + 7) * 0x9876_5431));
+    let mut mine = Vec::new();
+    while Instant::now() < until {
+        // Mostly the first three tags, so both invalidators often work on
+        // the same tag at once (the join path).
+        let mut tags = vec![rng.below(3)];
+        if rng.below(3) == 0 {
+            let t = rng.below(TAGS.len());
+            if !tags.contains(&t) {
+                tags.push(t);
+            }
+        }
+        let start = Instant::now();
+        cache
+            .invalidate_tags(tags.iter().map(|t| TAGS[*t]))
+            .await
+            .unwrap();
+        let end = Instant::now();
+        mine.push(InvRec { tags, start, end });
+        tokio::time::sleep(Duration::from_millis(2 + rng.below(10) as u64)).await;
+    }
+    log.lock().await.extend(mine);
+}
+
+/// Runs the race for `run` and checks the outcome.
+async fn race(buckets: u16, chunk: usize, run: Duration) {
+    let server = RedisServer::start();
+    // Small chunks: each invalidation takes many calls, so writes land
+    // between its snapshot, its reads and its deletes.
+    let cache = crate::builder(&server)
+        .buckets(buckets)
+        .chunk_size(chunk)
+        .build()
+        .await
+        .unwrap();
+    let writes = Arc::new(Mutex::new(Vec::new()));
+    let invs = Arc::new(Mutex::new(Vec::new()));
+    let until = Instant::now() + run;
+    let mut tasks = Vec::new();
+    for id in 0..WRITERS {
+        tasks.push(tokio::spawn(writer(
+            cache.clone(),
+            id,
+            until,
+            writes.clone(),
+        )));
+    }
+    for id in 0..INVALIDATORS {
+        tasks.push(tokio::spawn(invalidator(
+            cache.clone(),
+            id,
+            until,
+            invs.clone(),
+        )));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let writes = writes.lock().await.clone();
+    let invs = invs.lock().await.clone();
+    assert!(writes.len() > 200, "only {} writes", writes.len());
+    assert!(invs.len() > 20, "only {} invalidations", invs.len());
+
+    let keys: Vec<Vec<u8>> = (0..KEYS).map(|k| key_name(k).into_bytes()).collect();
+    let tags: Vec<Vec<u8>> = TAGS.iter().map(|t| t.as_bytes().to_vec()).collect();
+    let mut con = raw::connect(&server).await;
+    let state = raw::snapshot(&mut con, "test", buckets, &keys, &tags).await;
+    if let Err(e) = state.check_quiescent() {
+        panic!("raw layout after the race:\n{e}");
+    }
+
+    let by_value: BTreeMap<u64, &WriteRec> = writes.iter().map(|w| (w.value, w)).collect();
+    let mut errors = Vec::new();
+    let mut survivors = 0;
+    let mut justified_absent = 0;
+    for (k, name) in keys.iter().enumerate() {
+        let of_key: Vec<&WriteRec> = writes.iter().filter(|w| w.key == k).collect();
+        let value: Option<u64> = cache.get(name).await.unwrap();
+        let api_tags = cache.tags(name).await.unwrap();
+        let raw_entry = state.entry(name);
+        assert_eq!(
+            value.is_some(),
+            raw_entry.is_some(),
+            "API and raw disagree on key {k}"
+        );
+        match value {
+            Some(v) => {
+                survivors += 1;
+                let Some(w) = by_value.get(&v) else {
+                    errors.push(format!("key {k} holds {v:#x}, which no write wrote"));
+                    continue;
+                };
+                if w.key != k {
+                    errors.push(format!("key {k} holds the value written to key {}", w.key));
+                }
+                let want: Vec<Vec<u8>> = w.tags.iter().map(|t| tags[*t].clone()).collect();
+                if api_tags.as_ref() != Some(&want) {
+                    errors.push(format!(
+                        "key {k}: tags() = {api_tags:?}, its write had {want:?}"
+                    ));
+                }
+                if raw_entry.map(|e| &e.tags) != Some(&want) {
+                    errors.push(format!("key {k}: stored tags differ from its write's"));
+                }
+                if let Some(x) = of_key.iter().find(|x| x.start > w.end) {
+                    errors.push(format!(
+                        "key {k} holds {v:#x} although write {:#x} started after it completed",
+                        x.value
+                    ));
+                }
+                if let Some(i) = invs
+                    .iter()
+                    .find(|i| i.start > w.end && i.tags.iter().any(|t| w.tags.contains(t)))
+                {
+                    errors.push(format!(
+                        "key {k} ({v:#x}, tags {:?}) survived invalidation {:?} that began after the write completed",
+                        w.tags, i.tags
+                    ));
+                }
+            }
+            None => {
+                if api_tags.is_some() {
+                    errors.push(format!("key {k}: no value but tags {api_tags:?}"));
+                }
+                let Some(last) = of_key.iter().max_by_key(|w| w.start) else {
+                    continue;
+                };
+                let dominates = of_key
+                    .iter()
+                    .all(|x| x.value == last.value || x.end < last.start);
+                if !dominates {
+                    continue; // overlapping writes: no order to check
+                }
+                let killer = invs
+                    .iter()
+                    .any(|i| i.end > last.start && i.tags.iter().any(|t| last.tags.contains(t)));
+                if killer {
+                    justified_absent += 1;
+                } else {
+                    errors.push(format!(
+                        "key {k} is gone, but its last write ({:#x}, tags {:?}) overlaps no invalidation of its tags",
+                        last.value, last.tags
+                    ));
+                }
+            }
+        }
+    }
+    // Listing agrees with the entries.
+    for (t, tag) in TAGS.iter().enumerate() {
+        let listed: BTreeSet<Vec<u8>> = cache
+            .keys_with_tag(tag)
+            .page_size(3)
+            .collect()
+            .await
+            .unwrap()
+            .into_iter()
+            .collect();
+        let want: BTreeSet<Vec<u8>> = keys
+            .iter()
+            .filter(|k| state.entry(k).is_some_and(|e| e.tags.contains(&tags[t])))
+            .cloned()
+            .collect();
+        if listed != want {
+            errors.push(format!(
+                "keys_with_tag({tag}) = {listed:?}, entries say {want:?}"
+            ));
+        }
+        assert_eq!(cache.tag_len(tag).await.unwrap(), want.len() as u64);
+    }
+    assert!(
+        errors.is_empty(),
+        "{} writes, {} invalidations:\n{}",
+        writes.len(),
+        invs.len(),
+        errors.join("\n")
+    );
+    eprintln!(
+        "race(buckets {buckets}, chunk {chunk}): {} writes, {} invalidations, {survivors} survivors, {justified_absent} invalidated",
+        writes.len(),
+        invs.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_writes_and_invalidations_stay_exact() {
+    race(1, 3, Duration::from_secs(2)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_writes_and_invalidations_stay_exact_across_buckets() {
+    race(3, 2, Duration::from_secs(2)).await;
+}
+
+/// An invalidation of a large tag runs while a writer keeps writing to the
+/// tag: what was written before it began is gone, what was written after it
+/// returned survives, and what was written meanwhile is either gone or a
+/// correctly indexed survivor.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_after_an_invalidation_returned_survive() {
+    let server = RedisServer::start();
+    let cache = crate::builder(&server)
+        .chunk_size(50)
+        .build()
+        .await
+        .unwrap();
+    let before = 3_000;
+    cache
+        .set_many_bytes((0..before).map(|i| {
+            (
+                format!("old:{i}"),
+                b"v".to_vec(),
+                SetOptions::new().tags(["T", "other"]),
+            )
+        }))
+        .await
+        .unwrap();
+
+    let inv = {
+        let cache = cache.clone();
+        tokio::spawn(async move {
+            let n = cache.invalidate_tag("T").await.unwrap();
+            (n, Instant::now())
+        })
+    };
+    // Write during the invalidation and for a while after it returned.
+    let mut log: Vec<(String, Instant, Instant)> = Vec::new();
+    let (removed, inv_end) = loop {
+        if inv.is_finished() {
+            break inv.await.unwrap();
+        }
+        let key = format!("new:{}", log.len());
+        let start = Instant::now();
+        cache
+            .set_bytes(&key, b"v", &SetOptions::new().tags(["T", "other"]))
+            .await
+            .unwrap();
+        log.push((key, start, Instant::now()));
+    };
+    for i in 0..50 {
+        let key = format!("after:{i}");
+        let start = Instant::now();
+        cache
+            .set_bytes(&key, b"v", &SetOptions::new().tags(["T", "other"]))
+            .await
+            .unwrap();
+        log.push((key, start, Instant::now()));
+    }
+    assert!(removed >= before, "removed {removed} < {before}");
+
+    for i in 0..before {
+        assert!(
+            !cache.exists(format!("old:{i}")).await.unwrap(),
+            "old:{i} survived"
+        );
+    }
+    let mut survivors = BTreeSet::new();
+    for (key, start, _) in &log {
+        let alive = cache.exists(key).await.unwrap();
+        if *start > inv_end {
+            assert!(
+                alive,
+                "{key} was written after the invalidation returned, yet it is gone"
+            );
+        }
+        if alive {
+            survivors.insert(key.clone().into_bytes());
+        }
+    }
+    // Survivors are exactly the members of both their tags.
+    for tag in ["T", "other"] {
+        let listed: BTreeSet<Vec<u8>> = cache
+            .keys_with_tag(tag)
+            .collect()
+            .await
+            .unwrap()
+            .into_iter()
+            .collect();
+        assert_eq!(listed, survivors, "tag {tag}");
+    }
+    let written = log.len() as u64 + before;
+    assert_eq!(
+        removed + survivors.len() as u64,
+        written,
+        "every entry was either removed (and counted) or survives"
+    );
+    let names: Vec<Vec<u8>> = log.iter().map(|(k, _, _)| k.clone().into_bytes()).collect();
+    let mut con = raw::connect(&server).await;
+    let state = raw::snapshot(
+        &mut con,
+        "test",
+        1,
+        &names,
+        &[b"T".to_vec(), b"other".to_vec()],
+    )
+    .await;
+    if let Err(e) = state.check_quiescent() {
+        panic!("{e}");
+    }
+}
