@@ -1,0 +1,283 @@
+//! Invalidating one tag of N entries, four ways, each on a fresh set of N
+//! entries written by tagcache (so each strategy finds the same data):
+//!
+//! - tagcache `invalidate_tag`: snapshot, then chunks of `chunk_size`;
+//! - one Lua script deleting every entry of the index and the index: the
+//!   server's physical limit (fewest round trips, no per-call overhead);
+//! - KEYS with a pattern, then DEL of what it returned (1000 a call);
+//! - SCAN MATCH, UNLINK of each page.
+//!
+//! (KEYS and SCAN appear here only as baselines; tagcache never uses them.)
+//! For each, the wall time and the stalls a separate client saw.
+
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tagcache::{Cache, SetOptions};
+
+use super::layout::{Footprint, Space};
+use super::probe::{Probe, Stalls};
+use super::report::Goal;
+use super::server::{self, Cost};
+use super::writes::load;
+use super::{Bench, TTL};
+use crate::error::Result;
+
+/// The tag every entry of this phase carries (tag 0).
+const INVALIDATED: &str = "inv:all";
+
+/// The baseline script: one call, every member, no declared entry keys
+/// (fine on a single server, which is all a baseline needs).
+const DELETE_ALL_LUA: &str = r"
+local members = redis.call('ZRANGE', KEYS[1], 0, -1)
+local batch = {}
+for _, m in ipairs(members) do
+  batch[#batch + 1] = ARGV[1] .. m
+  if #batch == 500 then
+    redis.call('DEL', unpack(batch))
+    batch = {}
+  end
+end
+if #batch > 0 then
+  redis.call('DEL', unpack(batch))
+end
+redis.call('DEL', KEYS[1])
+return #members
+";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Strategy {
+    Tagcache,
+    Lua,
+    KeysDel,
+    ScanUnlink,
+}
+
+const STRATEGIES: [Strategy; 4] = [
+    Strategy::Tagcache,
+    Strategy::Lua,
+    Strategy::KeysDel,
+    Strategy::ScanUnlink,
+];
+
+impl Strategy {
+    fn id(self) -> &'static str {
+        match self {
+            Strategy::Tagcache => "tagcache",
+            Strategy::Lua => "lua",
+            Strategy::KeysDel => "keys_del",
+            Strategy::ScanUnlink => "scan_unlink",
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Strategy::Tagcache => "tagcache invalidate_tag",
+            Strategy::Lua => "one Lua script (limit)",
+            Strategy::KeysDel => "KEYS + DEL",
+            Strategy::ScanUnlink => "SCAN MATCH + UNLINK",
+        }
+    }
+
+    fn sent(self) -> &'static [&'static str] {
+        match self {
+            Strategy::Tagcache => &["evalsha", "zrange"],
+            Strategy::Lua => &["evalsha"],
+            Strategy::KeysDel => &["keys", "del"],
+            Strategy::ScanUnlink => &["scan", "unlink"],
+        }
+    }
+}
+
+/// One strategy's figures (best wall time over the rounds, worst stalls).
+#[derive(Debug, Clone, Serialize)]
+pub struct Invalidation {
+    /// `tagcache`, `lua`, `keys_del`, `scan_unlink`.
+    pub strategy: &'static str,
+    /// Human name.
+    pub label: &'static str,
+    /// Entries under the tag.
+    pub entries: u64,
+    /// Entries the strategy reported deleted.
+    pub deleted: u64,
+    /// Wall time, milliseconds.
+    pub wall_ms: f64,
+    /// What the PING probe saw.
+    pub stalls: Stalls,
+    /// The longest single command in the slow log (private server only).
+    pub server_longest_command_ms: Option<f64>,
+    /// Server cost per entry deleted.
+    pub cost_per_entry: Cost,
+    /// Commands the client sent in total.
+    pub commands_sent: f64,
+}
+
+/// The phase's results.
+#[derive(Debug, Clone, Serialize)]
+pub struct InvalidationReport {
+    /// What the probe saw with the server idle (the machine's noise).
+    pub idle_stalls: Stalls,
+    /// One per strategy.
+    pub runs: Vec<Invalidation>,
+    /// tagcache's wall time over the Lua script's.
+    pub wall_vs_lua: f64,
+    /// Wall-time and stall goals.
+    pub goals: Vec<Goal>,
+}
+
+/// Runs every strategy `--rounds` times.
+pub async fn run(b: &Bench<'_>) -> Result<InvalidationReport> {
+    b.progress.set("invalidation: idle probe");
+    let probe = Probe::start(&b.client)?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let idle_stalls = probe.stop().await?;
+    let mut runs: Vec<Invalidation> = Vec::new();
+    for round in 0..b.plan.rounds {
+        for (s, strategy) in STRATEGIES.iter().enumerate() {
+            let run = once(b, *strategy, round).await?;
+            match runs.get_mut(s) {
+                Some(best) => merge(best, run),
+                None => runs.push(run),
+            }
+        }
+    }
+    let wall = |s: Strategy| {
+        runs.iter()
+            .find(|r| r.strategy == s.id())
+            .map_or(f64::NAN, |r| r.wall_ms)
+    };
+    let wall_vs_lua = wall(Strategy::Tagcache) / wall(Strategy::Lua);
+    let stall = runs
+        .iter()
+        .find(|r| r.strategy == Strategy::Tagcache.id())
+        .map_or(f64::NAN, |r| r.stalls.longest_ms);
+    let goals = vec![
+        Goal::at_most("invalidate_wall_vs_lua", 1.25, "x").check(wall_vs_lua),
+        Goal::at_most("invalidate_longest_stall_ms", 10.0, "ms").check(stall),
+    ];
+    Ok(InvalidationReport {
+        idle_stalls,
+        runs,
+        wall_vs_lua,
+        goals,
+    })
+}
+
+/// Keeps the faster run's figures and the worst stalls of both.
+fn merge(best: &mut Invalidation, run: Invalidation) {
+    let worst = Stalls {
+        pings: best.stalls.pings + run.stalls.pings,
+        longest_ms: best.stalls.longest_ms.max(run.stalls.longest_ms),
+        p99_ms: best.stalls.p99_ms.max(run.stalls.p99_ms),
+    };
+    let longest = match (best.server_longest_command_ms, run.server_longest_command_ms) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    };
+    if run.wall_ms < best.wall_ms {
+        *best = run;
+    }
+    best.stalls = worst;
+    best.server_longest_command_ms = longest;
+}
+
+async fn once(b: &Bench<'_>, strategy: Strategy, round: u32) -> Result<Invalidation> {
+    let n = b.plan.invalidate_entries;
+    let wl = &b.plan.workload;
+    let space = Space::new(b.plan.namespace(&format!("inv-{}{round}", strategy.id())));
+    let fp = Footprint {
+        space: space.clone(),
+        entries: n,
+        tags: wl.tag_set(n, Some(INVALIDATED)),
+    };
+    b.janitor.track(&fp);
+    let cache = b.cache(space.name()).await?;
+    b.progress.set(format!(
+        "invalidation: writing {n} entries for {}",
+        strategy.label()
+    ));
+    load(&cache, n, |i| {
+        let tags = wl.tags_of(i, Some(INVALIDATED));
+        (wl.value().to_vec(), SetOptions::new().ttl(TTL).tags(tags))
+    })
+    .await?;
+    let script = redis::Script::new(DELETE_ALL_LUA);
+    script.load_async(&mut b.raw.clone()).await?;
+    if let Some(log) = &b.slowlog {
+        log.reset().await?;
+    }
+    b.progress.set(format!("invalidation: {} ({n} entries)", strategy.label()));
+    let before = server::sample(&b.raw).await?;
+    let probe = Probe::start(&b.client)?;
+    let start = Instant::now();
+    let deleted = execute(b, strategy, &cache, &space, &script).await;
+    let wall = start.elapsed();
+    let stalls = probe.stop().await?;
+    let deleted = deleted?;
+    let after = server::sample(&b.raw).await?;
+    let server_longest_command_ms = match &b.slowlog {
+        Some(log) => Some(log.longest_ms().await?),
+        None => None,
+    };
+    b.janitor.wipe(&b.raw, &fp).await?;
+    let cost = before.cost_until(&after, strategy.sent(), n);
+    Ok(Invalidation {
+        strategy: strategy.id(),
+        label: strategy.label(),
+        entries: n,
+        deleted,
+        wall_ms: wall.as_secs_f64() * 1000.0,
+        stalls,
+        server_longest_command_ms,
+        cost_per_entry: cost,
+        commands_sent: cost.commands_sent_per_op * n as f64,
+    })
+}
+
+async fn execute(
+    b: &Bench<'_>,
+    strategy: Strategy,
+    cache: &Cache,
+    space: &Space,
+    script: &redis::Script,
+) -> Result<u64> {
+    let mut conn = b.raw.clone();
+    let pattern = space.entry("item:*");
+    match strategy {
+        Strategy::Tagcache => Ok(cache.invalidate_tag(INVALIDATED).await?),
+        Strategy::Lua => Ok(script
+            .key(space.tag(INVALIDATED))
+            .arg(space.entry_prefix())
+            .invoke_async(&mut conn)
+            .await?),
+        Strategy::KeysDel => {
+            let keys: Vec<String> = redis::cmd("KEYS").arg(&pattern).query_async(&mut conn).await?;
+            let mut pipe = redis::pipe();
+            for chunk in keys.chunks(1000) {
+                pipe.cmd("DEL").arg(chunk);
+            }
+            let counts: Vec<u64> = pipe.query_async(&mut conn).await?;
+            Ok(counts.iter().sum())
+        }
+        Strategy::ScanUnlink => {
+            let (mut cursor, mut deleted) = (0u64, 0u64);
+            loop {
+                let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                    .arg(cursor)
+                    .arg("MATCH")
+                    .arg(&pattern)
+                    .arg("COUNT")
+                    .arg(1000)
+                    .query_async(&mut conn)
+                    .await?;
+                if !keys.is_empty() {
+                    deleted += redis::cmd("UNLINK").arg(&keys).query_async::<u64>(&mut conn).await?;
+                }
+                if next == 0 {
+                    return Ok(deleted);
+                }
+                cursor = next;
+            }
+        }
+    }
+}

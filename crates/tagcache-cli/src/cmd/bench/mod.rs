@@ -1,0 +1,378 @@
+//! `tagcache bench`: tagcache measured against the raw Redis commands that
+//! do the same work, on the same server, in the same run, so the figures
+//! are ratios to what the server can physically do rather than absolute
+//! numbers of a noisy machine.
+//!
+//! Phases, each on fresh namespaces deleted afterwards (by name, never by
+//! SCAN): writes ([`writes`]), reads ([`reads`]), invalidating one tag
+//! ([`invalidate`], with a PING probe for stalls), index memory
+//! ([`memory`]). [`report`] compares them with the goals and renders the
+//! tables and the JSON document.
+
+mod invalidate;
+mod layout;
+mod memory;
+mod probe;
+mod reads;
+mod report;
+mod server;
+mod workload;
+mod writes;
+
+use std::future::Future;
+use std::ops::Range;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::{value_parser, Args};
+use futures_util::{StreamExt, TryStreamExt};
+use redis::aio::MultiplexedConnection;
+
+use crate::cmd::Context;
+use crate::error::{CliError, Result};
+use crate::output;
+use crate::target::Target;
+use layout::Janitor;
+use report::{Report, Run};
+use server::SlowLog;
+use workload::Workload;
+
+/// Batched calls (pipelines, `set_many_bytes`, MGET) kept in flight.
+const BATCHES_IN_FLIGHT: usize = 4;
+/// Keys per MGET / `get_many_bytes` call.
+const MGET_KEYS: u64 = 100;
+/// TTL of the entries whose writes and reads are measured.
+const TTL: Duration = Duration::from_secs(3600);
+
+/// Options of `tagcache bench`.
+#[derive(Debug, Clone, Args)]
+pub struct BenchArgs {
+    /// Entries written and read by each throughput measurement.
+    #[arg(long, value_name = "N", default_value_t = 100_000,
+          value_parser = value_parser!(u64).range(1..=10_000_000))]
+    pub entries: u64,
+
+    /// Tags per entry.
+    #[arg(long, value_name = "K", default_value_t = 2,
+          value_parser = value_parser!(u16).range(1..=64))]
+    pub tags: u16,
+
+    /// Bytes per value.
+    #[arg(long, value_name = "B", default_value_t = 256,
+          value_parser = value_parser!(u32).range(0..=1_048_576))]
+    pub value_size: u32,
+
+    /// Write the results as JSON to FILE; without FILE (or with `-`), print
+    /// JSON on stdout instead of the tables.
+    #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "-")]
+    pub json: Option<PathBuf>,
+
+    /// Invalidate a tag of 1,000,000 entries (as --invalidate-entries 1000000).
+    #[arg(long, conflicts_with = "invalidate_entries")]
+    pub big: bool,
+
+    /// Entries under the invalidated tag (default: --entries).
+    #[arg(long, value_name = "N", value_parser = value_parser!(u64).range(1..=10_000_000))]
+    pub invalidate_entries: Option<u64>,
+
+    /// Repeat each measurement and keep the best run (fastest; for stalls,
+    /// the worst is kept).
+    #[arg(long, value_name = "R", default_value_t = 3,
+          value_parser = value_parser!(u32).range(1..=20))]
+    pub rounds: u32,
+
+    /// Single calls in flight in the one-call-per-entry measurements.
+    #[arg(long, value_name = "C", default_value_t = 64,
+          value_parser = value_parser!(u32).range(1..=4096))]
+    pub concurrency: u32,
+
+    /// Entries per batched call (`set_many_bytes`, raw pipelines).
+    #[arg(long, value_name = "N", default_value_t = 128,
+          value_parser = value_parser!(u32).range(1..=100_000))]
+    pub batch: u32,
+}
+
+/// The run's parameters, checked.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    entries: u64,
+    invalidate_entries: u64,
+    rounds: u32,
+    concurrency: usize,
+    batch: u64,
+    value_size: usize,
+    /// Prefix of every namespace the bench creates.
+    base: String,
+    workload: Workload,
+}
+
+impl Plan {
+    fn new(args: &BenchArgs, namespace: &str) -> Result<Self> {
+        let invalidate_entries = match (args.big, args.invalidate_entries) {
+            (true, _) => 1_000_000,
+            (false, Some(n)) => n,
+            (false, None) => args.entries,
+        };
+        let pid = format!("-bench-{}", std::process::id());
+        // Namespaces are at most 64 characters; phases add up to 12.
+        let keep = 52usize.saturating_sub(pid.len()).min(namespace.len());
+        let prefix = namespace.get(..keep).unwrap_or("tagcache");
+        if prefix.is_empty()
+            || !prefix
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-')
+        {
+            return Err(CliError::error(format!(
+                "namespace {namespace:?} must be 1 to 64 characters of [A-Za-z0-9_-]"
+            )));
+        }
+        Ok(Self {
+            entries: args.entries,
+            invalidate_entries,
+            rounds: args.rounds,
+            concurrency: args.concurrency as usize,
+            batch: u64::from(args.batch),
+            value_size: args.value_size as usize,
+            base: format!("{prefix}{pid}"),
+            workload: Workload::new(
+                args.entries.max(invalidate_entries),
+                usize::from(args.tags),
+                args.value_size as usize,
+            ),
+        })
+    }
+
+    /// The namespace of one phase.
+    fn namespace(&self, suffix: &str) -> String {
+        format!("{}-{suffix}", self.base)
+    }
+}
+
+/// Runs the benchmark; exit 0 whatever the goals say, 2 on errors.
+pub async fn run(args: BenchArgs, ctx: &Context) -> Result<ExitCode> {
+    let plan = Plan::new(&args, &ctx.global.namespace)?;
+    let target = Target::given_or_private(ctx.global.url.as_deref()).await?;
+    let bench = Bench::connect(&plan, &target, ctx.global.quiet || ctx.global.verbose > 0).await?;
+    let outcome = tokio::select! {
+        r = phases(&bench) => r,
+        () = ctx.interrupt.requested() => Err(CliError::interrupted()),
+    };
+    // A private server goes away with everything in it; a given one gets
+    // back what the bench wrote.
+    let cleaned = if target.is_private() {
+        Ok(())
+    } else {
+        bench.progress.set("cleaning up");
+        bench.janitor.wipe_all(&bench.raw).await
+    };
+    bench.progress.finish();
+    let report = outcome?;
+    cleaned.map_err(|e| e.context("cleaning up the bench namespaces"))?;
+    emit(&report, &args, ctx.global.json)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn phases(b: &Bench<'_>) -> Result<Report> {
+    let (mut throughput, kept) = writes::run(b).await?;
+    throughput.extend(reads::run(b, &kept).await?);
+    b.janitor.wipe(&b.raw, &kept.tagcache).await?;
+    b.janitor.wipe(&b.raw, &kept.raw).await?;
+    let invalidation = invalidate::run(b).await?;
+    let memory = memory::run(b).await?;
+    Ok(Report::new(
+        b.describe().await?,
+        throughput,
+        invalidation,
+        memory,
+    ))
+}
+
+fn emit(report: &Report, args: &BenchArgs, json_flag: bool) -> Result<()> {
+    let to_stdout = json_flag || args.json.as_deref() == Some(std::path::Path::new("-"));
+    let json = serde_json::to_string_pretty(report)
+        .map_err(|e| CliError::error(format!("cannot encode the results: {e}")))?;
+    if to_stdout {
+        output::print(&json);
+        return Ok(());
+    }
+    output::print(&report.render());
+    if let Some(path) = &args.json {
+        std::fs::write(path, json + "\n")
+            .map_err(|e| CliError::error(format!("cannot write {}: {e}", path.display())))?;
+    }
+    Ok(())
+}
+
+/// Shows which phase runs (on stderr, only on a terminal).
+struct Progress {
+    bar: indicatif::ProgressBar,
+}
+
+impl Progress {
+    fn new(hidden: bool) -> Self {
+        let bar = if hidden {
+            indicatif::ProgressBar::hidden()
+        } else {
+            let bar = indicatif::ProgressBar::new_spinner();
+            bar.enable_steady_tick(Duration::from_millis(120));
+            bar
+        };
+        Self { bar }
+    }
+
+    fn set(&self, phase: impl Into<String>) {
+        let phase = phase.into();
+        tracing::info!("{phase}");
+        self.bar.set_message(phase);
+    }
+
+    fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+/// Everything the phases share.
+struct Bench<'a> {
+    plan: &'a Plan,
+    target: &'a Target,
+    /// Raw commands and server sampling (no response timeout: baselines
+    /// may block the server for seconds).
+    raw: MultiplexedConnection,
+    client: redis::Client,
+    janitor: Janitor,
+    /// Only on a private server (it changes the configuration).
+    slowlog: Option<SlowLog>,
+    progress: Progress,
+}
+
+impl<'a> Bench<'a> {
+    async fn connect(plan: &'a Plan, target: &'a Target, quiet: bool) -> Result<Self> {
+        let client = target.client()?;
+        let config = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(5)))
+            .set_response_timeout(None);
+        let raw = client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await
+            .map_err(|e| CliError::error(format!("cannot connect to {}: {e}", target.shown())))?;
+        let slowlog = if target.is_private() {
+            Some(SlowLog::enable(&raw).await?)
+        } else {
+            None
+        };
+        Ok(Self {
+            plan,
+            target,
+            raw,
+            client,
+            janitor: Janitor::default(),
+            slowlog,
+            progress: Progress::new(quiet),
+        })
+    }
+
+    /// A tagcache handle on one of the bench's namespaces.
+    async fn cache(&self, namespace: &str) -> Result<tagcache::Cache> {
+        Ok(tagcache::Cache::builder(self.target.url())
+            .namespace(namespace)
+            .auto_sweep(None)
+            // The bench deletes what it writes; a user's eviction policy
+            // is reported, not a reason to refuse measuring.
+            .eviction_check(tagcache::EvictionCheck::Warn)
+            .build()
+            .await?)
+    }
+
+    /// Runs `work` (`ops` logical operations, sending only the commands
+    /// `sent`) and reads what it cost the server.
+    async fn measure<F>(&self, sent: &[&str], ops: u64, work: F) -> Result<Run>
+    where
+        F: Future<Output = Result<()>>,
+    {
+        let before = server::sample(&self.raw).await?;
+        let start = Instant::now();
+        work.await?;
+        let elapsed = start.elapsed();
+        let after = server::sample(&self.raw).await?;
+        Ok(Run::new(ops, elapsed, before.cost_until(&after, sent, ops)))
+    }
+
+    async fn describe(&self) -> Result<report::Setup> {
+        let wl = &self.plan.workload;
+        Ok(report::Setup {
+            redis_version: server::version(&self.raw).await?,
+            server: self.target.shown(),
+            entries: self.plan.entries,
+            tags: wl.tag_count(),
+            value_size: self.plan.value_size,
+            invalidate_entries: self.plan.invalidate_entries,
+            rounds: self.plan.rounds,
+            concurrency: self.plan.concurrency,
+            batch: self.plan.batch,
+            batches_in_flight: BATCHES_IN_FLIGHT,
+            mget_keys: MGET_KEYS,
+            example_key: layout::item_key(12_345),
+            example_tags: wl.tags_of(12_345, None),
+        })
+    }
+}
+
+/// `0..n` cut into ranges of `size`.
+fn batches(n: u64, size: u64) -> impl Iterator<Item = Range<u64>> {
+    let size = size.max(1);
+    (0..n.div_ceil(size)).map(move |b| b * size..((b + 1) * size).min(n))
+}
+
+/// Runs `f` on every item with at most `in_flight` futures pending.
+async fn drive<T, I, F, Fut>(items: I, in_flight: usize, f: F) -> Result<()>
+where
+    I: IntoIterator<Item = T>,
+    F: FnMut(T) -> Fut,
+    Fut: Future<Output = Result<()>>,
+{
+    futures_util::stream::iter(items)
+        .map(f)
+        .buffer_unordered(in_flight.max(1))
+        .try_for_each(|()| std::future::ready(Ok(())))
+        .await
+}
+
+/// Milliseconds since the epoch (raw baselines score index members by it).
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_cover_everything_once() {
+        let all: Vec<Range<u64>> = batches(10, 4).collect();
+        assert_eq!(all, vec![0..4, 4..8, 8..10]);
+        assert_eq!(batches(0, 4).count(), 0);
+    }
+
+    #[test]
+    fn namespaces_stay_short_and_valid() {
+        let args = BenchArgs {
+            entries: 10,
+            tags: 2,
+            value_size: 8,
+            json: None,
+            big: false,
+            invalidate_entries: None,
+            rounds: 1,
+            concurrency: 1,
+            batch: 1,
+        };
+        let plan = Plan::new(&args, &"n".repeat(64)).unwrap();
+        assert!(plan.namespace("inv-scan-19").len() <= 64);
+        assert_eq!(plan.invalidate_entries, 10);
+        assert!(Plan::new(&args, "a.b").is_err());
+    }
+}

@@ -1,0 +1,109 @@
+//! The stall probe: a thread of its own, on a connection of its own, that
+//! sends PING every millisecond and records how long each answer took.
+//! Its longest wait is the longest time another client of the server
+//! would have been blocked.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::error::{CliError, Result};
+
+/// Time between PINGs.
+const PERIOD: Duration = Duration::from_millis(1);
+
+/// What the probe saw.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Stalls {
+    /// PINGs answered.
+    pub pings: u64,
+    /// The longest wait for an answer, in milliseconds.
+    pub longest_ms: f64,
+    /// The 99th percentile wait, in milliseconds.
+    pub p99_ms: f64,
+}
+
+/// A running probe; [`Probe::stop`] ends it.
+pub struct Probe {
+    stop: Arc<AtomicBool>,
+    thread: JoinHandle<std::result::Result<Vec<Duration>, String>>,
+}
+
+impl Probe {
+    /// Connects and starts probing.
+    ///
+    /// # Errors
+    /// The probe's connection cannot be made.
+    pub fn start(client: &redis::Client) -> Result<Self> {
+        let mut conn = client.get_connection_with_timeout(Duration::from_secs(2))?;
+        // A one-call invalidation of a million entries blocks for seconds.
+        conn.set_read_timeout(Some(Duration::from_secs(120)))?;
+        redis::cmd("PING").query::<()>(&mut conn)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("stall-probe".into())
+            .spawn(move || {
+                let mut waits = Vec::with_capacity(1 << 16);
+                while !flag.load(Ordering::Relaxed) {
+                    let sent = Instant::now();
+                    redis::cmd("PING")
+                        .query::<()>(&mut conn)
+                        .map_err(|e| e.to_string())?;
+                    waits.push(sent.elapsed());
+                    if let Some(rest) = PERIOD.checked_sub(sent.elapsed()) {
+                        std::thread::sleep(rest);
+                    }
+                }
+                Ok(waits)
+            })?;
+        Ok(Self { stop, thread })
+    }
+
+    /// Stops the probe and summarizes what it saw.
+    ///
+    /// # Errors
+    /// The probe's connection failed.
+    pub async fn stop(self) -> Result<Stalls> {
+        self.stop.store(true, Ordering::Relaxed);
+        let thread = self.thread;
+        let waits = tokio::task::spawn_blocking(move || thread.join())
+            .await
+            .map_err(|e| CliError::error(format!("stall probe: {e}")))?
+            .map_err(|_| CliError::error("stall probe panicked"))?
+            .map_err(|e| CliError::error(format!("stall probe: {e}")))?;
+        Ok(summarize(waits))
+    }
+}
+
+fn summarize(mut waits: Vec<Duration>) -> Stalls {
+    if waits.is_empty() {
+        return Stalls::default();
+    }
+    waits.sort_unstable();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let p99 = waits[(waits.len() * 99 / 100).min(waits.len() - 1)];
+    Stalls {
+        pings: waits.len() as u64,
+        longest_ms: ms(waits[waits.len() - 1]),
+        p99_ms: ms(p99),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_takes_the_tail() {
+        let waits = (1..=100).map(Duration::from_millis).collect();
+        let s = summarize(waits);
+        assert_eq!(s.pings, 100);
+        assert_eq!(s.longest_ms, 100.0);
+        assert_eq!(s.p99_ms, 100.0);
+        assert_eq!(summarize(vec![]).pings, 0);
+    }
+}

@@ -1,0 +1,427 @@
+//! The bench's results: figures, goals, the JSON document (serde) and the
+//! tables (comfy-table).
+
+use std::time::Duration;
+
+use comfy_table::{presets, CellAlignment, ContentArrangement, Table};
+use serde::Serialize;
+
+use super::invalidate::InvalidationReport;
+use super::memory::MemoryReport;
+use super::server::Cost;
+
+/// One timed run of `ops` logical operations.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Run {
+    /// Logical operations (entries written or read).
+    pub ops: u64,
+    /// Wall time.
+    pub seconds: f64,
+    /// Operations per second.
+    pub ops_per_sec: f64,
+    /// What the server spent on it.
+    #[serde(flatten)]
+    pub cost: Cost,
+}
+
+impl Run {
+    /// A run of `ops` operations that took `elapsed`.
+    pub fn new(ops: u64, elapsed: Duration, cost: Cost) -> Self {
+        let seconds = elapsed.as_secs_f64().max(1e-9);
+        Self {
+            ops,
+            seconds,
+            ops_per_sec: ops as f64 / seconds,
+            cost,
+        }
+    }
+
+    /// The faster of a previous best and a new run.
+    pub fn faster(best: Option<Run>, run: Run) -> Run {
+        match best {
+            Some(b) if b.ops_per_sec >= run.ops_per_sec => b,
+            _ => run,
+        }
+    }
+}
+
+/// A target a figure should meet.
+#[derive(Debug, Clone, Serialize)]
+pub struct Goal {
+    /// Stable name.
+    pub id: &'static str,
+    /// `>=` or `<=`.
+    pub op: &'static str,
+    /// The bound.
+    pub target: f64,
+    /// Unit of value and target (empty for ratios).
+    pub unit: &'static str,
+    /// The measured value (absent until checked).
+    pub value: Option<f64>,
+    /// Whether the value meets the target (false for a value that is not
+    /// a number).
+    pub pass: bool,
+}
+
+impl Goal {
+    /// value >= target.
+    pub fn at_least(id: &'static str, target: f64, unit: &'static str) -> Self {
+        Self { id, op: ">=", target, unit, value: None, pass: false }
+    }
+
+    /// value <= target.
+    pub fn at_most(id: &'static str, target: f64, unit: &'static str) -> Self {
+        Self { id, op: "<=", target, unit, value: None, pass: false }
+    }
+
+    /// Records the measured value.
+    pub fn check(mut self, value: f64) -> Self {
+        self.pass = match self.op {
+            ">=" => value >= self.target,
+            _ => value <= self.target,
+        };
+        self.value = value.is_finite().then_some(value);
+        self
+    }
+
+    /// `>= 0.80 pass` for the tables.
+    fn cell(&self) -> String {
+        let op = if self.op == ">=" { "≥" } else { "≤" };
+        let mark = if self.pass { "pass" } else { "MISS" };
+        format!("{op} {}{} {mark}", num(self.target), self.unit)
+    }
+}
+
+/// tagcache and its baseline doing the same thing.
+#[derive(Debug, Clone, Serialize)]
+pub struct Comparison {
+    /// Stable name.
+    pub id: &'static str,
+    /// What tagcache did.
+    pub operation: String,
+    /// tagcache's best run.
+    pub tagcache: Run,
+    /// What the baseline did.
+    pub baseline_name: String,
+    /// The baseline's best run.
+    pub baseline: Run,
+    /// tagcache ops/s over baseline ops/s.
+    pub ratio: f64,
+    /// The goal for the ratio, if any.
+    pub goal: Option<Goal>,
+}
+
+impl Comparison {
+    /// Compares two runs.
+    pub fn new(
+        id: &'static str,
+        operation: String,
+        tagcache: Run,
+        baseline_name: String,
+        baseline: Run,
+        goal: Option<Goal>,
+    ) -> Self {
+        let ratio = tagcache.ops_per_sec / baseline.ops_per_sec;
+        Self {
+            id,
+            operation,
+            tagcache,
+            baseline_name,
+            baseline,
+            ratio,
+            goal: goal.map(|g| g.check(ratio)),
+        }
+    }
+}
+
+/// How the run was set up.
+#[derive(Debug, Clone, Serialize)]
+pub struct Setup {
+    /// The server's version.
+    pub redis_version: String,
+    /// Which server (password hidden).
+    pub server: String,
+    /// Entries per throughput run and memory measurement.
+    pub entries: u64,
+    /// Tags per entry.
+    pub tags: usize,
+    /// Value bytes.
+    pub value_size: usize,
+    /// Entries under the invalidated tag.
+    pub invalidate_entries: u64,
+    /// Rounds per measurement.
+    pub rounds: u32,
+    /// Single calls in flight.
+    pub concurrency: usize,
+    /// Entries per batched write.
+    pub batch: u64,
+    /// Batched calls in flight.
+    pub batches_in_flight: usize,
+    /// Keys per MGET.
+    pub mget_keys: u64,
+    /// A key as written.
+    pub example_key: String,
+    /// Its tags.
+    pub example_tags: Vec<String>,
+}
+
+/// Everything the bench found.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// How it ran.
+    pub setup: Setup,
+    /// Writes and reads.
+    pub throughput: Vec<Comparison>,
+    /// Invalidating a tag.
+    pub invalidation: InvalidationReport,
+    /// Index memory.
+    pub memory: MemoryReport,
+    /// Every goal with its outcome.
+    pub goals: Vec<Goal>,
+    /// Goals met.
+    pub goals_passed: usize,
+    /// Goals missed.
+    pub goals_missed: usize,
+}
+
+impl Report {
+    /// Collects the goals of every part.
+    pub fn new(
+        setup: Setup,
+        throughput: Vec<Comparison>,
+        invalidation: InvalidationReport,
+        memory: MemoryReport,
+    ) -> Self {
+        let goals: Vec<Goal> = throughput
+            .iter()
+            .filter_map(|c| c.goal.clone())
+            .chain(invalidation.goals.iter().cloned())
+            .chain(memory.goals.iter().cloned())
+            .collect();
+        let goals_passed = goals.iter().filter(|g| g.pass).count();
+        Self {
+            goals_missed: goals.len() - goals_passed,
+            goals_passed,
+            setup,
+            throughput,
+            invalidation,
+            memory,
+            goals,
+        }
+    }
+
+    /// The tables, as printed.
+    pub fn render(&self) -> String {
+        let s = &self.setup;
+        let mut out = format!(
+            "tagcache bench: Redis {} ({}), {} entries, {} tags/entry, {} B values, best of {} round(s)\n\n",
+            s.redis_version, s.server, s.entries, s.tags, s.value_size, s.rounds
+        );
+        out += "Throughput (ratio = tagcache / baseline, same server, same run)\n";
+        out += &self.throughput_table().to_string();
+        out += &format!(
+            "\n\nInvalidating a tag of {} entries (fresh entries per strategy; a probe PINGs every 1 ms on its own connection; idle longest {} ms)\n",
+            s.invalidate_entries,
+            num(self.invalidation.idle_stalls.longest_ms)
+        );
+        out += &self.invalidation_table().to_string();
+        out += "\n\nIndex memory\n";
+        out += &self.memory_table().to_string();
+        out += &format!(
+            "\n\ngoals: {} passed, {} missed",
+            self.goals_passed, self.goals_missed
+        );
+        out
+    }
+
+    fn throughput_table(&self) -> Table {
+        let mut t = table(&[
+            "tagcache",
+            "ops/s",
+            "baseline",
+            "ops/s",
+            "ratio",
+            "goal",
+            "server µs/op\ntagcache / base",
+            "cmds sent/op\ntagcache / base",
+        ]);
+        for c in &self.throughput {
+            t.add_row(vec![
+                c.operation.clone(),
+                thousands(c.tagcache.ops_per_sec),
+                c.baseline_name.clone(),
+                thousands(c.baseline.ops_per_sec),
+                format!("{:.2}", c.ratio),
+                c.goal.as_ref().map_or_else(|| "-".to_owned(), Goal::cell),
+                format!(
+                    "{} / {}",
+                    num(c.tagcache.cost.server_usec_per_op),
+                    num(c.baseline.cost.server_usec_per_op)
+                ),
+                format!(
+                    "{} / {}",
+                    num(c.tagcache.cost.commands_sent_per_op),
+                    num(c.baseline.cost.commands_sent_per_op)
+                ),
+            ]);
+        }
+        right_align(&mut t, &[1, 3, 4]);
+        t
+    }
+
+    fn invalidation_table(&self) -> Table {
+        let inv = &self.invalidation;
+        let mut t = table(&[
+            "strategy",
+            "wall ms",
+            "× Lua",
+            "longest stall ms",
+            "p99 stall ms",
+            "longest cmd ms\n(slow log)",
+            "server µs\nper entry",
+            "cmds sent",
+            "goal",
+        ]);
+        let lua = inv.runs.iter().find(|r| r.strategy == "lua").map(|r| r.wall_ms);
+        for r in &inv.runs {
+            let goal = if r.strategy == "tagcache" {
+                inv.goals.iter().map(Goal::cell).collect::<Vec<_>>().join("\n")
+            } else {
+                "-".to_owned()
+            };
+            t.add_row(vec![
+                r.label.to_owned(),
+                num(r.wall_ms),
+                lua.map_or_else(|| "-".to_owned(), |l| format!("{:.2}", r.wall_ms / l)),
+                num(r.stalls.longest_ms),
+                num(r.stalls.p99_ms),
+                r.server_longest_command_ms.map_or_else(|| "n/a".to_owned(), num),
+                num(r.cost_per_entry.server_usec_per_op),
+                thousands(r.commands_sent),
+                goal,
+            ]);
+        }
+        right_align(&mut t, &[1, 2, 3, 4, 5, 6, 7]);
+        t
+    }
+
+    fn memory_table(&self) -> Table {
+        let m = &self.memory;
+        let e = &m.after_expiry;
+        let goal = |id: &str| {
+            m.goals
+                .iter()
+                .find(|g| g.id == id)
+                .map_or_else(|| "-".to_owned(), Goal::cell)
+        };
+        let mut t = table(&["measure", "value", "goal"]);
+        t.add_row(vec![
+            format!("index bytes per entry per tag (used_memory delta, {} entries × {} tags)", m.entries, m.tags),
+            num(m.index_bytes_per_entry_tag),
+            goal("index_bytes_per_entry_tag"),
+        ]);
+        t.add_row(vec![
+            "index bytes per entry per tag (MEMORY USAGE of index keys + registry)".to_owned(),
+            num(m.memory_usage_per_entry_tag),
+            "-".to_owned(),
+        ]);
+        t.add_row(vec![
+            format!("index bytes when every entry expired, before prune ({} keys)", e.index_keys_before_prune),
+            thousands(e.index_bytes_before_prune as f64),
+            "-".to_owned(),
+        ]);
+        t.add_row(vec![
+            format!(
+                "prune: {} members, {} indexes removed in {} ms (longest stall {} ms)",
+                e.members_removed,
+                e.indexes_removed,
+                num(e.prune_ms),
+                num(e.prune_stalls.longest_ms)
+            ),
+            "".to_owned(),
+            "-".to_owned(),
+        ]);
+        t.add_row(vec![
+            format!("index bytes left after prune ({} keys)", e.index_keys_left),
+            thousands(e.index_bytes_left as f64),
+            goal("index_bytes_after_expiry_and_prune"),
+        ]);
+        right_align(&mut t, &[1]);
+        t
+    }
+}
+
+fn table(header: &[&str]) -> Table {
+    let mut t = Table::new();
+    t.load_preset(presets::UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_header(header.to_vec());
+    t
+}
+
+fn right_align(t: &mut Table, columns: &[usize]) {
+    for &c in columns {
+        if let Some(col) = t.column_mut(c) {
+            col.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+}
+
+/// 3 significant digits, without exponent.
+fn num(v: f64) -> String {
+    if !v.is_finite() {
+        return "n/a".to_owned();
+    }
+    let a = v.abs();
+    if a >= 100.0 || a == 0.0 {
+        format!("{v:.0}")
+    } else if a >= 10.0 {
+        format!("{v:.1}")
+    } else if a >= 1.0 {
+        format!("{v:.2}")
+    } else {
+        format!("{v:.3}")
+    }
+}
+
+/// An integer with thin separators: 123 456.
+fn thousands(v: f64) -> String {
+    if !v.is_finite() {
+        return "n/a".to_owned();
+    }
+    let digits = format!("{:.0}", v.abs());
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(' ');
+        }
+        out.push(c);
+    }
+    if v < 0.0 {
+        out.insert(0, '-');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn goals_check_both_ways() {
+        assert!(Goal::at_least("a", 0.8, "").check(0.81).pass);
+        assert!(!Goal::at_least("a", 0.8, "").check(0.79).pass);
+        assert!(Goal::at_most("b", 0.0, "B").check(0.0).pass);
+        assert!(!Goal::at_most("b", 10.0, "ms").check(f64::NAN).pass);
+        assert_eq!(Goal::at_least("a", 0.8, "").check(0.9).cell(), "≥ 0.800 pass");
+    }
+
+    #[test]
+    fn numbers_read_well() {
+        assert_eq!(thousands(1_234_567.4), "1 234 567");
+        assert_eq!(thousands(999.0), "999");
+        assert_eq!(num(0.0123), "0.012");
+        assert_eq!(num(12.34), "12.3");
+        assert_eq!(num(1234.5), "1234");
+    }
+}

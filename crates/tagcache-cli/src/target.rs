@@ -1,0 +1,96 @@
+//! Which Redis a command talks to: the one the user named (`--url` /
+//! `REDIS_URL`), or a private server started for this run.
+
+use crate::error::{CliError, Result};
+use crate::private_redis::PrivateRedis;
+
+/// A Redis to talk to, and the private server behind it if we started one
+/// (stopped when the target is dropped).
+#[derive(Debug)]
+pub struct Target {
+    url: String,
+    private: Option<PrivateRedis>,
+}
+
+impl Target {
+    /// Uses `url` when given, else starts a private redis-server.
+    ///
+    /// # Errors
+    /// See [`PrivateRedis::start`].
+    pub async fn given_or_private(url: Option<&str>) -> Result<Self> {
+        match url {
+            Some(url) if !url.trim().is_empty() => Ok(Self {
+                url: normalize_url(url.trim()),
+                private: None,
+            }),
+            _ => {
+                let server = PrivateRedis::start().await?;
+                Ok(Self {
+                    url: server.url(),
+                    private: Some(server),
+                })
+            }
+        }
+    }
+
+    /// The URL to connect to.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Whether this is a private server we started (and may reconfigure).
+    pub fn is_private(&self) -> bool {
+        self.private.is_some()
+    }
+
+    /// The URL without its password, for messages.
+    pub fn shown(&self) -> String {
+        if self.is_private() {
+            "private redis-server".to_owned()
+        } else {
+            redact_url(&self.url)
+        }
+    }
+
+    /// A redis-rs client for raw commands.
+    ///
+    /// # Errors
+    /// An invalid URL.
+    pub fn client(&self) -> Result<redis::Client> {
+        redis::Client::open(self.url.as_str())
+            .map_err(|e| CliError::error(format!("invalid redis url {}: {e}", self.shown())))
+    }
+}
+
+/// A bare socket path becomes a `unix://` URL (as tagcache accepts it).
+fn normalize_url(url: &str) -> String {
+    if url.starts_with('/') {
+        format!("unix://{url}")
+    } else {
+        url.to_owned()
+    }
+}
+
+/// Hides the password of `scheme://user:password@host`.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let user = url[scheme + 3..at].split(':').next().unwrap_or("");
+            format!("{}://{user}:***@{}", &url[..scheme], &url[at + 1..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_normalized_and_redacted() {
+        assert_eq!(normalize_url("/tmp/r.sock"), "unix:///tmp/r.sock");
+        assert_eq!(normalize_url("redis://h:1"), "redis://h:1");
+        assert_eq!(redact_url("redis://u:secret@h:1/0"), "redis://u:***@h:1/0");
+        assert_eq!(redact_url("redis://h:1"), "redis://h:1");
+    }
+}
