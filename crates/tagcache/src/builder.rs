@@ -3,11 +3,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::breaker::{Breaker, BreakerConfig};
 use crate::cache::{Cache, Inner, ServerInfo};
 use crate::codec::Compression;
 use crate::conn::{redact_url, Conn, ScriptCall};
 use crate::core::{Core, Limits};
 use crate::error::{Error, ErrorKind, InvalidInput, Result};
+use crate::journal::Journal;
 use crate::keys::KeySpace;
 use crate::policy::{self, EvictionCheck, Safety};
 use crate::scripts::SCRIPTS;
@@ -50,6 +52,9 @@ pub struct CacheBuilder {
     auto_sweep: Option<Duration>,
     tls_root: Option<Vec<u8>>,
     fence_window: Duration,
+    breaker: BreakerConfig,
+    journal_capacity: usize,
+    op_timeout: Duration,
 }
 
 impl CacheBuilder {
@@ -71,6 +76,9 @@ impl CacheBuilder {
             auto_sweep: Some(Duration::from_secs(30)),
             tls_root: None,
             fence_window: Duration::from_secs(60),
+            breaker: BreakerConfig::default(),
+            journal_capacity: 10_000,
+            op_timeout: Duration::from_millis(100),
         }
     }
 
@@ -173,6 +181,28 @@ impl CacheBuilder {
         self
     }
 
+    /// Circuit breaker settings. Default: [`BreakerConfig::default`] (open
+    /// after 5 consecutive failures, probe after 250 ms, backing off to 1 s).
+    pub fn breaker(mut self, config: BreakerConfig) -> Self {
+        self.breaker = config;
+        self
+    }
+
+    /// How many invalidations and deletes the fail-safe view keeps while
+    /// Redis is unreachable, to replay them when it answers. Default:
+    /// 10 000. Past that, see [`crate::FailSafeCache`].
+    pub fn journal_capacity(mut self, n: usize) -> Self {
+        self.journal_capacity = n.max(1);
+        self
+    }
+
+    /// Time limit of one operation through [`Cache::fail_safe`] (each call
+    /// can override it). Default: 100 ms.
+    pub fn op_timeout(mut self, t: Duration) -> Self {
+        self.op_timeout = t;
+        self
+    }
+
     /// For `rediss://` URLs: trust this root certificate (PEM) instead of
     /// the system's trust store. Default: the system's trust store.
     pub fn tls_root_certificate(mut self, pem: impl Into<Vec<u8>>) -> Self {
@@ -208,6 +238,7 @@ impl CacheBuilder {
             self.tls_root.as_deref(),
             self.connect_timeout,
             self.response_timeout,
+            Breaker::new(self.breaker, &self.namespace),
         )
         .await?;
         let info = server_info(&conn).await?;
@@ -228,12 +259,18 @@ impl CacheBuilder {
             fence_window: self.fence_window,
             verify_listing: policy::may_evict_entries(&info.eviction_policy),
         };
+        let journal = Arc::new(Journal::new(
+            self.journal_capacity,
+            self.max_ttl,
+            &self.namespace,
+        ));
         let core = Arc::new(Core {
             conn,
             space,
             limits,
         });
         let writes = WriteQueue::start(core.clone());
+        let replayer = crate::failsafe::start_replayer(&core, &journal);
         let sweeper = self
             .auto_sweep
             .map(|every| crate::cache::start_sweeper(&core, every));
@@ -243,7 +280,10 @@ impl CacheBuilder {
             writes,
             info,
             flights: Default::default(),
+            journal: journal.clone(),
+            op_timeout: self.op_timeout,
             _sweeper: sweeper,
+            _replayer: replayer,
         }))
     }
 

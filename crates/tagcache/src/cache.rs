@@ -12,6 +12,7 @@ use crate::compute::Flights;
 use crate::conn::ScriptCall;
 use crate::core::Core;
 use crate::error::{Error, ErrorKind, InvalidInput, Result};
+use crate::journal::Journal;
 use crate::keys::{validate_key, validate_tag};
 use crate::listing::TagKeys;
 use crate::scripts::SCRIPTS;
@@ -70,7 +71,10 @@ pub(crate) struct Inner {
     pub(crate) writes: WriteQueue,
     pub(crate) info: ServerInfo,
     pub(crate) flights: Flights,
+    pub(crate) journal: Arc<Journal>,
+    pub(crate) op_timeout: Duration,
     pub(crate) _sweeper: Option<AbortOnDrop>,
+    pub(crate) _replayer: AbortOnDrop,
 }
 
 /// Facts read from the server at connect.
@@ -133,6 +137,12 @@ impl SetOptions {
 #[derive(Debug)]
 pub(crate) struct AbortOnDrop(tokio::task::JoinHandle<()>);
 
+impl AbortOnDrop {
+    pub(crate) fn new(task: tokio::task::JoinHandle<()>) -> Self {
+        Self(task)
+    }
+}
+
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
@@ -143,7 +153,7 @@ impl Drop for AbortOnDrop {
 /// processes do not sweep in step).
 pub(crate) fn start_sweeper(core: &Arc<Core>, every: Duration) -> AbortOnDrop {
     let weak = Arc::downgrade(core);
-    AbortOnDrop(tokio::spawn(async move {
+    AbortOnDrop::new(tokio::spawn(async move {
         loop {
             let nanos = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -198,6 +208,29 @@ impl Cache {
 
     pub(crate) fn flights(&self) -> &Flights {
         &self.inner.flights
+    }
+
+    pub(crate) fn journal(&self) -> &Journal {
+        &self.inner.journal
+    }
+
+    pub(crate) fn op_timeout(&self) -> Duration {
+        self.inner.op_timeout
+    }
+
+    pub(crate) fn max_value_bytes(&self) -> usize {
+        self.core().limits.max_value_bytes
+    }
+
+    /// The stored bytes of an entry (header included).
+    pub(crate) async fn get_raw(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let k = self.entry_key(key)?;
+        self.core().conn.query(redis::cmd("GET").arg(k)).await
+    }
+
+    /// State of the circuit breaker in front of Redis.
+    pub fn circuit_state(&self) -> crate::CircuitState {
+        self.core().conn.breaker().state()
     }
 
     /// One round trip: the entry's bytes and Redis' clock (ms), the time a
@@ -484,24 +517,11 @@ impl Cache {
         &self,
         keys: impl IntoIterator<Item = K>,
     ) -> Result<u64> {
-        let core = self.core();
-        let mut by_bucket: Vec<Vec<Vec<u8>>> = vec![Vec::new(); usize::from(core.space.buckets())];
-        let mut seen = HashSet::new();
-        for k in keys {
-            let k = k.as_ref();
+        let keys: Vec<Vec<u8>> = keys.into_iter().map(|k| k.as_ref().to_vec()).collect();
+        for k in &keys {
             validate_key(k)?;
-            if seen.insert(k.to_vec()) {
-                by_bucket[usize::from(core.space.bucket_of(k))].push(k.to_vec());
-            }
         }
-        let mut total = 0;
-        for (bucket, members) in by_bucket.into_iter().enumerate() {
-            let bucket = u16::try_from(bucket).unwrap_or(0);
-            for chunk in members.chunks(core.limits.chunk_size) {
-                total += core.delete_in_bucket(bucket, chunk.to_vec()).await?;
-            }
-        }
-        Ok(total)
+        self.core().delete_keys(&keys).await
     }
 
     /// Deletes every entry carrying `tag`; returns how many were deleted.

@@ -12,6 +12,7 @@ use tokio::sync::watch;
 use crate::cache::{Cache, SetOptions};
 use crate::codec;
 use crate::error::Error;
+use crate::failsafe::{note_bypass, BypassReason};
 
 /// Where a value returned by [`Cache::get_or_compute`] came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,6 +148,25 @@ impl Cache {
                 source: Source::Hit,
             });
         }
+        self.fly(key, opts, since, loader, None).await
+    }
+
+    /// The miss path: one loader run per key in this process. With
+    /// `fail_safe` = Some(timeout), the store is bounded by the timeout and
+    /// its failure only means the value is not stored.
+    pub(crate) async fn fly<T, E, F, Fut>(
+        &self,
+        key: &[u8],
+        opts: &SetOptions,
+        since: u64,
+        loader: F,
+        fail_safe: Option<std::time::Duration>,
+    ) -> Result<Computed<T>, ComputeError<E>>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
         let flights = self.flights();
         let tx = match flights.join(key) {
             Role::Follower(mut rx) => {
@@ -163,7 +183,7 @@ impl Cache {
                 }
                 // The leader failed or gave up: load on our own.
                 return self
-                    .load(key, opts, since, loader)
+                    .load(key, opts, since, loader, fail_safe)
                     .await
                     .map(|(value, source, _)| Computed { value, source });
             }
@@ -175,7 +195,7 @@ impl Cache {
             tx,
             outcome: None,
         };
-        let (value, source, payload) = self.load(key, opts, since, loader).await?;
+        let (value, source, payload) = self.load(key, opts, since, loader, fail_safe).await?;
         landing.outcome = Some(payload);
         drop(landing);
         Ok(Computed { value, source })
@@ -187,6 +207,7 @@ impl Cache {
         opts: &SetOptions,
         since: u64,
         loader: F,
+        fail_safe: Option<std::time::Duration>,
     ) -> Result<(T, Source, Vec<u8>), ComputeError<E>>
     where
         T: Serialize + DeserializeOwned,
@@ -195,7 +216,24 @@ impl Cache {
     {
         let value = loader().await.map_err(ComputeError::Loader)?;
         let payload = codec::to_msgpack(&value)?;
-        let stored = self.store_guarded(key, &payload, opts, since).await?;
+        let stored = match fail_safe {
+            None => self.store_guarded(key, &payload, opts, since).await?,
+            Some(limit) => {
+                let store = self.store_guarded(key, &payload, opts, since);
+                match tokio::time::timeout(limit, store).await {
+                    Ok(Ok(stored)) => stored,
+                    Ok(Err(e)) if e.is_invalid_input() => return Err(e.into()),
+                    Ok(Err(e)) => {
+                        note_bypass(self.namespace(), "set", BypassReason::from_error(&e));
+                        false
+                    }
+                    Err(_) => {
+                        note_bypass(self.namespace(), "set", BypassReason::Timeout);
+                        false
+                    }
+                }
+            }
+        };
         let source = if stored {
             Source::Loaded
         } else {

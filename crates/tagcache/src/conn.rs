@@ -4,9 +4,12 @@
 
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Cmd, FromRedisValue, ToRedisArgs};
 
+use crate::breaker::{Admit, Breaker};
 use crate::error::{Error, ErrorKind, Result};
 use crate::scripts::Script;
 
@@ -14,6 +17,7 @@ use crate::scripts::Script;
 #[derive(Clone)]
 pub(crate) struct Conn {
     manager: ConnectionManager,
+    breaker: Arc<Breaker>,
 }
 
 impl std::fmt::Debug for Conn {
@@ -67,6 +71,7 @@ impl Conn {
         tls_root: Option<&[u8]>,
         connect_timeout: Duration,
         response_timeout: Duration,
+        breaker: Breaker,
     ) -> Result<Self> {
         let shown = redact_url(url);
         if url.starts_with("rediss://") {
@@ -115,31 +120,91 @@ impl Conn {
                 ))
             }
         };
-        Ok(Self { manager })
+        Ok(Self {
+            manager,
+            breaker: Arc::new(breaker),
+        })
+    }
+
+    /// The circuit breaker every call passes.
+    pub(crate) fn breaker(&self) -> &Breaker {
+        &self.breaker
+    }
+
+    /// Runs `call` if the breaker admits it, and reports whether Redis
+    /// answered. When the cool-down is over, the caller that notices starts
+    /// a `PING` probe in the background and fails fast like the others: no
+    /// caller ever waits for (or can cancel) a probe.
+    async fn guarded<T, F, Fut>(&self, call: F) -> Result<T>
+    where
+        F: FnOnce(ConnectionManager) -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        let admit = self.breaker.admit();
+        match admit {
+            Admit::Yes => {}
+            Admit::Probe => {
+                let (mut c, breaker) = (self.manager.clone(), self.breaker.clone());
+                tokio::spawn(async move {
+                    // A broken connection is replaced on its first failure:
+                    // the second PING then uses the new one.
+                    let mut unavailable = true;
+                    for _ in 0..2 {
+                        let ping: redis::RedisResult<String> =
+                            redis::cmd("PING").query_async(&mut c).await;
+                        unavailable = match ping {
+                            Ok(_) => false,
+                            Err(e) => Error::from(e).is_unavailable(),
+                        };
+                        if !unavailable {
+                            break;
+                        }
+                    }
+                    breaker.record(Admit::Probe, unavailable);
+                });
+                return Err(circuit_open());
+            }
+            Admit::No => return Err(circuit_open()),
+        }
+        let result = call(self.manager.clone()).await;
+        let unavailable = matches!(&result, Err(e) if e.is_unavailable());
+        self.breaker.record(admit, unavailable);
+        if let Err(e) = &result {
+            metrics::counter!("tagcache_errors_total", "kind" => e.kind().as_str()).increment(1);
+        }
+        result
     }
 
     /// Runs one command.
     pub(crate) async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T> {
-        let mut c = self.manager.clone();
-        Ok(cmd.query_async(&mut c).await?)
+        self.guarded(|mut c| async move { Ok(cmd.query_async(&mut c).await?) })
+            .await
     }
 
     /// Runs a pipeline (never scripts: pipelines do not reload them).
     pub(crate) async fn pipe<T: FromRedisValue>(&self, pipe: &redis::Pipeline) -> Result<T> {
-        let mut c = self.manager.clone();
-        Ok(pipe.query_async(&mut c).await?)
+        self.guarded(|mut c| async move { Ok(pipe.query_async(&mut c).await?) })
+            .await
     }
 
     /// Runs a script call, loading the script once if Redis lost it.
     pub(crate) async fn run<T: FromRedisValue>(&self, call: &ScriptCall) -> Result<T> {
-        let mut c = self.manager.clone();
-        match call.cmd.query_async::<T>(&mut c).await {
-            Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
-                self.load(call.script).await?;
-                Ok(call.cmd.query_async(&mut c).await?)
+        self.guarded(|mut c| async move {
+            match call.cmd.query_async::<T>(&mut c).await {
+                Err(e)
+                    if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) =>
+                {
+                    call.script
+                        .script
+                        .load_async(&mut c)
+                        .await
+                        .map_err(|e| script_error(call.script, e))?;
+                    Ok(call.cmd.query_async(&mut c).await?)
+                }
+                other => other.map_err(|e| script_error(call.script, e)),
             }
-            other => other.map_err(|e| script_error(call.script, e)),
-        }
+        })
+        .await
     }
 
     /// `SCRIPT LOAD`s a script.
@@ -152,6 +217,13 @@ impl Conn {
             .map(|_| ())
             .map_err(|e| script_error(script, e))
     }
+}
+
+fn circuit_open() -> Error {
+    Error::new(
+        ErrorKind::CircuitOpen,
+        "redis failed repeatedly; not calling it until a probe succeeds",
+    )
 }
 
 fn script_error(script: &Script, e: redis::RedisError) -> Error {

@@ -46,6 +46,9 @@ pub enum ErrorKind {
     Contended,
     /// The client configuration is invalid (bad URL, bad option).
     Config,
+    /// The circuit breaker is open: Redis failed repeatedly and is not
+    /// being called until a probe succeeds.
+    CircuitOpen,
 }
 
 impl fmt::Display for ErrorKind {
@@ -64,6 +67,7 @@ impl fmt::Display for ErrorKind {
             Self::UnsafeEvictionPolicy => "unsafe eviction policy",
             Self::Contended => "contended",
             Self::Config => "configuration error",
+            Self::CircuitOpen => "circuit open",
         };
         f.write_str(s)
     }
@@ -159,7 +163,32 @@ impl Error {
     /// Whether Redis being slow or unreachable caused this error (the errors
     /// a fail-safe caller would rather bypass than surface).
     pub fn is_unavailable(&self) -> bool {
-        matches!(self.kind, ErrorKind::Timeout | ErrorKind::Connection)
+        matches!(
+            self.kind,
+            ErrorKind::Timeout | ErrorKind::Connection | ErrorKind::CircuitOpen
+        )
+    }
+}
+
+impl ErrorKind {
+    /// A short stable name, for metric labels and logs.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::InvalidInput => "invalid_input",
+            Self::Timeout => "timeout",
+            Self::Connection => "connection",
+            Self::Auth => "auth",
+            Self::OutOfMemory => "out_of_memory",
+            Self::Script => "script",
+            Self::Protocol => "protocol",
+            Self::Server => "server",
+            Self::Codec => "codec",
+            Self::Layout => "layout",
+            Self::UnsafeEvictionPolicy => "unsafe_eviction_policy",
+            Self::Contended => "contended",
+            Self::Config => "config",
+            Self::CircuitOpen => "circuit_open",
+        }
     }
 }
 

@@ -31,6 +31,7 @@
 //! {<ns>.<b>}:fence     zset    t<tag>/k<key> -> last invalidation/delete (guards read-through)
 //! ```
 
+mod breaker;
 mod builder;
 mod cache;
 mod codec;
@@ -38,7 +39,9 @@ mod compute;
 mod conn;
 mod core;
 mod error;
+mod failsafe;
 mod invalidate;
+mod journal;
 mod keys;
 mod listing;
 mod policy;
@@ -49,11 +52,13 @@ mod sweep;
 mod table;
 mod write;
 
+pub use breaker::{BreakerConfig, CircuitState};
 pub use builder::{CacheBuilder, LAYOUT_VERSION};
 pub use cache::{Cache, ServerInfo, SetOptions};
 pub use codec::Compression;
 pub use compute::{ComputeError, Computed, Source};
 pub use error::{Error, ErrorKind, InvalidInput, Result};
+pub use failsafe::{BypassReason, FailSafeCache, Lookup, Removal, Written};
 pub use keys::{MAX_KEY_LEN, MAX_NAMESPACE_LEN, MAX_TAG_LEN};
 pub use listing::TagKeys;
 pub use policy::EvictionCheck;

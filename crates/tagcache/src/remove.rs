@@ -166,6 +166,25 @@ impl Core {
         Ok(Dropped { dropped, changed })
     }
 
+    /// Deletes entries (validated keys) with all their edges, bucket by
+    /// bucket, in chunks; returns how many existed.
+    pub(crate) async fn delete_keys(&self, keys: &[Vec<u8>]) -> Result<u64> {
+        let mut by_bucket: Vec<Vec<Vec<u8>>> = vec![Vec::new(); usize::from(self.space.buckets())];
+        let mut seen = std::collections::HashSet::new();
+        for k in keys {
+            if seen.insert(k.as_slice()) {
+                by_bucket[usize::from(self.space.bucket_of(k))].push(k.clone());
+            }
+        }
+        let mut total = 0;
+        for (bucket, members) in (0u16..).zip(by_bucket) {
+            for chunk in members.chunks(self.limits.chunk_size) {
+                total += self.delete_in_bucket(bucket, chunk.to_vec()).await?;
+            }
+        }
+        Ok(total)
+    }
+
     /// Deletes entries of one bucket with all their edges; returns how many
     /// existed.
     pub(crate) async fn delete_in_bucket(&self, bucket: u16, members: Vec<Vec<u8>>) -> Result<u64> {

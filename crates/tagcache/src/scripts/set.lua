@@ -86,7 +86,10 @@ for i = 1, n do
         if not keep[j] then
           redis.call('ZREM', KEYS[n + j], member)
           if redis.call('EXISTS', KEYS[n + j]) == 0 then
+            -- Emptied (possibly after an earlier write in this batch added
+            -- to it): nothing to file unless a later write adds again.
             redis.call('ZREM', KEYS[n + m + tonumber(ARGV[5 + m + j])], names[j])
+            lowest[j] = nil
           end
         end
       end

@@ -8,11 +8,13 @@ mod support;
 mod basics;
 mod compute;
 mod concurrency;
+mod faults;
 mod input;
 mod layout;
 mod props;
 mod raw;
 mod server;
+mod sweep;
 mod tags;
 mod tls;
 

@@ -1,0 +1,483 @@
+//! The fail-safe view: the cache is never the reason a request fails.
+//!
+//! Through [`Cache::fail_safe`], a Redis error or timeout never reaches the
+//! caller: a read says [`Lookup::Bypassed`] (never a fake miss), a write is
+//! skipped and says so, and an invalidation that cannot reach Redis is kept
+//! in a bounded in-process journal and replayed, in order, as soon as Redis
+//! answers — while reads bypass every entry a pending invalidation covers.
+//! Only invalid input (an empty key, say) is an `Err`: a bug in the call,
+//! never trouble with Redis.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::{de::DeserializeOwned, Serialize};
+
+use crate::cache::{AbortOnDrop, Cache, SetOptions};
+use crate::codec::{self, Codec};
+use crate::compute::{ComputeError, Computed, Source};
+use crate::core::Core;
+use crate::error::{Error, ErrorKind, Result};
+use crate::journal::{Journal, Pending};
+use crate::keys::validate_key;
+
+/// Why the cache was bypassed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum BypassReason {
+    /// Redis did not answer within the operation timeout.
+    Timeout,
+    /// The connection failed.
+    Connection,
+    /// The circuit breaker is open.
+    CircuitOpen,
+    /// Redis is out of memory (writes only).
+    OutOfMemory,
+    /// A pending (journaled) invalidation covers the entry.
+    PendingInvalidation,
+    /// The stored bytes could not be decoded as the requested type.
+    Undecodable,
+    /// Any other Redis error.
+    Error(ErrorKind),
+}
+
+impl BypassReason {
+    pub(crate) fn from_error(e: &Error) -> Self {
+        match e.kind() {
+            ErrorKind::Timeout => Self::Timeout,
+            ErrorKind::Connection => Self::Connection,
+            ErrorKind::CircuitOpen => Self::CircuitOpen,
+            ErrorKind::OutOfMemory => Self::OutOfMemory,
+            ErrorKind::Codec => Self::Undecodable,
+            k => Self::Error(k),
+        }
+    }
+
+    /// A short stable name, for metric labels and logs.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Timeout => "timeout",
+            Self::Connection => "connection",
+            Self::CircuitOpen => "circuit_open",
+            Self::OutOfMemory => "out_of_memory",
+            Self::PendingInvalidation => "pending_invalidation",
+            Self::Undecodable => "undecodable",
+            Self::Error(k) => k.as_str(),
+        }
+    }
+}
+
+/// The outcome of a fail-safe read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Lookup<T> {
+    /// The cached value.
+    Hit(T),
+    /// Not cached.
+    Miss,
+    /// The cache could not be used; read the source of truth.
+    Bypassed(BypassReason),
+}
+
+impl<T> Lookup<T> {
+    /// The value of a hit.
+    pub fn hit(self) -> Option<T> {
+        match self {
+            Self::Hit(v) => Some(v),
+            _ => None,
+        }
+    }
+}
+
+/// The outcome of a fail-safe write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Written {
+    /// Stored.
+    Stored,
+    /// Not stored.
+    Skipped(BypassReason),
+}
+
+/// The outcome of a fail-safe invalidation or delete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Removal {
+    /// Done: this many entries were removed.
+    Done(u64),
+    /// Redis was unreachable: the removal is journaled, reads bypass what
+    /// it covers, and it is replayed as soon as Redis answers.
+    Journaled,
+}
+
+/// One log line per burst of bypasses (and one when they stop, logged by
+/// the breaker).
+static LAST_BYPASS_LOG: AtomicU64 = AtomicU64::new(0);
+
+/// Counts a bypass and logs it, at most once per 10 s per process.
+pub(crate) fn note_bypass(namespace: &str, op: &'static str, reason: BypassReason) {
+    metrics::counter!("tagcache_bypasses_total", "namespace" => namespace.to_owned(), "op" => op, "reason" => reason.as_str())
+        .increment(1);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let last = LAST_BYPASS_LOG.load(Ordering::Relaxed);
+    if now >= last + 10
+        && LAST_BYPASS_LOG
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    {
+        tracing::warn!(
+            namespace,
+            op,
+            reason = reason.as_str(),
+            "cache bypassed (logged once per 10 s)"
+        );
+    }
+}
+
+/// The fail-safe view of a [`Cache`]; see the module docs. Cheap to clone.
+///
+/// ```no_run
+/// # async fn demo(cache: tagcache::Cache) -> tagcache::Result<()> {
+/// use tagcache::SetOptions;
+/// let fs = cache.fail_safe();
+/// let price = match fs.get::<u32>("price:42").await?.hit() {
+///     Some(p) => p,
+///     None => {
+///         let p = 1999; // read the database
+///         fs.set("price:42", &p, &SetOptions::new().tag("product:42")).await?;
+///         p
+///     }
+/// };
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct FailSafeCache {
+    cache: Cache,
+    timeout: Duration,
+}
+
+impl Cache {
+    /// The fail-safe view of this cache (the one applications should use).
+    pub fn fail_safe(&self) -> FailSafeCache {
+        FailSafeCache {
+            cache: self.clone(),
+            timeout: self.op_timeout(),
+        }
+    }
+}
+
+impl FailSafeCache {
+    /// The same view with another per-operation timeout.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The strict cache behind this view.
+    pub fn strict(&self) -> &Cache {
+        &self.cache
+    }
+
+    async fn bounded<T>(
+        &self,
+        op: &'static str,
+        fut: impl Future<Output = Result<T>>,
+    ) -> Result<std::result::Result<T, BypassReason>> {
+        let started = Instant::now();
+        let out = match tokio::time::timeout(self.timeout, fut).await {
+            Ok(Ok(v)) => Ok(Ok(v)),
+            Ok(Err(e)) if e.is_invalid_input() => Err(e),
+            Ok(Err(e)) => Ok(Err(BypassReason::from_error(&e))),
+            Err(_) => Ok(Err(BypassReason::Timeout)),
+        };
+        metrics::histogram!("tagcache_op_seconds", "namespace" => self.cache.namespace().to_owned(), "op" => op)
+            .record(started.elapsed().as_secs_f64());
+        if let Ok(Err(reason)) = &out {
+            note_bypass(self.cache.namespace(), op, *reason);
+        }
+        out
+    }
+
+    async fn lookup_raw(&self, key: &[u8]) -> Result<Lookup<(Codec, Vec<u8>)>> {
+        validate_key(key)?;
+        let raw = match self.bounded("get", self.cache.get_raw(key)).await? {
+            Ok(Some(raw)) => raw,
+            Ok(None) => {
+                metrics::counter!("tagcache_misses_total", "namespace" => self.cache.namespace().to_owned()).increment(1);
+                return Ok(Lookup::Miss);
+            }
+            Err(reason) => return Ok(Lookup::Bypassed(reason)),
+        };
+        let decoded = codec::decode_entry(&raw).and_then(|d| {
+            let tags = if self.cache.journal().is_active() {
+                codec::parse_tags(d.tag_section)?
+            } else {
+                Vec::new()
+            };
+            Ok((d.codec, d.payload(self.cache.max_value_bytes())?, tags))
+        });
+        match decoded {
+            Ok((_, _, tags)) if self.cache.journal().covers(key, &tags) => {
+                note_bypass(
+                    self.cache.namespace(),
+                    "get",
+                    BypassReason::PendingInvalidation,
+                );
+                Ok(Lookup::Bypassed(BypassReason::PendingInvalidation))
+            }
+            Ok((codec, payload, _)) => {
+                metrics::counter!("tagcache_hits_total", "namespace" => self.cache.namespace().to_owned()).increment(1);
+                Ok(Lookup::Hit((codec, payload)))
+            }
+            Err(_) => {
+                note_bypass(self.cache.namespace(), "get", BypassReason::Undecodable);
+                Ok(Lookup::Bypassed(BypassReason::Undecodable))
+            }
+        }
+    }
+
+    /// Reads a typed value.
+    ///
+    /// # Errors
+    /// Only for invalid input (an empty or oversized key).
+    pub async fn get<T: DeserializeOwned>(&self, key: impl AsRef<[u8]>) -> Result<Lookup<T>> {
+        Ok(match self.lookup_raw(key.as_ref()).await? {
+            Lookup::Hit((Codec::MsgPack, payload)) => match codec::from_msgpack(&payload) {
+                Ok(v) => Lookup::Hit(v),
+                Err(_) => Lookup::Bypassed(BypassReason::Undecodable),
+            },
+            Lookup::Hit(_) => Lookup::Bypassed(BypassReason::Undecodable),
+            Lookup::Miss => Lookup::Miss,
+            Lookup::Bypassed(r) => Lookup::Bypassed(r),
+        })
+    }
+
+    /// Reads a value's payload bytes.
+    ///
+    /// # Errors
+    /// Only for invalid input.
+    pub async fn get_bytes(&self, key: impl AsRef<[u8]>) -> Result<Lookup<Vec<u8>>> {
+        Ok(match self.lookup_raw(key.as_ref()).await? {
+            Lookup::Hit((_, payload)) => Lookup::Hit(payload),
+            Lookup::Miss => Lookup::Miss,
+            Lookup::Bypassed(r) => Lookup::Bypassed(r),
+        })
+    }
+
+    /// Stores a typed value; skipped (and said so) when Redis fails.
+    ///
+    /// # Errors
+    /// Only for invalid input (key, tags, TTL, size).
+    pub async fn set<T: Serialize + ?Sized>(
+        &self,
+        key: impl AsRef<[u8]>,
+        value: &T,
+        opts: &SetOptions,
+    ) -> Result<Written> {
+        let outcome = self
+            .bounded("set", self.cache.set(key, value, opts))
+            .await?;
+        Ok(outcome.map_or_else(Written::Skipped, |()| Written::Stored))
+    }
+
+    /// Stores raw bytes; skipped (and said so) when Redis fails.
+    ///
+    /// # Errors
+    /// Only for invalid input.
+    pub async fn set_bytes(
+        &self,
+        key: impl AsRef<[u8]>,
+        value: impl AsRef<[u8]>,
+        opts: &SetOptions,
+    ) -> Result<Written> {
+        let outcome = self
+            .bounded("set", self.cache.set_bytes(key, value, opts))
+            .await?;
+        Ok(outcome.map_or_else(Written::Skipped, |()| Written::Stored))
+    }
+
+    /// Deletes entries; journaled when Redis is unreachable.
+    ///
+    /// # Errors
+    /// Only for invalid input.
+    pub async fn delete_many<K: AsRef<[u8]>>(
+        &self,
+        keys: impl IntoIterator<Item = K>,
+    ) -> Result<Removal> {
+        let keys: Vec<Vec<u8>> = keys.into_iter().map(|k| k.as_ref().to_vec()).collect();
+        for k in &keys {
+            validate_key(k)?;
+        }
+        match self.cache.delete_many(&keys).await {
+            Ok(n) => Ok(Removal::Done(n)),
+            Err(e) if e.is_invalid_input() => Err(e),
+            Err(e) => {
+                note_bypass(
+                    self.cache.namespace(),
+                    "delete",
+                    BypassReason::from_error(&e),
+                );
+                self.cache.journal().push(Pending::Keys(keys));
+                Ok(Removal::Journaled)
+            }
+        }
+    }
+
+    /// Deletes one entry; journaled when Redis is unreachable.
+    ///
+    /// # Errors
+    /// Only for invalid input.
+    pub async fn delete(&self, key: impl AsRef<[u8]>) -> Result<Removal> {
+        self.delete_many([key]).await
+    }
+
+    /// Invalidates tags; journaled when Redis is unreachable. Never
+    /// forgets an acknowledged invalidation: see [`Removal::Journaled`].
+    ///
+    /// # Errors
+    /// Only for invalid input.
+    pub async fn invalidate_tags<T: AsRef<[u8]>>(
+        &self,
+        tags: impl IntoIterator<Item = T>,
+    ) -> Result<Removal> {
+        let tags: Vec<Vec<u8>> = tags.into_iter().map(|t| t.as_ref().to_vec()).collect();
+        match self.cache.invalidate_tags(&tags).await {
+            Ok(n) => Ok(Removal::Done(n)),
+            Err(e) if e.is_invalid_input() => Err(e),
+            Err(e) => {
+                note_bypass(
+                    self.cache.namespace(),
+                    "invalidate",
+                    BypassReason::from_error(&e),
+                );
+                self.cache.journal().push(Pending::Tags(tags));
+                Ok(Removal::Journaled)
+            }
+        }
+    }
+
+    /// Invalidates one tag; journaled when Redis is unreachable.
+    ///
+    /// # Errors
+    /// Only for invalid input.
+    pub async fn invalidate_tag(&self, tag: impl AsRef<[u8]>) -> Result<Removal> {
+        self.invalidate_tags([tag]).await
+    }
+
+    /// Read-through that never fails because of Redis: on a bypass the
+    /// loader runs and its value is returned without being stored
+    /// ([`Source::LoadedNotStored`]). Otherwise as
+    /// [`Cache::get_or_compute`].
+    ///
+    /// # Errors
+    /// The loader's error, or invalid input.
+    pub async fn get_or_compute<T, E, F, Fut>(
+        &self,
+        key: impl AsRef<[u8]>,
+        opts: &SetOptions,
+        loader: F,
+    ) -> std::result::Result<Computed<T>, ComputeError<E>>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = std::result::Result<T, E>>,
+    {
+        let key = key.as_ref();
+        validate_key(key)?;
+        let read = self.bounded("get", self.cache.get_with_time(key)).await?;
+        let since = match read {
+            Ok((Some(raw), since)) => {
+                let hit = codec::decode_entry(&raw).ok().and_then(|d| {
+                    let tags = codec::parse_tags(d.tag_section).ok()?;
+                    if self.cache.journal().covers(key, &tags) || d.codec != Codec::MsgPack {
+                        return None;
+                    }
+                    codec::from_msgpack::<T>(&d.payload(self.cache.max_value_bytes()).ok()?).ok()
+                });
+                match hit {
+                    Some(value) => {
+                        return Ok(Computed {
+                            value,
+                            source: Source::Hit,
+                        })
+                    }
+                    None if self.cache.journal().is_active() => {
+                        return self.load_only(loader).await
+                    }
+                    None => since,
+                }
+            }
+            Ok((None, since)) => since,
+            Err(_) => return self.load_only(loader).await,
+        };
+        self.cache
+            .fly(key, opts, since, loader, Some(self.timeout))
+            .await
+    }
+
+    async fn load_only<T, E, F, Fut>(
+        &self,
+        loader: F,
+    ) -> std::result::Result<Computed<T>, ComputeError<E>>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = std::result::Result<T, E>>,
+    {
+        let value = loader().await.map_err(ComputeError::Loader)?;
+        Ok(Computed {
+            value,
+            source: Source::LoadedNotStored,
+        })
+    }
+
+    /// Pending (journaled) invalidations and deletes.
+    pub fn pending(&self) -> usize {
+        self.cache.journal().len()
+    }
+
+    /// Whether the journal overflowed (every read bypasses the cache until
+    /// the maximum TTL has passed since, or until acknowledged).
+    pub fn journal_overflowed(&self) -> bool {
+        self.cache.journal().overflowed()
+    }
+
+    /// Confirms that the namespace was flushed (or that stale reads are
+    /// acceptable) after a journal overflow: reads use the cache again.
+    pub fn acknowledge_journal_overflow(&self) {
+        self.cache.journal().acknowledge_overflow();
+    }
+}
+
+/// Replays the journal, oldest first, whenever Redis answers.
+pub(crate) fn start_replayer(core: &Arc<Core>, journal: &Arc<Journal>) -> AbortOnDrop {
+    let (core, journal) = (Arc::downgrade(core), journal.clone());
+    AbortOnDrop::new(tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let Some(core) = core.upgrade() else { break };
+            while let Some(pending) = journal.front() {
+                let done = match &pending {
+                    Pending::Tags(tags) => core.invalidate(tags).await.map(drop),
+                    Pending::Keys(keys) => core.delete_keys(keys).await.map(drop),
+                };
+                match done {
+                    Ok(()) => {
+                        journal.pop_front();
+                        if journal.len() == 0 {
+                            tracing::warn!(
+                                namespace = core.space.namespace(),
+                                "journaled invalidations replayed"
+                            );
+                        }
+                    }
+                    Err(_) => break,
+                }
+            }
+        }
+    }))
+}

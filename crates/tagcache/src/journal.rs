@@ -1,0 +1,181 @@
+//! Invalidations acknowledged while Redis was unreachable, kept in process
+//! until they are replayed, so none is ever silently lost.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// One pending removal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Pending {
+    /// Invalidate these tags.
+    Tags(Vec<Vec<u8>>),
+    /// Delete these keys.
+    Keys(Vec<Vec<u8>>),
+}
+
+#[derive(Debug, Default)]
+struct State {
+    queue: VecDeque<Pending>,
+    tags: HashMap<Vec<u8>, usize>,
+    keys: HashMap<Vec<u8>, usize>,
+    /// When the journal overflowed: every entry written before then may be
+    /// covered by a forgotten invalidation, so all reads bypass the cache
+    /// until the maximum TTL has passed or an operator clears the flag.
+    overflowed_at: Option<Instant>,
+}
+
+/// The bounded journal.
+#[derive(Debug)]
+pub(crate) struct Journal {
+    capacity: usize,
+    max_ttl: Duration,
+    /// Fast path for reads: true when anything is pending or overflowed.
+    active: AtomicBool,
+    len: AtomicUsize,
+    state: Mutex<State>,
+    namespace: String,
+}
+
+impl Journal {
+    pub(crate) fn new(capacity: usize, max_ttl: Duration, namespace: &str) -> Self {
+        Self {
+            capacity,
+            max_ttl,
+            active: AtomicBool::new(false),
+            len: AtomicUsize::new(0),
+            state: Mutex::new(State::default()),
+            namespace: namespace.to_owned(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn publish(&self, s: &State) {
+        self.len.store(s.queue.len(), Ordering::Release);
+        self.active.store(
+            !s.queue.is_empty() || s.overflowed_at.is_some(),
+            Ordering::Release,
+        );
+        metrics::gauge!("tagcache_journal_len", "namespace" => self.namespace.clone())
+            .set(s.queue.len() as f64);
+    }
+
+    /// Pending removals.
+    pub(crate) fn len(&self) -> usize {
+        self.len.load(Ordering::Acquire)
+    }
+
+    /// Records a removal; returns false when the journal was full (it is
+    /// then marked overflowed, which makes every read bypass the cache).
+    pub(crate) fn push(&self, p: Pending) -> bool {
+        let mut s = self.lock();
+        let fits = s.queue.len() < self.capacity;
+        if fits {
+            let (map, items) = match &p {
+                Pending::Tags(t) => (&mut s.tags, t),
+                Pending::Keys(k) => (&mut s.keys, k),
+            };
+            for i in items {
+                *map.entry(i.clone()).or_insert(0) += 1;
+            }
+            s.queue.push_back(p);
+        } else if s.overflowed_at.is_none() {
+            s.overflowed_at = Some(Instant::now());
+            tracing::error!(
+                namespace = %self.namespace,
+                capacity = self.capacity,
+                "invalidation journal overflowed: every read bypasses the cache until the maximum ttl has passed or the overflow is acknowledged"
+            );
+        }
+        self.publish(&s);
+        fits
+    }
+
+    /// The oldest pending removal.
+    pub(crate) fn front(&self) -> Option<Pending> {
+        self.lock().queue.front().cloned()
+    }
+
+    /// Drops the oldest pending removal once it has been replayed.
+    pub(crate) fn pop_front(&self) {
+        let mut s = self.lock();
+        if let Some(p) = s.queue.pop_front() {
+            let (map, items) = match &p {
+                Pending::Tags(t) => (&mut s.tags, t),
+                Pending::Keys(k) => (&mut s.keys, k),
+            };
+            for i in items {
+                if let Some(n) = map.get_mut(i) {
+                    *n -= 1;
+                    if *n == 0 {
+                        map.remove(i);
+                    }
+                }
+            }
+        }
+        self.publish(&s);
+    }
+
+    /// Whether reads must not serve an entry with this key and tags.
+    pub(crate) fn covers(&self, key: &[u8], tags: &[Vec<u8>]) -> bool {
+        if !self.active.load(Ordering::Acquire) {
+            return false;
+        }
+        let mut s = self.lock();
+        if let Some(at) = s.overflowed_at {
+            if at.elapsed() < self.max_ttl {
+                return true;
+            }
+            s.overflowed_at = None;
+            self.publish(&s);
+        }
+        s.keys.contains_key(key) || tags.iter().any(|t| s.tags.contains_key(t))
+    }
+
+    /// Whether anything is pending or overflowed (reads must check).
+    pub(crate) fn is_active(&self) -> bool {
+        self.active.load(Ordering::Acquire)
+    }
+
+    /// Whether the journal overflowed and reads bypass the cache.
+    pub(crate) fn overflowed(&self) -> bool {
+        self.lock().overflowed_at.is_some()
+    }
+
+    /// Clears the overflow flag (an operator confirmed the namespace was
+    /// flushed, or accepts the risk).
+    pub(crate) fn acknowledge_overflow(&self) {
+        let mut s = self.lock();
+        s.overflowed_at = None;
+        self.publish(&s);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tracks_what_pending_removals_cover() {
+        let j = Journal::new(2, Duration::from_secs(60), "t");
+        assert!(!j.covers(b"k", &[b"t".to_vec()]));
+        assert!(j.push(Pending::Tags(vec![b"t".to_vec()])));
+        assert!(j.push(Pending::Keys(vec![b"k".to_vec()])));
+        assert!(j.covers(b"x", &[b"t".to_vec()]));
+        assert!(j.covers(b"k", &[]));
+        assert!(!j.covers(b"x", &[b"u".to_vec()]));
+        j.pop_front();
+        assert!(!j.covers(b"x", &[b"t".to_vec()]));
+        assert_eq!(j.len(), 1);
+        assert!(j.push(Pending::Keys(vec![b"y".to_vec()])));
+        assert!(!j.push(Pending::Keys(vec![b"z".to_vec()])), "full");
+        assert!(j.overflowed());
+        assert!(j.covers(b"anything", &[]));
+        j.acknowledge_overflow();
+        assert!(!j.covers(b"anything", &[]));
+    }
+}

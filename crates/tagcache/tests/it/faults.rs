@@ -1,0 +1,293 @@
+//! Redis killed, frozen, full or emptied under load: the fail-safe view
+//! keeps answering within its timeout, and no acknowledged invalidation is
+//! lost.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tagcache::{BypassReason, CircuitState, Lookup, Removal, SetOptions, Written};
+
+use crate::support::RedisServer;
+
+const OP_TIMEOUT: Duration = Duration::from_millis(100);
+
+async fn fail_safe_cache(server: &RedisServer) -> tagcache::Cache {
+    crate::builder(server)
+        .op_timeout(OP_TIMEOUT)
+        .response_timeout(Duration::from_millis(200))
+        .connect_timeout(Duration::from_millis(200))
+        .build()
+        .await
+        .unwrap()
+}
+
+#[derive(Default)]
+struct Load {
+    calls: AtomicU64,
+    errors: AtomicU64,
+    bypassed: AtomicU64,
+    longest_us: AtomicU64,
+}
+
+/// Readers and writers through the fail-safe view until `stop`.
+fn start_load(
+    cache: &tagcache::Cache,
+    stop: &Arc<AtomicBool>,
+    load: &Arc<Load>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    (0..4u64)
+        .map(|w| {
+            let (fs, stop, load) = (cache.fail_safe(), stop.clone(), load.clone());
+            tokio::spawn(async move {
+                let mut i = w;
+                while !stop.load(Ordering::Relaxed) {
+                    i = (i * 7 + 3) % 100;
+                    let started = Instant::now();
+                    let key = format!("k{i}");
+                    let bypassed = if i % 5 == 0 {
+                        match fs
+                            .set(&key, &i, &SetOptions::new().tag(format!("t{}", i % 10)))
+                            .await
+                        {
+                            Ok(Written::Skipped(_)) => true,
+                            Ok(_) => false,
+                            Err(_) => {
+                                load.errors.fetch_add(1, Ordering::Relaxed);
+                                false
+                            }
+                        }
+                    } else {
+                        match fs.get::<u64>(&key).await {
+                            Ok(Lookup::Bypassed(_)) => true,
+                            Ok(_) => false,
+                            Err(_) => {
+                                load.errors.fetch_add(1, Ordering::Relaxed);
+                                false
+                            }
+                        }
+                    };
+                    let us = started.elapsed().as_micros() as u64;
+                    load.longest_us.fetch_max(us, Ordering::Relaxed);
+                    load.calls.fetch_add(1, Ordering::Relaxed);
+                    if bypassed {
+                        load.bypassed.fetch_add(1, Ordering::Relaxed);
+                    }
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            })
+        })
+        .collect()
+}
+
+async fn wait_until_served(fs: &tagcache::FailSafeCache, limit: Duration) -> Duration {
+    let started = Instant::now();
+    loop {
+        if !matches!(fs.get::<u64>("probe").await.unwrap(), Lookup::Bypassed(_)) {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < limit,
+            "service did not resume within {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_and_restart_under_load_fails_no_call() {
+    let mut server = RedisServer::start();
+    let cache = fail_safe_cache(&server).await;
+    let fs = cache.fail_safe();
+    for i in 0..100u64 {
+        fs.set(
+            format!("k{i}"),
+            &i,
+            &SetOptions::new().tag(format!("t{}", i % 10)),
+        )
+        .await
+        .unwrap();
+    }
+    let (stop, load) = (Arc::new(AtomicBool::new(false)), Arc::new(Load::default()));
+    let tasks = start_load(&cache, &stop, &load);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    server.kill();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(fs.invalidate_tag("t3").await.unwrap(), Removal::Journaled);
+    assert_eq!(cache.circuit_state(), CircuitState::Open);
+    let open_started = Instant::now();
+    let r = fs.get::<u64>("k3").await.unwrap();
+    assert!(matches!(r, Lookup::Bypassed(_)), "{r:?}");
+    assert!(
+        open_started.elapsed() < Duration::from_millis(5),
+        "an open circuit answers at once"
+    );
+    tokio::time::sleep(Duration::from_millis(700)).await;
+
+    server.restart();
+    let resumed = wait_until_served(&fs, Duration::from_secs(3)).await;
+    stop.store(true, Ordering::Relaxed);
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let longest = Duration::from_micros(load.longest_us.load(Ordering::Relaxed));
+    eprintln!(
+        "sigkill: {} calls, {} failed, {} bypassed, longest {longest:?}, resumed {resumed:?} after restart",
+        load.calls.load(Ordering::Relaxed),
+        load.errors.load(Ordering::Relaxed),
+        load.bypassed.load(Ordering::Relaxed),
+    );
+    assert_eq!(load.errors.load(Ordering::Relaxed), 0);
+    assert!(
+        longest < OP_TIMEOUT + Duration::from_millis(100),
+        "{longest:?}"
+    );
+    assert!(resumed < Duration::from_millis(1500), "{resumed:?}");
+    // The journal drains once Redis answers.
+    let started = Instant::now();
+    while fs.pending() > 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "journal not replayed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The restarted server was empty: writing and invalidating work again
+    // (scripts reloaded after NOSCRIPT), and the cache is consistent.
+    fs.set("after", &1u64, &SetOptions::new().tag("t3"))
+        .await
+        .unwrap();
+    assert_eq!(cache.invalidate_tag("t3").await.unwrap(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_redis_bounds_every_call_and_replays_the_invalidation() {
+    let server = RedisServer::start();
+    let cache = fail_safe_cache(&server).await;
+    let fs = cache.fail_safe();
+    for i in 0..100u64 {
+        fs.set(
+            format!("k{i}"),
+            &i,
+            &SetOptions::new().tag(format!("t{}", i % 10)),
+        )
+        .await
+        .unwrap();
+    }
+    let (stop, load) = (Arc::new(AtomicBool::new(false)), Arc::new(Load::default()));
+    let tasks = start_load(&cache, &stop, &load);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    server.pause();
+    let acknowledged = fs.invalidate_tag("t3").await.unwrap();
+    assert_eq!(acknowledged, Removal::Journaled);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    // While the invalidation is pending, entries it covers are bypassed
+    // even once Redis answers again.
+    server.resume();
+    let mut saw_pending_bypass = false;
+    let started = Instant::now();
+    loop {
+        match fs.get::<u64>("k3").await.unwrap() {
+            Lookup::Hit(v) => panic!("k3 = {v} served after its invalidation was acknowledged"),
+            Lookup::Bypassed(BypassReason::PendingInvalidation) => saw_pending_bypass = true,
+            Lookup::Bypassed(_) => {}
+            Lookup::Miss => break,
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "replay did not finish"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let longest = Duration::from_micros(load.longest_us.load(Ordering::Relaxed));
+    eprintln!(
+        "sigstop: {} calls, {} failed, {} bypassed, longest {longest:?}, pending-bypass seen: {saw_pending_bypass}",
+        load.calls.load(Ordering::Relaxed),
+        load.errors.load(Ordering::Relaxed),
+        load.bypassed.load(Ordering::Relaxed),
+    );
+    assert_eq!(load.errors.load(Ordering::Relaxed), 0);
+    assert!(
+        longest < OP_TIMEOUT + Duration::from_millis(100),
+        "{longest:?}"
+    );
+    assert_eq!(fs.pending(), 0);
+    for i in (3..100).step_by(10) {
+        assert_eq!(
+            fs.get::<u64>(format!("k{i}")).await.unwrap(),
+            Lookup::Miss,
+            "k{i}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn out_of_memory_skips_writes_and_keeps_serving() {
+    let server =
+        RedisServer::start_with(&["--maxmemory", "2mb", "--maxmemory-policy", "noeviction"]);
+    let cache = fail_safe_cache(&server).await;
+    let fs = cache.fail_safe();
+    fs.set("small", &1u64, &SetOptions::new()).await.unwrap();
+    let value: Vec<u8> = (0..64 * 1024u64)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    let mut skipped = None;
+    for i in 0..200 {
+        match fs
+            .set_bytes(format!("big{i}"), &value, &SetOptions::new())
+            .await
+            .unwrap()
+        {
+            Written::Stored => {}
+            Written::Skipped(reason) => {
+                skipped = Some(reason);
+                break;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(skipped, Some(BypassReason::OutOfMemory));
+    assert_eq!(fs.get::<u64>("small").await.unwrap(), Lookup::Hit(1));
+    assert_eq!(
+        cache.circuit_state(),
+        CircuitState::Closed,
+        "OOM is an answer, not an outage"
+    );
+}
+
+#[tokio::test]
+async fn journal_overflow_bypasses_every_read_until_acknowledged() {
+    let server = RedisServer::start();
+    let cache = crate::builder(&server)
+        .journal_capacity(2)
+        .op_timeout(OP_TIMEOUT)
+        .response_timeout(Duration::from_millis(100))
+        .build()
+        .await
+        .unwrap();
+    let fs = cache.fail_safe();
+    fs.set("other", &1u64, &SetOptions::new().tag("x"))
+        .await
+        .unwrap();
+    server.pause();
+    for t in ["a", "b", "c"] {
+        assert_eq!(fs.invalidate_tag(t).await.unwrap(), Removal::Journaled);
+    }
+    assert!(fs.journal_overflowed());
+    server.resume();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(fs.pending(), 0, "what fit was replayed");
+    assert!(matches!(
+        fs.get::<u64>("other").await.unwrap(),
+        Lookup::Bypassed(BypassReason::PendingInvalidation)
+    ));
+    fs.acknowledge_journal_overflow();
+    assert_eq!(fs.get::<u64>("other").await.unwrap(), Lookup::Hit(1));
+}
