@@ -295,6 +295,15 @@ impl Case<'_> {
                             "prune (from {t0}) left {t:?} due in the registry of bucket {b} (score {s})"
                         )));
                     }
+                    // Registry members go with their index.
+                    if let Some((t, s)) = reg
+                        .iter()
+                        .find(|(t, _)| !state.indexes.contains_key(&(*b, t.clone())))
+                    {
+                        return Err(self.fail(format!(
+                            "after prune, the registry of bucket {b} files {t:?} (score {s}) which has no index"
+                        )));
+                    }
                 }
             }
         }

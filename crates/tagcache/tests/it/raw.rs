@@ -64,6 +64,9 @@ pub struct RawEntry {
     pub bytes: Vec<u8>,
 }
 
+/// Members of a sorted set with their scores.
+pub type Scored = Vec<(Vec<u8>, f64)>;
+
 /// One consistent view of the keys of `keys` and `tags` in every bucket.
 #[derive(Debug, Default)]
 pub struct RawState {
@@ -73,13 +76,13 @@ pub struct RawState {
     /// (bucket, key) -> entry.
     pub entries: BTreeMap<(u16, Vec<u8>), RawEntry>,
     /// (bucket, tag) -> members with scores (only existing indexes).
-    pub indexes: BTreeMap<(u16, Vec<u8>), Vec<(Vec<u8>, f64)>>,
+    pub indexes: BTreeMap<(u16, Vec<u8>), Scored>,
     /// (bucket, tag) of every existing invalidation snapshot.
     pub snapshots: BTreeSet<(u16, Vec<u8>)>,
     /// bucket -> registry members.
-    pub registry: BTreeMap<u16, Vec<(Vec<u8>, f64)>>,
+    pub registry: BTreeMap<u16, Scored>,
     /// bucket -> in-flight invalidations.
-    pub inflight: BTreeMap<u16, Vec<(Vec<u8>, f64)>>,
+    pub inflight: BTreeMap<u16, Scored>,
 }
 
 enum Slot {
@@ -103,7 +106,7 @@ fn text(v: &Value) -> String {
     String::from_utf8(bytes(v)).expect("utf-8 reply")
 }
 
-fn pairs(v: &Value) -> Vec<(Vec<u8>, f64)> {
+fn pairs(v: &Value) -> Scored {
     let Value::Array(items) = v else {
         panic!("expected an array, got {v:?}")
     };
