@@ -11,6 +11,7 @@ use crate::core::{Core, Limits};
 use crate::error::{Error, ErrorKind, InvalidInput, Result};
 use crate::journal::Journal;
 use crate::keys::KeySpace;
+use crate::observe::KeyLogging;
 use crate::policy::{self, EvictionCheck, Safety};
 use crate::scripts::SCRIPTS;
 use crate::write::WriteQueue;
@@ -55,6 +56,7 @@ pub struct CacheBuilder {
     breaker: BreakerConfig,
     journal_capacity: usize,
     op_timeout: Duration,
+    key_logging: KeyLogging,
 }
 
 impl CacheBuilder {
@@ -79,6 +81,7 @@ impl CacheBuilder {
             breaker: BreakerConfig::default(),
             journal_capacity: 10_000,
             op_timeout: Duration::from_millis(100),
+            key_logging: KeyLogging::Off,
         }
     }
 
@@ -203,6 +206,13 @@ impl CacheBuilder {
         self
     }
 
+    /// How keys appear in tracing spans (values never do). Default:
+    /// [`KeyLogging::Off`].
+    pub fn key_logging(mut self, policy: KeyLogging) -> Self {
+        self.key_logging = policy;
+        self
+    }
+
     /// For `rediss://` URLs: trust this root certificate (PEM) instead of
     /// the system's trust store. Default: the system's trust store.
     pub fn tls_root_certificate(mut self, pem: impl Into<Vec<u8>>) -> Self {
@@ -258,6 +268,7 @@ impl CacheBuilder {
             compression: self.compression,
             fence_window: self.fence_window,
             verify_listing: policy::may_evict_entries(&info.eviction_policy),
+            key_logging: self.key_logging,
         };
         let journal = Arc::new(Journal::new(
             self.journal_capacity,

@@ -218,6 +218,10 @@ impl Cache {
         self.inner.op_timeout
     }
 
+    pub(crate) fn key_logging(&self) -> crate::observe::KeyLogging {
+        self.core().limits.key_logging
+    }
+
     pub(crate) fn max_value_bytes(&self) -> usize {
         self.core().limits.max_value_bytes
     }

@@ -22,6 +22,8 @@ pub(crate) struct Limits {
     /// Check listed keys still exist (when the eviction policy may have
     /// removed entries behind the index's back).
     pub(crate) verify_listing: bool,
+    /// How keys appear in spans.
+    pub(crate) key_logging: crate::observe::KeyLogging,
 }
 
 impl Limits {

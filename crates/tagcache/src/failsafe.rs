@@ -22,6 +22,8 @@ use crate::core::Core;
 use crate::error::{Error, ErrorKind, Result};
 use crate::journal::{Journal, Pending};
 use crate::keys::validate_key;
+use crate::observe::op_span;
+use tracing::Instrument;
 
 /// Why the cache was bypassed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -186,10 +188,13 @@ impl FailSafeCache {
     async fn bounded<T>(
         &self,
         op: &'static str,
+        key: Option<&[u8]>,
         fut: impl Future<Output = Result<T>>,
     ) -> Result<std::result::Result<T, BypassReason>> {
+        let span = op_span(self.cache.namespace(), op, key, self.cache.key_logging());
         let started = Instant::now();
-        let out = match tokio::time::timeout(self.timeout, fut).await {
+        let bounded = tokio::time::timeout(self.timeout, fut).instrument(span.clone());
+        let out = match bounded.await {
             Ok(Ok(v)) => Ok(Ok(v)),
             Ok(Err(e)) if e.is_invalid_input() => Err(e),
             Ok(Err(e)) => Ok(Err(BypassReason::from_error(&e))),
@@ -197,15 +202,24 @@ impl FailSafeCache {
         };
         metrics::histogram!("tagcache_op_seconds", "namespace" => self.cache.namespace().to_owned(), "op" => op)
             .record(started.elapsed().as_secs_f64());
-        if let Ok(Err(reason)) = &out {
-            note_bypass(self.cache.namespace(), op, *reason);
-        }
+        let outcome = match &out {
+            Ok(Ok(_)) => "ok",
+            Ok(Err(reason)) => {
+                note_bypass(self.cache.namespace(), op, *reason);
+                reason.as_str()
+            }
+            Err(_) => "invalid_input",
+        };
+        span.record("outcome", outcome);
         out
     }
 
     async fn lookup_raw(&self, key: &[u8]) -> Result<Lookup<(Codec, Vec<u8>)>> {
         validate_key(key)?;
-        let raw = match self.bounded("get", self.cache.get_raw(key)).await? {
+        let raw = match self
+            .bounded("get", Some(key), self.cache.get_raw(key))
+            .await?
+        {
             Ok(Some(raw)) => raw,
             Ok(None) => {
                 metrics::counter!("tagcache_misses_total", "namespace" => self.cache.namespace().to_owned()).increment(1);
@@ -279,8 +293,9 @@ impl FailSafeCache {
         value: &T,
         opts: &SetOptions,
     ) -> Result<Written> {
+        let key = key.as_ref();
         let outcome = self
-            .bounded("set", self.cache.set(key, value, opts))
+            .bounded("set", Some(key), self.cache.set(key, value, opts))
             .await?;
         Ok(outcome.map_or_else(Written::Skipped, |()| Written::Stored))
     }
@@ -295,8 +310,9 @@ impl FailSafeCache {
         value: impl AsRef<[u8]>,
         opts: &SetOptions,
     ) -> Result<Written> {
+        let key = key.as_ref();
         let outcome = self
-            .bounded("set", self.cache.set_bytes(key, value, opts))
+            .bounded("set", Some(key), self.cache.set_bytes(key, value, opts))
             .await?;
         Ok(outcome.map_or_else(Written::Skipped, |()| Written::Stored))
     }
@@ -389,7 +405,9 @@ impl FailSafeCache {
     {
         let key = key.as_ref();
         validate_key(key)?;
-        let read = self.bounded("get", self.cache.get_with_time(key)).await?;
+        let read = self
+            .bounded("get_or_compute", Some(key), self.cache.get_with_time(key))
+            .await?;
         let since = match read {
             Ok((Some(raw), since)) => {
                 let hit = codec::decode_entry(&raw).ok().and_then(|d| {
