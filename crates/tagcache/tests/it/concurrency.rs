@@ -436,3 +436,104 @@ async fn writes_after_an_invalidation_returned_survive() {
         panic!("{e}");
     }
 }
+
+/// Listing a tag page by page while other entries of the tag are written,
+/// rewritten with new expiries (so they move around the stable ones in the
+/// index), untagged, deleted and left to expire: every entry that stays
+/// live and tagged throughout is listed exactly once, in every listing.
+async fn listing_under_churn(buckets: u16) {
+    let server = RedisServer::start();
+    let cache = crate::builder(&server)
+        .buckets(buckets)
+        .build()
+        .await
+        .unwrap();
+    let stable = 300;
+    let churn_keys = 100;
+    cache
+        .set_many_bytes((0..stable).map(|i| {
+            (
+                format!("stable:{i}"),
+                b"v".to_vec(),
+                SetOptions::new().tag("S").ttl(Duration::from_secs(300)),
+            )
+        }))
+        .await
+        .unwrap();
+    let until = Instant::now() + Duration::from_millis(1500);
+    let mut churners = Vec::new();
+    for id in 0..4u64 {
+        let cache = cache.clone();
+        churners.push(tokio::spawn(async move {
+            let mut rng = Rng(0xA076_1D64_78BD_642F ^ ((id + 1) * 0x1111_2222));
+            let mut ops = 0u64;
+            while Instant::now() < until {
+                let key = format!("churn:{}", rng.below(churn_keys));
+                // TTLs around the stable entries' expiry, so rewritten
+                // members land before and after the listing's cursor.
+                let ttl = match rng.below(4) {
+                    0 => Duration::from_millis(5 + rng.below(40) as u64),
+                    _ => Duration::from_millis(295_000 + rng.below(10_000) as u64),
+                };
+                match rng.below(6) {
+                    0 => {
+                        cache.delete(&key).await.unwrap();
+                    }
+                    1 => cache
+                        .set_bytes(&key, b"w", &SetOptions::new().tag("other").ttl(ttl))
+                        .await
+                        .unwrap(),
+                    _ => cache
+                        .set_bytes(&key, b"w", &SetOptions::new().tag("S").ttl(ttl))
+                        .await
+                        .unwrap(),
+                }
+                ops += 1;
+            }
+            ops
+        }));
+    }
+    let want: BTreeSet<Vec<u8>> = (0..stable)
+        .map(|i| format!("stable:{i}").into_bytes())
+        .collect();
+    let mut listings = 0;
+    while Instant::now() < until {
+        let mut pages = cache.keys_with_tag("S").page_size(7);
+        let mut seen: BTreeMap<Vec<u8>, usize> = BTreeMap::new();
+        while let Some(page) = pages.next_page().await.unwrap() {
+            for key in page {
+                assert!(
+                    key.starts_with(b"stable:") || key.starts_with(b"churn:"),
+                    "listed a foreign key {key:?}"
+                );
+                *seen.entry(key).or_default() += 1;
+            }
+        }
+        for key in &want {
+            assert_eq!(
+                seen.get(key).copied().unwrap_or(0),
+                1,
+                "listing {listings}: stable key {} listed {:?} times",
+                String::from_utf8_lossy(key),
+                seen.get(key)
+            );
+        }
+        listings += 1;
+    }
+    let mut ops = 0;
+    for c in churners {
+        ops += c.await.unwrap();
+    }
+    assert!(listings >= 3, "only {listings} listings");
+    eprintln!("listing_under_churn(buckets {buckets}): {listings} listings during {ops} writes");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listing_under_churn_returns_stable_keys_exactly_once() {
+    listing_under_churn(1).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listing_under_churn_returns_stable_keys_exactly_once_across_buckets() {
+    listing_under_churn(3).await;
+}
