@@ -1,12 +1,12 @@
 //! Building a [`Cache`]: every option with its default, checked at `build`.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use crate::breaker::{Breaker, BreakerConfig};
 use crate::cache::{Cache, Inner, ServerInfo};
 use crate::codec::Compression;
-use crate::conn::{redact_url, Conn, ScriptCall};
+use crate::conn::{redact_url, Conn, Gate, ScriptCall};
 use crate::core::{Core, Limits};
 use crate::error::{Error, ErrorKind, InvalidInput, Result};
 use crate::journal::Journal;
@@ -232,6 +232,81 @@ impl CacheBuilder {
     ///   layout version or bucket count;
     /// - [`ErrorKind::UnsafeEvictionPolicy`]: see [`EvictionCheck`].
     pub async fn build(self) -> Result<Cache> {
+        let space = self.validate()?;
+        let conn = Conn::connect(
+            &self.url,
+            self.tls_root.as_deref(),
+            self.connect_timeout,
+            self.response_timeout,
+            Breaker::new(self.breaker, &self.namespace),
+        )
+        .await?;
+        let info = self.startup_checks(&conn, &space).await?;
+        let verify = policy::may_evict_entries(&info.eviction_policy);
+        let cell = Arc::new(OnceLock::new());
+        let _ = cell.set(info);
+        Ok(self.assemble(conn, space, verify, cell))
+    }
+
+    /// Builds the cache without waiting for Redis, for applications that
+    /// must start while Redis is down. Connecting and the checks of
+    /// [`CacheBuilder::build`] run in the background (retried every
+    /// second); until they pass, every call fails fast with
+    /// [`ErrorKind::Connection`], which the [fail-safe view](Cache::fail_safe)
+    /// turns into bypasses. A check that fails (wrong password, unsafe
+    /// eviction policy, layout mismatch) is logged and retried.
+    ///
+    /// Must be called within a Tokio runtime.
+    ///
+    /// # Errors
+    /// Only invalid settings: namespace, bucket count, TTLs, URL.
+    pub fn build_lazy(self) -> Result<Cache> {
+        let space = self.validate()?;
+        let gate = Arc::new(Gate::default());
+        gate.set_reason("connecting".to_owned());
+        let conn = Conn::lazy(
+            &self.url,
+            self.tls_root.as_deref(),
+            self.connect_timeout,
+            self.response_timeout,
+            Breaker::new(self.breaker, &self.namespace),
+            gate.clone(),
+        )?;
+        let cell = Arc::new(OnceLock::new());
+        let checker = conn.ungated();
+        // Until the policy is known, listings check that entries exist.
+        let cache = self
+            .clone()
+            .assemble(conn, space.clone(), true, cell.clone());
+        let shown = redact_url(&self.url);
+        tokio::spawn(async move {
+            let mut last = String::new();
+            // Stops when every clone of the cache is gone (the task holds
+            // the last reference to the gate).
+            while Arc::strong_count(&gate) > 1 {
+                match self.startup_checks(&checker, &space).await {
+                    Ok(info) => {
+                        let _ = cell.set(info);
+                        gate.open();
+                        tracing::info!(url = %shown, namespace = %self.namespace, "tagcache connected");
+                        break;
+                    }
+                    Err(e) => {
+                        let reason = e.to_string();
+                        if reason != last {
+                            tracing::error!(url = %shown, namespace = %self.namespace, error = %reason, "tagcache cannot use redis yet; bypassing the cache");
+                            last.clone_from(&reason);
+                        }
+                        gate.set_reason(reason);
+                    }
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        });
+        Ok(cache)
+    }
+
+    fn validate(&self) -> Result<KeySpace> {
         let space = KeySpace::new(&self.namespace, self.buckets)?;
         if self.default_ttl < Duration::from_millis(1) || self.max_ttl < Duration::from_millis(1) {
             return Err(InvalidInput::TtlTooShort.into());
@@ -243,21 +318,29 @@ impl CacheBuilder {
             )
             .into());
         }
-        let conn = Conn::connect(
-            &self.url,
-            self.tls_root.as_deref(),
-            self.connect_timeout,
-            self.response_timeout,
-            Breaker::new(self.breaker, &self.namespace),
-        )
-        .await?;
-        let info = server_info(&conn).await?;
+        Ok(space)
+    }
+
+    /// Version, scripts (which also proves the user may run them), layout
+    /// and eviction policy.
+    async fn startup_checks(&self, conn: &Conn, space: &KeySpace) -> Result<ServerInfo> {
+        let info = server_info(conn).await?;
         check_version(&info.redis_version)?;
         for script in SCRIPTS.all() {
             conn.load(script).await?;
         }
-        check_meta(&conn, &space).await?;
+        check_meta(conn, space).await?;
         self.check_policy(&info)?;
+        Ok(info)
+    }
+
+    fn assemble(
+        self,
+        conn: Conn,
+        space: KeySpace,
+        verify_listing: bool,
+        info: Arc<OnceLock<ServerInfo>>,
+    ) -> Cache {
         let limits = Limits {
             default_ttl: self.default_ttl,
             max_ttl: self.max_ttl,
@@ -267,7 +350,7 @@ impl CacheBuilder {
             trim_limit: self.trim_limit,
             compression: self.compression,
             fence_window: self.fence_window,
-            verify_listing: policy::may_evict_entries(&info.eviction_policy),
+            verify_listing,
             key_logging: self.key_logging,
         };
         let journal = Arc::new(Journal::new(
@@ -285,17 +368,16 @@ impl CacheBuilder {
         let sweeper = self
             .auto_sweep
             .map(|every| crate::cache::start_sweeper(&core, every));
-        tracing::debug!(url = %redact_url(&self.url), namespace = %self.namespace, "tagcache connected");
-        Ok(Cache::from_inner(Inner {
+        Cache::from_inner(Inner {
             core,
             writes,
             info,
             flights: Default::default(),
-            journal: journal.clone(),
+            journal,
             op_timeout: self.op_timeout,
             _sweeper: sweeper,
             _replayer: replayer,
-        }))
+        })
     }
 
     fn check_policy(&self, info: &ServerInfo) -> Result<()> {

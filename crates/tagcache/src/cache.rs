@@ -69,7 +69,7 @@ pub struct Cache {
 pub(crate) struct Inner {
     pub(crate) core: Arc<Core>,
     pub(crate) writes: WriteQueue,
-    pub(crate) info: ServerInfo,
+    pub(crate) info: Arc<std::sync::OnceLock<ServerInfo>>,
     pub(crate) flights: Flights,
     pub(crate) journal: Arc<Journal>,
     pub(crate) op_timeout: Duration,
@@ -202,8 +202,13 @@ impl Cache {
     }
 
     /// Facts read from the server at connect.
-    pub fn server_info(&self) -> &ServerInfo {
-        &self.inner.info
+    ///
+    /// Empty fields until a lazily built cache has reached Redis.
+    pub fn server_info(&self) -> ServerInfo {
+        self.inner.info.get().cloned().unwrap_or(ServerInfo {
+            redis_version: String::new(),
+            eviction_policy: String::new(),
+        })
     }
 
     pub(crate) fn flights(&self) -> &Flights {
@@ -633,6 +638,6 @@ impl Cache {
     /// # Errors
     /// Redis errors.
     pub async fn stats(&self) -> Result<Stats> {
-        crate::stats::collect(self.core(), &self.inner.info).await
+        crate::stats::collect(self.core(), &self.server_info()).await
     }
 }

@@ -18,6 +18,41 @@ use crate::scripts::Script;
 pub(crate) struct Conn {
     manager: ConnectionManager,
     breaker: Arc<Breaker>,
+    /// Closed until the startup checks passed (lazily built caches); `None`
+    /// on the clone that runs those checks.
+    gate: Option<Arc<Gate>>,
+}
+
+/// Whether the startup checks passed, and why not yet.
+#[derive(Debug, Default)]
+pub(crate) struct Gate {
+    open: std::sync::atomic::AtomicBool,
+    reason: std::sync::Mutex<String>,
+}
+
+impl Gate {
+    pub(crate) fn open(&self) {
+        self.open.store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    pub(crate) fn set_reason(&self, reason: String) {
+        *self.reason.lock().unwrap_or_else(|p| p.into_inner()) = reason;
+    }
+
+    fn check(&self) -> Result<()> {
+        if self.open.load(std::sync::atomic::Ordering::Acquire) {
+            return Ok(());
+        }
+        let reason = self
+            .reason
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        Err(Error::new(
+            ErrorKind::Connection,
+            format!("redis not reached yet: {reason}"),
+        ))
+    }
 }
 
 impl std::fmt::Debug for Conn {
@@ -65,6 +100,44 @@ pub(crate) fn redact_url(url: &str) -> String {
 }
 
 impl Conn {
+    /// A connection that connects on first use; calls fail until `gate`
+    /// opens.
+    pub(crate) fn lazy(
+        url: &str,
+        tls_root: Option<&[u8]>,
+        connect_timeout: Duration,
+        response_timeout: Duration,
+        breaker: Breaker,
+        gate: Arc<Gate>,
+    ) -> Result<Self> {
+        let client = client(url, tls_root)?;
+        let manager = ConnectionManager::new_lazy_with_config(
+            client,
+            manager_config(connect_timeout, response_timeout),
+        )
+        .map_err(|e| {
+            Error::with_source(
+                ErrorKind::Config,
+                format!("invalid redis url {}", redact_url(url)),
+                e,
+            )
+        })?;
+        Ok(Self {
+            manager,
+            breaker: Arc::new(breaker),
+            gate: Some(gate),
+        })
+    }
+
+    /// This connection without the startup gate (for the startup checks).
+    pub(crate) fn ungated(&self) -> Self {
+        Self {
+            manager: self.manager.clone(),
+            breaker: self.breaker.clone(),
+            gate: None,
+        }
+    }
+
     /// Connects, failing within about `connect_timeout`.
     pub(crate) async fn connect(
         url: &str,
@@ -74,34 +147,8 @@ impl Conn {
         breaker: Breaker,
     ) -> Result<Self> {
         let shown = redact_url(url);
-        if url.starts_with("rediss://") {
-            // rustls needs one process-wide crypto provider; keep the one the
-            // application installed, if any.
-            let _ = rustls::crypto::ring::default_provider().install_default();
-        }
-        let client = match tls_root {
-            None => redis::Client::open(normalize_url(url)),
-            Some(pem) => redis::Client::build_with_tls(
-                normalize_url(url),
-                redis::TlsCertificates {
-                    client_tls: None,
-                    root_cert: Some(pem.to_vec()),
-                },
-            ),
-        }
-        .map_err(|e| {
-            Error::with_source(
-                ErrorKind::Config,
-                format!("invalid redis url {shown}: {e}"),
-                e,
-            )
-        })?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(connect_timeout))
-            .set_response_timeout(Some(response_timeout))
-            .set_number_of_retries(1)
-            .set_min_delay(Duration::from_millis(50))
-            .set_max_delay(Duration::from_secs(1));
+        let client = client(url, tls_root)?;
+        let config = manager_config(connect_timeout, response_timeout);
         // The manager retries internally; bound the whole attempt as well.
         let attempt = ConnectionManager::new_with_config(client, config);
         let manager = match tokio::time::timeout(connect_timeout * 3, attempt).await {
@@ -123,6 +170,7 @@ impl Conn {
         Ok(Self {
             manager,
             breaker: Arc::new(breaker),
+            gate: None,
         })
     }
 
@@ -140,6 +188,9 @@ impl Conn {
         F: FnOnce(ConnectionManager) -> Fut,
         Fut: std::future::Future<Output = Result<T>>,
     {
+        if let Some(gate) = &self.gate {
+            gate.check()?;
+        }
         let admit = self.breaker.admit();
         match admit {
             Admit::Yes => {}
@@ -217,6 +268,44 @@ impl Conn {
             .map(|_| ())
             .map_err(|e| script_error(script, e))
     }
+}
+
+fn client(url: &str, tls_root: Option<&[u8]>) -> Result<redis::Client> {
+    let shown = redact_url(url);
+    if url.starts_with("rediss://") {
+        // rustls needs one process-wide crypto provider; keep the one the
+        // application installed, if any.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+    match tls_root {
+        None => redis::Client::open(normalize_url(url)),
+        Some(pem) => redis::Client::build_with_tls(
+            normalize_url(url),
+            redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(pem.to_vec()),
+            },
+        ),
+    }
+    .map_err(|e| {
+        Error::with_source(
+            ErrorKind::Config,
+            format!("invalid redis url {shown}: {e}"),
+            e,
+        )
+    })
+}
+
+fn manager_config(
+    connect_timeout: Duration,
+    response_timeout: Duration,
+) -> ConnectionManagerConfig {
+    ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(connect_timeout))
+        .set_response_timeout(Some(response_timeout))
+        .set_number_of_retries(1)
+        .set_min_delay(Duration::from_millis(50))
+        .set_max_delay(Duration::from_secs(1))
 }
 
 fn circuit_open() -> Error {

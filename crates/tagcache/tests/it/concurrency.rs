@@ -1,19 +1,21 @@
-//! Writers and invalidators racing on overlapping keys and tags.
+//! Writers, invalidators and a deleter racing on overlapping keys and tags.
 //!
 //! Every write carries a unique value, so the entry that survives names the
 //! exact write that produced it. Each write records when it started and
-//! when it completed, each invalidation when it started and returned; the
+//! when it completed, each invalidation and delete when it started and
+//! returned; the
 //! checks only use orderings those instants prove (A completed before B
 //! started), never guesses about what happened in between:
 //!
 //! - a surviving entry carries exactly its write's tags, in Redis (edges)
 //!   and through the API, and no tag index lists anything else;
-//! - a surviving entry was not overwritten by a write that started after
-//!   it completed, and no invalidation of one of its tags began after it
-//!   completed;
+//! - a surviving entry was not overwritten by a write, deleted by a delete
+//!   or removed by an invalidation of one of its tags that started after
+//!   it completed;
 //! - when a key's last write started after every other write of the key
-//!   completed, the key is absent only if an invalidation of one of that
-//!   write's tags was still running when (or began after) it started.
+//!   completed, the key is absent only if a delete of the key or an
+//!   invalidation of one of that write's tags was still running when (or
+//!   began after) it started.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -72,6 +74,13 @@ struct WriteRec {
     key: usize,
     tags: Vec<usize>,
     value: u64,
+    start: Instant,
+    end: Instant,
+}
+
+#[derive(Debug, Clone)]
+struct DelRec {
+    keys: Vec<usize>,
     start: Instant,
     end: Instant,
 }
@@ -161,8 +170,29 @@ async fn invalidator(cache: Cache, id: usize, until: Instant, log: Arc<Mutex<Vec
     log.lock().await.extend(mine);
 }
 
-/// Runs the race for `run` and checks the outcome.
-async fn race(buckets: u16, chunk: usize, run: Duration) {
+async fn deleter(cache: Cache, until: Instant, log: Arc<Mutex<Vec<DelRec>>>) {
+    let mut rng = Rng(0x8CB9_2BA7_2F3D_8DD7);
+    let mut mine = Vec::new();
+    while Instant::now() < until {
+        let keys = vec![rng.below(KEYS), rng.below(KEYS)];
+        let start = Instant::now();
+        cache
+            .delete_many(keys.iter().map(|k| key_name(*k)))
+            .await
+            .unwrap();
+        mine.push(DelRec {
+            keys,
+            start,
+            end: Instant::now(),
+        });
+        tokio::time::sleep(Duration::from_millis(5 + rng.below(10) as u64)).await;
+    }
+    log.lock().await.extend(mine);
+}
+
+/// Runs the race for `run` (invalidations for `tail` longer) and checks
+/// the outcome.
+async fn race(buckets: u16, chunk: usize, run: Duration, tail: Duration) {
     let server = RedisServer::start();
     // Small chunks: each invalidation takes many calls, so writes land
     // between its snapshot, its reads and its deletes.
@@ -174,6 +204,7 @@ async fn race(buckets: u16, chunk: usize, run: Duration) {
         .unwrap();
     let writes = Arc::new(Mutex::new(Vec::new()));
     let invs = Arc::new(Mutex::new(Vec::new()));
+    let dels = Arc::new(Mutex::new(Vec::new()));
     let until = Instant::now() + run;
     let mut tasks = Vec::new();
     for id in 0..WRITERS {
@@ -184,19 +215,24 @@ async fn race(buckets: u16, chunk: usize, run: Duration) {
             writes.clone(),
         )));
     }
+    // With a tail, invalidations go on after the last write, so the final
+    // state has mostly removed keys to check rather than survivors.
+    let removals_until = until + tail;
     for id in 0..INVALIDATORS {
         tasks.push(tokio::spawn(invalidator(
             cache.clone(),
             id,
-            until,
+            removals_until,
             invs.clone(),
         )));
     }
+    tasks.push(tokio::spawn(deleter(cache.clone(), until, dels.clone())));
     for t in tasks {
         t.await.unwrap();
     }
     let writes = writes.lock().await.clone();
     let invs = invs.lock().await.clone();
+    let dels = dels.lock().await.clone();
     assert!(writes.len() > 200, "only {} writes", writes.len());
     assert!(invs.len() > 20, "only {} invalidations", invs.len());
 
@@ -256,6 +292,11 @@ async fn race(buckets: u16, chunk: usize, run: Duration) {
                         w.tags, i.tags
                     ));
                 }
+                if dels.iter().any(|d| d.start > w.end && d.keys.contains(&k)) {
+                    errors.push(format!(
+                        "key {k} ({v:#x}) survived a delete that began after the write completed"
+                    ));
+                }
             }
             None => {
                 if api_tags.is_some() {
@@ -272,12 +313,15 @@ async fn race(buckets: u16, chunk: usize, run: Duration) {
                 }
                 let killer = invs
                     .iter()
-                    .any(|i| i.end > last.start && i.tags.iter().any(|t| last.tags.contains(t)));
+                    .any(|i| i.end > last.start && i.tags.iter().any(|t| last.tags.contains(t)))
+                    || dels
+                        .iter()
+                        .any(|d| d.end > last.start && d.keys.contains(&k));
                 if killer {
                     justified_absent += 1;
                 } else {
                     errors.push(format!(
-                        "key {k} is gone, but its last write ({:#x}, tags {:?}) overlaps no invalidation of its tags",
+                        "key {k} is gone, but its last write ({:#x}, tags {:?}) overlaps no invalidation of its tags and no delete",
                         last.value, last.tags
                     ));
                 }
@@ -314,20 +358,21 @@ async fn race(buckets: u16, chunk: usize, run: Duration) {
         errors.join("\n")
     );
     eprintln!(
-        "race(buckets {buckets}, chunk {chunk}): {} writes, {} invalidations, {survivors} survivors, {justified_absent} invalidated",
+        "race(buckets {buckets}, chunk {chunk}): {} writes, {} invalidations, {} deletes, {survivors} survivors, {justified_absent} removed",
         writes.len(),
-        invs.len()
+        invs.len(),
+        dels.len()
     );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn racing_writes_and_invalidations_stay_exact() {
-    race(1, 3, Duration::from_secs(2)).await;
+    race(1, 3, Duration::from_secs(2), Duration::ZERO).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn racing_writes_and_invalidations_stay_exact_across_buckets() {
-    race(3, 2, Duration::from_secs(2)).await;
+    race(3, 2, Duration::from_secs(2), Duration::from_millis(300)).await;
 }
 
 /// An invalidation of a large tag runs while a writer keeps writing to the

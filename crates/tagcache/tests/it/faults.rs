@@ -291,3 +291,52 @@ async fn journal_overflow_bypasses_every_read_until_acknowledged() {
     fs.acknowledge_journal_overflow();
     assert_eq!(fs.get::<u64>("other").await.unwrap(), Lookup::Hit(1));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lazily_built_cache_starts_while_redis_is_down_and_joins_when_it_comes_up() {
+    let mut server = RedisServer::start();
+    server.kill();
+    let cache = crate::builder(&server)
+        .op_timeout(OP_TIMEOUT)
+        .build_lazy()
+        .unwrap();
+    let fs = cache.fail_safe();
+    assert_eq!(
+        fs.get::<u64>("k").await.unwrap(),
+        Lookup::Bypassed(BypassReason::Connection)
+    );
+    assert_eq!(
+        fs.set("k", &1u64, &SetOptions::new()).await.unwrap(),
+        Written::Skipped(BypassReason::Connection)
+    );
+    assert_eq!(fs.invalidate_tag("t").await.unwrap(), Removal::Journaled);
+    server.restart();
+    let resumed = wait_until_served(&fs, Duration::from_secs(5)).await;
+    eprintln!("lazy: served {resumed:?} after redis came up");
+    assert_eq!(
+        fs.set("k", &1u64, &SetOptions::new().tag("t"))
+            .await
+            .unwrap(),
+        Written::Stored
+    );
+    assert_eq!(
+        cache.server_info().redis_version.split('.').next(),
+        Some("7")
+    );
+}
+
+#[tokio::test]
+async fn a_lazily_built_cache_with_a_wrong_password_bypasses() {
+    let server = RedisServer::start_with(&["--requirepass", "right"]);
+    let url = format!("unix://{}?pass=wrong", server.socket().display());
+    let cache = tagcache::Cache::builder(url)
+        .op_timeout(OP_TIMEOUT)
+        .build_lazy()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let fs = cache.fail_safe();
+    assert_eq!(
+        fs.get::<u64>("k").await.unwrap(),
+        Lookup::Bypassed(BypassReason::Connection)
+    );
+}
