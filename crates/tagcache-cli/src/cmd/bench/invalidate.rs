@@ -4,6 +4,8 @@
 //! - tagcache `invalidate_tag`: snapshot, then chunks of `chunk_size`;
 //! - one Lua script deleting every entry of the index and the index: the
 //!   server's physical limit (fewest round trips, no per-call overhead);
+//! - one Lua script that also removes each entry from its other tags'
+//!   indexes, as tagcache does: the limit for the complete job;
 //! - KEYS with a pattern, then DEL of what it returned (1000 a call);
 //! - SCAN MATCH, UNLINK of each page.
 //!
@@ -15,6 +17,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use tagcache::{Cache, SetOptions};
 
+use super::census::{self, Census};
 use super::layout::{Footprint, Space};
 use super::probe::{Probe, Stalls};
 use super::report::Goal;
@@ -28,6 +31,7 @@ const INVALIDATED: &str = "inv:all";
 
 /// The baseline script: one call, every member, no declared entry keys
 /// (fine on a single server, which is all a baseline needs).
+/// KEYS: tag index. ARGV: entry key prefix.
 const DELETE_ALL_LUA: &str = r"
 local members = redis.call('ZRANGE', KEYS[1], 0, -1)
 local batch = {}
@@ -45,17 +49,49 @@ redis.call('DEL', KEYS[1])
 return #members
 ";
 
+/// The same as [`DELETE_ALL_LUA`], plus what tagcache also does: remove
+/// each entry from its other tags' indexes, read from the entry's header
+/// (`docs/redis-layout.md`). The limit for the complete job.
+/// KEYS: tag index. ARGV: entry key prefix, tag index prefix, tag.
+const DELETE_WITH_EDGES_LUA: &str = r"
+local members = redis.call('ZRANGE', KEYS[1], 0, -1)
+for _, m in ipairs(members) do
+  local key = ARGV[1] .. m
+  local head = redis.call('GETRANGE', key, 0, 5)
+  if #head == 6 then
+    local len = struct.unpack('>I4', head, 3)
+    if len > 0 then
+      local section = redis.call('GETRANGE', key, 6, 5 + len)
+      local i = 1
+      while i <= #section do
+        local n = struct.unpack('>I2', section, i)
+        local tag = string.sub(section, i + 2, i + 1 + n)
+        if tag ~= ARGV[3] then
+          redis.call('ZREM', ARGV[2] .. tag, m)
+        end
+        i = i + 2 + n
+      end
+    end
+    redis.call('DEL', key)
+  end
+end
+redis.call('DEL', KEYS[1])
+return #members
+";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Strategy {
     Tagcache,
     Lua,
+    LuaEdges,
     KeysDel,
     ScanUnlink,
 }
 
-const STRATEGIES: [Strategy; 4] = [
+const STRATEGIES: [Strategy; 5] = [
     Strategy::Tagcache,
     Strategy::Lua,
+    Strategy::LuaEdges,
     Strategy::KeysDel,
     Strategy::ScanUnlink,
 ];
@@ -65,6 +101,7 @@ impl Strategy {
         match self {
             Strategy::Tagcache => "tagcache",
             Strategy::Lua => "lua",
+            Strategy::LuaEdges => "lua_edges",
             Strategy::KeysDel => "keys_del",
             Strategy::ScanUnlink => "scan_unlink",
         }
@@ -74,15 +111,27 @@ impl Strategy {
         match self {
             Strategy::Tagcache => "tagcache invalidate_tag",
             Strategy::Lua => "one Lua script (limit)",
+            Strategy::LuaEdges => "one Lua script, + other tags' edges",
             Strategy::KeysDel => "KEYS + DEL",
             Strategy::ScanUnlink => "SCAN MATCH + UNLINK",
+        }
+    }
+
+    /// Namespace suffix (namespaces are limited to 64 characters).
+    fn short(self) -> &'static str {
+        match self {
+            Strategy::Tagcache => "tc",
+            Strategy::Lua => "lua",
+            Strategy::LuaEdges => "edges",
+            Strategy::KeysDel => "keys",
+            Strategy::ScanUnlink => "scan",
         }
     }
 
     fn sent(self) -> &'static [&'static str] {
         match self {
             Strategy::Tagcache => &["evalsha", "zrange"],
-            Strategy::Lua => &["evalsha"],
+            Strategy::Lua | Strategy::LuaEdges => &["evalsha"],
             Strategy::KeysDel => &["keys", "del"],
             Strategy::ScanUnlink => &["scan", "unlink"],
         }
@@ -110,6 +159,24 @@ pub struct Invalidation {
     pub cost_per_entry: Cost,
     /// Commands the client sent in total.
     pub commands_sent: f64,
+    /// Where that count comes from: `commandstats` (exact for commands
+    /// that scripts do not also run), `monitor` (exact) or `monitor,
+    /// extrapolated` (from a smaller census).
+    pub commands_sent_source: &'static str,
+}
+
+/// Entries of the MONITOR census (the exact count of commands tagcache
+/// sends); larger invalidations are extrapolated from it.
+const CENSUS_MAX_ENTRIES: u64 = 100_000;
+
+/// The commands an untimed tagcache invalidation sent, counted by MONITOR.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct SentCensus {
+    /// Entries invalidated in the census.
+    pub entries: u64,
+    /// What MONITOR saw.
+    #[serde(flatten)]
+    pub census: Census,
 }
 
 /// The phase's results.
@@ -117,10 +184,15 @@ pub struct Invalidation {
 pub struct InvalidationReport {
     /// What the probe saw with the server idle (the machine's noise).
     pub idle_stalls: Stalls,
+    /// tagcache's commands, counted exactly (absent when MONITOR is not
+    /// allowed); `runs[tagcache].commands_sent` comes from it.
+    pub census: Option<SentCensus>,
     /// One per strategy.
     pub runs: Vec<Invalidation>,
     /// tagcache's wall time over the Lua script's.
     pub wall_vs_lua: f64,
+    /// tagcache's wall time over the edge-removing Lua script's.
+    pub wall_vs_lua_edges: f64,
     /// Wall-time and stall goals.
     pub goals: Vec<Goal>,
 }
@@ -141,12 +213,22 @@ pub async fn run(b: &Bench<'_>) -> Result<InvalidationReport> {
             }
         }
     }
+    let census = census(b).await?;
+    if let (Some(c), Some(run)) = (census, runs.iter_mut().find(|r| r.strategy == "tagcache")) {
+        run.commands_sent = c.census.sent as f64 * run.entries as f64 / c.entries as f64;
+        run.commands_sent_source = if c.entries == run.entries {
+            "monitor"
+        } else {
+            "monitor, extrapolated"
+        };
+    }
     let wall = |s: Strategy| {
         runs.iter()
             .find(|r| r.strategy == s.id())
             .map_or(f64::NAN, |r| r.wall_ms)
     };
     let wall_vs_lua = wall(Strategy::Tagcache) / wall(Strategy::Lua);
+    let wall_vs_lua_edges = wall(Strategy::Tagcache) / wall(Strategy::LuaEdges);
     let stall = runs
         .iter()
         .find(|r| r.strategy == Strategy::Tagcache.id())
@@ -157,8 +239,10 @@ pub async fn run(b: &Bench<'_>) -> Result<InvalidationReport> {
     ];
     Ok(InvalidationReport {
         idle_stalls,
+        census,
         runs,
         wall_vs_lua,
+        wall_vs_lua_edges,
         goals,
     })
 }
@@ -170,7 +254,10 @@ fn merge(best: &mut Invalidation, run: Invalidation) {
         longest_ms: best.stalls.longest_ms.max(run.stalls.longest_ms),
         p99_ms: best.stalls.p99_ms.max(run.stalls.p99_ms),
     };
-    let longest = match (best.server_longest_command_ms, run.server_longest_command_ms) {
+    let longest = match (
+        best.server_longest_command_ms,
+        run.server_longest_command_ms,
+    ) {
         (Some(a), Some(b)) => Some(a.max(b)),
         (a, b) => a.or(b),
     };
@@ -181,10 +268,10 @@ fn merge(best: &mut Invalidation, run: Invalidation) {
     best.server_longest_command_ms = longest;
 }
 
-async fn once(b: &Bench<'_>, strategy: Strategy, round: u32) -> Result<Invalidation> {
-    let n = b.plan.invalidate_entries;
+/// Writes `n` entries under the invalidated tag in a fresh namespace.
+async fn prepare(b: &Bench<'_>, suffix: &str, n: u64, what: &str) -> Result<(Cache, Footprint)> {
     let wl = &b.plan.workload;
-    let space = Space::new(b.plan.namespace(&format!("inv-{}{round}", strategy.id())));
+    let space = Space::new(b.plan.namespace(suffix));
     let fp = Footprint {
         space: space.clone(),
         entries: n,
@@ -192,21 +279,50 @@ async fn once(b: &Bench<'_>, strategy: Strategy, round: u32) -> Result<Invalidat
     };
     b.janitor.track(&fp);
     let cache = b.cache(space.name()).await?;
-    b.progress.set(format!(
-        "invalidation: writing {n} entries for {}",
-        strategy.label()
-    ));
+    b.progress
+        .set(format!("invalidation: writing {n} entries for {what}"));
     load(&cache, n, |i| {
         let tags = wl.tags_of(i, Some(INVALIDATED));
         (wl.value().to_vec(), SetOptions::new().ttl(TTL).tags(tags))
     })
     .await?;
-    let script = redis::Script::new(DELETE_ALL_LUA);
+    Ok((cache, fp))
+}
+
+/// An untimed tagcache invalidation under MONITOR; `None` when the server
+/// refuses MONITOR.
+async fn census(b: &Bench<'_>) -> Result<Option<SentCensus>> {
+    let n = b.plan.invalidate_entries.min(CENSUS_MAX_ENTRIES);
+    let (cache, fp) = prepare(b, "inv-census", n, "the command census").await?;
+    b.progress.set(format!(
+        "invalidation: counting tagcache's commands ({n} entries)"
+    ));
+    let counted = census::count(b, async { Ok(cache.invalidate_tag(INVALIDATED).await?) }).await;
+    b.janitor.wipe(&b.raw, &fp).await?;
+    match counted {
+        Ok((_, census)) => Ok(Some(SentCensus { entries: n, census })),
+        Err(e) => {
+            tracing::warn!("no command census (MONITOR refused?): {e}");
+            Ok(None)
+        }
+    }
+}
+
+async fn once(b: &Bench<'_>, strategy: Strategy, round: u32) -> Result<Invalidation> {
+    let n = b.plan.invalidate_entries;
+    let suffix = format!("inv-{}{round}", strategy.short());
+    let (cache, fp) = prepare(b, &suffix, n, strategy.label()).await?;
+    let space = fp.space.clone();
+    let script = redis::Script::new(match strategy {
+        Strategy::LuaEdges => DELETE_WITH_EDGES_LUA,
+        _ => DELETE_ALL_LUA,
+    });
     script.load_async(&mut b.raw.clone()).await?;
     if let Some(log) = &b.slowlog {
         log.reset().await?;
     }
-    b.progress.set(format!("invalidation: {} ({n} entries)", strategy.label()));
+    b.progress
+        .set(format!("invalidation: {} ({n} entries)", strategy.label()));
     let before = server::sample(&b.raw).await?;
     let probe = Probe::start(&b.client)?;
     let start = Instant::now();
@@ -231,6 +347,7 @@ async fn once(b: &Bench<'_>, strategy: Strategy, round: u32) -> Result<Invalidat
         server_longest_command_ms,
         cost_per_entry: cost,
         commands_sent: cost.commands_sent_per_op * n as f64,
+        commands_sent_source: "commandstats",
     })
 }
 
@@ -250,8 +367,18 @@ async fn execute(
             .arg(space.entry_prefix())
             .invoke_async(&mut conn)
             .await?),
+        Strategy::LuaEdges => Ok(script
+            .key(space.tag(INVALIDATED))
+            .arg(space.entry_prefix())
+            .arg(space.tag(""))
+            .arg(INVALIDATED)
+            .invoke_async(&mut conn)
+            .await?),
         Strategy::KeysDel => {
-            let keys: Vec<String> = redis::cmd("KEYS").arg(&pattern).query_async(&mut conn).await?;
+            let keys: Vec<String> = redis::cmd("KEYS")
+                .arg(&pattern)
+                .query_async(&mut conn)
+                .await?;
             let mut pipe = redis::pipe();
             for chunk in keys.chunks(1000) {
                 pipe.cmd("DEL").arg(chunk);
@@ -271,7 +398,10 @@ async fn execute(
                     .query_async(&mut conn)
                     .await?;
                 if !keys.is_empty() {
-                    deleted += redis::cmd("UNLINK").arg(&keys).query_async::<u64>(&mut conn).await?;
+                    deleted += redis::cmd("UNLINK")
+                        .arg(&keys)
+                        .query_async::<u64>(&mut conn)
+                        .await?;
                 }
                 if next == 0 {
                     return Ok(deleted);

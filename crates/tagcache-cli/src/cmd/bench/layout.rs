@@ -66,7 +66,10 @@ impl Space {
     }
 
     /// Every key a namespace can hold for these tags, besides entries.
-    pub fn index_keys<'a>(&'a self, tags: &'a BTreeSet<String>) -> impl Iterator<Item = String> + 'a {
+    pub fn index_keys<'a>(
+        &'a self,
+        tags: &'a BTreeSet<String>,
+    ) -> impl Iterator<Item = String> + 'a {
         tags.iter()
             .flat_map(|t| [self.tag(t), self.snapshot(t)])
             .chain([self.registry(), self.inflight(), self.meta()])
@@ -100,12 +103,18 @@ pub async fn wipe(conn: &MultiplexedConnection, fp: &Footprint) -> Result<()> {
     for name in names {
         batch.push(name);
         if batch.len() == 1000 {
-            redis::cmd("UNLINK").arg(&batch).query_async::<()>(&mut conn).await?;
+            redis::cmd("UNLINK")
+                .arg(&batch)
+                .query_async::<()>(&mut conn)
+                .await?;
             batch.clear();
         }
     }
     if !batch.is_empty() {
-        redis::cmd("UNLINK").arg(&batch).query_async::<()>(&mut conn).await?;
+        redis::cmd("UNLINK")
+            .arg(&batch)
+            .query_async::<()>(&mut conn)
+            .await?;
     }
     Ok(())
 }
@@ -162,7 +171,13 @@ mod tests {
         let all: Vec<String> = s.index_keys(&tags).collect();
         assert_eq!(
             all,
-            ["{b-1.0}:t:a", "{b-1.0}:x:a", "{b-1.0}:reg", "{b-1.0}:inv", "{b-1}:meta"]
+            [
+                "{b-1.0}:t:a",
+                "{b-1.0}:x:a",
+                "{b-1.0}:reg",
+                "{b-1.0}:inv",
+                "{b-1}:meta"
+            ]
         );
     }
 }

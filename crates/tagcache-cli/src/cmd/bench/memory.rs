@@ -127,11 +127,16 @@ async fn grow(b: &Bench<'_>, suffix: &str, tagged: bool) -> Result<Growth> {
     let fp = Footprint {
         space: space.clone(),
         entries: n,
-        tags: if tagged { wl.tag_set(n, None) } else { BTreeSet::new() },
+        tags: if tagged {
+            wl.tag_set(n, None)
+        } else {
+            BTreeSet::new()
+        },
     };
     b.janitor.track(&fp);
     let cache = b.cache(space.name()).await?;
-    b.progress.set(format!("memory: {n} entries, tagged: {tagged}"));
+    b.progress
+        .set(format!("memory: {n} entries, tagged: {tagged}"));
     let before = server::used_memory(&b.raw).await?;
     load(&cache, n, |i| {
         let tags = wl.tags_of(i, None);

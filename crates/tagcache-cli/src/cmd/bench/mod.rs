@@ -9,6 +9,7 @@
 //! ([`memory`]). [`report`] compares them with the goals and renders the
 //! tables and the JSON document.
 
+mod census;
 mod invalidate;
 mod layout;
 mod memory;
@@ -115,8 +116,8 @@ impl Plan {
             (false, None) => args.entries,
         };
         let pid = format!("-bench-{}", std::process::id());
-        // Namespaces are at most 64 characters; phases add up to 12.
-        let keep = 52usize.saturating_sub(pid.len()).min(namespace.len());
+        // Namespaces are at most 64 characters; phases add up to 13.
+        let keep = 51usize.saturating_sub(pid.len()).min(namespace.len());
         let prefix = namespace.get(..keep).unwrap_or("tagcache");
         if prefix.is_empty()
             || !prefix
@@ -280,6 +281,9 @@ impl<'a> Bench<'a> {
             // The bench deletes what it writes; a user's eviction policy
             // is reported, not a reason to refuse measuring.
             .eviction_check(tagcache::EvictionCheck::Warn)
+            // Throughput is measured, not latency: a loaded machine (or a
+            // baseline blocking the server) must not abort the run.
+            .response_timeout(Duration::from_secs(30))
             .build()
             .await?)
     }
@@ -371,7 +375,8 @@ mod tests {
             batch: 1,
         };
         let plan = Plan::new(&args, &"n".repeat(64)).unwrap();
-        assert!(plan.namespace("inv-scan-19").len() <= 64);
+        assert!(plan.namespace("inv-census").len() <= 64);
+        assert!(plan.namespace("w-plain19").len() <= 64);
         assert_eq!(plan.invalidate_entries, 10);
         assert!(Plan::new(&args, "a.b").is_err());
     }

@@ -17,15 +17,30 @@ pub async fn run(b: &Bench<'_>, kept: &Kept) -> Result<Vec<Comparison>> {
     let rounds = b.plan.rounds;
     let (mut get, mut raw_get, mut many, mut mget) = (None, None, None, None);
     for round in 1..=rounds {
-        let note = |what: &str| b.progress.set(format!("reads: {what} (round {round}/{rounds})"));
+        let note = |what: &str| {
+            b.progress
+                .set(format!("reads: {what} (round {round}/{rounds})"))
+        };
         note("raw GET");
-        raw_get = Some(Run::faster(raw_get, b.measure(&["get"], n, gets_raw(b, raw)).await?));
+        raw_get = Some(Run::faster(
+            raw_get,
+            b.measure(&["get"], n, gets_raw(b, raw)).await?,
+        ));
         note("tagcache get_bytes");
-        get = Some(Run::faster(get, b.measure(&["get"], n, gets(b, &cache)).await?));
+        get = Some(Run::faster(
+            get,
+            b.measure(&["get"], n, gets(b, &cache)).await?,
+        ));
         note("raw MGET");
-        mget = Some(Run::faster(mget, b.measure(&["mget"], n, mgets_raw(b, raw)).await?));
+        mget = Some(Run::faster(
+            mget,
+            b.measure(&["mget"], n, mgets_raw(b, raw)).await?,
+        ));
         note("tagcache get_many_bytes");
-        many = Some(Run::faster(many, b.measure(&["mget"], n, get_many(b, &cache)).await?));
+        many = Some(Run::faster(
+            many,
+            b.measure(&["mget"], n, get_many(b, &cache)).await?,
+        ));
     }
     let c = b.plan.concurrency;
     Ok(vec![

@@ -11,7 +11,9 @@ use crate::error::{CliError, Result};
 
 /// Commands the bench itself sends to watch the server; never charged to
 /// the operation measured.
-const OVERHEAD: &[&str] = &["info", "ping", "slowlog", "config", "memory", "script", "client"];
+const OVERHEAD: &[&str] = &[
+    "info", "ping", "slowlog", "config", "memory", "script", "client",
+];
 
 /// The server's counters at one moment.
 #[derive(Debug, Clone, Default)]
@@ -47,9 +49,10 @@ impl Sample {
             let (c0, u0) = self.commands.get(name).copied().unwrap_or((0, 0));
             let (calls, usec) = (calls.saturating_sub(c0), usec.saturating_sub(u0));
             let base = name.split('|').next().unwrap_or(name);
-            if OVERHEAD.contains(&base) {
+            if OVERHEAD.contains(&base) || calls == 0 {
                 continue;
             }
+            tracing::debug!(command = %name, calls, usec, sent = sent.contains(&base), "server work");
             executed += calls;
             if sent.contains(&base) {
                 sent_calls += calls;
@@ -101,7 +104,10 @@ fn field(fields: &str, name: &str) -> Option<f64> {
 /// One numeric field of an `INFO` section.
 async fn info_field(conn: &MultiplexedConnection, section: &str, name: &str) -> Result<f64> {
     let mut conn = conn.clone();
-    let text: String = redis::cmd("INFO").arg(section).query_async(&mut conn).await?;
+    let text: String = redis::cmd("INFO")
+        .arg(section)
+        .query_async(&mut conn)
+        .await?;
     text.lines()
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
         .and_then(|v| v.trim().parse().ok())
@@ -122,7 +128,10 @@ pub async fn used_memory(conn: &MultiplexedConnection) -> Result<u64> {
 /// `redis_version`.
 pub async fn version(conn: &MultiplexedConnection) -> Result<String> {
     let mut conn = conn.clone();
-    let text: String = redis::cmd("INFO").arg("server").query_async(&mut conn).await?;
+    let text: String = redis::cmd("INFO")
+        .arg("server")
+        .query_async(&mut conn)
+        .await?;
     Ok(text
         .lines()
         .find_map(|l| l.strip_prefix("redis_version:"))
@@ -184,7 +193,10 @@ impl SlowLog {
     /// Empties the log.
     pub async fn reset(&self) -> Result<()> {
         let mut c = self.conn.clone();
-        redis::cmd("SLOWLOG").arg("RESET").query_async::<()>(&mut c).await?;
+        redis::cmd("SLOWLOG")
+            .arg("RESET")
+            .query_async::<()>(&mut c)
+            .await?;
         Ok(())
     }
 

@@ -1,0 +1,120 @@
+//! `tagcache bench` end to end: the built binary, a private redis-server,
+//! small sizes, and the shape of the JSON it writes.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::Command;
+
+use serde_json::Value;
+
+fn tagcache() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tagcache"));
+    // Never the machine's Redis: the bench must start its own.
+    cmd.env_remove("REDIS_URL").env_remove("TAGCACHE_NAMESPACE");
+    cmd
+}
+
+fn number(v: &Value, path: &str) -> f64 {
+    v.pointer(path)
+        .and_then(Value::as_f64)
+        .unwrap_or_else(|| panic!("{path} is not a number in {v:#}"))
+}
+
+#[test]
+fn bench_runs_on_a_private_server_and_writes_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("bench.json");
+    let out = tagcache()
+        .args([
+            "bench",
+            "--entries",
+            "2000",
+            "--rounds",
+            "1",
+            "-q",
+            "--json",
+        ])
+        .arg(&json)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "exit {:?}, stderr: {stderr}",
+        out.status
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("Throughput"), "{stdout}");
+    assert!(stdout.contains("goals:"), "{stdout}");
+
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(number(&v, "/setup/entries"), 2000.0);
+    assert_eq!(number(&v, "/setup/tags"), 2.0);
+    assert_eq!(v["setup"]["server"], "private redis-server");
+
+    let ids: Vec<&str> = v["throughput"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    for id in [
+        "set_many",
+        "set_bytes",
+        "set_many_vs_set",
+        "get",
+        "get_many",
+    ] {
+        assert!(ids.contains(&id), "{id} missing from {ids:?}");
+    }
+    for c in v["throughput"].as_array().unwrap() {
+        assert!(c["ratio"].as_f64().unwrap() > 0.0, "{c:#}");
+        assert!(
+            c["tagcache"]["ops_per_sec"].as_f64().unwrap() > 0.0,
+            "{c:#}"
+        );
+        assert!(
+            c["baseline"]["server_usec_per_op"].as_f64().is_some(),
+            "{c:#}"
+        );
+    }
+
+    let runs = v["invalidation"]["runs"].as_array().unwrap();
+    let strategies: Vec<&str> = runs
+        .iter()
+        .map(|r| r["strategy"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        strategies,
+        ["tagcache", "lua", "lua_edges", "keys_del", "scan_unlink"]
+    );
+    for r in runs {
+        assert_eq!(r["deleted"], 2000, "{r:#}");
+        assert!(r["stalls"]["pings"].as_u64().unwrap() > 0, "{r:#}");
+    }
+    assert!(v["invalidation"]["census"]["sent"].as_u64().unwrap() >= 3);
+
+    assert!(number(&v, "/memory/index_bytes_per_entry_tag") > 0.0);
+    assert_eq!(v["memory"]["after_expiry"]["members_removed"], 4000);
+    assert_eq!(v["memory"]["after_expiry"]["index_bytes_left"], 0);
+
+    let goals = v["goals"].as_array().unwrap();
+    assert_eq!(goals.len(), 8);
+    for g in goals {
+        assert!(g["pass"].is_boolean() && g["target"].is_number(), "{g:#}");
+    }
+    let passed = v["goals_passed"].as_u64().unwrap();
+    let missed = v["goals_missed"].as_u64().unwrap();
+    assert_eq!(passed + missed, 8);
+}
+
+#[test]
+fn bad_options_exit_2_with_one_line() {
+    let out = tagcache()
+        .args(["bench", "--entries", "10", "--namespace", "bad.ns"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("namespace"), "{stderr}");
+}
