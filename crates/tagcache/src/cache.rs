@@ -99,6 +99,7 @@ pub struct ServerInfo {
 #[must_use]
 pub struct SetOptions {
     ttl: Option<Duration>,
+    grace: Option<Duration>,
     tags: Vec<Vec<u8>>,
 }
 
@@ -112,6 +113,15 @@ impl SetOptions {
     /// Default: the cache's default TTL.
     pub fn ttl(mut self, ttl: Duration) -> Self {
         self.ttl = Some(ttl);
+        self
+    }
+
+    /// Keeps the entry, stale, for `grace` after its TTL: plain reads miss
+    /// it, but a read-through whose loader fails (or exceeds its soft
+    /// timeout) serves it instead of failing ([`crate::Source::Stale`]).
+    /// TTL + grace must stay within the maximum TTL. Default: none.
+    pub fn grace(mut self, grace: Duration) -> Self {
+        self.grace = Some(grace);
         self
     }
 
@@ -131,6 +141,20 @@ impl SetOptions {
             .extend(tags.into_iter().map(|t| t.as_ref().to_vec()));
         self
     }
+}
+
+/// Whether an entry with a grace period is past its fresh-until time.
+pub(crate) fn is_stale(d: &codec::Decoded<'_>, now_ms: u64) -> bool {
+    d.fresh_until.is_some_and(|f| f < now_ms)
+}
+
+/// This host's wall clock in ms (Redis' clock is used wherever a round
+/// trip already brings it).
+pub(crate) fn local_now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
 }
 
 /// Aborts a background task when the last cache clone goes.
@@ -297,20 +321,25 @@ impl Cache {
         if ttl < Duration::from_millis(1) {
             return Err(InvalidInput::TtlTooShort.into());
         }
-        if ttl > limits.max_ttl {
-            return Err(
-                InvalidInput::TtlAboveMax(ttl.as_millis(), limits.max_ttl.as_millis()).into(),
-            );
+        let grace = opts.grace.unwrap_or(Duration::ZERO);
+        if ttl + grace > limits.max_ttl {
+            return Err(InvalidInput::TtlAboveMax(
+                (ttl + grace).as_millis(),
+                limits.max_ttl.as_millis(),
+            )
+            .into());
         }
         if payload.len() > limits.max_value_bytes {
             return Err(InvalidInput::ValueTooLarge(payload.len(), limits.max_value_bytes).into());
         }
-        let value = codec::encode_entry(&tags, payload, codec, limits.compression);
+        let value =
+            codec::encode_entry(&tags, payload, codec, limits.compression, !grace.is_zero());
         Ok(WriteOp {
             key: key.to_vec(),
             bucket: core.space.bucket_of(key),
             value,
             ttl_ms: u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX),
+            grace_ms: u64::try_from(grace.as_millis()).unwrap_or(u64::MAX),
             tags,
             since: 0,
         })
@@ -405,8 +434,23 @@ impl Cache {
         codec::from_msgpack(&d.payload(self.core().limits.max_value_bytes)?)
     }
 
-    fn decode_bytes(&self, bytes: &[u8]) -> Result<Vec<u8>> {
-        codec::decode_entry(bytes)?.payload(self.core().limits.max_value_bytes)
+    /// A typed value, or `None` when the entry is stale (in its grace
+    /// period: plain reads treat it as gone; compared with this host's
+    /// clock).
+    fn decode_fresh<T: DeserializeOwned>(&self, bytes: &[u8]) -> Result<Option<T>> {
+        if is_stale(&codec::decode_entry(bytes)?, local_now_ms()) {
+            return Ok(None);
+        }
+        self.decode(bytes).map(Some)
+    }
+
+    /// Payload bytes, or `None` when the entry is stale.
+    fn decode_bytes_fresh(&self, bytes: &[u8]) -> Result<Option<Vec<u8>>> {
+        let d = codec::decode_entry(bytes)?;
+        if is_stale(&d, local_now_ms()) {
+            return Ok(None);
+        }
+        d.payload(self.core().limits.max_value_bytes).map(Some)
     }
 
     /// Reads a typed value; `None` when absent or expired. One `GET`.
@@ -417,7 +461,7 @@ impl Cache {
     pub async fn get<T: DeserializeOwned>(&self, key: impl AsRef<[u8]>) -> Result<Option<T>> {
         let k = self.entry_key(key.as_ref())?;
         let raw: Option<Vec<u8>> = self.core().conn.query(redis::cmd("GET").arg(k)).await?;
-        raw.map(|b| self.decode(&b)).transpose()
+        Ok(raw.map(|b| self.decode_fresh(&b)).transpose()?.flatten())
     }
 
     /// Reads a value's payload bytes (decompressed); `None` when absent.
@@ -427,7 +471,10 @@ impl Cache {
     pub async fn get_bytes(&self, key: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>> {
         let k = self.entry_key(key.as_ref())?;
         let raw: Option<Vec<u8>> = self.core().conn.query(redis::cmd("GET").arg(k)).await?;
-        raw.map(|b| self.decode_bytes(&b)).transpose()
+        Ok(raw
+            .map(|b| self.decode_bytes_fresh(&b))
+            .transpose()?
+            .flatten())
     }
 
     async fn mget<K: AsRef<[u8]>>(
@@ -455,7 +502,7 @@ impl Cache {
         self.mget(keys)
             .await?
             .into_iter()
-            .map(|v| v.map(|b| self.decode(&b)).transpose())
+            .map(|v| Ok(v.map(|b| self.decode_fresh(&b)).transpose()?.flatten()))
             .collect()
     }
 
@@ -470,7 +517,11 @@ impl Cache {
         self.mget(keys)
             .await?
             .into_iter()
-            .map(|v| v.map(|b| self.decode_bytes(&b)).transpose())
+            .map(|v| {
+                Ok(v.map(|b| self.decode_bytes_fresh(&b))
+                    .transpose()?
+                    .flatten())
+            })
             .collect()
     }
 

@@ -3,9 +3,13 @@
 //! ```text
 //! byte 0      format version (1)
 //! byte 1      flags: bit 0 = payload is LZ4 block (size-prepended, u32 LE);
+//!             bit 1 = a fresh-until time follows the tag section;
 //!             bits 4-7 = codec (0 = raw bytes, 1 = MessagePack)
 //! bytes 2..6  u32 big-endian: length L of the tag section
 //! L bytes     tag section: for each tag, u16 big-endian length + tag bytes
+//! 8 bytes     only when flag bit 1 is set (entries with a grace period):
+//!             u64 big-endian ms (Redis clock) until which the entry is
+//!             fresh; it stays stored, stale, until its Redis expiry
 //! rest        payload
 //! ```
 //!
@@ -24,6 +28,9 @@ pub(crate) const FORMAT_VERSION: u8 = 1;
 pub(crate) const HEADER_LEN: usize = 6;
 
 const FLAG_LZ4: u8 = 0b0000_0001;
+const FLAG_FRESH_UNTIL: u8 = 0b0000_0010;
+/// Bytes of the fresh-until field.
+pub(crate) const FRESH_UNTIL_LEN: usize = 8;
 const CODEC_SHIFT: u8 = 4;
 
 /// How the payload bytes were produced.
@@ -77,11 +84,15 @@ pub(crate) fn from_msgpack<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error
 }
 
 /// Builds the stored bytes of an entry.
+///
+/// With `graced`, an 8-byte fresh-until placeholder follows the tags; the
+/// write script fills it in with Redis' clock.
 pub(crate) fn encode_entry(
     tags: &[Vec<u8>],
     payload: &[u8],
     codec: Codec,
     compression: Compression,
+    graced: bool,
 ) -> Vec<u8> {
     let section_len: usize = tags.iter().map(|t| 2 + t.len()).sum();
     let compressed = match compression.threshold {
@@ -98,6 +109,9 @@ pub(crate) fn encode_entry(
     if compressed.is_some() {
         flags |= FLAG_LZ4;
     }
+    if graced {
+        flags |= FLAG_FRESH_UNTIL;
+    }
     out.push(flags);
     // Tag count and length are validated by the caller (u16 tag lengths,
     // bounded tag counts), so the section always fits in a u32.
@@ -105,6 +119,9 @@ pub(crate) fn encode_entry(
     for t in tags {
         out.extend_from_slice(&u16::try_from(t.len()).unwrap_or(u16::MAX).to_be_bytes());
         out.extend_from_slice(t);
+    }
+    if graced {
+        out.extend_from_slice(&[0; FRESH_UNTIL_LEN]);
     }
     out.extend_from_slice(body);
     out
@@ -116,6 +133,8 @@ pub(crate) struct Decoded<'a> {
     pub(crate) codec: Codec,
     #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) tag_section: &'a [u8],
+    /// Until when (Redis ms) an entry with a grace period is fresh.
+    pub(crate) fresh_until: Option<u64>,
     compressed: bool,
     body: &'a [u8],
 }
@@ -165,10 +184,22 @@ pub(crate) fn decode_entry(bytes: &[u8]) -> Result<Decoded<'_>, Error> {
     if rest.len() < section_len {
         return Err(corrupt("tag section longer than the entry"));
     }
-    let (tag_section, body) = rest.split_at(section_len);
+    let (tag_section, mut body) = rest.split_at(section_len);
+    let mut fresh_until = None;
+    if flags & FLAG_FRESH_UNTIL != 0 {
+        if body.len() < FRESH_UNTIL_LEN {
+            return Err(corrupt("truncated fresh-until time"));
+        }
+        let (field, rest) = body.split_at(FRESH_UNTIL_LEN);
+        let mut b = [0u8; FRESH_UNTIL_LEN];
+        b.copy_from_slice(field);
+        fresh_until = Some(u64::from_be_bytes(b));
+        body = rest;
+    }
     Ok(Decoded {
         codec,
         tag_section,
+        fresh_until,
         compressed: flags & FLAG_LZ4 != 0,
         body,
     })
@@ -210,7 +241,7 @@ mod tests {
     #[test]
     fn round_trips_tags_and_payload() {
         let tags = vec![b"a".to_vec(), b"b:{x}".to_vec(), vec![0, 255]];
-        let bytes = encode_entry(&tags, b"hello", Codec::Raw, Compression::default());
+        let bytes = encode_entry(&tags, b"hello", Codec::Raw, Compression::default(), false);
         assert_eq!(bytes[0], FORMAT_VERSION);
         let d = decode_entry(&bytes).unwrap();
         assert_eq!(d.codec, Codec::Raw);
@@ -222,13 +253,20 @@ mod tests {
     #[test]
     fn compresses_large_payloads_only_when_smaller() {
         let payload = vec![7u8; 10_000];
-        let bytes = encode_entry(&[], &payload, Codec::MsgPack, Compression::lz4_above(1024));
+        let bytes = encode_entry(
+            &[],
+            &payload,
+            Codec::MsgPack,
+            Compression::lz4_above(1024),
+            true,
+        );
         assert!(bytes.len() < 1000);
         let d = decode_entry(&bytes).unwrap();
+        assert_eq!(d.fresh_until, Some(0));
         assert_eq!(d.payload(1 << 20).unwrap(), payload);
         assert!(d.payload(100).is_err(), "decompression bomb guard");
 
-        let small = encode_entry(&[], b"tiny", Codec::Raw, Compression::lz4_above(1));
+        let small = encode_entry(&[], b"tiny", Codec::Raw, Compression::lz4_above(1), false);
         assert_eq!(decode_entry(&small).unwrap().payload(10).unwrap(), b"tiny");
     }
 

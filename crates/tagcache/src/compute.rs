@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use serde::{de::DeserializeOwned, Serialize};
 use tokio::sync::watch;
 
-use crate::cache::{Cache, SetOptions};
+use crate::cache::{is_stale, Cache, SetOptions};
 use crate::codec;
 use crate::error::Error;
 use crate::failsafe::{note_bypass, BypassReason};
@@ -28,6 +28,9 @@ pub enum Source {
     LoadedNotStored,
     /// Computed by a concurrent caller's loader in this process.
     Shared,
+    /// A stale value (past its TTL, within its grace period) served
+    /// because the loader failed or exceeded its soft timeout.
+    Stale,
 }
 
 /// A value with the place it came from.
@@ -50,6 +53,31 @@ pub enum ComputeError<E> {
     /// Redis failed.
     #[error(transparent)]
     Cache(#[from] Error),
+}
+
+/// A failed load falls back to the stale value of an entry in its grace
+/// period, when there is one.
+pub(crate) fn serve_stale_on_failure<T: DeserializeOwned, E>(
+    cache: &Cache,
+    fresh: Result<Computed<T>, ComputeError<E>>,
+    stale: Option<Vec<u8>>,
+) -> Result<Computed<T>, ComputeError<E>> {
+    match (fresh, stale) {
+        (Err(ComputeError::Loader(e)), Some(bytes)) => match cache.decode_typed(&bytes) {
+            Ok(value) => {
+                tracing::warn!(
+                    namespace = cache.namespace(),
+                    "loader failed: serving a stale value"
+                );
+                Ok(Computed {
+                    value,
+                    source: Source::Stale,
+                })
+            }
+            Err(_) => Err(ComputeError::Loader(e)),
+        },
+        (fresh, _) => fresh,
+    }
 }
 
 /// What a loader's leader hands to the callers waiting on it: the payload
@@ -142,13 +170,17 @@ impl Cache {
     {
         let key = key.as_ref();
         let (cached, since) = self.get_with_time(key).await?;
-        if let Some(bytes) = cached {
-            return Ok(Computed {
-                value: self.decode_typed(&bytes)?,
-                source: Source::Hit,
-            });
-        }
-        self.fly(key, opts, since, loader, None).await
+        let stale = match cached {
+            Some(bytes) if !is_stale(&codec::decode_entry(&bytes)?, since) => {
+                return Ok(Computed {
+                    value: self.decode_typed(&bytes)?,
+                    source: Source::Hit,
+                });
+            }
+            other => other,
+        };
+        let fresh = self.fly(key, opts, since, loader, None).await;
+        serve_stale_on_failure(self, fresh, stale)
     }
 
     /// The miss path: one loader run per key in this process. With

@@ -15,9 +15,10 @@ use std::time::{Duration, Instant};
 
 use serde::{de::DeserializeOwned, Serialize};
 
+use crate::cache::is_stale;
 use crate::cache::{AbortOnDrop, Cache, SetOptions};
 use crate::codec::{self, Codec};
-use crate::compute::{ComputeError, Computed, Source};
+use crate::compute::{serve_stale_on_failure, ComputeError, Computed, Source};
 use crate::core::Core;
 use crate::error::{Error, ErrorKind, Result};
 use crate::journal::{Journal, Pending};
@@ -233,10 +234,20 @@ impl FailSafeCache {
             } else {
                 Vec::new()
             };
-            Ok((d.codec, d.payload(self.cache.max_value_bytes())?, tags))
+            let stale = is_stale(&d, crate::cache::local_now_ms());
+            Ok((
+                d.codec,
+                d.payload(self.cache.max_value_bytes())?,
+                tags,
+                stale,
+            ))
         });
         match decoded {
-            Ok((_, _, tags)) if self.cache.journal().covers(key, &tags) => {
+            Ok((_, _, _, true)) => {
+                metrics::counter!("tagcache_misses_total", "namespace" => self.cache.namespace().to_owned()).increment(1);
+                Ok(Lookup::Miss)
+            }
+            Ok((_, _, tags, _)) if self.cache.journal().covers(key, &tags) => {
                 note_bypass(
                     self.cache.namespace(),
                     "get",
@@ -244,7 +255,7 @@ impl FailSafeCache {
                 );
                 Ok(Lookup::Bypassed(BypassReason::PendingInvalidation))
             }
-            Ok((codec, payload, _)) => {
+            Ok((codec, payload, _, _)) => {
                 metrics::counter!("tagcache_hits_total", "namespace" => self.cache.namespace().to_owned()).increment(1);
                 Ok(Lookup::Hit((codec, payload)))
             }
@@ -408,34 +419,102 @@ impl FailSafeCache {
         let read = self
             .bounded("get_or_compute", Some(key), self.cache.get_with_time(key))
             .await?;
-        let since = match read {
-            Ok((Some(raw), since)) => {
-                let hit = codec::decode_entry(&raw).ok().and_then(|d| {
-                    let tags = codec::parse_tags(d.tag_section).ok()?;
-                    if self.cache.journal().covers(key, &tags) || d.codec != Codec::MsgPack {
-                        return None;
-                    }
-                    codec::from_msgpack::<T>(&d.payload(self.cache.max_value_bytes()).ok()?).ok()
-                });
-                match hit {
-                    Some(value) => {
-                        return Ok(Computed {
-                            value,
-                            source: Source::Hit,
-                        })
-                    }
-                    None if self.cache.journal().is_active() => {
-                        return self.load_only(loader).await
-                    }
-                    None => since,
-                }
-            }
-            Ok((None, since)) => since,
+        let (cached, since) = match read {
+            Ok(found) => found,
             Err(_) => return self.load_only(loader).await,
         };
-        self.cache
+        let mut stale = None;
+        if let Some(raw) = cached {
+            let Ok(d) = codec::decode_entry(&raw) else {
+                return self.load_only(loader).await;
+            };
+            let tags = codec::parse_tags(d.tag_section).unwrap_or_default();
+            if self.cache.journal().covers(key, &tags) {
+                // A pending invalidation covers it: neither serve nor store.
+                return self.load_only(loader).await;
+            }
+            if is_stale(&d, since) {
+                stale = Some(raw.clone());
+            } else if let Ok(value) = self.cache.decode_typed::<T>(&raw) {
+                return Ok(Computed {
+                    value,
+                    source: Source::Hit,
+                });
+            }
+        }
+        let fresh = self
+            .cache
             .fly(key, opts, since, loader, Some(self.timeout))
-            .await
+            .await;
+        serve_stale_on_failure(&self.cache, fresh, stale)
+    }
+
+    /// Read-through with a soft timeout: like
+    /// [`FailSafeCache::get_or_compute`], but when the entry is stale (in
+    /// its [grace period](SetOptions::grace)) and the loader has not
+    /// finished within `soft_timeout`, the stale value is returned at once
+    /// ([`Source::Stale`]) while the loader keeps running in the background
+    /// and stores its value when done.
+    ///
+    /// # Errors
+    /// The loader's error when there is no stale value, or invalid input.
+    pub async fn get_or_refresh<T, E, F, Fut>(
+        &self,
+        key: impl AsRef<[u8]>,
+        opts: &SetOptions,
+        soft_timeout: Duration,
+        loader: F,
+    ) -> std::result::Result<Computed<T>, ComputeError<E>>
+    where
+        T: Serialize + DeserializeOwned + Send + 'static,
+        E: Send + 'static,
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = std::result::Result<T, E>> + Send + 'static,
+    {
+        let key = key.as_ref().to_vec();
+        validate_key(&key)?;
+        let read = self
+            .bounded("get_or_refresh", Some(&key), self.cache.get_with_time(&key))
+            .await?;
+        let (stale, since) = match read {
+            Ok((Some(raw), since)) => match codec::decode_entry(&raw) {
+                Ok(d) if is_stale(&d, since) => {
+                    let tags = codec::parse_tags(d.tag_section).unwrap_or_default();
+                    if self.cache.journal().covers(&key, &tags) {
+                        return self.load_only(loader).await;
+                    }
+                    (raw.clone(), since)
+                }
+                _ => return self.get_or_compute(&key, opts, loader).await,
+            },
+            _ => return self.get_or_compute(&key, opts, loader).await,
+        };
+        let (cache, opts, timeout, task_key) =
+            (self.cache.clone(), opts.clone(), self.timeout, key.clone());
+        let refresh = tokio::spawn(async move {
+            cache
+                .fly(&task_key, &opts, since, loader, Some(timeout))
+                .await
+        });
+        let fresh = match tokio::time::timeout(soft_timeout, refresh).await {
+            Ok(Ok(fresh)) => fresh,
+            // The loader panicked, or is still running (it stores its value
+            // when done): serve the stale one now.
+            Ok(Err(_)) | Err(_) => Err(ComputeError::Cache(Error::new(
+                ErrorKind::Timeout,
+                "soft timeout",
+            ))),
+        };
+        match fresh {
+            Ok(computed) => Ok(computed),
+            Err(_) => match self.cache.decode_typed(&stale) {
+                Ok(value) => Ok(Computed {
+                    value,
+                    source: Source::Stale,
+                }),
+                Err(e) => Err(e.into()),
+            },
+        }
     }
 
     async fn load_only<T, E, F, Fut>(

@@ -36,6 +36,8 @@ pub(crate) struct WriteOp {
     pub(crate) bucket: u16,
     pub(crate) value: Vec<u8>,
     pub(crate) ttl_ms: u64,
+    /// How long the entry stays, stale, after its TTL (0: none).
+    pub(crate) grace_ms: u64,
     pub(crate) tags: Vec<Vec<u8>>,
     /// Server ms at which the caller's read began (guarded read-through
     /// writes); 0 for plain writes.
@@ -96,6 +98,7 @@ impl Core {
                     .arg(*reg)
                     .arg(op.value.as_slice())
                     .arg(op.ttl_ms)
+                    .arg(op.grace_ms)
                     .arg(op.since)
                     .arg(nums.len());
                 for j in nums {

@@ -12,6 +12,16 @@ local function int(x)
   return string.format('%.0f', x)
 end
 
+-- An integer as 8 big-endian bytes.
+local function u64be(x)
+  local b = {}
+  for i = 8, 1, -1 do
+    b[i] = string.char(x % 256)
+    x = math.floor(x / 256)
+  end
+  return table.concat(b)
+end
+
 -- The tag section of an entry (see codec.rs), read with two GETRANGEs so a
 -- large value is never copied; false when the entry does not exist.
 local function tag_section(key)

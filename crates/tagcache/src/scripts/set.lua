@@ -4,8 +4,10 @@
 -- KEYS: n entry keys, m tag index keys, k registry keys, k fence keys.
 -- ARGV: n, m, k, trim limit, fence window ms; m tag names; m registry
 --       numbers (1..k); then per entry: member, registry number, value,
---       ttl ms, since (server ms the caller's read began, 0 = unguarded),
---       tag count, tag numbers (1..m).
+--       ttl ms, grace ms, since (server ms the caller's read began,
+--       0 = unguarded), tag count, tag numbers (1..m).
+-- An entry with grace expires (in Redis and in its indexes) at
+-- now + ttl + grace, and its header's fresh-until field is set to now + ttl.
 -- Returns, per entry: 1 written; 2 refused by the fence (a tag of the
 -- entry was invalidated, or the key deleted, at or after `since`, or
 -- `since` is older than the fence window); a list of old tags that were
@@ -48,14 +50,16 @@ local a = 6 + 2 * m
 for i = 1, n do
   local entry = KEYS[i]
   local member, reg, value = ARGV[a], ARGV[a + 1], ARGV[a + 2]
-  local exp = now + tonumber(ARGV[a + 3])
-  local since = tonumber(ARGV[a + 4])
-  local nt = tonumber(ARGV[a + 5])
+  local fresh = now + tonumber(ARGV[a + 3])
+  local grace = tonumber(ARGV[a + 4])
+  local exp = fresh + grace
+  local since = tonumber(ARGV[a + 5])
+  local nt = tonumber(ARGV[a + 6])
   local new = {}
   for q = 1, nt do
-    new[q] = tonumber(ARGV[a + 5 + q])
+    new[q] = tonumber(ARGV[a + 6 + q])
   end
-  a = a + 6 + nt
+  a = a + 7 + nt
 
   if blocked[entry] then
     out[i] = 0
@@ -94,6 +98,10 @@ for i = 1, n do
         end
       end
       redis.call('SET', entry, value, 'PXAT', int(exp))
+      if grace > 0 then
+        local offset = 6 + struct.unpack('>I4', value, 3)
+        redis.call('SETRANGE', entry, offset, u64be(fresh))
+      end
       for _, j in ipairs(new) do
         redis.call('ZADD', KEYS[n + j], int(exp), member)
         if lowest[j] == nil or exp < lowest[j] then

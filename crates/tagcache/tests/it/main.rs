@@ -9,6 +9,7 @@ mod basics;
 mod compute;
 mod concurrency;
 mod faults;
+mod grace;
 mod input;
 mod layout;
 mod props;
