@@ -138,7 +138,7 @@ impl Strategy {
     }
 }
 
-/// One strategy's figures (best wall time over the rounds, worst stalls).
+/// One strategy's figures (of the round with the median wall time).
 #[derive(Debug, Clone, Serialize)]
 pub struct Invalidation {
     /// `tagcache`, `lua`, `keys_del`, `scan_unlink`.
@@ -151,8 +151,12 @@ pub struct Invalidation {
     pub deleted: u64,
     /// Wall time, milliseconds.
     pub wall_ms: f64,
-    /// What the PING probe saw.
+    /// Wall time of every round, milliseconds, fastest first.
+    pub rounds_wall_ms: Vec<f64>,
+    /// What the PING probe saw (in the median round).
     pub stalls: Stalls,
+    /// The longest stall of any round.
+    pub worst_round_longest_stall_ms: f64,
     /// The longest single command in the slow log (private server only).
     pub server_longest_command_ms: Option<f64>,
     /// Server cost per entry deleted.
@@ -203,16 +207,13 @@ pub async fn run(b: &Bench<'_>) -> Result<InvalidationReport> {
     let probe = Probe::start(&b.client)?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let idle_stalls = probe.stop().await?;
-    let mut runs: Vec<Invalidation> = Vec::new();
+    let mut rounds: Vec<Vec<Invalidation>> = STRATEGIES.iter().map(|_| Vec::new()).collect();
     for round in 0..b.plan.rounds {
         for (s, strategy) in STRATEGIES.iter().enumerate() {
-            let run = once(b, *strategy, round).await?;
-            match runs.get_mut(s) {
-                Some(best) => merge(best, run),
-                None => runs.push(run),
-            }
+            rounds[s].push(once(b, *strategy, round).await?);
         }
     }
+    let mut runs: Vec<Invalidation> = rounds.into_iter().filter_map(median_round).collect();
     let census = census(b).await?;
     if let (Some(c), Some(run)) = (census, runs.iter_mut().find(|r| r.strategy == "tagcache")) {
         run.commands_sent = c.census.sent as f64 * run.entries as f64 / c.entries as f64;
@@ -247,25 +248,19 @@ pub async fn run(b: &Bench<'_>) -> Result<InvalidationReport> {
     })
 }
 
-/// Keeps the faster run's figures and the worst stalls of both.
-fn merge(best: &mut Invalidation, run: Invalidation) {
-    let worst = Stalls {
-        pings: best.stalls.pings + run.stalls.pings,
-        longest_ms: best.stalls.longest_ms.max(run.stalls.longest_ms),
-        p99_ms: best.stalls.p99_ms.max(run.stalls.p99_ms),
-    };
-    let longest = match (
-        best.server_longest_command_ms,
-        run.server_longest_command_ms,
-    ) {
-        (Some(a), Some(b)) => Some(a.max(b)),
-        (a, b) => a.or(b),
-    };
-    if run.wall_ms < best.wall_ms {
-        *best = run;
-    }
-    best.stalls = worst;
-    best.server_longest_command_ms = longest;
+/// The round with the median wall time, which also carries every round's
+/// wall time and the worst stall of all rounds: on a noisy machine one
+/// round can be descheduled for a long time, and a best-of would pair
+/// one round's wall time with another's stall.
+fn median_round(mut runs: Vec<Invalidation>) -> Option<Invalidation> {
+    runs.sort_by(|a, b| a.wall_ms.total_cmp(&b.wall_ms));
+    let walls: Vec<f64> = runs.iter().map(|r| r.wall_ms).collect();
+    let worst = runs.iter().map(|r| r.stalls.longest_ms).fold(0.0, f64::max);
+    let mid = runs.len() / 2;
+    let mut median = runs.into_iter().nth(mid)?;
+    median.rounds_wall_ms = walls;
+    median.worst_round_longest_stall_ms = worst;
+    Some(median)
 }
 
 /// Writes `n` entries under the invalidated tag in a fresh namespace.
@@ -343,7 +338,9 @@ async fn once(b: &Bench<'_>, strategy: Strategy, round: u32) -> Result<Invalidat
         entries: n,
         deleted,
         wall_ms: wall.as_secs_f64() * 1000.0,
+        rounds_wall_ms: Vec::new(),
         stalls,
+        worst_round_longest_stall_ms: stalls.longest_ms,
         server_longest_command_ms,
         cost_per_entry: cost,
         commands_sent: cost.commands_sent_per_op * n as f64,

@@ -60,6 +60,11 @@ impl Space {
         format!("{{{}.0}}:inv", self.ns)
     }
 
+    /// `{<ns>.0}:fence`: last invalidations and deletes.
+    fn fence(&self) -> String {
+        format!("{{{}.0}}:fence", self.ns)
+    }
+
     /// `{<ns>}:meta`.
     fn meta(&self) -> String {
         format!("{{{}}}:meta", self.ns)
@@ -72,7 +77,7 @@ impl Space {
     ) -> impl Iterator<Item = String> + 'a {
         tags.iter()
             .flat_map(|t| [self.tag(t), self.snapshot(t)])
-            .chain([self.registry(), self.inflight(), self.meta()])
+            .chain([self.registry(), self.inflight(), self.fence(), self.meta()])
     }
 }
 

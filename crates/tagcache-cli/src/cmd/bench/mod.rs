@@ -77,8 +77,8 @@ pub struct BenchArgs {
     #[arg(long, value_name = "N", value_parser = value_parser!(u64).range(1..=10_000_000))]
     pub invalidate_entries: Option<u64>,
 
-    /// Repeat each measurement and keep the best run (fastest; for stalls,
-    /// the worst is kept).
+    /// Repeat each measurement: throughput keeps the fastest round,
+    /// invalidation the round with the median wall time.
     #[arg(long, value_name = "R", default_value_t = 3,
           value_parser = value_parser!(u32).range(1..=20))]
     pub rounds: u32,

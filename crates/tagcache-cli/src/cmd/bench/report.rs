@@ -228,14 +228,19 @@ impl Report {
     pub fn render(&self) -> String {
         let s = &self.setup;
         let mut out = format!(
-            "tagcache bench: Redis {} ({}), {} entries, {} tags/entry, {} B values, best of {} round(s)\n\n",
-            s.redis_version, s.server, s.entries, s.tags, s.value_size, s.rounds
+            "tagcache bench: Redis {} ({}), {} entries, {} tags/entry, {} B values\n\n",
+            s.redis_version, s.server, s.entries, s.tags, s.value_size
         );
-        out += "Throughput (ratio = tagcache / baseline, same server, same run)\n";
+        out += &format!(
+            "Throughput (best of {} round(s); ratio = tagcache / baseline, same server, same run)\n",
+            s.rounds
+        );
         out += &self.throughput_table().to_string();
         out += &format!(
-            "\n\nInvalidating a tag of {} entries (fresh entries per strategy; a probe PINGs every 1 ms on its own connection; idle longest {} ms)\n",
+            "\n\nInvalidating a tag of {} entries (fresh entries per strategy, median of {} round(s); \
+             a probe PINGs every 1 ms on its own connection; idle longest {} ms)\n",
             s.invalidate_entries,
+            s.rounds,
             num(self.invalidation.idle_stalls.longest_ms)
         );
         out += &self.invalidation_table().to_string();
@@ -289,7 +294,7 @@ impl Report {
             "strategy",
             "wall ms",
             "× Lua",
-            "longest stall ms",
+            "longest stall ms\n(worst round)",
             "p99 stall ms",
             "longest cmd ms\n(slow log)",
             "server µs\nper entry",
@@ -315,7 +320,15 @@ impl Report {
                 r.label.to_owned(),
                 num(r.wall_ms),
                 lua.map_or_else(|| "-".to_owned(), |l| format!("{:.2}", r.wall_ms / l)),
-                num(r.stalls.longest_ms),
+                if r.rounds_wall_ms.len() > 1 {
+                    format!(
+                        "{} ({})",
+                        num(r.stalls.longest_ms),
+                        num(r.worst_round_longest_stall_ms)
+                    )
+                } else {
+                    num(r.stalls.longest_ms)
+                },
                 num(r.stalls.p99_ms),
                 r.server_longest_command_ms
                     .map_or_else(|| "n/a".to_owned(), num),
