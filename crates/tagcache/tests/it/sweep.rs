@@ -355,17 +355,19 @@ async fn coalesced_writes_of_one_key_leave_no_registry_orphan() {
 
 /// Invalidating a 100 000-entry tag in chunks of 1000 never blocks Redis.
 ///
-/// Measured with Redis' own SLOWLOG, which times each command on the
-/// server, rather than with a client-side latency probe, which would also
-/// measure this test's own scheduling. Threshold: 20 ms. A chunk here
-/// (1000 entries with two tags each: one `read_tags.lua` and one
-/// `drop.lua` call) measured 4-5 ms median and 7-10 ms worst in debug runs
-/// on a 2-core machine, while deleting the tag in one call would block
-/// Redis for roughly half a second. On a busy host the kernel can preempt
-/// redis-server in the middle of a call, which SLOWLOG counts as time
-/// spent, so up to two of the ~200 calls may cross 20 ms; none may reach
-/// 100 ms. Both a single unbounded call and chunks several times too
-/// large fail that.
+/// Redis' own SLOWLOG times each command on the server. It measures wall
+/// time, though, and on a loaded 2-core host the kernel preempts
+/// redis-server mid-call: in trials, with the other tests of this binary
+/// running alongside, 4 to 23 of the ~200 chunk calls exceeded 20 ms and
+/// one reached 100 ms, while unloaded the median was 4-5 ms and the worst
+/// 7-10 ms. So "no call over 20 ms" would flake. The test asserts what
+/// noise cannot fake and a regression cannot hide:
+/// - structure: at least two script calls (read + drop) per 1000 entries,
+///   so no call handles more than a chunk;
+/// - typical cost: the median logged script call stays under 20 ms (with
+///   chunks of 5000 it measured 23 ms, unloaded);
+/// - no catastrophe: no command reaches 200 ms (removing all 100k entries
+///   in one call measured 720 ms).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalidating_a_huge_tag_never_blocks_redis() {
     let server = RedisServer::start();
@@ -392,21 +394,38 @@ async fn invalidating_a_huge_tag_never_blocks_redis() {
     eprintln!("wrote {n} entries in {:?}", t.elapsed());
     assert_eq!(cache.tag_len("big").await.unwrap(), n);
 
-    let _: () = server.cmd(&[b"CONFIG", b"SET", b"slowlog-log-slower-than", b"20000"]);
-    let _: () = server.cmd(&[b"CONFIG", b"SET", b"slowlog-max-len", b"1024"]);
+    // Log every call over 1 ms: all chunk calls, few of the commands the
+    // scripts run inside them (Redis 7.0 logs those too).
+    let _: () = server.cmd(&[b"CONFIG", b"SET", b"slowlog-log-slower-than", b"1000"]);
+    let _: () = server.cmd(&[b"CONFIG", b"SET", b"slowlog-max-len", b"4096"]);
     let _: () = server.cmd(&[b"SLOWLOG", b"RESET"]);
     let calls_before = server.command_calls();
     let t = Instant::now();
     assert_eq!(cache.invalidate_tag("big").await.unwrap(), n);
     eprintln!("invalidated {n} entries in {:?}", t.elapsed());
     let slow = slowlog(&server);
+    let mut scripts: Vec<i64> = slow
+        .iter()
+        .filter(|(_, c)| c.to_ascii_uppercase().starts_with("EVALSHA"))
+        .map(|(us, _)| *us)
+        .collect();
+    scripts.sort_unstable();
+    let median = scripts.get(scripts.len() / 2).copied().unwrap_or(0);
+    let worst = slow.iter().max_by_key(|(us, _)| *us);
+    let over_20ms = scripts.iter().filter(|us| **us >= 20_000).count();
+    eprintln!(
+        "script calls over 1 ms: {}, median {median} µs, over 20 ms: {over_20ms}, worst {worst:?}",
+        scripts.len()
+    );
+    assert!(median < 20_000, "median chunk call {median} µs");
     assert!(
-        slow.len() <= 2 && slow.iter().all(|(us, _)| *us < 100_000),
-        "commands slower than 20 ms (µs, command): {slow:?}"
+        worst.is_none_or(|(us, _)| *us < 200_000),
+        "a command blocked Redis: {worst:?}"
     );
     let calls = server.command_calls();
-    let scripts = calls.get("evalsha").unwrap_or(&0) - calls_before.get("evalsha").unwrap_or(&0);
-    assert!(scripts >= 2 * n / 1000, "{scripts} script calls");
+    let script_calls =
+        calls.get("evalsha").unwrap_or(&0) - calls_before.get("evalsha").unwrap_or(&0);
+    assert!(script_calls >= 2 * n / 1000, "{script_calls} script calls");
 
     // Nothing is left but the meta key (and the tag's fence until the
     // sweep trims it).
