@@ -279,6 +279,27 @@ impl Cache {
 
     /// Stores a MessagePack payload unless a fence newer than `since`
     /// covers the key or one of its tags; says whether it was stored.
+    /// Reads a typed value from an explicit bucket (scopes).
+    pub(crate) async fn get_in<T: DeserializeOwned>(
+        &self,
+        bucket: u16,
+        key: &[u8],
+    ) -> Result<Option<T>> {
+        validate_key(key)?;
+        let name = self.core().space.entry(bucket, key);
+        let raw: Option<Vec<u8>> = self.core().conn.query(redis::cmd("GET").arg(name)).await?;
+        Ok(raw.map(|b| self.decode_fresh(&b)).transpose()?.flatten())
+    }
+
+    /// Queues prepared writes; says per entry whether it was stored.
+    pub(crate) async fn submit(&self, ops: Vec<WriteOp>) -> Result<Vec<bool>> {
+        self.inner.writes.submit(ops).await
+    }
+
+    pub(crate) fn core_arc(&self) -> &Arc<Core> {
+        &self.inner.core
+    }
+
     pub(crate) async fn store_guarded(
         &self,
         key: &[u8],
@@ -303,17 +324,33 @@ impl Cache {
         codec: Codec,
         opts: &SetOptions,
     ) -> Result<WriteOp> {
+        self.prepare_in(key, payload, codec, opts, Vec::new(), None)
+    }
+
+    /// Validates and encodes one write: the caller's tags plus tagcache's
+    /// own `reserved` ones (prefix and scope indexes), in the key's bucket
+    /// or in `bucket` (scopes keep an owner's entries together).
+    pub(crate) fn prepare_in(
+        &self,
+        key: &[u8],
+        payload: &[u8],
+        codec: Codec,
+        opts: &SetOptions,
+        reserved: Vec<Vec<u8>>,
+        bucket: Option<u16>,
+    ) -> Result<WriteOp> {
         let core = self.core();
         validate_key(key)?;
         let limits = &core.limits;
         let mut seen = HashSet::with_capacity(opts.tags.len());
-        let mut tags = Vec::with_capacity(opts.tags.len());
+        let mut tags = Vec::with_capacity(opts.tags.len() + reserved.len());
         for t in &opts.tags {
             validate_tag(t)?;
             if seen.insert(t.as_slice()) {
                 tags.push(t.clone());
             }
         }
+        tags.extend(reserved);
         if tags.len() > limits.max_tags {
             return Err(InvalidInput::TooManyTags(tags.len(), limits.max_tags).into());
         }
@@ -336,7 +373,7 @@ impl Cache {
             codec::encode_entry(&tags, payload, codec, limits.compression, !grace.is_zero());
         Ok(WriteOp {
             key: key.to_vec(),
-            bucket: core.space.bucket_of(key),
+            bucket: bucket.unwrap_or_else(|| core.space.bucket_of(key)),
             value,
             ttl_ms: u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX),
             grace_ms: u64::try_from(grace.as_millis()).unwrap_or(u64::MAX),

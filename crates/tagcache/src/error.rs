@@ -104,6 +104,16 @@ pub enum InvalidInput {
     /// Namespaces are 1 to 64 characters of `[A-Za-z0-9_-]`.
     #[error("namespace {0:?} must be 1 to 64 characters of [A-Za-z0-9_-]")]
     Namespace(String),
+    /// Tags starting with byte 0 are reserved for tagcache's own indexes.
+    #[error("tags starting with byte 0 are reserved")]
+    ReservedTag,
+    /// Key paths need at least one part, and no empty part.
+    #[error("a key path needs at least one part, and no empty part")]
+    EmptyPart,
+    /// A path query must start with at least one exact part (the index it
+    /// reads).
+    #[error("a path pattern must start with an exact part")]
+    PatternNeedsPrefix,
     /// The bucket count must be between 1 and 65535.
     #[error("bucket count must be between 1 and 65535")]
     Buckets,

@@ -68,8 +68,17 @@ impl Core {
 
     /// Invalidates tags: returns how many entries were deleted, each once.
     pub(crate) async fn invalidate(&self, tags: &[Vec<u8>]) -> Result<u64> {
+        self.invalidate_in(0..self.space.buckets(), tags).await
+    }
+
+    /// Invalidates tags in some buckets only (a scope lives in one).
+    pub(crate) async fn invalidate_in(
+        &self,
+        buckets: std::ops::Range<u16>,
+        tags: &[Vec<u8>],
+    ) -> Result<u64> {
         let mut removed = 0;
-        for bucket in 0..self.space.buckets() {
+        for bucket in buckets {
             // Snapshot every tag first, so all of them cut at about the same
             // moment, then drain.
             let mut states = Vec::with_capacity(tags.len());

@@ -161,6 +161,9 @@ pub(crate) fn validate_tag(tag: &[u8]) -> Result<(), Error> {
     if tag.len() > MAX_TAG_LEN {
         return Err(InvalidInput::TagTooLong(tag.len()).into());
     }
+    if tag[0] == crate::path::RESERVED_TAG {
+        return Err(InvalidInput::ReservedTag.into());
+    }
     Ok(())
 }
 

@@ -39,6 +39,8 @@ pub struct TagKeys {
     tag: Vec<u8>,
     page_size: usize,
     bucket: u16,
+    /// One past the last bucket to read.
+    end: u16,
     /// Score and member of the last member read in this bucket.
     cursor: Option<(String, Vec<u8>)>,
     /// Members already read whose score equals the cursor's.
@@ -48,11 +50,18 @@ pub struct TagKeys {
 
 impl TagKeys {
     pub(crate) fn new(core: Arc<Core>, tag: Vec<u8>) -> Self {
+        let end = core.space.buckets();
+        Self::in_buckets(core, tag, 0..end)
+    }
+
+    /// A listing of some buckets only, of any tag (reserved ones too).
+    pub(crate) fn in_buckets(core: Arc<Core>, tag: Vec<u8>, buckets: std::ops::Range<u16>) -> Self {
         Self {
             core,
             tag,
             page_size: 1000,
-            bucket: 0,
+            bucket: buckets.start,
+            end: buckets.end,
             cursor: None,
             ties: HashSet::new(),
             done: false,
@@ -71,14 +80,16 @@ impl TagKeys {
     /// Invalid tag, Redis errors (the listing can be resumed by calling
     /// again).
     pub async fn next_page(&mut self) -> Result<Option<Vec<Vec<u8>>>> {
-        validate_tag(&self.tag)?;
+        if self.tag.first() != Some(&crate::path::RESERVED_TAG) {
+            validate_tag(&self.tag)?;
+        }
         while !self.done {
             let raw = self.read_page().await?;
             if Self::is_empty_page(&raw) {
                 self.bucket += 1;
                 self.cursor = None;
                 self.ties.clear();
-                if self.bucket >= self.core.space.buckets() {
+                if self.bucket >= self.end {
                     self.done = true;
                 }
                 continue;

@@ -32,7 +32,7 @@ async fn binary_utf8_and_separator_keys_stay_apart() {
         b"{test.0}:e:a".to_vec(),
         b"}:t:x".to_vec(),
         "ключ-ü-🔑".as_bytes().to_vec(),
-        vec![0, 1, 2, 255, b'\n', b'{'],
+        vec![1, 0, 2, 255, b'\n', b'{'],
     ];
     for (i, k) in keys.iter().enumerate() {
         cache

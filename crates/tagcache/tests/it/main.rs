@@ -11,6 +11,7 @@ mod concurrency;
 mod faults;
 mod grace;
 mod input;
+mod keyspaces;
 mod layout;
 mod props;
 mod raw;

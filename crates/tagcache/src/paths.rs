@@ -1,0 +1,199 @@
+//! Hierarchical keys on the cache: write, read, list and invalidate at any
+//! level, and wildcard queries (see [`crate::KeyPath`]).
+
+use serde::{de::DeserializeOwned, Serialize};
+
+use crate::cache::{Cache, SetOptions};
+use crate::codec::{self, Codec};
+use crate::error::{InvalidInput, Result};
+use crate::listing::TagKeys;
+use crate::path::{KeyPath, PathPattern};
+
+impl Cache {
+    /// Stores a value under a hierarchical key, indexed under every prefix
+    /// of the path (itself included) besides `opts`' tags, in one atomic
+    /// step. A path of `d` parts costs `d` index edges.
+    ///
+    /// ```no_run
+    /// # async fn demo(cache: tagcache::Cache) -> tagcache::Result<()> {
+    /// use tagcache::{KeyPath, SetOptions};
+    /// let key = KeyPath::from(["org", "7"]).push("prj").push(3).push("pl").push(9);
+    /// cache.set_path(&key, &"running", &SetOptions::new()).await?;
+    /// cache.invalidate_prefix(&KeyPath::from(["org", "7", "prj", "3"])).await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// An empty path or part, and as [`Cache::set`].
+    pub async fn set_path<T: Serialize + ?Sized>(
+        &self,
+        path: &KeyPath,
+        value: &T,
+        opts: &SetOptions,
+    ) -> Result<()> {
+        path.validate()?;
+        let payload = codec::to_msgpack(value)?;
+        let op = self.prepare_in(
+            &path.encode(),
+            &payload,
+            Codec::MsgPack,
+            opts,
+            path.prefix_tags(),
+            None,
+        )?;
+        self.submit(vec![op]).await.map(drop)
+    }
+
+    /// Reads the value under a hierarchical key.
+    ///
+    /// # Errors
+    /// As [`Cache::get`].
+    pub async fn get_path<T: DeserializeOwned>(&self, path: &KeyPath) -> Result<Option<T>> {
+        path.validate()?;
+        self.get(path.encode()).await
+    }
+
+    /// Deletes the entry under exactly this path (not its descendants).
+    ///
+    /// # Errors
+    /// As [`Cache::delete`].
+    pub async fn delete_path(&self, path: &KeyPath) -> Result<bool> {
+        path.validate()?;
+        self.delete(path.encode()).await
+    }
+
+    /// Deletes the entry at `prefix` and every entry under it (exact,
+    /// chunked and resumable like [`Cache::invalidate_tag`]); returns how
+    /// many were deleted.
+    ///
+    /// # Errors
+    /// An empty path or part; Redis errors.
+    pub async fn invalidate_prefix(&self, prefix: &KeyPath) -> Result<u64> {
+        prefix.validate()?;
+        self.core_arc().invalidate(&[prefix.as_prefix_tag()]).await
+    }
+
+    /// The live paths at or under `prefix`, page by page.
+    ///
+    /// # Errors
+    /// An empty path or part is reported by the first page.
+    pub fn paths_under(&self, prefix: &KeyPath) -> PathKeys {
+        PathKeys {
+            invalid: prefix.validate().is_err(),
+            pages: TagKeys::new(self.core_arc().clone(), prefix.as_prefix_tag()),
+        }
+    }
+
+    /// The live entries matching `pattern` (wildcards allowed after the
+    /// first part), as (path, value) pages: read from the index of the
+    /// pattern's longest exact prefix, filtered, then one `MGET` per page.
+    /// Entries that expire between the listing and the read are skipped.
+    pub fn query<T: DeserializeOwned>(&self, pattern: &PathPattern) -> PathQuery<T> {
+        let prefix = pattern.exact_prefix();
+        PathQuery {
+            cache: self.clone(),
+            pattern: pattern.clone(),
+            invalid: prefix.validate().is_err(),
+            pages: TagKeys::new(self.core_arc().clone(), prefix.as_prefix_tag()),
+            _value: std::marker::PhantomData,
+        }
+    }
+}
+
+/// Paths under a prefix, page by page (see [`Cache::paths_under`]).
+#[derive(Debug)]
+#[must_use]
+pub struct PathKeys {
+    invalid: bool,
+    pages: TagKeys,
+}
+
+impl PathKeys {
+    /// The next non-empty page, or `None` at the end.
+    ///
+    /// # Errors
+    /// An invalid prefix, Redis errors.
+    pub async fn next_page(&mut self) -> Result<Option<Vec<KeyPath>>> {
+        if self.invalid {
+            return Err(InvalidInput::EmptyPart.into());
+        }
+        Ok(self
+            .pages
+            .next_page()
+            .await?
+            .map(|keys| keys.iter().filter_map(|k| KeyPath::decode(k)).collect()))
+    }
+
+    /// Every remaining path.
+    ///
+    /// # Errors
+    /// As [`PathKeys::next_page`].
+    pub async fn collect(mut self) -> Result<Vec<KeyPath>> {
+        let mut all = Vec::new();
+        while let Some(page) = self.next_page().await? {
+            all.extend(page);
+        }
+        Ok(all)
+    }
+}
+
+/// Entries matching a [`PathPattern`], page by page (see [`Cache::query`]).
+#[derive(Debug)]
+#[must_use]
+pub struct PathQuery<T> {
+    cache: Cache,
+    pattern: PathPattern,
+    invalid: bool,
+    pages: TagKeys,
+    _value: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<T: DeserializeOwned> PathQuery<T> {
+    /// Index members read per page. Default: 1000.
+    pub fn page_size(mut self, n: usize) -> Self {
+        self.pages = self.pages.page_size(n);
+        self
+    }
+
+    /// The next page of matches (possibly empty when nothing on this page
+    /// matched), or `None` at the end.
+    ///
+    /// # Errors
+    /// A pattern without an exact first part, Redis and codec errors.
+    pub async fn next_page(&mut self) -> Result<Option<Vec<(KeyPath, T)>>> {
+        if self.invalid {
+            return Err(InvalidInput::PatternNeedsPrefix.into());
+        }
+        let Some(keys) = self.pages.next_page().await? else {
+            return Ok(None);
+        };
+        let paths: Vec<KeyPath> = keys
+            .iter()
+            .filter_map(|k| KeyPath::decode(k))
+            .filter(|p| self.pattern.matches(p))
+            .collect();
+        let values: Vec<Option<T>> = self
+            .cache
+            .get_many(paths.iter().map(KeyPath::encode))
+            .await?;
+        Ok(Some(
+            paths
+                .into_iter()
+                .zip(values)
+                .filter_map(|(p, v)| v.map(|v| (p, v)))
+                .collect(),
+        ))
+    }
+
+    /// Every remaining match.
+    ///
+    /// # Errors
+    /// As [`PathQuery::next_page`].
+    pub async fn collect(mut self) -> Result<Vec<(KeyPath, T)>> {
+        let mut all = Vec::new();
+        while let Some(page) = self.next_page().await? {
+            all.extend(page);
+        }
+        Ok(all)
+    }
+}
