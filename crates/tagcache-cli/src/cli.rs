@@ -20,6 +20,7 @@ pub struct Cli {
 
 /// Options shared by every subcommand.
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Redis URL (redis://, rediss://, unix:// or a socket path). The
     /// benchmark starts a private redis-server when none is given.

@@ -162,7 +162,7 @@ impl Scope {
         let b = self.bucket;
         self.cache
             .core_arc()
-            .invalidate_in(b..b + 1, &[self.index.clone()])
+            .invalidate_in(b..b + 1, std::slice::from_ref(&self.index))
             .await
     }
 }
