@@ -9,12 +9,12 @@ use redis::aio::MultiplexedConnection;
 use redis::Value;
 
 /// Reads, in one atomic script, the type and contents of every key given:
-/// strings with their absolute expiry, zsets with their scores. Key expiry
-/// inside a script is judged at the script's start, and `TIME` is its
-/// first call, so `now_ms` is the moment the snapshot describes.
+/// strings with their absolute expiry, zsets with their scores. `TIME` is
+/// read last: whether Redis judges key expiry at the script's start (7.0)
+/// or at each access, every read happened at or before that time, so "an
+/// entry expiring at or after `now_ms` is present" holds either way.
 const SNAPSHOT_LUA: &str = r"
-local t = redis.call('TIME')
-local out = {t[1], t[2]}
+local out = {0, 0}
 for i, k in ipairs(KEYS) do
   local ty = redis.call('TYPE', k)['ok']
   if ty == 'string' then
@@ -25,6 +25,8 @@ for i, k in ipairs(KEYS) do
     out[#out + 1] = {ty}
   end
 end
+local t = redis.call('TIME')
+out[1], out[2] = t[1], t[2]
 return out
 ";
 
@@ -70,7 +72,8 @@ pub type Scored = Vec<(Vec<u8>, f64)>;
 /// One consistent view of the keys of `keys` and `tags` in every bucket.
 #[derive(Debug, Default)]
 pub struct RawState {
-    /// Server time (ms) of the snapshot.
+    /// Server time (ms) when the snapshot was complete: every entry
+    /// expiring at or after it is in `entries`.
     pub now_ms: u64,
     pub buckets: u16,
     /// (bucket, key) -> entry.
