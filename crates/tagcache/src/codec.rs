@@ -224,7 +224,6 @@ pub(crate) fn parse_tags(mut section: &[u8]) -> Result<Vec<Vec<u8>>, Error> {
 }
 
 /// Encodes a tag list as a tag section (the bytes the scripts compare).
-#[cfg(test)]
 pub(crate) fn tag_section(tags: &[Vec<u8>]) -> Vec<u8> {
     let mut out = Vec::with_capacity(tags.iter().map(|t| 2 + t.len()).sum());
     for t in tags {

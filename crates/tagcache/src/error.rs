@@ -104,6 +104,9 @@ pub enum InvalidInput {
     /// Namespaces are 1 to 64 characters of `[A-Za-z0-9_-]`.
     #[error("namespace {0:?} must be 1 to 64 characters of [A-Za-z0-9_-]")]
     Namespace(String),
+    /// Keys starting with byte 0 are reserved for tagcache (hash groups).
+    #[error("keys starting with byte 0 are reserved")]
+    ReservedKey,
     /// Tags starting with byte 0 are reserved for tagcache's own indexes.
     #[error("tags starting with byte 0 are reserved")]
     ReservedTag,

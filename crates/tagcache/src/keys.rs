@@ -150,6 +150,9 @@ pub(crate) fn validate_key(key: &[u8]) -> Result<(), Error> {
     if key.len() > MAX_KEY_LEN {
         return Err(InvalidInput::KeyTooLong(key.len()).into());
     }
+    if key[0] == crate::path::RESERVED_TAG {
+        return Err(InvalidInput::ReservedKey.into());
+    }
     Ok(())
 }
 

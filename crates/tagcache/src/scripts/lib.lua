@@ -23,9 +23,13 @@ local function u64be(x)
 end
 
 -- The tag section of an entry (see codec.rs), read with two GETRANGEs so a
--- large value is never copied; false when the entry does not exist.
+-- large value is never copied; false when the entry does not exist. A hash
+-- group (group.rs) keeps its tag section in its field "\0tags".
 local function tag_section(key)
-  local head = redis.call('GETRANGE', key, 0, 5)
+  local head = redis.pcall('GETRANGE', key, 0, 5)
+  if type(head) == 'table' then
+    return redis.call('HGET', key, '\0tags') or ''
+  end
   if #head < 6 then
     return false
   end

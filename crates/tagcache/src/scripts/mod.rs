@@ -37,11 +37,12 @@ pub(crate) struct Scripts {
     pub(crate) tag_member: Script,
     pub(crate) meta: Script,
     pub(crate) trim: Script,
+    pub(crate) group_put: Script,
 }
 
 impl Scripts {
     /// Every script, for loading at connect.
-    pub(crate) fn all(&self) -> [&Script; 10] {
+    pub(crate) fn all(&self) -> [&Script; 11] {
         [
             &self.set,
             &self.read_tags,
@@ -53,6 +54,7 @@ impl Scripts {
             &self.tag_member,
             &self.meta,
             &self.trim,
+            &self.group_put,
         ]
     }
 }
@@ -69,6 +71,7 @@ pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     tag_member: script!("tag_member"),
     meta: script!("meta"),
     trim: script!("trim"),
+    group_put: script!("group_put"),
 });
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ mod compute;
 mod concurrency;
 mod faults;
 mod grace;
+mod groups;
 mod input;
 mod keyspaces;
 mod layout;

@@ -1,0 +1,278 @@
+//! Hash groups: many small cached fields of one owner in one Redis hash
+//! ("is branch B protected in project P?").
+//!
+//! - Field names are hashed with SHA-256, truncated to 16 bytes: fixed
+//!   width whatever the name, and collision-resistant (2^64 work for a
+//!   generic collision) even when names are chosen by untrusted users.
+//! - Values are MessagePack: a bool costs one byte.
+//! - The hash gets its TTL when it is created; later writes never extend
+//!   it. Redis 7.0 has no per-field expiry, so every field lives as long as
+//!   the hash: a field written a second before the hash expires goes with
+//!   it (a miss, recomputed), and no field outlives the hash's TTL.
+//! - When the hash holds `cap` fields (default 1000) and a new one comes,
+//!   it is dropped whole and started afresh, so it cannot grow unbounded.
+//! - A group can carry tags: invalidating one drops the hash. The group is
+//!   an ordinary index member (its key is `{ns.b}:e:\0g<name>:<owner>`),
+//!   so invalidation, exactness and the sweep work as for entries.
+
+use std::future::Future;
+use std::time::Duration;
+
+use serde::{de::DeserializeOwned, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::cache::Cache;
+use crate::codec;
+use crate::compute::ComputeError;
+use crate::conn::ScriptCall;
+use crate::error::{InvalidInput, Result};
+use crate::keys::validate_tag;
+use crate::path::{KeyPath, Part, RESERVED_TAG};
+use crate::scripts::SCRIPTS;
+
+/// Fields a group holds before it is dropped and started afresh.
+pub const DEFAULT_GROUP_CAP: usize = 1000;
+
+/// Bytes of a hashed field name.
+const FIELD_LEN: usize = 16;
+
+/// Where a [`Group::fetch`] value came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Fetched {
+    /// The cached field.
+    Hit,
+    /// Computed and stored.
+    Miss,
+    /// Dry run: computed; the cached field (if any) agreed.
+    DryRun,
+    /// Dry run: computed; the cached field differed (logged and counted).
+    Mismatch,
+}
+
+/// One owner's hash of small cached fields: `cache.group("protected_branches", project_id)`.
+///
+/// ```no_run
+/// # async fn demo(cache: tagcache::Cache) -> Result<(), Box<dyn std::error::Error>> {
+/// let group = cache.group("protected_branches", 42)?.tag("project:42");
+/// let (protected, _) = group
+///     .fetch("main", || async { Ok::<_, std::io::Error>(true) })
+///     .await?;
+/// group.refresh().await?; // the project's rules changed
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct Group {
+    cache: Cache,
+    name: String,
+    member: Vec<u8>,
+    bucket: u16,
+    ttl: Duration,
+    cap: usize,
+    tags: Vec<Vec<u8>>,
+    dry_run: bool,
+}
+
+impl Cache {
+    /// The hash group `name` of `owner`.
+    ///
+    /// # Errors
+    /// An empty name or owner.
+    pub fn group(&self, name: &str, owner: impl Into<Part>) -> Result<Group> {
+        let id = KeyPath::from_parts([Part::from(name), owner.into()]);
+        id.validate()?;
+        let mut member = vec![RESERVED_TAG, b'g'];
+        member.extend(id.encode());
+        let bucket = self.core_arc().space.bucket_of(&member);
+        Ok(Group {
+            cache: self.clone(),
+            name: name.to_owned(),
+            member,
+            bucket,
+            ttl: self.core_arc().limits.default_ttl,
+            cap: DEFAULT_GROUP_CAP,
+            tags: Vec::new(),
+            dry_run: false,
+        })
+    }
+}
+
+impl Group {
+    /// TTL of the hash, set when it is created. Default: the cache's
+    /// default TTL.
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = ttl;
+        self
+    }
+
+    /// Fields held before the hash is dropped and started afresh.
+    /// Default: 1000.
+    pub fn cap(mut self, cap: usize) -> Self {
+        self.cap = cap.max(1);
+        self
+    }
+
+    /// A tag whose invalidation drops the group.
+    pub fn tag(mut self, tag: impl AsRef<[u8]>) -> Self {
+        self.tags.push(tag.as_ref().to_vec());
+        self
+    }
+
+    /// Dry run: compute every value anyway and return it, reporting (log
+    /// and metric) when the cached value differs. Default: off.
+    pub fn dry_run(mut self, on: bool) -> Self {
+        self.dry_run = on;
+        self
+    }
+
+    fn key(&self) -> Vec<u8> {
+        self.cache.core_arc().space.entry(self.bucket, &self.member)
+    }
+
+    /// The stored field name: 16 bytes of SHA-256 of the name.
+    fn field(name: &[u8]) -> Vec<u8> {
+        Sha256::digest(name)[..FIELD_LEN].to_vec()
+    }
+
+    fn count(&self, what: &'static str) {
+        metrics::counter!(what, "namespace" => self.cache.namespace().to_owned(), "group" => self.name.clone())
+            .increment(1);
+    }
+
+    /// Reads a field through the cache: on a miss, `loader` computes it and
+    /// it is stored. Counts hits and misses (`tagcache_group_hits_total`,
+    /// `tagcache_group_misses_total`).
+    ///
+    /// # Errors
+    /// The loader's error (nothing is cached), invalid tags or TTL, Redis
+    /// and codec errors.
+    pub async fn fetch<T, E, F, Fut>(
+        &self,
+        field: impl AsRef<[u8]>,
+        loader: F,
+    ) -> std::result::Result<(T, Fetched), ComputeError<E>>
+    where
+        T: Serialize + DeserializeOwned + PartialEq,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = std::result::Result<T, E>>,
+    {
+        let field = Self::field(field.as_ref());
+        let core = self.cache.core_arc();
+        let cached: Option<Vec<u8>> = core
+            .conn
+            .query(redis::cmd("HGET").arg(self.key()).arg(&field))
+            .await?;
+        let cached: Option<T> = cached.map(|b| codec::from_msgpack(&b)).transpose()?;
+        match (cached, self.dry_run) {
+            (Some(v), false) => {
+                self.count("tagcache_group_hits_total");
+                Ok((v, Fetched::Hit))
+            }
+            (Some(v), true) => {
+                self.count("tagcache_group_hits_total");
+                let computed = loader().await.map_err(ComputeError::Loader)?;
+                if computed == v {
+                    Ok((computed, Fetched::DryRun))
+                } else {
+                    self.count("tagcache_group_mismatches_total");
+                    tracing::warn!(namespace = self.cache.namespace(), group = %self.name, "dry run: cached group field differs from the computed value");
+                    Ok((computed, Fetched::Mismatch))
+                }
+            }
+            (None, _) => {
+                self.count("tagcache_group_misses_total");
+                let computed = loader().await.map_err(ComputeError::Loader)?;
+                self.put(&field, &codec::to_msgpack(&computed)?).await?;
+                Ok((computed, Fetched::Miss))
+            }
+        }
+    }
+
+    /// Stores a field directly.
+    ///
+    /// # Errors
+    /// Invalid tags or TTL, Redis errors.
+    pub async fn set<T: Serialize + ?Sized>(
+        &self,
+        field: impl AsRef<[u8]>,
+        value: &T,
+    ) -> Result<()> {
+        self.put(&Self::field(field.as_ref()), &codec::to_msgpack(value)?)
+            .await
+    }
+
+    async fn put(&self, field: &[u8], value: &[u8]) -> Result<()> {
+        let core = self.cache.core_arc();
+        let limits = &core.limits;
+        if self.ttl < Duration::from_millis(1) {
+            return Err(InvalidInput::TtlTooShort.into());
+        }
+        if self.ttl > limits.max_ttl {
+            return Err(InvalidInput::TtlAboveMax(
+                self.ttl.as_millis(),
+                limits.max_ttl.as_millis(),
+            )
+            .into());
+        }
+        for t in &self.tags {
+            validate_tag(t)?;
+        }
+        let mut keys = vec![self.key()];
+        keys.extend(self.tags.iter().map(|t| core.space.tag(self.bucket, t)));
+        keys.push(core.space.registry(self.bucket));
+        let mut call = ScriptCall::new(&SCRIPTS.group_put, &keys);
+        call.arg(self.tags.len())
+            .arg(field)
+            .arg(value)
+            .arg(u64::try_from(self.ttl.as_millis()).unwrap_or(u64::MAX))
+            .arg(self.cap)
+            .arg(codec::tag_section(&self.tags))
+            .arg(self.member.as_slice());
+        for t in &self.tags {
+            call.arg(t.as_slice());
+        }
+        let _: u8 = core.conn.run(&call).await?;
+        Ok(())
+    }
+
+    /// How many fields the hash holds.
+    ///
+    /// # Errors
+    /// Redis errors.
+    pub async fn len(&self) -> Result<u64> {
+        let n: u64 = self
+            .cache
+            .core_arc()
+            .conn
+            .query(redis::cmd("HLEN").arg(self.key()))
+            .await?;
+        Ok(n.saturating_sub(1))
+    }
+
+    /// The hash's remaining TTL; `None` when it does not exist.
+    ///
+    /// # Errors
+    /// Redis errors.
+    pub async fn remaining_ttl(&self) -> Result<Option<Duration>> {
+        let ms: i64 = self
+            .cache
+            .core_arc()
+            .conn
+            .query(redis::cmd("PTTL").arg(self.key()))
+            .await?;
+        Ok(u64::try_from(ms).ok().map(Duration::from_millis))
+    }
+
+    /// Drops the whole group (with its tag edges); `true` if it existed.
+    ///
+    /// # Errors
+    /// Redis errors.
+    pub async fn refresh(&self) -> Result<bool> {
+        let core = self.cache.core_arc();
+        Ok(core
+            .delete_in_bucket(self.bucket, vec![self.member.clone()])
+            .await?
+            == 1)
+    }
+}

@@ -1,0 +1,33 @@
+-- Stores one field of a hash group (group.rs). The hash gets its TTL and
+-- its tag edges when it is created; later writes never extend either. A
+-- hash that reached its field cap is dropped whole and started afresh.
+--
+-- KEYS: the group hash, its m tag index keys, the registry.
+-- ARGV: m, field, value, ttl ms, cap, tag section, index member (the
+--       group's key), then the m tag names.
+-- Returns 1 when the hash was created (or re-created after the cap), 0
+-- when the field joined an existing hash.
+local m = tonumber(ARGV[1])
+local group = KEYS[1]
+local now = now_ms()
+local cap = tonumber(ARGV[5])
+local exists = redis.call('EXISTS', group) == 1
+-- One field of the hash is its tag section.
+if exists and redis.call('HLEN', group) - 1 >= cap and redis.call('HEXISTS', group, ARGV[2]) == 0 then
+  redis.call('DEL', group)
+  exists = false
+end
+redis.call('HSET', group, ARGV[2], ARGV[3])
+if exists then
+  return 0
+end
+local exp = now + tonumber(ARGV[4])
+redis.call('HSET', group, '\0tags', ARGV[6])
+redis.call('PEXPIREAT', group, int(exp))
+local member = ARGV[7]
+for j = 1, m do
+  trim_expired(KEYS[1 + j], now, 16)
+  redis.call('ZADD', KEYS[1 + j], int(exp), member)
+  redis.call('ZADD', KEYS[2 + m], 'LT', int(exp), ARGV[7 + j])
+end
+return 1
