@@ -48,4 +48,8 @@ pub fn builder(server: &RedisServer) -> tagcache::CacheBuilder {
         .namespace("test")
         .auto_sweep(None)
         .default_ttl(Duration::from_secs(600))
+        // Generous: CI machines are small and busy. Tests about timeouts
+        // set their own.
+        .response_timeout(Duration::from_secs(5))
+        .op_timeout(Duration::from_secs(5))
 }
