@@ -43,7 +43,8 @@ pub struct CacheBuilder {
     max_ttl: Duration,
     connect_timeout: Duration,
     response_timeout: Duration,
-    buckets: u16,
+    buckets: Option<u16>,
+    cluster: Option<Vec<String>>,
     compression: Compression,
     max_tags: usize,
     max_value_bytes: usize,
@@ -68,7 +69,8 @@ impl CacheBuilder {
             max_ttl: Duration::from_secs(7 * 24 * 3600),
             connect_timeout: Duration::from_secs(2),
             response_timeout: Duration::from_secs(1),
-            buckets: 1,
+            buckets: None,
+            cluster: None,
             compression: Compression::default(),
             max_tags: 4096,
             max_value_bytes: 64 << 20,
@@ -121,9 +123,10 @@ impl CacheBuilder {
     /// the life of a namespace and recorded in its meta key. An entry and
     /// its index edges share a bucket, so every write is one atomic script
     /// even on Redis Cluster; an invalidation visits every bucket. Use 1 on
-    /// a single server, and on a cluster a few per master. Default: 1.
+    /// a single server, and on a cluster a few per master. Default: 1 on a
+    /// single server, 16 on a cluster.
     pub fn buckets(mut self, n: u16) -> Self {
-        self.buckets = n;
+        self.buckets = Some(n);
         self
     }
 
@@ -213,6 +216,38 @@ impl CacheBuilder {
         self
     }
 
+    /// Connects to a Redis Cluster through these seed nodes (`redis://host:port`
+    /// each, credentials in the URLs) instead of the builder's URL. The URL
+    /// form `redis+cluster://[user:pass@]host1:port1,host2:port2` does the
+    /// same. See "Redis Cluster" in `docs/redis-layout.md`.
+    pub fn cluster<I, S>(mut self, seeds: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.cluster = Some(seeds.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// The cluster seeds, from `cluster` or a `redis+cluster://` URL.
+    fn cluster_seeds(&self) -> Option<Vec<String>> {
+        if let Some(seeds) = &self.cluster {
+            return Some(seeds.clone());
+        }
+        let rest = self.url.strip_prefix("redis+cluster://")?;
+        let (auth, hosts) = match rest.rsplit_once('@') {
+            Some((a, h)) => (format!("{a}@"), h),
+            None => (String::new(), rest),
+        };
+        Some(
+            hosts
+                .trim_end_matches('/')
+                .split(',')
+                .map(|h| format!("redis://{auth}{h}"))
+                .collect(),
+        )
+    }
+
     /// For `rediss://` URLs: trust this root certificate (PEM) instead of
     /// the system's trust store. Default: the system's trust store.
     pub fn tls_root_certificate(mut self, pem: impl Into<Vec<u8>>) -> Self {
@@ -233,14 +268,29 @@ impl CacheBuilder {
     /// - [`ErrorKind::UnsafeEvictionPolicy`]: see [`EvictionCheck`].
     pub async fn build(self) -> Result<Cache> {
         let space = self.validate()?;
-        let conn = Conn::connect(
-            &self.url,
-            self.tls_root.as_deref(),
-            self.connect_timeout,
-            self.response_timeout,
-            Breaker::new(self.breaker, &self.namespace),
-        )
-        .await?;
+        let breaker = Breaker::new(self.breaker, &self.namespace);
+        let conn = match self.cluster_seeds() {
+            Some(seeds) => {
+                Conn::connect_cluster(
+                    &seeds,
+                    self.tls_root.as_deref(),
+                    self.connect_timeout,
+                    self.response_timeout,
+                    breaker,
+                )
+                .await?
+            }
+            None => {
+                Conn::connect(
+                    &self.url,
+                    self.tls_root.as_deref(),
+                    self.connect_timeout,
+                    self.response_timeout,
+                    breaker,
+                )
+                .await?
+            }
+        };
         let info = self.startup_checks(&conn, &space).await?;
         let verify = policy::may_evict_entries(&info.eviction_policy);
         let cell = Arc::new(OnceLock::new());
@@ -262,6 +312,12 @@ impl CacheBuilder {
     /// Only invalid settings: namespace, bucket count, TTLs, URL.
     pub fn build_lazy(self) -> Result<Cache> {
         let space = self.validate()?;
+        if self.cluster_seeds().is_some() {
+            return Err(Error::new(
+                ErrorKind::Config,
+                "build_lazy does not support Redis Cluster yet: use build",
+            ));
+        }
         let gate = Arc::new(Gate::default());
         gate.set_reason("connecting".to_owned());
         let conn = Conn::lazy(
@@ -307,7 +363,12 @@ impl CacheBuilder {
     }
 
     fn validate(&self) -> Result<KeySpace> {
-        let space = KeySpace::new(&self.namespace, self.buckets)?;
+        let default_buckets = if self.cluster_seeds().is_some() {
+            16
+        } else {
+            1
+        };
+        let space = KeySpace::new(&self.namespace, self.buckets.unwrap_or(default_buckets))?;
         if self.default_ttl < Duration::from_millis(1) || self.max_ttl < Duration::from_millis(1) {
             return Err(InvalidInput::TtlTooShort.into());
         }
@@ -404,7 +465,9 @@ impl CacheBuilder {
 }
 
 async fn server_info(conn: &Conn) -> Result<ServerInfo> {
-    let text: String = conn.query(redis::cmd("INFO").arg("server")).await?;
+    let text: String = conn
+        .query_one_node(redis::cmd("INFO").arg("server"))
+        .await?;
     let redis_version = text
         .lines()
         .find_map(|l| l.strip_prefix("redis_version:"))
@@ -413,7 +476,7 @@ async fn server_info(conn: &Conn) -> Result<ServerInfo> {
         .to_owned();
     // CONFIG may be renamed or forbidden (managed Redis): then unknown.
     let eviction_policy = conn
-        .query::<Vec<String>>(redis::cmd("CONFIG").arg("GET").arg("maxmemory-policy"))
+        .query_one_node::<Vec<String>>(redis::cmd("CONFIG").arg("GET").arg("maxmemory-policy"))
         .await
         .ok()
         .and_then(|v| v.into_iter().nth(1))

@@ -13,10 +13,50 @@ use crate::breaker::{Admit, Breaker};
 use crate::error::{Error, ErrorKind, Result};
 use crate::scripts::Script;
 
-/// A shared connection to one Redis server.
+/// The two executors: one server (a reconnecting multiplexed connection)
+/// or a Redis Cluster (redis-rs' cluster client, which routes each command
+/// by its first key's slot, follows MOVED/ASK, and splits multi-slot
+/// `MGET`). Everything above this enum is the same for both.
+#[derive(Clone)]
+pub(crate) enum Backend {
+    /// A single server.
+    Single(ConnectionManager),
+    /// A Redis Cluster.
+    Cluster(redis::cluster_async::ClusterConnection),
+}
+
+impl redis::aio::ConnectionLike for Backend {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> redis::RedisFuture<'a, redis::Value> {
+        match self {
+            Self::Single(c) => c.req_packed_command(cmd),
+            Self::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> redis::RedisFuture<'a, Vec<redis::Value>> {
+        match self {
+            Self::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            Self::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Self::Single(c) => c.get_db(),
+            Self::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+/// A shared connection to one Redis server or cluster.
 #[derive(Clone)]
 pub(crate) struct Conn {
-    manager: ConnectionManager,
+    manager: Backend,
     breaker: Arc<Breaker>,
     /// Closed until the startup checks passed (lazily built caches); `None`
     /// on the clone that runs those checks.
@@ -123,7 +163,7 @@ impl Conn {
             )
         })?;
         Ok(Self {
-            manager,
+            manager: Backend::Single(manager),
             breaker: Arc::new(breaker),
             gate: Some(gate),
         })
@@ -168,10 +208,93 @@ impl Conn {
             }
         };
         Ok(Self {
-            manager,
+            manager: Backend::Single(manager),
             breaker: Arc::new(breaker),
             gate: None,
         })
+    }
+
+    /// Connects to a Redis Cluster through its seed nodes.
+    pub(crate) async fn connect_cluster(
+        seeds: &[String],
+        tls_root: Option<&[u8]>,
+        connect_timeout: Duration,
+        response_timeout: Duration,
+        breaker: Breaker,
+    ) -> Result<Self> {
+        let shown: Vec<String> = seeds.iter().map(|s| redact_url(s)).collect();
+        let shown = shown.join(",");
+        if seeds.iter().any(|s| s.starts_with("rediss://")) {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        }
+        let mut builder =
+            redis::cluster::ClusterClient::builder(seeds.iter().map(|s| normalize_url(s)))
+                .connection_timeout(connect_timeout)
+                .response_timeout(response_timeout)
+                .retries(3);
+        if let Some(pem) = tls_root {
+            builder = builder.certs(redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(pem.to_vec()),
+            });
+        }
+        let client = builder.build().map_err(|e| {
+            Error::with_source(
+                ErrorKind::Config,
+                format!("invalid cluster seeds {shown}: {e}"),
+                e,
+            )
+        })?;
+        let attempt = client.get_async_connection();
+        let conn =
+            match tokio::time::timeout(connect_timeout * 3, attempt).await {
+                Ok(Ok(c)) => c,
+                Ok(Err(e)) => {
+                    let e = Error::from(e);
+                    return Err(Error::new(
+                        e.kind(),
+                        format!("cannot connect to cluster {shown}: {e}"),
+                    ));
+                }
+                Err(_) => return Err(Error::new(
+                    ErrorKind::Timeout,
+                    format!(
+                        "cannot connect to cluster {shown}: no answer within {connect_timeout:?}"
+                    ),
+                )),
+            };
+        Ok(Self {
+            manager: Backend::Cluster(conn),
+            breaker: Arc::new(breaker),
+            gate: None,
+        })
+    }
+
+    /// Whether every call must stay within one hash slot (a cluster).
+    pub(crate) fn is_cluster(&self) -> bool {
+        matches!(self.manager, Backend::Cluster(_))
+    }
+
+    /// Runs a keyless command on one node (any node of a cluster): for
+    /// `INFO`, `CONFIG GET`, `TIME`, whose cluster-wide routing would
+    /// aggregate or fan out.
+    pub(crate) async fn query_one_node<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T> {
+        self.guarded(|c| async move {
+            match c {
+                Backend::Single(mut m) => Ok(cmd.query_async(&mut m).await?),
+                Backend::Cluster(mut cc) => {
+                    use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
+                    let v = cc
+                        .route_command(
+                            cmd.clone(),
+                            RoutingInfo::SingleNode(SingleNodeRoutingInfo::RandomPrimary),
+                        )
+                        .await?;
+                    Ok(redis::from_redis_value(v).map_err(redis::RedisError::from)?)
+                }
+            }
+        })
+        .await
     }
 
     /// The circuit breaker every call passes.
@@ -185,7 +308,7 @@ impl Conn {
     /// caller ever waits for (or can cancel) a probe.
     async fn guarded<T, F, Fut>(&self, call: F) -> Result<T>
     where
-        F: FnOnce(ConnectionManager) -> Fut,
+        F: FnOnce(Backend) -> Fut,
         Fut: std::future::Future<Output = Result<T>>,
     {
         if let Some(gate) = &self.gate {

@@ -46,8 +46,47 @@ pub(crate) struct WriteOp {
 
 impl Core {
     /// Writes entries in bounded batches, in order; says per entry whether
-    /// it was stored (a guarded write can be refused by a fence).
+    /// it was stored (a guarded write can be refused by a fence). On a
+    /// cluster each call carries one bucket (one hash slot); writes of one
+    /// key keep their order because a key has one bucket.
     pub(crate) async fn write(&self, ops: &[WriteOp]) -> Result<Vec<bool>> {
+        if !self.conn.is_cluster() || ops.iter().all(|o| o.bucket == ops[0].bucket) {
+            return self.write_in_order(ops).await;
+        }
+        let mut by_bucket: std::collections::BTreeMap<u16, Vec<usize>> = Default::default();
+        for (i, op) in ops.iter().enumerate() {
+            by_bucket.entry(op.bucket).or_default().push(i);
+        }
+        let mut stored = vec![false; ops.len()];
+        let mut group = Vec::new();
+        for indices in by_bucket.values() {
+            group.clear();
+            group.extend(indices.iter().map(|&i| &ops[i]));
+            let done = self.write_refs(&group).await?;
+            for (&i, s) in indices.iter().zip(done) {
+                stored[i] = s;
+            }
+        }
+        Ok(stored)
+    }
+
+    async fn write_refs(&self, ops: &[&WriteOp]) -> Result<Vec<bool>> {
+        let owned: Vec<WriteOp> = ops
+            .iter()
+            .map(|o| WriteOp {
+                key: o.key.clone(),
+                bucket: o.bucket,
+                value: o.value.clone(),
+                ttl_ms: o.ttl_ms,
+                grace_ms: o.grace_ms,
+                tags: o.tags.clone(),
+                since: o.since,
+            })
+            .collect();
+        self.write_in_order(&owned).await
+    }
+
+    async fn write_in_order(&self, ops: &[WriteOp]) -> Result<Vec<bool>> {
         let mut stored = Vec::with_capacity(ops.len());
         let mut start = 0;
         while start < ops.len() {

@@ -6,6 +6,7 @@
 mod support;
 
 mod basics;
+mod cluster;
 mod compute;
 mod concurrency;
 mod faults;
