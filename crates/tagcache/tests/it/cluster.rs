@@ -115,3 +115,274 @@ async fn read_through_groups_scopes_and_paths_work_on_a_cluster() {
     let stats = cache.stats().await.unwrap();
     assert_eq!(stats.buckets, 16);
 }
+
+/// Every live entry is listed under exactly its tags, and nothing else is.
+async fn assert_indexes_exact(cache: &tagcache::Cache, keys: &[String], tags: &[&str]) {
+    let mut expected: std::collections::BTreeMap<&str, BTreeSet<Vec<u8>>> =
+        tags.iter().map(|t| (*t, BTreeSet::new())).collect();
+    for k in keys {
+        if let Some(ts) = cache.tags(k).await.unwrap() {
+            for t in ts {
+                let t = String::from_utf8(t).unwrap();
+                expected
+                    .get_mut(t.as_str())
+                    .unwrap()
+                    .insert(k.as_bytes().to_vec());
+            }
+        }
+    }
+    for (t, want) in expected {
+        let listed: BTreeSet<Vec<u8>> = cache
+            .keys_with_tag(t)
+            .collect()
+            .await
+            .unwrap()
+            .into_iter()
+            .collect();
+        assert_eq!(listed, want, "index of {t}");
+        assert_eq!(
+            cache.tag_len(t).await.unwrap(),
+            want.len() as u64,
+            "count of {t}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalidation_stays_exact_under_concurrent_writers_across_slots() {
+    let cluster = RedisCluster::start(3, 0);
+    let cache = cluster_cache(&cluster).await;
+    let old: Vec<String> = (0..300).map(|i| format!("old{i}")).collect();
+    cache
+        .set_many_bytes(old.iter().map(|k| {
+            (
+                k.clone(),
+                b"v".to_vec(),
+                SetOptions::new().tags(["hot", "all"]),
+            )
+        }))
+        .await
+        .unwrap();
+    // Writers keep writing new keys (and rewriting some old ones without
+    // the tag) while the invalidation runs.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut writers = Vec::new();
+    for w in 0..4 {
+        let (cache, stop) = (cache.clone(), stop.clone());
+        writers.push(tokio::spawn(async move {
+            let mut written = Vec::new();
+            let mut i = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let k = format!("new{w}-{i}");
+                cache
+                    .set_bytes(&k, b"n", &SetOptions::new().tags(["hot", "all"]))
+                    .await
+                    .unwrap();
+                written.push(k);
+                if i % 7 == 0 {
+                    let o = format!("old{}", (w * 71 + i) % 300);
+                    cache
+                        .set_bytes(&o, b"rewritten", &SetOptions::new().tag("all"))
+                        .await
+                        .unwrap();
+                    written.push(o);
+                }
+                i += 1;
+            }
+            written
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    cache.invalidate_tag("hot").await.unwrap();
+    let after_return = cache.clone();
+    let late = "late".to_string();
+    after_return
+        .set_bytes(&late, b"l", &SetOptions::new().tag("hot"))
+        .await
+        .unwrap();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut keys: Vec<String> = old.clone();
+    for w in writers {
+        keys.extend(w.await.unwrap());
+    }
+    keys.push(late.clone());
+    // Old entries that were never rewritten are gone; rewritten ones were
+    // written concurrently and may go either way, but stay exactly indexed.
+    for k in &old {
+        if let Some(v) = cache.get_bytes(k).await.unwrap() {
+            assert_eq!(
+                v, b"rewritten",
+                "{k} survived the invalidation with its old value"
+            );
+        }
+    }
+    assert_eq!(
+        cache.get_bytes(&late).await.unwrap(),
+        Some(b"l".to_vec()),
+        "written after it returned"
+    );
+    assert_indexes_exact(&cache, &keys, &["hot", "all"]).await;
+}
+
+fn node_id(port: u16) -> String {
+    let mut c = redis::Client::open(format!("redis://127.0.0.1:{port}"))
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    redis::cmd("CLUSTER").arg("MYID").query(&mut c).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resharding_while_writing_and_invalidating_keeps_indexes_exact() {
+    let cluster = RedisCluster::start(3, 0);
+    let cache = cluster_cache(&cluster).await;
+    let keys: Vec<String> = (0..400).map(|i| format!("k{i}")).collect();
+    cache
+        .set_many_bytes(
+            keys.iter()
+                .map(|k| (k.clone(), b"v".to_vec(), SetOptions::new().tags(["a", "b"]))),
+        )
+        .await
+        .unwrap();
+    let masters = cluster.masters();
+    let (from, to) = (node_id(masters[0]), node_id(masters[1]));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let worker = {
+        let (cache, stop, keys) = (cache.clone(), stop.clone(), keys.clone());
+        tokio::spawn(async move {
+            let mut i = 0usize;
+            let mut errors = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let k = &keys[(i * 37) % keys.len()];
+                let tags: &[&str] = if i % 2 == 0 { &["a"] } else { &["a", "b"] };
+                // Slots in migration answer TRYAGAIN/ASK for a moment; the
+                // client retries, and a write that still fails is retried
+                // here: what matters is the state afterwards.
+                if cache
+                    .set_bytes(k, b"w", &SetOptions::new().tags(tags))
+                    .await
+                    .is_err()
+                {
+                    errors += 1;
+                }
+                if i % 50 == 0 && cache.invalidate_tag("b").await.is_err() {
+                    errors += 1;
+                }
+                i += 1;
+            }
+            (i, errors)
+        })
+    };
+    let port = masters[0];
+    let reshard = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("redis-cli")
+            .args(["--cluster", "reshard", &format!("127.0.0.1:{port}")])
+            .args([
+                "--cluster-from",
+                &from,
+                "--cluster-to",
+                &to,
+                "--cluster-slots",
+                "3000",
+                "--cluster-yes",
+            ])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        reshard.status.success(),
+        "{}",
+        String::from_utf8_lossy(&reshard.stdout)
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (ops, errors) = worker.await.unwrap();
+    eprintln!("reshard: {ops} operations during the reshard, {errors} failed and retried later");
+    cluster.wait_ok(Duration::from_secs(10)).unwrap();
+    // Finish any invalidation an error interrupted, then check.
+    cache.invalidate_tag("b").await.unwrap();
+    cache.prune().await.unwrap();
+    assert_indexes_exact(&cache, &keys, &["a", "b"]).await;
+    assert_eq!(cache.tag_len("b").await.unwrap(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_master_failover_is_served_fail_safe_and_leaves_nothing_orphaned() {
+    let mut cluster = RedisCluster::start(3, 1);
+    let cache = tagcache::Cache::builder("")
+        .cluster(cluster.seeds())
+        .namespace("test")
+        .auto_sweep(None)
+        .response_timeout(Duration::from_millis(300))
+        .connect_timeout(Duration::from_millis(300))
+        .op_timeout(Duration::from_millis(300))
+        .build()
+        .await
+        .unwrap();
+    let fs = cache.fail_safe();
+    let keys: Vec<String> = (0..200).map(|i| format!("k{i}")).collect();
+    for k in &keys {
+        fs.set_bytes(k, b"v", &SetOptions::new().tag("t"))
+            .await
+            .unwrap();
+    }
+    let victim = cluster.masters()[0];
+    let index = cluster.nodes.iter().position(|n| n.port == victim).unwrap();
+    cluster.kill(index);
+    // During the failover every call answers (hit, miss or bypass), none fails.
+    let started = std::time::Instant::now();
+    let (mut calls, mut bypassed) = (0, 0);
+    let mut recovered = None;
+    while started.elapsed() < Duration::from_secs(15) {
+        for k in keys.iter().step_by(10) {
+            calls += 1;
+            if matches!(fs.get_bytes(k).await.unwrap(), Lookup::Bypassed(_)) {
+                bypassed += 1;
+            }
+        }
+        if recovered.is_none()
+            && cluster.masters().len() == 3
+            && cluster.wait_ok(Duration::from_millis(10)).is_ok()
+        {
+            recovered = Some(started.elapsed());
+        }
+        if let Some(at) = recovered {
+            if started.elapsed() > at + Duration::from_secs(2) {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    eprintln!("failover: {calls} reads, {bypassed} bypassed, cluster ok after {recovered:?}");
+    assert!(recovered.is_some(), "no failover");
+    // After the failover: writes and invalidation work, and the replica
+    // kept entries and edges together.
+    let mut ok = false;
+    for _ in 0..50 {
+        if cache
+            .set_bytes("after", b"a", &SetOptions::new().tag("t"))
+            .await
+            .is_ok()
+        {
+            ok = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(ok, "writes did not resume");
+    let mut all = keys.clone();
+    all.push("after".into());
+    let live = {
+        let mut n = 0;
+        for k in &all {
+            if cache.exists(k).await.unwrap() {
+                n += 1;
+            }
+        }
+        n
+    };
+    assert_eq!(cache.invalidate_tag("t").await.unwrap(), live);
+    assert_indexes_exact(&cache, &all, &["t"]).await;
+}

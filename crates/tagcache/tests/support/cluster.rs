@@ -77,6 +77,8 @@ impl RedisCluster {
             let child = Command::new("redis-server")
                 .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
                 .args(["--cluster-enabled", "yes", "--cluster-node-timeout", "1000"])
+                // A replica may always take over (the test kills masters).
+                .args(["--cluster-replica-validity-factor", "0"])
                 .args(["--cluster-config-file", "nodes.conf"])
                 .args(["--save", "", "--appendonly", "no"])
                 .arg("--dir")
