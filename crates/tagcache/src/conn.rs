@@ -246,23 +246,24 @@ impl Conn {
             )
         })?;
         let attempt = client.get_async_connection();
-        let conn =
-            match tokio::time::timeout(connect_timeout * 3, attempt).await {
-                Ok(Ok(c)) => c,
-                Ok(Err(e)) => {
-                    let e = Error::from(e);
-                    return Err(Error::new(
-                        e.kind(),
-                        format!("cannot connect to cluster {shown}: {e}"),
-                    ));
-                }
-                Err(_) => return Err(Error::new(
+        let conn = match tokio::time::timeout(connect_timeout * 3, attempt).await {
+            Ok(Ok(c)) => c,
+            Ok(Err(e)) => {
+                let e = Error::from(e);
+                return Err(Error::new(
+                    e.kind(),
+                    format!("cannot connect to cluster {shown}: {e}"),
+                ));
+            }
+            Err(_) => {
+                return Err(Error::new(
                     ErrorKind::Timeout,
                     format!(
                         "cannot connect to cluster {shown}: no answer within {connect_timeout:?}"
                     ),
-                )),
-            };
+                ))
+            }
+        };
         Ok(Self {
             manager: Backend::Cluster(conn),
             breaker: Arc::new(breaker),
