@@ -6,6 +6,7 @@
 mod support;
 
 mod basics;
+mod both;
 mod cluster;
 mod compute;
 mod concurrency;
