@@ -10,6 +10,7 @@ mod both;
 mod cluster;
 mod compute;
 mod concurrency;
+mod examples;
 mod faults;
 mod grace;
 mod groups;

@@ -1,0 +1,20 @@
+//! The situation examples, run against a private server by the test suite.
+
+use crate::support::RedisServer;
+
+#[path = "../../examples/pipeline_metadata.rs"]
+mod pipeline_metadata;
+#[path = "../../examples/protected_branches.rs"]
+mod protected_branches;
+
+#[tokio::test]
+async fn pipeline_metadata_example_checks_out() {
+    let server = RedisServer::start();
+    pipeline_metadata::run(&server.url()).await.unwrap();
+}
+
+#[tokio::test]
+async fn protected_branches_example_checks_out() {
+    let server = RedisServer::start();
+    protected_branches::run(&server.url()).await.unwrap();
+}
