@@ -8,7 +8,6 @@
 #![allow(clippy::print_stdout)]
 
 #[path = "../tests/support/mod.rs"]
-#[allow(dead_code, unused_imports)]
 mod support;
 
 use std::time::Duration;

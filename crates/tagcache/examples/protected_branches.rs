@@ -9,7 +9,6 @@
 #![allow(clippy::print_stdout)]
 
 #[path = "../tests/support/mod.rs"]
-#[allow(dead_code, unused_imports)]
 mod support;
 
 use std::sync::atomic::{AtomicU32, Ordering};
