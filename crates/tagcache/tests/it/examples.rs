@@ -2,8 +2,11 @@
 
 use crate::support::RedisServer;
 
+// Each example brings its own copy of the fixture for its `main`.
+#[allow(clippy::duplicate_mod)]
 #[path = "../../examples/pipeline_metadata.rs"]
 mod pipeline_metadata;
+#[allow(clippy::duplicate_mod)]
 #[path = "../../examples/protected_branches.rs"]
 mod protected_branches;
 
