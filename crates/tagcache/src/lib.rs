@@ -74,3 +74,8 @@ pub use policy::EvictionCheck;
 pub use scope::{Scope, ScopeKeys};
 pub use stats::Stats;
 pub use sweep::PruneReport;
+
+/// The guide (GUIDE.md at the repository root); its examples are compiled
+/// as doc tests, so they stay true to the API.
+#[doc = include_str!("../../../GUIDE.md")]
+pub mod guide {}
