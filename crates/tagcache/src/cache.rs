@@ -266,7 +266,7 @@ impl Cache {
         self.core().conn.breaker().state()
     }
 
-    /// One round trip: the entry's bytes and Redis' clock (ms), the time a
+    /// One round trip: the entry's bytes and Redis' clock (µs), the time a
     /// guarded write compares fences with.
     pub(crate) async fn get_with_time(&self, key: &[u8]) -> Result<(Option<Vec<u8>>, u64)> {
         let k = self.entry_key(key)?;
@@ -274,7 +274,7 @@ impl Cache {
         pipe.get(k).cmd("TIME");
         let (raw, (secs, micros)): (Option<Vec<u8>>, (u64, u64)) =
             self.core().conn.pipe(&pipe).await?;
-        Ok((raw, secs * 1000 + micros / 1000))
+        Ok((raw, secs * 1_000_000 + micros))
     }
 
     /// Stores a MessagePack payload unless a fence newer than `since`

@@ -171,7 +171,7 @@ impl Cache {
         let key = key.as_ref();
         let (cached, since) = self.get_with_time(key).await?;
         let stale = match cached {
-            Some(bytes) if !is_stale(&codec::decode_entry(&bytes)?, since) => {
+            Some(bytes) if !is_stale(&codec::decode_entry(&bytes)?, since / 1000) => {
                 return Ok(Computed {
                     value: self.decode_typed(&bytes)?,
                     source: Source::Hit,

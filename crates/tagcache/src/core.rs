@@ -27,9 +27,9 @@ pub(crate) struct Limits {
 }
 
 impl Limits {
-    /// The fence window in ms, as scripts take it.
-    pub(crate) fn fence_window_ms(&self) -> String {
-        self.fence_window.as_millis().to_string()
+    /// The fence window in µs, as scripts take it.
+    pub(crate) fn fence_window_us(&self) -> String {
+        self.fence_window.as_micros().to_string()
     }
 }
 

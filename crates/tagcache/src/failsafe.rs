@@ -433,7 +433,7 @@ impl FailSafeCache {
                 // A pending invalidation covers it: neither serve nor store.
                 return self.load_only(loader).await;
             }
-            if is_stale(&d, since) {
+            if is_stale(&d, since / 1000) {
                 stale = Some(raw.clone());
             } else if let Ok(value) = self.cache.decode_typed::<T>(&raw) {
                 return Ok(Computed {
@@ -478,7 +478,7 @@ impl FailSafeCache {
             .await?;
         let (stale, since) = match read {
             Ok((Some(raw), since)) => match codec::decode_entry(&raw) {
-                Ok(d) if is_stale(&d, since) => {
+                Ok(d) if is_stale(&d, since / 1000) => {
                     let tags = codec::parse_tags(d.tag_section).unwrap_or_default();
                     if self.cache.journal().covers(&key, &tags) {
                         return self.load_only(loader).await;

@@ -30,7 +30,7 @@ impl Core {
             self.space.fence(bucket),
         ];
         let mut call = ScriptCall::new(&SCRIPTS.snapshot, &keys);
-        call.arg(tag).arg(self.limits.fence_window_ms());
+        call.arg(tag).arg(self.limits.fence_window_us());
         let state: String = self.conn.run(&call).await?;
         match state.as_str() {
             "new" => Ok(Snapshot::New),

@@ -118,7 +118,7 @@ impl Core {
             ],
             None => vec![],
         };
-        let window = self.limits.fence_window_ms();
+        let window = self.limits.fence_window_us();
         let mut call = table.call(
             &SCRIPTS.drop,
             [invalidating.unwrap_or(b""), window.as_bytes()],

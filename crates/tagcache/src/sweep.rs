@@ -65,7 +65,7 @@ impl Core {
         let lease = u64::try_from(INVALIDATION_LEASE.as_millis()).unwrap_or(u64::MAX);
         let mut report = PruneReport::default();
         let mut work = 0u64;
-        let window = self.limits.fence_window_ms();
+        let window = self.limits.fence_window_us();
         for bucket in 0..self.space.buckets() {
             loop {
                 let mut call = ScriptCall::new(&SCRIPTS.trim, &[self.space.fence(bucket)]);

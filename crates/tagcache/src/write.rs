@@ -39,7 +39,7 @@ pub(crate) struct WriteOp {
     /// How long the entry stays, stale, after its TTL (0: none).
     pub(crate) grace_ms: u64,
     pub(crate) tags: Vec<Vec<u8>>,
-    /// Server ms at which the caller's read began (guarded read-through
+    /// Server µs at which the caller's read began (guarded read-through
     /// writes); 0 for plain writes.
     pub(crate) since: u64,
 }
@@ -116,7 +116,7 @@ impl Core {
         let mut stored = vec![true; ops.len()];
         let mut pending: Vec<(usize, Vec<Vec<u8>>)> = (0..ops.len()).map(|i| (i, vec![])).collect();
         let trim = self.limits.trim_limit.to_string();
-        let window = self.limits.fence_window_ms();
+        let window = self.limits.fence_window_us();
         for _ in 0..MAX_ATTEMPTS {
             let mut table = KeyTable::new(&self.space);
             let mut shapes = Vec::with_capacity(pending.len());

@@ -4,7 +4,7 @@
 -- KEYS: n entry keys, m tag index keys, k registry keys, k fence keys,
 --       then (when an invalidation is running) the snapshot key and the
 --       in-flight key.
--- ARGV: n, m, k, invalidated tag name ('' when deleting), fence window ms;
+-- ARGV: n, m, k, invalidated tag name ('' when deleting), fence window µs;
 --       m tag names; m registry numbers; then per entry: member, registry
 --       number, action (1 = drop, 0 = only leave the snapshot), expected
 --       state ('0' missing, or '1' followed by the tag section read
@@ -21,6 +21,7 @@ if tag ~= '' then
   snapshot, inflight = KEYS[n + m + 2 * k + 1], KEYS[n + m + 2 * k + 2]
 end
 local now = now_ms()
+local now_micros = now_us()
 
 local out, done, dropped = {0}, {}, 0
 local a = 6 + 2 * m
@@ -53,7 +54,7 @@ for i = 1, n do
       out[i + 1] = 2
     end
     if not snapshot then
-      try_zadd(KEYS[n + m + k + tonumber(reg)], int(now), 'k' .. member)
+      try_zadd(KEYS[n + m + k + tonumber(reg)], int(now_micros), 'k' .. member)
     end
     done[#done + 1] = member
   end
@@ -67,7 +68,7 @@ for j = 1, m do
   end
 end
 for r = 1, k do
-  trim_expired(KEYS[n + m + k + r], now - window, 16)
+  trim_expired(KEYS[n + m + k + r], now_micros - window, 16)
 end
 
 if snapshot then

@@ -7,6 +7,14 @@ local function now_ms()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
+-- Server time in microseconds: fences and read-through times, so a read
+-- that starts right after an invalidation returned is told apart from one
+-- that started before it.
+local function now_us()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
+
 -- Formats an integer score without exponent notation.
 local function int(x)
   return string.format('%.0f', x)

@@ -2,9 +2,9 @@
 -- one atomic step.
 --
 -- KEYS: n entry keys, m tag index keys, k registry keys, k fence keys.
--- ARGV: n, m, k, trim limit, fence window ms; m tag names; m registry
+-- ARGV: n, m, k, trim limit, fence window µs; m tag names; m registry
 --       numbers (1..k); then per entry: member, registry number, value,
---       ttl ms, grace ms, since (server ms the caller's read began,
+--       ttl ms, grace ms, since (server µs the caller's read began,
 --       0 = unguarded), tag count, tag numbers (1..m).
 -- An entry with grace expires (in Redis and in its indexes) at
 -- now + ttl + grace, and its header's fresh-until field is set to now + ttl.
@@ -28,8 +28,10 @@ for j = 1, m do
   trim_expired(KEYS[n + j], now, trim)
 end
 
+local now_micros = now_us()
+
 local function fenced(fence, since, member, new)
-  if since < now - window then
+  if since < now_micros - window then
     return true
   end
   local s = redis.call('ZSCORE', fence, 'k' .. member)

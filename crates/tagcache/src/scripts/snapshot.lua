@@ -6,7 +6,7 @@
 -- an entry with this tag afterwards.
 --
 -- KEYS: tag index, snapshot, in-flight registry, fence.
--- ARGV: tag name, fence window ms.
+-- ARGV: tag name, fence window µs.
 -- Returns 'new', 'join' (a snapshot is already being drained: drain it,
 -- then call again) or 'empty'.
 local now = now_ms()
@@ -21,8 +21,9 @@ elseif redis.call('EXISTS', KEYS[1]) == 1 then
 end
 -- The fence and the in-flight record are best effort under OOM (see
 -- try_zadd); invalidating must work most when memory is full.
-try_zadd(KEYS[4], int(now), 't' .. ARGV[1])
-trim_expired(KEYS[4], now - tonumber(ARGV[2]), 16)
+local now_micros = now_us()
+try_zadd(KEYS[4], int(now_micros), 't' .. ARGV[1])
+trim_expired(KEYS[4], now_micros - tonumber(ARGV[2]), 16)
 if state == 'new' then
   try_zadd(KEYS[3], int(now), ARGV[1])
 elseif state == 'join' then
