@@ -60,6 +60,7 @@ fn bench_runs_on_a_private_server_and_writes_json() {
     for id in [
         "set_many",
         "set_bytes",
+        "set_many_vs_lua",
         "set_many_vs_set",
         "get",
         "get_many",

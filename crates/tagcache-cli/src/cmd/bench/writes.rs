@@ -16,22 +16,50 @@ use super::report::{Comparison, Goal, Run};
 use super::{batches, drive, now_ms, Bench, BATCHES_IN_FLIGHT, TTL};
 use crate::error::{CliError, Result};
 
+/// The least a script can do for a batch with the same effect on the
+/// data: SET PX and a ZADD per tag for each entry, one registry ZADD LT
+/// per tag (no old-tag cleanup, no trimming, no declared keys). It shows
+/// how much of tagcache's write cost is the script call itself.
+/// ARGV: entry prefix, index prefix, registry, ttl ms, expiry ms, then per
+/// entry: key, value, tag count, tags.
+const MINIMAL_SET_LUA: &str = r"
+local ep, tp, reg, ttl, exp = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local seen = {}
+local i = 6
+while i <= #ARGV do
+  local key, nt = ARGV[i], tonumber(ARGV[i + 2])
+  redis.call('SET', ep .. key, ARGV[i + 1], 'PX', ttl)
+  for j = 1, nt do
+    local tag = ARGV[i + 2 + j]
+    redis.call('ZADD', tp .. tag, exp, key)
+    seen[tag] = true
+  end
+  i = i + 3 + nt
+end
+for tag in pairs(seen) do
+  redis.call('ZADD', reg, 'LT', exp, tag)
+end
+return 1
+";
+
 /// One way of writing the data set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
     RawPlain,
     RawBatched,
     SetMany,
+    LuaBatched,
     RawEach,
     SetBytes,
 }
 
 /// In the order run (baselines and tagcache alternate, so drift of a
 /// noisy machine hits both).
-const MODES: [Mode; 5] = [
+const MODES: [Mode; 6] = [
     Mode::RawPlain,
     Mode::RawBatched,
     Mode::SetMany,
+    Mode::LuaBatched,
     Mode::RawEach,
     Mode::SetBytes,
 ];
@@ -42,6 +70,7 @@ impl Mode {
             Mode::RawPlain => "raw SET PX, pipelined",
             Mode::RawBatched => "raw SET PX + ZADDs, pipelined",
             Mode::SetMany => "tagcache set_many_bytes",
+            Mode::LuaBatched => "minimal Lua script per batch",
             Mode::RawEach => "raw SET PX + ZADDs, one pipeline per entry",
             Mode::SetBytes => "tagcache set_bytes",
         }
@@ -52,6 +81,7 @@ impl Mode {
             Mode::RawPlain => "w-plain",
             Mode::RawBatched => "w-raw",
             Mode::SetMany => "w-many",
+            Mode::LuaBatched => "w-lua",
             Mode::RawEach => "w-raw1",
             Mode::SetBytes => "w-one",
         }
@@ -62,7 +92,7 @@ impl Mode {
         match self {
             Mode::RawPlain => &["set"],
             Mode::RawBatched | Mode::RawEach => &["set", "zadd"],
-            Mode::SetMany | Mode::SetBytes => &["evalsha"],
+            Mode::SetMany | Mode::SetBytes | Mode::LuaBatched => &["evalsha"],
         }
     }
 }
@@ -132,6 +162,14 @@ fn compare(b: &Bench<'_>, best: &[Option<Run>; MODES.len()]) -> Vec<Comparison> 
             Some(Goal::at_least("set_bytes_ratio", 0.8, "")),
         ),
         Comparison::new(
+            "set_many_vs_lua",
+            format!("set_many_bytes, {k} tags, {n}/call"),
+            run(Mode::SetMany),
+            format!("minimal Lua script, {n} entries/call"),
+            run(Mode::LuaBatched),
+            None,
+        ),
+        Comparison::new(
             "set_many_vs_set",
             format!("set_many_bytes, {k} tags, {n}/call"),
             run(Mode::SetMany),
@@ -169,6 +207,12 @@ async fn write_once(b: &Bench<'_>, mode: Mode, round: u32) -> Result<(Run, Footp
         Mode::RawPlain => b.measure(sent, n, raw_batched(b, &fp.space, false)).await?,
         Mode::RawBatched => b.measure(sent, n, raw_batched(b, &fp.space, true)).await?,
         Mode::RawEach => b.measure(sent, n, raw_each(b, &fp.space)).await?,
+        Mode::LuaBatched => {
+            let script = redis::Script::new(MINIMAL_SET_LUA);
+            script.load_async(&mut b.raw.clone()).await?;
+            b.measure(sent, n, lua_batched(b, &fp.space, &script))
+                .await?
+        }
         Mode::SetMany => {
             let cache = b.cache(fp.space.name()).await?;
             b.measure(sent, n, set_many(b, &cache)).await?
@@ -239,6 +283,32 @@ async fn raw_batched(b: &Bench<'_>, space: &Space, tagged: bool) -> Result<()> {
             }
             push_registry(&mut pipe, space, tags, expiry);
             pipe.query_async::<()>(&mut b.raw.clone()).await?;
+            Ok(())
+        },
+    )
+    .await
+}
+
+async fn lua_batched(b: &Bench<'_>, space: &Space, script: &redis::Script) -> Result<()> {
+    let ttl = TTL.as_millis() as u64;
+    drive(
+        batches(b.plan.entries, b.plan.batch),
+        BATCHES_IN_FLIGHT,
+        |range| async move {
+            let mut call = script.prepare_invoke();
+            call.arg(space.entry_prefix())
+                .arg(space.tag(""))
+                .arg(space.registry())
+                .arg(ttl)
+                .arg(now_ms() + ttl);
+            for i in range {
+                let tags = b.plan.workload.tags_of(i, None);
+                call.arg(item_key(i))
+                    .arg(b.plan.workload.value())
+                    .arg(tags.len())
+                    .arg(tags);
+            }
+            call.invoke_async::<()>(&mut b.raw.clone()).await?;
             Ok(())
         },
     )
