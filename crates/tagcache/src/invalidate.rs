@@ -4,7 +4,7 @@
 //! key in O(1) and files it as in flight. Every entry whose write completed
 //! before that moment is in the snapshot; writes after it build a fresh
 //! index and survive. The snapshot is then drained in chunks of at most
-//! `chunk_size` members (`ZRANGE`, `read_tags.lua`, `drop.lua`), so Redis
+//! `chunk_size` members (`ZRANGE`, then `drop.lua`), so Redis
 //! never runs one long call. A process that dies midway leaves the snapshot
 //! filed in `{ns.b}:inv`: the next invalidation of the tag joins it, and the
 //! sweep finishes it once its heartbeat is stale.
@@ -48,6 +48,9 @@ impl Core {
         let snapshot = self.space.snapshot(bucket, tag);
         let chunk = isize::try_from(self.limits.chunk_size).unwrap_or(1000);
         let mut removed = 0;
+        // Tags seen in earlier chunks: declared up front, so most chunks
+        // are one call.
+        let mut known = Vec::new();
         loop {
             let members: Vec<Vec<u8>> = self
                 .conn
@@ -56,13 +59,12 @@ impl Core {
             if members.is_empty() {
                 return Ok(removed);
             }
-            let states = self.read_sections(bucket, &members).await?;
-            let d = self
-                .drop_entries(bucket, &members, &states, Some(tag))
+            let dropped = self
+                .drop_members(bucket, &members, Some(tag), &mut known)
                 .await?;
-            removed += d.dropped;
+            removed += dropped;
             metrics::counter!("tagcache_entries_invalidated_total", "namespace" => self.space.namespace().to_owned())
-                .increment(d.dropped);
+                .increment(dropped);
         }
     }
 

@@ -1,28 +1,25 @@
 //! Removing entries together with every index edge they have: the common
 //! step of `delete` and of each invalidation chunk.
 //!
-//! Scripts may only touch keys they were given, and an entry's tags are
-//! only known by reading it, so removal is two calls: `read_tags.lua`
-//! reads the tag sections, `drop.lua` removes each entry whose section is
-//! still the one read (an entry rewritten in between is reported as
-//! changed and read again).
+//! `drop.lua` reads each entry's tags itself and removes exactly its edges.
+//! Scripts may only touch keys they were given, so the caller declares the
+//! tag indexes it expects (learnt from earlier chunks); an entry with a tag
+//! not declared is reported back with its missing tags and removed by a
+//! second call. In a long invalidation most chunks take one call.
 
 use redis::Value;
 
-use crate::codec::parse_tags;
 use crate::core::Core;
 use crate::error::{Error, ErrorKind, Result};
 use crate::scripts::SCRIPTS;
 use crate::table::KeyTable;
 
-/// What `drop_entries` did.
-#[derive(Debug, Default)]
-pub(crate) struct Dropped {
-    /// Entries deleted.
-    pub(crate) dropped: u64,
-    /// Members whose entry changed since it was read.
-    pub(crate) changed: Vec<Vec<u8>>,
-}
+/// Most tag indexes one `drop.lua` call declares besides those an entry
+/// needs, as a multiple of the chunk size.
+const DECLARED_PER_CHUNK: usize = 4;
+/// Calls for one set of members before giving up (each retry is caused by
+/// a concurrent rewrite adding tags).
+const MAX_ATTEMPTS: usize = 16;
 
 impl Core {
     /// The tag sections of entries of one bucket (`None`: no such entry).
@@ -46,71 +43,69 @@ impl Core {
         Ok(sections)
     }
 
-    /// Removes entries of one bucket whose tag sections are still `states`.
-    /// With `invalidating = Some(tag)`, the members are also removed from
-    /// that tag's snapshot, and entries no longer carrying the tag are left
-    /// alone (they were rewritten after the invalidation began).
-    pub(crate) async fn drop_entries(
+    /// Removes entries of one bucket with all their edges; returns how many
+    /// were deleted. `known` carries the tag names seen so far (by earlier
+    /// chunks of the same invalidation): their indexes are declared up
+    /// front, so a chunk whose entries carry only known tags is one call.
+    /// With `invalidating = Some(tag)`, only entries still carrying the tag
+    /// are deleted, and every member leaves that tag's snapshot.
+    pub(crate) async fn drop_members(
         &self,
         bucket: u16,
         members: &[Vec<u8>],
-        states: &[Option<Vec<u8>>],
         invalidating: Option<&[u8]>,
-    ) -> Result<Dropped> {
-        let mut out = Dropped::default();
-        let parsed: Vec<Vec<Vec<u8>>> = states
-            .iter()
-            .map(|s| {
-                s.as_deref()
-                    .map(parse_tags)
-                    .transpose()
-                    .map(Option::unwrap_or_default)
-            })
-            .collect::<Result<_>>()?;
-        let chunk = self.limits.chunk_size;
-        let mut start = 0;
-        while start < members.len() {
-            let mut end = start;
-            let mut edges = 0;
-            while end < members.len() {
-                let more = parsed[end].len();
-                if end > start && (end - start >= chunk || edges + more > 4 * chunk) {
-                    break;
-                }
-                edges += more;
-                end += 1;
+        known: &mut Vec<Vec<u8>>,
+    ) -> Result<u64> {
+        let mut dropped = 0;
+        let mut todo: Vec<Vec<u8>> = members.to_vec();
+        for _ in 0..MAX_ATTEMPTS {
+            if todo.is_empty() {
+                return Ok(dropped);
             }
-            let part = self
-                .drop_call(
-                    bucket,
-                    &members[start..end],
-                    &states[start..end],
-                    &parsed[start..end],
-                    invalidating,
-                )
-                .await?;
-            out.dropped += part.dropped;
-            out.changed.extend(part.changed);
-            start = end;
+            let mut again = Vec::new();
+            for part in todo.chunks(self.limits.chunk_size) {
+                let (n, needs) = self.drop_call(bucket, part, invalidating, known).await?;
+                dropped += n;
+                for (member, missing) in needs {
+                    if known.len() + missing.len() > DECLARED_PER_CHUNK * self.limits.chunk_size {
+                        known.clear();
+                    }
+                    for t in missing {
+                        if !known.contains(&t) {
+                            known.push(t);
+                        }
+                    }
+                    again.push(member);
+                }
+            }
+            todo = again;
         }
-        Ok(out)
+        Err(Error::new(
+            ErrorKind::Contended,
+            "entries kept gaining tags during the removal",
+        ))
     }
 
+    /// One `drop.lua` call: how many it deleted, and the members it left
+    /// because a tag's index was not declared (with those tags).
     async fn drop_call(
         &self,
         bucket: u16,
         members: &[Vec<u8>],
-        states: &[Option<Vec<u8>>],
-        tags: &[Vec<Vec<u8>>],
         invalidating: Option<&[u8]>,
-    ) -> Result<Dropped> {
+        known: &[Vec<u8>],
+    ) -> Result<(u64, Vec<(Vec<u8>, Vec<Vec<u8>>)>)> {
         let mut table = KeyTable::new(&self.space);
-        let mut nums = Vec::with_capacity(members.len());
-        for (m, t) in members.iter().zip(tags) {
+        for m in members {
             table.entry(bucket, m);
-            nums.push(t.iter().map(|t| table.tag(bucket, t)).collect::<Vec<_>>());
         }
         let reg = table.registry(bucket);
+        if let Some(tag) = invalidating {
+            table.tag(bucket, tag);
+        }
+        for t in known {
+            table.tag(bucket, t);
+        }
         let extra = match invalidating {
             Some(tag) => vec![
                 self.space.snapshot(bucket, tag),
@@ -124,27 +119,8 @@ impl Core {
             [invalidating.unwrap_or(b""), window.as_bytes()],
             &extra,
         );
-        for ((m, state), (t, n)) in members.iter().zip(states).zip(tags.iter().zip(&nums)) {
-            let drop = match invalidating {
-                Some(tag) => t.iter().any(|x| x.as_slice() == tag),
-                None => true,
-            };
-            let mut expected = Vec::new();
-            match state {
-                Some(section) => {
-                    expected.push(b'1');
-                    expected.extend_from_slice(section);
-                }
-                None => expected.push(b'0'),
-            }
-            call.arg(m.as_slice())
-                .arg(reg)
-                .arg(if drop { "1" } else { "0" })
-                .arg(expected)
-                .arg(n.len());
-            for j in n {
-                call.arg(*j);
-            }
+        for m in members {
+            call.arg(m.as_slice()).arg(reg);
         }
         let reply: Vec<Value> = self.conn.run(&call).await?;
         let mut it = reply.into_iter();
@@ -157,13 +133,20 @@ impl Core {
                 ))
             }
         };
-        let changed = members
-            .iter()
-            .zip(it)
-            .filter(|(_, s)| matches!(s, Value::Int(3)))
-            .map(|(m, _)| m.clone())
-            .collect();
-        Ok(Dropped { dropped, changed })
+        let mut needs = Vec::new();
+        for (m, status) in members.iter().zip(it) {
+            if let Value::Array(missing) = status {
+                let names = missing
+                    .into_iter()
+                    .filter_map(|v| match v {
+                        Value::BulkString(b) => Some(b),
+                        _ => None,
+                    })
+                    .collect();
+                needs.push((m.clone(), names));
+            }
+        }
+        Ok((dropped, needs))
     }
 
     /// Deletes entries (validated keys) with all their edges, bucket by
@@ -188,20 +171,7 @@ impl Core {
     /// Deletes entries of one bucket with all their edges; returns how many
     /// existed.
     pub(crate) async fn delete_in_bucket(&self, bucket: u16, members: Vec<Vec<u8>>) -> Result<u64> {
-        let mut total = 0;
-        let mut todo = members;
-        for _ in 0..16 {
-            if todo.is_empty() {
-                return Ok(total);
-            }
-            let states = self.read_sections(bucket, &todo).await?;
-            let d = self.drop_entries(bucket, &todo, &states, None).await?;
-            total += d.dropped;
-            todo = d.changed;
-        }
-        Err(Error::new(
-            ErrorKind::Contended,
-            "entries kept changing during delete",
-        ))
+        let mut known = Vec::new();
+        self.drop_members(bucket, &members, None, &mut known).await
     }
 }

@@ -362,7 +362,7 @@ async fn coalesced_writes_of_one_key_leave_no_registry_orphan() {
 /// one reached 100 ms, while unloaded the median was 4-5 ms and the worst
 /// 7-10 ms. So "no call over 20 ms" would flake. The test asserts what
 /// noise cannot fake and a regression cannot hide:
-/// - structure: at least two script calls (read + drop) per 1000 entries,
+/// - structure: at least one bounded script call per 1000 entries,
 ///   so no call handles more than a chunk;
 /// - typical cost: the median logged script call stays under 20 ms (with
 ///   chunks of 5000 it measured 23 ms, unloaded);
@@ -425,7 +425,8 @@ async fn invalidating_a_huge_tag_never_blocks_redis() {
     let calls = server.command_calls();
     let script_calls =
         calls.get("evalsha").unwrap_or(&0) - calls_before.get("evalsha").unwrap_or(&0);
-    assert!(script_calls >= 2 * n / 1000, "{script_calls} script calls");
+    // At least one bounded call per chunk of 1000.
+    assert!(script_calls >= n / 1000, "{script_calls} script calls");
 
     // Nothing is left but the meta key (and the tag's fence until the
     // sweep trims it).

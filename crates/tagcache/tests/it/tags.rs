@@ -158,8 +158,9 @@ async fn large_tag_is_listed_in_pages_and_invalidated_in_chunks() {
     assert_eq!(cache.invalidate_tag("big").await.unwrap(), n as u64);
     let after = server.command_calls();
     let drops = after.get("evalsha").unwrap() - before.get("evalsha").unwrap();
-    // chunks of 100: 25 drop calls + 25 read calls + 1 snapshot
-    assert!(drops >= 51, "{drops} script calls");
+    // chunks of 100: at least 25 drop calls + 1 snapshot (the first chunk
+    // takes a second call to learn the "other" tag's index)
+    assert!(drops >= 26, "{drops} script calls");
     assert_eq!(cache.tag_len("other").await.unwrap(), 0);
     assert_eq!(crate::keys_besides_fences(&server), 1);
 }
