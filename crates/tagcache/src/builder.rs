@@ -58,6 +58,7 @@ pub struct CacheBuilder {
     journal_capacity: usize,
     op_timeout: Duration,
     key_logging: KeyLogging,
+    legacy: Option<(crate::legacy::LegacyRules, crate::legacy::LegacyMode)>,
 }
 
 impl CacheBuilder {
@@ -84,6 +85,7 @@ impl CacheBuilder {
             journal_capacity: 10_000,
             op_timeout: Duration::from_millis(100),
             key_logging: KeyLogging::Off,
+            legacy: None,
         }
     }
 
@@ -246,6 +248,20 @@ impl CacheBuilder {
                 .map(|h| format!("redis://{auth}{h}"))
                 .collect(),
         )
+    }
+
+    /// Old key formats to fall back to and migrate from, for owner scopes
+    /// (see [`crate::LegacyRules`]): scoped reads that miss read the legacy
+    /// key and, with [`crate::LegacyMode::Migrate`], move it; listings and
+    /// clears also scan for an owner's legacy keys until a bulk migration
+    /// has completed. Default: none.
+    pub fn legacy(
+        mut self,
+        rules: crate::legacy::LegacyRules,
+        mode: crate::legacy::LegacyMode,
+    ) -> Self {
+        self.legacy = Some((rules, mode));
+        self
     }
 
     /// For `rediss://` URLs: trust this root certificate (PEM) instead of
@@ -436,6 +452,9 @@ impl CacheBuilder {
             flights: Default::default(),
             journal,
             op_timeout: self.op_timeout,
+            legacy: self
+                .legacy
+                .map(|(rules, mode)| Arc::new(crate::legacy::Legacy::new(rules, mode))),
             _sweeper: sweeper,
             _replayer: replayer,
         })

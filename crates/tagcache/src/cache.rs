@@ -73,6 +73,8 @@ pub(crate) struct Inner {
     pub(crate) flights: Flights,
     pub(crate) journal: Arc<Journal>,
     pub(crate) op_timeout: Duration,
+    /// Legacy-key rules and mode ([`CacheBuilder::legacy`]), if any.
+    pub(crate) legacy: Option<Arc<crate::legacy::Legacy>>,
     pub(crate) _sweeper: Option<AbortOnDrop>,
     pub(crate) _replayer: AbortOnDrop,
 }
@@ -245,6 +247,10 @@ impl Cache {
 
     pub(crate) fn op_timeout(&self) -> Duration {
         self.inner.op_timeout
+    }
+
+    pub(crate) fn legacy(&self) -> Option<&Arc<crate::legacy::Legacy>> {
+        self.inner.legacy.as_ref()
     }
 
     pub(crate) fn key_logging(&self) -> crate::observe::KeyLogging {
@@ -474,7 +480,7 @@ impl Cache {
     /// A typed value, or `None` when the entry is stale (in its grace
     /// period: plain reads treat it as gone; compared with this host's
     /// clock).
-    fn decode_fresh<T: DeserializeOwned>(&self, bytes: &[u8]) -> Result<Option<T>> {
+    pub(crate) fn decode_fresh<T: DeserializeOwned>(&self, bytes: &[u8]) -> Result<Option<T>> {
         if is_stale(&codec::decode_entry(bytes)?, local_now_ms()) {
             return Ok(None);
         }
@@ -482,7 +488,7 @@ impl Cache {
     }
 
     /// Payload bytes, or `None` when the entry is stale.
-    fn decode_bytes_fresh(&self, bytes: &[u8]) -> Result<Option<Vec<u8>>> {
+    pub(crate) fn decode_bytes_fresh(&self, bytes: &[u8]) -> Result<Option<Vec<u8>>> {
         let d = codec::decode_entry(bytes)?;
         if is_stale(&d, local_now_ms()) {
             return Ok(None);

@@ -120,6 +120,20 @@ pub enum InvalidInput {
     /// The bucket count must be between 1 and 65535.
     #[error("bucket count must be between 1 and 65535")]
     Buckets,
+    /// A legacy-key rule is malformed (syntax, captures, scope, part, tags,
+    /// or the rules file).
+    #[error("legacy rules: {0}")]
+    LegacyRule(String),
+    /// Two legacy-key rules can match one legacy key, or map to one new key.
+    #[error("legacy rules {first} and {second} overlap: both can take {example}")]
+    OverlappingLegacyRules {
+        /// The rule loaded first.
+        first: String,
+        /// The rule loaded second.
+        second: String,
+        /// A legacy key (or new key) both can take.
+        example: String,
+    },
 }
 
 impl Error {

@@ -10,7 +10,12 @@
 //! {<ns>.<b>}:reg              zset    tag registry: member = tag, score <= next expiry
 //! {<ns>.<b>}:inv              zset    in-flight invalidations: member = tag, score = heartbeat
 //! {<ns>.<b>}:fence            zset    `t<tag>` / `k<key>` -> last invalidation / delete (ms)
+//! {<ns>}:legacy               hash    bulk legacy migration state (cursor, counts)
 //! ```
+//!
+//! Legacy keys (the formats tagcache migrates from, `src/legacy`) are the
+//! application's own names: rules render them from their patterns, and
+//! [`is_tagcache_key`] keeps every rule away from the names above.
 //!
 //! `<ns>` is restricted to `[A-Za-z0-9_-]`, `<b>` is a decimal bucket number,
 //! and `<key>` / `<tag>` are the caller's bytes, unescaped, always the last
@@ -126,6 +131,45 @@ impl KeySpace {
     pub(crate) fn meta(&self) -> Vec<u8> {
         format!("{{{}}}:meta", self.namespace).into_bytes()
     }
+
+    /// `{<ns>}:legacy`: the state of a bulk legacy-key migration (hash:
+    /// SCAN cursor, rules fingerprint, counts), so a pass interrupted by a
+    /// crash or Ctrl-C resumes where it stopped; deleted when it completes.
+    pub(crate) fn legacy_state(&self) -> Vec<u8> {
+        format!("{{{}}}:legacy", self.namespace).into_bytes()
+    }
+}
+
+/// Field of `{<ns>}:meta` set (to the Unix ms of completion) when a bulk
+/// legacy migration has completed: from then on no listing or clear falls
+/// back to `SCAN` for legacy keys.
+pub(crate) const META_LEGACY_DONE: &str = "legacy_done";
+
+/// Whether `key` has the shape of a tagcache key of any namespace:
+/// `{<ns>}:…` or `{<ns>.<digits>}:…`. Legacy rules never match such keys,
+/// so no rule, however broad, can move or delete tagcache's own data.
+pub(crate) fn is_tagcache_key(key: &[u8]) -> bool {
+    let Some(rest) = key.strip_prefix(b"{") else {
+        return false;
+    };
+    let Some(close) = rest.iter().position(|&b| b == b'}') else {
+        return false;
+    };
+    if rest.get(close + 1) != Some(&b':') {
+        return false;
+    }
+    let tag = &rest[..close];
+    let (ns, bucket) = match tag.iter().position(|&b| b == b'.') {
+        Some(dot) => (&tag[..dot], Some(&tag[dot + 1..])),
+        None => (tag, None),
+    };
+    let ns_ok = !ns.is_empty()
+        && ns.len() <= MAX_NAMESPACE_LEN
+        && ns
+            .iter()
+            .all(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b'-');
+    let bucket_ok = bucket.is_none_or(|b| !b.is_empty() && b.iter().all(u8::is_ascii_digit));
+    ns_ok && bucket_ok
 }
 
 /// Checks a namespace: 1 to 64 characters of `[A-Za-z0-9_-]`.
@@ -206,6 +250,27 @@ mod tests {
         assert_eq!(ks.inflight(0), b"{app.0}:inv");
         assert_eq!(ks.fence(0), b"{app.0}:fence");
         assert_eq!(ks.meta(), b"{app}:meta");
+        assert_eq!(ks.legacy_state(), b"{app}:legacy");
+    }
+
+    #[test]
+    fn tagcache_keys_are_recognised() {
+        let ks = KeySpace::new("app", 4).unwrap();
+        assert!(is_tagcache_key(&ks.entry(3, b"k")));
+        assert!(is_tagcache_key(&ks.meta()));
+        assert!(is_tagcache_key(&ks.legacy_state()));
+        assert!(is_tagcache_key(b"{other-ns_2.17}:t:x"));
+        for k in [
+            &b"id-1-identity-x"[..],
+            b"{app}",
+            b"{app}x",
+            b"{a b}:x",
+            b"{app.}:x",
+            b"{app.1x}:x",
+            b"{}:x",
+        ] {
+            assert!(!is_tagcache_key(k), "{}", String::from_utf8_lossy(k));
+        }
     }
 
     #[test]

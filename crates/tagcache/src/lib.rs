@@ -10,7 +10,8 @@
 //! - overwriting or deleting an entry removes every edge it left;
 //! - invalidating a tag deletes every entry written before the call, in
 //!   chunks of bounded size, resumable after a crash;
-//! - no `KEYS`, no `SCAN`, no unbounded server call.
+//! - no `KEYS`, no `SCAN` (outside the legacy-key migration paths), no
+//!   unbounded server call.
 //!
 //! Start with [`Cache::builder`].
 //!
@@ -29,7 +30,16 @@
 //! {<ns>.<b>}:reg       zset    tag -> lower bound of next expiry (the sweep's map)
 //! {<ns>.<b>}:inv       zset    tag -> heartbeat of an invalidation in flight
 //! {<ns>.<b>}:fence     zset    t<tag>/k<key> -> last invalidation/delete (guards read-through)
+//! {<ns>}:legacy        hash    bulk legacy-key migration: cursor, counts (while one runs)
 //! ```
+//!
+//! ## Legacy keys
+//! A system moving to tagcache from its own key formats describes them
+//! with [`LegacyRules`] ([`CacheBuilder::legacy`]): scoped reads fall back
+//! to the legacy key and move it (value, remaining TTL, index) in one
+//! script; listing and clearing a scope also cover its legacy keys until
+//! [`Cache::legacy_migration`] has walked the keyspace once. These are the
+//! only paths that use `SCAN`.
 
 mod breaker;
 mod builder;
@@ -44,6 +54,7 @@ mod group;
 mod invalidate;
 mod journal;
 mod keys;
+mod legacy;
 mod listing;
 mod observe;
 mod path;
@@ -66,6 +77,10 @@ pub use error::{Error, ErrorKind, InvalidInput, Result};
 pub use failsafe::{BypassReason, FailSafeCache, Lookup, Removal, Written};
 pub use group::{Fetched, Group, DEFAULT_GROUP_CAP};
 pub use keys::{MAX_KEY_LEN, MAX_NAMESPACE_LEN, MAX_TAG_LEN};
+pub use legacy::{
+    LegacyMode, LegacyRule, LegacyRules, LegacyTarget, MigrateOptions, Migration, MigrationReport,
+    MigrationStep, MoveAction, PlannedMove,
+};
 pub use listing::TagKeys;
 pub use observe::KeyLogging;
 pub use path::{KeyPath, Part, PathPattern, Segment};

@@ -1,6 +1,7 @@
 //! Owner scopes: the keys of one owner (a request, a user, a job), kept in
 //! one bucket and one index, listed, checked and cleared as a unit.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use serde::{de::DeserializeOwned, Serialize};
@@ -8,7 +9,8 @@ use serde::{de::DeserializeOwned, Serialize};
 use crate::cache::{Cache, SetOptions};
 use crate::codec::{self, Codec};
 use crate::conn::ScriptCall;
-use crate::error::Result;
+use crate::error::{Error, ErrorKind, Result};
+use crate::legacy::scoped::{self as legacy, LegacyKeys, Read};
 use crate::listing::TagKeys;
 use crate::path::{KeyPath, Part};
 use crate::scripts::SCRIPTS;
@@ -23,6 +25,12 @@ use crate::scripts::SCRIPTS;
 /// each entry's expiry and is trimmed and swept like any tag index: it
 /// never outlives the owner's entries, and never lists a key the owner no
 /// longer has.
+///
+/// With legacy rules configured ([`crate::CacheBuilder::legacy`]), reads
+/// fall back to the legacy key of a part, `delete` and `contains` cover
+/// it, and `keys` and `clear` also find the owner's legacy keys (by
+/// `SCAN`) until the namespace's bulk migration has completed: see
+/// [`crate::LegacyRules`]. Without rules, no operation of a scope scans.
 ///
 /// ```no_run
 /// # async fn demo(cache: tagcache::Cache) -> tagcache::Result<()> {
@@ -66,9 +74,14 @@ impl Scope {
     }
 
     fn key(&self, part: impl Into<Part>) -> Result<Vec<u8>> {
-        let path = self.owner.clone().push(part);
+        Ok(self.key_and_part(part)?.0)
+    }
+
+    fn key_and_part(&self, part: impl Into<Part>) -> Result<(Vec<u8>, Part)> {
+        let part = part.into();
+        let path = self.owner.clone().push(part.clone());
         path.validate()?;
-        Ok(path.encode())
+        Ok((path.encode(), part))
     }
 
     /// Stores a value for this owner with a TTL.
@@ -95,82 +108,201 @@ impl Scope {
         value: &T,
         opts: &SetOptions,
     ) -> Result<()> {
-        let key = self.key(part)?;
-        let payload = codec::to_msgpack(value)?;
+        self.write(part, &codec::to_msgpack(value)?, Codec::MsgPack, opts)
+            .await
+    }
+
+    /// Stores raw bytes for this owner with a TTL (read them with
+    /// [`Scope::get_bytes`]).
+    ///
+    /// # Errors
+    /// As [`Cache::set_bytes`].
+    pub async fn set_bytes(
+        &self,
+        part: impl Into<Part>,
+        value: impl AsRef<[u8]>,
+        ttl: Duration,
+    ) -> Result<()> {
+        self.set_bytes_with(part, value, &SetOptions::new().ttl(ttl))
+            .await
+    }
+
+    /// Stores raw bytes for this owner with full options.
+    ///
+    /// # Errors
+    /// As [`Cache::set_bytes`].
+    pub async fn set_bytes_with(
+        &self,
+        part: impl Into<Part>,
+        value: impl AsRef<[u8]>,
+        opts: &SetOptions,
+    ) -> Result<()> {
+        self.write(part, value.as_ref(), Codec::Raw, opts).await
+    }
+
+    /// One write; in legacy `Migrate` mode the part's legacy twin goes too
+    /// (so an old value cannot come back once the entry expires).
+    async fn write(
+        &self,
+        part: impl Into<Part>,
+        payload: &[u8],
+        codec: Codec,
+        opts: &SetOptions,
+    ) -> Result<()> {
+        let (key, part) = self.key_and_part(part)?;
         let op = self.cache.prepare_in(
             &key,
-            &payload,
-            Codec::MsgPack,
+            payload,
+            codec,
             opts,
             vec![self.index.clone()],
             Some(self.bucket),
         )?;
-        self.cache.submit(vec![op]).await.map(drop)
+        self.cache.submit(vec![op]).await?;
+        if let Some(l) = self.cache.legacy().filter(|l| l.migrates()) {
+            legacy::delete(self.cache.core_arc(), l, &self.owner, &part).await?;
+        }
+        Ok(())
+    }
+
+    /// The stored entry of `part`, or its legacy value (see the type's docs).
+    async fn read(&self, part: impl Into<Part>) -> Result<Option<Read>> {
+        let (key, part) = self.key_and_part(part)?;
+        let core = self.cache.core_arc();
+        match self.cache.legacy() {
+            Some(l) => legacy::read(core, l, &self.owner, self.bucket, &part).await,
+            None => {
+                let name = core.space.entry(self.bucket, &key);
+                let raw: Option<Vec<u8>> = core.conn.query(redis::cmd("GET").arg(name)).await?;
+                Ok(raw.map(Read::Entry))
+            }
+        }
     }
 
     /// Reads one of this owner's values.
     ///
     /// # Errors
-    /// As [`Cache::get`].
+    /// As [`Cache::get`]; [`ErrorKind::Codec`] for a legacy value (raw
+    /// bytes: read it with [`Scope::get_bytes`]).
     pub async fn get<T: DeserializeOwned>(&self, part: impl Into<Part>) -> Result<Option<T>> {
-        let key = self.key(part)?;
-        self.cache.get_in(self.bucket, &key).await
+        if self.cache.legacy().is_none() {
+            let key = self.key(part)?;
+            return self.cache.get_in(self.bucket, &key).await;
+        }
+        match self.read(part).await? {
+            None => Ok(None),
+            Some(Read::Entry(bytes)) => self.cache.decode_fresh(&bytes),
+            Some(Read::Legacy(_)) => Err(Error::new(
+                ErrorKind::Codec,
+                "the value is a legacy key's raw bytes; read it with get_bytes",
+            )),
+        }
     }
 
-    /// Deletes one of this owner's entries; `true` if it existed.
+    /// Reads one of this owner's values as bytes: an entry's payload, or
+    /// a legacy key's value.
+    ///
+    /// # Errors
+    /// As [`Cache::get_bytes`].
+    pub async fn get_bytes(&self, part: impl Into<Part>) -> Result<Option<Vec<u8>>> {
+        match self.read(part).await? {
+            None => Ok(None),
+            Some(Read::Entry(bytes)) => self.cache.decode_bytes_fresh(&bytes),
+            Some(Read::Legacy(value)) => Ok(Some(value)),
+        }
+    }
+
+    /// Deletes one of this owner's entries (and its legacy key, if legacy
+    /// rules are configured); `true` if either existed.
     ///
     /// # Errors
     /// As [`Cache::delete`].
     pub async fn delete(&self, part: impl Into<Part>) -> Result<bool> {
-        let key = self.key(part)?;
+        let (key, part) = self.key_and_part(part)?;
         let core = self.cache.core_arc();
-        Ok(core.delete_in_bucket(self.bucket, vec![key]).await? == 1)
+        let old = match self.cache.legacy() {
+            Some(l) => legacy::delete(core, l, &self.owner, &part).await?,
+            None => false,
+        };
+        Ok(core.delete_in_bucket(self.bucket, vec![key]).await? == 1 || old)
     }
 
-    /// Whether the owner has a live entry under `part`.
+    /// Whether the owner has a live entry under `part` (or, with legacy
+    /// rules, a legacy key that maps to it).
     ///
     /// # Errors
     /// As [`Cache::has_tag`].
     pub async fn contains(&self, part: impl Into<Part>) -> Result<bool> {
-        let key = self.key(part)?;
+        let (key, part) = self.key_and_part(part)?;
         let core = self.cache.core_arc();
         let mut call = ScriptCall::new(
             &SCRIPTS.tag_member,
             &[core.space.tag(self.bucket, &self.index)],
         );
         call.arg(key);
-        Ok(core.conn.run::<u8>(&call).await? == 1)
+        if core.conn.run::<u8>(&call).await? == 1 {
+            return Ok(true);
+        }
+        match self.cache.legacy() {
+            Some(l) => legacy::contains(core, l, &self.owner, &part).await,
+            None => Ok(false),
+        }
     }
 
     /// The owner's live keys, as full paths, page by page.
+    ///
+    /// With legacy rules, while the namespace is in transition, the
+    /// owner's legacy keys come first (as the paths they map to; moved
+    /// first in `Migrate` mode), found by a paged `SCAN MATCH`; each key
+    /// is listed once.
     pub fn keys(&self) -> ScopeKeys {
         let b = self.bucket;
-        ScopeKeys(TagKeys::in_buckets(
-            self.cache.core_arc().clone(),
-            self.index.clone(),
-            b..b + 1,
-        ))
+        let core = self.cache.core_arc().clone();
+        ScopeKeys {
+            legacy: self
+                .cache
+                .legacy()
+                .map(|l| LegacyKeys::new(core.clone(), l.clone(), self.owner.clone())),
+            index: TagKeys::in_buckets(core, self.index.clone(), b..b + 1),
+            seen: HashSet::new(),
+        }
     }
 
     /// Deletes every entry of this owner (and nothing else), in bounded
     /// chunks; returns how many.
+    ///
+    /// With legacy rules, while the namespace is in transition, the
+    /// owner's legacy keys are deleted first (found by a paged `SCAN
+    /// MATCH`, matched exactly) and counted too.
     ///
     /// # Errors
     /// Redis errors (an interrupted clear is finished by the next one or by
     /// the sweep).
     pub async fn clear(&self) -> Result<u64> {
         let b = self.bucket;
-        self.cache
-            .core_arc()
-            .invalidate_in(b..b + 1, std::slice::from_ref(&self.index))
-            .await
+        let core = self.cache.core_arc();
+        // Legacy keys first: a read moving one concurrently then either
+        // lands in the index before it is cut, or finds its key gone.
+        let old = match self.cache.legacy() {
+            Some(l) => legacy::clear(core, l, &self.owner).await?,
+            None => 0,
+        };
+        Ok(old
+            + core
+                .invalidate_in(b..b + 1, std::slice::from_ref(&self.index))
+                .await?)
     }
 }
 
 /// An owner's keys, page by page (see [`Scope::keys`]).
 #[derive(Debug)]
 #[must_use]
-pub struct ScopeKeys(TagKeys);
+pub struct ScopeKeys {
+    legacy: Option<LegacyKeys>,
+    index: TagKeys,
+    /// Member keys the legacy phase returned (the index may list them too).
+    seen: HashSet<Vec<u8>>,
+}
 
 impl ScopeKeys {
     /// The next non-empty page of full paths, or `None` at the end.
@@ -178,11 +310,23 @@ impl ScopeKeys {
     /// # Errors
     /// Redis errors.
     pub async fn next_page(&mut self) -> Result<Option<Vec<KeyPath>>> {
-        Ok(self
-            .0
-            .next_page()
-            .await?
-            .map(|keys| keys.iter().filter_map(|k| KeyPath::decode(k)).collect()))
+        if let Some(l) = self.legacy.as_mut() {
+            match l.next_page(&mut self.seen).await? {
+                Some(page) => return Ok(Some(page)),
+                None => self.legacy = None,
+            }
+        }
+        while let Some(keys) = self.index.next_page().await? {
+            let page: Vec<KeyPath> = keys
+                .iter()
+                .filter(|k| !self.seen.contains(*k))
+                .filter_map(|k| KeyPath::decode(k))
+                .collect();
+            if !page.is_empty() {
+                return Ok(Some(page));
+            }
+        }
+        Ok(None)
     }
 
     /// Every remaining path.

@@ -38,11 +38,13 @@ pub(crate) struct Scripts {
     pub(crate) meta: Script,
     pub(crate) trim: Script,
     pub(crate) group_put: Script,
+    pub(crate) legacy_move: Script,
+    pub(crate) legacy_del_if: Script,
 }
 
 impl Scripts {
     /// Every script, for loading at connect.
-    pub(crate) fn all(&self) -> [&Script; 11] {
+    pub(crate) fn all(&self) -> [&Script; 13] {
         [
             &self.set,
             &self.read_tags,
@@ -55,6 +57,8 @@ impl Scripts {
             &self.meta,
             &self.trim,
             &self.group_put,
+            &self.legacy_move,
+            &self.legacy_del_if,
         ]
     }
 }
@@ -72,6 +76,8 @@ pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     meta: script!("meta"),
     trim: script!("trim"),
     group_put: script!("group_put"),
+    legacy_move: script!("legacy_move"),
+    legacy_del_if: script!("legacy_del_if"),
 });
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ mod groups;
 mod input;
 mod keyspaces;
 mod layout;
+mod legacy;
 mod props;
 mod raw;
 mod server;
