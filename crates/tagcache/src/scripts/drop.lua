@@ -39,7 +39,7 @@ for i = 1, n do
   local member, reg = ARGV[a], ARGV[a + 1]
   a = a + 2
 
-  local section = tag_section(entry)
+  local section = tag_section(entry, member)
   if not section then
     out[i + 1] = 2
     done[#done + 1] = member

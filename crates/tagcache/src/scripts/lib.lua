@@ -32,12 +32,16 @@ end
 
 -- The tag section of an entry (see codec.rs), read with two GETRANGEs so a
 -- large value is never copied; false when the entry does not exist. A hash
--- group (group.rs) keeps its tag section in its field "\0tags".
-local function tag_section(key)
-  local head = redis.pcall('GETRANGE', key, 0, 5)
-  if type(head) == 'table' then
+-- group (group.rs, members starting with byte 0 then 'g') keeps its tag
+-- section in its field "\0tags"; pass `member` when the key may be one.
+local function tag_section(key, member)
+  if member and string.byte(member, 1) == 0 then
+    if redis.call('EXISTS', key) == 0 then
+      return false
+    end
     return redis.call('HGET', key, '\0tags') or ''
   end
+  local head = redis.call('GETRANGE', key, 0, 5)
   if #head < 6 then
     return false
   end

@@ -68,44 +68,53 @@ for i = 1, n do
   elseif since > 0 and fenced(KEYS[n + m + k + tonumber(reg)], since, member, new) then
     out[i] = 2
   else
-    local old, missing = {}, {}
+    -- Old tags: a new entry has none (one GETRANGE), a rewrite with the
+    -- same tag section needs no index change.
+    local old, missing
     local section = tag_section(entry)
-    if section then
-      for _, name in ipairs(parse_tags(section)) do
-        local j = lookup[reg .. ':' .. name]
-        if j then
-          old[#old + 1] = j
-        else
-          missing[#missing + 1] = name
-        end
-      end
-    end
-    if #missing > 0 then
-      blocked[entry] = true
-      out[i] = missing
-    else
-      local keep = {}
-      for _, j in ipairs(new) do
-        keep[j] = true
-      end
-      for _, j in ipairs(old) do
-        if not keep[j] then
-          redis.call('ZREM', KEYS[n + j], member)
-          if redis.call('EXISTS', KEYS[n + j]) == 0 then
-            -- Emptied (possibly after an earlier write in this batch added
-            -- to it): nothing to file unless a later write adds again.
-            redis.call('ZREM', KEYS[n + m + tonumber(ARGV[5 + m + j])], names[j])
-            lowest[j] = nil
+    if section and section ~= '' then
+      local new_section = string.sub(value, 7, 6 + struct.unpack('>I4', value, 3))
+      if section ~= new_section then
+        old, missing = {}, {}
+        for _, name in ipairs(parse_tags(section)) do
+          local j = lookup[reg .. ':' .. name]
+          if j then
+            old[#old + 1] = j
+          else
+            missing[#missing + 1] = name
           end
         end
       end
-      redis.call('SET', entry, value, 'PXAT', int(exp))
+    end
+    if missing and #missing > 0 then
+      blocked[entry] = true
+      out[i] = missing
+    else
+      if old then
+        local keep = {}
+        for _, j in ipairs(new) do
+          keep[j] = true
+        end
+        for _, j in ipairs(old) do
+          if not keep[j] then
+            redis.call('ZREM', KEYS[n + j], member)
+            if redis.call('EXISTS', KEYS[n + j]) == 0 then
+              -- Emptied (possibly after an earlier write in this batch
+              -- added to it): nothing to file unless a later write adds.
+              redis.call('ZREM', KEYS[n + m + tonumber(ARGV[5 + m + j])], names[j])
+              lowest[j] = nil
+            end
+          end
+        end
+      end
+      local exps = int(exp)
+      redis.call('SET', entry, value, 'PXAT', exps)
       if grace > 0 then
         local offset = 6 + struct.unpack('>I4', value, 3)
         redis.call('SETRANGE', entry, offset, u64be(fresh))
       end
       for _, j in ipairs(new) do
-        redis.call('ZADD', KEYS[n + j], int(exp), member)
+        redis.call('ZADD', KEYS[n + j], exps, member)
         if lowest[j] == nil or exp < lowest[j] then
           lowest[j] = exp
         end
