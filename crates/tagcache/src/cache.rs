@@ -15,9 +15,11 @@ use crate::error::{Error, ErrorKind, InvalidInput, Result};
 use crate::journal::Journal;
 use crate::keys::{validate_key, validate_tag};
 use crate::listing::TagKeys;
+pub(crate) use crate::options::SetOptions;
 use crate::scripts::SCRIPTS;
 use crate::stats::Stats;
 use crate::sweep::PruneReport;
+pub(crate) use crate::tasks::{start_sweeper, AbortOnDrop};
 use crate::write::{last_write_wins, WriteOp, WriteQueue};
 
 /// A Redis cache whose entries carry tags: write entries with their tags in
@@ -89,62 +91,6 @@ pub struct ServerInfo {
     pub eviction_policy: String,
 }
 
-/// Options of one write.
-///
-/// ```
-/// use std::time::Duration;
-/// let opts = tagcache::SetOptions::new()
-///     .ttl(Duration::from_secs(60))
-///     .tags(["product:42", "category:7"]);
-/// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[must_use]
-pub struct SetOptions {
-    ttl: Option<Duration>,
-    grace: Option<Duration>,
-    tags: Vec<Vec<u8>>,
-}
-
-impl SetOptions {
-    /// No tags, the cache's default TTL.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// The entry's TTL: at least 1 ms, at most the cache's maximum TTL.
-    /// Default: the cache's default TTL.
-    pub fn ttl(mut self, ttl: Duration) -> Self {
-        self.ttl = Some(ttl);
-        self
-    }
-
-    /// Keeps the entry, stale, for `grace` after its TTL: plain reads miss
-    /// it, but a read-through whose loader fails (or exceeds its soft
-    /// timeout) serves it instead of failing ([`crate::Source::Stale`]).
-    /// TTL + grace must stay within the maximum TTL. Default: none.
-    pub fn grace(mut self, grace: Duration) -> Self {
-        self.grace = Some(grace);
-        self
-    }
-
-    /// Adds one tag (any non-empty bytes up to 1024; repeats count once).
-    pub fn tag(mut self, tag: impl AsRef<[u8]>) -> Self {
-        self.tags.push(tag.as_ref().to_vec());
-        self
-    }
-
-    /// Adds tags.
-    pub fn tags<I, T>(mut self, tags: I) -> Self
-    where
-        I: IntoIterator<Item = T>,
-        T: AsRef<[u8]>,
-    {
-        self.tags
-            .extend(tags.into_iter().map(|t| t.as_ref().to_vec()));
-        self
-    }
-}
-
 /// Whether an entry with a grace period is past its fresh-until time.
 pub(crate) fn is_stale(d: &codec::Decoded<'_>, now_ms: u64) -> bool {
     d.fresh_until.is_some_and(|f| f < now_ms)
@@ -157,51 +103,6 @@ pub(crate) fn local_now_ms() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
         .unwrap_or(0)
-}
-
-/// Aborts a background task when the last cache clone goes.
-#[derive(Debug)]
-pub(crate) struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl AbortOnDrop {
-    pub(crate) fn new(task: tokio::task::JoinHandle<()>) -> Self {
-        Self(task)
-    }
-}
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-/// Runs bounded sweep steps about every `every` (with jitter, so many
-/// processes do not sweep in step).
-pub(crate) fn start_sweeper(core: &Arc<Core>, every: Duration) -> AbortOnDrop {
-    let weak = Arc::downgrade(core);
-    AbortOnDrop::new(tokio::spawn(async move {
-        loop {
-            let nanos = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.subsec_nanos())
-                .unwrap_or(0);
-            let jitter = every.mul_f64(f64::from(nanos % 1000) / 5000.0);
-            tokio::time::sleep(every + jitter).await;
-            let Some(core) = weak.upgrade() else { break };
-            let budget = u64::try_from(core.limits.chunk_size).unwrap_or(1000) * 10;
-            match core.prune_step(budget).await {
-                Ok(r) => tracing::debug!(
-                    namespace = core.space.namespace(),
-                    members_removed = r.members_removed,
-                    indexes_removed = r.indexes_removed,
-                    "sweep step"
-                ),
-                Err(e) => {
-                    tracing::debug!(namespace = core.space.namespace(), error = %e, "sweep step failed")
-                }
-            }
-        }
-    }))
 }
 
 impl Cache {
