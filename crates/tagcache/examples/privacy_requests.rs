@@ -159,8 +159,8 @@ pub async fn run(url: &str) -> Result<(), String> {
         !exists(&mut raw, "id-pr-1-identity-email").await?,
         "the legacy email key of pr-1 was moved",
     )?;
-    let ttl = cache
-        .ttl("dsr:pr-1:identity\\:email")
+    let ttl = pr1
+        .ttl("identity:email")
         .await
         .map_err(fail)?
         .unwrap_or_default();

@@ -212,6 +212,21 @@ impl Scope {
         }
     }
 
+    /// The remaining TTL of one of this owner's entries; `None` when absent
+    /// (legacy keys are not consulted).
+    ///
+    /// # Errors
+    /// As [`Cache::ttl`].
+    pub async fn ttl(&self, part: impl Into<Part>) -> Result<Option<Duration>> {
+        let key = self.key(part)?;
+        let core = self.cache.core_arc();
+        let ms: i64 = core
+            .conn
+            .query(redis::cmd("PTTL").arg(core.space.entry(self.bucket, &key)))
+            .await?;
+        Ok(u64::try_from(ms).ok().map(Duration::from_millis))
+    }
+
     /// Deletes one of this owner's entries (and its legacy key, if legacy
     /// rules are configured); `true` if either existed.
     ///

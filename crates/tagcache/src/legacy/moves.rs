@@ -3,11 +3,14 @@
 //! The single-server move is one script per batch (`legacy_move.lua`):
 //! read the legacy value, write the entry with its remaining TTL and index
 //! edges, delete the legacy key, all atomically. On Redis Cluster the
-//! legacy key's slot is not the entry's, so a cluster version of
-//! [`Core::legacy_moves`] must instead (1) read value and `PTTL`, (2) write
-//! the entry through the ordinary write path, (3) run `legacy_del_if.lua`
-//! on the legacy key with the value's SHA1: ordered so that a crash leaves
-//! at worst a twin (which reads and passes delete), never a lost value.
+//! legacy key's slot is not the entry's, so [`Core::legacy_moves`] goes in
+//! two ordered steps there instead: (1) read the value, its `PTTL` and
+//! whether the entry exists, (2) write the entry through the ordinary
+//! write path (one slot), (3) run `legacy_del_if.lua` on the legacy key
+//! with the value's SHA1. A crash between (2) and (3) leaves at worst a
+//! twin, which reads and passes delete, never a lost value; a write of the
+//! same part racing (1)-(2) can be overwritten by the legacy value (the
+//! price of not being atomic across slots).
 
 use std::time::Duration;
 
@@ -20,6 +23,7 @@ use crate::core::Core;
 use crate::error::{Error, ErrorKind, Result};
 use crate::scripts::SCRIPTS;
 use crate::table::KeyTable;
+use crate::write::WriteOp;
 
 /// Most moves in one script call.
 const MAX_MOVES: usize = 128;
@@ -83,8 +87,14 @@ impl Core {
         default_ttl: Duration,
     ) -> Result<Vec<Moved>> {
         let mut out = Vec::with_capacity(moves.len());
-        for batch in moves.chunks(MAX_MOVES) {
-            out.extend(self.legacy_move_call(batch, default_ttl).await?);
+        if self.conn.is_cluster() {
+            for mv in moves {
+                out.push(self.legacy_move_two_steps(mv, default_ttl).await?);
+            }
+        } else {
+            for batch in moves.chunks(MAX_MOVES) {
+                out.extend(self.legacy_move_call(batch, default_ttl).await?);
+            }
         }
         metrics::counter!("tagcache_legacy_migrated_total", "namespace" => self.space.namespace().to_owned())
             .increment(out.iter().filter(|m| **m == Moved::Migrated).count() as u64);
@@ -143,6 +153,55 @@ impl Core {
             .collect()
     }
 
+    /// The cluster move: read, write the entry, delete the legacy key if
+    /// unchanged (see the module docs).
+    async fn legacy_move_two_steps(&self, mv: &Move, default_ttl: Duration) -> Result<Moved> {
+        let entry = self.space.entry(mv.bucket, &mv.member);
+        let mut pipe = redis::pipe();
+        pipe.get(mv.legacy.as_slice())
+            .pttl(mv.legacy.as_slice())
+            .ignore_errors();
+        let replies: Vec<Value> = self.conn.pipe(&pipe).await?;
+        let exists: bool = self.conn.query(redis::cmd("EXISTS").arg(&entry)).await?;
+        let (value, pttl) = match replies.as_slice() {
+            [Value::BulkString(v), Value::Int(t)] => (v.clone(), *t),
+            [Value::Nil, ..] => return Ok(Moved::Gone),
+            [Value::ServerError(_), ..] => return Ok(Moved::NotString),
+            other => {
+                return Err(Error::new(
+                    ErrorKind::Protocol,
+                    format!("legacy move read answered {other:?}"),
+                ))
+            }
+        };
+        let sha1 = super::sha1_hex(&value);
+        if mv.expected.as_ref().is_some_and(|e| *e != sha1) {
+            return Ok(Moved::Changed);
+        }
+        if !exists {
+            let ttl = match u64::try_from(pttl) {
+                Ok(ms) => ms.max(1),
+                Err(_) => millis(default_ttl),
+            };
+            let mut stored =
+                codec::encode_entry(&mv.tags, b"", Codec::Raw, Compression::none(), false);
+            stored.extend_from_slice(&value);
+            let op = WriteOp {
+                key: mv.member.clone(),
+                bucket: mv.bucket,
+                value: stored,
+                ttl_ms: ttl.min(millis(self.limits.max_ttl)),
+                grace_ms: 0,
+                tags: mv.tags.clone(),
+                since: 0,
+            };
+            self.write(std::slice::from_ref(&op)).await?;
+        }
+        // Only after the entry is written: a crash leaves a twin, not a loss.
+        self.legacy_delete_if(&mv.legacy, &sha1).await?;
+        Ok(if exists { Moved::Twin } else { Moved::Migrated })
+    }
+
     /// Deletes a legacy key if it still holds the value whose SHA1 is
     /// `sha1`; says whether it did.
     pub(crate) async fn legacy_delete_if(&self, legacy: &[u8], sha1: &str) -> Result<bool> {
@@ -151,12 +210,19 @@ impl Core {
         Ok(self.conn.run::<u8>(&call).await? == 1)
     }
 
-    /// Deletes legacy keys whatever they hold (one pipelined `DEL` per key,
-    /// which also works when they live in different slots); returns how
-    /// many existed.
+    /// Deletes legacy keys whatever they hold (one pipelined `DEL` per key;
+    /// one call each on a cluster, where they live in different slots);
+    /// returns how many existed.
     pub(crate) async fn legacy_delete(&self, keys: &[Vec<u8>]) -> Result<u64> {
         if keys.is_empty() {
             return Ok(0);
+        }
+        if self.conn.is_cluster() {
+            let mut n = 0;
+            for k in keys {
+                n += self.conn.query::<u64>(redis::cmd("DEL").arg(k)).await?;
+            }
+            return Ok(n);
         }
         let mut pipe = redis::pipe();
         for k in keys {

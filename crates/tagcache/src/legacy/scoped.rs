@@ -41,13 +41,27 @@ pub(crate) async fn read(
         let raw: Option<Vec<u8>> = core.conn.query(redis::cmd("GET").arg(entry_key)).await?;
         return Ok(raw.map(Read::Entry));
     };
-    let mut pipe = redis::pipe();
-    pipe.get(&entry_key).get(&legacy_key).ignore_errors();
-    let replies: Vec<redis::RedisResult<Option<Vec<u8>>>> = core.conn.pipe(&pipe).await?;
-    let mut it = replies.into_iter();
-    let entry = it.next().transpose()?.flatten();
-    // A legacy key that is not a string (WRONGTYPE) holds no value for us.
-    let old = it.next().and_then(|r| r.ok()).flatten();
+    let (entry, old) = if core.conn.is_cluster() {
+        // Two slots: two commands, sent together.
+        let get_entry = redis::cmd("GET").arg(&entry_key).clone();
+        let get_old = redis::cmd("GET").arg(&legacy_key).clone();
+        let (entry, old) = tokio::join!(
+            core.conn.query::<Option<Vec<u8>>>(&get_entry),
+            core.conn.query::<Option<Vec<u8>>>(&get_old)
+        );
+        (entry?, old.ok().flatten())
+    } else {
+        let mut pipe = redis::pipe();
+        pipe.get(&entry_key).get(&legacy_key).ignore_errors();
+        let replies: Vec<redis::RedisResult<Option<Vec<u8>>>> = core.conn.pipe(&pipe).await?;
+        let mut it = replies.into_iter();
+        (
+            it.next().transpose()?.flatten(),
+            it.next().and_then(|r| r.ok()).flatten(),
+        )
+    };
+    // A legacy key that is not a string (WRONGTYPE) holds no value for us:
+    // `old` is `None` then.
     match (entry, old) {
         (Some(entry), Some(old)) => {
             if legacy.migrates() {

@@ -40,7 +40,7 @@ fn doc_states_the_layout_version() {
 #[tokio::test]
 async fn doc_matches_the_keys_the_code_uses() {
     let rows = documented_keys();
-    assert_eq!(rows.len(), 7, "{rows:?}");
+    assert_eq!(rows.len(), 8, "{rows:?}");
     let server = RedisServer::start();
     let cache = crate::cache(&server).await;
     // Two entries under tag "t", then the state a crashed invalidation
@@ -57,7 +57,12 @@ async fn doc_matches_the_keys_the_code_uses() {
         .unwrap();
 
     let mut names = Vec::new();
-    for (pattern, kind) in rows.iter().filter(|(p, _)| !p.ends_with(":fence")) {
+    // Fences outlive the invalidation (checked below); the legacy
+    // migration's state has its own test.
+    for (pattern, kind) in rows
+        .iter()
+        .filter(|(p, _)| !p.ends_with(":fence") && !p.ends_with(":legacy"))
+    {
         let keys: &[&str] = if pattern.contains("<key>") {
             &["j", "k", "k2"]
         } else {
@@ -115,4 +120,41 @@ async fn a_namespace_refuses_another_bucket_count() {
         .build()
         .await
         .unwrap();
+}
+
+#[tokio::test]
+async fn doc_matches_the_legacy_migration_keys() {
+    let rows = documented_keys();
+    let (state, kind) = rows.iter().find(|(p, _)| p.ends_with(":legacy")).unwrap();
+    assert!(
+        DOC.contains("`legacy_done`"),
+        "the meta marker is documented"
+    );
+    let mut server = RedisServer::start();
+    server.allow_scan();
+    let cache = crate::cache(&server).await;
+    for i in 0..300 {
+        server.cmd::<()>(&[b"SET", format!("old-{i}").as_bytes(), b"v"]);
+    }
+    let rules = tagcache::LegacyRules::new([tagcache::LegacyRule::new("old-{n}")
+        .scope(["o", "{n}"])
+        .part("v")])
+    .unwrap();
+    // One step of a pass: the state key is a hash, as documented.
+    let mut m = cache
+        .legacy_migration(&rules, tagcache::MigrateOptions::new().batch(10))
+        .await
+        .unwrap();
+    assert!(!m.step().await.unwrap().done);
+    let name = instantiate(state, "-", "-");
+    assert_eq!(&server.cmd::<String>(&[b"TYPE", name.as_bytes()]), kind);
+    for field in ["cursor", "rules", "migrated", "skipped", "unmatched"] {
+        let v: Option<String> = server.cmd(&[b"HGET", name.as_bytes(), field.as_bytes()]);
+        assert!(v.is_some(), "{field}");
+    }
+    // Completed: state gone, marker set.
+    m.run(|_, _| {}).await.unwrap();
+    assert_eq!(server.cmd::<String>(&[b"TYPE", name.as_bytes()]), "none");
+    let marker: Option<String> = server.cmd(&[b"HGET", b"{test}:meta", b"legacy_done"]);
+    assert!(marker.is_some());
 }

@@ -751,3 +751,52 @@ async fn the_privacy_requests_example_checks_out() {
     server.allow_scan();
     privacy_requests::run(&server.url()).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_cluster_a_read_moves_in_two_ordered_steps() {
+    let cluster = crate::support::cluster::RedisCluster::start(3, 0);
+    let cache = Cache::builder("")
+        .cluster(cluster.seeds())
+        .namespace("test")
+        .auto_sweep(None)
+        .response_timeout(Duration::from_secs(5))
+        .legacy(rules(), LegacyMode::Migrate)
+        .build()
+        .await
+        .unwrap();
+    let client = redis::cluster::ClusterClient::new(cluster.seeds()).unwrap();
+    let mut raw = client.get_connection().unwrap();
+    let mut put = |key: &str, value: &str| {
+        redis::cmd("SET")
+            .arg(key)
+            .arg(value)
+            .arg("PX")
+            .arg(600_000)
+            .query::<()>(&mut raw)
+            .unwrap();
+    };
+    put("id-pr-1-identity-email", "e");
+    let dsr = cache.scope(["dsr", "pr-1"]).unwrap();
+    assert_eq!(
+        dsr.get_bytes("identity:email").await.unwrap().as_deref(),
+        Some(&b"e"[..])
+    );
+    let ttl = dsr.ttl("identity:email").await.unwrap().unwrap();
+    assert!(ttl > Duration::from_secs(590), "{ttl:?}");
+    assert!(dsr.contains("identity:email").await.unwrap());
+    // A twin written by old code goes on the next read.
+    put("id-pr-1-identity-email", "old");
+    assert_eq!(
+        dsr.get_bytes("identity:email").await.unwrap().as_deref(),
+        Some(&b"e"[..])
+    );
+    let mut raw = client.get_connection().unwrap();
+    let left: u8 = redis::cmd("EXISTS")
+        .arg("id-pr-1-identity-email")
+        .query(&mut raw)
+        .unwrap();
+    assert_eq!(left, 0);
+    // Scans would have to visit every master: refused, not silently partial.
+    let e = dsr.keys().collect().await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Config, "{e}");
+}
