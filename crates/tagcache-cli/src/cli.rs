@@ -4,6 +4,7 @@
 use clap::{ArgAction, Args, Parser, Subcommand};
 
 use crate::cmd::bench::BenchArgs;
+use crate::cmd::{del, demo, doctor, get, invalidate, keys, prune, set, stats, tags};
 
 /// Operator CLI and benchmark for tagcache, a Redis cache with tags.
 #[derive(Debug, Parser)]
@@ -22,8 +23,9 @@ pub struct Cli {
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
-    /// Redis URL (redis://, rediss://, unix:// or a socket path). The
-    /// benchmark starts a private redis-server when none is given.
+    /// Redis URL (redis://, rediss://, unix://, a socket path, or
+    /// redis+cluster://h1:p1,h2:p2). The demo and the benchmark start a
+    /// private redis-server when none is given.
     #[arg(long, env = "REDIS_URL", global = true, value_name = "URL")]
     pub url: Option<String>,
 
@@ -37,8 +39,9 @@ pub struct GlobalArgs {
     )]
     pub namespace: String,
 
-    /// Print results as JSON on stdout instead of tables (give it before
-    /// the subcommand; `bench --json [FILE]` is the benchmark's own form).
+    /// Print results as JSON on stdout instead of text (before the
+    /// subcommand; after it, each subcommand's own `--json` does the same,
+    /// and `bench --json [FILE]` is the benchmark's form).
     #[arg(long)]
     pub json: bool,
 
@@ -54,6 +57,26 @@ pub struct GlobalArgs {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Store VALUE under KEY as raw bytes, with tags.
+    Set(set::SetArgs),
+    /// Print the raw value bytes of KEY (exit 1 when missing).
+    Get(get::GetArgs),
+    /// Delete entries; print how many existed.
+    Del(del::DelArgs),
+    /// Print the tags of KEY, one per line (exit 1 when missing).
+    Tags(tags::TagsArgs),
+    /// Print the live keys carrying a tag, one per line, page by page.
+    Keys(keys::KeysArgs),
+    /// Delete every entry carrying any of the tags; print how many.
+    Invalidate(invalidate::InvalidateArgs),
+    /// Sweep expired index members and empty indexes; print what went.
+    Prune(prune::PruneArgs),
+    /// Show the namespace's indexes and the server's relevant settings.
+    Stats(stats::StatsArgs),
+    /// Check that the server suits tagcache (exit 2 on a failed check).
+    Doctor(doctor::DoctorArgs),
+    /// Run a catalogue app on the cache for 20 s and check its guarantees.
+    Demo(demo::DemoArgs),
     /// Measure tagcache against raw Redis commands on the same server.
     Bench(BenchArgs),
 }
@@ -71,10 +94,14 @@ mod tests {
     #[test]
     fn bench_json_takes_an_optional_file() {
         let cli = Cli::try_parse_from(["tagcache", "bench", "--json"]).unwrap();
-        let Command::Bench(b) = cli.command;
+        let Command::Bench(b) = cli.command else {
+            panic!("not bench")
+        };
         assert_eq!(b.json.as_deref(), Some(std::path::Path::new("-")));
         let cli = Cli::try_parse_from(["tagcache", "bench", "--json", "out.json", "-q"]).unwrap();
-        let Command::Bench(b) = cli.command;
+        let Command::Bench(b) = cli.command else {
+            panic!("not bench")
+        };
         assert_eq!(b.json.as_deref(), Some(std::path::Path::new("out.json")));
         assert!(cli.global.quiet);
         let cli = Cli::try_parse_from(["tagcache", "--json", "bench"]).unwrap();

@@ -20,7 +20,6 @@ impl CliError {
     }
 
     /// Exit code 1: what was asked for does not exist.
-    #[allow(dead_code)] // for the lookup subcommands (get, tags, ...)
     pub fn not_found(message: impl Into<String>) -> Self {
         Self {
             code: 1,
@@ -31,6 +30,59 @@ impl CliError {
     /// The user pressed Ctrl-C.
     pub fn interrupted() -> Self {
         Self::error("interrupted")
+    }
+
+    /// Whoever read stdout went away (`tagcache keys --tag t | head`):
+    /// stop quietly, as a successful run.
+    pub fn closed_pipe() -> Self {
+        Self {
+            code: 0,
+            message: String::new(),
+        }
+    }
+
+    /// Whether there is nothing to tell the user.
+    pub fn is_silent(&self) -> bool {
+        self.message.is_empty()
+    }
+
+    /// A command line clap refused, as one line: the first lines of clap's
+    /// message (without its usage block and hints) and where to read more.
+    pub fn usage(e: &clap::Error) -> Self {
+        if e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+            return Self::error("missing subcommand (see tagcache --help)");
+        }
+        let text = e.render().to_string();
+        let said: Vec<&str> = text
+            .lines()
+            .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        let said = said.join(" ");
+        let said = said.strip_prefix("error: ").unwrap_or(&said);
+        Self::error(format!("{said} (see tagcache --help)"))
+    }
+
+    /// A cache that could not be built, with what to check for its kind;
+    /// `tls` when the URL asked for TLS (a failed handshake is reported as
+    /// a connection error).
+    pub fn connecting(e: tagcache::Error, tls: bool) -> Self {
+        use tagcache::ErrorKind as K;
+        let hint = match e.kind() {
+            K::Connection if tls => {
+                " (TLS: does the server speak TLS on that port, with a certificate this machine trusts?)"
+            }
+            K::Connection => " (is Redis running there? check --url or REDIS_URL)",
+            K::Timeout => " (check --url, the network and the server's load)",
+            K::Auth => " (check the user and password in the URL, and the user's ACL)",
+            K::Config => {
+                " (URLs: redis://[user:pass@]host:port/db, rediss://..., unix:///path/redis.sock, redis+cluster://h1:p1,h2:p2)"
+            }
+            K::Layout => " (pass the namespace's own --namespace, or use a new one)",
+            _ => "",
+        };
+        Self::error(format!("{e}{hint}"))
     }
 
     /// Adds what was being done in front of the message.

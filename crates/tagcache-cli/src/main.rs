@@ -15,6 +15,8 @@ mod error;
 mod interrupt;
 mod output;
 mod private_redis;
+mod probe;
+mod progress;
 mod target;
 
 use std::process::ExitCode;
@@ -26,7 +28,19 @@ use crate::error::CliError;
 use crate::interrupt::Interrupt;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => {
+            // --help, --version: clap's own text, exit 0.
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            let e = CliError::usage(&e);
+            output::error_line(&e);
+            return e.exit_code();
+        }
+    };
     init_logging(cli.global.verbose, cli.global.quiet);
     let outcome = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -33,6 +33,54 @@ impl Target {
         }
     }
 
+    /// Uses `url`; without one, fails with a message saying how to give
+    /// one (commands that inspect or change a cache never guess a server).
+    ///
+    /// # Errors
+    /// No URL given.
+    pub fn given(url: Option<&str>) -> Result<Self> {
+        match url {
+            Some(url) if !url.trim().is_empty() => Ok(Self {
+                url: normalize_url(url.trim()),
+                private: None,
+            }),
+            _ => Err(CliError::error(
+                "no Redis to talk to: pass --url URL or set REDIS_URL (e.g. redis://127.0.0.1:6379)",
+            )),
+        }
+    }
+
+    /// Explains why a cache on this target could not be built.
+    pub fn cannot_connect(&self, e: tagcache::Error) -> CliError {
+        let tls = self.url.starts_with("rediss://")
+            || self.url.starts_with("rediss+cluster://")
+            || self.url.contains("tls=");
+        CliError::connecting(e, tls)
+    }
+
+    /// Whether the URL names a Redis Cluster (`redis+cluster://`).
+    pub fn is_cluster(&self) -> bool {
+        self.url.starts_with("redis+cluster://")
+    }
+
+    /// A redis-rs client for raw commands on one node: the server, or the
+    /// first seed of a `redis+cluster://h1:p1,h2:p2` URL.
+    ///
+    /// # Errors
+    /// An invalid URL.
+    pub fn node_client(&self) -> Result<redis::Client> {
+        let Some(rest) = self.url.strip_prefix("redis+cluster://") else {
+            return self.client();
+        };
+        let (auth, hosts) = match rest.rsplit_once('@') {
+            Some((auth, hosts)) => (format!("{auth}@"), hosts),
+            None => (String::new(), rest),
+        };
+        let first = hosts.split(',').next().unwrap_or("").trim_end_matches('/');
+        redis::Client::open(format!("redis://{auth}{first}"))
+            .map_err(|e| CliError::error(format!("invalid redis url {}: {e}", self.shown())))
+    }
+
     /// The URL to connect to.
     pub fn url(&self) -> &str {
         &self.url

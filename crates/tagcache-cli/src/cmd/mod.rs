@@ -2,12 +2,28 @@
 //! and hands results to the output layer.
 
 pub mod bench;
+pub mod del;
+pub mod demo;
+pub mod doctor;
+pub mod get;
+pub mod invalidate;
+pub mod keys;
+pub mod prune;
+pub mod set;
+pub mod stats;
+pub mod tags;
 
+use std::ffi::OsString;
+use std::future::Future;
 use std::process::ExitCode;
 
+use clap::Args;
+use tagcache::{Cache, EvictionCheck};
+
 use crate::cli::{Command, GlobalArgs};
-use crate::error::Result;
+use crate::error::{CliError, Result};
 use crate::interrupt::Interrupt;
+use crate::target::Target;
 
 /// What every subcommand gets besides its own arguments.
 #[derive(Debug)]
@@ -18,9 +34,82 @@ pub struct Context {
     pub interrupt: Interrupt,
 }
 
+/// `--json` as a subcommand's own flag (`tagcache del --json k`), the same
+/// as the global one given before the subcommand (`tagcache --json del k`).
+#[derive(Debug, Clone, Copy, Default, Args)]
+pub struct JsonFlag {
+    /// Print the result as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl Context {
+    /// Whether results go out as JSON.
+    pub fn json(&self, flag: JsonFlag) -> bool {
+        self.global.json || flag.json
+    }
+
+    /// Connects to the Redis named by `--url` / `REDIS_URL`, on the
+    /// namespace of `--namespace`. Operator commands never start a private
+    /// server: they exist to look at a real one.
+    ///
+    /// `eviction` says what an `allkeys-*` policy does: `set` passes
+    /// `Refuse` (the library's default for writers), commands that only
+    /// read or remove pass `Warn` (an operator must be able to repair a
+    /// cache whatever its server's policy), `doctor` and `stats` pass
+    /// `Ignore` and report the policy themselves.
+    ///
+    /// # Errors
+    /// No URL, or anything `CacheBuilder::build` refuses, as one line.
+    pub async fn cache(&self, eviction: EvictionCheck) -> Result<(Target, Cache)> {
+        let target = Target::given(self.global.url.as_deref())?;
+        let cache = Cache::builder(target.url())
+            .namespace(&self.global.namespace)
+            // A one-shot command: no background sweep.
+            .auto_sweep(None)
+            .eviction_check(eviction)
+            .build()
+            .await
+            .map_err(|e| target.cannot_connect(e))?;
+        Ok((target, cache))
+    }
+
+    /// Runs `work` until it ends or Ctrl-C is pressed. For commands with
+    /// nothing to clean up: what they leave half done (an invalidation,
+    /// a sweep) is resumable by design.
+    pub async fn until_interrupted<T>(&self, work: impl Future<Output = Result<T>>) -> Result<T> {
+        tokio::select! {
+            out = work => out,
+            () = self.interrupt.requested() => Err(CliError::interrupted()),
+        }
+    }
+
+    /// Whether progress displays stay hidden (`-q`).
+    pub fn quiet(&self) -> bool {
+        self.global.quiet
+    }
+}
+
+/// A key or tag given on the command line, as the bytes of the argument
+/// (on Unix any bytes, not only UTF-8).
+pub fn arg_bytes(arg: &OsString) -> Vec<u8> {
+    use std::os::unix::ffi::OsStrExt;
+    arg.as_bytes().to_vec()
+}
+
 /// Runs one subcommand.
 pub async fn run(command: Command, ctx: &Context) -> Result<ExitCode> {
     match command {
+        Command::Set(args) => set::run(args, ctx).await,
+        Command::Get(args) => get::run(args, ctx).await,
+        Command::Del(args) => del::run(args, ctx).await,
+        Command::Tags(args) => tags::run(args, ctx).await,
+        Command::Keys(args) => keys::run(args, ctx).await,
+        Command::Invalidate(args) => invalidate::run(args, ctx).await,
+        Command::Prune(args) => prune::run(args, ctx).await,
+        Command::Stats(args) => stats::run(args, ctx).await,
+        Command::Doctor(args) => doctor::run(args, ctx).await,
+        Command::Demo(args) => demo::run(args, ctx).await,
         Command::Bench(args) => bench::run(args, ctx).await,
     }
 }
