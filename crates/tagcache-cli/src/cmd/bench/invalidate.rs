@@ -265,7 +265,7 @@ fn median_round(mut runs: Vec<Invalidation>) -> Option<Invalidation> {
 
 /// Writes `n` entries under the invalidated tag in a fresh namespace.
 async fn prepare(b: &Bench<'_>, suffix: &str, n: u64, what: &str) -> Result<(Cache, Footprint)> {
-    let wl = &b.plan.workload;
+    let wl = &b.plan.inv_workload;
     let space = Space::new(b.plan.namespace(suffix));
     let fp = Footprint {
         space: space.clone(),

@@ -105,7 +105,10 @@ pub struct Plan {
     value_size: usize,
     /// Prefix of every namespace the bench creates.
     base: String,
+    /// The data of the throughput and memory phases.
     workload: Workload,
+    /// The data of the invalidation phase (tags sized for its entries).
+    inv_workload: Workload,
 }
 
 impl Plan {
@@ -137,7 +140,12 @@ impl Plan {
             value_size: args.value_size as usize,
             base: format!("{prefix}{pid}"),
             workload: Workload::new(
-                args.entries.max(invalidate_entries),
+                args.entries,
+                usize::from(args.tags),
+                args.value_size as usize,
+            ),
+            inv_workload: Workload::new(
+                invalidate_entries,
                 usize::from(args.tags),
                 args.value_size as usize,
             ),

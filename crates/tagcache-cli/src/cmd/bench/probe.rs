@@ -50,9 +50,14 @@ impl Probe {
                 let mut waits = Vec::with_capacity(1 << 16);
                 while !flag.load(Ordering::Relaxed) {
                     let sent = Instant::now();
-                    redis::cmd("PING")
-                        .query::<()>(&mut conn)
-                        .map_err(|e| e.to_string())?;
+                    // A script running past `busy-reply-threshold` (5 s)
+                    // makes Redis answer BUSY: the client is still waiting.
+                    while let Err(e) = redis::cmd("PING").query::<()>(&mut conn) {
+                        if e.code() != Some("BUSY") {
+                            return Err(e.to_string());
+                        }
+                        std::thread::sleep(PERIOD);
+                    }
                     waits.push(sent.elapsed());
                     if let Some(rest) = PERIOD.checked_sub(sent.elapsed()) {
                         std::thread::sleep(rest);
