@@ -1,0 +1,141 @@
+//! Bad input and unusable servers: one line on stderr, exit 2, never a
+//! panic — for every subcommand that talks to Redis.
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+
+use crate::{fails, ok, run, tagcache, Redis};
+
+/// Each operator subcommand with valid arguments.
+const COMMANDS: [&[&str]; 9] = [
+    &["set", "k", "v"],
+    &["get", "k"],
+    &["del", "k"],
+    &["tags", "k"],
+    &["keys", "--tag", "t"],
+    &["invalidate", "--tag", "t"],
+    &["prune"],
+    &["stats"],
+    &["doctor"],
+];
+
+#[test]
+fn an_unreachable_server_is_one_line_and_exit_2() {
+    for args in COMMANDS {
+        let line = fails(&run("redis://127.0.0.1:1", args), 2);
+        assert!(line.contains("127.0.0.1:1"), "{args:?}: {line}");
+        assert!(line.contains("connect"), "{args:?}: {line}");
+    }
+    let line = fails(&run("unix:///nonexistent/redis.sock", ["get", "k"]), 2);
+    assert!(line.contains("/nonexistent/redis.sock"), "{line}");
+}
+
+#[test]
+fn a_bad_url_is_one_line_and_exit_2() {
+    for args in COMMANDS {
+        let line = fails(&run("http://example.invalid", args), 2);
+        assert!(line.contains("url"), "{args:?}: {line}");
+    }
+    let line = fails(&run("redis://host:notaport", ["stats"]), 2);
+    assert!(line.contains("url"), "{line}");
+}
+
+#[test]
+fn no_url_says_how_to_give_one() {
+    for args in COMMANDS {
+        let out = tagcache().args(args).output().unwrap();
+        let line = fails(&out, 2);
+        assert!(
+            line.contains("--url") && line.contains("REDIS_URL"),
+            "{line}"
+        );
+    }
+}
+
+#[test]
+fn a_wrong_password_is_one_line_and_exit_2() {
+    let redis = Redis::start_with(&["--requirepass", "s3cret"]);
+    let wrong = format!("{}?pass=wrong", redis.url());
+    for args in COMMANDS {
+        let line = fails(&run(&wrong, args), 2);
+        assert!(line.contains("authentication"), "{args:?}: {line}");
+        assert!(!line.contains("wrong"), "password shown: {line}");
+    }
+    let right = format!("{}?pass=s3cret", redis.url());
+    ok(&run(&right, ["set", "k", "v"]));
+    assert_eq!(ok(&run(&right, ["get", "k"])), "v");
+}
+
+#[test]
+fn a_tls_failure_is_one_line_and_exit_2() {
+    // A server that does not speak TLS: the handshake fails.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            let mut conn = conn;
+            let mut buf = [0u8; 512];
+            let _ = conn.read(&mut buf);
+            let _ = conn.write_all(b"-ERR plain text only\r\n");
+        }
+    });
+    let url = format!("rediss://127.0.0.1:{port}");
+    for args in [&["get", "k"][..], &["doctor"]] {
+        let line = fails(&run(&url, args), 2);
+        assert!(line.contains("TLS"), "{line}");
+    }
+}
+
+#[test]
+fn bad_arguments_are_one_line_and_exit_2() {
+    for args in [
+        &["get"][..],
+        &["set", "k"],
+        &["del"],
+        &["keys"],
+        &["invalidate"],
+        &["set", "k", "v", "--ttl", "0"],
+        &["set", "k", "v", "--ttl", "soon"],
+        &["frobnicate"],
+        &[],
+    ] {
+        let out = tagcache().args(args).output().unwrap();
+        let line = fails(&out, 2);
+        assert!(line.contains("--help"), "{args:?}: {line}");
+    }
+}
+
+#[test]
+fn invalid_keys_and_namespaces_are_refused_with_exit_2() {
+    let redis = Redis::start();
+    let url = redis.url();
+    let line = fails(&run(&url, ["set", "", "v"]), 2);
+    assert!(line.contains("key is empty"), "{line}");
+    let line = fails(&run(&url, ["keys", "--tag", ""]), 2);
+    assert!(line.contains("tag is empty"), "{line}");
+    let line = fails(&run(&url, ["--namespace", "bad.ns", "stats"]), 2);
+    assert!(line.contains("namespace"), "{line}");
+}
+
+#[test]
+fn help_and_version_exit_0() {
+    let out = tagcache().arg("--help").output().unwrap();
+    let help = ok(&out);
+    for sub in [
+        "set",
+        "get",
+        "del",
+        "tags",
+        "keys",
+        "invalidate",
+        "prune",
+        "stats",
+        "doctor",
+        "demo",
+        "bench",
+    ] {
+        assert!(help.contains(sub), "{sub} in {help}");
+    }
+    assert!(help.contains("Exit codes"), "{help}");
+    ok(&tagcache().arg("--version").output().unwrap());
+}
