@@ -105,11 +105,18 @@ pub async fn writer(crew: Crew, seed: u64) {
 
 /// Samples the namespace's entries and indexes about once a second.
 pub async fn sampler(cache: Cache, meter: Arc<Meter>, stop: Arc<AtomicBool>) {
-    while !stop.load(Ordering::Relaxed) {
+    // Just before each tick of the live table.
+    let first = tokio::time::Instant::now() + Duration::from_millis(900);
+    let mut every = tokio::time::interval_at(first, Duration::from_secs(1));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
         if let Err(e) = sample(&cache, &meter).await {
             tracing::debug!("sampling the namespace failed: {e}");
         }
-        tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }
 
