@@ -141,4 +141,14 @@ mod tests {
         assert_eq!(redact_url("redis://u:secret@h:1/0"), "redis://u:***@h:1/0");
         assert_eq!(redact_url("redis://h:1"), "redis://h:1");
     }
+
+    #[test]
+    fn a_cluster_url_is_probed_through_its_first_seed() {
+        let t = Target::given(Some("redis+cluster://u:p@h1:7000,h2:7001/")).unwrap();
+        assert!(t.is_cluster());
+        let info = t.node_client().unwrap().get_connection_info().clone();
+        assert_eq!(info.addr().to_string(), "h1:7000");
+        assert!(Target::given(None).is_err());
+        assert!(Target::given(Some("  ")).is_err());
+    }
 }

@@ -37,8 +37,7 @@ pub async fn run(args: InvalidateArgs, ctx: &Context) -> Result<ExitCode> {
     };
     // The library reports no progress inside one invalidation: a spinner
     // with the elapsed time says it is still working.
-    let work = async { Ok(cache.invalidate_tags(&tags).await?) };
-    let removed = progress::spin_while(ctx.quiet(), &message, ctx.until_interrupted(work)).await?;
+    let removed = progress::spin_while(ctx.quiet(), &message, cache.invalidate_tags(&tags)).await?;
     if ctx.json(args.out) {
         output::json(&json!({ "removed": removed }));
     } else {

@@ -37,10 +37,7 @@ pub async fn run(args: KeysArgs, ctx: &Context) -> Result<ExitCode> {
     if json {
         out.bytes(b"[")?;
     }
-    while let Some(page) = ctx
-        .until_interrupted(async { Ok(pages.next_page().await?) })
-        .await?
-    {
+    while let Some(page) = pages.next_page().await? {
         for key in page {
             let key = output::lossy(&key);
             if json {

@@ -74,9 +74,7 @@ impl Context {
         Ok((target, cache))
     }
 
-    /// Runs `work` until it ends or Ctrl-C is pressed. For commands with
-    /// nothing to clean up: what they leave half done (an invalidation,
-    /// a sweep) is resumable by design.
+    /// Runs `work` until it ends or Ctrl-C is pressed.
     pub async fn until_interrupted<T>(&self, work: impl Future<Output = Result<T>>) -> Result<T> {
         tokio::select! {
             out = work => out,
@@ -97,8 +95,21 @@ pub fn arg_bytes(arg: &OsString) -> Vec<u8> {
     arg.as_bytes().to_vec()
 }
 
-/// Runs one subcommand.
+/// Runs one subcommand. The operator commands stop at the first Ctrl-C:
+/// they have nothing to clean up, and what they leave half done (an
+/// invalidation, a sweep) is resumable by design. The demo and the
+/// benchmark clean up first, watching `ctx.interrupt` themselves.
 pub async fn run(command: Command, ctx: &Context) -> Result<ExitCode> {
+    let cleans_up = matches!(command, Command::Demo(_) | Command::Bench(_));
+    let work = dispatch(command, ctx);
+    if cleans_up {
+        work.await
+    } else {
+        ctx.until_interrupted(work).await
+    }
+}
+
+async fn dispatch(command: Command, ctx: &Context) -> Result<ExitCode> {
     match command {
         Command::Set(args) => set::run(args, ctx).await,
         Command::Get(args) => get::run(args, ctx).await,

@@ -64,9 +64,7 @@ pub async fn run(args: PruneArgs, ctx: &Context) -> Result<ExitCode> {
     progress.message("expired members removed");
     let mut totals = Totals::default();
     loop {
-        let step = ctx
-            .until_interrupted(async { Ok(cache.prune_step(STEP_BUDGET).await?) })
-            .await?;
+        let step = cache.prune_step(STEP_BUDGET).await?;
         totals.add(&step);
         if step.complete {
             break;

@@ -22,9 +22,7 @@ pub struct StatsArgs {
 /// Prints a two-column table (a JSON object).
 pub async fn run(args: StatsArgs, ctx: &Context) -> Result<ExitCode> {
     let (_target, cache) = ctx.cache(EvictionCheck::Ignore).await?;
-    let s = ctx
-        .until_interrupted(async { Ok(cache.stats().await?) })
-        .await?;
+    let s = cache.stats().await?;
     let circuit = circuit_name(cache.circuit_state());
     if ctx.json(args.out) {
         output::json(&json!({

@@ -124,25 +124,7 @@ async fn traffic(
         meter: Arc::new(Meter::default()),
         stop: Arc::new(AtomicBool::new(false)),
     };
-    let mut tasks = Vec::new();
-    for r in 0..args.readers {
-        tasks.push(tokio::spawn(workers::reader(
-            crew.clone(),
-            1 + u64::from(r),
-        )));
-    }
-    for w in 0..args.writers {
-        tasks.push(tokio::spawn(workers::writer(
-            crew.clone(),
-            1000 + u64::from(w),
-        )));
-    }
-    tasks.push(tokio::spawn(workers::sampler(
-        cache.clone(),
-        crew.meter.clone(),
-        crew.stop.clone(),
-    )));
-
+    let tasks = workers::spawn(&crew, cache, args.readers, args.writers);
     let title = format!(
         "tagcache demo · {} readers, {} writers · {}",
         args.readers,
@@ -150,36 +132,7 @@ async fn traffic(
         target.shown()
     );
     let mut live = Live::choose(ctx.quiet(), ctx.json(args.out));
-    let run_for = Duration::from_secs(args.seconds);
-    let started = Instant::now();
-    let (mut last, mut last_at) = (crew.meter.counts(), started);
-    let mut interrupted = false;
-    let shown = loop {
-        let next = last_at + Duration::from_secs(1);
-        tokio::select! {
-            () = tokio::time::sleep_until(next.into()) => {}
-            () = ctx.interrupt.requested() => { interrupted = true; }
-        }
-        let now = Instant::now();
-        let counts = crew.meter.counts();
-        let tick = Tick {
-            at: now - started,
-            of: run_for,
-            window: now - last_at,
-            delta: counts.since(&last),
-            latency: crew.meter.take_window(),
-            total: counts,
-            stall: (probe.take_window(), probe.summary().longest),
-        };
-        (last, last_at) = (counts, now);
-        if let Err(e) = live.show(&tick, &title) {
-            break Err(e);
-        }
-        if interrupted || now - started >= run_for {
-            break Ok(());
-        }
-    };
-    let ran = started.elapsed();
+    let watched = watch(args, ctx, &crew, &probe, &mut live, &title).await;
     crew.stop.store(true, Ordering::Relaxed);
     for task in tasks {
         if tokio::time::timeout(WIND_DOWN, task).await.is_err() {
@@ -187,7 +140,8 @@ async fn traffic(
         }
     }
     let cleared = live.clear();
-    shown.and(cleared)?;
+    let (ran, interrupted) = watched?;
+    cleared?;
     let probe = probe.stop().await?;
     let (keys, scans) = keys_and_scans(&mut raw).await?;
     // A last, exact look at the namespace now that traffic has stopped.
@@ -207,6 +161,44 @@ async fn traffic(
         scan_calls: scans - calls_before.1,
         first_stale: crew.meter.first_stale(),
     })
+}
+
+/// Shows a tick a second until the time is up or Ctrl-C; says how long the
+/// traffic ran and whether Ctrl-C ended it.
+async fn watch(
+    args: &DemoArgs,
+    ctx: &Context,
+    crew: &Crew,
+    probe: &StallProbe,
+    live: &mut Live,
+    title: &str,
+) -> Result<(Duration, bool)> {
+    let run_for = Duration::from_secs(args.seconds);
+    let started = Instant::now();
+    let (mut last, mut last_at) = (crew.meter.counts(), started);
+    loop {
+        let mut interrupted = false;
+        tokio::select! {
+            () = tokio::time::sleep_until((last_at + Duration::from_secs(1)).into()) => {}
+            () = ctx.interrupt.requested() => { interrupted = true; }
+        }
+        let now = Instant::now();
+        let counts = crew.meter.counts();
+        let tick = Tick {
+            at: now - started,
+            of: run_for,
+            window: now - last_at,
+            delta: counts.since(&last),
+            latency: crew.meter.take_window(),
+            total: counts,
+            stall: (probe.take_window(), probe.summary().longest),
+        };
+        (last, last_at) = (counts, now);
+        live.show(&tick, title)?;
+        if interrupted || now - started >= run_for {
+            return Ok((started.elapsed(), interrupted));
+        }
+    }
 }
 
 async fn raw_connection(client: &redis::Client, target: &Target) -> Result<MultiplexedConnection> {

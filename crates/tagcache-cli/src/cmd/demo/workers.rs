@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tagcache::{Cache, FailSafeCache, Removal};
+use tokio::task::JoinHandle;
 
 use super::catalogue::{category_tags, Catalogue, Rng, Thing, CATEGORIES, DB_LATENCY, PRODUCTS};
 use super::meter::Meter;
@@ -36,6 +37,23 @@ impl Crew {
     fn running(&self) -> bool {
         !self.stop.load(Ordering::Relaxed)
     }
+}
+
+/// Starts `readers` readers, `writers` writers and the sampler.
+pub fn spawn(crew: &Crew, cache: &Cache, readers: u32, writers: u32) -> Vec<JoinHandle<()>> {
+    let mut tasks = Vec::new();
+    for r in 0..readers {
+        tasks.push(tokio::spawn(reader(crew.clone(), 1 + u64::from(r))));
+    }
+    for w in 0..writers {
+        tasks.push(tokio::spawn(writer(crew.clone(), 1000 + u64::from(w))));
+    }
+    tasks.push(tokio::spawn(sampler(
+        cache.clone(),
+        crew.meter.clone(),
+        crew.stop.clone(),
+    )));
+    tasks
 }
 
 /// Reads popular pages through the cache and checks each one served.
