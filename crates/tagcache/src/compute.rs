@@ -228,7 +228,12 @@ impl Cache {
             outcome: None,
         };
         let (value, source, payload) = self.load(key, opts, since, loader, fail_safe).await?;
-        landing.outcome = Some(payload);
+        // Share only a value the fences accepted: a refused store means an
+        // invalidation ran during the load, and a caller that joined after
+        // it returned must not get data read before it (it loads itself).
+        if source == Source::Loaded {
+            landing.outcome = Some(payload);
+        }
         drop(landing);
         Ok(Computed { value, source })
     }

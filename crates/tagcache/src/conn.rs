@@ -197,7 +197,7 @@ impl Conn {
                 let e = Error::from(e);
                 return Err(Error::new(
                     e.kind(),
-                    format!("cannot connect to {shown}: {e}"),
+                    format!("cannot connect to {shown}: {}", e.detail()),
                 ));
             }
             Err(_) => {
@@ -252,7 +252,7 @@ impl Conn {
                 let e = Error::from(e);
                 return Err(Error::new(
                     e.kind(),
-                    format!("cannot connect to cluster {shown}: {e}"),
+                    format!("cannot connect to cluster {shown}: {}", e.detail()),
                 ));
             }
             Err(_) => {

@@ -162,6 +162,11 @@ impl Error {
         Self::new(self.kind, self.detail.clone())
     }
 
+    /// The message without the kind (for wrapping in another message).
+    pub(crate) fn detail(&self) -> &str {
+        &self.detail
+    }
+
     /// What kind of failure this is.
     pub fn kind(&self) -> ErrorKind {
         self.kind

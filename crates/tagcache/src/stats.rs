@@ -44,6 +44,7 @@ pub(crate) async fn collect(core: &Core, info: &ServerInfo) -> Result<Stats> {
     };
     let now = core.server_time_ms().await?;
     let mut sampled: Vec<Vec<u8>> = Vec::new();
+    let (mut seen, mut rng) = (0u64, 0x2545_F491_4F6C_DD1Du64);
     let mut registry_bytes = 0u64;
     for b in 0..core.space.buckets() {
         let registry = core.space.registry(b);
@@ -65,8 +66,21 @@ pub(crate) async fn collect(core: &Core, info: &ServerInfo) -> Result<Stats> {
             for t in &tags {
                 let k = core.space.tag(b, t);
                 pipe.zcard(&k).zcount(&k, "-inf", format!("({now}"));
+                // Reservoir sampling: every index equally likely to be
+                // measured, whatever its place in the registry.
+                seen += 1;
                 if sampled.len() < MEMORY_SAMPLES {
                     sampled.push(k);
+                } else {
+                    rng = rng
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    let slot = (rng >> 33) % seen;
+                    if let Ok(slot) = usize::try_from(slot) {
+                        if slot < MEMORY_SAMPLES {
+                            sampled[slot] = k;
+                        }
+                    }
                 }
             }
             let counts: Vec<u64> = core.conn.pipe(&pipe).await?;

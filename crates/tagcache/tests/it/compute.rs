@@ -162,3 +162,47 @@ async fn a_loader_slower_than_the_fence_window_does_not_store() {
     assert_eq!(report.fences_removed, 1, "{report:?}");
     assert_eq!(server.cmd::<u64>(&[b"DBSIZE"]), 1);
 }
+
+/// Regression: a caller that joined a load after an invalidation returned
+/// got the leader's value, which was read before that invalidation (and
+/// which the fence had refused to store).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_joining_after_an_invalidation_does_not_get_the_refused_value() {
+    let server = RedisServer::start();
+    let cache = crate::cache(&server).await;
+    let opts = SetOptions::new().tag("product:1");
+    let (release, wait) = oneshot::channel::<()>();
+    let leader = {
+        let (cache, opts) = (cache.clone(), opts.clone());
+        tokio::spawn(async move {
+            cache
+                .get_or_compute("page", &opts, || async {
+                    let _ = wait.await;
+                    Ok::<_, String>("rendered before".to_string())
+                })
+                .await
+                .unwrap()
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    cache.invalidate_tag("product:1").await.unwrap();
+    let follower = {
+        let (cache, opts) = (cache.clone(), opts.clone());
+        tokio::spawn(async move {
+            cache
+                .get_or_compute("page", &opts, || async {
+                    Ok::<_, String>("rendered after".to_string())
+                })
+                .await
+                .unwrap()
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    release.send(()).unwrap();
+    assert_eq!(leader.await.unwrap().source, Source::LoadedNotStored);
+    let f = follower.await.unwrap();
+    assert_eq!(
+        (f.value.as_str(), f.source),
+        ("rendered after", Source::Loaded)
+    );
+}
