@@ -356,8 +356,10 @@ impl Report {
         let mut t = table(&["measure", "value", "goal"]);
         t.add_row(vec![
             format!(
-                "index bytes per entry per tag (used_memory delta, {} entries × {} tags)",
-                m.entries, m.tags
+                "index bytes per entry per tag (used_memory delta, {} entries × {} tags, median of {})",
+                m.entries,
+                m.tags,
+                m.index_bytes_per_entry_tag_rounds.len()
             ),
             num(m.index_bytes_per_entry_tag),
             goal("index_bytes_per_entry_tag"),

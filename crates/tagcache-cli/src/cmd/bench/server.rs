@@ -114,8 +114,10 @@ async fn info_field(conn: &MultiplexedConnection, section: &str, name: &str) -> 
         .ok_or_else(|| CliError::error(format!("INFO {section} has no {name}")))
 }
 
-/// `used_memory`, once lazily freed objects are gone.
+/// `used_memory`, once lazily freed objects are gone and incremental
+/// rehashing (a few cron ticks) has had time to finish.
 pub async fn used_memory(conn: &MultiplexedConnection) -> Result<u64> {
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     for _ in 0..500 {
         if info_field(conn, "memory", "lazyfree_pending_objects").await? == 0.0 {
             break;
