@@ -4,7 +4,7 @@
 use clap::{ArgAction, Args, Parser, Subcommand};
 
 use crate::cmd::bench::BenchArgs;
-use crate::cmd::{del, demo, doctor, get, invalidate, keys, prune, set, stats, tags};
+use crate::cmd::{del, demo, doctor, get, invalidate, keys, migrate, prune, set, stats, tags};
 
 /// Operator CLI and benchmark for tagcache, a Redis cache with tags.
 #[derive(Debug, Parser)]
@@ -71,6 +71,8 @@ pub enum Command {
     Invalidate(invalidate::InvalidateArgs),
     /// Sweep expired index members and empty indexes; print what went.
     Prune(prune::PruneArgs),
+    /// Move legacy keys to scoped entries per a rules file (SCAN, resumable).
+    Migrate(migrate::MigrateArgs),
     /// Show the namespace's indexes and the server's relevant settings.
     Stats(stats::StatsArgs),
     /// Check that the server suits tagcache (exit 2 on a failed check).
@@ -106,5 +108,40 @@ mod tests {
         assert!(cli.global.quiet);
         let cli = Cli::try_parse_from(["tagcache", "--json", "bench"]).unwrap();
         assert!(cli.global.json);
+    }
+
+    #[test]
+    fn migrate_needs_rules_and_has_defaults() {
+        assert!(Cli::try_parse_from(["tagcache", "migrate"]).is_err());
+        let cli = Cli::try_parse_from(["tagcache", "migrate", "--rules", "r.toml"]).unwrap();
+        let Command::Migrate(m) = cli.command else {
+            panic!("not migrate")
+        };
+        assert_eq!(
+            (m.rate, m.batch, m.dry_run, m.restart),
+            (0, 1000, false, false)
+        );
+        let cli = Cli::try_parse_from([
+            "tagcache",
+            "migrate",
+            "--rules",
+            "r.toml",
+            "--dry-run",
+            "--rate",
+            "50",
+            "--batch",
+            "10",
+            "--restart",
+            "--json",
+        ])
+        .unwrap();
+        let Command::Migrate(m) = cli.command else {
+            panic!("not migrate")
+        };
+        assert_eq!(
+            (m.rate, m.batch, m.dry_run, m.restart),
+            (50, 10, true, true)
+        );
+        assert!(m.out.json);
     }
 }

@@ -75,6 +75,12 @@ impl Progress {
         self.bar.set_length(len.max(self.bar.position()));
     }
 
+    /// Runs `f` (which prints to the terminal) with the display cleared,
+    /// redrawing it after.
+    pub fn suspend<R>(&self, f: impl FnOnce() -> R) -> R {
+        self.bar.suspend(f)
+    }
+
     /// Removes the display.
     pub fn finish(&self) {
         self.bar.finish_and_clear();

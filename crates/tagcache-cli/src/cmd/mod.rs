@@ -8,6 +8,7 @@ pub mod doctor;
 pub mod get;
 pub mod invalidate;
 pub mod keys;
+pub mod migrate;
 pub mod prune;
 pub mod set;
 pub mod stats;
@@ -53,11 +54,11 @@ impl Context {
     /// namespace of `--namespace`. Operator commands never start a private
     /// server: they exist to look at a real one.
     ///
-    /// `eviction` says what an `allkeys-*` policy does: `set` passes
-    /// `Refuse` (the library's default for writers), commands that only
-    /// read or remove pass `Warn` (an operator must be able to repair a
-    /// cache whatever its server's policy), `doctor` and `stats` pass
-    /// `Ignore` and report the policy themselves.
+    /// `eviction` says what an `allkeys-*` policy does: `set` and
+    /// `migrate` pass `Refuse` (the library's default for writers),
+    /// commands that only read or remove pass `Warn` (an operator must be
+    /// able to repair a cache whatever its server's policy), `doctor` and
+    /// `stats` pass `Ignore` and report the policy themselves.
     ///
     /// # Errors
     /// No URL, or anything `CacheBuilder::build` refuses, as one line.
@@ -97,12 +98,16 @@ pub fn arg_bytes(arg: &OsString) -> Vec<u8> {
 
 /// Runs one subcommand. The operator commands stop at the first Ctrl-C:
 /// they have nothing to clean up, and what they leave half done (an
-/// invalidation, a sweep) is resumable by design. The demo and the
-/// benchmark clean up first, watching `ctx.interrupt` themselves.
+/// invalidation, a sweep) is resumable by design. `migrate` watches
+/// `ctx.interrupt` itself, to stop between steps and say how far it got;
+/// the demo and the benchmark clean up first, watching it too.
 pub async fn run(command: Command, ctx: &Context) -> Result<ExitCode> {
-    let cleans_up = matches!(command, Command::Demo(_) | Command::Bench(_));
+    let watches_interrupt = matches!(
+        command,
+        Command::Migrate(_) | Command::Demo(_) | Command::Bench(_)
+    );
     let work = dispatch(command, ctx);
-    if cleans_up {
+    if watches_interrupt {
         work.await
     } else {
         ctx.until_interrupted(work).await
@@ -118,6 +123,7 @@ async fn dispatch(command: Command, ctx: &Context) -> Result<ExitCode> {
         Command::Keys(args) => keys::run(args, ctx).await,
         Command::Invalidate(args) => invalidate::run(args, ctx).await,
         Command::Prune(args) => prune::run(args, ctx).await,
+        Command::Migrate(args) => migrate::run(args, ctx).await,
         Command::Stats(args) => stats::run(args, ctx).await,
         Command::Doctor(args) => doctor::run(args, ctx).await,
         Command::Demo(args) => demo::run(args, ctx).await,

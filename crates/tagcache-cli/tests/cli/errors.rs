@@ -4,10 +4,11 @@
 use std::io::{Read, Write};
 use std::net::TcpListener;
 
+use crate::migrate::RULES;
 use crate::{fails, ok, run, tagcache, Redis};
 
 /// Each operator subcommand with valid arguments.
-const COMMANDS: [&[&str]; 9] = [
+const COMMANDS: [&[&str]; 10] = [
     &["set", "k", "v"],
     &["get", "k"],
     &["del", "k"],
@@ -17,6 +18,7 @@ const COMMANDS: [&[&str]; 9] = [
     &["prune"],
     &["stats"],
     &["doctor"],
+    &["migrate", "--rules", RULES],
 ];
 
 #[test]
@@ -94,6 +96,8 @@ fn bad_arguments_are_one_line_and_exit_2() {
         &["del"],
         &["keys"],
         &["invalidate"],
+        &["migrate"],
+        &["migrate", "--rules", RULES, "--batch", "0"],
         &["set", "k", "v", "--ttl", "0"],
         &["set", "k", "v", "--ttl", "soon"],
         &["frobnicate"],
@@ -131,6 +135,7 @@ fn help_and_version_exit_0() {
         "prune",
         "stats",
         "doctor",
+        "migrate",
         "demo",
         "bench",
     ] {

@@ -7,6 +7,7 @@
 mod demo;
 mod entries;
 mod errors;
+mod migrate;
 mod server;
 mod upkeep;
 
