@@ -451,6 +451,7 @@ impl CacheBuilder {
             info,
             flights: Default::default(),
             journal,
+            hot_metrics: crate::failsafe::HotMetrics::new(&self.namespace),
             op_timeout: self.op_timeout,
             legacy: self
                 .legacy

@@ -74,6 +74,7 @@ pub(crate) struct Inner {
     pub(crate) info: Arc<std::sync::OnceLock<ServerInfo>>,
     pub(crate) flights: Flights,
     pub(crate) journal: Arc<Journal>,
+    pub(crate) hot_metrics: crate::failsafe::HotMetrics,
     pub(crate) op_timeout: Duration,
     /// Legacy-key rules and mode ([`CacheBuilder::legacy`]), if any.
     pub(crate) legacy: Option<Arc<crate::legacy::Legacy>>,
@@ -140,6 +141,10 @@ impl Cache {
 
     pub(crate) fn flights(&self) -> &Flights {
         &self.inner.flights
+    }
+
+    pub(crate) fn hot_metrics(&self) -> &crate::failsafe::HotMetrics {
+        &self.inner.hot_metrics
     }
 
     pub(crate) fn journal(&self) -> &Journal {

@@ -115,6 +115,40 @@ pub enum Removal {
     Journaled,
 }
 
+/// The hot-path metric handles of one cache, registered once when the
+/// cache is built (so a recorder must be installed before that), so a
+/// read does not format labels.
+#[derive(Debug)]
+pub(crate) struct HotMetrics {
+    hits: metrics::Counter,
+    misses: metrics::Counter,
+    get_seconds: metrics::Histogram,
+    set_seconds: metrics::Histogram,
+    namespace: String,
+}
+
+impl HotMetrics {
+    pub(crate) fn new(namespace: &str) -> Self {
+        let ns = namespace.to_owned();
+        Self {
+            hits: metrics::counter!("tagcache_hits_total", "namespace" => ns.clone()),
+            misses: metrics::counter!("tagcache_misses_total", "namespace" => ns.clone()),
+            get_seconds: metrics::histogram!("tagcache_op_seconds", "namespace" => ns.clone(), "op" => "get"),
+            set_seconds: metrics::histogram!("tagcache_op_seconds", "namespace" => ns.clone(), "op" => "set"),
+            namespace: ns,
+        }
+    }
+
+    fn record_op(&self, op: &'static str, seconds: f64) {
+        match op {
+            "get" => self.get_seconds.record(seconds),
+            "set" => self.set_seconds.record(seconds),
+            other => metrics::histogram!("tagcache_op_seconds", "namespace" => self.namespace.clone(), "op" => other)
+                .record(seconds),
+        }
+    }
+}
+
 /// One log line per burst of bypasses (and one when they stop, logged by
 /// the breaker).
 static LAST_BYPASS_LOG: AtomicU64 = AtomicU64::new(0);
@@ -201,8 +235,9 @@ impl FailSafeCache {
             Ok(Err(e)) => Ok(Err(BypassReason::from_error(&e))),
             Err(_) => Ok(Err(BypassReason::Timeout)),
         };
-        metrics::histogram!("tagcache_op_seconds", "namespace" => self.cache.namespace().to_owned(), "op" => op)
-            .record(started.elapsed().as_secs_f64());
+        self.cache
+            .hot_metrics()
+            .record_op(op, started.elapsed().as_secs_f64());
         let outcome = match &out {
             Ok(Ok(_)) => "ok",
             Ok(Err(reason)) => {
@@ -223,7 +258,7 @@ impl FailSafeCache {
         {
             Ok(Some(raw)) => raw,
             Ok(None) => {
-                metrics::counter!("tagcache_misses_total", "namespace" => self.cache.namespace().to_owned()).increment(1);
+                self.cache.hot_metrics().misses.increment(1);
                 return Ok(Lookup::Miss);
             }
             Err(reason) => return Ok(Lookup::Bypassed(reason)),
@@ -244,7 +279,7 @@ impl FailSafeCache {
         });
         match decoded {
             Ok((_, _, _, true)) => {
-                metrics::counter!("tagcache_misses_total", "namespace" => self.cache.namespace().to_owned()).increment(1);
+                self.cache.hot_metrics().misses.increment(1);
                 Ok(Lookup::Miss)
             }
             Ok((_, _, tags, _)) if self.cache.journal().covers(key, &tags) => {
@@ -256,7 +291,7 @@ impl FailSafeCache {
                 Ok(Lookup::Bypassed(BypassReason::PendingInvalidation))
             }
             Ok((codec, payload, _, _)) => {
-                metrics::counter!("tagcache_hits_total", "namespace" => self.cache.namespace().to_owned()).increment(1);
+                self.cache.hot_metrics().hits.increment(1);
                 Ok(Lookup::Hit((codec, payload)))
             }
             Err(_) => {
