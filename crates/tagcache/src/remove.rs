@@ -4,8 +4,8 @@
 //! `drop.lua` reads each entry's tags itself and removes exactly its edges.
 //! Scripts may only touch keys they were given, so the caller declares the
 //! tag indexes it expects (learnt from earlier chunks); an entry with a tag
-//! not declared is reported back with its missing tags and removed by a
-//! second call. In a long invalidation most chunks take one call.
+//! not declared is reported back with all its tags and removed by a second
+//! call that declares exactly those. In a long invalidation most chunks take one call.
 
 use redis::Value;
 
@@ -15,8 +15,10 @@ use crate::scripts::SCRIPTS;
 use crate::table::KeyTable;
 
 /// Most tag indexes one `drop.lua` call declares besides those an entry
-/// needs, as a multiple of the chunk size.
-const DECLARED_PER_CHUNK: usize = 4;
+/// needs, as a multiple of the chunk size. Every declared index costs the
+/// script a little even when unused, so the set learnt from earlier chunks
+/// is kept small and started afresh when it outgrows this.
+const DECLARED_PER_CHUNK: usize = 1;
 /// Calls for one set of members before giving up (each retry is caused by
 /// a concurrent rewrite adding tags).
 const MAX_ATTEMPTS: usize = 16;
@@ -56,29 +58,59 @@ impl Core {
         invalidating: Option<&[u8]>,
         known: &mut Vec<Vec<u8>>,
     ) -> Result<u64> {
+        let cap = DECLARED_PER_CHUNK * self.limits.chunk_size;
         let mut dropped = 0;
-        let mut todo: Vec<Vec<u8>> = members.to_vec();
+        // First pass: declare the tags learnt from earlier chunks.
+        let mut retry: Vec<(Vec<u8>, Vec<Vec<u8>>)> = Vec::new();
+        for part in members.chunks(self.limits.chunk_size) {
+            let (n, needs) = self.drop_call(bucket, part, invalidating, known).await?;
+            dropped += n;
+            retry.extend(needs);
+        }
+        // Retries: each call declares exactly the tags its entries lacked
+        // (grouped up to the cap, at least one entry a call), so every
+        // entry succeeds unless a concurrent rewrite gave it new tags.
         for _ in 0..MAX_ATTEMPTS {
-            if todo.is_empty() {
+            if retry.is_empty() {
                 return Ok(dropped);
             }
             let mut again = Vec::new();
-            for part in todo.chunks(self.limits.chunk_size) {
-                let (n, needs) = self.drop_call(bucket, part, invalidating, known).await?;
-                dropped += n;
-                for (member, missing) in needs {
-                    if known.len() + missing.len() > DECLARED_PER_CHUNK * self.limits.chunk_size {
-                        known.clear();
+            let mut start = 0;
+            while start < retry.len() {
+                let mut declared: Vec<Vec<u8>> = Vec::new();
+                let mut end = start;
+                while end < retry.len() {
+                    let extra = retry[end]
+                        .1
+                        .iter()
+                        .filter(|t| !declared.contains(t))
+                        .count();
+                    if end > start
+                        && (declared.len() + extra > cap || end - start >= self.limits.chunk_size)
+                    {
+                        break;
                     }
-                    for t in missing {
-                        if !known.contains(&t) {
-                            known.push(t);
+                    for t in &retry[end].1 {
+                        if !declared.contains(t) {
+                            declared.push(t.clone());
                         }
                     }
-                    again.push(member);
+                    end += 1;
                 }
+                let batch: Vec<Vec<u8>> =
+                    retry[start..end].iter().map(|(m, _)| m.clone()).collect();
+                let (n, needs) = self
+                    .drop_call(bucket, &batch, invalidating, &declared)
+                    .await?;
+                dropped += n;
+                again.extend(needs);
+                // Later chunks of this invalidation will likely need these.
+                if declared.len() <= cap {
+                    *known = declared;
+                }
+                start = end;
             }
-            todo = again;
+            retry = again;
         }
         Err(Error::new(
             ErrorKind::Contended,
@@ -87,7 +119,7 @@ impl Core {
     }
 
     /// One `drop.lua` call: how many it deleted, and the members it left
-    /// because a tag's index was not declared (with those tags).
+    /// because a tag's index was not declared (with all their tags).
     async fn drop_call(
         &self,
         bucket: u16,

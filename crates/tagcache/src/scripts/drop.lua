@@ -17,8 +17,8 @@
 -- without it after the cut survives); every processed member leaves the
 -- snapshot. A delete also fences each key, so a read-through that began
 -- before cannot store it again.
--- Returns {dropped, status...}: 1 dropped, 2 absent or left alone, or the
--- list of the entry's tags whose index was not declared.
+-- Returns {dropped, status...}: 1 dropped, 2 absent or left alone, or,
+-- when one of the entry's tag indexes was not declared, all its tags.
 local n, m, k = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local tag, window = ARGV[4], tonumber(ARGV[5])
 local snapshot, inflight
@@ -32,7 +32,7 @@ for j = 1, m do
   lookup[ARGV[5 + m + j] .. ':' .. ARGV[5 + j]] = j
 end
 
-local out, done, dropped = {0}, {}, 0
+local out, done, dropped, touched = {0}, {}, 0, {}
 local a = 6 + 2 * m
 for i = 1, n do
   local entry = KEYS[i]
@@ -59,11 +59,13 @@ for i = 1, n do
       end
     end
     if missing then
-      out[i + 1] = missing
+      -- All its tags, so the next call can declare exactly what it needs.
+      out[i + 1] = tags
     elseif tagged then
       redis.call('DEL', entry)
       for _, j in ipairs(idx) do
         redis.call('ZREM', KEYS[n + j], member)
+        touched[j] = true
       end
       dropped = dropped + 1
       out[i + 1] = 1
@@ -80,7 +82,7 @@ end
 
 -- Indexes emptied by this call leave the registry now rather than at the
 -- next sweep; fences older than the window go.
-for j = 1, m do
+for j in pairs(touched) do
   if redis.call('EXISTS', KEYS[n + j]) == 0 then
     redis.call('ZREM', KEYS[n + m + tonumber(ARGV[5 + m + j])], ARGV[5 + j])
   end

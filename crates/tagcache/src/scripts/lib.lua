@@ -68,17 +68,23 @@ end
 
 -- Removes at most `limit` members whose expiry is in the past (score < now:
 -- Redis itself keeps a key alive up to and including its expiry ms).
+-- Returns how many were removed, and the lowest score before removing
+-- (nil for an empty index).
 local function trim_expired(index, now, limit)
   local first = redis.call('ZRANGE', index, 0, 0, 'WITHSCORES')
-  if first[2] == nil or tonumber(first[2]) >= now then
-    return 0
+  if first[2] == nil then
+    return 0, nil
+  end
+  local lowest = tonumber(first[2])
+  if lowest >= now then
+    return 0, lowest
   end
   local c = redis.call('ZCOUNT', index, '-inf', '(' .. int(now))
   if c > limit then
     c = limit
   end
   redis.call('ZREMRANGEBYRANK', index, 0, c - 1)
-  return c
+  return c, lowest
 end
 
 -- Writes that must not make a memory-freeing call fail: when Redis is at

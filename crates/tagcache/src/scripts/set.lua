@@ -24,8 +24,12 @@ for j = 1, m do
 end
 
 -- Expired members go first, so the index stays bounded by its live members.
+-- The lowest score seen before trimming also tells whether the registry
+-- needs an update: it already holds a score at most that low.
+local earliest = {}
 for j = 1, m do
-  trim_expired(KEYS[n + j], now, trim)
+  local _, lowest_before = trim_expired(KEYS[n + j], now, trim)
+  earliest[j] = lowest_before
 end
 
 local now_micros = now_us()
@@ -103,6 +107,7 @@ for i = 1, n do
               -- added to it): nothing to file unless a later write adds.
               redis.call('ZREM', KEYS[n + m + tonumber(ARGV[5 + m + j])], names[j])
               lowest[j] = nil
+              earliest[j] = nil
             end
           end
         end
@@ -127,6 +132,8 @@ end
 -- One registry update per tag and batch: the registry score stays a lower
 -- bound of the index's next expiry (LT never raises it).
 for j, exp in pairs(lowest) do
-  redis.call('ZADD', KEYS[n + m + tonumber(ARGV[5 + m + j])], 'LT', int(exp), names[j])
+  if not earliest[j] or earliest[j] > exp then
+    redis.call('ZADD', KEYS[n + m + tonumber(ARGV[5 + m + j])], 'LT', int(exp), names[j])
+  end
 end
 return out
