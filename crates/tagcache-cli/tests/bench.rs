@@ -34,6 +34,8 @@ fn bench_runs_on_a_private_server_and_writes_json() {
             "--json",
         ])
         .arg(&json)
+        .arg("--report")
+        .arg(dir.path().join("report"))
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -45,6 +47,21 @@ fn bench_runs_on_a_private_server_and_writes_json() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("Throughput"), "{stdout}");
     assert!(stdout.contains("goals:"), "{stdout}");
+
+    // --report: Markdown, JSON and one chart per invalidation strategy.
+    let report = dir.path().join("report");
+    let md = std::fs::read_to_string(report.join("report.md")).unwrap();
+    assert!(md.contains("invalidation-tagcache.svg"), "{md}");
+    serde_json::from_str::<Value>(&std::fs::read_to_string(report.join("report.json")).unwrap())
+        .unwrap();
+    for strategy in ["tagcache", "lua", "keys_del", "scan_unlink"] {
+        let svg =
+            std::fs::read_to_string(report.join(format!("invalidation-{strategy}.svg"))).unwrap();
+        assert!(
+            svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"),
+            "{svg}"
+        );
+    }
 
     let v: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(number(&v, "/setup/entries"), 2000.0);
@@ -64,6 +81,8 @@ fn bench_runs_on_a_private_server_and_writes_json() {
         "set_many_vs_set",
         "get",
         "get_many",
+        "fail_safe_get",
+        "fail_safe_set",
     ] {
         assert!(ids.contains(&id), "{id} missing from {ids:?}");
     }
@@ -98,14 +117,19 @@ fn bench_runs_on_a_private_server_and_writes_json() {
     assert_eq!(v["memory"]["after_expiry"]["members_removed"], 4000);
     assert_eq!(v["memory"]["after_expiry"]["index_bytes_left"], 0);
 
+    let open = &v["fail_safe_open"];
+    assert_eq!(open["calls"], 10_000, "{open:#}");
+    assert_eq!(open["bypassed"], 10_000, "{open:#}");
+    assert!(number(&v, "/fail_safe_open/p99_us") > 0.0);
+
     let goals = v["goals"].as_array().unwrap();
-    assert_eq!(goals.len(), 8);
+    assert_eq!(goals.len(), 11);
     for g in goals {
         assert!(g["pass"].is_boolean() && g["target"].is_number(), "{g:#}");
     }
     let passed = v["goals_passed"].as_u64().unwrap();
     let missed = v["goals_missed"].as_u64().unwrap();
-    assert_eq!(passed + missed, 8);
+    assert_eq!(passed + missed, 11);
 }
 
 #[test]

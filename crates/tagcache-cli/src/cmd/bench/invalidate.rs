@@ -155,6 +155,9 @@ pub struct Invalidation {
     pub rounds_wall_ms: Vec<f64>,
     /// What the PING probe saw (in the median round).
     pub stalls: Stalls,
+    /// The probe's waits over that round, `[ms since start, wait ms]`
+    /// (for `--report` charts).
+    pub probe_timeline_ms: Vec<[f64; 2]>,
     /// The longest stall of any round.
     pub worst_round_longest_stall_ms: f64,
     /// The longest single command in the slow log (private server only).
@@ -323,7 +326,7 @@ async fn once(b: &Bench<'_>, strategy: Strategy, round: u32) -> Result<Invalidat
     let start = Instant::now();
     let deleted = execute(b, strategy, &cache, &space, &script).await;
     let wall = start.elapsed();
-    let stalls = probe.stop().await?;
+    let (stalls, probe_timeline_ms) = probe.stop_with_timeline().await?;
     let deleted = deleted?;
     let after = server::sample(&b.raw).await?;
     let server_longest_command_ms = match &b.slowlog {
@@ -340,6 +343,7 @@ async fn once(b: &Bench<'_>, strategy: Strategy, round: u32) -> Result<Invalidat
         wall_ms: wall.as_secs_f64() * 1000.0,
         rounds_wall_ms: Vec::new(),
         stalls,
+        probe_timeline_ms,
         worst_round_longest_stall_ms: stalls.longest_ms,
         server_longest_command_ms,
         cost_per_entry: cost,

@@ -10,6 +10,7 @@
 //! tables and the JSON document.
 
 mod census;
+mod chart;
 mod invalidate;
 mod layout;
 mod memory;
@@ -68,6 +69,11 @@ pub struct BenchArgs {
     /// JSON on stdout instead of the tables.
     #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "-")]
     pub json: Option<PathBuf>,
+
+    /// Write report.md, report.json and one SVG chart per invalidation
+    /// strategy (the stall probe's wait over time) into DIR.
+    #[arg(long, value_name = "DIR")]
+    pub report: Option<PathBuf>,
 
     /// Invalidate a tag of 1,000,000 entries (as --invalidate-entries 1000000).
     #[arg(long, conflicts_with = "invalidate_entries")]
@@ -206,11 +212,36 @@ fn emit(report: &Report, args: &BenchArgs, json_flag: bool) -> Result<()> {
         return Ok(());
     }
     output::print(&report.render());
+    if let Some(dir) = &args.report {
+        write_report(report, &json, dir)?;
+    }
     if let Some(path) = &args.json {
         std::fs::write(path, json + "\n")
             .map_err(|e| CliError::error(format!("cannot write {}: {e}", path.display())))?;
     }
     Ok(())
+}
+
+/// `--report DIR`: the tables as Markdown, the JSON, and a chart per
+/// invalidation strategy.
+fn write_report(report: &Report, json: &str, dir: &std::path::Path) -> Result<()> {
+    let write = |name: &str, text: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, text)
+            .map_err(|e| CliError::error(format!("cannot write {}: {e}", path.display())))
+    };
+    std::fs::create_dir_all(dir)
+        .map_err(|e| CliError::error(format!("cannot create {}: {e}", dir.display())))?;
+    let mut md = String::from("# tagcache bench report\n\n```text\n");
+    md += &report.render();
+    md += "```\n\n## Stalls during invalidation\n\n";
+    for run in &report.invalidation.runs {
+        let file = format!("invalidation-{}.svg", run.strategy);
+        write(&file, &chart::svg(run))?;
+        md += &format!("### {}\n\n![{}]({file})\n\n", run.label, run.label);
+    }
+    write("report.md", &md)?;
+    write("report.json", &format!("{json}\n"))
 }
 
 /// Shows which phase runs (on stderr, only on a terminal).
@@ -376,6 +407,7 @@ mod tests {
             tags: 2,
             value_size: 8,
             json: None,
+            report: None,
             big: false,
             invalidate_entries: None,
             rounds: 1,

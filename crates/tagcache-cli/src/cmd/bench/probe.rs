@@ -29,7 +29,7 @@ pub struct Stalls {
 /// A running probe; [`Probe::stop`] ends it.
 pub struct Probe {
     stop: Arc<AtomicBool>,
-    thread: JoinHandle<std::result::Result<Vec<Duration>, String>>,
+    thread: JoinHandle<std::result::Result<Vec<(Duration, Duration)>, String>>,
 }
 
 impl Probe {
@@ -48,6 +48,7 @@ impl Probe {
             .name("stall-probe".into())
             .spawn(move || {
                 let mut waits = Vec::with_capacity(1 << 16);
+                let started = Instant::now();
                 while !flag.load(Ordering::Relaxed) {
                     let sent = Instant::now();
                     // A script running past `busy-reply-threshold` (5 s)
@@ -58,7 +59,7 @@ impl Probe {
                         }
                         std::thread::sleep(PERIOD);
                     }
-                    waits.push(sent.elapsed());
+                    waits.push((sent - started, sent.elapsed()));
                     if let Some(rest) = PERIOD.checked_sub(sent.elapsed()) {
                         std::thread::sleep(rest);
                     }
@@ -73,6 +74,16 @@ impl Probe {
     /// # Errors
     /// The probe's connection failed.
     pub async fn stop(self) -> Result<Stalls> {
+        Ok(self.stop_with_timeline().await?.0)
+    }
+
+    /// Stops the probe: the summary, and the waits over time as
+    /// `[ms since start, wait ms]`, at most [`TIMELINE_POINTS`] points
+    /// (the longest wait of each slice of time, so no stall is hidden).
+    ///
+    /// # Errors
+    /// The probe's connection failed.
+    pub async fn stop_with_timeline(self) -> Result<(Stalls, Vec<[f64; 2]>)> {
         self.stop.store(true, Ordering::Relaxed);
         let thread = self.thread;
         let waits = tokio::task::spawn_blocking(move || thread.join())
@@ -80,8 +91,27 @@ impl Probe {
             .map_err(|e| CliError::error(format!("stall probe: {e}")))?
             .map_err(|_| CliError::error("stall probe panicked"))?
             .map_err(|e| CliError::error(format!("stall probe: {e}")))?;
-        Ok(summarize(waits))
+        let timeline = downsample(&waits);
+        Ok((
+            summarize(waits.into_iter().map(|(_, w)| w).collect()),
+            timeline,
+        ))
     }
+}
+
+/// Most points a timeline keeps.
+pub const TIMELINE_POINTS: usize = 600;
+
+fn downsample(waits: &[(Duration, Duration)]) -> Vec<[f64; 2]> {
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let per = waits.len().div_ceil(TIMELINE_POINTS).max(1);
+    waits
+        .chunks(per)
+        .filter_map(|slice| {
+            let (at, wait) = slice.iter().max_by_key(|(_, w)| *w)?;
+            Some([ms(*at), ms(*wait)])
+        })
+        .collect()
 }
 
 fn summarize(mut waits: Vec<Duration>) -> Stalls {
