@@ -11,6 +11,7 @@
 
 mod census;
 mod chart;
+mod failsafe;
 mod invalidate;
 mod layout;
 mod memory;
@@ -191,15 +192,18 @@ pub async fn run(args: BenchArgs, ctx: &Context) -> Result<ExitCode> {
 async fn phases(b: &Bench<'_>) -> Result<Report> {
     let (mut throughput, kept) = writes::run(b).await?;
     throughput.extend(reads::run(b, &kept).await?);
+    throughput.extend(failsafe::run(b, &kept).await?);
     b.janitor.wipe(&b.raw, &kept.tagcache).await?;
     b.janitor.wipe(&b.raw, &kept.raw).await?;
     let invalidation = invalidate::run(b).await?;
     let memory = memory::run(b).await?;
+    let fail_safe_open = failsafe::open_latency(b).await?;
     Ok(Report::new(
         b.describe().await?,
         throughput,
         invalidation,
         memory,
+        fail_safe_open,
     ))
 }
 

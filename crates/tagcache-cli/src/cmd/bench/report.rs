@@ -6,6 +6,7 @@ use std::time::Duration;
 use comfy_table::{presets, CellAlignment, ContentArrangement, Table};
 use serde::Serialize;
 
+use super::failsafe::OpenLatency;
 use super::invalidate::InvalidationReport;
 use super::memory::MemoryReport;
 use super::server::Cost;
@@ -123,6 +124,9 @@ pub struct Comparison {
     pub ratio: f64,
     /// The goal for the ratio, if any.
     pub goal: Option<Goal>,
+    /// How the ratio was taken when it is not best run over best run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ratio_method: Option<String>,
 }
 
 impl Comparison {
@@ -144,7 +148,17 @@ impl Comparison {
             baseline,
             ratio,
             goal: goal.map(|g| g.check(ratio)),
+            ratio_method: None,
         }
+    }
+
+    /// Replaces the ratio by one measured otherwise (e.g. the median of
+    /// paired rounds), checked against `goal`.
+    pub fn with_ratio(mut self, ratio: f64, method: String, goal: Goal) -> Self {
+        self.ratio = ratio;
+        self.goal = Some(goal.check(ratio));
+        self.ratio_method = Some(method);
+        self
     }
 }
 
@@ -190,6 +204,8 @@ pub struct Report {
     pub invalidation: InvalidationReport,
     /// Index memory.
     pub memory: MemoryReport,
+    /// Fail-safe reads with the breaker open.
+    pub fail_safe_open: OpenLatency,
     /// Every goal with its outcome.
     pub goals: Vec<Goal>,
     /// Goals met.
@@ -205,12 +221,14 @@ impl Report {
         throughput: Vec<Comparison>,
         invalidation: InvalidationReport,
         memory: MemoryReport,
+        fail_safe_open: OpenLatency,
     ) -> Self {
         let goals: Vec<Goal> = throughput
             .iter()
             .filter_map(|c| c.goal.clone())
             .chain(invalidation.goals.iter().cloned())
             .chain(memory.goals.iter().cloned())
+            .chain(fail_safe_open.goals.iter().cloned())
             .collect();
         let goals_passed = goals.iter().filter(|g| g.pass).count();
         Self {
@@ -220,6 +238,7 @@ impl Report {
             throughput,
             invalidation,
             memory,
+            fail_safe_open,
             goals,
         }
     }
@@ -236,6 +255,26 @@ impl Report {
             s.rounds
         );
         out += &self.throughput_table().to_string();
+        for c in self.throughput.iter().filter(|c| c.ratio_method.is_some()) {
+            out += &format!(
+                "\n  {}: ratio = {}",
+                c.id,
+                c.ratio_method.as_deref().unwrap_or("")
+            );
+        }
+        let o = &self.fail_safe_open;
+        out += &format!(
+            "\n\nFail-safe get_bytes with the breaker open (server killed; open after {} calls, {} ms): \
+             {} calls, {} bypassed, p50 {} µs, p99 {} µs, max {} µs  {}",
+            o.calls_to_open,
+            num(o.ms_to_open),
+            o.calls,
+            o.bypassed,
+            num(o.p50_us),
+            num(o.p99_us),
+            num(o.max_us),
+            o.goals.iter().map(Goal::cell).collect::<Vec<_>>().join(" ")
+        );
         out += &format!(
             "\n\nInvalidating a tag of {} entries (fresh entries per strategy, median of {} round(s); \
              a probe PINGs every 1 ms on its own connection; idle longest {} ms)\n",
