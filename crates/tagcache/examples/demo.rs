@@ -123,14 +123,7 @@ async fn writer(cache: Cache, w: Arc<World>, seed: u64, until: Instant) {
 
 #[tokio::main]
 async fn main() {
-    let (_server, url) = match std::env::var("REDIS_URL") {
-        Ok(url) => (None, url),
-        Err(_) => {
-            let s = support::RedisServer::start();
-            let url = s.url();
-            (Some(s), url)
-        }
-    };
+    let (_server, url) = support::redis_url_or_private(false);
     let ns = format!("demo-{}", std::process::id());
     let cache = match Cache::builder(&url).namespace(&ns).build().await {
         Ok(c) => c,

@@ -250,17 +250,9 @@ pub async fn run(url: &str) -> Result<(), String> {
 #[allow(dead_code)]
 #[tokio::main]
 async fn main() {
-    let (_server, url) = match std::env::var("REDIS_URL") {
-        Ok(url) => (None, url),
-        Err(_) => {
-            let mut s = support::RedisServer::start();
-            // Listing and clearing scan for legacy keys (this example's
-            // whole point); the fixture otherwise forbids SCAN.
-            s.allow_scan();
-            let url = s.url();
-            (Some(s), url)
-        }
-    };
+    // Listing and clearing scan for legacy keys (this example's whole
+    // point); the fixture otherwise forbids SCAN.
+    let (_server, url) = support::redis_url_or_private(true);
     if let Err(e) = run(&url).await {
         println!("{e}");
         // Stop the private server before exiting (exit skips destructors).

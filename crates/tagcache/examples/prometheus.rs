@@ -19,14 +19,7 @@ async fn main() {
         .install_recorder()
         .expect("install the recorder");
 
-    let (_server, url) = match std::env::var("REDIS_URL") {
-        Ok(url) => (None, url),
-        Err(_) => {
-            let s = support::RedisServer::start();
-            let url = s.url();
-            (Some(s), url)
-        }
-    };
+    let (_server, url) = support::redis_url_or_private(false);
     let cache = Cache::builder(url)
         .namespace(format!("prom-{}", std::process::id()))
         .build()

@@ -119,14 +119,7 @@ pub async fn run(url: &str) -> Result<(), String> {
 #[tokio::main]
 #[allow(dead_code)]
 async fn main() {
-    let (_server, url) = match std::env::var("REDIS_URL") {
-        Ok(url) => (None, url),
-        Err(_) => {
-            let s = support::RedisServer::start();
-            let url = s.url();
-            (Some(s), url)
-        }
-    };
+    let (_server, url) = support::redis_url_or_private(false);
     if let Err(e) = run(&url).await {
         eprintln!("{e}");
         std::process::exit(1);

@@ -21,6 +21,23 @@ pub struct RedisServer {
     tls_port: Option<u16>,
 }
 
+/// For examples: the Redis at `REDIS_URL`, or a private server (kept
+/// alive by the returned handle; `allow_scan` for examples whose point
+/// includes SCAN, e.g. legacy-key migration).
+pub fn redis_url_or_private(allow_scan: bool) -> (Option<RedisServer>, String) {
+    match std::env::var("REDIS_URL") {
+        Ok(url) => (None, url),
+        Err(_) => {
+            let mut s = RedisServer::start();
+            if allow_scan {
+                s.allow_scan();
+            }
+            let url = s.url();
+            (Some(s), url)
+        }
+    }
+}
+
 impl RedisServer {
     /// Starts a server; panics (fails the test) when none can be started.
     pub fn start() -> Self {
