@@ -133,6 +133,52 @@ fn bench_runs_on_a_private_server_and_writes_json() {
 }
 
 #[test]
+fn bench_cluster_runs_on_a_local_cluster() {
+    if Command::new("redis-cli").arg("--version").output().is_err() {
+        eprintln!("redis-cli not installed: skipped");
+        return;
+    }
+    let out = tagcache()
+        .args([
+            "bench",
+            "--entries",
+            "1000",
+            "--rounds",
+            "1",
+            "--cluster",
+            "-q",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "exit {:?}, stderr: {stderr}",
+        out.status
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let c = &v["cluster"];
+    assert_eq!(c["masters"], 3, "{c:#}");
+    let ids: Vec<&str> = c["comparisons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["cluster_set_many", "cluster_get"]);
+    for r in c["comparisons"].as_array().unwrap() {
+        assert!(r["ratio"].as_f64().unwrap() > 0.0, "{r:#}");
+        assert!(
+            r["tagcache"]["commands_sent_per_op"].as_f64().unwrap() > 0.0,
+            "{r:#}"
+        );
+    }
+    assert_eq!(c["invalidation"]["deleted"], 1000, "{c:#}");
+    assert!(number(&v, "/cluster/invalidation/wall_ms") > 0.0);
+}
+
+#[test]
 fn bad_options_exit_2_with_one_line() {
     let out = tagcache()
         .args(["bench", "--entries", "10", "--namespace", "bad.ns"])

@@ -11,6 +11,7 @@
 
 mod census;
 mod chart;
+mod cluster;
 mod failsafe;
 mod invalidate;
 mod layout;
@@ -76,6 +77,12 @@ pub struct BenchArgs {
     #[arg(long, value_name = "DIR")]
     pub report: Option<PathBuf>,
 
+    /// Also start a local 3-master Redis Cluster (redis-server and
+    /// redis-cli from PATH, loopback ports) and measure tagcache on it
+    /// beside the standalone figures; the nodes are killed at the end.
+    #[arg(long)]
+    pub cluster: bool,
+
     /// Invalidate a tag of 1,000,000 entries (as --invalidate-entries 1000000).
     #[arg(long, conflicts_with = "invalidate_entries")]
     pub big: bool,
@@ -109,6 +116,7 @@ pub struct Plan {
     rounds: u32,
     concurrency: usize,
     batch: u64,
+    cluster: bool,
     value_size: usize,
     /// Prefix of every namespace the bench creates.
     base: String,
@@ -142,6 +150,7 @@ impl Plan {
             entries: args.entries,
             invalidate_entries,
             rounds: args.rounds,
+            cluster: args.cluster,
             concurrency: args.concurrency as usize,
             batch: u64::from(args.batch),
             value_size: args.value_size as usize,
@@ -198,12 +207,32 @@ async fn phases(b: &Bench<'_>) -> Result<Report> {
     let invalidation = invalidate::run(b).await?;
     let memory = memory::run(b).await?;
     let fail_safe_open = failsafe::open_latency(b).await?;
+    let cluster = if b.plan.cluster {
+        let tc = |id: &str| {
+            throughput
+                .iter()
+                .find(|c| c.id == id)
+                .map(|c| c.tagcache)
+                .unwrap_or_default()
+        };
+        let inv = invalidation.runs.iter().find(|r| r.strategy == "tagcache");
+        let standalone = cluster::Standalone {
+            set_many: tc("set_many"),
+            get: tc("get"),
+            invalidate_wall_ms: inv.map_or(f64::NAN, |r| r.wall_ms),
+            invalidate_longest_stall_ms: inv.map_or(f64::NAN, |r| r.stalls.longest_ms),
+        };
+        Some(cluster::run(b, &standalone).await?)
+    } else {
+        None
+    };
     Ok(Report::new(
         b.describe().await?,
         throughput,
         invalidation,
         memory,
         fail_safe_open,
+        cluster,
     ))
 }
 
@@ -413,6 +442,7 @@ mod tests {
             json: None,
             report: None,
             big: false,
+            cluster: false,
             invalidate_entries: None,
             rounds: 1,
             concurrency: 1,

@@ -6,6 +6,7 @@ use std::time::Duration;
 use comfy_table::{presets, CellAlignment, ContentArrangement, Table};
 use serde::Serialize;
 
+use super::cluster::ClusterReport;
 use super::failsafe::OpenLatency;
 use super::invalidate::InvalidationReport;
 use super::memory::MemoryReport;
@@ -206,6 +207,9 @@ pub struct Report {
     pub memory: MemoryReport,
     /// Fail-safe reads with the breaker open.
     pub fail_safe_open: OpenLatency,
+    /// `--cluster`: tagcache on a local cluster vs standalone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterReport>,
     /// Every goal with its outcome.
     pub goals: Vec<Goal>,
     /// Goals met.
@@ -222,6 +226,7 @@ impl Report {
         invalidation: InvalidationReport,
         memory: MemoryReport,
         fail_safe_open: OpenLatency,
+        cluster: Option<ClusterReport>,
     ) -> Self {
         let goals: Vec<Goal> = throughput
             .iter()
@@ -239,6 +244,7 @@ impl Report {
             invalidation,
             memory,
             fail_safe_open,
+            cluster,
             goals,
         }
     }
@@ -254,7 +260,7 @@ impl Report {
             "Throughput (best of {} round(s); ratio = tagcache / baseline, same server, same run)\n",
             s.rounds
         );
-        out += &self.throughput_table().to_string();
+        out += &comparison_table(&self.throughput).to_string();
         for c in self.throughput.iter().filter(|c| c.ratio_method.is_some()) {
             out += &format!(
                 "\n  {}: ratio = {}",
@@ -285,6 +291,7 @@ impl Report {
         out += &self.invalidation_table().to_string();
         out += "\n\nIndex memory\n";
         out += &self.memory_table().to_string();
+        out += &self.cluster_section();
         out += &format!(
             "\n\ngoals: {} passed, {} missed",
             self.goals_passed, self.goals_missed
@@ -292,7 +299,36 @@ impl Report {
         out
     }
 
-    fn throughput_table(&self) -> Table {
+    fn cluster_section(&self) -> String {
+        let Some(c) = &self.cluster else {
+            return String::new();
+        };
+        let i = &c.invalidation;
+        format!(
+            "\n\nRedis Cluster: {} local masters, buckets {} (best of {} round(s); \
+             baseline = tagcache on the standalone server of this run; \
+             cluster costs summed over every node)\n{}\n\
+             invalidate a tag of {} entries: cluster {} ms (longest PING stall over the masters {} ms, \
+             {} commands sent) vs standalone {} ms (longest stall {} ms): × {:.2}\n\
+             note: {}",
+            c.masters,
+            c.buckets,
+            self.setup.rounds,
+            comparison_table(&c.comparisons),
+            i.entries,
+            num(i.wall_ms),
+            num(i.longest_stall_ms),
+            thousands(i.commands_sent),
+            num(i.standalone_wall_ms),
+            num(i.standalone_longest_stall_ms),
+            i.wall_ratio,
+            c.note
+        )
+    }
+}
+
+fn comparison_table(rows: &[Comparison]) -> Table {
+    {
         let mut t = table(&[
             "tagcache",
             "ops/s",
@@ -303,7 +339,7 @@ impl Report {
             "server µs/op\ntagcache / base",
             "cmds sent/op\ntagcache / base",
         ]);
-        for c in &self.throughput {
+        for c in rows {
             t.add_row(vec![
                 c.operation.clone(),
                 thousands(c.tagcache.ops_per_sec),
@@ -326,7 +362,9 @@ impl Report {
         right_align(&mut t, &[1, 3, 4]);
         t
     }
+}
 
+impl Report {
     fn invalidation_table(&self) -> Table {
         let inv = &self.invalidation;
         let mut t = table(&[
