@@ -117,6 +117,17 @@ fn bench_runs_on_a_private_server_and_writes_json() {
     assert_eq!(v["memory"]["after_expiry"]["members_removed"], 4000);
     assert_eq!(v["memory"]["after_expiry"]["index_bytes_left"], 0);
 
+    let ks = &v["keyspaces"];
+    let ids: Vec<&str> = ks["writes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["set_path_2", "set_path_4", "set_path_6"], "{ks:#}");
+    assert_eq!(ks["prefix_query"]["tagcache_matches"], 1000, "{ks:#}");
+    assert_eq!(ks["prefix_query"]["scan_matches"], 1000, "{ks:#}");
+
     let open = &v["fail_safe_open"];
     assert_eq!(open["calls"], 10_000, "{open:#}");
     assert_eq!(open["bypassed"], 10_000, "{open:#}");

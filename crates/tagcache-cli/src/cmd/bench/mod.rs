@@ -14,6 +14,7 @@ mod chart;
 mod cluster;
 mod failsafe;
 mod invalidate;
+mod keyspace;
 mod layout;
 mod memory;
 mod probe;
@@ -226,6 +227,8 @@ async fn phases(b: &Bench<'_>) -> Result<Report> {
     } else {
         None
     };
+    // Last: it empties the private server.
+    let keyspaces = keyspace::run(b).await?;
     Ok(Report::new(
         b.describe().await?,
         throughput,
@@ -233,6 +236,7 @@ async fn phases(b: &Bench<'_>) -> Result<Report> {
         memory,
         fail_safe_open,
         cluster,
+        keyspaces,
     ))
 }
 

@@ -9,6 +9,7 @@ use serde::Serialize;
 use super::cluster::ClusterReport;
 use super::failsafe::OpenLatency;
 use super::invalidate::InvalidationReport;
+use super::keyspace::KeyspaceReport;
 use super::memory::MemoryReport;
 use super::server::Cost;
 
@@ -210,6 +211,9 @@ pub struct Report {
     /// `--cluster`: tagcache on a local cluster vs standalone.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cluster: Option<ClusterReport>,
+    /// Hierarchical keys (private server only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keyspaces: Option<KeyspaceReport>,
     /// Every goal with its outcome.
     pub goals: Vec<Goal>,
     /// Goals met.
@@ -227,6 +231,7 @@ impl Report {
         memory: MemoryReport,
         fail_safe_open: OpenLatency,
         cluster: Option<ClusterReport>,
+        keyspaces: Option<KeyspaceReport>,
     ) -> Self {
         let goals: Vec<Goal> = throughput
             .iter()
@@ -245,6 +250,7 @@ impl Report {
             memory,
             fail_safe_open,
             cluster,
+            keyspaces,
             goals,
         }
     }
@@ -292,10 +298,36 @@ impl Report {
         out += "\n\nIndex memory\n";
         out += &self.memory_table().to_string();
         out += &self.cluster_section();
+        out += &self.keyspace_section();
         out += &format!(
             "\n\ngoals: {} passed, {} missed",
             self.goals_passed, self.goals_missed
         );
+        out
+    }
+
+    fn keyspace_section(&self) -> String {
+        let Some(k) = &self.keyspaces else {
+            return String::new();
+        };
+        let mut out = format!(
+            "\n\nHierarchical keys (best of {} round(s); ratio = set_path / set_bytes of the same key without tags)\n{}",
+            self.setup.rounds,
+            comparison_table(&k.writes)
+        );
+        if let Some(q) = &k.prefix_query {
+            out += &format!(
+                "\nprefix query {} ({} matches with values): tagcache query {} ms vs SCAN MATCH + MGET \
+                 {} ms ({} SCAN calls over {} keys): SCAN takes × {:.1}",
+                q.pattern,
+                q.tagcache_matches,
+                num(q.tagcache_ms),
+                num(q.scan_ms),
+                q.scan_calls,
+                thousands(q.dbsize as f64),
+                q.speedup
+            );
+        }
         out
     }
 
