@@ -127,6 +127,7 @@ fn bench_runs_on_a_private_server_and_writes_json() {
     assert_eq!(ids, ["set_path_2", "set_path_4", "set_path_6"], "{ks:#}");
     assert_eq!(ks["prefix_query"]["tagcache_matches"], 1000, "{ks:#}");
     assert_eq!(ks["prefix_query"]["scan_matches"], 1000, "{ks:#}");
+    assert!(number(&v, "/keyspaces/group_fetch/ratio") > 0.0);
 
     let open = &v["fail_safe_open"];
     assert_eq!(open["calls"], 10_000, "{open:#}");

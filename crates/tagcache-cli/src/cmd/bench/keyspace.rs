@@ -7,6 +7,8 @@
 //! - `cache.query(org:<g>:*:*:*)` vs `SCAN MATCH {ns.0}:e:org:<g>:*` over
 //!   the whole server (then MGET of what it found): wall time to get the
 //!   same matches with their values. SCAN appears only as a baseline.
+//! - A group fetch that hits (`cache.group(..).fetch`, 100 owners of 100
+//!   boolean fields) vs raw `HGET` on hashes of the same shape.
 //!
 //! Only on the bench's private server: path keys are not the `item:<i>`
 //! keys the janitor deletes by name, so the phase runs last and empties
@@ -70,6 +72,8 @@ pub struct KeyspaceReport {
     pub writes: Vec<Comparison>,
     /// The prefix query.
     pub prefix_query: Option<PrefixQuery>,
+    /// Group fetch hits vs HGET.
+    pub group_fetch: Comparison,
 }
 
 /// Runs the phase (private server only; `None` otherwise).
@@ -140,11 +144,97 @@ pub async fn run(b: &Bench<'_>) -> Result<Option<KeyspaceReport>> {
             None,
         ));
     }
+    let group_fetch = groups(b).await?;
     flush(b).await?;
     Ok(Some(KeyspaceReport {
         writes,
         prefix_query: prefix,
+        group_fetch,
     }))
+}
+
+/// Owners and fields per owner of the group measurement.
+const OWNERS: u64 = 100;
+const FIELDS: u64 = 100;
+
+fn owner_field(i: u64) -> (u64, String) {
+    (i % OWNERS, format!("branch-{}", (i / OWNERS) % FIELDS))
+}
+
+async fn groups(b: &Bench<'_>) -> Result<Comparison> {
+    flush(b).await?;
+    b.progress.set("keyspaces: writing groups");
+    let cache = b.cache(&b.plan.namespace("ks-grp")).await?;
+    let space = Space::new(b.plan.namespace("ks-hash"));
+    let cache = &cache;
+    let space = &space;
+    let group = |o: u64| -> Result<tagcache::Group> { Ok(cache.group("protected", o)?.ttl(TTL)) };
+    drive(0..OWNERS * FIELDS, 64, |i| async move {
+        let (o, f) = owner_field(i);
+        group(o)?.set(&f, &true).await?;
+        redis::cmd("HSET")
+            .arg(space.entry(&format!("grp:{o}")))
+            .arg(&f)
+            .arg(&[0xc3u8][..])
+            .query_async::<()>(&mut b.raw.clone())
+            .await?;
+        Ok(())
+    })
+    .await?;
+    let n = b.plan.entries;
+    let c = b.plan.concurrency;
+    let (mut tc, mut raw) = (None, None);
+    for round in 0..b.plan.rounds {
+        b.progress.set(format!(
+            "keyspaces: group fetch vs HGET (round {}/{})",
+            round + 1,
+            b.plan.rounds
+        ));
+        let run = b
+            .measure(
+                &["hget"],
+                n,
+                drive(0..n, c, |i| async move {
+                    let (o, f) = owner_field(i);
+                    let (v, how) = group(o)?
+                        .fetch(&f, || async { Err::<bool, _>("loader called on a hit") })
+                        .await
+                        .map_err(|e| CliError::error(format!("group fetch: {e}")))?;
+                    if v && how == tagcache::Fetched::Hit {
+                        Ok(())
+                    } else {
+                        Err(CliError::error(format!("group fetch of {o}/{f} missed")))
+                    }
+                }),
+            )
+            .await?;
+        tc = Some(Run::faster(tc, run));
+        let run = b
+            .measure(
+                &["hget"],
+                n,
+                drive(0..n, c, |i| async move {
+                    let (o, f) = owner_field(i);
+                    let v: Option<Vec<u8>> = redis::cmd("HGET")
+                        .arg(space.entry(&format!("grp:{o}")))
+                        .arg(&f)
+                        .query_async(&mut b.raw.clone())
+                        .await?;
+                    v.map(drop)
+                        .ok_or_else(|| CliError::error(format!("HGET of {o}/{f} missed")))
+                }),
+            )
+            .await?;
+        raw = Some(Run::faster(raw, run));
+    }
+    Ok(Comparison::new(
+        "group_fetch",
+        format!("group(..).fetch hit, {c} in flight"),
+        tc.unwrap_or_default(),
+        format!("HGET, {c} in flight"),
+        raw.unwrap_or_default(),
+        None,
+    ))
 }
 
 /// Empties the private server.

@@ -311,9 +311,15 @@ impl Report {
             return String::new();
         };
         let mut out = format!(
-            "\n\nHierarchical keys (best of {} round(s); ratio = set_path / set_bytes of the same key without tags)\n{}",
+            "\n\nHierarchical keys and groups (best of {} round(s); ratio = tagcache / baseline)\n{}",
             self.setup.rounds,
-            comparison_table(&k.writes)
+            comparison_table(
+                &k.writes
+                    .iter()
+                    .chain([&k.group_fetch])
+                    .cloned()
+                    .collect::<Vec<_>>()
+            )
         );
         if let Some(q) = &k.prefix_query {
             out += &format!(
