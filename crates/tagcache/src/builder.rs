@@ -69,7 +69,7 @@ impl CacheBuilder {
             default_ttl: Duration::from_secs(3600),
             max_ttl: Duration::from_secs(7 * 24 * 3600),
             connect_timeout: Duration::from_secs(2),
-            response_timeout: Duration::from_secs(1),
+            response_timeout: Duration::from_millis(100),
             buckets: None,
             cluster: None,
             compression: Compression::default(),
@@ -115,7 +115,11 @@ impl CacheBuilder {
         self
     }
 
-    /// How long one Redis call may take. Default: 1 s.
+    /// How long one Redis call may take: every command, script and
+    /// pipeline is bounded by it (the connection enforces it, at no cost
+    /// per call). Default: 100 ms, small enough for an application to fall
+    /// back quickly; admin tools may want more. Every server call tagcache
+    /// makes does bounded work (a few ms), so it fits.
     pub fn response_timeout(mut self, t: Duration) -> Self {
         self.response_timeout = t;
         self
@@ -205,7 +209,9 @@ impl CacheBuilder {
     }
 
     /// Time limit of one operation through [`Cache::fail_safe`] (each call
-    /// can override it). Default: 100 ms.
+    /// can override it). When it is not shorter than the response timeout,
+    /// the connection's own timeout bounds the operation and no timer is
+    /// set per call. Default: 100 ms (the response timeout's default).
     pub fn op_timeout(mut self, t: Duration) -> Self {
         self.op_timeout = t;
         self
@@ -453,6 +459,7 @@ impl CacheBuilder {
             journal,
             hot_metrics: crate::failsafe::HotMetrics::new(&self.namespace),
             op_timeout: self.op_timeout,
+            response_timeout: self.response_timeout,
             legacy: self
                 .legacy
                 .map(|(rules, mode)| Arc::new(crate::legacy::Legacy::new(rules, mode))),

@@ -228,12 +228,22 @@ impl FailSafeCache {
     ) -> Result<std::result::Result<T, BypassReason>> {
         let span = op_span(self.cache.namespace(), op, key, self.cache.key_logging());
         let started = Instant::now();
-        let bounded = tokio::time::timeout(self.timeout, fut).instrument(span.clone());
-        let out = match bounded.await {
-            Ok(Ok(v)) => Ok(Ok(v)),
-            Ok(Err(e)) if e.is_invalid_input() => Err(e),
-            Ok(Err(e)) => Ok(Err(BypassReason::from_error(&e))),
-            Err(_) => Ok(Err(BypassReason::Timeout)),
+        // A single-call operation is already bounded by the connection's
+        // response timeout; a timer per call is only needed for a tighter
+        // limit (it costs a few percent of a cache hit).
+        let result = if self.timeout >= self.cache.response_timeout() {
+            Some(fut.instrument(span.clone()).await)
+        } else {
+            tokio::time::timeout(self.timeout, fut)
+                .instrument(span.clone())
+                .await
+                .ok()
+        };
+        let out = match result {
+            Some(Ok(v)) => Ok(Ok(v)),
+            Some(Err(e)) if e.is_invalid_input() => Err(e),
+            Some(Err(e)) => Ok(Err(BypassReason::from_error(&e))),
+            None => Ok(Err(BypassReason::Timeout)),
         };
         self.cache
             .hot_metrics()

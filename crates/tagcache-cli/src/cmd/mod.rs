@@ -66,8 +66,10 @@ impl Context {
         let target = Target::given(self.global.url.as_deref())?;
         let cache = Cache::builder(target.url())
             .namespace(&self.global.namespace)
-            // A one-shot command: no background sweep.
+            // A one-shot command: no background sweep, and an operator
+            // would rather wait than fail on a busy server.
             .auto_sweep(None)
+            .response_timeout(std::time::Duration::from_secs(2))
             .eviction_check(eviction)
             .build()
             .await
