@@ -9,6 +9,10 @@
 //!   same matches with their values. SCAN appears only as a baseline.
 //! - A group fetch that hits (`cache.group(..).fetch`, 100 owners of 100
 //!   boolean fields) vs raw `HGET` on hashes of the same shape.
+//! - Bulk legacy migration (`cache.migrate_legacy`, one rule
+//!   `id-{id}-identity-{attr}` -> scope `["dsr", id]`) vs the same move by
+//!   hand: `SCAN MATCH` + pipelined `GET`/`PTTL` + `SET PX`/`DEL`, keys
+//!   moved per second.
 //!
 //! Only on the bench's private server: path keys are not the `item:<i>`
 //! keys the janitor deletes by name, so the phase runs last and empties
@@ -74,6 +78,8 @@ pub struct KeyspaceReport {
     pub prefix_query: Option<PrefixQuery>,
     /// Group fetch hits vs HGET.
     pub group_fetch: Comparison,
+    /// Bulk legacy migration vs raw SCAN + GET + SET.
+    pub migration: Comparison,
 }
 
 /// Runs the phase (private server only; `None` otherwise).
@@ -145,11 +151,13 @@ pub async fn run(b: &Bench<'_>) -> Result<Option<KeyspaceReport>> {
         ));
     }
     let group_fetch = groups(b).await?;
+    let migration = migration(b).await?;
     flush(b).await?;
     Ok(Some(KeyspaceReport {
         writes,
         prefix_query: prefix,
         group_fetch,
+        migration,
     }))
 }
 
@@ -232,6 +240,135 @@ async fn groups(b: &Bench<'_>) -> Result<Comparison> {
         format!("group(..).fetch hit, {c} in flight"),
         tc.unwrap_or_default(),
         format!("HGET, {c} in flight"),
+        raw.unwrap_or_default(),
+        None,
+    ))
+}
+
+/// Writes `n` legacy keys `id-<i>-identity-email` (with a TTL).
+async fn seed_legacy(b: &Bench<'_>, n: u64) -> Result<()> {
+    flush(b).await?;
+    for start in (0..n).step_by(1000) {
+        let mut pipe = redis::pipe();
+        for i in start..(start + 1000).min(n) {
+            pipe.cmd("SET")
+                .arg(format!("id-{i}-identity-email"))
+                .arg("user@example.com")
+                .arg("PX")
+                .arg(3_600_000)
+                .ignore();
+        }
+        pipe.query_async::<()>(&mut b.raw.clone()).await?;
+    }
+    Ok(())
+}
+
+/// Bulk legacy migration vs the same moves made with raw commands.
+async fn migration(b: &Bench<'_>) -> Result<Comparison> {
+    let n = b.plan.entries.min(100_000);
+    let rules = tagcache::LegacyRules::new([tagcache::LegacyRule::new("id-{id}-identity-{attr}")
+        .scope(["dsr", "{id}"])
+        .part("identity:{attr}")])?;
+    let (mut tc, mut raw) = (None, None);
+    for round in 0..b.plan.rounds {
+        b.progress.set(format!(
+            "keyspaces: legacy migration (round {}/{})",
+            round + 1,
+            b.plan.rounds
+        ));
+        seed_legacy(b, n).await?;
+        let cache = b
+            .cache(&b.plan.namespace(&format!("ks-mig{round}")))
+            .await?;
+        let (cache, rules) = (&cache, &rules);
+        let run = b
+            .measure(&["scan", "evalsha"], n, async move {
+                let report = cache
+                    .migrate_legacy(
+                        rules,
+                        tagcache::MigrateOptions::new().batch(1000),
+                        |_, _| {},
+                    )
+                    .await?;
+                if report.migrated == n {
+                    Ok(())
+                } else {
+                    Err(CliError::error(format!(
+                        "migrated {} of {n} legacy keys",
+                        report.migrated
+                    )))
+                }
+            })
+            .await?;
+        tc = Some(Run::faster(tc, run));
+
+        seed_legacy(b, n).await?;
+        let space = Space::new(b.plan.namespace(&format!("ks-migraw{round}")));
+        let space = &space;
+        let run = b
+            .measure(&["scan", "get", "pttl", "set", "del"], n, async move {
+                let mut conn = b.raw.clone();
+                let mut cursor = 0u64;
+                let mut moved = 0u64;
+                loop {
+                    let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                        .arg(cursor)
+                        .arg("MATCH")
+                        .arg("id-*-identity-*")
+                        .arg("COUNT")
+                        .arg(1000)
+                        .query_async(&mut conn)
+                        .await?;
+                    if !keys.is_empty() {
+                        let mut read = redis::pipe();
+                        for k in &keys {
+                            read.get(k).cmd("PTTL").arg(k);
+                        }
+                        let got: Vec<redis::Value> = read.query_async(&mut conn).await?;
+                        let mut write = redis::pipe();
+                        for (k, pair) in keys.iter().zip(got.chunks(2)) {
+                            let id = k.trim_start_matches("id-").split('-').next().unwrap_or("");
+                            let ttl = match pair.get(1) {
+                                Some(redis::Value::Int(ms)) if *ms > 0 => *ms,
+                                _ => 3_600_000,
+                            };
+                            write
+                                .cmd("SET")
+                                .arg(space.entry(&format!("dsr:{id}:identity\\:email")))
+                                .arg(match pair.first() {
+                                    Some(redis::Value::BulkString(v)) => v.as_slice(),
+                                    _ => &[][..],
+                                })
+                                .arg("PX")
+                                .arg(ttl)
+                                .ignore()
+                                .del(k)
+                                .ignore();
+                            moved += 1;
+                        }
+                        write.query_async::<()>(&mut conn).await?;
+                    }
+                    if next == 0 {
+                        break;
+                    }
+                    cursor = next;
+                }
+                if moved == n {
+                    Ok(())
+                } else {
+                    Err(CliError::error(format!(
+                        "moved {moved} of {n} legacy keys by hand"
+                    )))
+                }
+            })
+            .await?;
+        raw = Some(Run::faster(raw, run));
+    }
+    Ok(Comparison::new(
+        "legacy_migration",
+        format!("migrate_legacy, {n} keys, 1000/step"),
+        tc.unwrap_or_default(),
+        "SCAN MATCH + GET/PTTL + SET PX/DEL (no index)".to_owned(),
         raw.unwrap_or_default(),
         None,
     ))

@@ -316,7 +316,7 @@ impl Report {
             comparison_table(
                 &k.writes
                     .iter()
-                    .chain([&k.group_fetch])
+                    .chain([&k.group_fetch, &k.migration])
                     .cloned()
                     .collect::<Vec<_>>()
             )
