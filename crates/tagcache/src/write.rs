@@ -51,7 +51,7 @@ impl Core {
     /// key keep their order because a key has one bucket.
     pub(crate) async fn write(&self, ops: &[WriteOp]) -> Result<Vec<bool>> {
         if !self.conn.is_cluster() || ops.iter().all(|o| o.bucket == ops[0].bucket) {
-            return self.write_in_order(ops).await;
+            return self.write_in_order(&ops.iter().collect::<Vec<_>>()).await;
         }
         let mut by_bucket: std::collections::BTreeMap<u16, Vec<usize>> = Default::default();
         for (i, op) in ops.iter().enumerate() {
@@ -62,7 +62,7 @@ impl Core {
         for indices in by_bucket.values() {
             group.clear();
             group.extend(indices.iter().map(|&i| &ops[i]));
-            let done = self.write_refs(&group).await?;
+            let done = self.write_in_order(&group).await?;
             for (&i, s) in indices.iter().zip(done) {
                 stored[i] = s;
             }
@@ -70,23 +70,7 @@ impl Core {
         Ok(stored)
     }
 
-    async fn write_refs(&self, ops: &[&WriteOp]) -> Result<Vec<bool>> {
-        let owned: Vec<WriteOp> = ops
-            .iter()
-            .map(|o| WriteOp {
-                key: o.key.clone(),
-                bucket: o.bucket,
-                value: o.value.clone(),
-                ttl_ms: o.ttl_ms,
-                grace_ms: o.grace_ms,
-                tags: o.tags.clone(),
-                since: o.since,
-            })
-            .collect();
-        self.write_in_order(&owned).await
-    }
-
-    async fn write_in_order(&self, ops: &[WriteOp]) -> Result<Vec<bool>> {
+    async fn write_in_order(&self, ops: &[&WriteOp]) -> Result<Vec<bool>> {
         let mut stored = Vec::with_capacity(ops.len());
         let mut start = 0;
         while start < ops.len() {
@@ -112,7 +96,7 @@ impl Core {
 
     /// One batch: usually one script call; entries whose old tags were not
     /// declared are sent again with those tags' index keys.
-    async fn write_batch(&self, ops: &[WriteOp]) -> Result<Vec<bool>> {
+    async fn write_batch(&self, ops: &[&WriteOp]) -> Result<Vec<bool>> {
         let mut stored = vec![true; ops.len()];
         let mut pending: Vec<(usize, Vec<Vec<u8>>)> = (0..ops.len()).map(|i| (i, vec![])).collect();
         let trim = self.limits.trim_limit.to_string();
