@@ -231,10 +231,6 @@ impl Cache {
         Ok(stored.first().copied().unwrap_or(false))
     }
 
-    pub(crate) fn decode_typed<T: DeserializeOwned>(&self, bytes: &[u8]) -> Result<T> {
-        self.decode(bytes)
-    }
-
     fn prepare(
         &self,
         key: &[u8],
@@ -378,7 +374,7 @@ impl Cache {
         Ok(space.entry(space.bucket_of(key), key))
     }
 
-    fn decode<T: DeserializeOwned>(&self, bytes: &[u8]) -> Result<T> {
+    pub(crate) fn decode<T: DeserializeOwned>(&self, bytes: &[u8]) -> Result<T> {
         let d = codec::decode_entry(bytes)?;
         if d.codec != Codec::MsgPack {
             return Err(Error::new(

@@ -63,7 +63,7 @@ pub(crate) fn serve_stale_on_failure<T: DeserializeOwned, E>(
     stale: Option<Vec<u8>>,
 ) -> Result<Computed<T>, ComputeError<E>> {
     match (fresh, stale) {
-        (Err(ComputeError::Loader(e)), Some(bytes)) => match cache.decode_typed(&bytes) {
+        (Err(ComputeError::Loader(e)), Some(bytes)) => match cache.decode(&bytes) {
             Ok(value) => {
                 tracing::warn!(
                     namespace = cache.namespace(),
@@ -173,7 +173,7 @@ impl Cache {
         let stale = match cached {
             Some(bytes) if !is_stale(&codec::decode_entry(&bytes)?, since / 1000) => {
                 return Ok(Computed {
-                    value: self.decode_typed(&bytes)?,
+                    value: self.decode(&bytes)?,
                     source: Source::Hit,
                 });
             }

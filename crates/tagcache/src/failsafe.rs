@@ -261,7 +261,7 @@ impl FailSafeCache {
     }
 
     async fn lookup_raw(&self, key: &[u8]) -> Result<Lookup<(Codec, Vec<u8>)>> {
-        validate_key(key)?;
+        // `get_raw` validates the key; `bounded` returns invalid input as Err.
         let raw = match self
             .bounded("get", Some(key), self.cache.get_raw(key))
             .await?
@@ -460,7 +460,6 @@ impl FailSafeCache {
         Fut: Future<Output = std::result::Result<T, E>>,
     {
         let key = key.as_ref();
-        validate_key(key)?;
         let read = self
             .bounded("get_or_compute", Some(key), self.cache.get_with_time(key))
             .await?;
@@ -480,7 +479,7 @@ impl FailSafeCache {
             }
             if is_stale(&d, since / 1000) {
                 stale = Some(raw.clone());
-            } else if let Ok(value) = self.cache.decode_typed::<T>(&raw) {
+            } else if let Ok(value) = self.cache.decode::<T>(&raw) {
                 return Ok(Computed {
                     value,
                     source: Source::Hit,
@@ -552,7 +551,7 @@ impl FailSafeCache {
         };
         match fresh {
             Ok(computed) => Ok(computed),
-            Err(_) => match self.cache.decode_typed(&stale) {
+            Err(_) => match self.cache.decode(&stale) {
                 Ok(value) => Ok(Computed {
                     value,
                     source: Source::Stale,
