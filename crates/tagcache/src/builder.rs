@@ -18,7 +18,7 @@ use crate::write::WriteQueue;
 
 /// Version of the on-Redis layout this crate reads and writes
 /// (`docs/redis-layout.md`), stored in the namespace's meta key.
-pub const LAYOUT_VERSION: u32 = 1;
+pub const LAYOUT_VERSION: u32 = 2;
 
 /// Configures and connects a [`Cache`]. Created by [`Cache::builder`].
 ///

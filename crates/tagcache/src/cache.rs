@@ -197,18 +197,6 @@ impl Cache {
 
     /// Stores a MessagePack payload unless a fence newer than `since`
     /// covers the key or one of its tags; says whether it was stored.
-    /// Reads a typed value from an explicit bucket (scopes).
-    pub(crate) async fn get_in<T: DeserializeOwned>(
-        &self,
-        bucket: u16,
-        key: &[u8],
-    ) -> Result<Option<T>> {
-        validate_key(key)?;
-        let name = self.core().space.entry(bucket, key);
-        let raw: Option<Vec<u8>> = self.core().conn.query(redis::cmd("GET").arg(name)).await?;
-        Ok(raw.map(|b| self.decode_fresh(&b)).transpose()?.flatten())
-    }
-
     /// Queues prepared writes; says per entry whether it was stored.
     pub(crate) async fn submit(&self, ops: Vec<WriteOp>) -> Result<Vec<bool>> {
         self.inner.writes.submit(ops).await
@@ -231,43 +219,32 @@ impl Cache {
         Ok(stored.first().copied().unwrap_or(false))
     }
 
-    fn prepare(
+    /// Validates and encodes one write: the caller's tags plus the
+    /// reserved ones its key implies ([`crate::path::implied_tags`]), in
+    /// the key's bucket. Every API that writes an entry comes here, so a
+    /// key's bucket and edges never depend on which API wrote it.
+    pub(crate) fn prepare(
         &self,
         key: &[u8],
         payload: &[u8],
         codec: Codec,
         opts: &SetOptions,
-    ) -> Result<WriteOp> {
-        self.prepare_in(key, payload, codec, opts, Vec::new(), None)
-    }
-
-    /// Validates and encodes one write: the caller's tags plus tagcache's
-    /// own `reserved` ones (prefix and scope indexes), in the key's bucket
-    /// or in `bucket` (scopes keep an owner's entries together).
-    pub(crate) fn prepare_in(
-        &self,
-        key: &[u8],
-        payload: &[u8],
-        codec: Codec,
-        opts: &SetOptions,
-        reserved: Vec<Vec<u8>>,
-        bucket: Option<u16>,
     ) -> Result<WriteOp> {
         let core = self.core();
         validate_key(key)?;
         let limits = &core.limits;
         let mut seen = HashSet::with_capacity(opts.tags.len());
-        let mut tags = Vec::with_capacity(opts.tags.len() + reserved.len());
+        let mut tags = Vec::with_capacity(opts.tags.len() + 2);
         for t in &opts.tags {
             validate_tag(t)?;
             if seen.insert(t.as_slice()) {
                 tags.push(t.clone());
             }
         }
-        tags.extend(reserved);
         if tags.len() > limits.max_tags {
             return Err(InvalidInput::TooManyTags(tags.len(), limits.max_tags).into());
         }
+        tags.extend(crate::path::implied_tags(key)?);
         let ttl = opts.ttl.unwrap_or(limits.default_ttl);
         if ttl < Duration::from_millis(1) {
             return Err(InvalidInput::TtlTooShort.into());
@@ -287,7 +264,7 @@ impl Cache {
             codec::encode_entry(&tags, payload, codec, limits.compression, !grace.is_zero());
         Ok(WriteOp {
             key: key.to_vec(),
-            bucket: bucket.unwrap_or_else(|| core.space.bucket_of(key)),
+            bucket: core.space.bucket_of(key),
             value,
             ttl_ms: u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX),
             grace_ms: u64::try_from(grace.as_millis()).unwrap_or(u64::MAX),
@@ -495,7 +472,10 @@ impl Cache {
         Ok(u64::try_from(ms).ok().map(Duration::from_millis))
     }
 
-    /// The entry's tags, in the order written; `None` when absent.
+    /// The entry's tags, in the order written; `None` when absent. Besides
+    /// the caller's tags, a hierarchical key lists the reserved prefix
+    /// tags it implies (byte 0, `p`, the encoded prefix; see
+    /// [`crate::KeyPath`]).
     ///
     /// # Errors
     /// Invalid key, Redis errors, a corrupt entry.
@@ -504,11 +484,17 @@ impl Cache {
         validate_key(key)?;
         let bucket = self.core().space.bucket_of(key);
         let mut sections = self.core().read_sections(bucket, &[key.to_vec()]).await?;
-        sections
+        let tags = sections
             .pop()
             .flatten()
             .map(|s| codec::parse_tags(&s))
-            .transpose()
+            .transpose()?;
+        // The all-entries tag is on every entry: an implementation detail.
+        Ok(tags.map(|t| {
+            t.into_iter()
+                .filter(|t| t != crate::path::ALL_TAG)
+                .collect()
+        }))
     }
 
     /// Deletes an entry and all its index edges; `true` if it existed.
@@ -590,6 +576,11 @@ impl Cache {
     pub async fn tag_len(&self, tag: impl AsRef<[u8]>) -> Result<u64> {
         let tag = tag.as_ref();
         validate_tag(tag)?;
+        self.tag_len_any(tag).await
+    }
+
+    /// [`Cache::tag_len`] of any tag, reserved ones included.
+    pub(crate) async fn tag_len_any(&self, tag: &[u8]) -> Result<u64> {
         let core = self.core();
         let mut total = 0u64;
         for b in 0..core.space.buckets() {

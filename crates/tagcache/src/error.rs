@@ -113,6 +113,10 @@ pub enum InvalidInput {
     /// Key paths need at least one part, and no empty part.
     #[error("a key path needs at least one part, and no empty part")]
     EmptyPart,
+    /// A key that decodes as a path of more than [`crate::MAX_PATH_DEPTH`]
+    /// parts (each level is an index edge).
+    #[error("key has {0} path parts, the limit is {1}")]
+    PathTooDeep(usize, usize),
     /// A path query must start with at least one exact part (the index it
     /// reads).
     #[error("a path pattern must start with an exact part")]

@@ -27,7 +27,7 @@ use crate::compute::ComputeError;
 use crate::conn::ScriptCall;
 use crate::error::{InvalidInput, Result};
 use crate::keys::validate_tag;
-use crate::path::{KeyPath, Part, RESERVED_TAG};
+use crate::path::{KeyPath, Part, ALL_TAG, RESERVED_TAG};
 use crate::scripts::SCRIPTS;
 
 /// Fields a group holds before it is dropped and started afresh.
@@ -218,18 +218,25 @@ impl Group {
         for t in &self.tags {
             validate_tag(t)?;
         }
+        // A namespace clear drops groups too.
+        let tags: Vec<Vec<u8>> = self
+            .tags
+            .iter()
+            .cloned()
+            .chain([ALL_TAG.to_vec()])
+            .collect();
         let mut keys = vec![self.key()];
-        keys.extend(self.tags.iter().map(|t| core.space.tag(self.bucket, t)));
+        keys.extend(tags.iter().map(|t| core.space.tag(self.bucket, t)));
         keys.push(core.space.registry(self.bucket));
         let mut call = ScriptCall::new(&SCRIPTS.group_put, &keys);
-        call.arg(self.tags.len())
+        call.arg(tags.len())
             .arg(field)
             .arg(value)
             .arg(u64::try_from(self.ttl.as_millis()).unwrap_or(u64::MAX))
             .arg(self.cap)
-            .arg(codec::tag_section(&self.tags))
+            .arg(codec::tag_section(&tags))
             .arg(self.member.as_slice());
-        for t in &self.tags {
+        for t in &tags {
             call.arg(t.as_slice());
         }
         let _: u8 = core.conn.run(&call).await?;

@@ -3,9 +3,10 @@
 //! Per bucket and tag, `snapshot.lua` renames the live index to a snapshot
 //! key in O(1) and files it as in flight. Every entry whose write completed
 //! before that moment is in the snapshot; writes after it build a fresh
-//! index and survive. The snapshot is then drained in chunks of at most
-//! `chunk_size` members (`ZRANGE`, then `drop.lua`), so Redis
-//! never runs one long call. A process that dies midway leaves the snapshot
+//! index and survive. The snapshot is then drained in chunks (`ZRANGE`,
+//! then `drop.lua`) sized so each call takes about 4 ms on this server,
+//! never more than `chunk_size` members: Redis never runs one long call,
+//! and the bound is a time on a slow server as on a fast one. A process that dies midway leaves the snapshot
 //! filed in `{ns.b}:inv`: the next invalidation of the tag joins it, and the
 //! sweep finishes it once its heartbeat is stale.
 
@@ -13,6 +14,48 @@ use crate::conn::ScriptCall;
 use crate::core::Core;
 use crate::error::{Error, ErrorKind, Result};
 use crate::scripts::SCRIPTS;
+
+/// Time one drain call should take at most: the stall bound is a time,
+/// so the entries per call adapt to how fast this server deletes them.
+const CALL_BUDGET: std::time::Duration = std::time::Duration::from_millis(4);
+/// The fewest entries a drain call carries.
+const MIN_CHUNK: usize = 16;
+
+/// Entries per drain call, adapted after every call so a call takes about
+/// [`CALL_BUDGET`] (measured round trip: an upper bound of Redis' time),
+/// never more than the configured `chunk_size`.
+#[derive(Debug)]
+struct ChunkSize {
+    now: usize,
+    max: usize,
+}
+
+impl ChunkSize {
+    fn new(max: usize) -> Self {
+        let max = max.max(1);
+        Self { now: max, max }
+    }
+
+    fn get(&self) -> isize {
+        isize::try_from(self.now).unwrap_or(1000)
+    }
+
+    /// Scales the size by budget / elapsed, at most doubling per call.
+    fn observe(&mut self, entries: usize, elapsed: std::time::Duration) {
+        if entries < self.now {
+            return; // a short last chunk says little
+        }
+        let per_entry = elapsed.as_secs_f64() / entries as f64;
+        let fit = if per_entry > 0.0 {
+            (CALL_BUDGET.as_secs_f64() / per_entry) as usize
+        } else {
+            self.max
+        };
+        self.now = fit
+            .min(self.now.saturating_mul(2))
+            .clamp(MIN_CHUNK.min(self.max), self.max);
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Snapshot {
@@ -45,8 +88,18 @@ impl Core {
 
     /// Drains one snapshot; returns the entries deleted.
     pub(crate) async fn drain(&self, bucket: u16, tag: &[u8]) -> Result<u64> {
+        self.drain_with(bucket, tag, &mut |_| {}).await
+    }
+
+    /// [`Core::drain`], reporting the running count after every chunk.
+    async fn drain_with(
+        &self,
+        bucket: u16,
+        tag: &[u8],
+        progress: &mut (dyn FnMut(u64) + Send),
+    ) -> Result<u64> {
         let snapshot = self.space.snapshot(bucket, tag);
-        let chunk = isize::try_from(self.limits.chunk_size).unwrap_or(1000);
+        let mut chunk = ChunkSize::new(self.limits.chunk_size);
         let mut removed = 0;
         // Tags seen in earlier chunks: declared up front, so most chunks
         // are one call.
@@ -54,33 +107,54 @@ impl Core {
         loop {
             let members: Vec<Vec<u8>> = self
                 .conn
-                .query(redis::cmd("ZRANGE").arg(&snapshot).arg(0).arg(chunk - 1))
+                .query(
+                    redis::cmd("ZRANGE")
+                        .arg(&snapshot)
+                        .arg(0)
+                        .arg(chunk.get() - 1),
+                )
                 .await?;
             if members.is_empty() {
                 return Ok(removed);
             }
+            let started = std::time::Instant::now();
             let dropped = self
                 .drop_members(bucket, &members, Some(tag), &mut known)
                 .await?;
+            chunk.observe(members.len(), started.elapsed());
             removed += dropped;
+            progress(removed);
             metrics::counter!("tagcache_entries_invalidated_total", "namespace" => self.space.namespace().to_owned())
                 .increment(dropped);
         }
     }
 
-    /// Invalidates tags: returns how many entries were deleted, each once.
-    pub(crate) async fn invalidate(&self, tags: &[Vec<u8>]) -> Result<u64> {
-        self.invalidate_in(0..self.space.buckets(), tags).await
+    /// Invalidates one tag in one bucket, reporting the running count of
+    /// deleted entries after every chunk (a namespace clear).
+    pub(crate) async fn invalidate_bucket_with(
+        &self,
+        bucket: u16,
+        tag: &[u8],
+        progress: &mut (dyn FnMut(u64) + Send),
+    ) -> Result<u64> {
+        let state = self.snapshot(bucket, tag).await?;
+        if state == Snapshot::Empty {
+            return Ok(0);
+        }
+        let mut removed = self.drain_with(bucket, tag, progress).await?;
+        if state == Snapshot::Join && self.snapshot(bucket, tag).await? != Snapshot::Empty {
+            let before = removed;
+            removed += self
+                .drain_with(bucket, tag, &mut |n| progress(before + n))
+                .await?;
+        }
+        Ok(removed)
     }
 
-    /// Invalidates tags in some buckets only (a scope lives in one).
-    pub(crate) async fn invalidate_in(
-        &self,
-        buckets: std::ops::Range<u16>,
-        tags: &[Vec<u8>],
-    ) -> Result<u64> {
+    /// Invalidates tags: returns how many entries were deleted, each once.
+    pub(crate) async fn invalidate(&self, tags: &[Vec<u8>]) -> Result<u64> {
         let mut removed = 0;
-        for bucket in buckets {
+        for bucket in 0..self.space.buckets() {
             // Snapshot every tag first, so all of them cut at about the same
             // moment, then drain.
             let mut states = Vec::with_capacity(tags.len());

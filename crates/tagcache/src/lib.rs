@@ -18,7 +18,8 @@
 //! ## Layout
 //! Every key lives under the namespace, grouped in buckets that are Redis
 //! Cluster hash tags (`{ns.b}`): an entry and its index edges share a
-//! bucket, so a write is one script even on a cluster. The normative
+//! bucket (a function of the key bytes alone, whichever API writes it), so
+//! a write is one script even on a cluster. The normative
 //! description, with every key, type and TTL rule, is
 //! `docs/redis-layout.md`; the key names are built in one module only.
 //!
@@ -44,6 +45,7 @@
 mod breaker;
 mod builder;
 mod cache;
+mod clear;
 mod codec;
 mod compute;
 mod conn;
@@ -73,6 +75,7 @@ mod write;
 pub use breaker::{BreakerConfig, CircuitState};
 pub use builder::{CacheBuilder, LAYOUT_VERSION};
 pub use cache::{Cache, ServerInfo};
+pub use clear::ClearProgress;
 pub use codec::Compression;
 pub use compute::{ComputeError, Computed, Source};
 pub use error::{Error, ErrorKind, InvalidInput, Result};
@@ -86,7 +89,7 @@ pub use legacy::{
 pub use listing::TagKeys;
 pub use observe::KeyLogging;
 pub use options::SetOptions;
-pub use path::{KeyPath, Part, PathPattern, Segment};
+pub use path::{KeyPath, Part, PathPattern, Segment, MAX_PATH_DEPTH};
 pub use paths::{PathKeys, PathQuery};
 pub use policy::EvictionCheck;
 pub use scope::{Scope, ScopeKeys};

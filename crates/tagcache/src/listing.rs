@@ -49,19 +49,15 @@ pub struct TagKeys {
 }
 
 impl TagKeys {
+    /// A listing of any tag (reserved ones too) over every bucket.
     pub(crate) fn new(core: Arc<Core>, tag: Vec<u8>) -> Self {
         let end = core.space.buckets();
-        Self::in_buckets(core, tag, 0..end)
-    }
-
-    /// A listing of some buckets only, of any tag (reserved ones too).
-    pub(crate) fn in_buckets(core: Arc<Core>, tag: Vec<u8>, buckets: std::ops::Range<u16>) -> Self {
         Self {
             core,
             tag,
             page_size: 1000,
-            bucket: buckets.start,
-            end: buckets.end,
+            bucket: 0,
+            end,
             cursor: None,
             ties: HashSet::new(),
             done: false,
@@ -175,7 +171,10 @@ impl TagKeys {
             let repeat = same && self.ties.contains(&member);
             self.ties.insert(member.clone());
             let live = score.parse::<f64>().map(|s| s >= now).unwrap_or(false);
-            if live && !repeat {
+            // Hash groups (members starting with byte 0) are not keys: no
+            // key API can read them, so a key listing never returns them.
+            let key = member.first() != Some(&crate::path::RESERVED_TAG);
+            if live && !repeat && key {
                 keys.push(member.clone());
             }
             self.cursor = Some((score, member));

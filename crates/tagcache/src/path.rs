@@ -6,11 +6,20 @@
 //! are written in decimal: `["org", 7]` and `["org", "7"]` are one key, on
 //! purpose (services in other languages write `org:7`).
 //!
-//! Every non-empty prefix of a path, the path itself included, is an index:
-//! a reserved tag `\0p<encoded prefix>` that the entry carries like any
-//! other tag. So listing or invalidating "everything under `org:7`" is a
-//! tag operation, with the same exactness, atomicity and bounds, and a key
-//! of `d` parts costs `d` index edges when written.
+//! **A path is a key.** `set_path(["org", 7, "prj"])`, `set("org:7:prj")`
+//! and `scope(["org", 7]).set("prj")` name one entry: the bucket, the value
+//! and the index edges are a function of the key bytes alone, whichever
+//! API writes or reads them. Every write of a key whose bytes decode as a
+//! path of two or more non-empty parts indexes it under each *proper*
+//! prefix (`org`, `org:7`): a reserved tag `\0p<encoded prefix>` that the
+//! entry carries like any other tag. So listing or invalidating
+//! "everything under `org:7`" is a tag operation, with the same exactness,
+//! atomicity and bounds, and it finds every entry under that path however
+//! it was written. A key of `d` parts costs `d - 1` index edges (the
+//! entry at the prefix itself is found by a point read).
+//!
+//! Every entry, hierarchical or not, also carries the namespace-wide
+//! reserved tag [`ALL_TAG`], which is what `Cache::clear` invalidates.
 
 use std::fmt;
 
@@ -19,6 +28,39 @@ use crate::error::{Error, InvalidInput};
 /// Marks tags tagcache reserves for itself (prefix and scope indexes);
 /// user tags may not start with this byte.
 pub(crate) const RESERVED_TAG: u8 = 0;
+
+/// The reserved tag every entry and group carries: the index a namespace
+/// clear invalidates.
+pub(crate) const ALL_TAG: &[u8] = b"\0a";
+
+/// The deepest key tagcache indexes as a path: a key that decodes as a
+/// path of more parts is refused (each level costs an index edge).
+pub const MAX_PATH_DEPTH: usize = 32;
+
+/// The reserved tags a write of `key` carries besides the caller's:
+/// [`ALL_TAG`], and the prefix index of every proper prefix when the key
+/// bytes decode as a path of two or more non-empty parts. A function of
+/// the key bytes alone, so every API derives the same edges.
+///
+/// # Errors
+/// A key of more than [`MAX_PATH_DEPTH`] parts.
+pub(crate) fn implied_tags(key: &[u8]) -> Result<Vec<Vec<u8>>, Error> {
+    let mut tags = vec![ALL_TAG.to_vec()];
+    if !key.contains(&b':') {
+        return Ok(tags);
+    }
+    let Some(path) = KeyPath::decode(key) else {
+        return Ok(tags);
+    };
+    if path.0.len() < 2 || path.0.iter().any(|p| p.0.is_empty()) {
+        return Ok(tags);
+    }
+    if path.0.len() > MAX_PATH_DEPTH {
+        return Err(InvalidInput::PathTooDeep(path.0.len(), MAX_PATH_DEPTH).into());
+    }
+    tags.extend((1..path.0.len()).map(|n| prefix_tag(&path.0[..n])));
+    Ok(tags)
+}
 
 /// One part of a [`KeyPath`].
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -149,13 +191,6 @@ impl KeyPath {
         }
         parts.push(Part(cur));
         Some(Self(parts))
-    }
-
-    /// The reserved tags of every non-empty prefix, the path included.
-    pub(crate) fn prefix_tags(&self) -> Vec<Vec<u8>> {
-        (1..=self.0.len())
-            .map(|n| prefix_tag(&self.0[..n]))
-            .collect()
     }
 
     /// The reserved tag of this path as a prefix.
@@ -300,13 +335,42 @@ mod tests {
     }
 
     #[test]
-    fn prefix_tags_cover_every_level() {
+    fn implied_tags_cover_every_proper_prefix() {
         let p = KeyPath::from(["org", "7", "prj"]);
-        let tags = p.prefix_tags();
+        let tags = implied_tags(&p.encode()).unwrap();
         assert_eq!(tags.len(), 3);
-        assert_eq!(tags[0], b"\x00porg");
-        assert_eq!(tags[2], b"\x00porg:7:prj");
-        assert_eq!(p.as_prefix_tag(), tags[2]);
+        assert_eq!(tags[0], ALL_TAG);
+        assert_eq!(tags[1], b"\x00porg");
+        assert_eq!(tags[2], b"\x00porg:7");
+        assert_eq!(KeyPath::from(["org", "7"]).as_prefix_tag(), tags[2]);
+        // The same bytes written as a plain key derive the same edges.
+        assert_eq!(implied_tags(b"org:7:prj").unwrap(), tags);
+    }
+
+    #[test]
+    fn flat_keys_carry_only_the_all_tag() {
+        for k in [
+            &b"plain"[..],
+            b"a::b",
+            b":a",
+            b"a:",
+            b"a\\:b",
+            b"bad\\escape:x\\",
+        ] {
+            let tags = implied_tags(k).unwrap();
+            assert!(tags.len() <= 2, "{k:?}");
+            assert_eq!(tags[0], ALL_TAG);
+        }
+        assert_eq!(implied_tags(b"a::b").unwrap().len(), 1);
+        assert_eq!(implied_tags(b"a\\:b").unwrap().len(), 1);
+    }
+
+    #[test]
+    fn too_deep_keys_are_refused() {
+        let deep = vec!["x"; MAX_PATH_DEPTH + 1].join(":");
+        assert!(implied_tags(deep.as_bytes()).is_err());
+        let ok = vec!["x"; MAX_PATH_DEPTH].join(":");
+        assert_eq!(implied_tags(ok.as_bytes()).unwrap().len(), MAX_PATH_DEPTH);
     }
 
     #[test]

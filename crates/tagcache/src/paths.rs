@@ -10,9 +10,11 @@ use crate::listing::TagKeys;
 use crate::path::{KeyPath, PathPattern};
 
 impl Cache {
-    /// Stores a value under a hierarchical key, indexed under every prefix
-    /// of the path (itself included) besides `opts`' tags, in one atomic
-    /// step. A path of `d` parts costs `d` index edges.
+    /// Stores a value under a hierarchical key, indexed under every proper
+    /// prefix of the path besides `opts`' tags, in one atomic step. A path
+    /// of `d` parts costs `d - 1` index edges. The same as
+    /// [`Cache::set`] of the path's encoded bytes (`org:7:prj:3`): one
+    /// key, one entry, whichever API writes it.
     ///
     /// ```no_run
     /// # async fn demo(cache: tagcache::Cache) -> tagcache::Result<()> {
@@ -33,14 +35,7 @@ impl Cache {
     ) -> Result<()> {
         path.validate()?;
         let payload = codec::to_msgpack(value)?;
-        let op = self.prepare_in(
-            &path.encode(),
-            &payload,
-            Codec::MsgPack,
-            opts,
-            path.prefix_tags(),
-            None,
-        )?;
+        let op = self.prepare(&path.encode(), &payload, Codec::MsgPack, opts)?;
         self.submit(vec![op]).await.map(drop)
     }
 
@@ -62,15 +57,20 @@ impl Cache {
         self.delete(path.encode()).await
     }
 
-    /// Deletes the entry at `prefix` and every entry under it (exact,
-    /// chunked and resumable like [`Cache::invalidate_tag`]); returns how
+    /// Deletes the entry at `prefix` and every entry under it, however it
+    /// was written (paths, scopes, plain keys with the same bytes); exact,
+    /// chunked and resumable like [`Cache::invalidate_tag`]. Returns how
     /// many were deleted.
     ///
     /// # Errors
     /// An empty path or part; Redis errors.
     pub async fn invalidate_prefix(&self, prefix: &KeyPath) -> Result<u64> {
         prefix.validate()?;
-        self.core_arc().invalidate(&[prefix.as_prefix_tag()]).await
+        let under = self
+            .core_arc()
+            .invalidate(&[prefix.as_prefix_tag()])
+            .await?;
+        Ok(under + u64::from(self.delete(prefix.encode()).await?))
     }
 
     /// The live paths at or under `prefix`, page by page.
@@ -80,6 +80,7 @@ impl Cache {
     pub fn paths_under(&self, prefix: &KeyPath) -> PathKeys {
         PathKeys {
             invalid: prefix.validate().is_err(),
+            at: Some((self.clone(), prefix.clone())),
             pages: TagKeys::new(self.core_arc().clone(), prefix.as_prefix_tag()),
         }
     }
@@ -90,9 +91,14 @@ impl Cache {
     /// Entries that expire between the listing and the read are skipped.
     pub fn query<T: DeserializeOwned>(&self, pattern: &PathPattern) -> PathQuery<T> {
         let prefix = pattern.exact_prefix();
+        // A pattern without wildcards names one path: a point read (its
+        // own path is not among the entry's index edges).
+        let point = (prefix.len() == pattern.segments().len()).then(|| prefix.clone());
         PathQuery {
             cache: self.clone(),
             pattern: pattern.clone(),
+            point,
+            point_done: false,
             invalid: prefix.validate().is_err(),
             pages: TagKeys::new(self.core_arc().clone(), prefix.as_prefix_tag()),
             _value: std::marker::PhantomData,
@@ -105,6 +111,9 @@ impl Cache {
 #[must_use]
 pub struct PathKeys {
     invalid: bool,
+    /// The prefix itself, checked once before the index is read (an
+    /// entry's own path is not among its index edges).
+    at: Option<(Cache, KeyPath)>,
     pages: TagKeys,
 }
 
@@ -116,6 +125,11 @@ impl PathKeys {
     pub async fn next_page(&mut self) -> Result<Option<Vec<KeyPath>>> {
         if self.invalid {
             return Err(InvalidInput::EmptyPart.into());
+        }
+        if let Some((cache, path)) = self.at.take() {
+            if cache.exists(path.encode()).await? {
+                return Ok(Some(vec![path]));
+            }
         }
         Ok(self
             .pages
@@ -143,6 +157,9 @@ impl PathKeys {
 pub struct PathQuery<T> {
     cache: Cache,
     pattern: PathPattern,
+    /// The one path a pattern without wildcards names (read once, then done).
+    point: Option<KeyPath>,
+    point_done: bool,
     invalid: bool,
     pages: TagKeys,
     _value: std::marker::PhantomData<fn() -> T>,
@@ -164,14 +181,20 @@ impl<T: DeserializeOwned> PathQuery<T> {
         if self.invalid {
             return Err(InvalidInput::PatternNeedsPrefix.into());
         }
-        let Some(keys) = self.pages.next_page().await? else {
+        let paths: Vec<KeyPath> = if let Some(path) = self.point.take() {
+            self.point_done = true;
+            vec![path]
+        } else if self.point_done {
             return Ok(None);
+        } else {
+            let Some(keys) = self.pages.next_page().await? else {
+                return Ok(None);
+            };
+            keys.iter()
+                .filter_map(|k| KeyPath::decode(k))
+                .filter(|p| self.pattern.matches(p))
+                .collect()
         };
-        let paths: Vec<KeyPath> = keys
-            .iter()
-            .filter_map(|k| KeyPath::decode(k))
-            .filter(|p| self.pattern.matches(p))
-            .collect();
         let values: Vec<Option<T>> = self
             .cache
             .get_many(paths.iter().map(KeyPath::encode))

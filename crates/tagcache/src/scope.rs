@@ -1,5 +1,5 @@
-//! Owner scopes: the keys of one owner (a request, a user, a job), kept in
-//! one bucket and one index, listed, checked and cleared as a unit.
+//! Owner scopes: the keys of one owner (a request, a user, a job), found
+//! through one prefix index, listed, checked and cleared as a unit.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -17,11 +17,15 @@ use crate::scripts::SCRIPTS;
 
 /// The entries of one owner: `cache.scope(["dsr", request_id])`.
 ///
-/// Each entry's key is the owner's path plus a part (`dsr:pr-1:identity`);
-/// every entry carries the owner's index (the reserved prefix tag of the
-/// owner path) and lives in the owner's bucket, so [`Scope::clear`] is one
-/// exact, chunked pass over one index in one hash slot. Owners are whole
-/// path parts: `pr-1` and `pr-10` never share anything. The index holds
+/// Each entry's key is the owner's path plus a part (`dsr:pr-1:identity`):
+/// an ordinary path entry, the same entry as
+/// `cache.set_path(["dsr", "pr-1", "identity"])` or
+/// `cache.set("dsr:pr-1:identity")`. Every entry under the owner path,
+/// however it was written, carries the owner's prefix index, so
+/// [`Scope::clear`] is one exact, chunked pass over that index (per
+/// bucket: entries spread over the namespace's buckets by their own key,
+/// like every entry). Owners are whole path parts: `pr-1` and `pr-10`
+/// never share anything. The index holds
 /// each entry's expiry and is trimmed and swept like any tag index: it
 /// never outlives the owner's entries, and never lists a key the owner no
 /// longer has.
@@ -46,7 +50,6 @@ pub struct Scope {
     cache: Cache,
     owner: KeyPath,
     index: Vec<u8>,
-    bucket: u16,
 }
 
 impl Cache {
@@ -57,12 +60,10 @@ impl Cache {
     pub fn scope(&self, owner: impl Into<KeyPath>) -> Result<Scope> {
         let owner = owner.into();
         owner.validate()?;
-        let bucket = self.core_arc().space.bucket_of(&owner.encode());
         Ok(Scope {
             cache: self.clone(),
             index: owner.as_prefix_tag(),
             owner,
-            bucket,
         })
     }
 }
@@ -150,14 +151,7 @@ impl Scope {
         opts: &SetOptions,
     ) -> Result<()> {
         let (key, part) = self.key_and_part(part)?;
-        let op = self.cache.prepare_in(
-            &key,
-            payload,
-            codec,
-            opts,
-            vec![self.index.clone()],
-            Some(self.bucket),
-        )?;
+        let op = self.cache.prepare(&key, payload, codec, opts)?;
         self.cache.submit(vec![op]).await?;
         if let Some(l) = self.cache.legacy().filter(|l| l.migrates()) {
             legacy::delete(self.cache.core_arc(), l, &self.owner, &part).await?;
@@ -169,10 +163,11 @@ impl Scope {
     async fn read(&self, part: impl Into<Part>) -> Result<Option<Read>> {
         let (key, part) = self.key_and_part(part)?;
         let core = self.cache.core_arc();
+        let bucket = core.space.bucket_of(&key);
         match self.cache.legacy() {
-            Some(l) => legacy::read(core, l, &self.owner, self.bucket, &part).await,
+            Some(l) => legacy::read(core, l, &self.owner, bucket, &part).await,
             None => {
-                let name = core.space.entry(self.bucket, &key);
+                let name = core.space.entry(bucket, &key);
                 let raw: Option<Vec<u8>> = core.conn.query(redis::cmd("GET").arg(name)).await?;
                 Ok(raw.map(Read::Entry))
             }
@@ -187,7 +182,7 @@ impl Scope {
     pub async fn get<T: DeserializeOwned>(&self, part: impl Into<Part>) -> Result<Option<T>> {
         if self.cache.legacy().is_none() {
             let key = self.key(part)?;
-            return self.cache.get_in(self.bucket, &key).await;
+            return self.cache.get(&key).await;
         }
         match self.read(part).await? {
             None => Ok(None),
@@ -218,13 +213,7 @@ impl Scope {
     /// # Errors
     /// As [`Cache::ttl`].
     pub async fn ttl(&self, part: impl Into<Part>) -> Result<Option<Duration>> {
-        let key = self.key(part)?;
-        let core = self.cache.core_arc();
-        let ms: i64 = core
-            .conn
-            .query(redis::cmd("PTTL").arg(core.space.entry(self.bucket, &key)))
-            .await?;
-        Ok(u64::try_from(ms).ok().map(Duration::from_millis))
+        self.cache.ttl(self.key(part)?).await
     }
 
     /// Deletes one of this owner's entries (and its legacy key, if legacy
@@ -239,7 +228,7 @@ impl Scope {
             Some(l) => legacy::delete(core, l, &self.owner, &part).await?,
             None => false,
         };
-        Ok(core.delete_in_bucket(self.bucket, vec![key]).await? == 1 || old)
+        Ok(self.cache.delete(&key).await? || old)
     }
 
     /// Whether the owner has a live entry under `part` (or, with legacy
@@ -252,7 +241,7 @@ impl Scope {
         let core = self.cache.core_arc();
         let mut call = ScriptCall::new(
             &SCRIPTS.tag_member,
-            &[core.space.tag(self.bucket, &self.index)],
+            &[core.space.tag(core.space.bucket_of(&key), &self.index)],
         );
         call.arg(key);
         if core.conn.run::<u8>(&call).await? == 1 {
@@ -271,20 +260,21 @@ impl Scope {
     /// first in `Migrate` mode), found by a paged `SCAN MATCH`; each key
     /// is listed once.
     pub fn keys(&self) -> ScopeKeys {
-        let b = self.bucket;
         let core = self.cache.core_arc().clone();
         ScopeKeys {
             legacy: self
                 .cache
                 .legacy()
                 .map(|l| LegacyKeys::new(core.clone(), l.clone(), self.owner.clone())),
-            index: TagKeys::in_buckets(core, self.index.clone(), b..b + 1),
+            index: TagKeys::new(core, self.index.clone()),
             seen: HashSet::new(),
         }
     }
 
-    /// Deletes every entry of this owner (and nothing else), in bounded
-    /// chunks; returns how many.
+    /// Deletes every entry under the owner's path (and nothing else),
+    /// however it was written, in bounded chunks; returns how many. The
+    /// same as [`Cache::invalidate_prefix`] of the owner path, except that
+    /// an entry *at* the owner path itself is not the owner's.
     ///
     /// With legacy rules, while the namespace is in transition, the
     /// owner's legacy keys are deleted first (found by a paged `SCAN
@@ -294,7 +284,6 @@ impl Scope {
     /// Redis errors (an interrupted clear is finished by the next one or by
     /// the sweep).
     pub async fn clear(&self) -> Result<u64> {
-        let b = self.bucket;
         let core = self.cache.core_arc();
         // Legacy keys first: a read moving one concurrently then either
         // lands in the index before it is cut, or finds its key gone.
@@ -302,10 +291,7 @@ impl Scope {
             Some(l) => legacy::clear(core, l, &self.owner).await?,
             None => 0,
         };
-        Ok(old
-            + core
-                .invalidate_in(b..b + 1, std::slice::from_ref(&self.index))
-                .await?)
+        Ok(old + core.invalidate(std::slice::from_ref(&self.index)).await?)
     }
 }
 

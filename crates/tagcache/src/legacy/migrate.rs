@@ -488,7 +488,7 @@ impl Migration {
         }
         let mut pipe = redis::pipe();
         for (k, t) in matched {
-            let mv = Move::new(&self.core, k.clone(), t);
+            let mv = Move::new(&self.core, k.clone(), t)?;
             pipe.exists(self.core.space.entry(mv.bucket, &mv.member))
                 .cmd("TYPE")
                 .arg(k.as_slice());
@@ -514,13 +514,13 @@ impl Migration {
             .collect())
     }
 
-    /// Moves (grouped by the owner's bucket).
+    /// Moves (grouped by bucket).
     async fn apply(&self, matched: &[(Vec<u8>, LegacyTarget)]) -> Result<Vec<MoveAction>> {
         let mut moves: Vec<(usize, Move)> = matched
             .iter()
             .enumerate()
-            .map(|(i, (k, t))| (i, Move::new(&self.core, k.clone(), t)))
-            .collect();
+            .map(|(i, (k, t))| Ok((i, Move::new(&self.core, k.clone(), t)?)))
+            .collect::<Result<_>>()?;
         moves.sort_by_key(|(_, m)| m.bucket);
         let ordered: Vec<Move> = moves.iter().map(|(_, m)| m.clone()).collect();
         let ttl = default_ttl(&self.rules, &self.core);

@@ -35,9 +35,9 @@ pub(crate) struct Move {
     pub(crate) legacy: Vec<u8>,
     /// The new entry's key (owner path plus part, encoded).
     pub(crate) member: Vec<u8>,
-    /// The owner's bucket.
+    /// The entry's bucket (of its key, as for every entry).
     pub(crate) bucket: u16,
-    /// The owner's index tag, then the rule's tags.
+    /// The rule's tags, then the reserved tags the key implies.
     pub(crate) tags: Vec<Vec<u8>>,
     /// SHA1 (hex) of the value read, when the move must only happen if
     /// the legacy key still holds it.
@@ -46,20 +46,29 @@ pub(crate) struct Move {
 
 impl Move {
     /// The move of `legacy` to `target`.
-    pub(crate) fn new(core: &Core, legacy: Vec<u8>, target: &LegacyTarget) -> Self {
-        let mut tags = vec![target.owner.as_prefix_tag()];
-        for t in &target.tags {
-            if !tags.contains(t) {
-                tags.push(t.clone());
+    ///
+    /// # Errors
+    /// A target path deeper than [`crate::MAX_PATH_DEPTH`].
+    pub(crate) fn new(core: &Core, legacy: Vec<u8>, target: &LegacyTarget) -> Result<Self> {
+        let member = target.key().encode();
+        let mut tags: Vec<Vec<u8>> = Vec::with_capacity(target.tags.len() + 3);
+        for t in target
+            .tags
+            .iter()
+            .cloned()
+            .chain(crate::path::implied_tags(&member)?)
+        {
+            if !tags.contains(&t) {
+                tags.push(t);
             }
         }
-        Self {
+        Ok(Self {
             legacy,
-            member: target.key().encode(),
-            bucket: core.space.bucket_of(&target.owner.encode()),
+            bucket: core.space.bucket_of(&member),
+            member,
             tags,
             expected: None,
-        }
+        })
     }
 }
 

@@ -72,7 +72,7 @@ pub(crate) async fn read(
         (Some(entry), None) => Ok(Some(Read::Entry(entry))),
         (None, Some(old)) => {
             if legacy.migrates() {
-                let mut mv = Move::new(core, legacy_key, &target);
+                let mut mv = Move::new(core, legacy_key, &target)?;
                 mv.expected = Some(sha1_hex(&old));
                 // Whatever happened meanwhile (a concurrent move, a new
                 // write), `old` was the value when this read was made.
@@ -210,7 +210,7 @@ impl LegacyKeys {
                 let moves: Vec<Move> = found
                     .iter()
                     .map(|(k, t)| Move::new(&self.core, k.clone(), t))
-                    .collect();
+                    .collect::<Result<_>>()?;
                 let ttl = default_ttl(&self.legacy.rules, &self.core);
                 self.core
                     .legacy_moves(&moves, ttl)

@@ -37,7 +37,7 @@ const SHARED_KEYS: usize = 8;
 const KEYS: usize = OWNED_KEYS + SHARED_KEYS;
 
 fn key_name(k: usize) -> String {
-    format!("key:{k}")
+    format!("key{k}")
 }
 
 /// A small deterministic generator (no `rand` dependency needed).
@@ -274,7 +274,10 @@ async fn race(buckets: u16, chunk: usize, run: Duration, tail: Duration) {
                         "key {k}: tags() = {api_tags:?}, its write had {want:?}"
                     ));
                 }
-                if raw_entry.map(|e| &e.tags) != Some(&want) {
+                // Stored: the write's tags, then the all-entries index.
+                let mut stored = want.clone();
+                stored.push(b"\0a".to_vec());
+                if raw_entry.map(|e| &e.tags) != Some(&stored) {
                     errors.push(format!("key {k}: stored tags differ from its write's"));
                 }
                 if let Some(x) = of_key.iter().find(|x| x.start > w.end) {

@@ -75,6 +75,10 @@ async fn doc_matches_the_keys_the_code_uses() {
             names.push(name);
         }
     }
+    // The all-entries index is a tag index of the reserved tag `\0a`.
+    let all = instantiate("{<ns>.<b>}:t:<tag>", "-", "\0a");
+    assert_eq!(server.cmd::<String>(&[b"TYPE", all.as_bytes()]), "zset");
+    names.push(all);
     let dbsize: usize = server.cmd(&[b"DBSIZE"]);
     assert_eq!(
         dbsize,

@@ -1,6 +1,12 @@
-//! Random operation sequences against a model: after every step, what the
+//! Random operation sequences against a model: after every step, what every
 //! API answers and what Redis holds (read raw, in one atomic snapshot) must
 //! equal the model exactly.
+//!
+//! The operations mix every API that writes, reads, lists or clears, on one
+//! key universe where plain keys, paths and scopes name the same entries
+//! (`o:1:a` is `set("o:1:a")`, `set_path(["o","1","a"])` and
+//! `scope(["o","1"]).set("a")`), plus a hash group; cases run with 1 and 16
+//! buckets, and (without the raw checks) on a 3-master cluster.
 //!
 //! Expiry is modelled exactly rather than with margins: after each write
 //! the test reads the entry's absolute expiry (`PEXPIRETIME`, the server's
@@ -9,7 +15,7 @@
 //! other entry must be seen exactly as the model says. No assertion depends
 //! on how fast the machine runs.
 //!
-//! `PROPTEST_CASES` overrides the default of 24 cases.
+//! `PROPTEST_CASES` overrides the default of 24 cases (6 on the cluster).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -18,14 +24,59 @@ use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use redis::aio::MultiplexedConnection;
-use tagcache::{Cache, SetOptions};
+use tagcache::{Cache, KeyPath, SetOptions};
 
 use crate::raw::{self, RawState};
+use crate::support::cluster::RedisCluster;
 use crate::support::RedisServer;
 
-const KEYS: [&str; 6] = ["k0", "k1", "k2", "k3", "k4", "k5"];
+/// The key universe: flat keys and paths of 3 and 4 parts.
+const KEYS: [&str; 6] = ["k0", "k1", "o:1:a", "o:1:b", "o:10:a", "o:1:x:y"];
 /// Includes separators and braces: they must stay inside their segment.
 const TAGS: [&str; 4] = ["a", "b", "c:{x}", "d:e:k0"];
+/// Prefixes listed and invalidated; the last three are also scope owners.
+const PREFIXES: [&[&str]; 4] = [&["o"], &["o", "1"], &["o", "10"], &["o", "1", "x"]];
+/// The hash group's tag (index into TAGS).
+const GROUP_TAG: usize = 1;
+
+fn path_of(key: usize) -> Option<KeyPath> {
+    let parts: Vec<&str> = KEYS[key].split(':').collect();
+    (parts.len() > 1).then(|| KeyPath::from_parts(parts))
+}
+
+fn prefix(p: usize) -> KeyPath {
+    KeyPath::from_parts(PREFIXES[p].iter().copied())
+}
+
+/// Whether `key` is at (`or_at`) or strictly under prefix `p`.
+fn under(key: usize, p: usize, or_at: bool) -> bool {
+    let Some(path) = path_of(key) else {
+        return false;
+    };
+    let pre = prefix(p);
+    path.starts_with(&pre) && (or_at || path.len() > pre.len())
+}
+
+/// The reserved tags an entry of `key` carries (prefix indexes), as
+/// `Cache::tags` lists them after the caller's.
+fn implied(key: usize) -> Vec<Vec<u8>> {
+    let Some(path) = path_of(key) else {
+        return Vec::new();
+    };
+    (1..path.len())
+        .map(|n| {
+            let mut t = b"\0p".to_vec();
+            t.extend(
+                path.parts()[..n]
+                    .iter()
+                    .map(|p| p.as_bytes())
+                    .collect::<Vec<_>>()
+                    .join(&b':'),
+            );
+            t
+        })
+        .collect()
+}
 
 #[derive(Debug, Clone, Copy)]
 enum Ttl {
@@ -35,12 +86,21 @@ enum Ttl {
     Short(u64),
 }
 
+/// Which API writes, deletes or reads a key.
+#[derive(Debug, Clone, Copy)]
+enum Via {
+    Plain,
+    Path,
+    Scope,
+}
+
 #[derive(Debug, Clone)]
 struct Write {
     key: usize,
     /// May repeat a tag: the cache keeps the first occurrence.
     tags: Vec<usize>,
     ttl: Ttl,
+    via: Via,
 }
 
 #[derive(Debug, Clone)]
@@ -48,38 +108,56 @@ enum Op {
     Set(Write),
     /// One `set_many` call (a key given twice keeps its last value).
     SetMany(Vec<Write>),
-    Delete(Vec<usize>),
+    Delete(usize, Via),
+    DeleteMany(Vec<usize>),
     Invalidate(Vec<usize>),
+    InvalidatePrefix(usize),
+    /// `scope(PREFIXES[p]).clear()` (p >= 1).
+    ScopeClear(usize),
+    /// `Cache::clear`: the whole namespace.
+    Clear,
+    GroupSet,
+    GroupRefresh,
     /// Sleeps past every short TTL.
     Wait,
     Prune,
 }
 
-fn write() -> impl Strategy<Value = Write> {
-    let ttl = prop_oneof![
-        3 => Just(Ttl::Default),
-        1 => (30u64..80).prop_map(Ttl::Short),
-    ];
-    (0..KEYS.len(), vec(0..TAGS.len(), 0..=4), ttl).prop_map(|(key, tags, ttl)| Write {
+fn write(short: bool) -> impl Strategy<Value = Write> {
+    let ttl = if short {
+        prop_oneof![3 => Just(Ttl::Default), 1 => (30u64..80).prop_map(Ttl::Short)].boxed()
+    } else {
+        Just(Ttl::Default).boxed()
+    };
+    let via = prop_oneof![Just(Via::Plain), Just(Via::Path), Just(Via::Scope)];
+    (0..KEYS.len(), vec(0..TAGS.len(), 0..=3), ttl, via).prop_map(|(key, tags, ttl, via)| Write {
         key,
         tags,
         ttl,
+        via,
     })
 }
 
-fn op() -> impl Strategy<Value = Op> {
+fn op(short: bool) -> impl Strategy<Value = Op> {
+    let via = prop_oneof![Just(Via::Plain), Just(Via::Path), Just(Via::Scope)];
+    let timed = if short {
+        prop_oneof![1 => Just(Op::Wait), 1 => Just(Op::Prune)].boxed()
+    } else {
+        Just(Op::Prune).boxed()
+    };
     prop_oneof![
-        8 => write().prop_map(Op::Set),
-        2 => vec(write(), 1..=4).prop_map(Op::SetMany),
-        2 => vec(0..KEYS.len(), 1..=3).prop_map(Op::Delete),
+        8 => write(short).prop_map(Op::Set),
+        2 => vec(write(short), 1..=4).prop_map(Op::SetMany),
+        2 => (0..KEYS.len(), via).prop_map(|(k, v)| Op::Delete(k, v)),
+        1 => vec(0..KEYS.len(), 1..=3).prop_map(Op::DeleteMany),
         3 => vec(0..TAGS.len(), 1..=2).prop_map(Op::Invalidate),
-        1 => Just(Op::Wait),
-        1 => Just(Op::Prune),
+        2 => (0..PREFIXES.len()).prop_map(Op::InvalidatePrefix),
+        2 => (1..PREFIXES.len()).prop_map(Op::ScopeClear),
+        1 => Just(Op::Clear),
+        1 => Just(Op::GroupSet),
+        1 => Just(Op::GroupRefresh),
+        2 => timed,
     ]
-}
-
-fn scenario() -> impl Strategy<Value = (u16, Vec<Op>)> {
-    (prop_oneof![Just(1u16), Just(2u16)], vec(op(), 1..=40))
 }
 
 #[derive(Debug, Clone)]
@@ -103,6 +181,8 @@ enum Seen {
 struct Model {
     entries: BTreeMap<usize, Entry>,
     next_value: u64,
+    /// The hash group holds a field.
+    group: bool,
 }
 
 impl Model {
@@ -153,34 +233,95 @@ fn options(w: &Write) -> SetOptions {
     }
 }
 
+/// The scope owning `key` and the part: its path minus the last part.
+fn scope_of(cache: &Cache, key: usize) -> Option<(tagcache::Scope, String)> {
+    let path = path_of(key)?;
+    let parts = path.parts();
+    let owner = KeyPath::from_parts(parts[..parts.len() - 1].iter().cloned());
+    let part = String::from_utf8(parts[parts.len() - 1].as_bytes().to_vec()).ok()?;
+    Some((cache.scope(owner).ok()?, part))
+}
+
+async fn delete_via(cache: &Cache, key: usize, via: Via) -> tagcache::Result<bool> {
+    match (via, path_of(key)) {
+        (Via::Path, Some(path)) => cache.delete_path(&path).await,
+        (Via::Scope, Some(_)) => {
+            let (scope, part) = scope_of(cache, key).unwrap();
+            scope.delete(part).await
+        }
+        _ => cache.delete(KEYS[key]).await,
+    }
+}
+
 fn all_key_names() -> Vec<Vec<u8>> {
     KEYS.iter().map(|k| k.as_bytes().to_vec()).collect()
 }
 
+/// User tags, the all-entries tag and every prefix index.
 fn all_tag_names() -> Vec<Vec<u8>> {
-    TAGS.iter().map(|t| t.as_bytes().to_vec()).collect()
+    let mut t: Vec<Vec<u8>> = TAGS.iter().map(|t| t.as_bytes().to_vec()).collect();
+    t.push(b"\0a".to_vec());
+    for p in PREFIXES {
+        let mut x = b"\0p".to_vec();
+        x.extend(p.join(":").into_bytes());
+        t.push(x);
+    }
+    t
 }
 
 fn fail(step: usize, op: &Op, what: impl std::fmt::Display) -> TestCaseError {
     TestCaseError::fail(format!("after step {step} ({op:?}): {what}"))
 }
 
+/// One observation, judged once the check's time window is known.
+#[derive(Debug)]
+enum Obs {
+    /// `key` was (`present`) or was not seen; it should be when `expect`
+    /// and the model has it live.
+    Seen {
+        key: usize,
+        expect: bool,
+        present: bool,
+        what: String,
+    },
+    /// A count of live keys among `keys`, plus `extra` (groups).
+    Count {
+        keys: Vec<usize>,
+        got: u64,
+        extra: u64,
+        what: String,
+    },
+}
+
 struct Case<'a> {
     cache: Cache,
-    con: MultiplexedConnection,
+    obs: Vec<Obs>,
+    /// A connection to the single server (raw checks); `None` on the cluster.
+    con: Option<MultiplexedConnection>,
+    ns: String,
     buckets: u16,
     model: Model,
     step: usize,
     op: &'a Op,
 }
 
+type Check = Result<(), TestCaseError>;
+
 impl Case<'_> {
     fn fail(&self, what: impl std::fmt::Display) -> TestCaseError {
         fail(self.step, self.op, what)
     }
 
+    /// Server ms; on the cluster (default TTLs only) a constant is enough.
     async fn now(&mut self) -> u64 {
-        raw::server_ms(&mut self.con).await
+        match self.con.as_mut() {
+            Some(con) => raw::server_ms(con).await,
+            None => 0,
+        }
+    }
+
+    fn group(&self) -> tagcache::Group {
+        self.cache.group("g", 1).unwrap().tag(TAGS[GROUP_TAG])
     }
 
     /// Records what Redis made of the writes: their exact expiry.
@@ -193,19 +334,23 @@ impl Case<'_> {
                 Entry {
                     tags: dedup(&w.tags),
                     value,
-                    expire_at: 0,
+                    expire_at: i64::MAX,
                 },
             );
         }
+        let Some(con) = self.con.as_mut() else {
+            return;
+        };
         for w in writes {
             let key = KEYS[w.key];
             let name = format!(
-                "{{test.{}}}:e:{key}",
+                "{{{}.{}}}:e:{key}",
+                self.ns,
                 raw::bucket_of(key.as_bytes(), self.buckets)
             );
             let at: i64 = redis::cmd("PEXPIRETIME")
                 .arg(name)
-                .query_async(&mut self.con)
+                .query_async(con)
                 .await
                 .unwrap();
             // -2: a short TTL already ran out; the entry is simply dead.
@@ -215,14 +360,43 @@ impl Case<'_> {
         }
     }
 
-    async fn apply(&mut self) -> Result<(), TestCaseError> {
+    async fn set(&self, w: &Write, value: u64) -> tagcache::Result<()> {
+        let opts = options(w);
+        match (w.via, path_of(w.key)) {
+            (Via::Path, Some(path)) => self.cache.set_path(&path, &value, &opts).await,
+            (Via::Scope, Some(_)) => {
+                let (scope, part) = scope_of(&self.cache, w.key).unwrap();
+                scope.set_with(part, &value, &opts).await
+            }
+            _ => self.cache.set(KEYS[w.key], &value, &opts).await,
+        }
+    }
+
+    /// Runs a removal returning a count, checks it against the model's
+    /// bounds for `hit`, and forgets those keys.
+    async fn removal<F>(&mut self, hit: Vec<usize>, what: &str, run: F) -> Check
+    where
+        F: std::future::Future<Output = tagcache::Result<u64>>,
+    {
+        let t0 = self.now().await;
+        let n = run.await.map_err(|e| self.fail(e))?;
+        let t1 = self.now().await;
+        let (lo, hi) = self.model.count(hit.iter().copied(), t0, t1);
+        if !(lo..=hi).contains(&n) {
+            return Err(self.fail(format!("{what} returned {n}, expected {lo}..={hi}")));
+        }
+        for k in hit {
+            self.model.entries.remove(&k);
+        }
+        Ok(())
+    }
+
+    async fn apply(&mut self) -> Check {
+        let c = self.cache.clone();
         match self.op.clone() {
             Op::Set(w) => {
                 let value = self.model.next_value;
-                self.cache
-                    .set(KEYS[w.key], &value, &options(&w))
-                    .await
-                    .map_err(|e| self.fail(e))?;
+                self.set(&w, value).await.map_err(|e| self.fail(e))?;
                 self.record(std::slice::from_ref(&w)).await;
             }
             Op::SetMany(ws) => {
@@ -231,89 +405,120 @@ impl Case<'_> {
                     .iter()
                     .zip(first..)
                     .map(|(w, v)| (KEYS[w.key], v, options(w)));
-                self.cache.set_many(items).await.map_err(|e| self.fail(e))?;
+                c.set_many(items).await.map_err(|e| self.fail(e))?;
                 self.record(&ws).await;
             }
-            Op::Delete(keys) => {
-                let distinct: BTreeSet<usize> = keys.iter().copied().collect();
-                let t0 = self.now().await;
-                let n = self
-                    .cache
-                    .delete_many(keys.iter().map(|k| KEYS[*k]))
-                    .await
-                    .map_err(|e| self.fail(e))?;
-                let t1 = self.now().await;
-                let (lo, hi) = self.model.count(distinct.iter().copied(), t0, t1);
-                if !(lo..=hi).contains(&n) {
-                    return Err(
-                        self.fail(format!("delete_many returned {n}, expected {lo}..={hi}"))
-                    );
-                }
-                for k in distinct {
-                    self.model.entries.remove(&k);
-                }
+            Op::Delete(key, via) => {
+                self.removal(vec![key], "delete", async {
+                    delete_via(&c, key, via).await.map(u64::from)
+                })
+                .await?;
+            }
+            Op::DeleteMany(keys) => {
+                let distinct: Vec<usize> = keys
+                    .iter()
+                    .copied()
+                    .collect::<BTreeSet<_>>()
+                    .into_iter()
+                    .collect();
+                let run = c.delete_many(keys.iter().map(|k| KEYS[*k]));
+                self.removal(distinct, "delete_many", run).await?;
             }
             Op::Invalidate(tags) => {
                 let hit: Vec<usize> = (0..KEYS.len())
                     .filter(|k| tags.iter().any(|t| self.model.has(*k, *t)))
                     .collect();
-                let t0 = self.now().await;
-                let n = self
-                    .cache
-                    .invalidate_tags(tags.iter().map(|t| TAGS[*t]))
+                // A live group carrying the tag is dropped and counted too.
+                let group = u64::from(tags.contains(&GROUP_TAG) && self.model.group);
+                if tags.contains(&GROUP_TAG) {
+                    self.model.group = false;
+                }
+                let run = c.invalidate_tags(tags.iter().map(|t| TAGS[*t]));
+                self.removal(hit, "invalidate_tags", async {
+                    Ok(run.await?.saturating_sub(group))
+                })
+                .await?;
+            }
+            Op::InvalidatePrefix(p) => {
+                let hit: Vec<usize> = (0..KEYS.len()).filter(|k| under(*k, p, true)).collect();
+                let pre = prefix(p);
+                let run = c.invalidate_prefix(&pre);
+                self.removal(hit, "invalidate_prefix", run).await?;
+            }
+            Op::ScopeClear(p) => {
+                let hit: Vec<usize> = (0..KEYS.len()).filter(|k| under(*k, p, false)).collect();
+                let scope = c.scope(prefix(p)).map_err(|e| self.fail(e))?;
+                self.removal(hit, "scope clear", async move { scope.clear().await })
+                    .await?;
+            }
+            Op::Clear => {
+                let hit: Vec<usize> = (0..KEYS.len()).collect();
+                let group = u64::from(self.model.group);
+                self.model.group = false;
+                self.removal(hit, "clear", async {
+                    Ok(c.clear().await?.saturating_sub(group))
+                })
+                .await?;
+            }
+            Op::GroupSet => {
+                self.group()
+                    .set("f", &true)
                     .await
                     .map_err(|e| self.fail(e))?;
-                let t1 = self.now().await;
-                let (lo, hi) = self.model.count(hit.iter().copied(), t0, t1);
-                if !(lo..=hi).contains(&n) {
-                    return Err(self.fail(format!(
-                        "invalidate_tags returned {n}, expected {lo}..={hi}"
-                    )));
-                }
-                for k in hit {
-                    self.model.entries.remove(&k);
-                }
+                self.model.group = true;
+            }
+            Op::GroupRefresh => {
+                self.group().refresh().await.map_err(|e| self.fail(e))?;
+                self.model.group = false;
             }
             Op::Wait => tokio::time::sleep(Duration::from_millis(100)).await,
             Op::Prune => {
                 let t0 = self.now().await;
-                let report = self.cache.prune().await.map_err(|e| self.fail(e))?;
+                let report = c.prune().await.map_err(|e| self.fail(e))?;
                 if !report.complete {
                     return Err(self.fail(format!("prune did not complete: {report:?}")));
                 }
-                let state = self.raw().await;
-                for ((b, t), members) in &state.indexes {
-                    if let Some((k, s)) = members.iter().find(|(_, s)| *s < t0 as f64) {
-                        return Err(self.fail(format!(
-                            "prune (from {t0}) left expired member {k:?} (score {s}) in index {t:?} of bucket {b}"
-                        )));
-                    }
-                }
-                for (b, reg) in &state.registry {
-                    if let Some((t, s)) = reg.iter().find(|(_, s)| *s < t0 as f64) {
-                        return Err(self.fail(format!(
-                            "prune (from {t0}) left {t:?} due in the registry of bucket {b} (score {s})"
-                        )));
-                    }
-                    // Registry members go with their index.
-                    if let Some((t, s)) = reg
-                        .iter()
-                        .find(|(t, _)| !state.indexes.contains_key(&(*b, t.clone())))
-                    {
-                        return Err(self.fail(format!(
-                            "after prune, the registry of bucket {b} files {t:?} (score {s}) which has no index"
-                        )));
-                    }
+                if self.con.is_some() {
+                    self.check_pruned(t0).await?;
                 }
             }
         }
         Ok(())
     }
 
+    async fn check_pruned(&mut self, t0: u64) -> Check {
+        let state = self.raw().await;
+        for ((b, t), members) in &state.indexes {
+            if let Some((k, s)) = members.iter().find(|(_, s)| *s < t0 as f64) {
+                return Err(self.fail(format!(
+                    "prune (from {t0}) left expired member {k:?} (score {s}) in index {t:?} of bucket {b}"
+                )));
+            }
+        }
+        for (b, reg) in &state.registry {
+            if let Some((t, s)) = reg.iter().find(|(_, s)| *s < t0 as f64) {
+                return Err(self.fail(format!(
+                    "prune (from {t0}) left {t:?} due in the registry of bucket {b} (score {s})"
+                )));
+            }
+            // Registry members go with their index.
+            if let Some((t, s)) = reg
+                .iter()
+                .find(|(t, _)| !state.indexes.contains_key(&(*b, t.clone())))
+            {
+                return Err(self.fail(format!(
+                    "after prune, the registry of bucket {b} files {t:?} (score {s}) which has no index"
+                )));
+            }
+        }
+        Ok(())
+    }
+
     async fn raw(&mut self) -> RawState {
+        let con = self.con.as_mut().unwrap();
         raw::snapshot(
-            &mut self.con,
-            "test",
+            con,
+            &self.ns,
             self.buckets,
             &all_key_names(),
             &all_tag_names(),
@@ -321,128 +526,248 @@ impl Case<'_> {
         .await
     }
 
-    /// Everything the API says, compared with the model.
-    async fn check_api(&mut self) -> Result<(), TestCaseError> {
-        let c = self.cache.clone();
-        let t0 = self.now().await;
-        let mut got = Vec::new();
-        let mut tags_of = Vec::new();
-        for k in KEYS {
-            got.push(c.get::<u64>(k).await.map_err(|e| self.fail(e))?);
-            tags_of.push(c.tags(k).await.map_err(|e| self.fail(e))?);
-        }
-        let mut listed = Vec::new();
-        let mut lens = Vec::new();
-        let mut member = Vec::new();
-        for t in TAGS {
-            listed.push(
-                c.keys_with_tag(t)
-                    .page_size(2)
-                    .collect()
-                    .await
-                    .map_err(|e| self.fail(e))?,
-            );
-            lens.push(c.tag_len(t).await.map_err(|e| self.fail(e))?);
-            for k in KEYS {
-                member.push(c.has_tag(k, t).await.map_err(|e| self.fail(e))?);
-            }
-        }
-        let t1 = self.now().await;
+    /// Notes whether `key` was seen, to be judged against the model.
+    fn saw(&mut self, key: usize, expect: bool, present: bool, what: String) {
+        self.obs.push(Obs::Seen {
+            key,
+            expect,
+            present,
+            what,
+        });
+    }
 
-        let m = &self.model;
-        for (k, key) in KEYS.iter().enumerate() {
-            let seen = m.seen(k, t0, t1);
-            let want = m.entries.get(&k);
-            let ok = match (seen, got[k]) {
-                (Seen::Dead, None) | (Seen::Either, None) => true,
-                (Seen::Live | Seen::Either, Some(v)) => want.map(|e| e.value) == Some(v),
-                _ => false,
-            };
-            if !ok {
-                return Err(self.fail(format!(
-                    "get({key}) = {:?}, model {want:?} ({seen:?} during [{t0}, {t1}])",
-                    got[k]
-                )));
-            }
-            let want_tags: Option<Vec<Vec<u8>>> = want.map(|e| {
-                e.tags
-                    .iter()
-                    .map(|t| TAGS[*t].as_bytes().to_vec())
-                    .collect()
-            });
-            let ok = match (seen, &tags_of[k]) {
-                (Seen::Dead | Seen::Either, None) => true,
-                (Seen::Live | Seen::Either, Some(t)) => want_tags.as_ref() == Some(t),
-                _ => false,
-            };
-            if !ok {
-                return Err(self.fail(format!(
-                    "tags({key}) = {:?}, model {want_tags:?} ({seen:?})",
-                    tags_of[k]
-                )));
-            }
-        }
-        for (t, tag) in TAGS.iter().enumerate() {
-            let list: BTreeSet<Vec<u8>> = listed[t].iter().cloned().collect();
-            if list.len() != listed[t].len() {
-                return Err(self.fail(format!(
-                    "keys_with_tag({tag}) repeats keys: {:?}",
-                    listed[t]
-                )));
-            }
-            for (k, key) in KEYS.iter().enumerate() {
-                let seen = if m.has(k, t) {
-                    m.seen(k, t0, t1)
-                } else {
-                    Seen::Dead
-                };
-                let in_list = list.contains(key.as_bytes());
-                let has = member[t * KEYS.len() + k];
-                let bad = |x: bool| match seen {
-                    Seen::Live => !x,
-                    Seen::Dead => x,
-                    Seen::Either => false,
-                };
-                if bad(in_list) {
-                    return Err(self.fail(format!(
-                        "keys_with_tag({tag}) = {list:?}: {key} should be {seen:?}"
-                    )));
+    /// Judges every observation made during `[t0, t1]`.
+    fn judge(&mut self, t0: u64, t1: u64) -> Check {
+        for o in std::mem::take(&mut self.obs) {
+            match o {
+                Obs::Seen {
+                    key,
+                    expect,
+                    present,
+                    what,
+                } => {
+                    let seen = if expect {
+                        self.model.seen(key, t0, t1)
+                    } else {
+                        Seen::Dead
+                    };
+                    let ok = match seen {
+                        Seen::Live => present,
+                        Seen::Dead => !present,
+                        Seen::Either => true,
+                    };
+                    if !ok {
+                        return Err(self.fail(format!(
+                            "{what}: present={present}, model says {seen:?} during [{t0}, {t1}]"
+                        )));
+                    }
                 }
-                if bad(has) {
-                    return Err(self.fail(format!(
-                        "has_tag({key}, {tag}) = {has}, model says {seen:?}"
-                    )));
+                Obs::Count {
+                    keys,
+                    got,
+                    extra,
+                    what,
+                } => {
+                    let (lo, hi) = self.model.count(keys.into_iter(), t0, t1);
+                    if !(lo + extra..=hi + extra).contains(&got) {
+                        return Err(self.fail(format!(
+                            "{what} = {got}, expected {}..={}",
+                            lo + extra,
+                            hi + extra
+                        )));
+                    }
                 }
-            }
-            let (lo, hi) = m.count((0..KEYS.len()).filter(|k| m.has(*k, t)), t0, t1);
-            if !(lo..=hi).contains(&lens[t]) {
-                return Err(self.fail(format!(
-                    "tag_len({tag}) = {}, expected {lo}..={hi}",
-                    lens[t]
-                )));
             }
         }
         Ok(())
     }
 
+    /// Every point read of every key, through every API that can name it.
+    async fn check_reads(&mut self) -> Check {
+        let c = self.cache.clone();
+        for (k, key) in KEYS.iter().enumerate() {
+            let want = self.model.entries.get(&k).map(|e| e.value);
+            let mut reads = vec![("get", c.get::<u64>(key).await.map_err(|e| self.fail(e))?)];
+            if let Some(path) = path_of(k) {
+                reads.push((
+                    "get_path",
+                    c.get_path::<u64>(&path).await.map_err(|e| self.fail(e))?,
+                ));
+                let (scope, part) = scope_of(&c, k).unwrap();
+                reads.push((
+                    "scope get",
+                    scope
+                        .get::<u64>(part.as_str())
+                        .await
+                        .map_err(|e| self.fail(e))?,
+                ));
+                let has = scope
+                    .contains(part.as_str())
+                    .await
+                    .map_err(|e| self.fail(e))?;
+                self.saw(k, true, has, format!("scope contains {key}"));
+            }
+            for (api, got) in reads {
+                if got.is_some() && got != want {
+                    return Err(self.fail(format!("{api}({key}) = {got:?}, model {want:?}")));
+                }
+                self.saw(k, true, got.is_some(), format!("{api}({key})"));
+            }
+            let tags = c.tags(key).await.map_err(|e| self.fail(e))?;
+            self.saw(k, true, tags.is_some(), format!("tags({key})"));
+            if let (Some(got), Some(e)) = (tags, self.model.entries.get(&k)) {
+                let mut want: Vec<Vec<u8>> = e
+                    .tags
+                    .iter()
+                    .map(|t| TAGS[*t].as_bytes().to_vec())
+                    .collect();
+                want.extend(implied(k));
+                if got != want {
+                    return Err(self.fail(format!("tags({key}) = {got:?}, model {want:?}")));
+                }
+            }
+        }
+        let fields = self.group().len().await.map_err(|e| self.fail(e))?;
+        if fields != u64::from(self.model.group) {
+            return Err(self.fail(format!(
+                "group holds {fields} fields, model {}",
+                self.model.group
+            )));
+        }
+        Ok(())
+    }
+
+    /// Compares a listing (which must not repeat) with the model's keys.
+    fn judge_list(
+        &mut self,
+        listed: &[Vec<u8>],
+        expect: impl Fn(usize) -> bool,
+        what: &str,
+    ) -> Check {
+        let set: BTreeSet<&Vec<u8>> = listed.iter().collect();
+        if set.len() != listed.len() {
+            return Err(self.fail(format!("{what} repeats keys: {listed:?}")));
+        }
+        for l in listed {
+            if !KEYS.iter().any(|k| k.as_bytes() == l.as_slice()) {
+                return Err(self.fail(format!("{what} lists unknown key {l:?}")));
+            }
+        }
+        for (k, key) in KEYS.iter().enumerate() {
+            let present = set.contains(&key.as_bytes().to_vec());
+            self.saw(k, expect(k), present, format!("{what} lists {key}"));
+        }
+        Ok(())
+    }
+
+    /// Every listing: tags, prefixes, scopes; every listed key reads back
+    /// (checked by `check_reads` through the same model).
+    async fn check_listings(&mut self) -> Check {
+        let c = self.cache.clone();
+        for (t, tag) in TAGS.iter().enumerate() {
+            let listed = c
+                .keys_with_tag(tag)
+                .page_size(2)
+                .collect()
+                .await
+                .map_err(|e| self.fail(e))?;
+            let tagged: Vec<bool> = (0..KEYS.len()).map(|k| self.model.has(k, t)).collect();
+            self.judge_list(&listed, |k| tagged[k], &format!("keys_with_tag({tag})"))?;
+            let len = c.tag_len(tag).await.map_err(|e| self.fail(e))?;
+            self.obs.push(Obs::Count {
+                keys: (0..KEYS.len()).filter(|k| tagged[*k]).collect(),
+                got: len,
+                extra: u64::from(t == GROUP_TAG && self.model.group),
+                what: format!("tag_len({tag})"),
+            });
+            for (k, key) in KEYS.iter().enumerate() {
+                let has = c.has_tag(key, tag).await.map_err(|e| self.fail(e))?;
+                self.saw(k, tagged[k], has, format!("has_tag({key}, {tag})"));
+            }
+        }
+        for p in 0..PREFIXES.len() {
+            let pre = prefix(p);
+            let paths = c
+                .paths_under(&pre)
+                .collect()
+                .await
+                .map_err(|e| self.fail(e))?;
+            let listed: Vec<Vec<u8>> = paths.iter().map(|p| p.to_string().into_bytes()).collect();
+            self.judge_list(
+                &listed,
+                |k| under(k, p, true),
+                &format!("paths_under({pre})"),
+            )?;
+            if p > 0 {
+                let scope = c.scope(pre.clone()).map_err(|e| self.fail(e))?;
+                let keys = scope.keys().collect().await.map_err(|e| self.fail(e))?;
+                let listed: Vec<Vec<u8>> =
+                    keys.iter().map(|p| p.to_string().into_bytes()).collect();
+                self.judge_list(
+                    &listed,
+                    |k| under(k, p, false),
+                    &format!("scope({pre}).keys"),
+                )?;
+            }
+        }
+        let pattern = tagcache::PathPattern::new().part("o").any().part("a");
+        let found: Vec<(KeyPath, u64)> = c
+            .query(&pattern)
+            .collect()
+            .await
+            .map_err(|e| self.fail(e))?;
+        let listed: Vec<Vec<u8>> = found
+            .iter()
+            .map(|(p, _)| p.to_string().into_bytes())
+            .collect();
+        self.judge_list(
+            &listed,
+            |k| ["o:1:a", "o:10:a"].contains(&KEYS[k]),
+            "query(o:*:a)",
+        )?;
+        for (p, v) in &found {
+            let k = KEYS.iter().position(|k| *k == p.to_string()).unwrap();
+            if self.model.entries.get(&k).map(|e| e.value) != Some(*v) {
+                return Err(self.fail(format!("query returned {p} = {v}, model disagrees")));
+            }
+        }
+        Ok(())
+    }
+
+    async fn check_api(&mut self) -> Check {
+        let t0 = self.now().await;
+        self.check_reads().await?;
+        self.check_listings().await?;
+        let t1 = match self.con {
+            Some(_) => self.now().await,
+            None => u64::MAX - 1,
+        };
+        self.judge(t0, t1)
+    }
+
     /// The raw layout: the invariants, and the entries equal the model.
-    async fn check_raw(&mut self) -> Result<(), TestCaseError> {
+    async fn check_raw(&mut self) -> Check {
         let state = self.raw().await;
         state.check_quiescent().map_err(|e| self.fail(e))?;
         let now = state.now_ms as i64;
         for (k, key) in KEYS.iter().enumerate() {
             let want = self.model.entries.get(&k);
+            let want_tags = want.map(|e| {
+                let mut t: Vec<Vec<u8>> = e
+                    .tags
+                    .iter()
+                    .map(|t| TAGS[*t].as_bytes().to_vec())
+                    .collect();
+                t.push(b"\0a".to_vec());
+                t.extend(implied(k));
+                t
+            });
             match (state.entry(key.as_bytes()), want) {
                 (None, None) => {}
                 // Expired before the snapshot read it.
                 (None, Some(e)) if e.expire_at < now => {}
                 (Some(r), Some(e))
-                    if r.expire_at == e.expire_at
-                        && r.tags
-                            == e.tags
-                                .iter()
-                                .map(|t| TAGS[*t].as_bytes().to_vec())
-                                .collect::<Vec<_>>() => {}
+                    if r.expire_at == e.expire_at && Some(&r.tags) == want_tags.as_ref() => {}
                 (r, e) => {
                     return Err(
                         self.fail(format!("raw entry {key} is {r:?}, model {e:?} (now {now})"))
@@ -450,7 +775,7 @@ impl Case<'_> {
                 }
             }
         }
-        // Other buckets hold no copy of any key.
+        // Other buckets hold no copy of any key: one key, one entry.
         let expected: usize = KEYS
             .iter()
             .filter(|k| state.entry(k.as_bytes()).is_some())
@@ -465,23 +790,21 @@ impl Case<'_> {
     }
 }
 
+/// The model's time window is only exact on a single server: there,
+/// `check_api` brackets with the server's clock.
 async fn run_case(
-    server: &RedisServer,
-    mut con: MultiplexedConnection,
+    cache: Cache,
+    con: Option<MultiplexedConnection>,
+    ns: &str,
     buckets: u16,
     ops: &[Op],
-) -> Result<(), TestCaseError> {
-    let _: () = redis::cmd("FLUSHALL").query_async(&mut con).await.unwrap();
-    // A fresh cache per case: `build` records the namespace's meta again.
-    let cache = crate::builder(server)
-        .buckets(buckets)
-        .build()
-        .await
-        .map_err(|e| TestCaseError::fail(e.to_string()))?;
-    let idle = Op::Wait;
+) -> Check {
+    let idle = Op::Prune;
     let mut case = Case {
         cache,
+        obs: Vec::new(),
         con,
+        ns: ns.to_owned(),
         buckets,
         model: Model::default(),
         step: 0,
@@ -492,13 +815,14 @@ async fn run_case(
         case.op = op;
         case.apply().await?;
         case.check_api().await?;
-        case.check_raw().await?;
+        if case.con.is_some() {
+            case.check_raw().await?;
+        }
     }
     Ok(())
 }
 
-#[test]
-fn random_operations_match_the_model() {
+fn config(default_cases: u32) -> Config {
     let mut config = Config {
         // Timing-dependent cases do not always replay; the failure message
         // prints the minimal sequence instead.
@@ -507,18 +831,68 @@ fn random_operations_match_the_model() {
         ..Config::default()
     };
     if std::env::var_os("PROPTEST_CASES").is_none() {
-        config.cases = 24;
+        config.cases = default_cases;
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
+    config
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-        .unwrap();
+        .unwrap()
+}
+
+#[test]
+fn random_operations_match_the_model() {
+    let rt = runtime();
     let server = RedisServer::start();
     let con = rt.block_on(raw::connect(&server));
-    let mut runner = TestRunner::new(config);
-    let result = runner.run(&scenario(), |(buckets, ops)| {
-        rt.block_on(run_case(&server, con.clone(), buckets, &ops))
+    let scenario = (prop_oneof![Just(1u16), Just(16u16)], vec(op(true), 1..=30));
+    let mut runner = TestRunner::new(config(24));
+    let result = runner.run(&scenario, |(buckets, ops)| {
+        rt.block_on(async {
+            let mut con = con.clone();
+            let _: () = redis::cmd("FLUSHALL").query_async(&mut con).await.unwrap();
+            let cache = crate::builder(&server)
+                .buckets(buckets)
+                .build()
+                .await
+                .map_err(|e| TestCaseError::fail(e.to_string()))?;
+            run_case(cache, Some(con), "test", buckets, &ops).await
+        })
+    });
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+}
+
+#[test]
+fn random_operations_match_the_model_on_a_cluster() {
+    let rt = runtime();
+    let cluster = RedisCluster::start(3, 0);
+    let scenario = vec(op(false), 1..=20);
+    let mut runner = TestRunner::new(config(6));
+    let n = std::sync::atomic::AtomicU32::new(0);
+    let result = runner.run(&scenario, |ops| {
+        let ns = format!(
+            "model{}",
+            n.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        rt.block_on(async {
+            let cache = Cache::builder("")
+                .cluster(cluster.seeds())
+                .namespace(ns.as_str())
+                .auto_sweep(None)
+                .default_ttl(Duration::from_secs(600))
+                .response_timeout(Duration::from_secs(5))
+                .op_timeout(Duration::from_secs(5))
+                .build()
+                .await
+                .map_err(|e| TestCaseError::fail(e.to_string()))?;
+            run_case(cache, None, &ns, 16, &ops).await
+        })
     });
     if let Err(e) = result {
         panic!("{e}");

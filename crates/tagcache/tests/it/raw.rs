@@ -157,6 +157,26 @@ pub async fn snapshot(
     keys: &[Vec<u8>],
     tags: &[Vec<u8>],
 ) -> RawState {
+    // Every entry also carries the all-entries index and, for keys that
+    // are paths (tests use no escapes), the index of each proper prefix.
+    let mut tags: Vec<Vec<u8>> = tags.to_vec();
+    let mut implied = vec![b"\0a".to_vec()];
+    for k in keys {
+        let parts: Vec<&[u8]> = k.split(|b| *b == b':').collect();
+        if parts.len() > 1 && parts.iter().all(|p| !p.is_empty()) {
+            for n in 1..parts.len() {
+                let mut t = b"\0p".to_vec();
+                t.extend(parts[..n].join(&b':'));
+                implied.push(t);
+            }
+        }
+    }
+    for t in implied {
+        if !tags.contains(&t) {
+            tags.push(t);
+        }
+    }
+    let tags = &tags;
     let mut slots = Vec::new();
     let mut names = Vec::new();
     for b in 0..buckets {
@@ -302,6 +322,9 @@ impl RawState {
             for (k, s) in members {
                 if *s < now {
                     continue; // expired garbage: the sweep's business
+                }
+                if k.first() == Some(&0) {
+                    continue; // a hash group: not an entry string
                 }
                 match self.entries.get(&(*b, k.clone())) {
                     None => errors.push(format!(
