@@ -1,4 +1,4 @@
-//! The privacy-request platform (BRIEF.md, situation 1), in the middle of
+//! A privacy-request platform, in the middle of
 //! its move to tagcache: each request (`dsr:<id>`) keeps dozens of parts in
 //! one owner scope, while keys in the old formats (`id-{id}-identity-{attr}`,
 //! `EN_`-prefixed encoded objects, `dsr__{id}__retry__{n}`) are still in
