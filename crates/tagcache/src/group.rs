@@ -210,7 +210,8 @@ impl Group {
             .arg(field)
             .arg(TAGS_FIELD)
             .cmd("TIME");
-        let ((value, section), (secs, micros)): ((Option<Vec<u8>>, Option<Vec<u8>>), (u64, u64)) =
+        type Reply = ((Option<Vec<u8>>, Option<Vec<u8>>), (u64, u64));
+        let ((value, section), (secs, micros)): Reply =
             self.cache.core_arc().conn.pipe(&pipe).await?;
         Ok(FieldRead {
             value,
