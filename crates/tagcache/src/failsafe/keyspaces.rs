@@ -13,7 +13,7 @@ use serde::{de::DeserializeOwned, Serialize};
 use super::{bytes, typed, FailSafeCache, Lookup, Removal, Written};
 use crate::cache::SetOptions;
 use crate::codec::Codec;
-use crate::error::Result;
+use crate::error::{Error, ErrorKind, Result};
 use crate::journal::Pending;
 use crate::legacy::scoped::Read;
 use crate::path::{KeyPath, Part};
@@ -90,13 +90,13 @@ impl FailSafeCache {
         if journal.covers(&prefix.encode(), &[]) {
             return Ok(self.pending_bypass("paths_under"));
         }
-        let listed = self
-            .bounded(
-                "paths_under",
-                None,
-                self.cache.paths_under(prefix).collect(),
-            )
-            .await?;
+        // Many pages: bound the whole listing, not each call.
+        let listing = async {
+            tokio::time::timeout(self.timeout, self.cache.paths_under(prefix).collect())
+                .await
+                .map_err(|_| Error::new(ErrorKind::Timeout, "paths_under: operation timeout"))?
+        };
+        let listed = self.bounded("paths_under", None, listing).await?;
         Ok(match listed {
             Ok(paths) => Lookup::Hit(
                 paths

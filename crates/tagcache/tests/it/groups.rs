@@ -131,7 +131,9 @@ async fn a_thousand_concurrent_fetches_of_one_field_run_the_loader_once() {
             tokio::spawn(async move {
                 g.fetch("main", || async move {
                     runs.fetch_add(1, Ordering::SeqCst);
-                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    // Long enough for every task to read the miss first,
+                    // even on a busy machine.
+                    tokio::time::sleep(Duration::from_millis(500)).await;
                     Ok::<_, String>(7u32)
                 })
                 .await
