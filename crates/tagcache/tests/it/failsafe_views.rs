@@ -25,12 +25,16 @@ async fn fail_safe_cache(server: &RedisServer) -> tagcache::Cache {
         .unwrap()
 }
 
+/// The longest call [`fast`] timed, in µs.
+static LONGEST_US: AtomicU64 = AtomicU64::new(0);
+
 /// Runs one call, asserting it answered within [`FAST`].
 async fn fast<T>(what: &str, call: impl std::future::Future<Output = T>) -> T {
     let started = Instant::now();
     let out = call.await;
     let took = started.elapsed();
     assert!(took < FAST, "{what} took {took:?}");
+    LONGEST_US.fetch_max(took.as_micros() as u64, Ordering::Relaxed);
     out
 }
 
@@ -170,6 +174,10 @@ async fn fail_safe_paths_scopes_and_groups_answer_fast_with_redis_killed() {
     assert!(fs.get_path::<u32>(&KeyPath::from([""])).await.is_err());
     assert!(fs.scope(KeyPath::from_parts(Vec::<&str>::new())).is_err());
     assert_eq!(fs.pending(), 5);
+    eprintln!(
+        "redis killed: longest fail-safe path/scope/group call {:?}",
+        Duration::from_micros(LONGEST_US.load(Ordering::Relaxed))
+    );
 
     server.restart();
     wait_for_replay(&fs).await;
