@@ -226,7 +226,13 @@ async fn a_refresh_of_a_missing_group_still_fences_a_racing_fetch() {
 #[tokio::test]
 async fn a_tag_invalidation_racing_a_group_fetch_keeps_the_value_out() {
     let server = RedisServer::start();
-    let cache = crate::cache(&server).await;
+    // Many buckets: the group's fences live in its own bucket.
+    let cache = crate::builder(&server)
+        .namespace("test16")
+        .buckets(16)
+        .build()
+        .await
+        .unwrap();
     let g = cache.group("g", "p").unwrap().tag("project:1");
     let (release, fetching) = fetch_held(&g);
     tokio::time::sleep(Duration::from_millis(50)).await;
