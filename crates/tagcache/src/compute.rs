@@ -130,6 +130,57 @@ impl Drop for Landing<'_> {
     }
 }
 
+/// What one caller of [`single_flight`] got.
+pub(crate) enum Flown<T, S> {
+    /// This caller ran its own load, which said `S` (stored or not, ...).
+    Own(T, S),
+    /// A concurrent caller's load, shared.
+    Shared(T),
+}
+
+/// Runs `run` (load, then store) once per `key` among concurrent callers
+/// in this process: the first caller leads; the others wait and decode the
+/// payload it shares, or run their own `run` when it shared none (it
+/// failed, was cancelled, or its store was refused). `run` returns the
+/// value, what happened to it, and the payload to share, if any.
+pub(crate) async fn single_flight<T, S, E, R, Fut>(
+    flights: &Flights,
+    key: &[u8],
+    run: R,
+) -> Result<Flown<T, S>, ComputeError<E>>
+where
+    T: DeserializeOwned,
+    R: FnOnce() -> Fut,
+    Fut: Future<Output = Result<(T, S, Option<Vec<u8>>), ComputeError<E>>>,
+{
+    let tx = match flights.join(key) {
+        Role::Follower(mut rx) => {
+            let shared = rx
+                .wait_for(Option::is_some)
+                .await
+                .ok()
+                .and_then(|o| o.clone().flatten());
+            if let Some(payload) = shared {
+                return Ok(Flown::Shared(codec::from_msgpack(&payload)?));
+            }
+            // The leader failed or gave up: load on our own.
+            let (value, outcome, _) = run().await?;
+            return Ok(Flown::Own(value, outcome));
+        }
+        Role::Leader(tx) => tx,
+    };
+    let mut landing = Landing {
+        flights,
+        key,
+        tx,
+        outcome: None,
+    };
+    let (value, outcome, shared) = run().await?;
+    landing.outcome = shared;
+    drop(landing);
+    Ok(Flown::Own(value, outcome))
+}
+
 impl Cache {
     /// Reads `key`; on a miss runs `loader`, stores its value with `opts`
     /// and returns it.
@@ -199,43 +250,22 @@ impl Cache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        let flights = self.flights();
-        let tx = match flights.join(key) {
-            Role::Follower(mut rx) => {
-                let shared = rx
-                    .wait_for(Option::is_some)
-                    .await
-                    .ok()
-                    .and_then(|o| o.clone().flatten());
-                if let Some(payload) = shared {
-                    return Ok(Computed {
-                        value: codec::from_msgpack(&payload)?,
-                        source: Source::Shared,
-                    });
-                }
-                // The leader failed or gave up: load on our own.
-                return self
-                    .load(key, opts, since, loader, fail_safe)
-                    .await
-                    .map(|(value, source, _)| Computed { value, source });
-            }
-            Role::Leader(tx) => tx,
-        };
-        let mut landing = Landing {
-            flights,
-            key,
-            tx,
-            outcome: None,
-        };
-        let (value, source, payload) = self.load(key, opts, since, loader, fail_safe).await?;
-        // Share only a value the fences accepted: a refused store means an
-        // invalidation ran during the load, and a caller that joined after
-        // it returned must not get data read before it (it loads itself).
-        if source == Source::Loaded {
-            landing.outcome = Some(payload);
-        }
-        drop(landing);
-        Ok(Computed { value, source })
+        let flown = single_flight(self.flights(), key, || async {
+            let (value, source, payload) = self.load(key, opts, since, loader, fail_safe).await?;
+            // Share only a value the fences accepted: a refused store means
+            // an invalidation ran during the load, and a caller that joined
+            // after it returned must not get data read before it.
+            let shared = (source == Source::Loaded).then_some(payload);
+            Ok((value, source, shared))
+        })
+        .await?;
+        Ok(match flown {
+            Flown::Own(value, source) => Computed { value, source },
+            Flown::Shared(value) => Computed {
+                value,
+                source: Source::Shared,
+            },
+        })
     }
 
     async fn load<T, E, F, Fut>(

@@ -14,6 +14,12 @@
 //! - A group can carry tags: invalidating one drops the hash. The group is
 //!   an ordinary index member (its key is `{ns.b}:e:\0g<name>:<owner>`),
 //!   so invalidation, exactness and the sweep work as for entries.
+//! - [`Group::fetch`] is a read-through like [`Cache::get_or_compute`]:
+//!   concurrent fetches of one field in this process share one loader run,
+//!   and the store is fenced: when the group is refreshed, or one of its
+//!   tags invalidated, after the fetch's read began, the value is returned
+//!   but not stored ([`Fetched::NotStored`]), so a refresh is never undone
+//!   by a loader that read old data.
 
 use std::future::Future;
 use std::time::Duration;
@@ -23,9 +29,10 @@ use sha2::{Digest, Sha256};
 
 use crate::cache::Cache;
 use crate::codec;
-use crate::compute::ComputeError;
+use crate::compute::{single_flight, ComputeError, Flown};
 use crate::conn::ScriptCall;
 use crate::error::{InvalidInput, Result};
+use crate::failsafe::{note_bypass, BypassReason};
 use crate::keys::validate_tag;
 use crate::path::{KeyPath, Part, ALL_TAG, RESERVED_TAG};
 use crate::scripts::SCRIPTS;
@@ -35,6 +42,9 @@ pub const DEFAULT_GROUP_CAP: usize = 1000;
 
 /// Bytes of a hashed field name.
 const FIELD_LEN: usize = 16;
+
+/// The hash field holding the group's tag section.
+const TAGS_FIELD: &[u8] = b"\0tags";
 
 /// Where a [`Group::fetch`] value came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,6 +58,25 @@ pub enum Fetched {
     DryRun,
     /// Dry run: computed; the cached field differed (logged and counted).
     Mismatch,
+    /// Computed by a concurrent fetch of the same field in this process.
+    Shared,
+    /// Computed but not stored: the group was refreshed (or deleted), or
+    /// one of its tags invalidated, while the loader ran (storing the value
+    /// could bring back data older than that invalidation).
+    NotStored,
+    /// Fail-safe view only: the cache could not be used; computed and not
+    /// stored.
+    Bypassed(BypassReason),
+}
+
+/// What a fetch read in one round trip: the field, the group's tag
+/// section, and Redis' clock (µs), which the store's fences are compared
+/// with.
+#[derive(Debug)]
+pub(crate) struct FieldRead {
+    pub(crate) value: Option<Vec<u8>>,
+    pub(crate) section: Option<Vec<u8>>,
+    pub(crate) since: u64,
 }
 
 /// One owner's hash of small cached fields: `cache.group("protected_branches", project_id)`.
@@ -130,8 +159,13 @@ impl Group {
         self.cache.core_arc().space.entry(self.bucket, &self.member)
     }
 
+    /// The group's index member (its key without the bucket prefix).
+    pub(crate) fn member(&self) -> &[u8] {
+        &self.member
+    }
+
     /// The stored field name: 16 bytes of SHA-256 of the name.
-    fn field(name: &[u8]) -> Vec<u8> {
+    pub(crate) fn field(name: &[u8]) -> Vec<u8> {
         Sha256::digest(name)[..FIELD_LEN].to_vec()
     }
 
@@ -143,6 +177,12 @@ impl Group {
     /// Reads a field through the cache: on a miss, `loader` computes it and
     /// it is stored. Counts hits and misses (`tagcache_group_hits_total`,
     /// `tagcache_group_misses_total`).
+    ///
+    /// - Concurrent fetches of the same field in this process share one
+    ///   loader run ([`Fetched::Shared`]).
+    /// - The store is fenced: if the group is refreshed, or one of its tags
+    ///   invalidated, after this call's read, the value is returned but not
+    ///   stored ([`Fetched::NotStored`]).
     ///
     /// # Errors
     /// The loader's error (nothing is cached), invalid tags or TTL, Redis
@@ -158,12 +198,53 @@ impl Group {
         Fut: Future<Output = std::result::Result<T, E>>,
     {
         let field = Self::field(field.as_ref());
-        let core = self.cache.core_arc();
-        let cached: Option<Vec<u8>> = core
-            .conn
-            .query(redis::cmd("HGET").arg(self.key()).arg(&field))
-            .await?;
-        let cached: Option<T> = cached.map(|b| codec::from_msgpack(&b)).transpose()?;
+        let read = self.read(&field).await?;
+        self.resolve(&field, read, loader, None).await
+    }
+
+    /// Reads a field and the group's tag section, with Redis' clock.
+    pub(crate) async fn read(&self, field: &[u8]) -> Result<FieldRead> {
+        let mut pipe = redis::pipe();
+        pipe.cmd("HMGET")
+            .arg(self.key())
+            .arg(field)
+            .arg(TAGS_FIELD)
+            .cmd("TIME");
+        type Reply = ((Option<Vec<u8>>, Option<Vec<u8>>), (u64, u64));
+        let ((value, section), (secs, micros)): Reply =
+            self.cache.core_arc().conn.pipe(&pipe).await?;
+        Ok(FieldRead {
+            value,
+            section,
+            since: secs * 1_000_000 + micros,
+        })
+    }
+
+    /// The rest of a fetch once the field was read. With `fail_safe` =
+    /// Some(timeout), an undecodable field or a failed store only means
+    /// the value is not cached ([`Fetched::Bypassed`]).
+    pub(crate) async fn resolve<T, E, F, Fut>(
+        &self,
+        field: &[u8],
+        read: FieldRead,
+        loader: F,
+        fail_safe: Option<Duration>,
+    ) -> std::result::Result<(T, Fetched), ComputeError<E>>
+    where
+        T: Serialize + DeserializeOwned + PartialEq,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = std::result::Result<T, E>>,
+    {
+        let cached = match read.value.map(|b| codec::from_msgpack::<T>(&b)).transpose() {
+            Ok(cached) => cached,
+            Err(e) if fail_safe.is_none() => return Err(e.into()),
+            Err(_) => {
+                let reason = BypassReason::Undecodable;
+                note_bypass(self.cache.namespace(), "group_fetch", reason);
+                let computed = loader().await.map_err(ComputeError::Loader)?;
+                return Ok((computed, Fetched::Bypassed(reason)));
+            }
+        };
         match (cached, self.dry_run) {
             (Some(v), false) => {
                 self.count("tagcache_group_hits_total");
@@ -182,14 +263,79 @@ impl Group {
             }
             (None, _) => {
                 self.count("tagcache_group_misses_total");
-                let computed = loader().await.map_err(ComputeError::Loader)?;
-                self.put(&field, &codec::to_msgpack(&computed)?).await?;
-                Ok((computed, Fetched::Miss))
+                self.fly(field, read.since, loader, fail_safe).await
             }
         }
     }
 
-    /// Stores a field directly.
+    /// The miss path: one loader run per field in this process, then a
+    /// store fenced by `since`.
+    async fn fly<T, E, F, Fut>(
+        &self,
+        field: &[u8],
+        since: u64,
+        loader: F,
+        fail_safe: Option<Duration>,
+    ) -> std::result::Result<(T, Fetched), ComputeError<E>>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = std::result::Result<T, E>>,
+    {
+        // Group members start with a reserved byte no cache key has, and
+        // field names have a fixed width: this never names another flight.
+        let mut flight = self.member.clone();
+        flight.extend_from_slice(field);
+        let flown = single_flight(self.cache.flights(), &flight, || async {
+            let value = loader().await.map_err(ComputeError::Loader)?;
+            let payload = codec::to_msgpack(&value)?;
+            let how = self.store(field, &payload, since, fail_safe).await?;
+            // Share only a value the fences accepted.
+            let shared = (how == Fetched::Miss).then_some(payload);
+            Ok((value, how, shared))
+        })
+        .await?;
+        Ok(match flown {
+            Flown::Own(value, how) => (value, how),
+            Flown::Shared(value) => (value, Fetched::Shared),
+        })
+    }
+
+    /// A fenced store: [`Fetched::Miss`] when stored, `NotStored` when a
+    /// fence refused it, `Bypassed` when the fail-safe store failed.
+    async fn store(
+        &self,
+        field: &[u8],
+        payload: &[u8],
+        since: u64,
+        fail_safe: Option<Duration>,
+    ) -> Result<Fetched> {
+        let put = self.put(field, payload, since.max(1));
+        let stored = match fail_safe {
+            None => put.await?,
+            Some(limit) => {
+                let reason = match tokio::time::timeout(limit, put).await {
+                    Ok(Ok(stored)) => return Ok(Self::stored(stored)),
+                    Ok(Err(e)) if e.is_invalid_input() => return Err(e),
+                    Ok(Err(e)) => BypassReason::from_error(&e),
+                    Err(_) => BypassReason::Timeout,
+                };
+                note_bypass(self.cache.namespace(), "group_set", reason);
+                return Ok(Fetched::Bypassed(reason));
+            }
+        };
+        Ok(Self::stored(stored))
+    }
+
+    fn stored(stored: bool) -> Fetched {
+        if stored {
+            Fetched::Miss
+        } else {
+            Fetched::NotStored
+        }
+    }
+
+    /// Stores a field directly (unfenced, like [`Cache::set`]).
     ///
     /// # Errors
     /// Invalid tags or TTL, Redis errors.
@@ -198,11 +344,15 @@ impl Group {
         field: impl AsRef<[u8]>,
         value: &T,
     ) -> Result<()> {
-        self.put(&Self::field(field.as_ref()), &codec::to_msgpack(value)?)
+        self.put(&Self::field(field.as_ref()), &codec::to_msgpack(value)?, 0)
             .await
+            .map(drop)
     }
 
-    async fn put(&self, field: &[u8], value: &[u8]) -> Result<()> {
+    /// Stores one field; with `since` > 0 (Redis µs when the caller's read
+    /// began) only if no fence newer than that covers the group's key or
+    /// one of its tags. Says whether it was stored.
+    async fn put(&self, field: &[u8], value: &[u8], since: u64) -> Result<bool> {
         let core = self.cache.core_arc();
         let limits = &core.limits;
         if self.ttl < Duration::from_millis(1) {
@@ -228,6 +378,7 @@ impl Group {
         let mut keys = vec![self.key()];
         keys.extend(tags.iter().map(|t| core.space.tag(self.bucket, t)));
         keys.push(core.space.registry(self.bucket));
+        keys.push(core.space.fence(self.bucket));
         let mut call = ScriptCall::new(&SCRIPTS.group_put, &keys);
         call.arg(tags.len())
             .arg(field)
@@ -235,12 +386,14 @@ impl Group {
             .arg(u64::try_from(self.ttl.as_millis()).unwrap_or(u64::MAX))
             .arg(self.cap)
             .arg(codec::tag_section(&tags))
-            .arg(self.member.as_slice());
+            .arg(self.member.as_slice())
+            .arg(since)
+            .arg(limits.fence_window_us());
         for t in &tags {
             call.arg(t.as_slice());
         }
-        let _: u8 = core.conn.run(&call).await?;
-        Ok(())
+        let status: u8 = core.conn.run(&call).await?;
+        Ok(status != 2)
     }
 
     /// How many fields the hash holds.
@@ -272,6 +425,8 @@ impl Group {
     }
 
     /// Drops the whole group (with its tag edges); `true` if it existed.
+    /// Fences the group's key, so a fetch whose read began before cannot
+    /// store its value afterwards.
     ///
     /// # Errors
     /// Redis errors.

@@ -6,6 +6,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crate::path::RESERVED_TAG;
+
 /// One pending removal.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Pending {
@@ -120,7 +122,11 @@ impl Journal {
         self.publish(&s);
     }
 
-    /// Whether reads must not serve an entry with this key and tags.
+    /// Whether reads must not serve an entry with this key and tags: the
+    /// key is pending deletion, one of the tags pending invalidation, or
+    /// the key lies under a path prefix pending invalidation (a prefix
+    /// invalidation or scope clear, journaled as the prefix's reserved
+    /// tag), whichever way the entry was written.
     pub(crate) fn covers(&self, key: &[u8], tags: &[Vec<u8>]) -> bool {
         if !self.active.load(Ordering::Acquire) {
             return false;
@@ -133,7 +139,9 @@ impl Journal {
             s.overflowed_at = None;
             self.publish(&s);
         }
-        s.keys.contains_key(key) || tags.iter().any(|t| s.tags.contains_key(t))
+        s.keys.contains_key(key)
+            || tags.iter().any(|t| s.tags.contains_key(t))
+            || under_pending_prefix(&s.tags, key)
     }
 
     /// Whether anything is pending or overflowed (reads must check).
@@ -153,6 +161,26 @@ impl Journal {
         s.overflowed_at = None;
         self.publish(&s);
     }
+}
+
+/// Whether a pending tag is the reserved prefix tag (`\0p<prefix>`, see
+/// `path.rs`) of the key itself or of one of its path prefixes: the key's
+/// bytes up to an unescaped `:`.
+fn under_pending_prefix(pending: &HashMap<Vec<u8>, usize>, key: &[u8]) -> bool {
+    if pending.is_empty() {
+        return false;
+    }
+    let mut probe = Vec::with_capacity(key.len() + 2);
+    probe.extend_from_slice(&[RESERVED_TAG, b'p']);
+    let mut escaped = false;
+    for &b in key {
+        if !escaped && b == b':' && pending.contains_key(&probe) {
+            return true;
+        }
+        escaped = !escaped && b == b'\\';
+        probe.push(b);
+    }
+    pending.contains_key(&probe)
 }
 
 #[cfg(test)]
@@ -177,5 +205,28 @@ mod tests {
         assert!(j.covers(b"anything", &[]));
         j.acknowledge_overflow();
         assert!(!j.covers(b"anything", &[]));
+    }
+
+    #[test]
+    fn a_pending_prefix_covers_every_key_under_it_however_written() {
+        use crate::path::KeyPath;
+        let j = Journal::new(8, Duration::from_secs(60), "t");
+        let prefix = KeyPath::from(["dsr", "pr-1"]);
+        assert!(j.push(Pending::Tags(vec![prefix.as_prefix_tag()])));
+        // Untagged plain keys, paths and scoped parts alike.
+        assert!(j.covers(b"dsr:pr-1", &[]));
+        assert!(j.covers(b"dsr:pr-1:a", &[]));
+        assert!(j.covers(b"dsr:pr-1:a:b\\:c", &[]));
+        // Whole parts only, and an escaped separator is no boundary.
+        assert!(!j.covers(b"dsr:pr-10:a", &[]));
+        assert!(!j.covers(b"dsr", &[]));
+        assert!(!j.covers(b"other:dsr:pr-1", &[]));
+        let odd = KeyPath::from(["a:b"]);
+        assert!(j.push(Pending::Tags(vec![odd.as_prefix_tag()])));
+        assert!(j.covers(b"a\\:b:c", &[]));
+        assert!(!j.covers(b"a:b:c", &[]));
+        let slash = KeyPath::from(["x\\"]);
+        assert!(j.push(Pending::Tags(vec![slash.as_prefix_tag()])));
+        assert!(j.covers(&KeyPath::from(["x\\", "y"]).encode(), &[]));
     }
 }

@@ -79,7 +79,9 @@ pub use clear::ClearProgress;
 pub use codec::Compression;
 pub use compute::{ComputeError, Computed, Source};
 pub use error::{Error, ErrorKind, InvalidInput, Result};
-pub use failsafe::{BypassReason, FailSafeCache, Lookup, Removal, Written};
+pub use failsafe::{
+    BypassReason, FailSafeCache, FailSafeGroup, FailSafeScope, Lookup, Removal, Written,
+};
 pub use group::{Fetched, Group, DEFAULT_GROUP_CAP};
 pub use keys::{MAX_KEY_LEN, MAX_NAMESPACE_LEN, MAX_TAG_LEN};
 pub use legacy::{

@@ -160,7 +160,7 @@ impl Scope {
     }
 
     /// The stored entry of `part`, or its legacy value (see the type's docs).
-    async fn read(&self, part: impl Into<Part>) -> Result<Option<Read>> {
+    pub(crate) async fn read(&self, part: impl Into<Part>) -> Result<Option<Read>> {
         let (key, part) = self.key_and_part(part)?;
         let core = self.cache.core_arc();
         let bucket = core.space.bucket_of(&key);

@@ -2,13 +2,36 @@
 -- its tag edges when it is created; later writes never extend either. A
 -- hash that reached its field cap is dropped whole and started afresh.
 --
--- KEYS: the group hash, its m tag index keys, the registry.
+-- KEYS: the group hash, its m tag index keys, the registry, the fence.
 -- ARGV: m, field, value, ttl ms, cap, tag section, index member (the
---       group's key), then the m tag names.
+--       group's key), since (server µs the caller's read began, 0 =
+--       unguarded), fence window µs, then the m tag names.
 -- Returns 1 when the hash was created (or re-created after the cap), 0
--- when the field joined an existing hash.
+-- when the field joined an existing hash, 2 when refused by the fence: the
+-- group was deleted or refreshed (fence `k<member>`, drop.lua) or one of
+-- its tags invalidated (fence `t<tag>`, snapshot.lua) at or after `since`,
+-- or `since` is older than the fence window.
 local m = tonumber(ARGV[1])
 local group = KEYS[1]
+local member = ARGV[7]
+local since, window = tonumber(ARGV[8]), tonumber(ARGV[9])
+if since > 0 then
+  local now_micros = now_us()
+  if since < now_micros - window then
+    return 2
+  end
+  local fence = KEYS[3 + m]
+  local s = redis.call('ZSCORE', fence, 'k' .. member)
+  if s and tonumber(s) >= since then
+    return 2
+  end
+  for j = 1, m do
+    s = redis.call('ZSCORE', fence, 't' .. ARGV[9 + j])
+    if s and tonumber(s) >= since then
+      return 2
+    end
+  end
+end
 local now = now_ms()
 local cap = tonumber(ARGV[5])
 local exists = redis.call('EXISTS', group) == 1
@@ -24,10 +47,9 @@ end
 local exp = now + tonumber(ARGV[4])
 redis.call('HSET', group, '\0tags', ARGV[6])
 redis.call('PEXPIREAT', group, int(exp))
-local member = ARGV[7]
 for j = 1, m do
   trim_expired(KEYS[1 + j], now, 16)
   redis.call('ZADD', KEYS[1 + j], int(exp), member)
-  redis.call('ZADD', KEYS[2 + m], 'LT', int(exp), ARGV[7 + j])
+  redis.call('ZADD', KEYS[2 + m], 'LT', int(exp), ARGV[9 + j])
 end
 return 1

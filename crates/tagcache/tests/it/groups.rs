@@ -1,8 +1,11 @@
 //! Hash groups: one hash per owner, capped, TTL fixed at creation.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tagcache::{Fetched, SetOptions};
+use tokio::sync::oneshot;
 
 use crate::support::RedisServer;
 
@@ -114,4 +117,157 @@ async fn dry_run_returns_the_computed_value_and_reports_mismatches() {
         (false, Fetched::Mismatch)
     );
     assert_eq!(dry.fetch("new", yes).await.unwrap(), (true, Fetched::Miss));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_concurrent_fetches_of_one_field_run_the_loader_once() {
+    let server = RedisServer::start();
+    let cache = crate::cache(&server).await;
+    let g = cache.group("g", "p").unwrap().tag("project:1");
+    let runs = Arc::new(AtomicU64::new(0));
+    let tasks: Vec<_> = (0..1000)
+        .map(|_| {
+            let (g, runs) = (g.clone(), runs.clone());
+            tokio::spawn(async move {
+                g.fetch("main", || async move {
+                    runs.fetch_add(1, Ordering::SeqCst);
+                    // Long enough for every task to read the miss first,
+                    // even on a busy machine.
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    Ok::<_, String>(7u32)
+                })
+                .await
+                .unwrap()
+            })
+        })
+        .collect();
+    let mut how = Vec::new();
+    for t in tasks {
+        let (v, h) = t.await.unwrap();
+        assert_eq!(v, 7);
+        how.push(h);
+    }
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+    assert_eq!(how.iter().filter(|h| **h == Fetched::Miss).count(), 1);
+    assert!(
+        how.iter()
+            .all(|h| matches!(h, Fetched::Miss | Fetched::Shared | Fetched::Hit)),
+        "{how:?}"
+    );
+    assert_eq!(g.len().await.unwrap(), 1);
+}
+
+const OLD: u32 = 1;
+const NEW: u32 = 2;
+
+/// Starts a fetch of field `a` whose loader waits for the returned sender;
+/// the loader's value is `OLD`.
+fn fetch_held(
+    g: &tagcache::Group,
+) -> (oneshot::Sender<()>, tokio::task::JoinHandle<(u32, Fetched)>) {
+    let (release, wait) = oneshot::channel::<()>();
+    let g = g.clone();
+    let task = tokio::spawn(async move {
+        g.fetch("a", || async {
+            let _ = wait.await;
+            Ok::<_, String>(OLD)
+        })
+        .await
+        .unwrap()
+    });
+    (release, task)
+}
+
+/// Regression: a refresh racing a fetch let the fetch store the value its
+/// loader read before the refresh.
+#[tokio::test]
+async fn group_refresh_racing_a_fetch_does_not_restore_the_stale_value() {
+    let server = RedisServer::start();
+    let cache = crate::cache(&server).await;
+    let g = cache.group("g", "p").unwrap();
+    g.set("b", &"kept until the refresh").await.unwrap();
+    let (release, fetching) = fetch_held(&g);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(g.refresh().await.unwrap());
+    release.send(()).unwrap();
+    assert_eq!(fetching.await.unwrap(), (OLD, Fetched::NotStored));
+    assert_eq!(
+        g.len().await.unwrap(),
+        0,
+        "nothing stored after the refresh"
+    );
+    // The next fetch calls the loader again, and stores.
+    let next = g
+        .fetch("a", || async { Ok::<_, String>(NEW) })
+        .await
+        .unwrap();
+    assert_eq!(next, (NEW, Fetched::Miss));
+    assert_eq!(
+        g.fetch("a", || async { Ok::<_, String>(0u32) })
+            .await
+            .unwrap(),
+        (NEW, Fetched::Hit)
+    );
+}
+
+#[tokio::test]
+async fn a_refresh_of_a_missing_group_still_fences_a_racing_fetch() {
+    let server = RedisServer::start();
+    let cache = crate::cache(&server).await;
+    let g = cache.group("g", "p").unwrap();
+    let (release, fetching) = fetch_held(&g);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(!g.refresh().await.unwrap());
+    release.send(()).unwrap();
+    assert_eq!(fetching.await.unwrap(), (OLD, Fetched::NotStored));
+    assert_eq!(g.len().await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn a_tag_invalidation_racing_a_group_fetch_keeps_the_value_out() {
+    let server = RedisServer::start();
+    // Many buckets: the group's fences live in its own bucket.
+    let cache = crate::builder(&server)
+        .namespace("test16")
+        .buckets(16)
+        .build()
+        .await
+        .unwrap();
+    let g = cache.group("g", "p").unwrap().tag("project:1");
+    let (release, fetching) = fetch_held(&g);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    cache.invalidate_tag("project:1").await.unwrap();
+    release.send(()).unwrap();
+    assert_eq!(fetching.await.unwrap(), (OLD, Fetched::NotStored));
+    assert_eq!(g.len().await.unwrap(), 0);
+    assert_eq!(cache.tag_len("project:1").await.unwrap(), 0);
+    // An unrelated tag's invalidation does not refuse the store.
+    let (release, fetching) = fetch_held(&g);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    cache.invalidate_tag("other").await.unwrap();
+    release.send(()).unwrap();
+    assert_eq!(fetching.await.unwrap(), (OLD, Fetched::Miss));
+}
+
+#[tokio::test]
+async fn a_refused_store_is_not_shared_with_fetches_that_joined_after_the_refresh() {
+    let server = RedisServer::start();
+    let cache = crate::cache(&server).await;
+    let g = cache.group("g", "p").unwrap();
+    let (release, leading) = fetch_held(&g);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(!g.refresh().await.unwrap());
+    // Joins the in-flight load after the refresh returned.
+    let follower = {
+        let g = g.clone();
+        tokio::spawn(async move {
+            g.fetch("a", || async { Ok::<_, String>(NEW) })
+                .await
+                .unwrap()
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    release.send(()).unwrap();
+    assert_eq!(leading.await.unwrap(), (OLD, Fetched::NotStored));
+    assert_eq!(follower.await.unwrap(), (NEW, Fetched::Miss));
 }

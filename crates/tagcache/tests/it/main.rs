@@ -11,6 +11,7 @@ mod cluster;
 mod compute;
 mod concurrency;
 mod examples;
+mod failsafe_views;
 mod faults;
 mod grace;
 mod groups;

@@ -445,16 +445,13 @@ impl Case<'_> {
         let Some(value) = self.model.legacy.remove(&key) else {
             return;
         };
-        if !self.model.entries.contains_key(&key) {
-            self.model.entries.insert(
-                key,
-                Entry {
-                    tags: Vec::new(),
-                    value,
-                    raw: true,
-                    expire_at: i64::MAX,
-                },
-            );
+        if let std::collections::btree_map::Entry::Vacant(slot) = self.model.entries.entry(key) {
+            slot.insert(Entry {
+                tags: Vec::new(),
+                value,
+                raw: true,
+                expire_at: i64::MAX,
+            });
             self.record_expiry(key).await;
         }
     }

@@ -18,13 +18,19 @@ use serde::{de::DeserializeOwned, Serialize};
 use crate::cache::is_stale;
 use crate::cache::{AbortOnDrop, Cache, SetOptions};
 use crate::codec::{self, Codec};
-use crate::compute::{serve_stale_on_failure, ComputeError, Computed, Source};
 use crate::core::Core;
 use crate::error::{Error, ErrorKind, Result};
 use crate::journal::{Journal, Pending};
 use crate::keys::validate_key;
 use crate::observe::op_span;
 use tracing::Instrument;
+
+mod compute;
+mod group;
+mod keyspaces;
+
+pub use group::FailSafeGroup;
+pub use keyspaces::FailSafeScope;
 
 /// Why the cache was bypassed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -262,18 +268,24 @@ impl FailSafeCache {
 
     async fn lookup_raw(&self, key: &[u8]) -> Result<Lookup<(Codec, Vec<u8>)>> {
         // `get_raw` validates the key; `bounded` returns invalid input as Err.
-        let raw = match self
+        match self
             .bounded("get", Some(key), self.cache.get_raw(key))
             .await?
         {
-            Ok(Some(raw)) => raw,
-            Ok(None) => {
-                self.cache.hot_metrics().misses.increment(1);
-                return Ok(Lookup::Miss);
-            }
-            Err(reason) => return Ok(Lookup::Bypassed(reason)),
+            Ok(raw) => Ok(self.classify(key, raw.as_deref())),
+            Err(reason) => Ok(Lookup::Bypassed(reason)),
+        }
+    }
+
+    /// What a read of `key` that found `raw` serves: a miss when absent or
+    /// stale, a bypass when a pending invalidation covers the entry (by
+    /// key, key prefix or tag) or its bytes do not decode, else the hit.
+    fn classify(&self, key: &[u8], raw: Option<&[u8]>) -> Lookup<(Codec, Vec<u8>)> {
+        let Some(raw) = raw else {
+            self.cache.hot_metrics().misses.increment(1);
+            return Lookup::Miss;
         };
-        let decoded = codec::decode_entry(&raw).and_then(|d| {
+        let decoded = codec::decode_entry(raw).and_then(|d| {
             let tags = if self.cache.journal().is_active() {
                 codec::parse_tags(d.tag_section)?
             } else {
@@ -290,23 +302,47 @@ impl FailSafeCache {
         match decoded {
             Ok((_, _, _, true)) => {
                 self.cache.hot_metrics().misses.increment(1);
-                Ok(Lookup::Miss)
+                Lookup::Miss
             }
             Ok((_, _, tags, _)) if self.cache.journal().covers(key, &tags) => {
-                note_bypass(
-                    self.cache.namespace(),
-                    "get",
-                    BypassReason::PendingInvalidation,
-                );
-                Ok(Lookup::Bypassed(BypassReason::PendingInvalidation))
+                self.pending_bypass("get")
             }
             Ok((codec, payload, _, _)) => {
                 self.cache.hot_metrics().hits.increment(1);
-                Ok(Lookup::Hit((codec, payload)))
+                Lookup::Hit((codec, payload))
             }
             Err(_) => {
                 note_bypass(self.cache.namespace(), "get", BypassReason::Undecodable);
-                Ok(Lookup::Bypassed(BypassReason::Undecodable))
+                Lookup::Bypassed(BypassReason::Undecodable)
+            }
+        }
+    }
+
+    /// A bypass because a pending invalidation covers what was asked for.
+    fn pending_bypass<T>(&self, op: &'static str) -> Lookup<T> {
+        note_bypass(
+            self.cache.namespace(),
+            op,
+            BypassReason::PendingInvalidation,
+        );
+        Lookup::Bypassed(BypassReason::PendingInvalidation)
+    }
+
+    /// A removal that is journaled when Redis fails: `pending` is what the
+    /// replayer runs once Redis answers (an idempotent superset of `run`).
+    async fn removal(
+        &self,
+        op: &'static str,
+        run: impl Future<Output = Result<u64>>,
+        pending: impl FnOnce() -> Pending,
+    ) -> Result<Removal> {
+        match run.await {
+            Ok(n) => Ok(Removal::Done(n)),
+            Err(e) if e.is_invalid_input() => Err(e),
+            Err(e) => {
+                note_bypass(self.cache.namespace(), op, BypassReason::from_error(&e));
+                self.cache.journal().push(pending());
+                Ok(Removal::Journaled)
             }
         }
     }
@@ -316,15 +352,7 @@ impl FailSafeCache {
     /// # Errors
     /// Only for invalid input (an empty or oversized key).
     pub async fn get<T: DeserializeOwned>(&self, key: impl AsRef<[u8]>) -> Result<Lookup<T>> {
-        Ok(match self.lookup_raw(key.as_ref()).await? {
-            Lookup::Hit((Codec::MsgPack, payload)) => match codec::from_msgpack(&payload) {
-                Ok(v) => Lookup::Hit(v),
-                Err(_) => Lookup::Bypassed(BypassReason::Undecodable),
-            },
-            Lookup::Hit(_) => Lookup::Bypassed(BypassReason::Undecodable),
-            Lookup::Miss => Lookup::Miss,
-            Lookup::Bypassed(r) => Lookup::Bypassed(r),
-        })
+        Ok(typed(self.lookup_raw(key.as_ref()).await?))
     }
 
     /// Reads a value's payload bytes.
@@ -332,11 +360,7 @@ impl FailSafeCache {
     /// # Errors
     /// Only for invalid input.
     pub async fn get_bytes(&self, key: impl AsRef<[u8]>) -> Result<Lookup<Vec<u8>>> {
-        Ok(match self.lookup_raw(key.as_ref()).await? {
-            Lookup::Hit((_, payload)) => Lookup::Hit(payload),
-            Lookup::Miss => Lookup::Miss,
-            Lookup::Bypassed(r) => Lookup::Bypassed(r),
-        })
+        Ok(bytes(self.lookup_raw(key.as_ref()).await?))
     }
 
     /// Stores a typed value; skipped (and said so) when Redis fails.
@@ -385,19 +409,10 @@ impl FailSafeCache {
         for k in &keys {
             validate_key(k)?;
         }
-        match self.cache.delete_many(&keys).await {
-            Ok(n) => Ok(Removal::Done(n)),
-            Err(e) if e.is_invalid_input() => Err(e),
-            Err(e) => {
-                note_bypass(
-                    self.cache.namespace(),
-                    "delete",
-                    BypassReason::from_error(&e),
-                );
-                self.cache.journal().push(Pending::Keys(keys));
-                Ok(Removal::Journaled)
-            }
-        }
+        self.removal("delete", self.cache.delete_many(&keys), || {
+            Pending::Keys(keys.clone())
+        })
+        .await
     }
 
     /// Deletes one entry; journaled when Redis is unreachable.
@@ -418,19 +433,24 @@ impl FailSafeCache {
         tags: impl IntoIterator<Item = T>,
     ) -> Result<Removal> {
         let tags: Vec<Vec<u8>> = tags.into_iter().map(|t| t.as_ref().to_vec()).collect();
-        match self.cache.invalidate_tags(&tags).await {
-            Ok(n) => Ok(Removal::Done(n)),
-            Err(e) if e.is_invalid_input() => Err(e),
-            Err(e) => {
-                note_bypass(
-                    self.cache.namespace(),
-                    "invalidate",
-                    BypassReason::from_error(&e),
-                );
-                self.cache.journal().push(Pending::Tags(tags));
-                Ok(Removal::Journaled)
-            }
-        }
+        self.removal("invalidate", self.cache.invalidate_tags(&tags), || {
+            Pending::Tags(tags.clone())
+        })
+        .await
+    }
+
+    /// Deletes every entry and group of the namespace (as
+    /// [`Cache::clear`]); when Redis is unreachable the clear is journaled,
+    /// every read bypasses the cache until it is replayed, and it is
+    /// replayed like an invalidation.
+    ///
+    /// # Errors
+    /// None in practice (kept for symmetry with the other removals).
+    pub async fn clear(&self) -> Result<Removal> {
+        self.removal("clear", self.cache.clear(), || {
+            Pending::Tags(vec![crate::path::ALL_TAG.to_vec()])
+        })
+        .await
     }
 
     /// Invalidates one tag; journaled when Redis is unreachable.
@@ -439,141 +459,6 @@ impl FailSafeCache {
     /// Only for invalid input.
     pub async fn invalidate_tag(&self, tag: impl AsRef<[u8]>) -> Result<Removal> {
         self.invalidate_tags([tag]).await
-    }
-
-    /// Read-through that never fails because of Redis: on a bypass the
-    /// loader runs and its value is returned without being stored
-    /// ([`Source::LoadedNotStored`]). Otherwise as
-    /// [`Cache::get_or_compute`].
-    ///
-    /// # Errors
-    /// The loader's error, or invalid input.
-    pub async fn get_or_compute<T, E, F, Fut>(
-        &self,
-        key: impl AsRef<[u8]>,
-        opts: &SetOptions,
-        loader: F,
-    ) -> std::result::Result<Computed<T>, ComputeError<E>>
-    where
-        T: Serialize + DeserializeOwned,
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = std::result::Result<T, E>>,
-    {
-        let key = key.as_ref();
-        let read = self
-            .bounded("get_or_compute", Some(key), self.cache.get_with_time(key))
-            .await?;
-        let (cached, since) = match read {
-            Ok(found) => found,
-            Err(_) => return self.load_only(loader).await,
-        };
-        let mut stale = None;
-        if let Some(raw) = cached {
-            let Ok(d) = codec::decode_entry(&raw) else {
-                return self.load_only(loader).await;
-            };
-            let tags = codec::parse_tags(d.tag_section).unwrap_or_default();
-            if self.cache.journal().covers(key, &tags) {
-                // A pending invalidation covers it: neither serve nor store.
-                return self.load_only(loader).await;
-            }
-            if is_stale(&d, since / 1000) {
-                stale = Some(raw.clone());
-            } else if let Ok(value) = self.cache.decode::<T>(&raw) {
-                return Ok(Computed {
-                    value,
-                    source: Source::Hit,
-                });
-            }
-        }
-        let fresh = self
-            .cache
-            .fly(key, opts, since, loader, Some(self.timeout))
-            .await;
-        serve_stale_on_failure(&self.cache, fresh, stale)
-    }
-
-    /// Read-through with a soft timeout: like
-    /// [`FailSafeCache::get_or_compute`], but when the entry is stale (in
-    /// its [grace period](SetOptions::grace)) and the loader has not
-    /// finished within `soft_timeout`, the stale value is returned at once
-    /// ([`Source::Stale`]) while the loader keeps running in the background
-    /// and stores its value when done.
-    ///
-    /// # Errors
-    /// The loader's error when there is no stale value, or invalid input.
-    pub async fn get_or_refresh<T, E, F, Fut>(
-        &self,
-        key: impl AsRef<[u8]>,
-        opts: &SetOptions,
-        soft_timeout: Duration,
-        loader: F,
-    ) -> std::result::Result<Computed<T>, ComputeError<E>>
-    where
-        T: Serialize + DeserializeOwned + Send + 'static,
-        E: Send + 'static,
-        F: FnOnce() -> Fut + Send + 'static,
-        Fut: Future<Output = std::result::Result<T, E>> + Send + 'static,
-    {
-        let key = key.as_ref().to_vec();
-        validate_key(&key)?;
-        let read = self
-            .bounded("get_or_refresh", Some(&key), self.cache.get_with_time(&key))
-            .await?;
-        let (stale, since) = match read {
-            Ok((Some(raw), since)) => match codec::decode_entry(&raw) {
-                Ok(d) if is_stale(&d, since / 1000) => {
-                    let tags = codec::parse_tags(d.tag_section).unwrap_or_default();
-                    if self.cache.journal().covers(&key, &tags) {
-                        return self.load_only(loader).await;
-                    }
-                    (raw.clone(), since)
-                }
-                _ => return self.get_or_compute(&key, opts, loader).await,
-            },
-            _ => return self.get_or_compute(&key, opts, loader).await,
-        };
-        let (cache, opts, timeout, task_key) =
-            (self.cache.clone(), opts.clone(), self.timeout, key.clone());
-        let refresh = tokio::spawn(async move {
-            cache
-                .fly(&task_key, &opts, since, loader, Some(timeout))
-                .await
-        });
-        let fresh = match tokio::time::timeout(soft_timeout, refresh).await {
-            Ok(Ok(fresh)) => fresh,
-            // The loader panicked, or is still running (it stores its value
-            // when done): serve the stale one now.
-            Ok(Err(_)) | Err(_) => Err(ComputeError::Cache(Error::new(
-                ErrorKind::Timeout,
-                "soft timeout",
-            ))),
-        };
-        match fresh {
-            Ok(computed) => Ok(computed),
-            Err(_) => match self.cache.decode(&stale) {
-                Ok(value) => Ok(Computed {
-                    value,
-                    source: Source::Stale,
-                }),
-                Err(e) => Err(e.into()),
-            },
-        }
-    }
-
-    async fn load_only<T, E, F, Fut>(
-        &self,
-        loader: F,
-    ) -> std::result::Result<Computed<T>, ComputeError<E>>
-    where
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = std::result::Result<T, E>>,
-    {
-        let value = loader().await.map_err(ComputeError::Loader)?;
-        Ok(Computed {
-            value,
-            source: Source::LoadedNotStored,
-        })
     }
 
     /// Pending (journaled) invalidations and deletes.
@@ -591,6 +476,28 @@ impl FailSafeCache {
     /// acceptable) after a journal overflow: reads use the cache again.
     pub fn acknowledge_journal_overflow(&self) {
         self.cache.journal().acknowledge_overflow();
+    }
+}
+
+/// A raw hit as a typed value (an undecodable one is a bypass).
+fn typed<T: DeserializeOwned>(found: Lookup<(Codec, Vec<u8>)>) -> Lookup<T> {
+    match found {
+        Lookup::Hit((Codec::MsgPack, payload)) => match codec::from_msgpack(&payload) {
+            Ok(v) => Lookup::Hit(v),
+            Err(_) => Lookup::Bypassed(BypassReason::Undecodable),
+        },
+        Lookup::Hit(_) => Lookup::Bypassed(BypassReason::Undecodable),
+        Lookup::Miss => Lookup::Miss,
+        Lookup::Bypassed(r) => Lookup::Bypassed(r),
+    }
+}
+
+/// A raw hit as payload bytes.
+fn bytes(found: Lookup<(Codec, Vec<u8>)>) -> Lookup<Vec<u8>> {
+    match found {
+        Lookup::Hit((_, payload)) => Lookup::Hit(payload),
+        Lookup::Miss => Lookup::Miss,
+        Lookup::Bypassed(r) => Lookup::Bypassed(r),
     }
 }
 
