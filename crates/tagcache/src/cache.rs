@@ -11,7 +11,7 @@ use crate::codec::{self, Codec};
 use crate::compute::Flights;
 use crate::conn::ScriptCall;
 use crate::core::Core;
-use crate::error::{Error, ErrorKind, InvalidInput, Result};
+use crate::error::{InvalidInput, Result};
 use crate::journal::Journal;
 use crate::keys::{validate_key, validate_tag};
 use crate::listing::TagKeys;
@@ -280,8 +280,8 @@ impl Cache {
     /// returns once Redis has applied the write.
     ///
     /// # Errors
-    /// Invalid key, tag, TTL or size ([`ErrorKind::InvalidInput`]), Redis
-    /// errors (including [`ErrorKind::OutOfMemory`]).
+    /// Invalid key, tag, TTL or size ([`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput)), Redis
+    /// errors (including [`ErrorKind::OutOfMemory`](crate::ErrorKind::OutOfMemory)).
     pub async fn set<T: Serialize + ?Sized>(
         &self,
         key: impl AsRef<[u8]>,
@@ -353,13 +353,7 @@ impl Cache {
 
     pub(crate) fn decode<T: DeserializeOwned>(&self, bytes: &[u8]) -> Result<T> {
         let d = codec::decode_entry(bytes)?;
-        if d.codec != Codec::MsgPack {
-            return Err(Error::new(
-                ErrorKind::Codec,
-                "entry holds raw bytes; read it with get_bytes",
-            ));
-        }
-        codec::from_msgpack(&d.payload(self.core().limits.max_value_bytes)?)
+        codec::from_payload(d.codec, &d.payload(self.core().limits.max_value_bytes)?)
     }
 
     /// A typed value, or `None` when the entry is stale (in its grace
@@ -384,7 +378,7 @@ impl Cache {
     /// Reads a typed value; `None` when absent or expired. One `GET`.
     ///
     /// # Errors
-    /// Redis errors; [`ErrorKind::Codec`] when the stored value is not a
+    /// Redis errors; [`ErrorKind::Codec`](crate::ErrorKind::Codec) when the stored value is not a
     /// MessagePack entry of the requested type.
     pub async fn get<T: DeserializeOwned>(&self, key: impl AsRef<[u8]>) -> Result<Option<T>> {
         let k = self.entry_key(key.as_ref())?;
@@ -395,7 +389,7 @@ impl Cache {
     /// Reads a value's payload bytes (decompressed); `None` when absent.
     ///
     /// # Errors
-    /// Redis errors; [`ErrorKind::Codec`] for bytes not in tagcache format.
+    /// Redis errors; [`ErrorKind::Codec`](crate::ErrorKind::Codec) for bytes not in tagcache format.
     pub async fn get_bytes(&self, key: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>> {
         let k = self.entry_key(key.as_ref())?;
         let raw: Option<Vec<u8>> = self.core().conn.query(redis::cmd("GET").arg(k)).await?;

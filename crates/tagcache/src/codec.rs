@@ -83,6 +83,40 @@ pub(crate) fn from_msgpack<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error
         .map_err(|e| Error::with_source(ErrorKind::Codec, "cannot decode value", e))
 }
 
+/// Deserializes a raw payload (an entry written with `set_bytes`, or a
+/// legacy key's value): only types that accept a byte buffer read it
+/// (`serde_bytes::ByteBuf`, `rmpv::Value` as `Binary`, ...), so a caller
+/// that does not know how an entry was written reads either kind with one
+/// typed read; any other type gets `refusal`.
+pub(crate) fn from_raw<T: DeserializeOwned>(bytes: &[u8], refusal: &str) -> Result<T, Error> {
+    T::deserialize(RawPayload(bytes)).map_err(|_| Error::new(ErrorKind::Codec, refusal))
+}
+
+/// Deserializes a payload written with `codec` (see [`from_raw`]).
+pub(crate) fn from_payload<T: DeserializeOwned>(codec: Codec, bytes: &[u8]) -> Result<T, Error> {
+    match codec {
+        Codec::MsgPack => from_msgpack(bytes),
+        Codec::Raw => from_raw(bytes, "entry holds raw bytes; read it with get_bytes"),
+    }
+}
+
+/// A deserializer that offers its bytes as a byte buffer, whatever is asked.
+struct RawPayload<'a>(&'a [u8]);
+
+impl<'de> serde::Deserializer<'de> for RawPayload<'_> {
+    type Error = serde::de::value::Error;
+
+    fn deserialize_any<V: serde::de::Visitor<'de>>(self, v: V) -> Result<V::Value, Self::Error> {
+        v.visit_bytes(self.0)
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+        bytes byte_buf option unit unit_struct newtype_struct seq tuple
+        tuple_struct map struct enum identifier ignored_any
+    }
+}
+
 /// Builds the stored bytes of an entry.
 ///
 /// With `graced`, an 8-byte fresh-until placeholder follows the tags; the

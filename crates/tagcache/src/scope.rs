@@ -9,7 +9,7 @@ use serde::{de::DeserializeOwned, Serialize};
 use crate::cache::{Cache, SetOptions};
 use crate::codec::{self, Codec};
 use crate::conn::ScriptCall;
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::Result;
 use crate::legacy::scoped::{self as legacy, LegacyKeys, Read};
 use crate::listing::TagKeys;
 use crate::path::{KeyPath, Part};
@@ -177,7 +177,7 @@ impl Scope {
     /// Reads one of this owner's values.
     ///
     /// # Errors
-    /// As [`Cache::get`]; [`ErrorKind::Codec`] for a legacy value (raw
+    /// As [`Cache::get`]; [`ErrorKind::Codec`](crate::ErrorKind::Codec) for a legacy value (raw
     /// bytes: read it with [`Scope::get_bytes`]).
     pub async fn get<T: DeserializeOwned>(&self, part: impl Into<Part>) -> Result<Option<T>> {
         if self.cache.legacy().is_none() {
@@ -187,10 +187,11 @@ impl Scope {
         match self.read(part).await? {
             None => Ok(None),
             Some(Read::Entry(bytes)) => self.cache.decode_fresh(&bytes),
-            Some(Read::Legacy(_)) => Err(Error::new(
-                ErrorKind::Codec,
+            Some(Read::Legacy(v)) => codec::from_raw(
+                &v,
                 "the value is a legacy key's raw bytes; read it with get_bytes",
-            )),
+            )
+            .map(Some),
         }
     }
 

@@ -482,11 +482,10 @@ impl FailSafeCache {
 /// A raw hit as a typed value (an undecodable one is a bypass).
 fn typed<T: DeserializeOwned>(found: Lookup<(Codec, Vec<u8>)>) -> Lookup<T> {
     match found {
-        Lookup::Hit((Codec::MsgPack, payload)) => match codec::from_msgpack(&payload) {
+        Lookup::Hit((c, payload)) => match codec::from_payload(c, &payload) {
             Ok(v) => Lookup::Hit(v),
             Err(_) => Lookup::Bypassed(BypassReason::Undecodable),
         },
-        Lookup::Hit(_) => Lookup::Bypassed(BypassReason::Undecodable),
         Lookup::Miss => Lookup::Miss,
         Lookup::Bypassed(r) => Lookup::Bypassed(r),
     }

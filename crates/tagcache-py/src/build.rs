@@ -1,0 +1,122 @@
+//! `Cache(url, **options)`: the builder's options as keyword arguments.
+
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyDict};
+use tagcache::{CacheBuilder, Compression, EvictionCheck, InvalidInput};
+
+use crate::convert::Secs;
+use crate::errors::OrPy;
+
+/// The keyword arguments `Cache` and `AsyncCache` accept.
+pub(crate) const OPTIONS: &[&str] = &[
+    "namespace",
+    "default_ttl",
+    "max_ttl",
+    "buckets",
+    "connect_timeout",
+    "response_timeout",
+    "op_timeout",
+    "max_tags",
+    "max_value_bytes",
+    "chunk_size",
+    "trim_limit",
+    "compression",
+    "eviction_check",
+    "auto_sweep",
+    "fence_window",
+    "journal_capacity",
+    "lazy",
+];
+
+/// A builder configured from `options`, and whether to build lazily.
+pub(crate) fn builder(url: &str, options: Option<&Bound<'_, PyDict>>) -> PyResult<(CacheBuilder, bool)> {
+    let mut b = tagcache::Cache::builder(url);
+    let mut lazy = false;
+    let Some(options) = options else {
+        return Ok((b, lazy));
+    };
+    for (k, v) in options.iter() {
+        let name: String = k.extract()?;
+        if v.is_none() {
+            continue;
+        }
+        b = match name.as_str() {
+            "namespace" => b.namespace(v.extract::<String>()?),
+            "default_ttl" => b.default_ttl(v.extract::<Secs>()?.0),
+            "max_ttl" => b.max_ttl(v.extract::<Secs>()?.0),
+            "buckets" => {
+                let n: i64 = v.extract()?;
+                let n = u16::try_from(n)
+                    .map_err(|_| tagcache::Error::from(InvalidInput::Buckets))
+                    .py()?;
+                b.buckets(n)
+            }
+            "connect_timeout" => b.connect_timeout(v.extract::<Secs>()?.0),
+            "response_timeout" => b.response_timeout(v.extract::<Secs>()?.0),
+            "op_timeout" => b.op_timeout(v.extract::<Secs>()?.0),
+            "max_tags" => b.max_tags(v.extract()?),
+            "max_value_bytes" => b.max_value_bytes(v.extract()?),
+            "chunk_size" => b.chunk_size(v.extract()?),
+            "trim_limit" => b.trim_limit(v.extract()?),
+            "compression" => b.compression(compression(&v)?),
+            "eviction_check" => b.eviction_check(match v.extract::<String>()?.as_str() {
+                "refuse" => EvictionCheck::Refuse,
+                "warn" => EvictionCheck::Warn,
+                "ignore" => EvictionCheck::Ignore,
+                other => {
+                    return Err(PyValueError::new_err(format!(
+                        "eviction_check is 'refuse', 'warn' or 'ignore', not {other:?}"
+                    )))
+                }
+            }),
+            "auto_sweep" => {
+                if v.is_instance_of::<PyBool>() {
+                    if v.extract::<bool>()? {
+                        b
+                    } else {
+                        b.auto_sweep(None)
+                    }
+                } else {
+                    b.auto_sweep(Some(v.extract::<Secs>()?.0))
+                }
+            }
+            "fence_window" => b.fence_window(v.extract::<Secs>()?.0),
+            "journal_capacity" => b.journal_capacity(v.extract()?),
+            "lazy" => {
+                lazy = v.extract()?;
+                b
+            }
+            other => {
+                return Err(PyTypeError::new_err(format!(
+                    "unexpected option {other:?}; the options are {}",
+                    OPTIONS.join(", ")
+                )))
+            }
+        };
+    }
+    Ok((b, lazy))
+}
+
+/// `False` (never), `True` (the default: LZ4 from 1 KiB) or a threshold
+/// in bytes.
+fn compression(v: &Bound<'_, PyAny>) -> PyResult<Compression> {
+    if v.is_instance_of::<PyBool>() {
+        return Ok(if v.extract::<bool>()? {
+            Compression::default()
+        } else {
+            Compression::none()
+        });
+    }
+    Ok(Compression::lz4_above(v.extract()?))
+}
+
+/// Builds the cache: connects and checks the server, or (lazily) starts
+/// connecting in the background.
+pub(crate) async fn connect(b: CacheBuilder, lazy: bool) -> PyResult<tagcache::Cache> {
+    if lazy {
+        b.build_lazy().py()
+    } else {
+        b.build().await.py()
+    }
+}
