@@ -15,8 +15,11 @@ mod pager;
 mod sync;
 
 use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use pyo3::prelude::*;
+use pyo3::IntoPyObjectExt;
+use pyo3_async_runtimes::TaskLocals;
 
 /// The runtime every call runs on (shared with the asyncio bridge).
 pub(crate) fn runtime() -> &'static tokio::runtime::Runtime {
@@ -43,17 +46,70 @@ where
     F: Future<Output = PyResult<T>> + Send,
     T: for<'a> IntoPyObject<'a> + Send,
 {
-    use pyo3::IntoPyObjectExt;
     block(py, fut)?.into_bound_py_any(py)
 }
 
-/// Runs `fut` on the runtime; an awaitable for the running asyncio loop.
+/// Bridged futures that have yet to hand their result to Python.
+static IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
+
+/// Runs `fut` on the runtime; returns an asyncio future of the running
+/// loop, resolved (through `call_soon_threadsafe`) when `fut` completes.
+/// Loaders awaited inside `fut` see the loop and context of the caller.
 pub(crate) fn spawn<'py, F, T>(py: Python<'py>, fut: F) -> PyResult<Bound<'py, PyAny>>
 where
     F: Future<Output = PyResult<T>> + Send + 'static,
     T: for<'a> IntoPyObject<'a> + Send + 'static,
 {
-    pyo3_async_runtimes::tokio::future_into_py(py, fut)
+    let event_loop = py.import("asyncio")?.call_method0("get_running_loop")?;
+    let py_fut = event_loop.call_method0("create_future")?;
+    let locals = TaskLocals::new(event_loop.clone()).copy_context(py)?;
+    let (target, event_loop) = (py_fut.clone().unbind(), event_loop.unbind());
+    IN_FLIGHT.fetch_add(1, Ordering::SeqCst);
+    runtime().spawn(async move {
+        let result = pyo3_async_runtimes::tokio::scope(locals, fut).await;
+        Python::with_gil(|py| {
+            let (ok, value) = match result.and_then(|v| v.into_bound_py_any(py)) {
+                Ok(v) => (true, v),
+                Err(e) => (false, e.into_value(py).into_bound(py).into_any()),
+            };
+            let resolve = wrap_pyfunction!(resolve, py);
+            // A closed loop (the caller gave up) has nobody to tell.
+            let _ = resolve.and_then(|r| {
+                event_loop
+                    .bind(py)
+                    .call_method1("call_soon_threadsafe", (r, target.bind(py), ok, value))
+            });
+        });
+        IN_FLIGHT.fetch_sub(1, Ordering::SeqCst);
+    });
+    Ok(py_fut)
+}
+
+/// Sets an asyncio future's result or exception, unless it was cancelled.
+#[pyfunction]
+fn resolve(fut: &Bound<'_, PyAny>, ok: bool, value: &Bound<'_, PyAny>) -> PyResult<()> {
+    if fut.call_method0("cancelled")?.extract::<bool>()? {
+        return Ok(());
+    }
+    if ok {
+        fut.call_method1("set_result", (value,))?;
+    } else {
+        fut.call_method1("set_exception", (value,))?;
+    }
+    Ok(())
+}
+
+/// At interpreter exit: waits (up to 2 s) for bridged futures to finish
+/// handing over their results, so no runtime thread touches Python while
+/// it finalizes.
+#[pyfunction]
+fn drain(py: Python<'_>) {
+    py.allow_threads(|| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        while IN_FLIGHT.load(Ordering::SeqCst) > 0 && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    });
 }
 
 /// The native module.
@@ -70,5 +126,8 @@ fn _tagcache(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<aio::AsyncFailSafeCache>()?;
     m.add_class::<pager::AsyncKeyIterator>()?;
     m.add("LAYOUT_VERSION", tagcache::LAYOUT_VERSION)?;
+    let py = m.py();
+    py.import("atexit")?
+        .call_method1("register", (wrap_pyfunction!(drain, m)?,))?;
     Ok(())
 }
