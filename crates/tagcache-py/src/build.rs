@@ -3,7 +3,7 @@
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict};
-use tagcache::{CacheBuilder, Compression, EvictionCheck, InvalidInput};
+use tagcache::{CacheBuilder, Compression, EvictionCheck, InvalidInput, LegacyMode, LegacyRules};
 
 use crate::convert::Secs;
 use crate::errors::OrPy;
@@ -26,6 +26,8 @@ pub(crate) const OPTIONS: &[&str] = &[
     "auto_sweep",
     "fence_window",
     "journal_capacity",
+    "legacy_rules",
+    "legacy_mode",
     "lazy",
 ];
 
@@ -36,6 +38,8 @@ pub(crate) fn builder(url: &str, options: Option<&Bound<'_, PyDict>>) -> PyResul
     let Some(options) = options else {
         return Ok((b, lazy));
     };
+    let mut legacy_rules: Option<LegacyRules> = None;
+    let mut legacy_mode = LegacyMode::Migrate;
     for (k, v) in options.iter() {
         let name: String = k.extract()?;
         if v.is_none() {
@@ -83,6 +87,22 @@ pub(crate) fn builder(url: &str, options: Option<&Bound<'_, PyDict>>) -> PyResul
             }
             "fence_window" => b.fence_window(v.extract::<Secs>()?.0),
             "journal_capacity" => b.journal_capacity(v.extract()?),
+            "legacy_rules" => {
+                legacy_rules = Some(LegacyRules::from_toml(&v.extract::<String>()?).py()?);
+                b
+            }
+            "legacy_mode" => {
+                legacy_mode = match v.extract::<String>()?.as_str() {
+                    "migrate" => LegacyMode::Migrate,
+                    "read_only" => LegacyMode::ReadOnly,
+                    other => {
+                        return Err(PyValueError::new_err(format!(
+                            "legacy_mode is 'migrate' or 'read_only', not {other:?}"
+                        )))
+                    }
+                };
+                b
+            }
             "lazy" => {
                 lazy = v.extract()?;
                 b
@@ -94,6 +114,9 @@ pub(crate) fn builder(url: &str, options: Option<&Bound<'_, PyDict>>) -> PyResul
                 )))
             }
         };
+    }
+    if let Some(rules) = legacy_rules {
+        b = b.legacy(rules, legacy_mode);
     }
     Ok((b, lazy))
 }
