@@ -37,7 +37,9 @@ fn ensure(ok: bool, what: impl std::fmt::Display) -> Result<(), String> {
 }
 
 async fn write(cache: &Cache) -> Result<(), Box<dyn std::error::Error>> {
-    let opts = SetOptions::new().ttl(Duration::from_secs(600)).tags(["from:rust"]);
+    let opts = SetOptions::new()
+        .ttl(Duration::from_secs(600))
+        .tags(["from:rust"]);
     let grace = Profile {
         name: "Grace".into(),
         age: 85,
@@ -55,7 +57,11 @@ async fn write(cache: &Cache) -> Result<(), Box<dyn std::error::Error>> {
     cache.set_bytes("rust:raw", b"\x00\x01rust", &opts).await?;
     cache.set("rust:list", &vec![1i64, -2, 3], &opts).await?;
     cache
-        .set_path(&KeyPath::from_parts(["org", "7", "prj", "3"]), &"pipeline-3", &opts)
+        .set_path(
+            &KeyPath::from_parts(["org", "7", "prj", "3"]),
+            &"pipeline-3",
+            &opts,
+        )
         .await?;
     cache
         .scope(["dsr", "pr-9"])?
@@ -78,7 +84,10 @@ async fn read(cache: &Cache) -> Result<(), Box<dyn std::error::Error>> {
             city: "London".into(),
         },
     };
-    ensure(ada.as_ref() == Some(&expected), format!("py:profile read {ada:?}"))?;
+    ensure(
+        ada.as_ref() == Some(&expected),
+        format!("py:profile read {ada:?}"),
+    )?;
     let raw = cache.get_bytes("py:raw").await?;
     ensure(raw.as_deref() == Some(b"\xffpy".as_slice()), "py:raw")?;
     let counts: Option<Vec<u64>> = cache.get("py:counts").await?;
@@ -101,9 +110,15 @@ async fn read(cache: &Cache) -> Result<(), Box<dyn std::error::Error>> {
 }
 
 async fn gone(cache: &Cache) -> Result<(), Box<dyn std::error::Error>> {
-    ensure(cache.get::<Profile>("rust:profile").await?.is_none(), "rust:profile")?;
+    ensure(
+        cache.get::<Profile>("rust:profile").await?.is_none(),
+        "rust:profile",
+    )?;
     ensure(cache.get_bytes("rust:raw").await?.is_none(), "rust:raw")?;
-    ensure(cache.keys_with_tag("from:rust").collect().await?.is_empty(), "from:rust")?;
+    ensure(
+        cache.keys_with_tag("from:rust").collect().await?.is_empty(),
+        "from:rust",
+    )?;
     let scope = cache.scope(["dsr", "pr-9"])?;
     ensure(scope.keys().collect().await?.is_empty(), "scope pr-9")?;
     println!("gone");

@@ -43,7 +43,9 @@ impl AsyncCache {
         options: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let (b, lazy) = builder(url, options)?;
-        spawn(py, async move { connect(b, lazy).await.map(|c| AsyncCache { c }) })
+        spawn(py, async move {
+            connect(b, lazy).await.map(|c| AsyncCache { c })
+        })
     }
 
     /// The synchronous API over the same connection.
@@ -52,7 +54,14 @@ impl AsyncCache {
     }
 }
 
-cache_methods!(AsyncCache, spawn, AsyncScope, AsyncGroup, AsyncFailSafeCache, AsyncKeyIterator);
+cache_methods!(
+    AsyncCache,
+    spawn,
+    AsyncScope,
+    AsyncGroup,
+    AsyncFailSafeCache,
+    AsyncKeyIterator
+);
 
 /// [`crate::sync::Scope`] with coroutine methods.
 #[pyclass(module = "tagcache", frozen)]

@@ -32,7 +32,10 @@ pub(crate) const OPTIONS: &[&str] = &[
 ];
 
 /// A builder configured from `options`, and whether to build lazily.
-pub(crate) fn builder(url: &str, options: Option<&Bound<'_, PyDict>>) -> PyResult<(CacheBuilder, bool)> {
+pub(crate) fn builder(
+    url: &str,
+    options: Option<&Bound<'_, PyDict>>,
+) -> PyResult<(CacheBuilder, bool)> {
     let mut b = tagcache::Cache::builder(url);
     let mut lazy = false;
     let Some(options) = options else {

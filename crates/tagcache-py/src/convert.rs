@@ -268,10 +268,14 @@ pub(crate) fn from_value<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py,
             }
             d.into_any()
         }
-        Value::Ext(tag, data) => {
-            PyTuple::new(py, [tag.into_pyobject(py)?.into_any(), PyBytes::new(py, data).into_any()])?
-                .into_any()
-        }
+        Value::Ext(tag, data) => PyTuple::new(
+            py,
+            [
+                tag.into_pyobject(py)?.into_any(),
+                PyBytes::new(py, data).into_any(),
+            ],
+        )?
+        .into_any(),
     })
 }
 
@@ -325,7 +329,11 @@ pub(crate) fn key_out<'py>(py: Python<'py>, b: &[u8]) -> Bound<'py, PyAny> {
 /// A key path as a tuple of parts (`str`, or `bytes` when not UTF-8;
 /// integers come back as their decimal `str`).
 pub(crate) fn path_out<'py>(py: Python<'py>, p: &KeyPath) -> PyResult<Bound<'py, PyAny>> {
-    let parts: Vec<_> = p.parts().iter().map(|x| key_out(py, x.as_bytes())).collect();
+    let parts: Vec<_> = p
+        .parts()
+        .iter()
+        .map(|x| key_out(py, x.as_bytes()))
+        .collect();
     Ok(PyTuple::new(py, parts)?.into_any())
 }
 

@@ -47,7 +47,10 @@ macro_rules! cache_methods {
                 ttl: Option<Secs>,
                 tags: Option<Keys>,
             ) -> PyResult<Bound<'py, PyAny>> {
-                $run(py, ops::set(self.c.clone(), key.0, value, set_options(ttl, tags)))
+                $run(
+                    py,
+                    ops::set(self.c.clone(), key.0, value, set_options(ttl, tags)),
+                )
             }
 
             /// Reads many values with one MGET; a list in the order asked
@@ -68,7 +71,10 @@ macro_rules! cache_methods {
                 tags: Option<Keys>,
             ) -> PyResult<Bound<'py, PyAny>> {
                 let items = pairs(items)?;
-                $run(py, ops::set_many(self.c.clone(), items, set_options(ttl, tags)))
+                $run(
+                    py,
+                    ops::set_many(self.c.clone(), items, set_options(ttl, tags)),
+                )
             }
 
             /// Deletes an entry and all its index edges; True if it existed.
@@ -101,12 +107,20 @@ macro_rules! cache_methods {
             /// Deletes every entry carrying `tag`; how many were deleted.
             /// Exact: every entry written before the call is gone when it
             /// returns. Bounded: Redis works one chunk per call.
-            fn invalidate_tag<'py>(&self, py: Python<'py>, tag: Key) -> PyResult<Bound<'py, PyAny>> {
+            fn invalidate_tag<'py>(
+                &self,
+                py: Python<'py>,
+                tag: Key,
+            ) -> PyResult<Bound<'py, PyAny>> {
                 $run(py, ops::invalidate_tags(self.c.clone(), vec![tag.0]))
             }
 
             /// Deletes every entry carrying any of `tags` (each counted once).
-            fn invalidate_tags<'py>(&self, py: Python<'py>, tags: Keys) -> PyResult<Bound<'py, PyAny>> {
+            fn invalidate_tags<'py>(
+                &self,
+                py: Python<'py>,
+                tags: Keys,
+            ) -> PyResult<Bound<'py, PyAny>> {
                 $run(py, ops::invalidate_tags(self.c.clone(), tags.0))
             }
 
@@ -127,7 +141,12 @@ macro_rules! cache_methods {
             }
 
             /// Whether the live entry `key` carries `tag`.
-            fn has_tag<'py>(&self, py: Python<'py>, key: Key, tag: Key) -> PyResult<Bound<'py, PyAny>> {
+            fn has_tag<'py>(
+                &self,
+                py: Python<'py>,
+                key: Key,
+                tag: Key,
+            ) -> PyResult<Bound<'py, PyAny>> {
                 $run(py, ops::has_tag(self.c.clone(), key.0, tag.0))
             }
 
@@ -135,7 +154,11 @@ macro_rules! cache_methods {
             /// trims expired index members, removes empty indexes,
             /// finishes abandoned invalidations. A dict report.
             #[pyo3(signature = (*, budget=None))]
-            fn prune<'py>(&self, py: Python<'py>, budget: Option<u64>) -> PyResult<Bound<'py, PyAny>> {
+            fn prune<'py>(
+                &self,
+                py: Python<'py>,
+                budget: Option<u64>,
+            ) -> PyResult<Bound<'py, PyAny>> {
                 $run(py, ops::prune(self.c.clone(), budget))
             }
 
@@ -164,7 +187,12 @@ macro_rules! cache_methods {
             ) -> PyResult<Bound<'py, PyAny>> {
                 $run(
                     py,
-                    ops::set_path(self.c.clone(), path.0, value.into_value(), set_options(ttl, tags)),
+                    ops::set_path(
+                        self.c.clone(),
+                        path.0,
+                        value.into_value(),
+                        set_options(ttl, tags),
+                    ),
                 )
             }
 
@@ -174,13 +202,21 @@ macro_rules! cache_methods {
             }
 
             /// Deletes the entry at a hierarchical key; True if it existed.
-            fn delete_path<'py>(&self, py: Python<'py>, path: PathArg) -> PyResult<Bound<'py, PyAny>> {
+            fn delete_path<'py>(
+                &self,
+                py: Python<'py>,
+                path: PathArg,
+            ) -> PyResult<Bound<'py, PyAny>> {
                 $run(py, ops::delete_path(self.c.clone(), path.0))
             }
 
             /// Deletes every entry under `prefix` (and the entry at the
             /// prefix itself), however it was written; how many.
-            fn invalidate_prefix<'py>(&self, py: Python<'py>, prefix: PathArg) -> PyResult<Bound<'py, PyAny>> {
+            fn invalidate_prefix<'py>(
+                &self,
+                py: Python<'py>,
+                prefix: PathArg,
+            ) -> PyResult<Bound<'py, PyAny>> {
                 $run(py, ops::invalidate_prefix(self.c.clone(), prefix.0))
             }
 
@@ -193,7 +229,9 @@ macro_rules! cache_methods {
             #[pyo3(signature = (*owner))]
             fn scope(&self, owner: &Bound<'_, PyTuple>) -> PyResult<$scope> {
                 let owner = owner_path(owner)?;
-                Ok($scope { s: self.c.scope(owner).py()? })
+                Ok($scope {
+                    s: self.c.scope(owner).py()?,
+                })
             }
 
             /// The hash group `name` of `owner`: small fields cached in
@@ -218,7 +256,9 @@ macro_rules! cache_methods {
                 for t in tags.map(|t| t.0).unwrap_or_default() {
                     g = g.tag(t);
                 }
-                Ok($group { g: g.dry_run(dry_run) })
+                Ok($group {
+                    g: g.dry_run(dry_run),
+                })
             }
 
             /// Reads `key`; on a miss calls `loader()` (a callable; with
@@ -239,10 +279,19 @@ macro_rules! cache_methods {
                 tags: Option<Keys>,
                 return_source: bool,
             ) -> PyResult<Bound<'py, PyAny>> {
-                let loader = ops::Loader { f: loader, allow_async: Self::ASYNC };
+                let loader = ops::Loader {
+                    f: loader,
+                    allow_async: Self::ASYNC,
+                };
                 $run(
                     py,
-                    ops::get_or_compute(self.c.clone(), key.0, set_options(ttl, tags), loader, return_source),
+                    ops::get_or_compute(
+                        self.c.clone(),
+                        key.0,
+                        set_options(ttl, tags),
+                        loader,
+                        return_source,
+                    ),
                 )
             }
 
@@ -287,7 +336,10 @@ macro_rules! scope_methods {
                 ttl: Option<Secs>,
                 tags: Option<Keys>,
             ) -> PyResult<Bound<'py, PyAny>> {
-                $run(py, ops::scope_set(self.s.clone(), part.0, value, set_options(ttl, tags)))
+                $run(
+                    py,
+                    ops::scope_set(self.s.clone(), part.0, value, set_options(ttl, tags)),
+                )
             }
 
             /// Reads one of the owner's values (a legacy key's value, when
@@ -343,13 +395,27 @@ macro_rules! group_methods {
                 loader: Py<PyAny>,
                 return_source: bool,
             ) -> PyResult<Bound<'py, PyAny>> {
-                let loader = ops::Loader { f: loader, allow_async: Self::ASYNC };
-                $run(py, ops::group_fetch(self.g.clone(), field.0, loader, return_source))
+                let loader = ops::Loader {
+                    f: loader,
+                    allow_async: Self::ASYNC,
+                };
+                $run(
+                    py,
+                    ops::group_fetch(self.g.clone(), field.0, loader, return_source),
+                )
             }
 
             /// Stores a field directly (unfenced).
-            fn set<'py>(&self, py: Python<'py>, field: Key, value: In) -> PyResult<Bound<'py, PyAny>> {
-                $run(py, ops::group_set(self.g.clone(), field.0, value.into_value()))
+            fn set<'py>(
+                &self,
+                py: Python<'py>,
+                field: Key,
+                value: In,
+            ) -> PyResult<Bound<'py, PyAny>> {
+                $run(
+                    py,
+                    ops::group_set(self.g.clone(), field.0, value.into_value()),
+                )
             }
 
             /// How many fields the group holds.
@@ -400,7 +466,10 @@ macro_rules! failsafe_methods {
                 ttl: Option<Secs>,
                 tags: Option<Keys>,
             ) -> PyResult<Bound<'py, PyAny>> {
-                $run(py, ops::fs_set(self.f.clone(), key.0, value, set_options(ttl, tags)))
+                $run(
+                    py,
+                    ops::fs_set(self.f.clone(), key.0, value, set_options(ttl, tags)),
+                )
             }
 
             /// Deletes an entry: the count removed, or None when Redis was
@@ -411,12 +480,20 @@ macro_rules! failsafe_methods {
             }
 
             /// Invalidates a tag: the count, or None when journaled.
-            fn invalidate_tag<'py>(&self, py: Python<'py>, tag: Key) -> PyResult<Bound<'py, PyAny>> {
+            fn invalidate_tag<'py>(
+                &self,
+                py: Python<'py>,
+                tag: Key,
+            ) -> PyResult<Bound<'py, PyAny>> {
                 $run(py, ops::fs_invalidate_tags(self.f.clone(), vec![tag.0]))
             }
 
             /// Invalidates tags: the count, or None when journaled.
-            fn invalidate_tags<'py>(&self, py: Python<'py>, tags: Keys) -> PyResult<Bound<'py, PyAny>> {
+            fn invalidate_tags<'py>(
+                &self,
+                py: Python<'py>,
+                tags: Keys,
+            ) -> PyResult<Bound<'py, PyAny>> {
                 $run(py, ops::fs_invalidate_tags(self.f.clone(), tags.0))
             }
 
@@ -437,10 +514,19 @@ macro_rules! failsafe_methods {
                 tags: Option<Keys>,
                 return_source: bool,
             ) -> PyResult<Bound<'py, PyAny>> {
-                let loader = ops::Loader { f: loader, allow_async: Self::ASYNC };
+                let loader = ops::Loader {
+                    f: loader,
+                    allow_async: Self::ASYNC,
+                };
                 $run(
                     py,
-                    ops::fs_get_or_compute(self.f.clone(), key.0, set_options(ttl, tags), loader, return_source),
+                    ops::fs_get_or_compute(
+                        self.f.clone(),
+                        key.0,
+                        set_options(ttl, tags),
+                        loader,
+                        return_source,
+                    ),
                 )
             }
 

@@ -129,7 +129,10 @@ pub(crate) async fn stats(c: Cache) -> PyResult<DictOut> {
         ("members", Field::Int(s.members)),
         ("stale_members", Field::Int(s.stale_members)),
         ("index_memory_bytes", Field::Int(s.index_memory_bytes)),
-        ("invalidations_in_flight", Field::Int(s.invalidations_in_flight)),
+        (
+            "invalidations_in_flight",
+            Field::Int(s.invalidations_in_flight),
+        ),
         ("layout_version", Field::Int(u64::from(s.layout_version))),
         ("buckets", Field::Int(u64::from(s.buckets))),
         ("redis_version", Field::Str(s.redis_version)),
@@ -311,7 +314,10 @@ fn source_name(s: Source) -> &'static str {
     }
 }
 
-fn computed(r: Result<Computed<Value>, ComputeError<PyErr>>, with_source: bool) -> PyResult<ComputedOut> {
+fn computed(
+    r: Result<Computed<Value>, ComputeError<PyErr>>,
+    with_source: bool,
+) -> PyResult<ComputedOut> {
     let c = r.map_err(compute_to_py)?;
     Ok(ComputedOut {
         value: c.value,
@@ -326,7 +332,10 @@ pub(crate) async fn get_or_compute(
     loader: Loader,
     with_source: bool,
 ) -> PyResult<ComputedOut> {
-    computed(c.get_or_compute(&key, &o, || loader.run()).await, with_source)
+    computed(
+        c.get_or_compute(&key, &o, || loader.run()).await,
+        with_source,
+    )
 }
 
 // ---- fail-safe ----
@@ -375,7 +384,10 @@ pub(crate) async fn fs_delete_many(f: FailSafeCache, keys: Vec<Vec<u8>>) -> PyRe
     Ok(removal(f.delete_many(&keys).await.py()?))
 }
 
-pub(crate) async fn fs_invalidate_tags(f: FailSafeCache, tags: Vec<Vec<u8>>) -> PyResult<Option<u64>> {
+pub(crate) async fn fs_invalidate_tags(
+    f: FailSafeCache,
+    tags: Vec<Vec<u8>>,
+) -> PyResult<Option<u64>> {
     Ok(removal(f.invalidate_tags(&tags).await.py()?))
 }
 
@@ -390,5 +402,8 @@ pub(crate) async fn fs_get_or_compute(
     loader: Loader,
     with_source: bool,
 ) -> PyResult<ComputedOut> {
-    computed(f.get_or_compute(&key, &o, || loader.run()).await, with_source)
+    computed(
+        f.get_or_compute(&key, &o, || loader.run()).await,
+        with_source,
+    )
 }

@@ -58,9 +58,18 @@ impl State {
                 return Ok(None);
             }
             let page = match &mut self.pager {
-                Pager::Tag(p) => p.next_page().await?.map(|v| v.into_iter().map(Item::Key).collect()),
-                Pager::Scope(p) => p.next_page().await?.map(|v| v.into_iter().map(Item::Path).collect()),
-                Pager::Paths(p) => p.next_page().await?.map(|v| v.into_iter().map(Item::Path).collect()),
+                Pager::Tag(p) => p
+                    .next_page()
+                    .await?
+                    .map(|v| v.into_iter().map(Item::Key).collect()),
+                Pager::Scope(p) => p
+                    .next_page()
+                    .await?
+                    .map(|v| v.into_iter().map(Item::Path).collect()),
+                Pager::Paths(p) => p
+                    .next_page()
+                    .await?
+                    .map(|v| v.into_iter().map(Item::Path).collect()),
             };
             match page {
                 Some(items) => self.buf = items,
@@ -89,7 +98,9 @@ pub(crate) struct KeyIterator {
 
 impl KeyIterator {
     pub(crate) fn new(pager: Pager) -> Self {
-        Self { state: shared(pager) }
+        Self {
+            state: shared(pager),
+        }
     }
 }
 
@@ -113,7 +124,9 @@ pub(crate) struct AsyncKeyIterator {
 
 impl AsyncKeyIterator {
     pub(crate) fn new(pager: Pager) -> Self {
-        Self { state: shared(pager) }
+        Self {
+            state: shared(pager),
+        }
     }
 }
 

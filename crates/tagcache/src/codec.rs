@@ -85,7 +85,8 @@ pub(crate) fn from_msgpack<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error
 
 /// Deserializes a raw payload (an entry written with `set_bytes`, or a
 /// legacy key's value): only types that accept a byte buffer read it
-/// (`serde_bytes::ByteBuf`, `rmpv::Value` as `Binary`, ...), so a caller
+/// (`serde_bytes::ByteBuf`, `rmpv::Value` as `Binary`, ...: types that
+/// call `deserialize_bytes`, `deserialize_byte_buf` or `deserialize_any`), so a caller
 /// that does not know how an entry was written reads either kind with one
 /// typed read; any other type gets `refusal`.
 pub(crate) fn from_raw<T: DeserializeOwned>(bytes: &[u8], refusal: &str) -> Result<T, Error> {
@@ -100,8 +101,19 @@ pub(crate) fn from_payload<T: DeserializeOwned>(codec: Codec, bytes: &[u8]) -> R
     }
 }
 
-/// A deserializer that offers its bytes as a byte buffer, whatever is asked.
+/// A deserializer that offers its bytes to types asking for bytes or for
+/// anything (`deserialize_any`), and refuses every other type (a `String`
+/// does not read a raw entry even when its bytes are UTF-8).
 struct RawPayload<'a>(&'a [u8]);
+
+/// The `deserialize_*` methods [`RawPayload`] refuses.
+macro_rules! refuse_raw {
+    ($($name:ident)*) => {$(
+        fn $name<V: serde::de::Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
+            Err(serde::de::Error::custom("raw bytes"))
+        }
+    )*};
+}
 
 impl<'de> serde::Deserializer<'de> for RawPayload<'_> {
     type Error = serde::de::value::Error;
@@ -110,10 +122,74 @@ impl<'de> serde::Deserializer<'de> for RawPayload<'_> {
         v.visit_bytes(self.0)
     }
 
-    serde::forward_to_deserialize_any! {
-        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
-        bytes byte_buf option unit unit_struct newtype_struct seq tuple
-        tuple_struct map struct enum identifier ignored_any
+    fn deserialize_bytes<V: serde::de::Visitor<'de>>(self, v: V) -> Result<V::Value, Self::Error> {
+        v.visit_bytes(self.0)
+    }
+
+    fn deserialize_byte_buf<V: serde::de::Visitor<'de>>(
+        self,
+        v: V,
+    ) -> Result<V::Value, Self::Error> {
+        v.visit_bytes(self.0)
+    }
+
+    refuse_raw! {
+        deserialize_bool deserialize_i8 deserialize_i16 deserialize_i32 deserialize_i64
+        deserialize_u8 deserialize_u16 deserialize_u32 deserialize_u64 deserialize_f32
+        deserialize_f64 deserialize_char deserialize_str deserialize_string
+        deserialize_option deserialize_unit deserialize_seq deserialize_map
+        deserialize_identifier deserialize_ignored_any
+    }
+
+    fn deserialize_unit_struct<V: serde::de::Visitor<'de>>(
+        self,
+        _: &'static str,
+        _: V,
+    ) -> Result<V::Value, Self::Error> {
+        Err(serde::de::Error::custom("raw bytes"))
+    }
+
+    fn deserialize_newtype_struct<V: serde::de::Visitor<'de>>(
+        self,
+        _: &'static str,
+        _: V,
+    ) -> Result<V::Value, Self::Error> {
+        Err(serde::de::Error::custom("raw bytes"))
+    }
+
+    fn deserialize_tuple<V: serde::de::Visitor<'de>>(
+        self,
+        _: usize,
+        _: V,
+    ) -> Result<V::Value, Self::Error> {
+        Err(serde::de::Error::custom("raw bytes"))
+    }
+
+    fn deserialize_tuple_struct<V: serde::de::Visitor<'de>>(
+        self,
+        _: &'static str,
+        _: usize,
+        _: V,
+    ) -> Result<V::Value, Self::Error> {
+        Err(serde::de::Error::custom("raw bytes"))
+    }
+
+    fn deserialize_struct<V: serde::de::Visitor<'de>>(
+        self,
+        _: &'static str,
+        _: &'static [&'static str],
+        _: V,
+    ) -> Result<V::Value, Self::Error> {
+        Err(serde::de::Error::custom("raw bytes"))
+    }
+
+    fn deserialize_enum<V: serde::de::Visitor<'de>>(
+        self,
+        _: &'static str,
+        _: &'static [&'static str],
+        _: V,
+    ) -> Result<V::Value, Self::Error> {
+        Err(serde::de::Error::custom("raw bytes"))
     }
 }
 

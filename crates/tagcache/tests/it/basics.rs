@@ -40,6 +40,61 @@ async fn typed_and_raw_values_round_trip() {
     assert!(!cache.exists("missing").await.unwrap());
 }
 
+/// A type that deserializes from a byte buffer (like `serde_bytes::ByteBuf`
+/// or `rmpv::Value`): what a caller that does not know how an entry was
+/// written (the Python package) reads with.
+#[derive(Debug, PartialEq)]
+struct Blob(Vec<u8>);
+
+impl<'de> Deserialize<'de> for Blob {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Blob;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("bytes")
+            }
+            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Blob, E> {
+                Ok(Blob(v.to_vec()))
+            }
+        }
+        d.deserialize_bytes(V)
+    }
+}
+
+#[tokio::test]
+async fn raw_entries_read_into_byte_buffer_types() {
+    let server = RedisServer::start();
+    let cache = crate::cache(&server).await;
+    cache
+        .set_bytes("raw", b"\x00\xffbytes", &SetOptions::new())
+        .await
+        .unwrap();
+    assert_eq!(
+        cache.get::<Blob>("raw").await.unwrap(),
+        Some(Blob(b"\x00\xffbytes".to_vec()))
+    );
+    assert_eq!(
+        cache.get_many::<Blob, _>(["raw", "missing"]).await.unwrap(),
+        vec![Some(Blob(b"\x00\xffbytes".to_vec())), None]
+    );
+    assert_eq!(
+        cache.fail_safe().get::<Blob>("raw").await.unwrap(),
+        tagcache::Lookup::Hit(Blob(b"\x00\xffbytes".to_vec()))
+    );
+    // Any other type is still refused, with the same message, even a
+    // String reading UTF-8 bytes.
+    cache
+        .set_bytes("text", b"plain text", &SetOptions::new())
+        .await
+        .unwrap();
+    let e = cache.get::<String>("text").await.unwrap_err();
+    assert_eq!(e.kind(), tagcache::ErrorKind::Codec);
+    assert!(e
+        .to_string()
+        .contains("entry holds raw bytes; read it with get_bytes"));
+}
+
 #[tokio::test]
 async fn get_many_keeps_order_and_gaps() {
     let server = RedisServer::start();
