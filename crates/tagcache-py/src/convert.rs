@@ -9,7 +9,7 @@ use pyo3::types::{
     PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple,
 };
 use rmpv::Value;
-use tagcache::{KeyPath, Part, SetOptions};
+use tagcache::{KeyPath, Part, PathPattern, SetOptions};
 
 /// How deep nested lists and dicts may go (deeper values are refused
 /// rather than overflowing the stack).
@@ -392,4 +392,28 @@ pub(crate) fn owner_path(owner: &Bound<'_, PyTuple>) -> PyResult<KeyPath> {
         }
     }
     Ok(owner.extract::<PathArg>()?.0)
+}
+
+/// A path pattern: a tuple or list of parts, `None` matching any one part.
+pub(crate) struct PatternArg(pub(crate) PathPattern);
+
+impl<'py> FromPyObject<'py> for PatternArg {
+    fn extract_bound(ob: &Bound<'py, PyAny>) -> PyResult<Self> {
+        if !(ob.is_instance_of::<PyTuple>() || ob.is_instance_of::<PyList>()) {
+            return Err(PyTypeError::new_err(format!(
+                "a path pattern is a tuple or list of parts (str, bytes, int, or None for any), not {}",
+                type_name(ob)
+            )));
+        }
+        let mut p = PathPattern::new();
+        for item in ob.try_iter()? {
+            let item = item?;
+            p = if item.is_none() {
+                p.any()
+            } else {
+                p.part(item.extract::<PartArg>()?.0)
+            };
+        }
+        Ok(PatternArg(p))
+    }
 }

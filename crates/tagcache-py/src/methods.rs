@@ -225,6 +225,18 @@ macro_rules! cache_methods {
                 $iter::new(Pager::Paths(self.c.paths_under(&prefix.0)))
             }
 
+            /// The entries whose paths match `pattern` (parts, None for any
+            /// one part; it must start with an exact part), as (path, value)
+            /// pairs, page by page: `cache.query(("org", 7, "prj", None))`.
+            #[pyo3(signature = (pattern, *, page_size=None))]
+            fn query(&self, pattern: PatternArg, page_size: Option<usize>) -> $iter {
+                let mut q = self.c.query::<rmpv::Value>(&pattern.0);
+                if let Some(n) = page_size {
+                    q = q.page_size(n);
+                }
+                $iter::new(Pager::Query(q))
+            }
+
             /// The scope of one owner: `cache.scope("dsr", "pr-1")`.
             #[pyo3(signature = (*owner))]
             fn scope(&self, owner: &Bound<'_, PyTuple>) -> PyResult<$scope> {

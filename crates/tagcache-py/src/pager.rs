@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use pyo3::exceptions::PyStopAsyncIteration;
 use pyo3::prelude::*;
-use tagcache::{KeyPath, PathKeys, ScopeKeys, TagKeys};
+use tagcache::{KeyPath, PathKeys, PathQuery, ScopeKeys, TagKeys};
 use tokio::sync::Mutex;
 
 use crate::convert::{key_out, path_out};
@@ -21,12 +21,15 @@ pub(crate) enum Pager {
     Scope(ScopeKeys),
     /// Paths under a prefix.
     Paths(PathKeys),
+    /// Paths matching a pattern, with their values.
+    Query(PathQuery<rmpv::Value>),
 }
 
 /// One listed key or path.
 pub(crate) enum Item {
     Key(Vec<u8>),
     Path(KeyPath),
+    PathValue(KeyPath, rmpv::Value),
 }
 
 impl<'py> IntoPyObject<'py> for Item {
@@ -38,6 +41,10 @@ impl<'py> IntoPyObject<'py> for Item {
         match self {
             Item::Key(k) => Ok(key_out(py, &k)),
             Item::Path(p) => path_out(py, &p),
+            Item::PathValue(p, v) => {
+                let pair = (path_out(py, &p)?, crate::convert::from_value(py, &v)?);
+                Ok(pair.into_pyobject(py)?.into_any())
+            }
         }
     }
 }
@@ -70,6 +77,10 @@ impl State {
                     .next_page()
                     .await?
                     .map(|v| v.into_iter().map(Item::Path).collect()),
+                Pager::Query(p) => p
+                    .next_page()
+                    .await?
+                    .map(|v| v.into_iter().map(|(k, v)| Item::PathValue(k, v)).collect()),
             };
             match page {
                 Some(items) => self.buf = items,

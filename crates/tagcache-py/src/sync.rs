@@ -6,7 +6,9 @@ use pyo3::types::{PyDict, PyTuple};
 
 use crate::aio::AsyncCache;
 use crate::build::{builder, connect};
-use crate::convert::{owner_path, pairs, set_options, In, Key, Keys, PartArg, PathArg, Secs};
+use crate::convert::{
+    owner_path, pairs, set_options, In, Key, Keys, PartArg, PathArg, PatternArg, Secs,
+};
 use crate::errors::OrPy;
 use crate::methods::{cache_methods, failsafe_methods, group_methods, scope_methods};
 use crate::ops;

@@ -49,6 +49,7 @@ def test_async_constructor_and_paths_scopes_groups(redis, ns):
         await c.set_path(("org", 1, "prj", 2), "p")
         assert await c.get_path(("org", 1, "prj", 2)) == "p"
         assert [p async for p in c.paths_under(("org", 1))] == [("org", "1", "prj", "2")]
+        assert [p async for p in c.query(("org", None, "prj", 2))] == [(("org", "1", "prj", "2"), "p")]
         assert await c.invalidate_prefix(("org",)) == 1
         assert await c.delete_path(("org", 1, "prj", 2)) is False
 

@@ -120,6 +120,13 @@ def test_paths(cache):
     # A path is a key: the escaped parts joined by ":".
     assert cache.get("org:7:prj:3") == {"name": "p3"}
     assert sorted(cache.paths_under(("org", 7))) == [("org", "7", "prj", "3"), ("org", "7", "prj", "4")]
+    assert list(cache.query(("org", None, "prj", 3))) == [(("org", "7", "prj", "3"), {"name": "p3"})]
+    assert list(cache.query(["org", 7, None, None], page_size=1)) == [
+        (("org", "7", "prj", "3"), {"name": "p3"}), (("org", "7", "prj", "4"), b"raw")]
+    with pytest.raises(tagcache.InvalidInput, match="must start with an exact part"):
+        list(cache.query((None, "x")))
+    with pytest.raises(TypeError, match="path pattern"):
+        cache.query("org:*")
     assert cache.delete_path(("org", 7, "prj", 4)) is True
     assert cache.invalidate_prefix(("org",)) == 2
     assert list(cache.paths_under(["org"])) == []
