@@ -19,3 +19,13 @@ def test_example(name, redis):
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "all checks passed" in out.stdout
+
+
+def test_bench_runs(redis):
+    pytest.importorskip("redis")
+    env = dict(os.environ, REDIS_URL=redis.url)
+    out = subprocess.run([sys.executable, str(EXAMPLES.parent / "bench" / "bench.py"),
+                          "--n", "50", "--rounds", "1"], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "| set, 1 tag |" in out.stdout
