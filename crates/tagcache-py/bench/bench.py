@@ -38,10 +38,10 @@ def main():
     n, value = args.n, b"x" * args.value_bytes
     url = redis_url()
     raw = redis.Redis.from_url(url)
-    cache = tagcache.Cache(url, namespace="bench", auto_sweep=False, response_timeout=2)
-    keys = [f"k{i}" for i in range(n)]
-    ukeys = [f"u{i}" for i in range(n)]
-    raw.flushall()
+    cache = tagcache.Cache(url, namespace=f"bench-{os.getpid()}", auto_sweep=False, response_timeout=2)
+    # Own names only: the bench never touches other data of the server.
+    keys = [f"bench:{os.getpid()}:k{i}" for i in range(n)]
+    ukeys = [f"bench:{os.getpid()}:u{i}" for i in range(n)]
 
     def raw_set():
         for k in keys:
@@ -51,7 +51,7 @@ def main():
         for k in keys:
             p = raw.pipeline(transaction=False)
             p.set(k, value, px=600_000)
-            p.zadd("tag:bench", {k: 1})
+            p.zadd(f"bench:{os.getpid()}:tag", {k: 1})
             p.execute()
 
     def raw_get():
@@ -91,7 +91,7 @@ def main():
     rows.append(("get (dict, MessagePack)", t_typed, "GET", r_get))
 
     async def aio():
-        a = await tagcache.AsyncCache.connect(url, namespace="bench", auto_sweep=False,
+        a = await tagcache.AsyncCache.connect(url, namespace=f"bench-{os.getpid()}", auto_sweep=False,
                                             response_timeout=2)
         ar = redis.asyncio.Redis.from_url(url)
 
@@ -112,6 +112,10 @@ def main():
                 ("async get (100 in flight)", a_get, "async GET", r_aget)]
 
     rows += asyncio.run(aio())
+    cache.clear()
+    for i in range(0, n, 1000):
+        raw.delete(*keys[i:i + 1000])
+    raw.delete(f"bench:{os.getpid()}:tag")
     print(f"n = {n}, value {args.value_bytes} bytes, unix socket, one client thread, "
           f"best of {args.rounds} rounds")
     print(f"| tagcache | ops/s | redis-py | ops/s | ratio |")
