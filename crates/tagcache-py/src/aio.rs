@@ -9,7 +9,10 @@ use crate::convert::{
     owner_path, pairs, set_options, In, Key, Keys, PartArg, PathArg, PatternArg, Secs,
 };
 use crate::errors::OrPy;
-use crate::methods::{cache_methods, failsafe_methods, group_methods, scope_methods};
+use crate::methods::{
+    cache_methods, failsafe_group_methods, failsafe_methods, failsafe_scope_methods, group_methods,
+    scope_methods,
+};
 use crate::ops;
 use crate::pager::{AsyncKeyIterator, Pager};
 use crate::sync::Cache;
@@ -95,4 +98,24 @@ impl AsyncFailSafeCache {
     const ASYNC: bool = true;
 }
 
-failsafe_methods!(AsyncFailSafeCache, spawn);
+failsafe_methods!(AsyncFailSafeCache, spawn, AsyncFailSafeScope, AsyncFailSafeGroup);
+
+/// The fail-safe view of one owner's scope (coroutine methods).
+#[pyclass(module = "tagcache", frozen)]
+pub(crate) struct AsyncFailSafeScope {
+    pub(crate) s: tagcache::FailSafeScope,
+}
+
+failsafe_scope_methods!(AsyncFailSafeScope, spawn);
+
+/// The fail-safe view of a hash group (coroutine methods).
+#[pyclass(module = "tagcache", frozen)]
+pub(crate) struct AsyncFailSafeGroup {
+    pub(crate) g: tagcache::FailSafeGroup,
+}
+
+impl AsyncFailSafeGroup {
+    const ASYNC: bool = true;
+}
+
+failsafe_group_methods!(AsyncFailSafeGroup, spawn);

@@ -119,11 +119,15 @@ fn _tagcache(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<sync::Scope>()?;
     m.add_class::<sync::Group>()?;
     m.add_class::<sync::FailSafeCache>()?;
+    m.add_class::<sync::FailSafeScope>()?;
+    m.add_class::<sync::FailSafeGroup>()?;
     m.add_class::<pager::KeyIterator>()?;
     m.add_class::<aio::AsyncCache>()?;
     m.add_class::<aio::AsyncScope>()?;
     m.add_class::<aio::AsyncGroup>()?;
     m.add_class::<aio::AsyncFailSafeCache>()?;
+    m.add_class::<aio::AsyncFailSafeScope>()?;
+    m.add_class::<aio::AsyncFailSafeGroup>()?;
     m.add_class::<pager::AsyncKeyIterator>()?;
     m.add("LAYOUT_VERSION", tagcache::LAYOUT_VERSION)?;
     let py = m.py();

@@ -451,7 +451,7 @@ macro_rules! group_methods {
 
 /// Methods of `FailSafeCache` / `AsyncFailSafeCache`.
 macro_rules! failsafe_methods {
-    ($ty:ident, $run:path) => {
+    ($ty:ident, $run:path, $scope:ident, $group:ident) => {
         #[pymethods]
         impl $ty {
             /// Reads a value; None on a miss and when the cache could not
@@ -546,8 +546,175 @@ macro_rules! failsafe_methods {
             fn pending(&self) -> usize {
                 self.f.pending()
             }
+
+            /// Stores a value at a hierarchical key; False when skipped.
+            #[pyo3(signature = (path, value, *, ttl=None, tags=None))]
+            fn set_path<'py>(
+                &self,
+                py: Python<'py>,
+                path: PathArg,
+                value: In,
+                ttl: Option<Secs>,
+                tags: Option<Keys>,
+            ) -> PyResult<Bound<'py, PyAny>> {
+                $run(
+                    py,
+                    ops::fs_set_path(self.f.clone(), path.0, value.into_value(), set_options(ttl, tags)),
+                )
+            }
+
+            /// The value at a hierarchical key; None on a miss or a bypass.
+            fn get_path<'py>(&self, py: Python<'py>, path: PathArg) -> PyResult<Bound<'py, PyAny>> {
+                $run(py, ops::fs_get_path(self.f.clone(), path.0))
+            }
+
+            /// Deletes the entry at a hierarchical key: the count, or None
+            /// when journaled.
+            fn delete_path<'py>(&self, py: Python<'py>, path: PathArg) -> PyResult<Bound<'py, PyAny>> {
+                $run(py, ops::fs_delete_path(self.f.clone(), path.0))
+            }
+
+            /// Deletes everything under a prefix: the count, or None when
+            /// journaled (reads under the prefix bypass until replayed).
+            fn invalidate_prefix<'py>(&self, py: Python<'py>, prefix: PathArg) -> PyResult<Bound<'py, PyAny>> {
+                $run(py, ops::fs_invalidate_prefix(self.f.clone(), prefix.0))
+            }
+
+            /// The live paths under a prefix, as a list of tuples (the
+            /// whole listing bounded by the view's timeout); None when the
+            /// cache could not be used.
+            fn paths_under<'py>(&self, py: Python<'py>, prefix: PathArg) -> PyResult<Bound<'py, PyAny>> {
+                $run(py, ops::fs_paths_under(self.f.clone(), prefix.0))
+            }
+
+            /// The fail-safe view of one owner's scope.
+            #[pyo3(signature = (*owner))]
+            fn scope(&self, owner: &Bound<'_, PyTuple>) -> PyResult<$scope> {
+                let owner = owner_path(owner)?;
+                Ok($scope { s: self.f.scope(owner).py()? })
+            }
+
+            /// The fail-safe view of a hash group.
+            #[pyo3(signature = (name, owner, *, ttl=None, cap=None, tags=None, dry_run=false))]
+            fn group(
+                &self,
+                name: &str,
+                owner: PartArg,
+                ttl: Option<Secs>,
+                cap: Option<usize>,
+                tags: Option<Keys>,
+                dry_run: bool,
+            ) -> PyResult<$group> {
+                let mut g = self.f.group(name, owner.0).py()?;
+                if let Some(t) = ttl {
+                    g = g.ttl(t.0);
+                }
+                if let Some(n) = cap {
+                    g = g.cap(n);
+                }
+                for t in tags.map(|t| t.0).unwrap_or_default() {
+                    g = g.tag(t);
+                }
+                Ok($group { g: g.dry_run(dry_run) })
+            }
         }
     };
 }
 
-pub(crate) use {cache_methods, failsafe_methods, group_methods, scope_methods};
+/// Methods of `FailSafeScope` / `AsyncFailSafeScope`.
+macro_rules! failsafe_scope_methods {
+    ($ty:ident, $run:path) => {
+        #[pymethods]
+        impl $ty {
+            /// The owner's path, as a tuple.
+            #[getter]
+            fn owner<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+                crate::convert::path_out(py, self.s.owner())
+            }
+
+            /// One of the owner's values; None on a miss or a bypass.
+            fn get<'py>(&self, py: Python<'py>, part: PartArg) -> PyResult<Bound<'py, PyAny>> {
+                $run(py, ops::fss_get(self.s.clone(), part.0))
+            }
+
+            /// One of the owner's values with its outcome: (status, value,
+            /// reason).
+            fn lookup<'py>(&self, py: Python<'py>, part: PartArg) -> PyResult<Bound<'py, PyAny>> {
+                $run(py, ops::fss_lookup(self.s.clone(), part.0))
+            }
+
+            /// Whether the owner has a live value under `part`; None when
+            /// the cache could not be used.
+            fn contains<'py>(&self, py: Python<'py>, part: PartArg) -> PyResult<Bound<'py, PyAny>> {
+                $run(py, ops::fss_contains(self.s.clone(), part.0))
+            }
+
+            /// Stores one of the owner's values; False when skipped.
+            #[pyo3(signature = (part, value, *, ttl=None, tags=None))]
+            fn set<'py>(
+                &self,
+                py: Python<'py>,
+                part: PartArg,
+                value: In,
+                ttl: Option<Secs>,
+                tags: Option<Keys>,
+            ) -> PyResult<Bound<'py, PyAny>> {
+                $run(py, ops::fss_set(self.s.clone(), part.0, value, set_options(ttl, tags)))
+            }
+
+            /// Deletes one of the owner's values: the count, or None when
+            /// journaled.
+            fn delete<'py>(&self, py: Python<'py>, part: PartArg) -> PyResult<Bound<'py, PyAny>> {
+                $run(py, ops::fss_delete(self.s.clone(), part.0))
+            }
+
+            /// Clears the owner's scope: the count, or None when journaled.
+            fn clear<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+                $run(py, ops::fss_clear(self.s.clone()))
+            }
+        }
+    };
+}
+
+/// Methods of `FailSafeGroup` / `AsyncFailSafeGroup`.
+macro_rules! failsafe_group_methods {
+    ($ty:ident, $run:path) => {
+        #[pymethods]
+        impl $ty {
+            /// Reads a field through the cache; when the cache cannot be
+            /// used, the loader's value is returned unstored (source
+            /// "bypassed").
+            #[pyo3(signature = (field, loader, *, return_source=false))]
+            fn fetch<'py>(
+                &self,
+                py: Python<'py>,
+                field: Key,
+                loader: Py<PyAny>,
+                return_source: bool,
+            ) -> PyResult<Bound<'py, PyAny>> {
+                let loader = ops::Loader { f: loader, allow_async: Self::ASYNC };
+                $run(py, ops::fsg_fetch(self.g.clone(), field.0, loader, return_source))
+            }
+
+            /// A field; None on a miss or a bypass.
+            fn get<'py>(&self, py: Python<'py>, field: Key) -> PyResult<Bound<'py, PyAny>> {
+                $run(py, ops::fsg_get(self.g.clone(), field.0))
+            }
+
+            /// Stores a field; False when skipped.
+            fn set<'py>(&self, py: Python<'py>, field: Key, value: In) -> PyResult<Bound<'py, PyAny>> {
+                $run(py, ops::fsg_set(self.g.clone(), field.0, value.into_value()))
+            }
+
+            /// Drops the group: the count, or None when journaled.
+            fn refresh<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+                $run(py, ops::fsg_refresh(self.g.clone()))
+            }
+        }
+    };
+}
+
+pub(crate) use {
+    cache_methods, failsafe_group_methods, failsafe_methods, failsafe_scope_methods, group_methods,
+    scope_methods,
+};

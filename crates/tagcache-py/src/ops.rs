@@ -8,7 +8,8 @@ use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use rmpv::Value;
 use tagcache::{
-    BypassReason, Cache, ComputeError, Computed, FailSafeCache, Fetched, Group, KeyPath, Lookup,
+    BypassReason, Cache, ComputeError, Computed, FailSafeCache, FailSafeGroup, FailSafeScope,
+    Fetched, Group, KeyPath, Lookup,
     Part, PruneReport, Removal, Scope, SetOptions, Source, Written,
 };
 
@@ -406,4 +407,99 @@ pub(crate) async fn fs_get_or_compute(
         f.get_or_compute(&key, &o, || loader.run()).await,
         with_source,
     )
+}
+
+// ---- fail-safe keyspaces ----
+
+pub(crate) async fn fs_set_path(
+    f: FailSafeCache,
+    p: KeyPath,
+    v: Value,
+    o: SetOptions,
+) -> PyResult<bool> {
+    Ok(matches!(f.set_path(&p, &v, &o).await.py()?, Written::Stored))
+}
+
+pub(crate) async fn fs_get_path(f: FailSafeCache, p: KeyPath) -> PyResult<Option<Out>> {
+    Ok(f.get_path::<Value>(&p).await.py()?.hit().map(Out))
+}
+
+pub(crate) async fn fs_delete_path(f: FailSafeCache, p: KeyPath) -> PyResult<Option<u64>> {
+    Ok(removal(f.delete_path(&p).await.py()?))
+}
+
+pub(crate) async fn fs_invalidate_prefix(f: FailSafeCache, p: KeyPath) -> PyResult<Option<u64>> {
+    Ok(removal(f.invalidate_prefix(&p).await.py()?))
+}
+
+pub(crate) async fn fs_paths_under(
+    f: FailSafeCache,
+    p: KeyPath,
+) -> PyResult<Option<Vec<crate::pager::Item>>> {
+    Ok(f.paths_under(&p)
+        .await
+        .py()?
+        .hit()
+        .map(|v| v.into_iter().map(crate::pager::Item::Path).collect()))
+}
+
+pub(crate) async fn fss_get(s: FailSafeScope, part: Part) -> PyResult<Option<Out>> {
+    Ok(s.get::<Value>(part).await.py()?.hit().map(Out))
+}
+
+pub(crate) async fn fss_lookup(s: FailSafeScope, part: Part) -> PyResult<LookupOut> {
+    Ok(lookup_out(s.get::<Value>(part).await.py()?))
+}
+
+pub(crate) async fn fss_contains(s: FailSafeScope, part: Part) -> PyResult<Option<bool>> {
+    Ok(match s.contains(part).await.py()? {
+        Lookup::Hit(()) => Some(true),
+        Lookup::Miss => Some(false),
+        _ => None,
+    })
+}
+
+pub(crate) async fn fss_set(s: FailSafeScope, part: Part, v: In, o: SetOptions) -> PyResult<bool> {
+    let w = match v {
+        In::Bytes(b) => s.set_bytes_with(part, &b, &o).await,
+        In::Value(v) => s.set_with(part, &v, &o).await,
+    }
+    .py()?;
+    Ok(matches!(w, Written::Stored))
+}
+
+pub(crate) async fn fss_delete(s: FailSafeScope, part: Part) -> PyResult<Option<u64>> {
+    Ok(removal(s.delete(part).await.py()?))
+}
+
+pub(crate) async fn fss_clear(s: FailSafeScope) -> PyResult<Option<u64>> {
+    Ok(removal(s.clear().await.py()?))
+}
+
+pub(crate) async fn fsg_fetch(
+    g: FailSafeGroup,
+    field: Vec<u8>,
+    loader: Loader,
+    with_source: bool,
+) -> PyResult<ComputedOut> {
+    let (value, fetched) = g
+        .fetch(&field, || loader.run())
+        .await
+        .map_err(compute_to_py)?;
+    Ok(ComputedOut {
+        value,
+        source: with_source.then(|| fetched_name(fetched)),
+    })
+}
+
+pub(crate) async fn fsg_get(g: FailSafeGroup, field: Vec<u8>) -> PyResult<Option<Out>> {
+    Ok(g.get::<Value>(&field).await.py()?.hit().map(Out))
+}
+
+pub(crate) async fn fsg_set(g: FailSafeGroup, field: Vec<u8>, v: Value) -> PyResult<bool> {
+    Ok(matches!(g.set(&field, &v).await.py()?, Written::Stored))
+}
+
+pub(crate) async fn fsg_refresh(g: FailSafeGroup) -> PyResult<Option<u64>> {
+    Ok(removal(g.refresh().await.py()?))
 }

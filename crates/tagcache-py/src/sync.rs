@@ -10,7 +10,10 @@ use crate::convert::{
     owner_path, pairs, set_options, In, Key, Keys, PartArg, PathArg, PatternArg, Secs,
 };
 use crate::errors::OrPy;
-use crate::methods::{cache_methods, failsafe_methods, group_methods, scope_methods};
+use crate::methods::{
+    cache_methods, failsafe_group_methods, failsafe_methods, failsafe_scope_methods, group_methods,
+    scope_methods,
+};
 use crate::ops;
 use crate::pager::{KeyIterator, Pager};
 use crate::{block, run_sync};
@@ -75,4 +78,24 @@ impl FailSafeCache {
     const ASYNC: bool = false;
 }
 
-failsafe_methods!(FailSafeCache, run_sync);
+failsafe_methods!(FailSafeCache, run_sync, FailSafeScope, FailSafeGroup);
+
+/// The fail-safe view of one owner's scope.
+#[pyclass(module = "tagcache", frozen)]
+pub(crate) struct FailSafeScope {
+    pub(crate) s: tagcache::FailSafeScope,
+}
+
+failsafe_scope_methods!(FailSafeScope, run_sync);
+
+/// The fail-safe view of a hash group.
+#[pyclass(module = "tagcache", frozen)]
+pub(crate) struct FailSafeGroup {
+    pub(crate) g: tagcache::FailSafeGroup,
+}
+
+impl FailSafeGroup {
+    const ASYNC: bool = false;
+}
+
+failsafe_group_methods!(FailSafeGroup, run_sync);

@@ -73,3 +73,64 @@ def test_async_fail_safe_with_redis_killed(redis, ns):
         assert fs.pending() >= 1
 
     asyncio.run(main())
+
+
+def test_fail_safe_keyspaces(redis, ns):
+    cache = tagcache.Cache(redis.url, namespace=ns, response_timeout=0.2, connect_timeout=0.2)
+    fs = cache.fail_safe(timeout=0.3)
+    assert fs.set_path(("org", 1, "prj", 2), {"s": "green"}) is True
+    assert fs.get_path(("org", 1, "prj", 2)) == {"s": "green"}
+    assert fs.paths_under(("org", 1)) == [("org", "1", "prj", "2")]
+    scope = fs.scope("dsr", "pr-1")
+    assert scope.owner == ("dsr", "pr-1")
+    assert scope.set("email", "a@x", ttl=60) is True
+    assert scope.get("email") == "a@x"
+    assert scope.lookup("email") == ("hit", "a@x", None)
+    assert scope.contains("email") is True and scope.contains("nope") is False
+    group = fs.group("branches", 7, tags=["project:7"])
+    assert group.fetch("main", lambda: True, return_source=True) == (True, "miss")
+    assert group.get("main") is True
+    assert group.set("dev", False) is True
+
+    redis.kill()
+    assert fs.get_path(("org", 1, "prj", 2)) is None
+    assert fs.paths_under(("org", 1)) is None
+    assert fs.set_path(("org", 1, "prj", 3), 1) is False
+    assert fs.invalidate_prefix(("org", 1)) is None
+    assert fs.delete_path(("org", 9)) is None
+    assert scope.get("email") is None
+    assert scope.lookup("email")[0] == "bypassed"
+    assert scope.contains("email") is None
+    assert scope.set("email", "b@x") is False
+    assert scope.delete("email") is None
+    assert scope.clear() is None
+    assert group.fetch("main", lambda: "computed", return_source=True) == ("computed", "bypassed")
+    assert group.get("main") is None
+    assert group.set("x", 1) is False
+    assert group.refresh() is None
+    assert fs.pending() >= 1
+
+
+def test_async_fail_safe_keyspaces(redis, ns):
+    async def main():
+        cache = await tagcache.AsyncCache.connect(redis.url, namespace=ns, response_timeout=0.2,
+                                                  connect_timeout=0.2)
+        fs = cache.fail_safe(timeout=0.3)
+        assert await fs.set_path(("a", 1), "v") is True
+        assert await fs.get_path(("a", 1)) == "v"
+        assert await fs.paths_under(("a",)) == [("a", "1")]
+        s = fs.scope("o", 1)
+        assert await s.set("p", 1) is True and await s.get("p") == 1
+        g = fs.group("g", 1)
+
+        async def load():
+            return "x"
+
+        assert await g.fetch("f", load) == "x"
+        redis.kill()
+        assert await fs.get_path(("a", 1)) is None
+        assert await s.clear() is None
+        assert await g.fetch("f", load, return_source=True) == ("x", "bypassed")
+        assert await fs.invalidate_prefix(("a",)) is None
+
+    asyncio.run(main())

@@ -12,6 +12,11 @@ if not STUB.exists():  # an editable install: the stub sits in the source tree
     STUB = pathlib.Path(__file__).resolve().parents[1] / "python" / "tagcache" / "_tagcache.pyi"
 
 
+CLASSES = ["Cache", "AsyncCache", "Scope", "AsyncScope", "Group", "AsyncGroup",
+           "FailSafeCache", "AsyncFailSafeCache", "FailSafeScope", "AsyncFailSafeScope",
+           "FailSafeGroup", "AsyncFailSafeGroup"]
+
+
 def stub_classes():
     tree = ast.parse(STUB.read_text())
     out = {}
@@ -28,15 +33,13 @@ def public(cls):
 
 def test_stubs_match_the_native_classes():
     stubs = stub_classes()
-    for name in ["Cache", "AsyncCache", "Scope", "AsyncScope", "Group", "AsyncGroup",
-                 "FailSafeCache", "AsyncFailSafeCache"]:
+    for name in CLASSES:
         cls = getattr(native, name)
         assert public(cls) == {n for n in stubs[name] if not n.startswith("_")}, name
 
 
 def test_every_public_method_has_a_docstring():
-    for name in ["Cache", "AsyncCache", "Scope", "AsyncScope", "Group", "AsyncGroup",
-                 "FailSafeCache", "AsyncFailSafeCache", "KeyIterator", "AsyncKeyIterator"]:
+    for name in CLASSES + ["KeyIterator", "AsyncKeyIterator"]:
         cls = getattr(native, name)
         assert cls.__doc__, name
         for attr in public(cls):
