@@ -98,7 +98,12 @@ impl AsyncFailSafeCache {
     const ASYNC: bool = true;
 }
 
-failsafe_methods!(AsyncFailSafeCache, spawn, AsyncFailSafeScope, AsyncFailSafeGroup);
+failsafe_methods!(
+    AsyncFailSafeCache,
+    spawn,
+    AsyncFailSafeScope,
+    AsyncFailSafeGroup
+);
 
 /// The fail-safe view of one owner's scope (coroutine methods).
 #[pyclass(module = "tagcache", frozen)]

@@ -64,8 +64,9 @@ where
     let py_fut = event_loop.call_method0("create_future")?;
     let locals = TaskLocals::new(event_loop.clone()).copy_context(py)?;
     let (target, event_loop) = (py_fut.clone().unbind(), event_loop.unbind());
-    IN_FLIGHT.fetch_add(1, Ordering::SeqCst);
-    runtime().spawn(async move {
+    let in_flight = InFlight::new();
+    let task = runtime().spawn(async move {
+        let _in_flight = in_flight;
         let result = pyo3_async_runtimes::tokio::scope(locals, fut).await;
         Python::with_gil(|py| {
             let (ok, value) = match result.and_then(|v| v.into_bound_py_any(py)) {
@@ -80,9 +81,41 @@ where
                     .call_method1("call_soon_threadsafe", (r, target.bind(py), ok, value))
             });
         });
-        IN_FLIGHT.fetch_sub(1, Ordering::SeqCst);
     });
+    // A cancelled awaitable stops the Rust future at its next await.
+    py_fut.call_method1("add_done_callback", (AbortOnCancel(task.abort_handle()),))?;
     Ok(py_fut)
+}
+
+/// Counts a bridged future until it is done or dropped (aborted).
+struct InFlight;
+
+impl InFlight {
+    fn new() -> Self {
+        IN_FLIGHT.fetch_add(1, Ordering::SeqCst);
+        Self
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        IN_FLIGHT.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// The done-callback of a bridged asyncio future: aborts the Rust task
+/// when the future was cancelled.
+#[pyclass]
+struct AbortOnCancel(tokio::task::AbortHandle);
+
+#[pymethods]
+impl AbortOnCancel {
+    fn __call__(&self, fut: &Bound<'_, PyAny>) -> PyResult<()> {
+        if fut.call_method0("cancelled")?.extract::<bool>()? {
+            self.0.abort();
+        }
+        Ok(())
+    }
 }
 
 /// Sets an asyncio future's result or exception, unless it was cancelled.

@@ -559,7 +559,12 @@ macro_rules! failsafe_methods {
             ) -> PyResult<Bound<'py, PyAny>> {
                 $run(
                     py,
-                    ops::fs_set_path(self.f.clone(), path.0, value.into_value(), set_options(ttl, tags)),
+                    ops::fs_set_path(
+                        self.f.clone(),
+                        path.0,
+                        value.into_value(),
+                        set_options(ttl, tags),
+                    ),
                 )
             }
 
@@ -570,20 +575,32 @@ macro_rules! failsafe_methods {
 
             /// Deletes the entry at a hierarchical key: the count, or None
             /// when journaled.
-            fn delete_path<'py>(&self, py: Python<'py>, path: PathArg) -> PyResult<Bound<'py, PyAny>> {
+            fn delete_path<'py>(
+                &self,
+                py: Python<'py>,
+                path: PathArg,
+            ) -> PyResult<Bound<'py, PyAny>> {
                 $run(py, ops::fs_delete_path(self.f.clone(), path.0))
             }
 
             /// Deletes everything under a prefix: the count, or None when
             /// journaled (reads under the prefix bypass until replayed).
-            fn invalidate_prefix<'py>(&self, py: Python<'py>, prefix: PathArg) -> PyResult<Bound<'py, PyAny>> {
+            fn invalidate_prefix<'py>(
+                &self,
+                py: Python<'py>,
+                prefix: PathArg,
+            ) -> PyResult<Bound<'py, PyAny>> {
                 $run(py, ops::fs_invalidate_prefix(self.f.clone(), prefix.0))
             }
 
             /// The live paths under a prefix, as a list of tuples (the
             /// whole listing bounded by the view's timeout); None when the
             /// cache could not be used.
-            fn paths_under<'py>(&self, py: Python<'py>, prefix: PathArg) -> PyResult<Bound<'py, PyAny>> {
+            fn paths_under<'py>(
+                &self,
+                py: Python<'py>,
+                prefix: PathArg,
+            ) -> PyResult<Bound<'py, PyAny>> {
                 $run(py, ops::fs_paths_under(self.f.clone(), prefix.0))
             }
 
@@ -591,7 +608,9 @@ macro_rules! failsafe_methods {
             #[pyo3(signature = (*owner))]
             fn scope(&self, owner: &Bound<'_, PyTuple>) -> PyResult<$scope> {
                 let owner = owner_path(owner)?;
-                Ok($scope { s: self.f.scope(owner).py()? })
+                Ok($scope {
+                    s: self.f.scope(owner).py()?,
+                })
             }
 
             /// The fail-safe view of a hash group.
@@ -615,7 +634,9 @@ macro_rules! failsafe_methods {
                 for t in tags.map(|t| t.0).unwrap_or_default() {
                     g = g.tag(t);
                 }
-                Ok($group { g: g.dry_run(dry_run) })
+                Ok($group {
+                    g: g.dry_run(dry_run),
+                })
             }
         }
     };
@@ -659,7 +680,10 @@ macro_rules! failsafe_scope_methods {
                 ttl: Option<Secs>,
                 tags: Option<Keys>,
             ) -> PyResult<Bound<'py, PyAny>> {
-                $run(py, ops::fss_set(self.s.clone(), part.0, value, set_options(ttl, tags)))
+                $run(
+                    py,
+                    ops::fss_set(self.s.clone(), part.0, value, set_options(ttl, tags)),
+                )
             }
 
             /// Deletes one of the owner's values: the count, or None when
@@ -692,8 +716,14 @@ macro_rules! failsafe_group_methods {
                 loader: Py<PyAny>,
                 return_source: bool,
             ) -> PyResult<Bound<'py, PyAny>> {
-                let loader = ops::Loader { f: loader, allow_async: Self::ASYNC };
-                $run(py, ops::fsg_fetch(self.g.clone(), field.0, loader, return_source))
+                let loader = ops::Loader {
+                    f: loader,
+                    allow_async: Self::ASYNC,
+                };
+                $run(
+                    py,
+                    ops::fsg_fetch(self.g.clone(), field.0, loader, return_source),
+                )
             }
 
             /// A field; None on a miss or a bypass.
@@ -702,8 +732,16 @@ macro_rules! failsafe_group_methods {
             }
 
             /// Stores a field; False when skipped.
-            fn set<'py>(&self, py: Python<'py>, field: Key, value: In) -> PyResult<Bound<'py, PyAny>> {
-                $run(py, ops::fsg_set(self.g.clone(), field.0, value.into_value()))
+            fn set<'py>(
+                &self,
+                py: Python<'py>,
+                field: Key,
+                value: In,
+            ) -> PyResult<Bound<'py, PyAny>> {
+                $run(
+                    py,
+                    ops::fsg_set(self.g.clone(), field.0, value.into_value()),
+                )
             }
 
             /// Drops the group: the count, or None when journaled.

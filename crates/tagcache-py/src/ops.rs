@@ -9,8 +9,8 @@ use pyo3::prelude::*;
 use rmpv::Value;
 use tagcache::{
     BypassReason, Cache, ComputeError, Computed, FailSafeCache, FailSafeGroup, FailSafeScope,
-    Fetched, Group, KeyPath, Lookup,
-    Part, PruneReport, Removal, Scope, SetOptions, Source, Written,
+    Fetched, Group, KeyPath, Lookup, Part, PruneReport, Removal, Scope, SetOptions, Source,
+    Written,
 };
 
 use crate::convert::{DictOut, Field, In, KeyOut, Out};
@@ -417,7 +417,10 @@ pub(crate) async fn fs_set_path(
     v: Value,
     o: SetOptions,
 ) -> PyResult<bool> {
-    Ok(matches!(f.set_path(&p, &v, &o).await.py()?, Written::Stored))
+    Ok(matches!(
+        f.set_path(&p, &v, &o).await.py()?,
+        Written::Stored
+    ))
 }
 
 pub(crate) async fn fs_get_path(f: FailSafeCache, p: KeyPath) -> PyResult<Option<Out>> {

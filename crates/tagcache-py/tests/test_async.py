@@ -169,3 +169,20 @@ def test_async_cancelled_call_does_not_break_the_loop(redis, ns):
         assert await c.get("k") == 1
 
     run(main())
+
+
+def test_cancelled_read_through_stores_nothing(redis, ns):
+    async def main():
+        c = await tagcache.AsyncCache.connect(redis.url, namespace=ns)
+
+        async def slow():
+            await asyncio.sleep(0.3)
+            return "late"
+
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(c.get_or_compute("k", slow), 0.05)
+        await asyncio.sleep(0.5)
+        assert await c.get("k") is None
+        assert await c.get_or_compute("k", slow) == "late"
+
+    run(main())
