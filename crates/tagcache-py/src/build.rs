@@ -3,9 +3,12 @@
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict};
-use tagcache::{CacheBuilder, Compression, EvictionCheck, InvalidInput, LegacyMode, LegacyRules};
+use tagcache::{
+    BreakerConfig, CacheBuilder, Compression, EvictionCheck, InvalidInput, KeyLogging, LegacyMode,
+    LegacyRules,
+};
 
-use crate::convert::Secs;
+use crate::convert::{Key, Secs};
 use crate::errors::OrPy;
 
 /// The keyword arguments `Cache` and `AsyncCache` accept.
@@ -26,6 +29,10 @@ pub(crate) const OPTIONS: &[&str] = &[
     "auto_sweep",
     "fence_window",
     "journal_capacity",
+    "cluster",
+    "tls_root_certificate",
+    "breaker",
+    "key_logging",
     "legacy_rules",
     "legacy_mode",
     "lazy",
@@ -90,6 +97,10 @@ pub(crate) fn builder(
             }
             "fence_window" => b.fence_window(v.extract::<Secs>()?.0),
             "journal_capacity" => b.journal_capacity(v.extract()?),
+            "cluster" => b.cluster(v.extract::<Vec<String>>()?),
+            "tls_root_certificate" => b.tls_root_certificate(v.extract::<Key>()?.0),
+            "breaker" => b.breaker(breaker(&v)?),
+            "key_logging" => b.key_logging(key_logging(&v)?),
             "legacy_rules" => {
                 legacy_rules = Some(LegacyRules::from_toml(&v.extract::<String>()?).py()?);
                 b
@@ -122,6 +133,39 @@ pub(crate) fn builder(
         b = b.legacy(rules, legacy_mode);
     }
     Ok((b, lazy))
+}
+
+/// `{"failures": n, "cooldown": secs, "max_cooldown": secs}` (any subset).
+fn breaker(v: &Bound<'_, PyAny>) -> PyResult<BreakerConfig> {
+    let d = v.downcast::<PyDict>()?;
+    let mut c = BreakerConfig::default();
+    for (k, v) in d.iter() {
+        match k.extract::<String>()?.as_str() {
+            "failures" => c.failures = v.extract()?,
+            "cooldown" => c.cooldown = v.extract::<Secs>()?.0,
+            "max_cooldown" => c.max_cooldown = v.extract::<Secs>()?.0,
+            other => {
+                return Err(PyTypeError::new_err(format!(
+                    "unexpected breaker setting {other:?}: failures, cooldown, max_cooldown"
+                )))
+            }
+        }
+    }
+    Ok(c)
+}
+
+/// `"off"`, `"hashed"`, or an int: keys truncated to that many bytes.
+fn key_logging(v: &Bound<'_, PyAny>) -> PyResult<KeyLogging> {
+    if let Ok(n) = v.extract::<usize>() {
+        return Ok(KeyLogging::Truncated(n));
+    }
+    match v.extract::<String>()?.as_str() {
+        "off" => Ok(KeyLogging::Off),
+        "hashed" => Ok(KeyLogging::Hashed),
+        other => Err(PyValueError::new_err(format!(
+            "key_logging is 'off', 'hashed' or a length, not {other:?}"
+        ))),
+    }
 }
 
 /// `False` (never), `True` (the default: LZ4 from 1 KiB) or a threshold

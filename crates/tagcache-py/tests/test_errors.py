@@ -60,6 +60,12 @@ def test_bad_options(redis, ns):
         tagcache.Cache(redis.url, namespace=ns, buckets=70000)
     with pytest.raises(ValueError, match="eviction_check"):
         tagcache.Cache(redis.url, namespace=ns, eviction_check="maybe")
+    with pytest.raises(TypeError, match="breaker setting"):
+        tagcache.Cache(redis.url, namespace=ns, breaker={"fails": 1})
+    with pytest.raises(ValueError, match="key_logging"):
+        tagcache.Cache(redis.url, namespace=ns, key_logging="loud")
+    with pytest.raises(tagcache.InvalidInput, match="legacy rules"):
+        tagcache.Cache(redis.url, namespace=ns, legacy_rules="[[rule]]\npattern = 1")
     with pytest.raises(tagcache.ConfigError) as e:
         tagcache.Cache("nope://x", namespace=ns)
     assert e.value.kind == "config"

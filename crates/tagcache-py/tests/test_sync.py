@@ -278,3 +278,32 @@ def test_aio_and_sync_share_the_cache(cache):
     assert isinstance(a, tagcache.AsyncCache)
     assert a.sync().namespace == cache.namespace
     assert repr(cache).startswith("Cache(")
+
+
+def test_all_options(redis, ns):
+    c = tagcache.Cache(
+        redis.url, namespace=ns, default_ttl=60, max_ttl=datetime.timedelta(days=1), buckets=4,
+        connect_timeout=1, response_timeout=0.5, op_timeout=0.5, max_tags=8,
+        max_value_bytes=1 << 20, chunk_size=100, trim_limit=50, compression=64,
+        eviction_check="warn", auto_sweep=5, fence_window=30, journal_capacity=100,
+        breaker={"failures": 3, "cooldown": 0.1, "max_cooldown": 1}, key_logging="hashed",
+        lazy=False)
+    assert c.circuit_state == "closed"
+    c.set("k", "x" * 500, tags=[f"t{i}" for i in range(8)])
+    assert c.get("k") == "x" * 500
+    assert c.stats()["buckets"] == 4
+    with pytest.raises(tagcache.InvalidInput, match="entry has 9 tags, the limit is 8"):
+        c.set("k", 1, tags=[f"t{i}" for i in range(9)])
+    with pytest.raises(tagcache.InvalidInput, match="value is"):
+        c.set("big", b"x" * (2 << 20))
+    lazy = tagcache.Cache(redis.url, namespace=ns, buckets=4, lazy=True, compression=False,
+                          auto_sweep=False, key_logging=16)
+    import time
+    deadline = time.monotonic() + 5
+    while True:
+        try:
+            assert lazy.get("k") == "x" * 500
+            break
+        except tagcache.ConnectionError:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
