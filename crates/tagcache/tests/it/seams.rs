@@ -236,3 +236,14 @@ async fn an_interrupted_clear_is_finished_by_the_next_one() {
     assert!(!c.exists("after").await.unwrap());
     assert_eq!(crate::keys_besides_fences(&server), 1);
 }
+
+#[tokio::test]
+async fn reserved_indexes_are_not_listed_as_tags() {
+    let server = RedisServer::start();
+    let c = crate::cache(&server).await;
+    c.set("org:1", &1, &SetOptions::new()).await.unwrap();
+    for tag in [&b"\0a"[..], b"\0porg"] {
+        let e = c.keys_with_tag(tag).collect().await.unwrap_err();
+        assert!(e.is_invalid_input(), "{e}");
+    }
+}
