@@ -57,7 +57,7 @@ pub struct GlobalArgs {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Store VALUE under KEY as raw bytes, with tags.
+    /// Store a value (argument, - for stdin, or --value-file) under KEY as raw bytes, with tags.
     Set(set::SetArgs),
     /// Print the raw value bytes of KEY (exit 1 when missing).
     Get(get::GetArgs),

@@ -39,6 +39,10 @@ pub enum ErrorKind {
     Codec,
     /// The namespace was written by an incompatible layout or configuration.
     Layout,
+    /// The namespace does not exist (nothing has been written to it), and
+    /// the cache was built to open an existing one only
+    /// ([`crate::CacheBuilder::existing_namespace`]).
+    NamespaceNotFound,
     /// Redis' `maxmemory-policy` could evict index keys while their entries
     /// live, so invalidations could miss entries.
     UnsafeEvictionPolicy,
@@ -64,6 +68,7 @@ impl fmt::Display for ErrorKind {
             Self::Server => "redis error",
             Self::Codec => "codec error",
             Self::Layout => "layout mismatch",
+            Self::NamespaceNotFound => "namespace not found",
             Self::UnsafeEvictionPolicy => "unsafe eviction policy",
             Self::Contended => "contended",
             Self::Config => "configuration error",
@@ -216,6 +221,7 @@ impl ErrorKind {
             Self::Server => "server",
             Self::Codec => "codec",
             Self::Layout => "layout",
+            Self::NamespaceNotFound => "namespace_not_found",
             Self::UnsafeEvictionPolicy => "unsafe_eviction_policy",
             Self::Contended => "contended",
             Self::Config => "config",

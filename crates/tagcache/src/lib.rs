@@ -56,6 +56,7 @@ mod journal;
 mod keys;
 mod legacy;
 mod listing;
+mod meta;
 mod observe;
 mod options;
 mod path;

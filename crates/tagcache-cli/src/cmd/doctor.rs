@@ -21,6 +21,10 @@ use crate::target::Target;
 
 /// PINGs sent to measure the round trip.
 const PINGS: usize = 20;
+/// How long one call may take: generous, so that a slow server gets as
+/// far as the latency check (which says how slow it is) instead of
+/// failing with a bare timeout.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
 /// The fail-safe view's default operation timeout: a round trip this slow
 /// makes most calls bypass the cache.
 const FAIL_LATENCY: Duration = Duration::from_millis(100);
@@ -82,10 +86,15 @@ fn check(
 pub async fn run(args: DoctorArgs, ctx: &Context) -> Result<ExitCode> {
     let target = Target::given(ctx.global.url.as_deref())?;
     let ns = ctx.global.namespace.as_str();
+    // Never writes: a namespace that does not exist is reported, not
+    // created (nor given a bucket count).
     let built = Cache::builder(target.url())
         .namespace(ns)
         .auto_sweep(None)
+        .connect_timeout(RESPONSE_TIMEOUT)
+        .response_timeout(RESPONSE_TIMEOUT)
         .eviction_check(EvictionCheck::Refuse)
+        .existing_namespace()
         .build()
         .await;
     let built = match built {
@@ -140,8 +149,8 @@ pub async fn run(args: DoctorArgs, ctx: &Context) -> Result<ExitCode> {
 /// first seed node).
 async fn connect_raw(target: &Target) -> Result<redis::aio::MultiplexedConnection> {
     let config = redis::AsyncConnectionConfig::new()
-        .set_connection_timeout(Some(Duration::from_secs(2)))
-        .set_response_timeout(Some(Duration::from_secs(2)));
+        .set_connection_timeout(Some(RESPONSE_TIMEOUT))
+        .set_response_timeout(Some(RESPONSE_TIMEOUT));
     target
         .node_client()?
         .get_multiplexed_async_connection_with_config(&config)
@@ -195,6 +204,7 @@ fn startup_checks(
             format!("namespace {ns}: version {}", tagcache::LAYOUT_VERSION),
         )
     };
+
     let skipped =
         |id, title, why: &str| check(id, title, Status::Skip, format!("not checked: {why}"));
     match built {
@@ -209,6 +219,16 @@ fn startup_checks(
                 ),
                 scripts_ok(),
                 layout_ok(),
+            ],
+            ErrorKind::NamespaceNotFound => [
+                policy_check(policy),
+                scripts_ok(),
+                check(
+                    "layout",
+                    "layout version",
+                    Status::Ok,
+                    format!("namespace {ns} does not exist yet: the first write creates it"),
+                ),
             ],
             ErrorKind::Layout => [
                 skipped(
@@ -233,7 +253,7 @@ fn startup_checks(
     }
 }
 
-/// A policy the library accepted: say what it means.
+/// What a policy means for tagcache.
 fn policy_check(policy: Option<&str>) -> Check {
     let (status, detail) = match policy {
         None | Some("") => (
@@ -247,6 +267,14 @@ fn policy_check(policy: Option<&str>) -> Check {
         Some(p) if p.starts_with("volatile-") => (
             Status::Ok,
             format!("{p}: only entries (they have a TTL) are evicted, never indexes"),
+        ),
+        // The library refuses these at build (a namespace that does not
+        // exist is not built, so say it here).
+        Some(p) if p.starts_with("allkeys-") => (
+            Status::Fail,
+            format!(
+                "{p}: can evict index keys while their entries live; use noeviction or volatile-*"
+            ),
         ),
         Some(p) => (
             Status::Warn,

@@ -130,22 +130,11 @@ fn doctor_fails_an_evicting_policy_and_a_foreign_layout() {
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains("eviction policy"), "{stderr}");
 
-    // A namespace created with 4 buckets, read by a CLI configured for 1.
+    // A namespace written by another layout version.
     let sound = Redis::start();
     let url = sound.url();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        tagcache::Cache::builder(&url)
-            .namespace("four")
-            .buckets(4)
-            .build()
-            .await
-            .unwrap();
-    });
-    let out = run(&url, ["--namespace", "four", "doctor"]);
+    crate::redis_cmd::<u64>(&url, &["HSET", "{old}:meta", "layout", "0", "buckets", "1"]);
+    let out = run(&url, ["--namespace", "old", "doctor"]);
     assert_eq!(out.status.code(), Some(2));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -154,6 +143,6 @@ fn doctor_fails_an_evicting_policy_and_a_foreign_layout() {
         "{text}"
     );
     // The other commands refuse the namespace with one line.
-    let line = fails(&run(&url, ["--namespace", "four", "stats"]), 2);
-    assert!(line.contains("buckets"), "{line}");
+    let line = fails(&run(&url, ["--namespace", "old", "stats"]), 2);
+    assert!(line.contains("layout version 0"), "{line}");
 }

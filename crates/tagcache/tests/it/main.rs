@@ -18,6 +18,7 @@ mod input;
 mod keyspaces;
 mod layout;
 mod legacy;
+mod namespaces;
 mod props;
 mod raw;
 mod server;
