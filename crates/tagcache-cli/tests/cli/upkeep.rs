@@ -146,3 +146,75 @@ fn doctor_fails_an_evicting_policy_and_a_foreign_layout() {
     let line = fails(&run(&url, ["--namespace", "old", "stats"]), 2);
     assert!(line.contains("layout version 0"), "{line}");
 }
+
+/// Issue 9, finding 6: `doctor` built its cache with the 100 ms default
+/// response timeout, so on a slow server (every call taking ~300 ms) it
+/// exited with a bare "timeout" before its latency check.
+#[test]
+fn finding_6_doctor_reports_a_slow_server_with_its_latency() {
+    let redis = Redis::start();
+    ok(&run(&redis.url(), ["set", "k", "v"]));
+    let slow = slow_proxy(&redis.socket_path(), Duration::from_millis(150));
+    let out = run(&slow, ["doctor"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{text}\n{stderr}");
+    let latency = text
+        .lines()
+        .find(|l| l.contains("round trip"))
+        .unwrap_or_else(|| panic!("no latency check: {text}\n{stderr}"));
+    assert!(latency.starts_with("fail"), "{latency}");
+    let p50: f64 = latency
+        .split("p50 ")
+        .nth(1)
+        .and_then(|r| r.split(" ms").next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{latency}"));
+    assert!(p50 >= 150.0, "{latency}");
+    for check in [
+        "redis version",
+        "script loading",
+        "layout",
+        "eviction policy",
+    ] {
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with("ok") && l.contains(check)),
+            "{check}: {text}"
+        );
+    }
+    assert!(stderr.contains("round trip"), "{stderr}");
+    assert!(!stderr.contains("timeout"), "{stderr}");
+}
+
+/// A TCP proxy in front of the server's socket that holds every request
+/// for `delay`: a server whose every answer takes that long. Returns its
+/// `redis://` URL; it lives as long as the test process.
+fn slow_proxy(socket: &std::path::Path, delay: Duration) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let socket = socket.to_owned();
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let Ok(server) = std::os::unix::net::UnixStream::connect(&socket) else {
+                return;
+            };
+            let (mut c_in, mut s_out) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 16 * 1024];
+                while let Ok(n @ 1..) = c_in.read(&mut buf) {
+                    std::thread::sleep(delay);
+                    if s_out.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+            });
+            let (mut s_in, mut c_out) = (server, client);
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut s_in, &mut c_out);
+            });
+        }
+    });
+    format!("redis://127.0.0.1:{port}")
+}
