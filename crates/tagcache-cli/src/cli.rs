@@ -59,7 +59,7 @@ pub struct GlobalArgs {
 pub enum Command {
     /// Store a value (argument, - for stdin, or --value-file) under KEY as raw bytes, with tags.
     Set(set::SetArgs),
-    /// Print the raw value bytes of KEY (exit 1 when missing).
+    /// Print the value of KEY: raw bytes, or a typed value as JSON (exit 1 when missing).
     Get(get::GetArgs),
     /// Delete entries; print how many existed.
     Del(del::DelArgs),

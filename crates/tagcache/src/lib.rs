@@ -61,6 +61,7 @@ mod observe;
 mod options;
 mod path;
 mod paths;
+mod payload;
 mod policy;
 mod remove;
 mod scope;
@@ -68,6 +69,7 @@ mod scripts;
 mod stats;
 mod sweep;
 mod table;
+mod tag_kind;
 mod tasks;
 mod write;
 
@@ -89,10 +91,12 @@ pub use observe::KeyLogging;
 pub use options::SetOptions;
 pub use path::{KeyPath, Part, PathPattern, Segment};
 pub use paths::{PathKeys, PathQuery};
+pub use payload::{Encoding, Payload};
 pub use policy::EvictionCheck;
 pub use scope::{Scope, ScopeKeys};
 pub use stats::Stats;
 pub use sweep::PruneReport;
+pub use tag_kind::TagKind;
 
 /// The guide (GUIDE.md at the repository root); its examples are compiled
 /// as doc tests, so they stay true to the API.

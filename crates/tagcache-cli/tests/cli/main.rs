@@ -11,6 +11,7 @@ mod migrate;
 mod namespaces;
 mod server;
 mod upkeep;
+mod values;
 
 use std::ffi::OsStr;
 use std::process::{Command, Output};
