@@ -117,9 +117,8 @@ impl Context {
     pub fn cannot_open(&self, target: &Target, e: tagcache::Error) -> CliError {
         if e.kind() == ErrorKind::NamespaceNotFound {
             return CliError::not_found(format!(
-                "namespace {} does not exist on {} (nothing has been written to it)",
-                self.global.namespace,
-                target.shown()
+                "namespace {} does not exist (nothing has been written to it)",
+                self.global.namespace
             ));
         }
         target.cannot_connect(e)
