@@ -94,7 +94,7 @@ pub use paths::{PathKeys, PathQuery};
 pub use payload::{Encoding, Payload};
 pub use policy::EvictionCheck;
 pub use scope::{Scope, ScopeKeys};
-pub use stats::Stats;
+pub use stats::{InflightInvalidation, Stats};
 pub use sweep::PruneReport;
 pub use tag_kind::TagKind;
 

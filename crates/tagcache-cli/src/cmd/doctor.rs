@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use comfy_table::Table;
 use serde_json::json;
-use tagcache::{Cache, ErrorKind, EvictionCheck};
+use tagcache::{Cache, ErrorKind, EvictionCheck, InflightInvalidation};
 
-use crate::cmd::{Context, JsonFlag};
+use crate::cmd::{stats, Context, JsonFlag};
 use crate::error::{CliError, Result};
 use crate::output;
 use crate::target::Target;
@@ -128,7 +128,9 @@ pub async fn run(args: DoctorArgs, ctx: &Context) -> Result<ExitCode> {
     )];
     checks.extend(startup_checks(&built, ns, policy.as_deref(), version_ok));
     checks.push(latency_check(&mut raw).await?);
-    report(&checks, ns, ctx.json(args.out));
+    let (invalidations, in_flight) = invalidations_check(&built).await;
+    checks.push(invalidations);
+    report(&checks, ns, &in_flight, ctx.json(args.out));
     let failed: Vec<&str> = checks
         .iter()
         .filter(|c| c.status == Status::Fail)
@@ -316,14 +318,86 @@ async fn latency_check(raw: &mut redis::aio::MultiplexedConnection) -> Result<Ch
     Ok(check("latency", "round trip", status, detail))
 }
 
-fn report(checks: &[Check], ns: &str, json: bool) {
+/// Invalidations in flight, and above all those a crashed process left
+/// for the sweep: a warning says which, how much is left, and when the
+/// sweep finishes them.
+async fn invalidations_check(
+    built: &tagcache::Result<Cache>,
+) -> (Check, Vec<InflightInvalidation>) {
+    let (id, title) = ("invalidations", "invalidations");
+    let cache = match built {
+        Ok(cache) => cache,
+        Err(e) if e.kind() == ErrorKind::NamespaceNotFound => {
+            return (
+                check(id, title, Status::Ok, "none (no namespace yet)"),
+                Vec::new(),
+            )
+        }
+        Err(_) => {
+            let skipped = check(
+                id,
+                title,
+                Status::Skip,
+                "not checked: the cache could not be opened",
+            );
+            return (skipped, Vec::new());
+        }
+    };
+    let stats = match cache.stats().await {
+        Ok(stats) => stats,
+        Err(e) => {
+            return (
+                check(id, title, Status::Warn, format!("cannot read them: {e}")),
+                Vec::new(),
+            )
+        }
+    };
+    let abandoned: Vec<&InflightInvalidation> =
+        stats.invalidations.iter().filter(|i| i.abandoned).collect();
+    let detail = match (stats.invalidations_in_flight, abandoned.as_slice()) {
+        (0, _) => "none in flight".to_owned(),
+        (n, []) => format!("{n} in flight, none abandoned"),
+        (n, abandoned) => {
+            let mut text = format!(
+                "{n} in flight, {} abandoned by a stopped process: ",
+                abandoned.len()
+            );
+            let shown: Vec<String> = abandoned
+                .iter()
+                .take(3)
+                .map(|i| stats::describe(i))
+                .collect();
+            text.push_str(&shown.join("; "));
+            if abandoned.len() > 3 {
+                text.push_str(&format!(
+                    "; and {} more (tagcache stats)",
+                    abandoned.len() - 3
+                ));
+            }
+            text
+        }
+    };
+    let status = if abandoned.is_empty() {
+        Status::Ok
+    } else {
+        Status::Warn
+    };
+    (check(id, title, status, detail), stats.invalidations)
+}
+
+fn report(checks: &[Check], ns: &str, in_flight: &[InflightInvalidation], json: bool) {
     if json {
         let list: Vec<serde_json::Value> = checks
             .iter()
             .map(|c| json!({ "check": c.id, "status": c.status.as_str(), "detail": c.detail }))
             .collect();
         let ok = checks.iter().all(|c| c.status != Status::Fail);
-        output::json(&json!({ "namespace": ns, "ok": ok, "checks": list }));
+        output::json(&json!({
+            "namespace": ns,
+            "ok": ok,
+            "checks": list,
+            "invalidations": stats::invalidations_json(in_flight),
+        }));
         return;
     }
     let mut table = Table::new();

@@ -218,3 +218,62 @@ fn slow_proxy(socket: &std::path::Path, delay: Duration) -> String {
     });
     format!("redis://127.0.0.1:{port}")
 }
+
+/// Issue 9, finding 9: `stats` and `doctor` did not show an invalidation
+/// abandoned by a crash (its snapshot's size, when the sweep finishes it).
+#[test]
+fn finding_9_stats_and_doctor_show_an_abandoned_invalidation() {
+    let redis = Redis::start();
+    let url = redis.url();
+    for i in 0..7 {
+        ok(&run(&url, ["set", &format!("k{i}"), "v", "--tag", "T"]));
+    }
+    // What an invalidation interrupted before its first chunk leaves
+    // (docs/redis-layout.md): the index renamed to its snapshot, filed in
+    // `inv` with a heartbeat a minute old.
+    let (secs, _): (u64, u64) = crate::redis_cmd(&url, &["TIME"]);
+    let heartbeat = ((secs - 60) * 1000).to_string();
+    crate::redis_cmd::<()>(&url, &["RENAME", "{tagcache.0}:t:T", "{tagcache.0}:x:T"]);
+    crate::redis_cmd::<u64>(&url, &["ZADD", "{tagcache.0}:inv", &heartbeat, "T"]);
+
+    let v = json(&run(&url, ["stats", "--json"]));
+    assert_eq!(number(&v, "invalidations_in_flight"), 1);
+    let inv = &v["invalidations"][0];
+    assert_eq!(inv["tag"], "T", "{v}");
+    assert_eq!(inv["bucket"], 0);
+    assert_eq!(inv["remaining"], 7);
+    assert_eq!(inv["abandoned"], true);
+    assert_eq!(inv["sweep_after_ms"], 0);
+    assert!(number(inv, "heartbeat_age_ms") >= 60_000, "{v}");
+    let text = ok(&run(&url, ["stats"]));
+    let row = text
+        .lines()
+        .find(|l| l.contains("abandoned"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(row.contains(" T ") && row.contains(" 7 "), "{row}");
+
+    let text = ok(&run(&url, ["doctor"]));
+    let line = text
+        .lines()
+        .find(|l| l.contains("invalidations"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(line.starts_with("warn"), "{line}");
+    assert!(line.contains("T (bucket 0): 7 entries left"), "{line}");
+    assert!(line.contains("next sweep finishes it"), "{line}");
+    let v = json(&run(&url, ["doctor", "--json"]));
+    assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(v["invalidations"][0]["remaining"], 7, "{v}");
+
+    let v = json(&run(&url, ["prune", "--json"]));
+    assert_eq!(number(&v, "invalidations_resumed"), 1, "{v}");
+    assert_eq!(number(&v, "entries_removed"), 7, "{v}");
+    let v = json(&run(&url, ["stats", "--json"]));
+    assert_eq!(number(&v, "invalidations_in_flight"), 0);
+    assert_eq!(v["invalidations"], serde_json::json!([]));
+    let text = ok(&run(&url, ["doctor"]));
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("ok") && l.contains("none in flight")),
+        "{text}"
+    );
+}

@@ -14,6 +14,7 @@ mod examples;
 mod faults;
 mod grace;
 mod groups;
+mod inflight;
 mod input;
 mod keyspaces;
 mod layout;
