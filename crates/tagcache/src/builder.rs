@@ -315,9 +315,8 @@ impl CacheBuilder {
     ///   layout version or bucket count (without
     ///   [`adopt_buckets`](Self::adopt_buckets) /
     ///   [`existing_namespace`](Self::existing_namespace));
-    /// - [`ErrorKind::NamespaceNotFound`]: with
-    ///   [`existing_namespace`](Self::existing_namespace), the namespace
-    ///   does not exist;
+    /// - [`ErrorKind::NamespaceNotFound`] when the namespace does not
+    ///   exist, with [`existing_namespace`](Self::existing_namespace);
     /// - [`ErrorKind::UnsafeEvictionPolicy`]: see [`EvictionCheck`].
     pub async fn build(self) -> Result<Cache> {
         let space = self.validate()?;
