@@ -95,7 +95,7 @@ fn doctor_passes_on_a_sound_server() {
     let redis = Redis::start();
     let url = redis.url();
     let text = ok(&run(&url, ["doctor"]));
-    assert_eq!(text.lines().count(), 5, "{text}");
+    assert_eq!(text.lines().count(), 6, "{text}");
     assert!(text.lines().all(|l| l.starts_with("ok")), "{text}");
     let v = json(&run(&url, ["doctor", "--json"]));
     assert_eq!(v["ok"], true);
@@ -113,6 +113,7 @@ fn doctor_passes_on_a_sound_server() {
             ("scripts", "ok"),
             ("layout", "ok"),
             ("latency", "ok"),
+            ("invalidations", "ok"),
         ]
     );
 }
