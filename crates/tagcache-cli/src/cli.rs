@@ -57,9 +57,9 @@ pub struct GlobalArgs {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Store VALUE under KEY as raw bytes, with tags.
+    /// Store a value (argument, - for stdin, or --value-file) under KEY as raw bytes, with tags.
     Set(set::SetArgs),
-    /// Print the raw value bytes of KEY (exit 1 when missing).
+    /// Print the value of KEY: raw bytes, or a typed value as JSON (exit 1 when missing).
     Get(get::GetArgs),
     /// Delete entries; print how many existed.
     Del(del::DelArgs),

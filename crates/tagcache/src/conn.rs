@@ -440,6 +440,9 @@ fn circuit_open() -> Error {
 }
 
 fn script_error(script: &Script, e: redis::RedisError) -> Error {
+    if let Some(denied) = crate::error::permission_denied(&e, Some((script.name, script.source))) {
+        return denied;
+    }
     let e = Error::from(e);
     if e.kind() == ErrorKind::Server {
         Error::new(

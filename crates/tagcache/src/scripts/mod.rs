@@ -10,19 +10,24 @@ use std::sync::LazyLock;
 /// A script with its name (for errors and metrics).
 pub(crate) struct Script {
     pub(crate) name: &'static str,
+    /// The source as sent (`lib.lua` first): Redis reports errors by its
+    /// line numbers.
+    pub(crate) source: &'static str,
     pub(crate) script: redis::Script,
 }
 
 macro_rules! script {
-    ($name:literal) => {
+    ($name:literal) => {{
+        let source = concat!(
+            include_str!("lib.lua"),
+            include_str!(concat!($name, ".lua"))
+        );
         Script {
             name: $name,
-            script: redis::Script::new(concat!(
-                include_str!("lib.lua"),
-                include_str!(concat!($name, ".lua"))
-            )),
+            source,
+            script: redis::Script::new(source),
         }
-    };
+    }};
 }
 
 /// Every script tagcache runs.
