@@ -2,6 +2,7 @@
 //! and hands results to the output layer.
 
 pub mod bench;
+pub mod clear;
 pub mod del;
 pub mod demo;
 pub mod doctor;
@@ -172,6 +173,7 @@ async fn dispatch(command: Command, ctx: &Context) -> Result<ExitCode> {
         Command::Keys(args) => keys::run(args, ctx).await,
         Command::Invalidate(args) => invalidate::run(args, ctx).await,
         Command::Prune(args) => prune::run(args, ctx).await,
+        Command::Clear(args) => clear::run(args, ctx).await,
         Command::Migrate(args) => migrate::run(args, ctx).await,
         Command::Stats(args) => stats::run(args, ctx).await,
         Command::Doctor(args) => doctor::run(args, ctx).await,

@@ -30,6 +30,22 @@ fn invalidate_counts_each_entry_once() {
 }
 
 #[test]
+fn clear_needs_yes_and_deletes_every_entry() {
+    let redis = Redis::start();
+    let url = redis.url();
+    ok(&run(&url, ["set", "k1", "v", "--tag", "t"]));
+    ok(&run(&url, ["set", "org:1:k2", "v"]));
+    ok(&run(&url, ["set", "plain", "v"]));
+    fails(&run(&url, ["clear"]), 2);
+    assert_eq!(ok(&run(&url, ["get", "plain"])), "v");
+    assert_eq!(ok(&run(&url, ["clear", "--yes"])), "3\n");
+    fails(&run(&url, ["get", "plain"]), 1);
+    fails(&run(&url, ["get", "org:1:k2"]), 1);
+    let v = json(&run(&url, ["clear", "--yes", "--json"]));
+    assert_eq!(v, serde_json::json!({"deleted": 0}));
+}
+
+#[test]
 fn prune_removes_expired_members_and_empty_indexes() {
     let redis = Redis::start();
     let url = redis.url();
@@ -42,8 +58,9 @@ fn prune_removes_expired_members_and_empty_indexes() {
         tokio::time::sleep(Duration::from_millis(120)).await;
     });
     let v = json(&run(&url, ["prune", "--json"]));
-    assert_eq!(number(&v, "members_removed"), 60, "{v}");
-    assert_eq!(number(&v, "indexes_removed"), 2, "{v}");
+    // t1, t2 and the all-entries index, per entry.
+    assert_eq!(number(&v, "members_removed"), 90, "{v}");
+    assert_eq!(number(&v, "indexes_removed"), 3, "{v}");
     for key in [
         "indexes_visited",
         "invalidations_resumed",
