@@ -20,6 +20,7 @@ mod layout;
 mod legacy;
 mod props;
 mod raw;
+mod recovery;
 mod server;
 mod sweep;
 mod tags;
