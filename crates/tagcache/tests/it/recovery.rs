@@ -6,7 +6,9 @@
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
-use tagcache::{ErrorKind, SetOptions};
+use std::time::Duration;
+
+use tagcache::{BypassReason, ErrorKind, SetOptions, Written};
 
 use crate::support::RedisServer;
 
@@ -201,4 +203,146 @@ fn fuzzed_entry_bytes_never_make_removal_fail() {
     if let Err(e) = result {
         panic!("{e}");
     }
+}
+
+/// `used_memory` from `INFO memory`.
+fn used_memory(server: &RedisServer) -> u64 {
+    let info: String = server.cmd(&[b"INFO", b"memory"]);
+    info.lines()
+        .find_map(|l| l.strip_prefix("used_memory:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("used_memory")
+}
+
+/// Makes Redis full: `maxmemory` well below what it uses now.
+fn fill_up(server: &RedisServer) {
+    let limit = (used_memory(server) / 2).to_string();
+    server.cmd::<()>(&[b"CONFIG", b"SET", b"maxmemory", limit.as_bytes()]);
+}
+
+#[tokio::test]
+async fn full_redis_does_not_lock_everyone_out() {
+    let server = RedisServer::start_with(&["--maxmemory-policy", "noeviction"]);
+    let cache = crate::cache(&server).await;
+    // Incompressible, so the entries hold real memory.
+    let value: Vec<u8> = (0..2000u64)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    for i in 0..200 {
+        let opts = SetOptions::new().tag(format!("t{}", i % 4)).tag("all");
+        cache
+            .set_bytes(format!("k{i}"), &value, &opts)
+            .await
+            .unwrap();
+    }
+    // An index due in the registry whose trim removes nothing (its
+    // earliest member was deleted): re-filing it is the sweep script's
+    // first write.
+    let short = SetOptions::new().tag("due").ttl(Duration::from_millis(1));
+    cache.set_bytes("short", b"v", &short).await.unwrap();
+    cache
+        .set_bytes("long", b"v", &SetOptions::new().tag("due"))
+        .await
+        .unwrap();
+    assert!(cache.delete("short").await.unwrap());
+    tokio::time::sleep(Duration::from_millis(20)).await;
+
+    fill_up(&server);
+    let before = used_memory(&server);
+
+    // Only memory-growing writes fail.
+    let e = cache
+        .set_bytes("more", &value, &SetOptions::new().tag("t0"))
+        .await
+        .unwrap_err();
+    assert!(e.is_out_of_memory(), "{e:?}");
+    assert_eq!(
+        cache
+            .fail_safe()
+            .set_bytes("more", &value, &SetOptions::new())
+            .await
+            .unwrap(),
+        Written::Skipped(BypassReason::OutOfMemory)
+    );
+
+    // A process starting now can build, read, delete, invalidate, prune.
+    let fresh = crate::cache(&server).await;
+    assert_eq!(fresh.get_bytes("k1").await.unwrap(), Some(value.clone()));
+    assert_eq!(fresh.tags("k1").await.unwrap().map(|t| t.len()), Some(2));
+    assert_eq!(fresh.tag_len("t1").await.unwrap(), 50);
+    assert_eq!(fresh.keys_with_tag("t2").collect().await.unwrap().len(), 50);
+    assert!(fresh.delete("k1").await.unwrap());
+    assert!(!fresh.delete("absent").await.unwrap());
+    assert_eq!(fresh.invalidate_tag("t1").await.unwrap(), 49);
+    let report = fresh.prune().await.unwrap();
+    assert!(report.complete, "{report:?}");
+    assert!(report.indexes_visited >= 1, "{report:?}");
+    assert_eq!(fresh.invalidate_tags(["t0", "t2"]).await.unwrap(), 100);
+    let after = used_memory(&server);
+    assert!(after < before, "removing freed memory: {before} -> {after}");
+    assert_eq!(fresh.get_bytes("k3").await.unwrap(), Some(value.clone()));
+    assert_eq!(fresh.get_bytes("k0").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn volatile_eviction_storm_leaves_no_dead_members_after_prune() {
+    let server =
+        RedisServer::start_with(&["--maxmemory", "4mb", "--maxmemory-policy", "volatile-lru"]);
+    let cache = crate::cache(&server).await;
+    let value = vec![1u8; 300];
+    let n = 20_000;
+    let mut refused = 0;
+    for start in (0..n).step_by(200) {
+        let batch = (start..start + 200).map(|i| {
+            (
+                format!("k{i}"),
+                value.clone(),
+                SetOptions::new().tags(["a", "b"]),
+            )
+        });
+        if let Err(e) = cache.set_many_bytes(batch).await {
+            assert!(e.is_out_of_memory(), "{e:?}");
+            refused += 1;
+        }
+    }
+    let evicted = {
+        let info: String = server.cmd(&[b"INFO", b"stats"]);
+        info.lines()
+            .find_map(|l| l.strip_prefix("evicted_keys:"))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap()
+    };
+    let members =
+        |tag: &str| -> u64 { server.cmd(&[b"ZCARD", format!("{{test.0}}:t:{tag}").as_bytes()]) };
+    let live = || -> u64 {
+        let mut c = server.conn();
+        let mut pipe = redis::pipe();
+        for i in 0..n {
+            pipe.exists(format!("{{test.0}}:e:k{i}"));
+        }
+        let present: Vec<bool> = pipe.query(&mut c).unwrap();
+        present.into_iter().filter(|p| *p).count() as u64
+    };
+    let dead_before = members("a") - live();
+    eprintln!(
+        "{n} writes: {evicted} evictions, {refused} batches refused, {} live, {dead_before} dead members per index",
+        live()
+    );
+    assert!(
+        evicted > 0 && dead_before > 1000,
+        "the storm left dead members"
+    );
+
+    let report = cache.prune().await.unwrap();
+    eprintln!("prune: {report:?}");
+    assert!(report.complete, "{report:?}");
+    let live = live();
+    assert_eq!(members("a"), live, "index a holds exactly the live entries");
+    assert_eq!(members("b"), live, "index b holds exactly the live entries");
+    assert!(report.gone_members_removed >= 2 * dead_before, "{report:?}");
+    // Memory is back: writes work again.
+    cache
+        .set_bytes("after", &value, &SetOptions::new().tag("a"))
+        .await
+        .unwrap();
 }
