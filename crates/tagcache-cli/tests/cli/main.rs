@@ -8,6 +8,7 @@ mod demo;
 mod entries;
 mod errors;
 mod migrate;
+mod recovery;
 mod server;
 mod upkeep;
 
