@@ -111,6 +111,29 @@ async fn malformed_entries_can_be_deleted_overwritten_and_pruned() {
     assert_eq!(cache.tag_len("U").await.unwrap(), 0);
 }
 
+#[tokio::test]
+async fn a_malformed_group_does_not_block_its_tag() {
+    let server = RedisServer::start();
+    let cache = crate::cache(&server).await;
+    for (owner, tag) in [("1", "G"), ("2", "G"), ("3", "G")] {
+        let g = cache.group("branches", owner).unwrap().tag(tag);
+        g.set("main", &true).await.unwrap();
+    }
+    let key = |owner: &str| format!("{{test.0}}:e:\x00gbranches:{owner}").into_bytes();
+    // A tag section a u16 length runs past; a hash without one; a string
+    // where the hash belongs.
+    server.cmd::<()>(&[b"HSET", &key("1"), b"\x00tags", b"\x00\x09G"]);
+    server.cmd::<()>(&[b"HDEL", &key("2"), b"\x00tags"]);
+    server.cmd::<()>(&[b"DEL", &key("3")]);
+    server.cmd::<()>(&[b"SET", &key("3"), b"x"]);
+    assert_eq!(cache.invalidate_tag("G").await.unwrap(), 3);
+    for owner in ["1", "2", "3"] {
+        assert_eq!(server.cmd::<u64>(&[b"EXISTS", &key(owner)]), 0);
+    }
+    assert!(cache.prune().await.unwrap().complete);
+    assert_eq!(crate::keys_besides_fences(&server), 1, "only the meta key");
+}
+
 /// Bytes stored raw under an entry key: anything, or a plausible header
 /// (version 1, any flags, a section length near the real size) followed by
 /// anything, which reaches the deeper checks.
