@@ -485,6 +485,7 @@ impl CacheBuilder {
             conn,
             space,
             limits,
+            gone: Default::default(),
         });
         let writes = WriteQueue::start(core.clone());
         let replayer = crate::failsafe::start_replayer(&core, &journal);

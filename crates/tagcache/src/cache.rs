@@ -608,8 +608,11 @@ impl Cache {
     }
 
     /// One full sweep: trims every expired index member, removes empty
-    /// indexes, finishes abandoned invalidations. Runs as many bounded
-    /// steps as needed; safe alongside traffic and other sweepers.
+    /// indexes, finishes abandoned invalidations, and checks every index
+    /// for members whose entry is gone (evicted, or deleted behind
+    /// tagcache's back). Runs as many bounded steps as needed; safe
+    /// alongside traffic and other sweepers, and when Redis is at
+    /// `maxmemory` (it only frees memory).
     ///
     /// # Errors
     /// Redis errors (the work done so far stays done).
@@ -618,7 +621,9 @@ impl Cache {
     }
 
     /// One bounded sweep step of about `budget` members or indexes;
-    /// [`PruneReport::complete`] says whether anything due is left.
+    /// [`PruneReport::complete`] says whether anything due is left and a
+    /// whole pass of the gone-entry check has ended. Successive steps on
+    /// one handle resume that pass where the last one stopped.
     ///
     /// # Errors
     /// Redis errors.

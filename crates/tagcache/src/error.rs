@@ -271,6 +271,8 @@ fn classify(e: &redis::RedisError) -> ErrorKind {
         _ => match e.code() {
             Some("NOAUTH" | "WRONGPASS" | "NOPERM") => ErrorKind::Auth,
             Some("BUSY") => ErrorKind::Timeout,
+            // Another type where an entry string belongs: not an entry.
+            Some("WRONGTYPE") => ErrorKind::Codec,
             _ => ErrorKind::Server,
         },
     }

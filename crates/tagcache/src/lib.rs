@@ -52,6 +52,7 @@ mod conn;
 mod core;
 mod error;
 mod failsafe;
+mod gone;
 mod group;
 mod invalidate;
 mod journal;

@@ -9,6 +9,7 @@ mod entries;
 mod errors;
 mod migrate;
 mod namespaces;
+mod recovery;
 mod server;
 mod upkeep;
 mod values;

@@ -28,6 +28,23 @@ macro_rules! script {
             script: redis::Script::new(source),
         }
     }};
+    // A script that frees memory: it must run when Redis is at maxmemory.
+    // Without flags, Redis refuses a script's first memory-growing write
+    // then (its bookkeeping, e.g. a fence or a registry score); the
+    // `allow-oom` flag lets all of it run. The shebang must be the very
+    // first line, before lib.lua.
+    ($name:literal, frees_memory) => {{
+        let source = concat!(
+            "#!lua flags=allow-oom\n",
+            include_str!("lib.lua"),
+            include_str!(concat!($name, ".lua"))
+        );
+        Script {
+            name: $name,
+            source,
+            script: redis::Script::new(source),
+        }
+    }};
 }
 
 /// Every script tagcache runs.
@@ -37,6 +54,7 @@ pub(crate) struct Scripts {
     pub(crate) drop: Script,
     pub(crate) snapshot: Script,
     pub(crate) sweep_tag: Script,
+    pub(crate) sweep_gone: Script,
     pub(crate) tag_page: Script,
     pub(crate) tag_count: Script,
     pub(crate) tag_member: Script,
@@ -49,13 +67,14 @@ pub(crate) struct Scripts {
 
 impl Scripts {
     /// Every script, for loading at connect.
-    pub(crate) fn all(&self) -> [&Script; 13] {
+    pub(crate) fn all(&self) -> [&Script; 14] {
         [
             &self.set,
             &self.read_tags,
             &self.drop,
             &self.snapshot,
             &self.sweep_tag,
+            &self.sweep_gone,
             &self.tag_page,
             &self.tag_count,
             &self.tag_member,
@@ -72,14 +91,15 @@ impl Scripts {
 pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     set: script!("set"),
     read_tags: script!("read_tags"),
-    drop: script!("drop"),
-    snapshot: script!("snapshot"),
-    sweep_tag: script!("sweep_tag"),
+    drop: script!("drop", frees_memory),
+    snapshot: script!("snapshot", frees_memory),
+    sweep_tag: script!("sweep_tag", frees_memory),
+    sweep_gone: script!("sweep_gone", frees_memory),
     tag_page: script!("tag_page"),
     tag_count: script!("tag_count"),
     tag_member: script!("tag_member"),
     meta: script!("meta"),
-    trim: script!("trim"),
+    trim: script!("trim", frees_memory),
     group_put: script!("group_put"),
     legacy_move: script!("legacy_move"),
     legacy_del_if: script!("legacy_del_if"),

@@ -76,7 +76,8 @@ for i = 1, n do
     -- same tag section needs no index change.
     local old, missing
     local section = tag_section(entry)
-    if section and section ~= '' then
+    -- (A malformed old entry counts as untagged: its tags cannot be read.)
+    if type(section) == 'string' and section ~= '' then
       local new_section = string.sub(value, 7, 6 + struct.unpack('>I4', value, 3))
       if section ~= new_section then
         old, missing = {}, {}

@@ -23,6 +23,7 @@ mod legacy;
 mod namespaces;
 mod props;
 mod raw;
+mod recovery;
 mod seams;
 mod server;
 mod sweep;
