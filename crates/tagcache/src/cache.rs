@@ -483,7 +483,16 @@ impl Cache {
         let key = key.as_ref();
         validate_key(key)?;
         let bucket = self.core().space.bucket_of(key);
-        let mut sections = self.core().read_sections(bucket, &[key.to_vec()]).await?;
+        let mut sections = match self.core().read_sections(bucket, &[key.to_vec()]).await {
+            Ok(sections) => sections,
+            // The script only sees that the entry is malformed; a read says
+            // why, so `tags` and `get` report the very same error.
+            Err(e) if e.kind() == ErrorKind::Codec => {
+                self.get_bytes(key).await?;
+                return Err(e);
+            }
+            Err(e) => return Err(e),
+        };
         let tags = sections
             .pop()
             .flatten()
