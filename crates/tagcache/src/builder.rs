@@ -79,7 +79,7 @@ impl CacheBuilder {
             max_tags: 4096,
             max_value_bytes: 64 << 20,
             chunk_size: 1000,
-            trim_limit: 16,
+            trim_limit: 0,
             eviction_check: EvictionCheck::default(),
             auto_sweep: Some(Duration::from_secs(30)),
             tls_root: None,
@@ -189,10 +189,12 @@ impl CacheBuilder {
         self
     }
 
-    /// Expired members trimmed from an index each time it is written.
-    /// Default: 16.
+    /// Expired members trimmed from an index each time it is written
+    /// (0: none). Default: 0 — the sweep trims them (the registry files
+    /// every index under its next expiry), and a write saves a `ZRANGE`
+    /// per tag; set it when indexes must shrink between sweeps.
     pub fn trim_limit(mut self, n: usize) -> Self {
-        self.trim_limit = n.max(1);
+        self.trim_limit = n;
         self
     }
 
