@@ -75,6 +75,8 @@ pub struct ClearRun {
     pub entries: u64,
     /// Keys in the database before (entries, indexes, meta).
     pub keys_before: u64,
+    /// Keys in the database after (tagcache keeps the namespace's meta).
+    pub keys_after: u64,
     /// What the strategy reported deleted (tagcache: entries; FLUSHDB:
     /// keys before; SCAN: keys unlinked).
     pub deleted: u64,
@@ -150,16 +152,16 @@ async fn once(b: &Bench<'_>, strategy: Strategy, n: u64, round: u32) -> Result<C
     };
     b.janitor.track(&fp);
     let cache = b.cache(space.name()).await?;
-    b.progress
-        .set(format!("clear: writing {n} entries for {}", strategy.label()));
+    b.progress.set(format!(
+        "clear: writing {n} entries for {}",
+        strategy.label()
+    ));
     load(&cache, n, |i| {
         let opts = SetOptions::new().ttl(TTL).tags(wl.tags_of(i, None));
         (wl.value().to_vec(), opts)
     })
     .await?;
-    let keys_before: u64 = redis::cmd("DBSIZE")
-        .query_async(&mut b.raw.clone())
-        .await?;
+    let keys_before: u64 = redis::cmd("DBSIZE").query_async(&mut b.raw.clone()).await?;
     if let Some(log) = &b.slowlog {
         log.reset().await?;
     }
@@ -173,6 +175,7 @@ async fn once(b: &Bench<'_>, strategy: Strategy, n: u64, round: u32) -> Result<C
     let stalls = probe.stop().await?;
     let deleted = deleted?;
     let after = server::sample(&b.raw).await?;
+    let keys_after: u64 = redis::cmd("DBSIZE").query_async(&mut b.raw.clone()).await?;
     let server_longest_command_ms = match &b.slowlog {
         Some(log) => Some(log.longest_ms().await?),
         None => None,
@@ -185,6 +188,7 @@ async fn once(b: &Bench<'_>, strategy: Strategy, n: u64, round: u32) -> Result<C
         label: strategy.label(),
         entries: n,
         keys_before,
+        keys_after,
         deleted,
         wall_ms: wall_s * 1000.0,
         rounds_wall_ms: Vec::new(),
@@ -242,4 +246,3 @@ async fn execute(
         }
     }
 }
-

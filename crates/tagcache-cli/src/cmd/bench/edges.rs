@@ -38,7 +38,10 @@ enum Writer {
     Tagcache,
     /// `SET PX` + one `ZADD` per tag, plus (by hand) the `\0a` edge and
     /// the key's prefix edges when asked.
-    Raw { all: bool, prefixes: bool },
+    Raw {
+        all: bool,
+        prefixes: bool,
+    },
 }
 
 /// One way of writing a data set.
@@ -367,10 +370,7 @@ async fn once(
     n: u64,
     round: u32,
 ) -> Result<Run> {
-    let space = Space::new(
-        b.plan
-            .namespace(&format!("ed-{}{c}-{round}", mode.short())),
-    );
+    let space = Space::new(b.plan.namespace(&format!("ed-{}{c}-{round}", mode.short())));
     let fp = Footprint {
         space,
         entries: n,

@@ -18,7 +18,7 @@ use serde::Serialize;
 use tagcache::{Cache, SetOptions};
 
 use super::census::{self, Census};
-use super::layout::{Keys, Footprint, Space};
+use super::layout::{Footprint, Keys, Space};
 use super::probe::{Probe, Stalls};
 use super::report::Goal;
 use super::server::{self, Cost};

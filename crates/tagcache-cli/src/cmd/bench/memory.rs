@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use tagcache::SetOptions;
 
-use super::layout::{Keys, item_key, Footprint, Space};
+use super::layout::{item_key, Footprint, Keys, Space};
 use super::probe::{Probe, Stalls};
 use super::report::Goal;
 use super::server;

@@ -352,6 +352,10 @@ impl Report {
             "\n\ngoals: {} passed, {} missed",
             self.goals_passed, self.goals_missed
         );
+        // Sections not run leave blank lines behind.
+        while out.contains("\n\n\n") {
+            out = out.replace("\n\n\n", "\n\n");
+        }
         out
     }
 
@@ -497,12 +501,15 @@ impl Report {
             right_align(&mut t, &[1, 2, 3, 4, 5]);
             out += &t.to_string();
             let label = |id: &'static str| -> &'static str {
-                m.cases
-                    .iter()
-                    .find(|c| c.id == id)
-                    .map_or(id, |c| c.label)
+                m.cases.iter().find(|c| c.id == id).map_or(id, |c| c.label)
             };
-            let mut t = table(&["tagcache", "µs/op", "baseline", "µs/op", "tagcache / baseline"]);
+            let mut t = table(&[
+                "tagcache",
+                "µs/op",
+                "baseline",
+                "µs/op",
+                "tagcache / baseline",
+            ]);
             for c in &m.comparisons {
                 t.add_row(vec![
                     label(c.tagcache).to_owned(),
@@ -532,7 +539,7 @@ impl Report {
         };
         let mut t = table(&[
             "strategy",
-            "keys before",
+            "keys\nbefore / after",
             "deleted",
             "wall ms",
             "entries/s",
@@ -545,7 +552,11 @@ impl Report {
         for r in &c.runs {
             t.add_row(vec![
                 r.label.to_owned(),
-                thousands(r.keys_before as f64),
+                format!(
+                    "{} / {}",
+                    thousands(r.keys_before as f64),
+                    thousands(r.keys_after as f64)
+                ),
                 thousands(r.deleted as f64),
                 num(r.wall_ms),
                 thousands(r.entries_per_sec),
