@@ -218,9 +218,11 @@ fn bench_only_edges_and_clear_reports_reserved_edge_costs_and_clears() {
     for r in runs {
         // Every strategy removed the whole namespace: entries and indexes.
         assert!(r["deleted"].as_u64().unwrap() >= 300, "{r:#}");
-        assert!(r["stalls"]["pings"].as_u64().unwrap() > 0, "{r:#}");
         assert!(r["entries_per_sec"].as_f64().unwrap() > 0.0, "{r:#}");
     }
+    // (FLUSHDB and SCAN of 300 entries may end before the probe's first
+    // PING; the chunked clear takes longer.)
+    assert!(runs[0]["stalls"]["pings"].as_u64().unwrap() > 0, "{clear:#}");
 }
 
 #[test]
