@@ -222,7 +222,13 @@ fn bench_only_edges_and_clear_reports_reserved_edge_costs_and_clears() {
     }
     // (FLUSHDB and SCAN of 300 entries may end before the probe's first
     // PING; the chunked clear takes longer.)
-    assert!(runs[0]["stalls"]["pings"].as_u64().unwrap() > 0, "{clear:#}");
+    assert!(
+        runs[0]["stalls"]["pings"].as_u64().unwrap() > 0,
+        "{clear:#}"
+    );
+    // MONITOR census: the total, a cut, at least one chunk and the sweep.
+    assert_eq!(clear["census"]["entries"], 300, "{clear:#}");
+    assert!(clear["census"]["sent"].as_u64().unwrap() >= 3, "{clear:#}");
 }
 
 #[test]

@@ -17,6 +17,7 @@ use std::time::Instant;
 use serde::Serialize;
 use tagcache::{Cache, SetOptions};
 
+use super::census::{self, Census};
 use super::layout::{Footprint, Keys, Space};
 use super::probe::{Probe, Stalls};
 use super::server;
@@ -40,6 +41,15 @@ impl Strategy {
             Strategy::Tagcache => "tagcache",
             Strategy::FlushDb => "flushdb",
             Strategy::ScanUnlink => "scan_unlink",
+        }
+    }
+
+    /// Namespace suffix (namespaces are limited to 64 characters).
+    fn short(self) -> &'static str {
+        match self {
+            Strategy::Tagcache => "tc",
+            Strategy::FlushDb => "fl",
+            Strategy::ScanUnlink => "sc",
         }
     }
 
@@ -98,6 +108,19 @@ pub struct ClearRun {
     pub server_longest_command_ms: Option<f64>,
 }
 
+/// Entries of the MONITOR census of tagcache's clear (at most).
+const CENSUS_MAX_ENTRIES: u64 = 100_000;
+
+/// The commands an untimed `Cache::clear()` sent, counted by MONITOR.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct ClearCensus {
+    /// Entries cleared in the census.
+    pub entries: u64,
+    /// What MONITOR saw.
+    #[serde(flatten)]
+    pub census: Census,
+}
+
 /// The phase's results.
 #[derive(Debug, Clone, Serialize)]
 pub struct ClearReport {
@@ -107,6 +130,9 @@ pub struct ClearReport {
     pub rounds: u32,
     /// One per strategy (FLUSHDB only on a private server).
     pub runs: Vec<ClearRun>,
+    /// tagcache's round trips, counted exactly (absent when MONITOR is
+    /// refused).
+    pub census: Option<ClearCensus>,
 }
 
 /// Runs every strategy `--rounds` times.
@@ -123,11 +149,52 @@ pub async fn run(b: &Bench<'_>) -> Result<ClearReport> {
             rounds[s].push(once(b, *strategy, n, round).await?);
         }
     }
+    let census = census(b, n.min(CENSUS_MAX_ENTRIES)).await?;
     Ok(ClearReport {
         entries: n,
         rounds: b.plan.rounds,
         runs: rounds.into_iter().filter_map(median_round).collect(),
+        census,
     })
+}
+
+/// An untimed `Cache::clear()` of `n` entries under MONITOR; `None` when
+/// the server refuses MONITOR.
+async fn census(b: &Bench<'_>, n: u64) -> Result<Option<ClearCensus>> {
+    let (cache, fp) = prepare(b, "cl-census", n, "the command census").await?;
+    b.progress
+        .set(format!("clear: counting tagcache's commands ({n} entries)"));
+    let counted = census::count(b, async { Ok(cache.clear().await?) }).await;
+    b.janitor.wipe(&b.raw, &fp).await?;
+    match counted {
+        Ok((_, census)) => Ok(Some(ClearCensus { entries: n, census })),
+        Err(e) => {
+            tracing::warn!("no command census (MONITOR refused?): {e}");
+            Ok(None)
+        }
+    }
+}
+
+/// Writes `n` entries in a fresh namespace.
+async fn prepare(b: &Bench<'_>, suffix: &str, n: u64, what: &str) -> Result<(Cache, Footprint)> {
+    let wl = &b.plan.inv_workload;
+    let space = Space::new(b.plan.namespace(suffix));
+    let fp = Footprint {
+        space: space.clone(),
+        entries: n,
+        keys: Keys::Items,
+        tags: wl.tag_set(n, None),
+    };
+    b.janitor.track(&fp);
+    let cache = b.cache(space.name()).await?;
+    b.progress
+        .set(format!("clear: writing {n} entries for {what}"));
+    load(&cache, n, |i| {
+        let opts = SetOptions::new().ttl(TTL).tags(wl.tags_of(i, None));
+        (wl.value().to_vec(), opts)
+    })
+    .await?;
+    Ok((cache, fp))
 }
 
 fn median_round(mut runs: Vec<ClearRun>) -> Option<ClearRun> {
@@ -142,25 +209,9 @@ fn median_round(mut runs: Vec<ClearRun>) -> Option<ClearRun> {
 }
 
 async fn once(b: &Bench<'_>, strategy: Strategy, n: u64, round: u32) -> Result<ClearRun> {
-    let wl = &b.plan.inv_workload;
-    let space = Space::new(b.plan.namespace(&format!("cl-{}{round}", strategy.id())));
-    let fp = Footprint {
-        space: space.clone(),
-        entries: n,
-        keys: Keys::Items,
-        tags: wl.tag_set(n, None),
-    };
-    b.janitor.track(&fp);
-    let cache = b.cache(space.name()).await?;
-    b.progress.set(format!(
-        "clear: writing {n} entries for {}",
-        strategy.label()
-    ));
-    load(&cache, n, |i| {
-        let opts = SetOptions::new().ttl(TTL).tags(wl.tags_of(i, None));
-        (wl.value().to_vec(), opts)
-    })
-    .await?;
+    let suffix = format!("cl-{}{round}", strategy.short());
+    let (cache, fp) = prepare(b, &suffix, n, strategy.label()).await?;
+    let space = fp.space.clone();
     let keys_before: u64 = redis::cmd("DBSIZE").query_async(&mut b.raw.clone()).await?;
     if let Some(log) = &b.slowlog {
         log.reset().await?;

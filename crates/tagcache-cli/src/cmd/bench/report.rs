@@ -573,9 +573,18 @@ impl Report {
             ]);
         }
         right_align(&mut t, &[1, 2, 3, 4, 5, 6, 7, 8, 9]);
+        let census = c.census.map_or_else(String::new, |k| {
+            format!(
+                "\ntagcache's clear of {} entries under MONITOR (untimed; MONITOR slows the server, \
+                 so its chunks are smaller than timed): {} commands sent, {} run inside scripts",
+                k.entries,
+                thousands(k.census.sent as f64),
+                thousands(k.census.in_scripts as f64)
+            )
+        });
         format!(
             "\n\nClearing a namespace of {} entries (fresh entries per strategy, median of {} round(s); \
-             PING probe every 1 ms)\n{}",
+             PING probe every 1 ms)\n{}{census}",
             c.entries, c.rounds, t
         )
     }
