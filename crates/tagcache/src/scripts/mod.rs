@@ -17,25 +17,20 @@ pub(crate) struct Script {
 }
 
 macro_rules! script {
-    ($name:literal) => {{
-        let source = concat!(
-            include_str!("lib.lua"),
-            include_str!(concat!($name, ".lua"))
-        );
-        Script {
-            name: $name,
-            source,
-            script: redis::Script::new(source),
-        }
-    }};
+    ($name:literal) => {
+        script!(@ $name, "")
+    };
     // A script that frees memory: it must run when Redis is at maxmemory.
     // Without flags, Redis refuses a script's first memory-growing write
     // then (its bookkeeping, e.g. a fence or a registry score); the
     // `allow-oom` flag lets all of it run. The shebang must be the very
     // first line, before lib.lua.
-    ($name:literal, frees_memory) => {{
+    ($name:literal, frees_memory) => {
+        script!(@ $name, "#!lua flags=allow-oom\n")
+    };
+    (@ $name:literal, $shebang:literal) => {{
         let source = concat!(
-            "#!lua flags=allow-oom\n",
+            $shebang,
             include_str!("lib.lua"),
             include_str!(concat!($name, ".lua"))
         );
