@@ -4,7 +4,9 @@
 use clap::{ArgAction, Args, Parser, Subcommand};
 
 use crate::cmd::bench::BenchArgs;
-use crate::cmd::{del, demo, doctor, get, invalidate, keys, migrate, prune, set, stats, tags};
+use crate::cmd::{
+    clear, del, demo, doctor, get, invalidate, keys, migrate, prune, set, stats, tags,
+};
 
 /// Operator CLI and benchmark for tagcache, a Redis cache with tags.
 #[derive(Debug, Parser)]
@@ -57,9 +59,9 @@ pub struct GlobalArgs {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Store VALUE under KEY as raw bytes, with tags.
+    /// Store a value (argument, - for stdin, or --value-file) under KEY as raw bytes, with tags.
     Set(set::SetArgs),
-    /// Print the raw value bytes of KEY (exit 1 when missing).
+    /// Print the value of KEY: raw bytes, or a typed value as JSON (exit 1 when missing).
     Get(get::GetArgs),
     /// Delete entries; print how many existed.
     Del(del::DelArgs),
@@ -71,6 +73,8 @@ pub enum Command {
     Invalidate(invalidate::InvalidateArgs),
     /// Sweep expired index members and empty indexes; print what went.
     Prune(prune::PruneArgs),
+    /// Delete every entry and group of the namespace (needs --yes); print how many.
+    Clear(clear::ClearArgs),
     /// Move legacy keys to scoped entries per a rules file (SCAN, resumable).
     Migrate(migrate::MigrateArgs),
     /// Show the namespace's indexes and the server's relevant settings.

@@ -114,7 +114,8 @@ fn bench_runs_on_a_private_server_and_writes_json() {
     assert!(v["invalidation"]["census"]["sent"].as_u64().unwrap() >= 3);
 
     assert!(number(&v, "/memory/index_bytes_per_entry_tag") > 0.0);
-    assert_eq!(v["memory"]["after_expiry"]["members_removed"], 4000);
+    // 2000 entries × (2 tags + the reserved `\0a` and `\0pitem` edges).
+    assert_eq!(v["memory"]["after_expiry"]["members_removed"], 8000);
     assert_eq!(v["memory"]["after_expiry"]["index_bytes_left"], 0);
 
     let ks = &v["keyspaces"];
@@ -142,6 +143,92 @@ fn bench_runs_on_a_private_server_and_writes_json() {
     let passed = v["goals_passed"].as_u64().unwrap();
     let missed = v["goals_missed"].as_u64().unwrap();
     assert_eq!(passed + missed, 11);
+}
+
+#[test]
+fn bench_only_edges_and_clear_reports_reserved_edge_costs_and_clears() {
+    let out = tagcache()
+        .args([
+            "bench",
+            "--only",
+            "edges,clear",
+            "--entries",
+            "300",
+            "--rounds",
+            "1",
+            "-q",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "exit {:?}, stderr: {stderr}",
+        out.status
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    // Only the phases asked for.
+    assert!(
+        v.get("invalidation").is_none() && v.get("memory").is_none(),
+        "{v:#}"
+    );
+    assert_eq!(v["throughput"].as_array().unwrap().len(), 0);
+    assert_eq!(v["setup"]["phases"], serde_json::json!(["edges", "clear"]));
+
+    let modes = v["edges"]["modes"].as_array().unwrap();
+    assert_eq!(modes.len(), 2);
+    for m in modes {
+        assert_eq!(m["entries"], 300, "{m:#}");
+        let cases = m["cases"].as_array().unwrap();
+        assert_eq!(cases.len(), 8, "{m:#}");
+        for c in cases {
+            assert!(c["server_usec_per_op"].as_f64().unwrap() > 0.0, "{c:#}");
+        }
+        // tagcache sends one script call per entry (or per batch); each
+        // raw baseline sends its SET and ZADDs.
+        let sent = |id: &str| {
+            cases.iter().find(|c| c["id"] == id).unwrap()["commands_sent_per_op"]
+                .as_f64()
+                .unwrap()
+        };
+        assert_eq!(sent("raw_set"), 1.0);
+        assert_eq!(sent("raw_5"), 6.0);
+        assert!(sent("tc_path_2") <= 1.0, "{m:#}");
+        assert_eq!(m["comparisons"].as_array().unwrap().len(), 6);
+        for c in m["comparisons"].as_array().unwrap() {
+            assert!(c["ratio"].as_f64().unwrap() > 0.0, "{c:#}");
+        }
+        assert_eq!(m["attributions"].as_array().unwrap().len(), 6);
+    }
+
+    let clear = &v["clear"];
+    assert_eq!(clear["entries"], 300, "{clear:#}");
+    let runs = clear["runs"].as_array().unwrap();
+    let strategies: Vec<&str> = runs
+        .iter()
+        .map(|r| r["strategy"].as_str().unwrap())
+        .collect();
+    assert_eq!(strategies, ["tagcache", "flushdb", "scan_unlink"]);
+    assert_eq!(runs[0]["deleted"], 300, "{clear:#}");
+    // What a clear leaves: the namespace's meta (and its empty bookkeeping).
+    assert!(runs[0]["keys_after"].as_u64().unwrap() <= 3, "{clear:#}");
+    assert_eq!(runs[1]["keys_after"], 0, "{clear:#}");
+    assert_eq!(runs[2]["keys_after"], 0, "{clear:#}");
+    for r in runs {
+        // Every strategy removed the whole namespace: entries and indexes.
+        assert!(r["deleted"].as_u64().unwrap() >= 300, "{r:#}");
+        assert!(r["entries_per_sec"].as_f64().unwrap() > 0.0, "{r:#}");
+    }
+    // (FLUSHDB and SCAN of 300 entries may end before the probe's first
+    // PING; the chunked clear takes longer.)
+    assert!(
+        runs[0]["stalls"]["pings"].as_u64().unwrap() > 0,
+        "{clear:#}"
+    );
+    // MONITOR census: the total, a cut, at least one chunk and the sweep.
+    assert_eq!(clear["census"]["entries"], 300, "{clear:#}");
+    assert!(clear["census"]["sent"].as_u64().unwrap() >= 3, "{clear:#}");
 }
 
 #[test]

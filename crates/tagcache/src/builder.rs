@@ -6,11 +6,12 @@ use std::time::Duration;
 use crate::breaker::{Breaker, BreakerConfig};
 use crate::cache::{Cache, Inner, ServerInfo};
 use crate::codec::Compression;
-use crate::conn::{redact_url, Conn, Gate, ScriptCall};
+use crate::conn::{redact_url, Conn, Gate};
 use crate::core::{Core, Limits};
 use crate::error::{Error, ErrorKind, InvalidInput, Result};
 use crate::journal::Journal;
 use crate::keys::KeySpace;
+use crate::meta::Setup;
 use crate::observe::KeyLogging;
 use crate::policy::{self, EvictionCheck, Safety};
 use crate::scripts::SCRIPTS;
@@ -44,6 +45,7 @@ pub struct CacheBuilder {
     connect_timeout: Duration,
     response_timeout: Duration,
     buckets: Option<u16>,
+    setup: Setup,
     cluster: Option<Vec<String>>,
     compression: Compression,
     max_tags: usize,
@@ -71,12 +73,13 @@ impl CacheBuilder {
             connect_timeout: Duration::from_secs(2),
             response_timeout: Duration::from_millis(100),
             buckets: None,
+            setup: Setup::Create,
             cluster: None,
             compression: Compression::default(),
             max_tags: 4096,
             max_value_bytes: 64 << 20,
             chunk_size: 1000,
-            trim_limit: 16,
+            trim_limit: 0,
             eviction_check: EvictionCheck::default(),
             auto_sweep: Some(Duration::from_secs(30)),
             tls_root: None,
@@ -136,6 +139,29 @@ impl CacheBuilder {
         self
     }
 
+    /// Uses the bucket count recorded in the namespace's meta key, whatever
+    /// [`buckets`](Self::buckets) says; a namespace that does not exist yet
+    /// is created with [`buckets`](Self::buckets) (or its default). For
+    /// tools that must work on any namespace. Default: off (a namespace
+    /// recorded with another count is refused with [`ErrorKind::Layout`]).
+    /// Needs [`build`](Self::build) (`build_lazy` refuses it).
+    pub fn adopt_buckets(mut self) -> Self {
+        self.setup = Setup::Adopt;
+        self
+    }
+
+    /// Opens the namespace only if it exists, with the bucket count its
+    /// meta key records, and never writes during `build`: the meta key is
+    /// read with `HMGET`. A namespace that does not exist fails `build`
+    /// with [`ErrorKind::NamespaceNotFound`]. For read-only tools
+    /// (inspection must not create, or pin the bucket count of, a
+    /// namespace an application will create later). Default: off.
+    /// Needs [`build`](Self::build) (`build_lazy` refuses it).
+    pub fn existing_namespace(mut self) -> Self {
+        self.setup = Setup::Existing;
+        self
+    }
+
     /// Payload compression. Default: LZ4 for payloads of 1 KiB or more.
     pub fn compression(mut self, c: Compression) -> Self {
         self.compression = c;
@@ -163,10 +189,12 @@ impl CacheBuilder {
         self
     }
 
-    /// Expired members trimmed from an index each time it is written.
-    /// Default: 16.
+    /// Expired members trimmed from an index each time it is written
+    /// (0: none). Default: 0 — the sweep trims them (the registry files
+    /// every index under its next expiry), and a write saves a `ZRANGE`
+    /// per tag; set it when indexes must shrink between sweeps.
     pub fn trim_limit(mut self, n: usize) -> Self {
-        self.trim_limit = n.max(1);
+        self.trim_limit = n;
         self
     }
 
@@ -286,7 +314,11 @@ impl CacheBuilder {
     ///   [`ErrorKind::Auth`]: Redis unreachable, slow, or refusing the
     ///   user (including a user who may not run scripts);
     /// - [`ErrorKind::Layout`]: the namespace was created with another
-    ///   layout version or bucket count;
+    ///   layout version or bucket count (without
+    ///   [`adopt_buckets`](Self::adopt_buckets) /
+    ///   [`existing_namespace`](Self::existing_namespace));
+    /// - [`ErrorKind::NamespaceNotFound`] when the namespace does not
+    ///   exist, with [`existing_namespace`](Self::existing_namespace);
     /// - [`ErrorKind::UnsafeEvictionPolicy`]: see [`EvictionCheck`].
     pub async fn build(self) -> Result<Cache> {
         let space = self.validate()?;
@@ -313,7 +345,7 @@ impl CacheBuilder {
                 .await?
             }
         };
-        let info = self.startup_checks(&conn, &space).await?;
+        let (info, space) = self.startup_checks(&conn, space).await?;
         let verify = policy::may_evict_entries(&info.eviction_policy);
         let cell = Arc::new(OnceLock::new());
         let _ = cell.set(info);
@@ -331,9 +363,18 @@ impl CacheBuilder {
     /// Must be called within a Tokio runtime.
     ///
     /// # Errors
-    /// Only invalid settings: namespace, bucket count, TTLs, URL.
+    /// Only invalid settings: namespace, bucket count, TTLs, URL, and
+    /// [`adopt_buckets`](Self::adopt_buckets) /
+    /// [`existing_namespace`](Self::existing_namespace) (the bucket count
+    /// must be known before Redis answers).
     pub fn build_lazy(self) -> Result<Cache> {
         let space = self.validate()?;
+        if self.setup != Setup::Create {
+            return Err(Error::new(
+                ErrorKind::Config,
+                "adopt_buckets and existing_namespace need build, not build_lazy",
+            ));
+        }
         if self.cluster_seeds().is_some() {
             return Err(Error::new(
                 ErrorKind::Config,
@@ -362,8 +403,8 @@ impl CacheBuilder {
             // Stops when every clone of the cache is gone (the task holds
             // the last reference to the gate).
             while Arc::strong_count(&gate) > 1 {
-                match self.startup_checks(&checker, &space).await {
-                    Ok(info) => {
+                match self.startup_checks(&checker, space.clone()).await {
+                    Ok((info, _)) => {
                         let _ = cell.set(info);
                         gate.open();
                         tracing::info!(url = %shown, namespace = %self.namespace, "tagcache connected");
@@ -405,16 +446,17 @@ impl CacheBuilder {
     }
 
     /// Version, scripts (which also proves the user may run them), layout
-    /// and eviction policy.
-    async fn startup_checks(&self, conn: &Conn, space: &KeySpace) -> Result<ServerInfo> {
+    /// and eviction policy; returns the key space to use (with the
+    /// recorded bucket count, per [`Setup`]).
+    async fn startup_checks(&self, conn: &Conn, space: KeySpace) -> Result<(ServerInfo, KeySpace)> {
         let info = server_info(conn).await?;
         check_version(&info.redis_version)?;
         for script in SCRIPTS.all() {
             conn.load(script).await?;
         }
-        check_meta(conn, space).await?;
+        let space = crate::meta::open(conn, space, self.setup).await?;
         self.check_policy(&info)?;
-        Ok(info)
+        Ok((info, space))
     }
 
     fn assemble(
@@ -445,6 +487,7 @@ impl CacheBuilder {
             conn,
             space,
             limits,
+            gone: Default::default(),
         });
         let writes = WriteQueue::start(core.clone());
         let replayer = crate::failsafe::start_replayer(&core, &journal);
@@ -525,34 +568,6 @@ fn check_version(version: &str) -> Result<()> {
             format!("Redis 7.0 or newer is required, the server runs {version:?}"),
         ))
     }
-}
-
-async fn check_meta(conn: &Conn, space: &KeySpace) -> Result<()> {
-    let mut call = ScriptCall::new(&SCRIPTS.meta, &[space.meta()]);
-    call.arg(LAYOUT_VERSION).arg(space.buckets());
-    let (layout, buckets): (Option<String>, Option<String>) = conn.run(&call).await?;
-    let layout = layout.unwrap_or_default();
-    let buckets = buckets.unwrap_or_default();
-    if layout != LAYOUT_VERSION.to_string() {
-        return Err(Error::new(
-            ErrorKind::Layout,
-            format!(
-                "namespace {} has layout version {layout}, this tagcache writes {LAYOUT_VERSION}",
-                space.namespace()
-            ),
-        ));
-    }
-    if buckets != space.buckets().to_string() {
-        return Err(Error::new(
-            ErrorKind::Layout,
-            format!(
-                "namespace {} was created with {buckets} buckets, the cache is configured with {}",
-                space.namespace(),
-                space.buckets()
-            ),
-        ));
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -477,7 +477,16 @@ impl Cache {
         let key = key.as_ref();
         validate_key(key)?;
         let bucket = self.core().space.bucket_of(key);
-        let mut sections = self.core().read_sections(bucket, &[key.to_vec()]).await?;
+        let mut sections = match self.core().read_sections(bucket, &[key.to_vec()]).await {
+            Ok(sections) => sections,
+            // The script only sees that the entry is malformed; a read says
+            // why, so `tags` and `get` report the very same error.
+            Err(e) if e.kind() == ErrorKind::Codec => {
+                self.get_bytes(key).await?;
+                return Err(e);
+            }
+            Err(e) => return Err(e),
+        };
         let tags = sections
             .pop()
             .flatten()
@@ -602,8 +611,11 @@ impl Cache {
     }
 
     /// One full sweep: trims every expired index member, removes empty
-    /// indexes, finishes abandoned invalidations. Runs as many bounded
-    /// steps as needed; safe alongside traffic and other sweepers.
+    /// indexes, finishes abandoned invalidations, and checks every index
+    /// for members whose entry is gone (evicted, or deleted behind
+    /// tagcache's back). Runs as many bounded steps as needed; safe
+    /// alongside traffic and other sweepers, and when Redis is at
+    /// `maxmemory` (it only frees memory).
     ///
     /// # Errors
     /// Redis errors (the work done so far stays done).
@@ -612,7 +624,9 @@ impl Cache {
     }
 
     /// One bounded sweep step of about `budget` members or indexes;
-    /// [`PruneReport::complete`] says whether anything due is left.
+    /// [`PruneReport::complete`] says whether anything due is left and a
+    /// whole pass of the gone-entry check has ended. Successive steps on
+    /// one handle resume that pass where the last one stopped.
     ///
     /// # Errors
     /// Redis errors.

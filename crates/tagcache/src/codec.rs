@@ -268,6 +268,12 @@ impl Decoded<'_> {
     }
 }
 
+/// The error for an entry key whose contents are not a tagcache entry, as
+/// the scripts report it (they only see that it is malformed, not why).
+pub(crate) fn malformed() -> Error {
+    corrupt("malformed header or tag section")
+}
+
 fn corrupt(what: &str) -> Error {
     Error::new(
         ErrorKind::Codec,
@@ -295,6 +301,9 @@ pub(crate) fn decode_entry(bytes: &[u8]) -> Result<Decoded<'_>, Error> {
         return Err(corrupt("tag section longer than the entry"));
     }
     let (tag_section, mut body) = rest.split_at(section_len);
+    // The same rules as the scripts' `tag_section` (lib.lua): an entry they
+    // cannot read the tags of is one a read refuses too.
+    section_tags(tag_section).try_for_each(|t| t.map(drop))?;
     let mut fresh_until = None;
     if flags & FLAG_FRESH_UNTIL != 0 {
         if body.len() < FRESH_UNTIL_LEN {
@@ -315,22 +324,38 @@ pub(crate) fn decode_entry(bytes: &[u8]) -> Result<Decoded<'_>, Error> {
     })
 }
 
-/// Parses a tag section into the tag list.
-pub(crate) fn parse_tags(mut section: &[u8]) -> Result<Vec<Vec<u8>>, Error> {
-    let mut tags = Vec::new();
-    while !section.is_empty() {
+/// The tags of a section, each checked: a u16 big-endian length, non-empty,
+/// inside the section.
+fn section_tags(mut section: &[u8]) -> impl Iterator<Item = Result<&[u8], Error>> {
+    std::iter::from_fn(move || {
+        if section.is_empty() {
+            return None;
+        }
         if section.len() < 2 {
-            return Err(corrupt("truncated tag length"));
+            section = &[];
+            return Some(Err(corrupt("truncated tag length")));
         }
         let len = usize::from(u16::from_be_bytes([section[0], section[1]]));
         let end = 2 + len;
-        if section.len() < end {
-            return Err(corrupt("truncated tag"));
+        if len == 0 || section.len() < end {
+            section = &[];
+            return Some(Err(corrupt(if len == 0 {
+                "empty tag"
+            } else {
+                "truncated tag"
+            })));
         }
-        tags.push(section[2..end].to_vec());
+        let tag = &section[2..end];
         section = &section[end..];
-    }
-    Ok(tags)
+        Some(Ok(tag))
+    })
+}
+
+/// Parses a tag section into the tag list.
+pub(crate) fn parse_tags(section: &[u8]) -> Result<Vec<Vec<u8>>, Error> {
+    section_tags(section)
+        .map(|t| t.map(<[u8]>::to_vec))
+        .collect()
 }
 
 /// Encodes a tag list as a tag section (the bytes the scripts compare).
@@ -385,5 +410,18 @@ mod tests {
         assert!(decode_entry(b"\x09\x00\x00\x00\x00\x00").is_err());
         assert!(decode_entry(b"\x01\x00\x00\x00\x00\x09abc").is_err());
         assert!(parse_tags(b"\x00\x05ab").is_err());
+        assert!(parse_tags(b"\x00\x00").is_err(), "empty tag");
+        assert!(parse_tags(b"\x00").is_err());
+        // A header and section a read refuses, as the scripts do.
+        assert!(decode_entry(b"\x01\x00\x00\x00\x00\x01X").is_err());
+        assert!(decode_entry(b"\x01\x00\x00\x00\x00\x03\x00\x05ab").is_err());
+        assert!(
+            decode_entry(b"\x01\x20\x00\x00\x00\x00").is_err(),
+            "codec 2"
+        );
+        assert!(
+            decode_entry(b"\x01\x02\x00\x00\x00\x00abc").is_err(),
+            "fresh-until"
+        );
     }
 }

@@ -440,8 +440,13 @@ fn circuit_open() -> Error {
 }
 
 fn script_error(script: &Script, e: redis::RedisError) -> Error {
+    if let Some(denied) = crate::error::permission_denied(&e, Some((script.name, script.source))) {
+        return denied;
+    }
     let e = Error::from(e);
-    if e.kind() == ErrorKind::Server {
+    // (A WRONGTYPE inside a script is the script's failure, not a codec
+    // error of the entry being read.)
+    if matches!(e.kind(), ErrorKind::Server | ErrorKind::Codec) {
         Error::new(
             ErrorKind::Script,
             format!("script {} failed: {e}", script.name),

@@ -39,4 +39,6 @@ pub(crate) struct Core {
     pub(crate) conn: Conn,
     pub(crate) space: KeySpace,
     pub(crate) limits: Limits,
+    /// Where the sweep's check for members whose entry is gone resumes.
+    pub(crate) gone: std::sync::Mutex<crate::gone::GoneCursor>,
 }

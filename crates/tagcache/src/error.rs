@@ -39,6 +39,10 @@ pub enum ErrorKind {
     Codec,
     /// The namespace was written by an incompatible layout or configuration.
     Layout,
+    /// The namespace does not exist (nothing has been written to it), and
+    /// the cache was built to open an existing one only
+    /// ([`crate::CacheBuilder::existing_namespace`]).
+    NamespaceNotFound,
     /// Redis' `maxmemory-policy` could evict index keys while their entries
     /// live, so invalidations could miss entries.
     UnsafeEvictionPolicy,
@@ -64,6 +68,7 @@ impl fmt::Display for ErrorKind {
             Self::Server => "redis error",
             Self::Codec => "codec error",
             Self::Layout => "layout mismatch",
+            Self::NamespaceNotFound => "namespace not found",
             Self::UnsafeEvictionPolicy => "unsafe eviction policy",
             Self::Contended => "contended",
             Self::Config => "configuration error",
@@ -220,6 +225,7 @@ impl ErrorKind {
             Self::Server => "server",
             Self::Codec => "codec",
             Self::Layout => "layout",
+            Self::NamespaceNotFound => "namespace_not_found",
             Self::UnsafeEvictionPolicy => "unsafe_eviction_policy",
             Self::Contended => "contended",
             Self::Config => "config",
@@ -236,6 +242,9 @@ impl From<InvalidInput> for Error {
 
 impl From<redis::RedisError> for Error {
     fn from(e: redis::RedisError) -> Self {
+        if let Some(denied) = permission_denied(&e, None) {
+            return denied;
+        }
         let kind = classify(&e);
         Self::with_source(kind, e.to_string(), e)
     }
@@ -262,9 +271,65 @@ fn classify(e: &redis::RedisError) -> ErrorKind {
         _ => match e.code() {
             Some("NOAUTH" | "WRONGPASS" | "NOPERM") => ErrorKind::Auth,
             Some("BUSY") => ErrorKind::Timeout,
+            // Another type where an entry string belongs: not an entry.
+            Some("WRONGTYPE") => ErrorKind::Codec,
             _ => ErrorKind::Server,
         },
     }
+}
+
+/// What Redis 7.0 answers when a script calls a command its user may not
+/// run (`ERR The user executing the script can't run this command or
+/// subcommand script: <sha>, on @user_script:<line>.`): no error code of
+/// its own, and the command only findable through the line.
+const SCRIPT_ACL_REFUSAL: &str = "user executing the script can't run this command";
+
+/// A command refused by the user's ACL, as an [`ErrorKind::Auth`] error
+/// naming the command: a `NOPERM` reply (`... no permissions to run the
+/// 'zadd' command`), or a script's refused call, whose command is read
+/// off the script line Redis names (`script` = name and source as sent).
+/// `None` for any other error.
+pub(crate) fn permission_denied(
+    e: &redis::RedisError,
+    script: Option<(&str, &str)>,
+) -> Option<Error> {
+    let detail = e.detail().unwrap_or_default();
+    let nopermission = e.code() == Some("NOPERM")
+        || e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoPerm);
+    if !nopermission && !detail.contains(SCRIPT_ACL_REFUSAL) {
+        return None;
+    }
+    let named = quoted_command(detail).or_else(|| {
+        let (_, source) = script?;
+        let line = detail.rsplit("@user_script:").next()?;
+        let line: usize = line.trim_end_matches('.').trim().parse().ok()?;
+        called_command(source.lines().nth(line.checked_sub(1)?)?)
+    });
+    let command = named.map_or_else(|| "a command".to_owned(), |c| c.to_uppercase());
+    let within = script.map_or_else(String::new, |(name, _)| format!(" in script {name}"));
+    Some(Error::with_source(
+        ErrorKind::Auth,
+        format!(
+            "permission denied: the Redis user may not run {command}{within} (grant it in the user's ACL, or use a user who may)"
+        ),
+        e.clone(),
+    ))
+}
+
+/// `zadd` in `... to run the 'zadd' command`.
+fn quoted_command(detail: &str) -> Option<&str> {
+    let rest = detail.split("to run the '").nth(1)?;
+    rest.split('\'').next().filter(|c| !c.is_empty())
+}
+
+/// `ZADD` in a Lua line `redis.call('ZADD', key, ...)`.
+fn called_command(line: &str) -> Option<&str> {
+    let at = line
+        .find("redis.call(")
+        .or_else(|| line.find("redis.pcall("))?;
+    let rest = line[at..].split_once('(')?.1.trim_start();
+    let quote = rest.chars().next().filter(|q| *q == '\'' || *q == '"')?;
+    rest[1..].split(quote).next().filter(|c| !c.is_empty())
 }
 
 /// Shorthand for results of this crate.
@@ -273,6 +338,24 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refused_commands_are_named() {
+        assert_eq!(
+            quoted_command("this user has no permissions to run the 'zadd' command"),
+            Some("zadd")
+        );
+        assert_eq!(
+            called_command("  redis.call('ZADD', KEYS[1], 1, m)"),
+            Some("ZADD")
+        );
+        assert_eq!(
+            called_command("local r = redis.pcall(\"SET\", k)"),
+            Some("SET")
+        );
+        assert_eq!(called_command("redis.call(cmd, k)"), None);
+        assert_eq!(called_command("return 1"), None);
+    }
 
     #[test]
     fn invalid_input_is_classified() {

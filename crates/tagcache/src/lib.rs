@@ -52,16 +52,19 @@ mod conn;
 mod core;
 mod error;
 mod failsafe;
+mod gone;
 mod group;
 mod invalidate;
 mod journal;
 mod keys;
 mod legacy;
 mod listing;
+mod meta;
 mod observe;
 mod options;
 mod path;
 mod paths;
+mod payload;
 mod policy;
 mod remove;
 mod scope;
@@ -69,6 +72,7 @@ mod scripts;
 mod stats;
 mod sweep;
 mod table;
+mod tag_kind;
 mod tasks;
 mod write;
 
@@ -93,10 +97,12 @@ pub use observe::KeyLogging;
 pub use options::SetOptions;
 pub use path::{KeyPath, Part, PathPattern, Segment, MAX_PATH_DEPTH};
 pub use paths::{PathKeys, PathQuery};
+pub use payload::{Encoding, Payload};
 pub use policy::EvictionCheck;
 pub use scope::{Scope, ScopeKeys};
-pub use stats::Stats;
+pub use stats::{InflightInvalidation, Stats};
 pub use sweep::PruneReport;
+pub use tag_kind::TagKind;
 
 /// The guide (GUIDE.md at the repository root); its examples are compiled
 /// as doc tests, so they stay true to the API.

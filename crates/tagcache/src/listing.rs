@@ -37,6 +37,8 @@ use crate::scripts::SCRIPTS;
 pub struct TagKeys {
     core: Arc<Core>,
     tag: Vec<u8>,
+    /// The tag is tagcache's own (skip the caller-tag validation).
+    reserved: bool,
     page_size: usize,
     bucket: u16,
     /// One past the last bucket to read.
@@ -49,12 +51,23 @@ pub struct TagKeys {
 }
 
 impl TagKeys {
-    /// A listing of any tag (reserved ones too) over every bucket.
+    /// A listing of a caller's tag (validated by the first page).
     pub(crate) fn new(core: Arc<Core>, tag: Vec<u8>) -> Self {
+        Self::of_any_tag(core, tag, false)
+    }
+
+    /// A listing of a reserved tag (prefix indexes): tagcache's own name,
+    /// not validated as a caller's tag.
+    pub(crate) fn reserved(core: Arc<Core>, tag: Vec<u8>) -> Self {
+        Self::of_any_tag(core, tag, true)
+    }
+
+    fn of_any_tag(core: Arc<Core>, tag: Vec<u8>, reserved: bool) -> Self {
         let end = core.space.buckets();
         Self {
             core,
             tag,
+            reserved,
             page_size: 1000,
             bucket: 0,
             end,
@@ -76,7 +89,7 @@ impl TagKeys {
     /// Invalid tag, Redis errors (the listing can be resumed by calling
     /// again).
     pub async fn next_page(&mut self) -> Result<Option<Vec<Vec<u8>>>> {
-        if self.tag.first() != Some(&crate::path::RESERVED_TAG) {
+        if !self.reserved {
             validate_tag(&self.tag)?;
         }
         while !self.done {

@@ -81,7 +81,7 @@ impl Cache {
         PathKeys {
             invalid: prefix.validate().is_err(),
             at: Some((self.clone(), prefix.clone())),
-            pages: TagKeys::new(self.core_arc().clone(), prefix.as_prefix_tag()),
+            pages: TagKeys::reserved(self.core_arc().clone(), prefix.as_prefix_tag()),
         }
     }
 
@@ -100,7 +100,7 @@ impl Cache {
             point,
             point_done: false,
             invalid: prefix.validate().is_err(),
-            pages: TagKeys::new(self.core_arc().clone(), prefix.as_prefix_tag()),
+            pages: TagKeys::reserved(self.core_arc().clone(), prefix.as_prefix_tag()),
             _value: std::marker::PhantomData,
         }
     }

@@ -25,6 +25,10 @@ const MAX_ATTEMPTS: usize = 16;
 
 impl Core {
     /// The tag sections of entries of one bucket (`None`: no such entry).
+    ///
+    /// # Errors
+    /// [`ErrorKind::Codec`] when an entry is not a valid tagcache entry
+    /// (the same entries a read refuses).
     pub(crate) async fn read_sections(
         &self,
         bucket: u16,
@@ -35,14 +39,26 @@ impl Core {
             .map(|m| self.space.entry(bucket, m))
             .collect();
         let call = crate::conn::ScriptCall::new(&SCRIPTS.read_tags, &keys);
-        let sections: Vec<Option<Vec<u8>>> = self.conn.run(&call).await?;
-        if sections.len() != members.len() {
+        let replies: Vec<Value> = self.conn.run(&call).await?;
+        if replies.len() != members.len() {
             return Err(Error::new(
                 ErrorKind::Protocol,
                 "read_tags.lua answered the wrong count",
             ));
         }
-        Ok(sections)
+        replies
+            .into_iter()
+            .map(|v| match v {
+                Value::Nil => Ok(None),
+                Value::BulkString(section) => Ok(Some(section)),
+                // The script's verdict for bytes that are not an entry.
+                Value::Int(_) => Err(crate::codec::malformed()),
+                other => Err(Error::new(
+                    ErrorKind::Protocol,
+                    format!("read_tags.lua answered {other:?}"),
+                )),
+            })
+            .collect()
     }
 
     /// Removes entries of one bucket with all their edges; returns how many

@@ -267,7 +267,7 @@ impl Scope {
                 .cache
                 .legacy()
                 .map(|l| LegacyKeys::new(core.clone(), l.clone(), self.owner.clone())),
-            index: TagKeys::new(core, self.index.clone()),
+            index: TagKeys::reserved(core, self.index.clone()),
             seen: HashSet::new(),
         }
     }

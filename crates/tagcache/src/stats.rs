@@ -1,5 +1,7 @@
 //! Index statistics, read from the registries (never by SCAN).
 
+use std::time::Duration;
+
 use crate::builder::LAYOUT_VERSION;
 use crate::cache::ServerInfo;
 use crate::core::Core;
@@ -9,6 +11,40 @@ use crate::error::Result;
 const PAGE: isize = 500;
 /// Index keys whose memory is measured; the total is extrapolated.
 const MEMORY_SAMPLES: usize = 32;
+/// In-flight invalidations described one by one (all are counted).
+const INVALIDATIONS_LISTED: usize = 100;
+
+/// An invalidation in flight, or abandoned by a process that stopped
+/// midway (a crash, a dropped future): its snapshot `x:<tag>` is filed in
+/// the bucket's `inv` registry with the time of its last progress.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct InflightInvalidation {
+    /// The tag being invalidated (reserved tags as stored; see
+    /// [`crate::TagKind`]).
+    pub tag: Vec<u8>,
+    /// The bucket whose snapshot this is.
+    pub bucket: u16,
+    /// Members left in the snapshot: at most this many entries are still
+    /// to be deleted.
+    pub remaining: u64,
+    /// Time since the invalidation last made progress (its heartbeat).
+    pub heartbeat_age: Duration,
+    /// Whether the heartbeat is older than the sweep's lease
+    /// ([`InflightInvalidation::SWEEP_LEASE`]): no process is working on
+    /// it, and the next sweep ([`crate::Cache::prune`], or any handle's
+    /// background sweep) or invalidation of the tag finishes it.
+    pub abandoned: bool,
+    /// How long until the sweep may take it over, if it stays silent
+    /// (zero once abandoned).
+    pub sweep_after: Duration,
+}
+
+impl InflightInvalidation {
+    /// How long an invalidation may go without progress before the sweep
+    /// finishes it: 30 s.
+    pub const SWEEP_LEASE: Duration = crate::sweep::INVALIDATION_LEASE;
+}
 
 /// Statistics of a namespace's indexes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -24,6 +60,9 @@ pub struct Stats {
     pub index_memory_bytes: u64,
     /// Invalidations in flight (or abandoned, waiting for the sweep).
     pub invalidations_in_flight: u64,
+    /// The first 100 of those, one by one: tag, bucket, what is left and
+    /// whether the sweep will finish it.
+    pub invalidations: Vec<InflightInvalidation>,
     /// Layout version of the namespace.
     pub layout_version: u32,
     /// Buckets of the namespace.
@@ -94,10 +133,17 @@ pub(crate) async fn collect(core: &Core, info: &ServerInfo) -> Result<Stats> {
             start += PAGE;
         }
         registry_bytes += memory_usage(core, &registry).await?;
-        stats.invalidations_in_flight += core
+        let in_flight = core
             .conn
             .query::<u64>(redis::cmd("ZCARD").arg(core.space.inflight(b)))
             .await?;
+        stats.invalidations_in_flight += in_flight;
+        if in_flight > 0 {
+            let room = INVALIDATIONS_LISTED.saturating_sub(stats.invalidations.len());
+            stats
+                .invalidations
+                .extend(inflight(core, b, now, room).await?);
+        }
     }
     let mut sample_bytes = 0u64;
     for k in &sampled {
@@ -110,6 +156,56 @@ pub(crate) async fn collect(core: &Core, info: &ServerInfo) -> Result<Stats> {
     };
     stats.index_memory_bytes = per_index * stats.indexes + registry_bytes;
     Ok(stats)
+}
+
+/// Up to `limit` in-flight invalidations of bucket `b`, oldest heartbeat
+/// first, with their snapshots' sizes (two round trips).
+async fn inflight(
+    core: &Core,
+    b: u16,
+    now_ms: u64,
+    limit: usize,
+) -> Result<Vec<InflightInvalidation>> {
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
+    let filed: Vec<(Vec<u8>, f64)> = core
+        .conn
+        .query(
+            redis::cmd("ZRANGE")
+                .arg(core.space.inflight(b))
+                .arg(0)
+                .arg(limit - 1)
+                .arg("WITHSCORES"),
+        )
+        .await?;
+    let mut pipe = redis::pipe();
+    for (tag, _) in &filed {
+        pipe.zcard(core.space.snapshot(b, tag));
+    }
+    let sizes: Vec<u64> = if filed.is_empty() {
+        Vec::new()
+    } else {
+        core.conn.pipe(&pipe).await?
+    };
+    let lease = InflightInvalidation::SWEEP_LEASE;
+    Ok(filed
+        .into_iter()
+        .zip(sizes)
+        .map(|((tag, heartbeat), remaining)| {
+            // Scores are whole ms (Redis' clock); a heartbeat "ahead" of
+            // now (another node's clock) counts as fresh.
+            let age = Duration::from_millis(now_ms.saturating_sub(heartbeat.max(0.0) as u64));
+            InflightInvalidation {
+                tag,
+                bucket: b,
+                remaining,
+                heartbeat_age: age,
+                abandoned: age > lease,
+                sweep_after: lease.saturating_sub(age),
+            }
+        })
+        .collect())
 }
 
 async fn memory_usage(core: &Core, key: &[u8]) -> Result<u64> {

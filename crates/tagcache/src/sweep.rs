@@ -1,5 +1,6 @@
-//! The sweep: trims expired members, drops empty indexes and finishes
-//! abandoned invalidations, in bounded steps, without SCAN or KEYS.
+//! The sweep: trims expired members, drops empty indexes, finishes
+//! abandoned invalidations and removes members whose entry is gone
+//! (`gone.rs`), in bounded steps, without SCAN or KEYS.
 //!
 //! Each bucket's registry `{ns.b}:reg` lists its tag indexes scored by a
 //! lower bound of their next member expiry, so the sweep reads exactly the
@@ -36,7 +37,15 @@ pub struct PruneReport {
     pub entries_removed: u64,
     /// Fence records older than the fence window removed.
     pub fences_removed: u64,
-    /// Whether nothing due was left when the step ended.
+    /// Index members checked for an entry that is gone.
+    pub members_checked: u64,
+    /// Members removed before their expiry because their entry was gone
+    /// (evicted under a `volatile-*` policy, or deleted behind tagcache's
+    /// back).
+    pub gone_members_removed: u64,
+    /// Whether the sweep is complete: nothing due was left when the step
+    /// ended, and a whole pass of the check for members whose entry is gone
+    /// has ended since the last complete step.
     pub complete: bool,
 }
 
@@ -48,6 +57,8 @@ impl PruneReport {
         self.invalidations_resumed += other.invalidations_resumed;
         self.entries_removed += other.entries_removed;
         self.fences_removed += other.fences_removed;
+        self.members_checked += other.members_checked;
+        self.gone_members_removed += other.gone_members_removed;
         self.complete = other.complete;
     }
 }
@@ -59,11 +70,32 @@ impl Core {
         Ok(secs * 1000 + micros / 1000)
     }
 
-    /// One bounded step: at most about `budget` members or indexes.
+    /// One bounded step: at most about `budget` members or indexes. The
+    /// due work (fences, abandoned invalidations, expired members) goes
+    /// first; the check for members whose entry is gone (`gone.rs`) gets
+    /// what is left of the budget, and at least a quarter of it, so an
+    /// eviction storm is cleaned up even while expiries keep the sweep busy.
     pub(crate) async fn prune_step(&self, budget: u64) -> Result<PruneReport> {
+        let mut report = PruneReport::default();
+        let (work, due_done) = self.sweep_due(budget, &mut report).await?;
+        let gone = self
+            .sweep_gone(budget.saturating_sub(work).max(budget / 4).max(1))
+            .await?;
+        report.members_checked = gone.checked;
+        report.gone_members_removed = gone.removed;
+        report.indexes_removed += gone.indexes_removed;
+        report.complete = due_done && gone.pass_done;
+        if report.complete {
+            self.gone_pass_reported();
+        }
+        Ok(report)
+    }
+
+    /// The due work of one step; returns the work done and whether nothing
+    /// due was left.
+    async fn sweep_due(&self, budget: u64, report: &mut PruneReport) -> Result<(u64, bool)> {
         let now = self.server_time_ms().await?;
         let lease = u64::try_from(INVALIDATION_LEASE.as_millis()).unwrap_or(u64::MAX);
-        let mut report = PruneReport::default();
         let mut work = 0u64;
         let window = self.limits.fence_window_us();
         for bucket in 0..self.space.buckets() {
@@ -87,7 +119,7 @@ impl Core {
             }
             loop {
                 if work >= budget {
-                    return Ok(report);
+                    return Ok((work, false));
                 }
                 let due: Vec<Vec<u8>> = self
                     .conn
@@ -117,12 +149,13 @@ impl Core {
                 }
             }
         }
-        report.complete = true;
-        Ok(report)
+        Ok((work, true))
     }
 
-    /// Steps until nothing due is left.
+    /// Steps until nothing due is left and every index has been checked
+    /// for members whose entry is gone.
     pub(crate) async fn prune_all(&self) -> Result<PruneReport> {
+        self.restart_gone_pass();
         let mut total = PruneReport::default();
         loop {
             let step = self

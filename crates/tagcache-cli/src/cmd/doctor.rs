@@ -4,7 +4,8 @@
 //! The checks are the library's own startup checks (version, scripts,
 //! layout, eviction policy: `CacheBuilder::build` runs them in that order
 //! and stops at the first failure), each reported on its own, plus a
-//! round-trip measurement.
+//! round-trip measurement and the invalidations in flight (abandoned ones
+//! warn). It writes nothing: the namespace is opened only if it exists.
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -12,15 +13,19 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use comfy_table::Table;
 use serde_json::json;
-use tagcache::{Cache, ErrorKind, EvictionCheck};
+use tagcache::{Cache, ErrorKind, EvictionCheck, InflightInvalidation};
 
-use crate::cmd::{Context, JsonFlag};
+use crate::cmd::{stats, Context, JsonFlag};
 use crate::error::{CliError, Result};
 use crate::output;
 use crate::target::Target;
 
 /// PINGs sent to measure the round trip.
 const PINGS: usize = 20;
+/// How long one call may take: generous, so that a slow server gets as
+/// far as the latency check (which says how slow it is) instead of
+/// failing with a bare timeout.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(5);
 /// The fail-safe view's default operation timeout: a round trip this slow
 /// makes most calls bypass the cache.
 const FAIL_LATENCY: Duration = Duration::from_millis(100);
@@ -82,10 +87,15 @@ fn check(
 pub async fn run(args: DoctorArgs, ctx: &Context) -> Result<ExitCode> {
     let target = Target::given(ctx.global.url.as_deref())?;
     let ns = ctx.global.namespace.as_str();
+    // Never writes: a namespace that does not exist is reported, not
+    // created (nor given a bucket count).
     let built = Cache::builder(target.url())
         .namespace(ns)
         .auto_sweep(None)
+        .connect_timeout(RESPONSE_TIMEOUT)
+        .response_timeout(RESPONSE_TIMEOUT)
         .eviction_check(EvictionCheck::Refuse)
+        .existing_namespace()
         .build()
         .await;
     let built = match built {
@@ -119,7 +129,9 @@ pub async fn run(args: DoctorArgs, ctx: &Context) -> Result<ExitCode> {
     )];
     checks.extend(startup_checks(&built, ns, policy.as_deref(), version_ok));
     checks.push(latency_check(&mut raw).await?);
-    report(&checks, ns, ctx.json(args.out));
+    let (invalidations, in_flight) = invalidations_check(&built).await;
+    checks.push(invalidations);
+    report(&checks, ns, &in_flight, ctx.json(args.out));
     let failed: Vec<&str> = checks
         .iter()
         .filter(|c| c.status == Status::Fail)
@@ -140,8 +152,8 @@ pub async fn run(args: DoctorArgs, ctx: &Context) -> Result<ExitCode> {
 /// first seed node).
 async fn connect_raw(target: &Target) -> Result<redis::aio::MultiplexedConnection> {
     let config = redis::AsyncConnectionConfig::new()
-        .set_connection_timeout(Some(Duration::from_secs(2)))
-        .set_response_timeout(Some(Duration::from_secs(2)));
+        .set_connection_timeout(Some(RESPONSE_TIMEOUT))
+        .set_response_timeout(Some(RESPONSE_TIMEOUT));
     target
         .node_client()?
         .get_multiplexed_async_connection_with_config(&config)
@@ -195,6 +207,7 @@ fn startup_checks(
             format!("namespace {ns}: version {}", tagcache::LAYOUT_VERSION),
         )
     };
+
     let skipped =
         |id, title, why: &str| check(id, title, Status::Skip, format!("not checked: {why}"));
     match built {
@@ -209,6 +222,16 @@ fn startup_checks(
                 ),
                 scripts_ok(),
                 layout_ok(),
+            ],
+            ErrorKind::NamespaceNotFound => [
+                policy_check(policy),
+                scripts_ok(),
+                check(
+                    "layout",
+                    "layout version",
+                    Status::Ok,
+                    format!("namespace {ns} does not exist yet: the first write creates it"),
+                ),
             ],
             ErrorKind::Layout => [
                 skipped(
@@ -233,7 +256,7 @@ fn startup_checks(
     }
 }
 
-/// A policy the library accepted: say what it means.
+/// What a policy means for tagcache.
 fn policy_check(policy: Option<&str>) -> Check {
     let (status, detail) = match policy {
         None | Some("") => (
@@ -247,6 +270,14 @@ fn policy_check(policy: Option<&str>) -> Check {
         Some(p) if p.starts_with("volatile-") => (
             Status::Ok,
             format!("{p}: only entries (they have a TTL) are evicted, never indexes"),
+        ),
+        // The library refuses these at build (a namespace that does not
+        // exist is not built, so say it here).
+        Some(p) if p.starts_with("allkeys-") => (
+            Status::Fail,
+            format!(
+                "{p}: can evict index keys while their entries live; use noeviction or volatile-*"
+            ),
         ),
         Some(p) => (
             Status::Warn,
@@ -288,14 +319,86 @@ async fn latency_check(raw: &mut redis::aio::MultiplexedConnection) -> Result<Ch
     Ok(check("latency", "round trip", status, detail))
 }
 
-fn report(checks: &[Check], ns: &str, json: bool) {
+/// Invalidations in flight, and above all those a crashed process left
+/// for the sweep: a warning says which, how much is left, and when the
+/// sweep finishes them.
+async fn invalidations_check(
+    built: &tagcache::Result<Cache>,
+) -> (Check, Vec<InflightInvalidation>) {
+    let (id, title) = ("invalidations", "invalidations");
+    let cache = match built {
+        Ok(cache) => cache,
+        Err(e) if e.kind() == ErrorKind::NamespaceNotFound => {
+            return (
+                check(id, title, Status::Ok, "none (no namespace yet)"),
+                Vec::new(),
+            )
+        }
+        Err(_) => {
+            let skipped = check(
+                id,
+                title,
+                Status::Skip,
+                "not checked: the cache could not be opened",
+            );
+            return (skipped, Vec::new());
+        }
+    };
+    let stats = match cache.stats().await {
+        Ok(stats) => stats,
+        Err(e) => {
+            return (
+                check(id, title, Status::Warn, format!("cannot read them: {e}")),
+                Vec::new(),
+            )
+        }
+    };
+    let abandoned: Vec<&InflightInvalidation> =
+        stats.invalidations.iter().filter(|i| i.abandoned).collect();
+    let detail = match (stats.invalidations_in_flight, abandoned.as_slice()) {
+        (0, _) => "none in flight".to_owned(),
+        (n, []) => format!("{n} in flight, none abandoned"),
+        (n, abandoned) => {
+            let mut text = format!(
+                "{n} in flight, {} abandoned by a stopped process: ",
+                abandoned.len()
+            );
+            let shown: Vec<String> = abandoned
+                .iter()
+                .take(3)
+                .map(|i| stats::describe(i))
+                .collect();
+            text.push_str(&shown.join("; "));
+            if abandoned.len() > 3 {
+                text.push_str(&format!(
+                    "; and {} more (tagcache stats)",
+                    abandoned.len() - 3
+                ));
+            }
+            text
+        }
+    };
+    let status = if abandoned.is_empty() {
+        Status::Ok
+    } else {
+        Status::Warn
+    };
+    (check(id, title, status, detail), stats.invalidations)
+}
+
+fn report(checks: &[Check], ns: &str, in_flight: &[InflightInvalidation], json: bool) {
     if json {
         let list: Vec<serde_json::Value> = checks
             .iter()
             .map(|c| json!({ "check": c.id, "status": c.status.as_str(), "detail": c.detail }))
             .collect();
         let ok = checks.iter().all(|c| c.status != Status::Fail);
-        output::json(&json!({ "namespace": ns, "ok": ok, "checks": list }));
+        output::json(&json!({
+            "namespace": ns,
+            "ok": ok,
+            "checks": list,
+            "invalidations": stats::invalidations_json(in_flight),
+        }));
         return;
     }
     let mut table = Table::new();

@@ -6,11 +6,11 @@ use std::ffi::OsString;
 use std::process::ExitCode;
 
 use clap::{value_parser, Args};
-use tagcache::EvictionCheck;
+use tagcache::{EvictionCheck, TagKind};
 
 use crate::cmd::{arg_bytes, Context, JsonFlag};
 use crate::error::Result;
-use crate::output::{self, Stdout};
+use crate::output::Stdout;
 
 /// Keys read per round trip.
 const PAGE: usize = 1000;
@@ -39,7 +39,9 @@ pub async fn run(args: KeysArgs, ctx: &Context) -> Result<ExitCode> {
     }
     while let Some(page) = pages.next_page().await? {
         for key in page {
-            let key = output::lossy(&key);
+            // A hash group is listed by its reserved name (`\0g...`):
+            // shown as `group:<name:owner>`, like in `tags`.
+            let key = TagKind::parse(&key).to_string();
             if json {
                 let sep = if first { "" } else { "," };
                 out.bytes(format!("{sep}{}", serde_json::Value::from(key)).as_bytes())?;

@@ -109,7 +109,7 @@ pub struct MigrateArgs {
 pub async fn run(args: MigrateArgs, ctx: &Context) -> Result<ExitCode> {
     let rules = read_rules(&args.rules)?;
     let (_target, cache) = ctx
-        .until_interrupted(ctx.cache(EvictionCheck::Refuse))
+        .until_interrupted(ctx.cache_for_writing(EvictionCheck::Refuse, None))
         .await?;
     let opts = MigrateOptions::new()
         .dry_run(args.dry_run)

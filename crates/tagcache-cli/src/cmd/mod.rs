@@ -2,6 +2,7 @@
 //! and hands results to the output layer.
 
 pub mod bench;
+pub mod clear;
 pub mod del;
 pub mod demo;
 pub mod doctor;
@@ -19,7 +20,7 @@ use std::future::Future;
 use std::process::ExitCode;
 
 use clap::Args;
-use tagcache::{Cache, EvictionCheck};
+use tagcache::{Cache, CacheBuilder, ErrorKind, EvictionCheck};
 
 use crate::cli::{Command, GlobalArgs};
 use crate::error::{CliError, Result};
@@ -51,8 +52,12 @@ impl Context {
     }
 
     /// Connects to the Redis named by `--url` / `REDIS_URL`, on the
-    /// namespace of `--namespace`. Operator commands never start a private
-    /// server: they exist to look at a real one.
+    /// existing namespace of `--namespace`, with the bucket count its meta
+    /// key records. Nothing is written to open it, and a namespace that
+    /// does not exist is "not found" (exit 1): reading or removing from it
+    /// must not create it (nor pin its bucket count before the application
+    /// creates it). Operator commands never start a private server: they
+    /// exist to look at a real one.
     ///
     /// `eviction` says what an `allkeys-*` policy does: `set` and
     /// `migrate` pass `Refuse` (the library's default for writers),
@@ -61,20 +66,63 @@ impl Context {
     /// `stats` pass `Ignore` and report the policy themselves.
     ///
     /// # Errors
-    /// No URL, or anything `CacheBuilder::build` refuses, as one line.
+    /// No URL, a namespace that does not exist, or anything
+    /// `CacheBuilder::build` refuses, as one line.
     pub async fn cache(&self, eviction: EvictionCheck) -> Result<(Target, Cache)> {
+        self.open(eviction, |b| b.existing_namespace()).await
+    }
+
+    /// As [`Context::cache`], for commands that write entries: a namespace
+    /// that does not exist is created, with `buckets` buckets (`None`: the
+    /// library's default, 1 on a single server and 16 on a cluster); an
+    /// existing one is used with the bucket count it records.
+    ///
+    /// # Errors
+    /// As [`Context::cache`], but for a missing namespace.
+    pub async fn cache_for_writing(
+        &self,
+        eviction: EvictionCheck,
+        buckets: Option<u16>,
+    ) -> Result<(Target, Cache)> {
+        self.open(eviction, |b| {
+            let b = b.adopt_buckets();
+            match buckets {
+                Some(n) => b.buckets(n),
+                None => b,
+            }
+        })
+        .await
+    }
+
+    async fn open(
+        &self,
+        eviction: EvictionCheck,
+        setup: impl FnOnce(CacheBuilder) -> CacheBuilder,
+    ) -> Result<(Target, Cache)> {
         let target = Target::given(self.global.url.as_deref())?;
-        let cache = Cache::builder(target.url())
+        let builder = Cache::builder(target.url())
             .namespace(&self.global.namespace)
             // A one-shot command: no background sweep, and an operator
             // would rather wait than fail on a busy server.
             .auto_sweep(None)
             .response_timeout(std::time::Duration::from_secs(2))
-            .eviction_check(eviction)
+            .eviction_check(eviction);
+        let cache = setup(builder)
             .build()
             .await
-            .map_err(|e| target.cannot_connect(e))?;
+            .map_err(|e| self.cannot_open(&target, e))?;
         Ok((target, cache))
+    }
+
+    /// Explains why the namespace could not be opened on `target`.
+    pub fn cannot_open(&self, target: &Target, e: tagcache::Error) -> CliError {
+        if e.kind() == ErrorKind::NamespaceNotFound {
+            return CliError::not_found(format!(
+                "namespace {} does not exist (nothing has been written to it)",
+                self.global.namespace
+            ));
+        }
+        target.cannot_connect(e)
     }
 
     /// Runs `work` until it ends or Ctrl-C is pressed.
@@ -125,6 +173,7 @@ async fn dispatch(command: Command, ctx: &Context) -> Result<ExitCode> {
         Command::Keys(args) => keys::run(args, ctx).await,
         Command::Invalidate(args) => invalidate::run(args, ctx).await,
         Command::Prune(args) => prune::run(args, ctx).await,
+        Command::Clear(args) => clear::run(args, ctx).await,
         Command::Migrate(args) => migrate::run(args, ctx).await,
         Command::Stats(args) => stats::run(args, ctx).await,
         Command::Doctor(args) => doctor::run(args, ctx).await,

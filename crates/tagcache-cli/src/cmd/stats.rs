@@ -5,8 +5,8 @@ use std::process::ExitCode;
 
 use clap::Args;
 use comfy_table::Table;
-use serde_json::json;
-use tagcache::{CircuitState, EvictionCheck};
+use serde_json::{json, Value};
+use tagcache::{CircuitState, EvictionCheck, InflightInvalidation, TagKind};
 
 use crate::cmd::{Context, JsonFlag};
 use crate::error::Result;
@@ -32,6 +32,7 @@ pub async fn run(args: StatsArgs, ctx: &Context) -> Result<ExitCode> {
             "stale_members": s.stale_members,
             "index_memory_bytes": s.index_memory_bytes,
             "invalidations_in_flight": s.invalidations_in_flight,
+            "invalidations": invalidations_json(&s.invalidations),
             "layout_version": s.layout_version,
             "buckets": s.buckets,
             "redis_version": s.redis_version,
@@ -65,8 +66,87 @@ pub async fn run(args: StatsArgs, ctx: &Context) -> Result<ExitCode> {
     ] {
         table.add_row(vec![name.to_owned(), value]);
     }
-    output::print(&table.to_string());
+    let mut text = table.to_string();
+    if !s.invalidations.is_empty() {
+        text.push('\n');
+        text.push_str(&invalidations_table(&s.invalidations));
+        let unlisted = s
+            .invalidations_in_flight
+            .saturating_sub(s.invalidations.len() as u64);
+        if unlisted > 0 {
+            text.push_str(&format!("\n... and {unlisted} more"));
+        }
+    }
+    output::print(&text);
     Ok(ExitCode::SUCCESS)
+}
+
+/// In-flight invalidations as a JSON array (durations in ms).
+pub fn invalidations_json(list: &[InflightInvalidation]) -> Value {
+    list.iter()
+        .map(|i| {
+            json!({
+                "tag": TagKind::parse(&i.tag).to_string(),
+                "bucket": i.bucket,
+                "remaining": i.remaining,
+                "heartbeat_age_ms": u64::try_from(i.heartbeat_age.as_millis()).unwrap_or(u64::MAX),
+                "abandoned": i.abandoned,
+                "sweep_after_ms": u64::try_from(i.sweep_after.as_millis()).unwrap_or(u64::MAX),
+            })
+        })
+        .collect()
+}
+
+/// In-flight invalidations as a table for people.
+fn invalidations_table(list: &[InflightInvalidation]) -> String {
+    let mut table = Table::new();
+    table.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
+    table.set_header(vec![
+        "invalidation of",
+        "bucket",
+        "entries left",
+        "last progress",
+        "state",
+    ]);
+    for i in list {
+        table.add_row(vec![
+            TagKind::parse(&i.tag).to_string(),
+            i.bucket.to_string(),
+            i.remaining.to_string(),
+            format!("{} ago", seconds(i.heartbeat_age)),
+            state(i),
+        ]);
+    }
+    table.to_string()
+}
+
+/// Whether anyone is working on it, and when the sweep will.
+fn state(i: &InflightInvalidation) -> String {
+    if i.abandoned {
+        "abandoned: the next sweep finishes it (tagcache prune)".to_owned()
+    } else {
+        format!(
+            "running; the sweep takes over if silent for {} more",
+            seconds(i.sweep_after)
+        )
+    }
+}
+
+/// One in-flight invalidation in a sentence (for `doctor`).
+pub fn describe(i: &InflightInvalidation) -> String {
+    format!(
+        "{} (bucket {}): {} entries left, last progress {} ago, {}",
+        TagKind::parse(&i.tag),
+        i.bucket,
+        i.remaining,
+        seconds(i.heartbeat_age),
+        state(i)
+    )
+}
+
+/// A duration in whole seconds: `42 s`.
+fn seconds(d: std::time::Duration) -> String {
+    format!("{} s", d.as_secs())
 }
 
 /// The breaker state as a word.

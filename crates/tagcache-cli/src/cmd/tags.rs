@@ -1,10 +1,13 @@
-//! `tagcache tags KEY`: the tags of an entry, in the order written.
+//! `tagcache tags KEY`: the tags of an entry, in the order written;
+//! tagcache's own (reserved) tags shown readably: `prefix:<path>`,
+//! `group:<name:owner>` (the all-entries tag every entry carries is left
+//! out).
 
 use std::ffi::OsString;
 use std::process::ExitCode;
 
 use clap::{value_parser, Args};
-use tagcache::EvictionCheck;
+use tagcache::{EvictionCheck, TagKind};
 
 use crate::cmd::{arg_bytes, Context, JsonFlag};
 use crate::error::{CliError, Result};
@@ -22,7 +25,7 @@ pub struct TagsArgs {
 }
 
 /// Prints one tag per line (a JSON array of strings); exit 1 when the
-/// entry does not exist.
+/// entry does not exist, 2 when it is not in tagcache format.
 pub async fn run(args: TagsArgs, ctx: &Context) -> Result<ExitCode> {
     let (_target, cache) = ctx.cache(EvictionCheck::Warn).await?;
     let key = arg_bytes(&args.key);
@@ -32,7 +35,12 @@ pub async fn run(args: TagsArgs, ctx: &Context) -> Result<ExitCode> {
             output::lossy(&key)
         )));
     };
-    let tags: Vec<String> = tags.iter().map(|t| output::lossy(t)).collect();
+    let tags: Vec<String> = tags
+        .iter()
+        .map(|t| TagKind::parse(t))
+        .filter(|kind| *kind != TagKind::All)
+        .map(|kind| kind.to_string())
+        .collect();
     if ctx.json(args.out) {
         output::json(&serde_json::Value::from(tags));
         return Ok(ExitCode::SUCCESS);

@@ -56,6 +56,7 @@ fn keys_and_values_are_the_arguments_bytes() {
 fn get_and_tags_exit_1_when_missing() {
     let redis = Redis::start();
     let url = redis.url();
+    ok(&run(&url, ["set", "other", "v"]));
     let line = fails(&run(&url, ["get", "nope"]), 1);
     assert!(line.contains("nope"), "{line}");
     fails(&run(&url, ["tags", "nope"]), 1);

@@ -144,3 +144,44 @@ fn help_and_version_exit_0() {
     assert!(help.contains("Exit codes"), "{help}");
     ok(&tagcache().arg("--version").output().unwrap());
 }
+
+/// Issue 9, finding 8: an ACL user who may only read was told "script
+/// error"; it is a permission error naming the refused command.
+#[test]
+fn finding_8_a_read_only_user_is_told_which_command_it_may_not_run() {
+    let redis = Redis::start();
+    let url = redis.url();
+    ok(&run(&url, ["set", "k", "v", "--tag", "t"]));
+    crate::redis_cmd::<()>(
+        &url,
+        &[
+            "ACL",
+            "SETUSER",
+            "reader",
+            "on",
+            ">pw",
+            "~*",
+            "+@read",
+            "+@scripting",
+            "+@connection",
+            "+info",
+            "+time",
+            "+config|get",
+        ],
+    );
+    let reader = format!("{url}?user=reader&pass=pw");
+    assert_eq!(ok(&run(&reader, ["get", "k"])), "v");
+    assert_eq!(ok(&run(&reader, ["tags", "k"])), "t\n");
+    assert_eq!(ok(&run(&reader, ["keys", "--tag", "t"])), "k\n");
+    ok(&run(&reader, ["stats"]));
+    for (args, command) in [
+        (&["set", "k2", "v"][..], "may not run SET"),
+        (&["invalidate", "--tag", "t"], "may not run RENAME"),
+    ] {
+        let line = fails(&run(&reader, args), 2);
+        assert!(line.contains("permission denied"), "{args:?}: {line}");
+        assert!(line.contains(command), "{args:?}: {line}");
+        assert!(!line.contains("script error"), "{args:?}: {line}");
+    }
+    assert_eq!(ok(&run(&url, ["get", "k"])), "v");
+}

@@ -8,8 +8,11 @@ mod demo;
 mod entries;
 mod errors;
 mod migrate;
+mod namespaces;
+mod recovery;
 mod server;
 mod upkeep;
+mod values;
 
 use std::ffi::OsStr;
 use std::process::{Command, Output};
@@ -75,6 +78,17 @@ pub fn fails(out: &Output, code: i32) -> String {
 /// Parses stdout as one JSON document.
 pub fn json(out: &Output) -> Value {
     serde_json::from_str(&ok(out)).unwrap()
+}
+
+/// Runs one raw Redis command on the server at `url` (to prepare states
+/// the CLI cannot make).
+pub fn redis_cmd<T: redis::FromRedisValue>(url: &str, args: &[&str]) -> T {
+    let mut con = redis::Client::open(url).unwrap().get_connection().unwrap();
+    let mut cmd = redis::cmd(args[0]);
+    for a in &args[1..] {
+        cmd.arg(*a);
+    }
+    cmd.query(&mut con).unwrap()
 }
 
 /// A library handle on the same server, to prepare or inspect data.

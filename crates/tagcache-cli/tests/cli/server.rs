@@ -47,6 +47,11 @@ impl Redis {
         self.dir.path().join("redis.sock")
     }
 
+    /// The server's unix socket.
+    pub fn socket_path(&self) -> PathBuf {
+        self.socket()
+    }
+
     /// `unix://` URL of the server.
     pub fn url(&self) -> String {
         format!("unix://{}", self.socket().display())

@@ -61,7 +61,9 @@ pub(crate) async fn read(
         )
     };
     // A legacy key that is not a string (WRONGTYPE) holds no value for us:
-    // `old` is `None` then.
+    // `old` is `None` then. A malformed entry holds nothing either: beside
+    // a legacy value it is replaced by it (the move overwrites it).
+    let entry = entry.filter(|e| old.is_none() || crate::codec::decode_entry(e).is_ok());
     match (entry, old) {
         (Some(entry), Some(old)) => {
             if legacy.migrates() {

@@ -35,13 +35,17 @@ for i = 1, n do
   a = a + 5 + nt
 
   local value = redis.pcall('GET', legacy)
+  -- A valid entry wins over its legacy twin; a malformed one (a foreign
+  -- writer, a truncation) holds nothing worth keeping and is overwritten.
+  local section = tag_section(entry)
+  local live = section and section ~= MALFORMED
   if type(value) == 'table' then
     out[i] = 4
   elseif not value then
     out[i] = 0
   elseif expected ~= '' and redis.sha1hex(value) ~= expected then
     out[i] = 3
-  elseif redis.call('EXISTS', entry) == 1 then
+  elseif live then
     -- The new key wins; its legacy twin is stale.
     redis.call('DEL', legacy)
     out[i] = 2

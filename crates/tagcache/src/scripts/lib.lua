@@ -30,32 +30,93 @@ local function u64be(x)
   return table.concat(b)
 end
 
--- The tag section of an entry (see codec.rs), read with two GETRANGEs so a
--- large value is never copied; false when the entry does not exist. A hash
--- group (group.rs, members starting with byte 0 then 'g') keeps its tag
--- section in its field "\0tags"; pass `member` when the key may be one.
-local function tag_section(key, member)
-  if member and string.byte(member, 1) == 0 then
-    if redis.call('EXISTS', key) == 0 then
+-- What `tag_section` answers for an entry key whose contents are not a
+-- tagcache entry (a foreign writer, a truncation, another type): its tags
+-- cannot be known. Never returned to Redis as is.
+local MALFORMED = {}
+
+-- Whether a tag section is well formed: u16 big-endian lengths, each tag
+-- non-empty and inside the section (codec.rs checks the same).
+local function valid_section(section)
+  local i, n = 1, #section
+  while i <= n do
+    if i + 1 > n then
       return false
     end
-    return redis.call('HGET', key, '\0tags') or ''
+    local len = struct.unpack('>I2', section, i)
+    if len == 0 or i + 1 + len > n then
+      return false
+    end
+    i = i + 2 + len
   end
-  local head = redis.call('GETRANGE', key, 0, 5)
-  if #head < 6 then
-    return false
-  end
-  if string.byte(head, 1) ~= 1 then
-    return ''
-  end
-  local len = struct.unpack('>I4', head, 3)
-  if len == 0 then
-    return ''
-  end
-  return redis.call('GETRANGE', key, 6, 5 + len)
+  return true
 end
 
--- Splits a tag section into tag names.
+-- The tag section of an entry (see codec.rs), read with two GETRANGEs so a
+-- large value is never copied: false when the entry does not exist,
+-- MALFORMED when its header or tag section is not valid (or the key holds
+-- another type), else the section. A hash group (group.rs, members
+-- starting with byte 0) keeps its tag section in its field "\0tags"; pass
+-- `member` when the key may be one. Only reads: callers decide before
+-- they write.
+local function tag_section(key, member)
+  if member and string.byte(member, 1) == 0 then
+    local s = redis.pcall('HGET', key, '\0tags')
+    if type(s) == 'table' then
+      return MALFORMED
+    end
+    if not s then
+      if redis.call('EXISTS', key) == 0 then
+        return false
+      end
+      return MALFORMED
+    end
+    if not valid_section(s) then
+      return MALFORMED
+    end
+    return s
+  end
+  local head = redis.pcall('GETRANGE', key, 0, 5)
+  if type(head) == 'table' then
+    -- WRONGTYPE: a hash, list, ... where an entry string belongs.
+    return MALFORMED
+  end
+  if #head < 6 then
+    if #head == 0 and redis.call('EXISTS', key) == 0 then
+      return false
+    end
+    return MALFORMED
+  end
+  local flags = string.byte(head, 2)
+  if string.byte(head, 1) ~= 1 or flags >= 32 then
+    -- Unknown format version or codec (flags bits 4-7 hold 0 or 1).
+    return MALFORMED
+  end
+  local len = struct.unpack('>I4', head, 3)
+  -- Entries with a grace period carry 8 more bytes after the section.
+  local need = len
+  if flags % 4 >= 2 then
+    need = len + 8
+  end
+  if need == 0 then
+    return ''
+  end
+  -- A length no string could hold is refused before anything is copied.
+  if need > 4096 and redis.call('STRLEN', key) < 6 + need then
+    return MALFORMED
+  end
+  local rest = redis.call('GETRANGE', key, 6, 5 + need)
+  if #rest < need then
+    return MALFORMED
+  end
+  local section = string.sub(rest, 1, len)
+  if not valid_section(section) then
+    return MALFORMED
+  end
+  return section
+end
+
+-- Splits a well-formed tag section (see `tag_section`) into tag names.
 local function parse_tags(section)
   local tags, i, n = {}, 1, #section
   while i <= n do

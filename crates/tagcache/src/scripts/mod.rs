@@ -10,19 +10,36 @@ use std::sync::LazyLock;
 /// A script with its name (for errors and metrics).
 pub(crate) struct Script {
     pub(crate) name: &'static str,
+    /// The source as sent (`lib.lua` first): Redis reports errors by its
+    /// line numbers.
+    pub(crate) source: &'static str,
     pub(crate) script: redis::Script,
 }
 
 macro_rules! script {
     ($name:literal) => {
+        script!(@ $name, "")
+    };
+    // A script that frees memory: it must run when Redis is at maxmemory.
+    // Without flags, Redis refuses a script's first memory-growing write
+    // then (its bookkeeping, e.g. a fence or a registry score); the
+    // `allow-oom` flag lets all of it run. The shebang must be the very
+    // first line, before lib.lua.
+    ($name:literal, frees_memory) => {
+        script!(@ $name, "#!lua flags=allow-oom\n")
+    };
+    (@ $name:literal, $shebang:literal) => {{
+        let source = concat!(
+            $shebang,
+            include_str!("lib.lua"),
+            include_str!(concat!($name, ".lua"))
+        );
         Script {
             name: $name,
-            script: redis::Script::new(concat!(
-                include_str!("lib.lua"),
-                include_str!(concat!($name, ".lua"))
-            )),
+            source,
+            script: redis::Script::new(source),
         }
-    };
+    }};
 }
 
 /// Every script tagcache runs.
@@ -32,6 +49,7 @@ pub(crate) struct Scripts {
     pub(crate) drop: Script,
     pub(crate) snapshot: Script,
     pub(crate) sweep_tag: Script,
+    pub(crate) sweep_gone: Script,
     pub(crate) tag_page: Script,
     pub(crate) tag_count: Script,
     pub(crate) tag_member: Script,
@@ -44,13 +62,14 @@ pub(crate) struct Scripts {
 
 impl Scripts {
     /// Every script, for loading at connect.
-    pub(crate) fn all(&self) -> [&Script; 13] {
+    pub(crate) fn all(&self) -> [&Script; 14] {
         [
             &self.set,
             &self.read_tags,
             &self.drop,
             &self.snapshot,
             &self.sweep_tag,
+            &self.sweep_gone,
             &self.tag_page,
             &self.tag_count,
             &self.tag_member,
@@ -67,14 +86,15 @@ impl Scripts {
 pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     set: script!("set"),
     read_tags: script!("read_tags"),
-    drop: script!("drop"),
-    snapshot: script!("snapshot"),
-    sweep_tag: script!("sweep_tag"),
+    drop: script!("drop", frees_memory),
+    snapshot: script!("snapshot", frees_memory),
+    sweep_tag: script!("sweep_tag", frees_memory),
+    sweep_gone: script!("sweep_gone", frees_memory),
     tag_page: script!("tag_page"),
     tag_count: script!("tag_count"),
     tag_member: script!("tag_member"),
     meta: script!("meta"),
-    trim: script!("trim"),
+    trim: script!("trim", frees_memory),
     group_put: script!("group_put"),
     legacy_move: script!("legacy_move"),
     legacy_del_if: script!("legacy_del_if"),

@@ -2,7 +2,7 @@
 -- one atomic step.
 --
 -- KEYS: n entry keys, m tag index keys, k registry keys, k fence keys.
--- ARGV: n, m, k, trim limit, fence window µs; m tag names; m registry
+-- ARGV: n, m, k, trim limit (0: none), fence window µs; m tag names; m registry
 --       numbers (1..k); then per entry: member, registry number, value,
 --       ttl ms, grace ms, since (server µs the caller's read began,
 --       0 = unguarded), tag count, tag numbers (1..m).
@@ -13,9 +13,15 @@
 -- `since` is older than the fence window); a list of old tags that were
 -- not declared (the caller retries with their index keys); 0 skipped
 -- because an earlier write of the same key in this batch needs a retry.
+-- Cost (one new entry with t tags): TIME, one GETRANGE, SET, t ZADDs and
+-- one ZADD per registry; expired members are left to the sweep (the
+-- registry files every index under its next expiry) unless a trim limit
+-- is set.
 local n, m, k = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local trim, window = tonumber(ARGV[4]), tonumber(ARGV[5])
-local now = now_ms()
+-- One clock read: fences compare µs, expiries are ms.
+local now_micros = now_us()
+local now = math.floor(now_micros / 1000)
 
 local names, lookup = {}, {}
 for j = 1, m do
@@ -23,16 +29,11 @@ for j = 1, m do
   lookup[ARGV[5 + m + j] .. ':' .. names[j]] = j
 end
 
--- Expired members go first, so the index stays bounded by its live members.
--- The lowest score seen before trimming also tells whether the registry
--- needs an update: it already holds a score at most that low.
-local earliest = {}
-for j = 1, m do
-  local _, lowest_before = trim_expired(KEYS[n + j], now, trim)
-  earliest[j] = lowest_before
+if trim > 0 then
+  for j = 1, m do
+    trim_expired(KEYS[n + j], now, trim)
+  end
 end
-
-local now_micros = now_us()
 
 local function fenced(fence, since, member, new)
   if since < now_micros - window then
@@ -51,6 +52,35 @@ local function fenced(fence, since, member, new)
   return false
 end
 
+-- The old tag section of an entry about to be overwritten, read with one
+-- GETRANGE of as many bytes as the new entry's own header and section
+-- (`hint`): a new key, or a rewrite whose section is no longer, costs one
+-- call. False for no entry (an empty string holds no tags either),
+-- MALFORMED for bytes that are not an entry (counted as untagged).
+local function old_section(entry, hint)
+  local head = redis.pcall('GETRANGE', entry, 0, 5 + hint)
+  if type(head) == 'table' then
+    return MALFORMED
+  end
+  if #head == 0 then
+    return false
+  end
+  if #head < 6 then
+    return MALFORMED
+  end
+  local len = struct.unpack('>I4', head, 3)
+  if string.byte(head, 1) ~= 1 or string.byte(head, 2) >= 32 or len > hint then
+    -- Not an entry, or a longer section: the full check reads the rest.
+    return tag_section(entry)
+  end
+  local section = string.sub(head, 7, 6 + len)
+  if #section < len or not valid_section(section) then
+    return MALFORMED
+  end
+  return section
+end
+
+-- Per registry number: tag number -> lowest expiry written in this batch.
 local out, blocked, lowest = {}, {}, {}
 local a = 6 + 2 * m
 for i = 1, n do
@@ -72,12 +102,13 @@ for i = 1, n do
   elseif since > 0 and fenced(KEYS[n + m + k + tonumber(reg)], since, member, new) then
     out[i] = 2
   else
-    -- Old tags: a new entry has none (one GETRANGE), a rewrite with the
-    -- same tag section needs no index change.
+    -- Old tags: a rewrite with the same tag section needs no index change.
     local old, missing
-    local section = tag_section(entry)
-    if section and section ~= '' then
-      local new_section = string.sub(value, 7, 6 + struct.unpack('>I4', value, 3))
+    local new_len = struct.unpack('>I4', value, 3)
+    local section = old_section(entry, new_len)
+    -- (A malformed old entry counts as untagged: its tags cannot be read.)
+    if type(section) == 'string' and section ~= '' then
+      local new_section = string.sub(value, 7, 6 + new_len)
       if section ~= new_section then
         old, missing = {}, {}
         for _, name in ipairs(parse_tags(section)) do
@@ -107,7 +138,6 @@ for i = 1, n do
               -- added to it): nothing to file unless a later write adds.
               redis.call('ZREM', KEYS[n + m + tonumber(ARGV[5 + m + j])], names[j])
               lowest[j] = nil
-              earliest[j] = nil
             end
           end
         end
@@ -115,8 +145,7 @@ for i = 1, n do
       local exps = int(exp)
       redis.call('SET', entry, value, 'PXAT', exps)
       if grace > 0 then
-        local offset = 6 + struct.unpack('>I4', value, 3)
-        redis.call('SETRANGE', entry, offset, u64be(fresh))
+        redis.call('SETRANGE', entry, 6 + new_len, u64be(fresh))
       end
       for _, j in ipairs(new) do
         redis.call('ZADD', KEYS[n + j], exps, member)
@@ -129,11 +158,23 @@ for i = 1, n do
   end
 end
 
--- One registry update per tag and batch: the registry score stays a lower
--- bound of the index's next expiry (LT never raises it).
+-- The registry score stays a lower bound of each index's next expiry:
+-- one ZADD LT per registry and batch, with every tag written (LT never
+-- raises a score, and files a tag that was not filed).
+local filings = {}
 for j, exp in pairs(lowest) do
-  if not earliest[j] or earliest[j] > exp then
-    redis.call('ZADD', KEYS[n + m + tonumber(ARGV[5 + m + j])], 'LT', int(exp), names[j])
+  local r = tonumber(ARGV[5 + m + j])
+  local args = filings[r]
+  if not args then
+    args = {}
+    filings[r] = args
+  end
+  args[#args + 1] = int(exp)
+  args[#args + 1] = names[j]
+end
+for r, args in pairs(filings) do
+  for i = 1, #args, 500 do
+    redis.call('ZADD', KEYS[n + m + r], 'LT', unpack(args, i, math.min(i + 499, #args)))
   end
 end
 return out

@@ -2,6 +2,9 @@
 -- the registry under its new next expiry, or removes it when empty.
 -- KEYS: tag index, registry. ARGV: tag name, limit.
 -- Returns {removed members, 1 if the index is gone}.
+-- Runs at maxmemory (allow-oom, scripts/mod.rs): re-filing an index whose
+-- trim removed nothing is the script's first write, and Redis would refuse
+-- it, so the sweep would stop at the first such index.
 local now = now_ms()
 local removed = trim_expired(KEYS[1], now, tonumber(ARGV[2]))
 local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')

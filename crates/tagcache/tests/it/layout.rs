@@ -9,7 +9,9 @@ const DOC: &str = include_str!("../../../../docs/redis-layout.md");
 /// `(pattern, type)` of each row of the doc's "## Keys" table.
 fn documented_keys() -> Vec<(String, String)> {
     let section = DOC.split("\n## Keys\n").nth(1).expect("a ## Keys section");
+    // The key table comes before the section's first subsection.
     let section = section.split("\n## ").next().unwrap();
+    let section = section.split("\n### ").next().unwrap();
     section
         .lines()
         .filter(|l| l.starts_with("| `"))

@@ -1048,23 +1048,32 @@ fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-#[test]
-fn random_operations_match_the_model() {
+/// Runs model cases with 1 and 16 buckets on one private server (emptied
+/// before each case); `legacy`: with legacy rules and legacy operations.
+fn run_on_a_server(mut server: RedisServer, legacy: bool, cases: u32) {
     let rt = runtime();
-    let server = RedisServer::start();
+    if legacy {
+        server.allow_scan();
+    }
     let con = rt.block_on(raw::connect(&server));
-    let scenario = (prop_oneof![Just(1u16), Just(16u16)], vec(op(true), 1..=30));
-    let mut runner = TestRunner::new(config(24));
+    let scenario = (
+        prop_oneof![Just(1u16), Just(16u16)],
+        vec(op_with(!legacy, legacy), 1..=30),
+    );
+    let mut runner = TestRunner::new(config(cases));
     let result = runner.run(&scenario, |(buckets, ops)| {
         rt.block_on(async {
             let mut con = con.clone();
             let _: () = redis::cmd("FLUSHALL").query_async(&mut con).await.unwrap();
-            let cache = crate::builder(&server)
-                .buckets(buckets)
+            let mut builder = crate::builder(&server).buckets(buckets);
+            if legacy {
+                builder = builder.legacy(legacy_rules(), tagcache::LegacyMode::Migrate);
+            }
+            let cache = builder
                 .build()
                 .await
                 .map_err(|e| TestCaseError::fail(e.to_string()))?;
-            run_case(cache, Some(con), "test", buckets, false, &ops).await
+            run_case(cache, Some(con), "test", buckets, legacy, &ops).await
         })
     });
     if let Err(e) = result {
@@ -1072,36 +1081,17 @@ fn random_operations_match_the_model() {
     }
 }
 
+#[test]
+fn random_operations_match_the_model() {
+    run_on_a_server(RedisServer::start(), false, 24);
+}
+
 /// Legacy keys need `SCAN` (listing and clearing a scope in transition),
 /// so they run on a server of their own that allows it; no short TTLs, so
 /// a migrated entry's expiry is never in doubt.
 #[test]
 fn random_operations_with_legacy_keys_match_the_model() {
-    let rt = runtime();
-    let mut server = RedisServer::start();
-    server.allow_scan();
-    let con = rt.block_on(raw::connect(&server));
-    let scenario = (
-        prop_oneof![Just(1u16), Just(16u16)],
-        vec(op_with(false, true), 1..=30),
-    );
-    let mut runner = TestRunner::new(config(16));
-    let result = runner.run(&scenario, |(buckets, ops)| {
-        rt.block_on(async {
-            let mut con = con.clone();
-            let _: () = redis::cmd("FLUSHALL").query_async(&mut con).await.unwrap();
-            let cache = crate::builder(&server)
-                .buckets(buckets)
-                .legacy(legacy_rules(), tagcache::LegacyMode::Migrate)
-                .build()
-                .await
-                .map_err(|e| TestCaseError::fail(e.to_string()))?;
-            run_case(cache, Some(con), "test", buckets, true, &ops).await
-        })
-    });
-    if let Err(e) = result {
-        panic!("{e}");
-    }
+    run_on_a_server(RedisServer::start(), true, 16);
 }
 
 #[test]

@@ -236,3 +236,35 @@ async fn an_interrupted_clear_is_finished_by_the_next_one() {
     assert!(!c.exists("after").await.unwrap());
     assert_eq!(crate::keys_besides_fences(&server), 1);
 }
+
+#[tokio::test]
+async fn reserved_indexes_are_not_listed_as_tags() {
+    let server = RedisServer::start();
+    let c = crate::cache(&server).await;
+    c.set("org:1", &1, &SetOptions::new()).await.unwrap();
+    for tag in [&b"\0a"[..], b"\0porg"] {
+        let e = c.keys_with_tag(tag).collect().await.unwrap_err();
+        assert!(e.is_invalid_input(), "{e}");
+    }
+}
+
+#[tokio::test]
+async fn a_legacy_value_replaces_a_malformed_entry_instead_of_being_dropped() {
+    let server = RedisServer::start();
+    let rules =
+        tagcache::LegacyRules::new([tagcache::LegacyRule::new("old-{id:[^-]}-{attr:[^-]}")
+            .scope(["o", "{id}"])
+            .part("{attr}")])
+        .unwrap();
+    let c = crate::builder(&server)
+        .legacy(rules, tagcache::LegacyMode::Migrate)
+        .build()
+        .await
+        .unwrap();
+    let _: () = server.cmd(&[b"SET", b"{test.0}:e:o:1:a", b"\x01\x00\x00\x00\x00\x01X"]);
+    let _: () = server.cmd(&[b"SET", b"old-1-a", b"legacy", b"PX", b"60000"]);
+    let scope = c.scope(["o", "1"]).unwrap();
+    assert_eq!(scope.get_bytes("a").await.unwrap().unwrap(), b"legacy");
+    assert_eq!(c.get_bytes("o:1:a").await.unwrap().unwrap(), b"legacy");
+    assert_eq!(server.cmd::<u64>(&[b"EXISTS", b"old-1-a"]), 0);
+}

@@ -108,3 +108,73 @@ async fn wrong_password_and_missing_script_permission_fail_at_build() {
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Auth, "{e:?}");
 }
+
+/// Issue 9, finding 8: a user who may only read was told "script error"
+/// when a write's script hit a command its ACL refuses; it is a permission
+/// error naming the command.
+#[tokio::test]
+async fn finding_8_a_read_only_acl_user_gets_a_permission_error_naming_the_command() {
+    let server = RedisServer::start();
+    let sock = server.socket().display().to_string();
+    let admin = crate::cache(&server).await;
+    admin
+        .set_bytes("k", b"v", &SetOptions::new().tag("t"))
+        .await
+        .unwrap();
+    let _: () = server.cmd(&[
+        b"ACL",
+        b"SETUSER",
+        b"reader",
+        b"on",
+        b">pw",
+        b"~*",
+        b"+@read",
+        b"+@scripting",
+        b"+@connection",
+        b"+info",
+        b"+time",
+        b"+config|get",
+    ]);
+    let reader = tagcache::Cache::builder(format!("unix://{sock}?user=reader&pass=pw"))
+        .namespace("test")
+        .auto_sweep(None)
+        .response_timeout(Duration::from_secs(5))
+        .existing_namespace()
+        .build()
+        .await
+        .unwrap();
+    assert_eq!(
+        reader.get_bytes("k").await.unwrap().as_deref(),
+        Some(&b"v"[..])
+    );
+    assert_eq!(reader.tags("k").await.unwrap(), Some(vec![b"t".to_vec()]));
+
+    // A write: its script's first write is refused.
+    let e = reader
+        .set_bytes("k2", b"v", &SetOptions::new().tag("t"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Auth, "{e}");
+    let text = e.to_string();
+    assert!(text.contains("permission denied"), "{text}");
+    assert!(text.contains("script set"), "{text}");
+    assert!(!text.contains("script error"), "{text}");
+    let command = text
+        .split("may not run ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        ["SET", "ZADD", "ZREM", "SETRANGE", "DEL"].contains(&command),
+        "{text}"
+    );
+    let e = reader.invalidate_tag("t").await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Auth, "{e}");
+    assert!(e.to_string().contains("may not run RENAME"), "{e}");
+
+    // A command sent directly: Redis names it itself.
+    let _: () = server.cmd(&[b"ACL", b"SETUSER", b"reader", b"-get"]);
+    let e = reader.get_bytes("k").await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Auth, "{e}");
+    assert!(e.to_string().contains("may not run GET"), "{e}");
+}

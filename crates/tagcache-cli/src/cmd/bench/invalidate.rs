@@ -18,7 +18,7 @@ use serde::Serialize;
 use tagcache::{Cache, SetOptions};
 
 use super::census::{self, Census};
-use super::layout::{Footprint, Space};
+use super::layout::{Footprint, Keys, Space};
 use super::probe::{Probe, Stalls};
 use super::report::Goal;
 use super::server::{self, Cost};
@@ -271,6 +271,7 @@ async fn prepare(b: &Bench<'_>, suffix: &str, n: u64, what: &str) -> Result<(Cac
     let wl = &b.plan.inv_workload;
     let space = Space::new(b.plan.namespace(suffix));
     let fp = Footprint {
+        keys: Keys::Items,
         space: space.clone(),
         entries: n,
         tags: wl.tag_set(n, Some(INVALIDATED)),

@@ -70,20 +70,81 @@ impl Space {
         format!("{{{}}}:meta", self.ns)
     }
 
-    /// Every key a namespace can hold for these tags, besides entries.
+    /// Every key a namespace can hold for these tags, besides entries
+    /// (the reserved all-entries index `\0a` included).
     pub fn index_keys<'a>(
         &'a self,
         tags: &'a BTreeSet<String>,
     ) -> impl Iterator<Item = String> + 'a {
         tags.iter()
+            .map(String::as_str)
+            .chain([ALL_TAG])
             .flat_map(|t| [self.tag(t), self.snapshot(t)])
             .chain([self.registry(), self.inflight(), self.fence(), self.meta()])
     }
 }
 
+/// The reserved tag every entry carries (layout version 2): the index of
+/// the whole namespace.
+pub const ALL_TAG: &str = "\0a";
+
+/// The reserved tag of the prefix index of `prefix` (layout version 2).
+pub fn prefix_tag(prefix: &str) -> String {
+    format!("\0p{prefix}")
+}
+
 /// The bench's cache keys: `item:0`, `item:1`, ...
 pub fn item_key(i: u64) -> String {
-    format!("item:{i}")
+    Keys::Items.name(i)
+}
+
+/// Entries per `org:<g>` group of [`Keys::Org`] keys.
+pub const ORG_GROUP: u64 = 100;
+
+/// The shape of a phase's cache keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keys {
+    /// `item:<i>`: a 2-part path (one prefix edge, `\0pitem`).
+    Items,
+    /// `flat-<i>`: one part, not a path (only the `\0a` edge).
+    Flat,
+    /// `org:<i / 100>:<i>`: a 3-part path (prefix edges `\0porg` and
+    /// `\0porg:<g>`).
+    Org,
+}
+
+impl Keys {
+    /// The key of entry `i`.
+    pub fn name(self, i: u64) -> String {
+        match self {
+            Keys::Items => format!("item:{i}"),
+            Keys::Flat => format!("flat-{i}"),
+            Keys::Org => format!("org:{}:{i}", i / ORG_GROUP),
+        }
+    }
+
+    /// The proper prefixes of entry `i`'s key (whose prefix indexes
+    /// tagcache writes it into).
+    pub fn prefixes(self, i: u64) -> Vec<String> {
+        match self {
+            Keys::Items => vec!["item".to_owned()],
+            Keys::Flat => Vec::new(),
+            Keys::Org => vec!["org".to_owned(), format!("org:{}", i / ORG_GROUP)],
+        }
+    }
+
+    /// The prefix tags of entries `0..n`.
+    pub fn prefix_tags(self, n: u64) -> BTreeSet<String> {
+        let step = match self {
+            Keys::Org => ORG_GROUP,
+            _ => n.max(1),
+        };
+        (0..n)
+            .step_by(usize::try_from(step).unwrap_or(usize::MAX))
+            .flat_map(|i| self.prefixes(i))
+            .map(|p| prefix_tag(&p))
+            .collect()
+    }
 }
 
 /// Everything one phase may have written: `entries` items and these tags
@@ -92,18 +153,23 @@ pub fn item_key(i: u64) -> String {
 pub struct Footprint {
     /// Where.
     pub space: Space,
-    /// Items `item:0 .. item:<entries - 1>`.
+    /// Items `0 .. entries - 1`.
     pub entries: u64,
-    /// Every tag those items may carry.
+    /// Their key shape.
+    pub keys: Keys,
+    /// Every tag those items may carry (their prefix tags and `\0a` are
+    /// added by [`wipe`]).
     pub tags: BTreeSet<String>,
 }
 
 /// Deletes a footprint's keys by name (UNLINK, 1000 names a call).
 pub async fn wipe(conn: &MultiplexedConnection, fp: &Footprint) -> Result<()> {
     let mut conn = conn.clone();
+    let mut tags = fp.keys.prefix_tags(fp.entries);
+    tags.extend(fp.tags.iter().cloned());
     let names = (0..fp.entries)
-        .map(|i| fp.space.entry(&item_key(i)))
-        .chain(fp.space.index_keys(&fp.tags));
+        .map(|i| fp.space.entry(&fp.keys.name(i)))
+        .chain(fp.space.index_keys(&tags));
     let mut batch = Vec::with_capacity(1000);
     for name in names {
         batch.push(name);
@@ -179,11 +245,28 @@ mod tests {
             [
                 "{b-1.0}:t:a",
                 "{b-1.0}:x:a",
+                "{b-1.0}:t:\0a",
+                "{b-1.0}:x:\0a",
                 "{b-1.0}:reg",
                 "{b-1.0}:inv",
                 "{b-1.0}:fence",
                 "{b-1}:meta"
             ]
+        );
+    }
+
+    #[test]
+    fn key_shapes_and_their_prefixes() {
+        assert_eq!(Keys::Flat.name(3), "flat-3");
+        assert!(Keys::Flat.prefix_tags(10).is_empty());
+        assert_eq!(Keys::Org.name(250), "org:2:250");
+        assert_eq!(Keys::Org.prefixes(250), ["org", "org:2"]);
+        let tags = Keys::Org.prefix_tags(250);
+        assert_eq!(tags.len(), 4, "{tags:?}");
+        assert!(tags.contains("\0porg:2"));
+        assert_eq!(
+            Keys::Items.prefix_tags(5).into_iter().collect::<Vec<_>>(),
+            ["\0pitem"]
         );
     }
 }

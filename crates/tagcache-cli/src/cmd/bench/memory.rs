@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use tagcache::SetOptions;
 
-use super::layout::{item_key, Footprint, Space};
+use super::layout::{item_key, Footprint, Keys, Space};
 use super::probe::{Probe, Stalls};
 use super::report::Goal;
 use super::server;
@@ -146,6 +146,7 @@ async fn grow(b: &Bench<'_>, suffix: &str, tagged: bool) -> Result<Growth> {
     let wl = &b.plan.workload;
     let space = Space::new(b.plan.namespace(suffix));
     let fp = Footprint {
+        keys: Keys::Items,
         space: space.clone(),
         entries: n,
         tags: if tagged {
@@ -192,6 +193,7 @@ async fn after_expiry(b: &Bench<'_>) -> Result<AfterExpiry> {
     let wl = &b.plan.workload;
     let space = Space::new(b.plan.namespace("mem-exp"));
     let fp = Footprint {
+        keys: Keys::Items,
         space: space.clone(),
         entries: n,
         tags: wl.tag_set(n, None),

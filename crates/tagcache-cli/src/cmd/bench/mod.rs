@@ -6,12 +6,16 @@
 //! Phases, each on fresh namespaces deleted afterwards (by name, never by
 //! SCAN): writes ([`writes`]), reads ([`reads`]), invalidating one tag
 //! ([`invalidate`], with a PING probe for stalls), index memory
-//! ([`memory`]). [`report`] compares them with the goals and renders the
-//! tables and the JSON document.
+//! ([`memory`]), what the reserved edges of layout version 2 cost per
+//! write ([`edges`]), clearing a namespace ([`clear`]), hierarchical keys
+//! ([`keyspace`]). `--only` picks phases. [`report`] compares them with
+//! the goals and renders the tables and the JSON document.
 
 mod census;
 mod chart;
+mod clear;
 mod cluster;
+mod edges;
 mod failsafe;
 mod invalidate;
 mod keyspace;
@@ -30,7 +34,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use clap::{value_parser, Args};
+use clap::{value_parser, Args, ValueEnum};
 use futures_util::{StreamExt, TryStreamExt};
 use redis::aio::MultiplexedConnection;
 
@@ -107,6 +111,31 @@ pub struct BenchArgs {
     #[arg(long, value_name = "N", default_value_t = 128,
           value_parser = value_parser!(u32).range(1..=100_000))]
     pub batch: u32,
+
+    /// Run only these phases (comma-separated; default: all).
+    /// `throughput` is writes, reads and the fail-safe figures; `edges`
+    /// the Redis time per write of the reserved `\0a` and prefix edges;
+    /// `clear` a namespace clear of min(--entries, 20000) entries
+    /// (--invalidate-entries or --big: that many).
+    #[arg(long, value_name = "PHASE", value_delimiter = ',')]
+    pub only: Vec<Phase>,
+}
+
+/// A part of the bench that `--only` can select.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Phase {
+    /// Writes, reads, fail-safe overhead.
+    Throughput,
+    /// Invalidating one tag.
+    Invalidate,
+    /// Index memory.
+    Memory,
+    /// Redis time per write of the reserved edges (`\0a`, prefixes).
+    Edges,
+    /// `Cache::clear()` against FLUSHDB and SCAN + UNLINK.
+    Clear,
+    /// Hierarchical keys and groups (private server only).
+    Keyspaces,
 }
 
 /// The run's parameters, checked.
@@ -114,6 +143,10 @@ pub struct BenchArgs {
 pub struct Plan {
     entries: u64,
     invalidate_entries: u64,
+    /// Entries of the namespace-clear phase.
+    clear_entries: u64,
+    /// Phases to run (all when `--only` is not given).
+    phases: Vec<Phase>,
     rounds: u32,
     concurrency: usize,
     batch: u64,
@@ -134,6 +167,23 @@ impl Plan {
             (false, Some(n)) => n,
             (false, None) => args.entries,
         };
+        let clear_entries = match (args.big, args.invalidate_entries) {
+            (true, _) => 1_000_000,
+            (false, Some(n)) => n,
+            (false, None) => args.entries.min(clear::DEFAULT_ENTRIES),
+        };
+        let phases = if args.only.is_empty() {
+            Phase::value_variants().to_vec()
+        } else {
+            args.only.clone()
+        };
+        if args.cluster
+            && !(phases.contains(&Phase::Throughput) && phases.contains(&Phase::Invalidate))
+        {
+            return Err(CliError::error(
+                "--cluster compares with the throughput and invalidate phases: add them to --only",
+            ));
+        }
         let pid = format!("-bench-{}", std::process::id());
         // Namespaces are at most 64 characters; phases add up to 13.
         let keep = 51usize.saturating_sub(pid.len()).min(namespace.len());
@@ -150,6 +200,8 @@ impl Plan {
         Ok(Self {
             entries: args.entries,
             invalidate_entries,
+            clear_entries,
+            phases,
             rounds: args.rounds,
             cluster: args.cluster,
             concurrency: args.concurrency as usize,
@@ -167,6 +219,11 @@ impl Plan {
                 args.value_size as usize,
             ),
         })
+    }
+
+    /// Whether `--only` selected `phase`.
+    fn runs(&self, phase: Phase) -> bool {
+        self.phases.contains(&phase)
     }
 
     /// The namespace of one phase.
@@ -200,43 +257,78 @@ pub async fn run(args: BenchArgs, ctx: &Context) -> Result<ExitCode> {
 }
 
 async fn phases(b: &Bench<'_>) -> Result<Report> {
-    let (mut throughput, kept) = writes::run(b).await?;
-    throughput.extend(reads::run(b, &kept).await?);
-    throughput.extend(failsafe::run(b, &kept).await?);
-    b.janitor.wipe(&b.raw, &kept.tagcache).await?;
-    b.janitor.wipe(&b.raw, &kept.raw).await?;
-    let invalidation = invalidate::run(b).await?;
-    let memory = memory::run(b).await?;
-    let fail_safe_open = failsafe::open_latency(b).await?;
-    let cluster = if b.plan.cluster {
-        let tc = |id: &str| {
-            throughput
-                .iter()
-                .find(|c| c.id == id)
-                .map(|c| c.tagcache)
-                .unwrap_or_default()
-        };
-        let inv = invalidation.runs.iter().find(|r| r.strategy == "tagcache");
-        let standalone = cluster::Standalone {
-            set_many: tc("set_many"),
-            get: tc("get"),
-            invalidate_wall_ms: inv.map_or(f64::NAN, |r| r.wall_ms),
-            invalidate_longest_stall_ms: inv.map_or(f64::NAN, |r| r.stalls.longest_ms),
-        };
-        Some(cluster::run(b, &standalone).await?)
+    let plan = b.plan;
+    let mut throughput = Vec::new();
+    let mut fail_safe_open = None;
+    if plan.runs(Phase::Throughput) {
+        let (writes, kept) = writes::run(b).await?;
+        throughput.extend(writes);
+        throughput.extend(reads::run(b, &kept).await?);
+        throughput.extend(failsafe::run(b, &kept).await?);
+        b.janitor.wipe(&b.raw, &kept.tagcache).await?;
+        b.janitor.wipe(&b.raw, &kept.raw).await?;
+    }
+    let invalidation = if plan.runs(Phase::Invalidate) {
+        Some(invalidate::run(b).await?)
     } else {
         None
     };
+    let memory = if plan.runs(Phase::Memory) {
+        Some(memory::run(b).await?)
+    } else {
+        None
+    };
+    let edges = if plan.runs(Phase::Edges) {
+        Some(edges::run(b).await?)
+    } else {
+        None
+    };
+    let clear = if plan.runs(Phase::Clear) {
+        Some(clear::run(b).await?)
+    } else {
+        None
+    };
+    if plan.runs(Phase::Throughput) {
+        fail_safe_open = Some(failsafe::open_latency(b).await?);
+    }
+    let cluster = match (&invalidation, plan.cluster) {
+        (Some(invalidation), true) => {
+            let tc = |id: &str| {
+                throughput
+                    .iter()
+                    .find(|c| c.id == id)
+                    .map(|c| c.tagcache)
+                    .unwrap_or_default()
+            };
+            let inv = invalidation.runs.iter().find(|r| r.strategy == "tagcache");
+            let standalone = cluster::Standalone {
+                set_many: tc("set_many"),
+                get: tc("get"),
+                invalidate_wall_ms: inv.map_or(f64::NAN, |r| r.wall_ms),
+                invalidate_longest_stall_ms: inv.map_or(f64::NAN, |r| r.stalls.longest_ms),
+            };
+            Some(cluster::run(b, &standalone).await?)
+        }
+        _ => None,
+    };
     // Last: it empties the private server.
-    let keyspaces = keyspace::run(b).await?;
+    let keyspaces = if plan.runs(Phase::Keyspaces) {
+        keyspace::run(b).await?
+    } else {
+        None
+    };
     Ok(Report::new(
         b.describe().await?,
-        throughput,
-        invalidation,
-        memory,
-        fail_safe_open,
-        cluster,
-        keyspaces,
+        report::Sections {
+            throughput,
+            invalidation,
+            memory,
+            fail_safe_open,
+            cluster,
+            keyspaces,
+            edges,
+            clear,
+        },
     ))
 }
 
@@ -272,7 +364,7 @@ fn write_report(report: &Report, json: &str, dir: &std::path::Path) -> Result<()
     let mut md = String::from("# tagcache bench report\n\n```text\n");
     md += &report.render();
     md += "```\n\n## Stalls during invalidation\n\n";
-    for run in &report.invalidation.runs {
+    for run in report.invalidation.iter().flat_map(|i| &i.runs) {
         let file = format!("invalidation-{}.svg", run.strategy);
         write(&file, &chart::svg(run))?;
         md += &format!("### {}\n\n![{}]({file})\n\n", run.label, run.label);
@@ -387,6 +479,13 @@ impl<'a> Bench<'a> {
             tags: wl.tag_count(),
             value_size: self.plan.value_size,
             invalidate_entries: self.plan.invalidate_entries,
+            clear_entries: self.plan.clear_entries,
+            phases: self
+                .plan
+                .phases
+                .iter()
+                .filter_map(|p| Some(p.to_possible_value()?.get_name().to_owned()))
+                .collect(),
             rounds: self.plan.rounds,
             concurrency: self.plan.concurrency,
             batch: self.plan.batch,
@@ -451,11 +550,28 @@ mod tests {
             rounds: 1,
             concurrency: 1,
             batch: 1,
+            only: Vec::new(),
         };
         let plan = Plan::new(&args, &"n".repeat(64)).unwrap();
         assert!(plan.namespace("inv-census").len() <= 64);
         assert!(plan.namespace("w-plain19").len() <= 64);
         assert_eq!(plan.invalidate_entries, 10);
         assert!(Plan::new(&args, "a.b").is_err());
+        assert_eq!(plan.clear_entries, 10);
+        assert_eq!(plan.phases.len(), Phase::value_variants().len());
+        let only = BenchArgs {
+            only: vec![Phase::Edges],
+            cluster: true,
+            ..args.clone()
+        };
+        assert!(Plan::new(&only, "n").is_err());
+        let big = BenchArgs {
+            entries: 100_000,
+            ..args
+        };
+        assert_eq!(
+            Plan::new(&big, "n").unwrap().clear_entries,
+            clear::DEFAULT_ENTRIES
+        );
     }
 }

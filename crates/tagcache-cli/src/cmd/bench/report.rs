@@ -6,7 +6,9 @@ use std::time::Duration;
 use comfy_table::{presets, CellAlignment, ContentArrangement, Table};
 use serde::Serialize;
 
+use super::clear::ClearReport;
 use super::cluster::ClusterReport;
+use super::edges::EdgeReport;
 use super::failsafe::OpenLatency;
 use super::invalidate::InvalidationReport;
 use super::keyspace::KeyspaceReport;
@@ -179,6 +181,10 @@ pub struct Setup {
     pub value_size: usize,
     /// Entries under the invalidated tag.
     pub invalidate_entries: u64,
+    /// Entries of the namespace clear.
+    pub clear_entries: u64,
+    /// The phases run.
+    pub phases: Vec<String>,
     /// Rounds per measurement.
     pub rounds: u32,
     /// Single calls in flight.
@@ -200,14 +206,23 @@ pub struct Setup {
 pub struct Report {
     /// How it ran.
     pub setup: Setup,
-    /// Writes and reads.
+    /// Writes and reads (empty when not run).
     pub throughput: Vec<Comparison>,
     /// Invalidating a tag.
-    pub invalidation: InvalidationReport,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub invalidation: Option<InvalidationReport>,
     /// Index memory.
-    pub memory: MemoryReport,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory: Option<MemoryReport>,
     /// Fail-safe reads with the breaker open.
-    pub fail_safe_open: OpenLatency,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fail_safe_open: Option<OpenLatency>,
+    /// Redis time per write of the reserved edges.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub edges: Option<EdgeReport>,
+    /// Clearing a namespace.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub clear: Option<ClearReport>,
     /// `--cluster`: tagcache on a local cluster vs standalone.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cluster: Option<ClusterReport>,
@@ -222,23 +237,46 @@ pub struct Report {
     pub goals_missed: usize,
 }
 
+/// The results of the phases run.
+#[derive(Debug, Clone)]
+pub struct Sections {
+    /// Writes and reads.
+    pub throughput: Vec<Comparison>,
+    /// Invalidating a tag.
+    pub invalidation: Option<InvalidationReport>,
+    /// Index memory.
+    pub memory: Option<MemoryReport>,
+    /// Fail-safe reads with the breaker open.
+    pub fail_safe_open: Option<OpenLatency>,
+    /// `--cluster`.
+    pub cluster: Option<ClusterReport>,
+    /// Hierarchical keys.
+    pub keyspaces: Option<KeyspaceReport>,
+    /// Reserved edges per write.
+    pub edges: Option<EdgeReport>,
+    /// Namespace clear.
+    pub clear: Option<ClearReport>,
+}
+
 impl Report {
     /// Collects the goals of every part.
-    pub fn new(
-        setup: Setup,
-        throughput: Vec<Comparison>,
-        invalidation: InvalidationReport,
-        memory: MemoryReport,
-        fail_safe_open: OpenLatency,
-        cluster: Option<ClusterReport>,
-        keyspaces: Option<KeyspaceReport>,
-    ) -> Self {
+    pub fn new(setup: Setup, sections: Sections) -> Self {
+        let Sections {
+            throughput,
+            invalidation,
+            memory,
+            fail_safe_open,
+            cluster,
+            keyspaces,
+            edges,
+            clear,
+        } = sections;
         let goals: Vec<Goal> = throughput
             .iter()
             .filter_map(|c| c.goal.clone())
-            .chain(invalidation.goals.iter().cloned())
-            .chain(memory.goals.iter().cloned())
-            .chain(fail_safe_open.goals.iter().cloned())
+            .chain(invalidation.iter().flat_map(|i| i.goals.iter().cloned()))
+            .chain(memory.iter().flat_map(|m| m.goals.iter().cloned()))
+            .chain(fail_safe_open.iter().flat_map(|o| o.goals.iter().cloned()))
             .collect();
         let goals_passed = goals.iter().filter(|g| g.pass).count();
         Self {
@@ -251,6 +289,8 @@ impl Report {
             fail_safe_open,
             cluster,
             keyspaces,
+            edges,
+            clear,
             goals,
         }
     }
@@ -262,47 +302,60 @@ impl Report {
             "tagcache bench: Redis {} ({}), {} entries, {} tags/entry, {} B values\n\n",
             s.redis_version, s.server, s.entries, s.tags, s.value_size
         );
-        out += &format!(
-            "Throughput (best of {} round(s); ratio = tagcache / baseline, same server, same run)\n",
-            s.rounds
-        );
-        out += &comparison_table(&self.throughput).to_string();
-        for c in self.throughput.iter().filter(|c| c.ratio_method.is_some()) {
+        if !self.throughput.is_empty() {
             out += &format!(
-                "\n  {}: ratio = {}",
-                c.id,
-                c.ratio_method.as_deref().unwrap_or("")
+                "Throughput (best of {} round(s); ratio = tagcache / baseline, same server, same run)\n",
+                s.rounds
+            );
+            out += &comparison_table(&self.throughput).to_string();
+            for c in self.throughput.iter().filter(|c| c.ratio_method.is_some()) {
+                out += &format!(
+                    "\n  {}: ratio = {}",
+                    c.id,
+                    c.ratio_method.as_deref().unwrap_or("")
+                );
+            }
+        }
+        if let Some(o) = &self.fail_safe_open {
+            out += &format!(
+                "\n\nFail-safe get_bytes with the breaker open (server killed; open after {} calls, {} ms): \
+                 {} calls, {} bypassed, p50 {} µs, p99 {} µs, max {} µs  {}",
+                o.calls_to_open,
+                num(o.ms_to_open),
+                o.calls,
+                o.bypassed,
+                num(o.p50_us),
+                num(o.p99_us),
+                num(o.max_us),
+                o.goals.iter().map(Goal::cell).collect::<Vec<_>>().join(" ")
             );
         }
-        let o = &self.fail_safe_open;
-        out += &format!(
-            "\n\nFail-safe get_bytes with the breaker open (server killed; open after {} calls, {} ms): \
-             {} calls, {} bypassed, p50 {} µs, p99 {} µs, max {} µs  {}",
-            o.calls_to_open,
-            num(o.ms_to_open),
-            o.calls,
-            o.bypassed,
-            num(o.p50_us),
-            num(o.p99_us),
-            num(o.max_us),
-            o.goals.iter().map(Goal::cell).collect::<Vec<_>>().join(" ")
-        );
-        out += &format!(
-            "\n\nInvalidating a tag of {} entries (fresh entries per strategy, median of {} round(s); \
-             a probe PINGs every 1 ms on its own connection; idle longest {} ms)\n",
-            s.invalidate_entries,
-            s.rounds,
-            num(self.invalidation.idle_stalls.longest_ms)
-        );
-        out += &self.invalidation_table().to_string();
-        out += "\n\nIndex memory\n";
-        out += &self.memory_table().to_string();
+        if let Some(inv) = &self.invalidation {
+            out += &format!(
+                "\n\nInvalidating a tag of {} entries (fresh entries per strategy, median of {} round(s); \
+                 a probe PINGs every 1 ms on its own connection; idle longest {} ms)\n",
+                s.invalidate_entries,
+                s.rounds,
+                num(inv.idle_stalls.longest_ms)
+            );
+            out += &invalidation_table(inv).to_string();
+        }
+        if let Some(m) = &self.memory {
+            out += "\n\nIndex memory\n";
+            out += &memory_table(m).to_string();
+        }
+        out += &self.edges_section();
+        out += &self.clear_section();
         out += &self.cluster_section();
         out += &self.keyspace_section();
         out += &format!(
             "\n\ngoals: {} passed, {} missed",
             self.goals_passed, self.goals_missed
         );
+        // Sections not run leave blank lines behind.
+        while out.contains("\n\n\n") {
+            out = out.replace("\n\n\n", "\n\n");
+        }
         out
     }
 
@@ -403,8 +456,142 @@ fn comparison_table(rows: &[Comparison]) -> Table {
 }
 
 impl Report {
-    fn invalidation_table(&self) -> Table {
-        let inv = &self.invalidation;
+    fn edges_section(&self) -> String {
+        let Some(e) = &self.edges else {
+            return String::new();
+        };
+        let mut out = format!(
+            "\n\nRedis time per write of the reserved edges (INFO commandstats: usec of the commands \
+             sent; lowest of {} round(s); new keys, {} B values; flat key {}, path key {})",
+            e.rounds, e.value_size, e.example_keys[0], e.example_keys[1]
+        );
+        for m in &e.modes {
+            out += &format!(
+                "\n{}: {} entries per case, {} per call, {} in flight\n",
+                match m.mode {
+                    super::edges::Mode::Single => "One call in flight",
+                    super::edges::Mode::Batched => "Batched",
+                },
+                m.entries,
+                m.per_call,
+                m.in_flight
+            );
+            let mut t = table(&[
+                "case",
+                "Redis µs/op",
+                "rounds µs/op",
+                "cmds sent/op",
+                "cmds run/op",
+                "ops/s",
+            ]);
+            for c in &m.cases {
+                t.add_row(vec![
+                    c.label.to_owned(),
+                    num(c.server_usec_per_op),
+                    c.rounds_server_usec_per_op
+                        .iter()
+                        .map(|u| num(*u))
+                        .collect::<Vec<_>>()
+                        .join(" / "),
+                    num(c.commands_sent_per_op),
+                    num(c.commands_executed_per_op),
+                    thousands(c.ops_per_sec),
+                ]);
+            }
+            right_align(&mut t, &[1, 2, 3, 4, 5]);
+            out += &t.to_string();
+            let label = |id: &'static str| -> &'static str {
+                m.cases.iter().find(|c| c.id == id).map_or(id, |c| c.label)
+            };
+            let mut t = table(&[
+                "tagcache",
+                "µs/op",
+                "baseline",
+                "µs/op",
+                "tagcache / baseline",
+            ]);
+            for c in &m.comparisons {
+                t.add_row(vec![
+                    label(c.tagcache).to_owned(),
+                    num(c.tagcache_usec),
+                    label(c.baseline).to_owned(),
+                    num(c.baseline_usec),
+                    format!("{:.2}", c.ratio),
+                ]);
+            }
+            right_align(&mut t, &[1, 3, 4]);
+            out += "\n";
+            out += &t.to_string();
+            let mut t = table(&["extra Redis time per write", "µs"]);
+            for a in &m.attributions {
+                t.add_row(vec![a.label.to_owned(), num(a.usec)]);
+            }
+            right_align(&mut t, &[1]);
+            out += "\n";
+            out += &t.to_string();
+        }
+        out
+    }
+
+    fn clear_section(&self) -> String {
+        let Some(c) = &self.clear else {
+            return String::new();
+        };
+        let mut t = table(&[
+            "strategy",
+            "keys\nbefore / after",
+            "deleted",
+            "wall ms",
+            "entries/s",
+            "Redis µs\nper entry",
+            "cmds sent",
+            "longest stall ms\n(worst round)",
+            "p99 stall ms",
+            "longest cmd ms\n(slow log)",
+        ]);
+        for r in &c.runs {
+            t.add_row(vec![
+                r.label.to_owned(),
+                format!(
+                    "{} / {}",
+                    thousands(r.keys_before as f64),
+                    thousands(r.keys_after as f64)
+                ),
+                thousands(r.deleted as f64),
+                num(r.wall_ms),
+                thousands(r.entries_per_sec),
+                num(r.server_usec_per_entry),
+                thousands(r.commands_sent),
+                format!(
+                    "{} ({})",
+                    num(r.stalls.longest_ms),
+                    num(r.worst_round_longest_stall_ms)
+                ),
+                num(r.stalls.p99_ms),
+                r.server_longest_command_ms
+                    .map_or_else(|| "n/a".to_owned(), num),
+            ]);
+        }
+        right_align(&mut t, &[1, 2, 3, 4, 5, 6, 7, 8, 9]);
+        let census = c.census.map_or_else(String::new, |k| {
+            format!(
+                "\ntagcache's clear of {} entries under MONITOR (untimed; MONITOR slows the server, \
+                 so its chunks are smaller than timed): {} commands sent, {} run inside scripts",
+                k.entries,
+                thousands(k.census.sent as f64),
+                thousands(k.census.in_scripts as f64)
+            )
+        });
+        format!(
+            "\n\nClearing a namespace of {} entries (fresh entries per strategy, median of {} round(s); \
+             PING probe every 1 ms)\n{}{census}",
+            c.entries, c.rounds, t
+        )
+    }
+}
+
+fn invalidation_table(inv: &InvalidationReport) -> Table {
+    {
         let mut t = table(&[
             "strategy",
             "wall ms",
@@ -458,9 +645,10 @@ impl Report {
         right_align(&mut t, &[1, 2, 3, 4, 5, 6, 7]);
         t
     }
+}
 
-    fn memory_table(&self) -> Table {
-        let m = &self.memory;
+fn memory_table(m: &MemoryReport) -> Table {
+    {
         let e = &m.after_expiry;
         let goal = |id: &str| {
             m.goals

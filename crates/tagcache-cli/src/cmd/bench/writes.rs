@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 
 use tagcache::{Cache, SetOptions};
 
-use super::layout::{item_key, Footprint, Space};
+use super::layout::{item_key, Footprint, Keys, Space};
 use super::report::{Comparison, Goal, Run};
 use super::{batches, drive, now_ms, Bench, BATCHES_IN_FLIGHT, TTL};
 use crate::error::{CliError, Result};
@@ -197,6 +197,7 @@ async fn write_once(b: &Bench<'_>, mode: Mode, round: u32) -> Result<(Run, Footp
         _ => wl.tag_set(n, None),
     };
     let fp = Footprint {
+        keys: Keys::Items,
         space,
         entries: n,
         tags,
