@@ -11,7 +11,7 @@ use crate::codec::{self, Codec};
 use crate::compute::Flights;
 use crate::conn::ScriptCall;
 use crate::core::Core;
-use crate::error::{InvalidInput, Result};
+use crate::error::{ErrorKind, InvalidInput, Result};
 use crate::journal::Journal;
 use crate::keys::{validate_key, validate_tag};
 use crate::listing::TagKeys;
