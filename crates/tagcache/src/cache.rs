@@ -220,7 +220,8 @@ impl Cache {
     }
 
     /// Validates and encodes one write: the caller's tags plus the
-    /// reserved ones its key implies ([`crate::path::implied_tags`]), in
+    /// reserved ones its key implies ([`crate::path::implied_tags`], or the
+    /// all-entries tag for an entry with no edge at all), in
     /// the key's bucket. Every API that writes an entry comes here, so a
     /// key's bucket and edges never depend on which API wrote it.
     pub(crate) fn prepare(
@@ -245,6 +246,7 @@ impl Cache {
             return Err(InvalidInput::TooManyTags(tags.len(), limits.max_tags).into());
         }
         tags.extend(crate::path::implied_tags(key)?);
+        crate::path::ensure_an_edge(&mut tags);
         let ttl = opts.ttl.unwrap_or(limits.default_ttl);
         if ttl < Duration::from_millis(1) {
             return Err(InvalidInput::TtlTooShort.into());

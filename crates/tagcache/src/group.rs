@@ -34,7 +34,7 @@ use crate::conn::ScriptCall;
 use crate::error::{InvalidInput, Result};
 use crate::failsafe::{note_bypass, BypassReason};
 use crate::keys::validate_tag;
-use crate::path::{KeyPath, Part, ALL_TAG, RESERVED_TAG};
+use crate::path::{KeyPath, Part, RESERVED_TAG};
 use crate::scripts::SCRIPTS;
 
 /// Fields a group holds before it is dropped and started afresh.
@@ -368,13 +368,9 @@ impl Group {
         for t in &self.tags {
             validate_tag(t)?;
         }
-        // A namespace clear drops groups too.
-        let tags: Vec<Vec<u8>> = self
-            .tags
-            .iter()
-            .cloned()
-            .chain([ALL_TAG.to_vec()])
-            .collect();
+        // Every group is in some index, so a namespace clear finds it.
+        let mut tags: Vec<Vec<u8>> = self.tags.clone();
+        crate::path::ensure_an_edge(&mut tags);
         let mut keys = vec![self.key()];
         keys.extend(tags.iter().map(|t| core.space.tag(self.bucket, t)));
         keys.push(core.space.registry(self.bucket));

@@ -15,6 +15,8 @@ pub(crate) enum Pending {
     Tags(Vec<Vec<u8>>),
     /// Delete these keys.
     Keys(Vec<Vec<u8>>),
+    /// Clear the whole namespace (every read bypasses while it is pending).
+    Clear,
 }
 
 #[derive(Debug, Default)]
@@ -22,6 +24,8 @@ struct State {
     queue: VecDeque<Pending>,
     tags: HashMap<Vec<u8>, usize>,
     keys: HashMap<Vec<u8>, usize>,
+    /// Namespace clears pending.
+    clears: usize,
     /// When the journal overflowed: every entry written before then may be
     /// covered by a forgotten invalidation, so all reads bypass the cache
     /// until the maximum TTL has passed or an operator clears the flag.
@@ -80,6 +84,12 @@ impl Journal {
             let (map, items) = match &p {
                 Pending::Tags(t) => (&mut s.tags, t),
                 Pending::Keys(k) => (&mut s.keys, k),
+                Pending::Clear => {
+                    s.clears += 1;
+                    s.queue.push_back(p);
+                    self.publish(&s);
+                    return true;
+                }
             };
             for i in items {
                 *map.entry(i.clone()).or_insert(0) += 1;
@@ -109,6 +119,11 @@ impl Journal {
             let (map, items) = match &p {
                 Pending::Tags(t) => (&mut s.tags, t),
                 Pending::Keys(k) => (&mut s.keys, k),
+                Pending::Clear => {
+                    s.clears = s.clears.saturating_sub(1);
+                    self.publish(&s);
+                    return;
+                }
             };
             for i in items {
                 if let Some(n) = map.get_mut(i) {
@@ -139,7 +154,8 @@ impl Journal {
             s.overflowed_at = None;
             self.publish(&s);
         }
-        s.keys.contains_key(key)
+        s.clears > 0
+            || s.keys.contains_key(key)
             || tags.iter().any(|t| s.tags.contains_key(t))
             || under_pending_prefix(&s.tags, key)
     }
@@ -186,6 +202,15 @@ fn under_pending_prefix(pending: &HashMap<Vec<u8>, usize>, key: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pending_clear_covers_every_key() {
+        let j = Journal::new(4, Duration::from_secs(60), "t");
+        assert!(j.push(Pending::Clear));
+        assert!(j.covers(b"anything", &[]));
+        j.pop_front();
+        assert!(!j.covers(b"anything", &[]));
+    }
 
     #[test]
     fn tracks_what_pending_removals_cover() {

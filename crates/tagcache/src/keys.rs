@@ -9,6 +9,7 @@
 //! {<ns>.<b>}:x:<tag>          zset    snapshot of a tag index being invalidated
 //! {<ns>.<b>}:reg              zset    tag registry: member = tag, score <= next expiry
 //! {<ns>.<b>}:inv              zset    in-flight invalidations: member = tag, score = heartbeat
+//! {<ns>.<b>}:creg             zset    registry cut off by a namespace clear in progress
 //! {<ns>.<b>}:fence            zset    `t<tag>` / `k<key>` -> last invalidation / delete (ms)
 //! {<ns>}:legacy               hash    bulk legacy migration state (cursor, counts)
 //! ```
@@ -120,6 +121,12 @@ impl KeySpace {
         self.with_kind(bucket, b"inv", b"")
     }
 
+    /// `{<ns>.<b>}:creg`: the registry a namespace clear cut off (renamed
+    /// from `reg`) and is working through, index by index.
+    pub(crate) fn clear_registry(&self, bucket: u16) -> Vec<u8> {
+        self.with_kind(bucket, b"creg", b"")
+    }
+
     /// `{<ns>.<b>}:fence`: when each tag was last invalidated and each key
     /// last deleted (`t<tag>` / `k<key>` -> ms), so a read-through write
     /// that began before cannot store data older than that.
@@ -139,6 +146,10 @@ impl KeySpace {
         format!("{{{}}}:legacy", self.namespace).into_bytes()
     }
 }
+
+/// The member of `{<ns>.<b>}:inv` that stands for a namespace clear in
+/// progress in that bucket (tags never start with byte 0 followed by `c`).
+pub(crate) const CLEAR_MARKER: &[u8] = b"\0c";
 
 /// Field of `{<ns>}:meta` set (to the Unix ms of completion) when a bulk
 /// legacy migration has completed: from then on no listing or clear falls
@@ -249,6 +260,7 @@ mod tests {
         assert_eq!(ks.registry(0), b"{app.0}:reg");
         assert_eq!(ks.inflight(0), b"{app.0}:inv");
         assert_eq!(ks.fence(0), b"{app.0}:fence");
+        assert_eq!(ks.clear_registry(0), b"{app.0}:creg");
         assert_eq!(ks.meta(), b"{app}:meta");
         assert_eq!(ks.legacy_state(), b"{app}:legacy");
     }

@@ -18,8 +18,9 @@
 //! it was written. A key of `d` parts costs `d - 1` index edges (the
 //! entry at the prefix itself is found by a point read).
 //!
-//! Every entry, hierarchical or not, also carries the namespace-wide
-//! reserved tag [`ALL_TAG`], which is what `Cache::clear` invalidates.
+//! An entry with no edge at all (a flat key without tags) carries the
+//! reserved tag [`ALL_TAG`] instead, so every entry is in some index: a
+//! namespace clear walks the registry of indexes.
 
 use std::fmt;
 
@@ -29,37 +30,47 @@ use crate::error::{Error, InvalidInput};
 /// user tags may not start with this byte.
 pub(crate) const RESERVED_TAG: u8 = 0;
 
-/// The reserved tag every entry and group carries: the index a namespace
-/// clear invalidates.
+/// The reserved tag of entries and groups that would otherwise have no
+/// index edge at all (a flat key without tags): every entry is then in at
+/// least one index, which is what lets a namespace clear find it by
+/// walking the registry of indexes.
 pub(crate) const ALL_TAG: &[u8] = b"\0a";
 
 /// The deepest key tagcache indexes as a path: a key that decodes as a
 /// path of more parts is refused (each level costs an index edge).
 pub const MAX_PATH_DEPTH: usize = 32;
 
-/// The reserved tags a write of `key` carries besides the caller's:
-/// [`ALL_TAG`], and the prefix index of every proper prefix when the key
-/// bytes decode as a path of two or more non-empty parts. A function of
-/// the key bytes alone, so every API derives the same edges.
+/// The prefix tags a write of `key` carries besides the caller's: the
+/// index of every proper prefix when the key bytes decode as a path of
+/// two or more non-empty parts. A function of the key bytes alone, so
+/// every API derives the same edges.
 ///
 /// # Errors
 /// A key of more than [`MAX_PATH_DEPTH`] parts.
 pub(crate) fn implied_tags(key: &[u8]) -> Result<Vec<Vec<u8>>, Error> {
-    let mut tags = vec![ALL_TAG.to_vec()];
     if !key.contains(&b':') {
-        return Ok(tags);
+        return Ok(Vec::new());
     }
     let Some(path) = KeyPath::decode(key) else {
-        return Ok(tags);
+        return Ok(Vec::new());
     };
     if path.0.len() < 2 || path.0.iter().any(|p| p.0.is_empty()) {
-        return Ok(tags);
+        return Ok(Vec::new());
     }
     if path.0.len() > MAX_PATH_DEPTH {
         return Err(InvalidInput::PathTooDeep(path.0.len(), MAX_PATH_DEPTH).into());
     }
-    tags.extend((1..path.0.len()).map(|n| prefix_tag(&path.0[..n])));
-    Ok(tags)
+    Ok((1..path.0.len())
+        .map(|n| prefix_tag(&path.0[..n]))
+        .collect())
+}
+
+/// Gives an entry with no index edge at all the all-entries tag
+/// ([`ALL_TAG`]).
+pub(crate) fn ensure_an_edge(tags: &mut Vec<Vec<u8>>) {
+    if tags.is_empty() {
+        tags.push(ALL_TAG.to_vec());
+    }
 }
 
 /// One part of a [`KeyPath`].
@@ -338,17 +349,16 @@ mod tests {
     fn implied_tags_cover_every_proper_prefix() {
         let p = KeyPath::from(["org", "7", "prj"]);
         let tags = implied_tags(&p.encode()).unwrap();
-        assert_eq!(tags.len(), 3);
-        assert_eq!(tags[0], ALL_TAG);
-        assert_eq!(tags[1], b"\x00porg");
-        assert_eq!(tags[2], b"\x00porg:7");
-        assert_eq!(KeyPath::from(["org", "7"]).as_prefix_tag(), tags[2]);
+        assert_eq!(tags.len(), 2);
+        assert_eq!(tags[0], b"\x00porg");
+        assert_eq!(tags[1], b"\x00porg:7");
+        assert_eq!(KeyPath::from(["org", "7"]).as_prefix_tag(), tags[1]);
         // The same bytes written as a plain key derive the same edges.
         assert_eq!(implied_tags(b"org:7:prj").unwrap(), tags);
     }
 
     #[test]
-    fn flat_keys_carry_only_the_all_tag() {
+    fn flat_keys_imply_no_prefix() {
         for k in [
             &b"plain"[..],
             b"a::b",
@@ -357,12 +367,14 @@ mod tests {
             b"a\\:b",
             b"bad\\escape:x\\",
         ] {
-            let tags = implied_tags(k).unwrap();
-            assert!(tags.len() <= 2, "{k:?}");
-            assert_eq!(tags[0], ALL_TAG);
+            assert!(implied_tags(k).unwrap().is_empty(), "{k:?}");
         }
-        assert_eq!(implied_tags(b"a::b").unwrap().len(), 1);
-        assert_eq!(implied_tags(b"a\\:b").unwrap().len(), 1);
+        let mut tags = Vec::new();
+        ensure_an_edge(&mut tags);
+        assert_eq!(tags, vec![ALL_TAG.to_vec()]);
+        let mut tagged = vec![b"t".to_vec()];
+        ensure_an_edge(&mut tagged);
+        assert_eq!(tagged, vec![b"t".to_vec()]);
     }
 
     #[test]
@@ -370,7 +382,10 @@ mod tests {
         let deep = vec!["x"; MAX_PATH_DEPTH + 1].join(":");
         assert!(implied_tags(deep.as_bytes()).is_err());
         let ok = vec!["x"; MAX_PATH_DEPTH].join(":");
-        assert_eq!(implied_tags(ok.as_bytes()).unwrap().len(), MAX_PATH_DEPTH);
+        assert_eq!(
+            implied_tags(ok.as_bytes()).unwrap().len(),
+            MAX_PATH_DEPTH - 1
+        );
     }
 
     #[test]

@@ -21,7 +21,9 @@ const INVALIDATIONS_LISTED: usize = 100;
 #[non_exhaustive]
 pub struct InflightInvalidation {
     /// The tag being invalidated (reserved tags as stored; see
-    /// [`crate::TagKind`]).
+    /// [`crate::TagKind`]); `\0c` stands for a namespace clear
+    /// ([`crate::Cache::clear`]), whose `remaining` counts the indexes it
+    /// has left.
     pub tag: Vec<u8>,
     /// The bucket whose snapshot this is.
     pub bucket: u16,
@@ -181,7 +183,12 @@ async fn inflight(
         .await?;
     let mut pipe = redis::pipe();
     for (tag, _) in &filed {
-        pipe.zcard(core.space.snapshot(b, tag));
+        if tag.as_slice() == crate::keys::CLEAR_MARKER {
+            // A namespace clear: the indexes it has left.
+            pipe.zcard(core.space.clear_registry(b));
+        } else {
+            pipe.zcard(core.space.snapshot(b, tag));
+        }
     }
     let sizes: Vec<u64> = if filed.is_empty() {
         Vec::new()

@@ -110,11 +110,21 @@ impl Core {
                 }
             }
             for tag in self.stale_invalidations(bucket, now, lease, 16).await? {
-                tracing::info!(
-                    namespace = self.space.namespace(),
-                    "finishing an abandoned invalidation"
-                );
-                report.entries_removed += self.drain(bucket, &tag).await?;
+                if tag.as_slice() == crate::keys::CLEAR_MARKER {
+                    tracing::info!(
+                        namespace = self.space.namespace(),
+                        "finishing an abandoned namespace clear"
+                    );
+                    let mut state = crate::clear::ClearProgress::default();
+                    self.walk_clear(bucket, &mut state, &mut |_| {}).await?;
+                    report.entries_removed += state.deleted;
+                } else {
+                    tracing::info!(
+                        namespace = self.space.namespace(),
+                        "finishing an abandoned invalidation"
+                    );
+                    report.entries_removed += self.drain(bucket, &tag).await?;
+                }
                 report.invalidations_resumed += 1;
             }
             loop {

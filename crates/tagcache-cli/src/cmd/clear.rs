@@ -35,12 +35,13 @@ pub async fn run(args: ClearArgs, ctx: &Context) -> Result<ExitCode> {
     }
     let (_target, cache) = ctx.cache(EvictionCheck::Warn).await?;
     let progress = Progress::bar(ctx.quiet(), 0);
-    progress.message("entries deleted");
+    progress.message("indexes cleared");
     let deleted = cache
         .clear_with_progress(|p| {
             progress.tick();
-            progress.length(p.total);
-            progress.position(p.deleted);
+            progress.length(p.indexes_total);
+            progress.position(p.indexes_done);
+            progress.message(format!("indexes cleared, {} entries deleted", p.deleted));
         })
         .await?;
     progress.finish();

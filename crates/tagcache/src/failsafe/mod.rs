@@ -447,10 +447,8 @@ impl FailSafeCache {
     /// # Errors
     /// None in practice (kept for symmetry with the other removals).
     pub async fn clear(&self) -> Result<Removal> {
-        self.removal("clear", self.cache.clear(), || {
-            Pending::Tags(vec![crate::path::ALL_TAG.to_vec()])
-        })
-        .await
+        self.removal("clear", self.cache.clear(), || Pending::Clear)
+            .await
     }
 
     /// Invalidates one tag; journaled when Redis is unreachable.
@@ -510,6 +508,7 @@ pub(crate) fn start_replayer(core: &Arc<Core>, journal: &Arc<Journal>) -> AbortO
             while let Some(pending) = journal.front() {
                 let done = match &pending {
                     Pending::Tags(tags) => core.invalidate(tags).await.map(drop),
+                    Pending::Clear => core.clear(&mut |_| {}).await.map(drop),
                     Pending::Keys(keys) => core.delete_keys(keys).await.map(drop),
                 };
                 match done {

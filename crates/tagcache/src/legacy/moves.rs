@@ -62,6 +62,7 @@ impl Move {
                 tags.push(t);
             }
         }
+        crate::path::ensure_an_edge(&mut tags);
         Ok(Self {
             legacy,
             bucket: core.space.bucket_of(&member),

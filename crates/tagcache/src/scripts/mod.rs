@@ -55,6 +55,8 @@ pub(crate) struct Scripts {
     pub(crate) tag_member: Script,
     pub(crate) meta: Script,
     pub(crate) trim: Script,
+    pub(crate) clear_cut: Script,
+    pub(crate) clear_step: Script,
     pub(crate) group_put: Script,
     pub(crate) legacy_move: Script,
     pub(crate) legacy_del_if: Script,
@@ -62,7 +64,7 @@ pub(crate) struct Scripts {
 
 impl Scripts {
     /// Every script, for loading at connect.
-    pub(crate) fn all(&self) -> [&Script; 14] {
+    pub(crate) fn all(&self) -> [&Script; 16] {
         [
             &self.set,
             &self.read_tags,
@@ -75,6 +77,8 @@ impl Scripts {
             &self.tag_member,
             &self.meta,
             &self.trim,
+            &self.clear_cut,
+            &self.clear_step,
             &self.group_put,
             &self.legacy_move,
             &self.legacy_del_if,
@@ -95,6 +99,8 @@ pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     tag_member: script!("tag_member"),
     meta: script!("meta"),
     trim: script!("trim", frees_memory),
+    clear_cut: script!("clear_cut", frees_memory),
+    clear_step: script!("clear_step", frees_memory),
     group_put: script!("group_put"),
     legacy_move: script!("legacy_move"),
     legacy_del_if: script!("legacy_del_if"),

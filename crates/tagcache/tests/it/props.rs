@@ -960,8 +960,11 @@ impl Case<'_> {
                     .iter()
                     .map(|t| TAGS[*t].as_bytes().to_vec())
                     .collect();
-                t.push(b"\0a".to_vec());
                 t.extend(implied(k));
+                if t.is_empty() {
+                    // An entry with no other edge carries the all-entries tag.
+                    t.push(b"\0a".to_vec());
+                }
                 t
             });
             match (state.entry(key.as_bytes()), want) {

@@ -64,8 +64,7 @@ async fn prune_removes_expired_members_and_then_the_empty_indexes() {
         }))
         .await
         .unwrap();
-    // Each entry also carries the all-entries index.
-    let edges: u64 = (0..n).map(|i| 2 + (i % 3) as u64).sum();
+    let edges: u64 = (0..n).map(|i| 1 + (i % 3) as u64).sum();
     tokio::time::sleep(Duration::from_millis(150)).await;
     // Reading each entry lets Redis reclaim it now rather than whenever its
     // active expiry cycle gets to it, so DBSIZE below is exact.
@@ -75,13 +74,13 @@ async fn prune_removes_expired_members_and_then_the_empty_indexes() {
     let before = cache.stats().await.unwrap();
     assert_eq!(before.members, edges);
     assert_eq!(before.stale_members, edges, "{before:?}");
-    assert_eq!(before.indexes, 8, "(3 tags + all) x 2 buckets: {before:?}");
+    assert_eq!(before.indexes, 6, "3 tags x 2 buckets: {before:?}");
     assert!(before.index_memory_bytes > 0);
 
     let report = cache.prune().await.unwrap();
     assert!(report.complete, "{report:?}");
     assert_eq!(report.members_removed, edges, "{report:?}");
-    assert_eq!(report.indexes_removed, 8, "{report:?}");
+    assert_eq!(report.indexes_removed, 6, "{report:?}");
     assert_eq!(dbsize(&server), 1, "only the meta key is left");
     let after = cache.stats().await.unwrap();
     assert_eq!(
@@ -114,8 +113,7 @@ async fn prune_keeps_live_members_and_refiles_their_index() {
         .unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
     let report = cache.prune().await.unwrap();
-    // `t` and the all-entries index, per expired entry.
-    assert_eq!(report.members_removed, 60, "{report:?}");
+    assert_eq!(report.members_removed, 30, "{report:?}");
     assert_eq!(report.indexes_removed, 0);
     assert_eq!(zcard(&server, "{test.0}:t:t"), 1);
     // The registry now files the index under its one member's expiry, so
