@@ -295,6 +295,7 @@ impl Report {
             num(self.invalidation.idle_stalls.longest_ms)
         );
         out += &self.invalidation_table().to_string();
+        out += &self.invalidation.summary();
         out += "\n\nIndex memory\n";
         out += &self.memory_table().to_string();
         out += &self.cluster_section();
