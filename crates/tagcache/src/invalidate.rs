@@ -9,8 +9,8 @@
 //! entries once its own time budget is spent (Redis' clock) and reports the
 //! members it did not reach, which stay in the snapshot for the next call;
 //! and the client sizes each chunk so a call takes about [`CALL_BUDGET`]
-//! (measured round trip), so the script's cut is a backstop rather than the
-//! rule. A process that dies midway leaves the snapshot
+//! of server time (as the script reports it), so the script's cut is a
+//! backstop rather than the rule. A process that dies midway leaves the snapshot
 //! filed in `{ns.b}:inv`: the next invalidation of the tag joins it, and the
 //! sweep finishes it once its heartbeat is stale.
 
@@ -19,10 +19,10 @@ use crate::core::Core;
 use crate::error::{Error, ErrorKind, Result};
 use crate::scripts::SCRIPTS;
 
-/// Round trip one drain call should take: a little less than what
+/// Server time one drain call should take: a little less than what
 /// `drop.lua` may spend on its own (see [`crate::remove::SCRIPT_BUDGET_US`]),
 /// so chunks are sized by the client and the script rarely has to cut one.
-const CALL_BUDGET: std::time::Duration = std::time::Duration::from_micros(2500);
+const CALL_BUDGET_US: f64 = 2000.0;
 /// The fewest entries a drain call carries.
 const MIN_CHUNK: usize = 16;
 /// Entries of the first drain call, before anything was measured (the
@@ -30,8 +30,9 @@ const MIN_CHUNK: usize = 16;
 const FIRST_CHUNK: usize = 256;
 
 /// Entries per drain call, adapted after every call so a call takes about
-/// [`CALL_BUDGET`] (measured round trip: an upper bound of Redis' time),
-/// never more than the configured `chunk_size`.
+/// [`CALL_BUDGET_US`] of Redis' time (the script's own measure: a round
+/// trip would also count a busy client's delays and shrink chunks for
+/// nothing), never more than the configured `chunk_size`.
 #[derive(Debug)]
 struct ChunkSize {
     now: usize,
@@ -53,9 +54,10 @@ impl ChunkSize {
 
     /// Adapts to the last chunk: `entries` sent, of which the first call
     /// processed `reached` before the script's budget ran out, in
-    /// `elapsed`. A cut chunk says exactly what fits; otherwise the size
-    /// scales by budget / elapsed, at most doubling per call.
-    fn observe(&mut self, entries: usize, reached: usize, elapsed: std::time::Duration) {
+    /// `server_us` of Redis time. A cut chunk says exactly what fits;
+    /// otherwise the size scales by budget / time, at most doubling per
+    /// call.
+    fn observe(&mut self, entries: usize, reached: usize, server_us: u64) {
         let floor = MIN_CHUNK.min(self.max);
         if reached < entries {
             self.now = reached.clamp(floor, self.max);
@@ -64,9 +66,9 @@ impl ChunkSize {
         if entries < self.now {
             return; // a short last chunk says little
         }
-        let per_entry = elapsed.as_secs_f64() / entries as f64;
+        let per_entry = server_us as f64 / entries as f64;
         let fit = if per_entry > 0.0 {
-            (CALL_BUDGET.as_secs_f64() / per_entry) as usize
+            (CALL_BUDGET_US / per_entry) as usize
         } else {
             self.max
         };
@@ -134,11 +136,10 @@ impl Core {
             if members.is_empty() {
                 return Ok(removed);
             }
-            let started = std::time::Instant::now();
             let removal = self
                 .drop_members(bucket, &members, Some(tag), &mut known)
                 .await?;
-            chunk.observe(members.len(), removal.first_reached, started.elapsed());
+            chunk.observe(members.len(), removal.first_reached, removal.server_us);
             let dropped = removal.entries;
             removed += dropped;
             progress(removed);

@@ -36,6 +36,9 @@ pub(crate) struct Removed {
     /// Members the first call processed before its time budget ran out
     /// (all it was sent when the budget sufficed): what fits in one call.
     pub(crate) first_reached: usize,
+    /// Time the calls spent, by Redis' clock (µs): the server's own
+    /// measure, unlike a round trip, which a busy client inflates.
+    pub(crate) server_us: u64,
 }
 
 /// What one `drop.lua` call did.
@@ -45,17 +48,22 @@ struct Dropped {
     dropped: u64,
     /// Members processed: the first `reached` of those sent (≥ 1).
     reached: usize,
+    /// Time the call spent, by Redis' clock (µs).
+    server_us: u64,
     /// Members left because a tag's index was not declared, with all
     /// their tags.
     needs: Vec<(Vec<u8>, Vec<Vec<u8>>)>,
 }
 
-/// Reads `drop.lua`'s answer: the count, then one status per member
-/// reached.
+/// Reads `drop.lua`'s answer: the count, the time spent, then one status
+/// per member reached.
 fn parse_drop_reply(reply: Vec<Value>, members: &[Vec<u8>]) -> Result<Dropped> {
     let mut it = reply.into_iter();
-    let dropped = match it.next() {
-        Some(Value::Int(d)) => u64::try_from(d).unwrap_or(0),
+    let (dropped, server_us) = match (it.next(), it.next()) {
+        (Some(Value::Int(d)), Some(Value::Int(us))) => (
+            u64::try_from(d).unwrap_or(0),
+            u64::try_from(us).unwrap_or(0),
+        ),
         other => {
             return Err(Error::new(
                 ErrorKind::Protocol,
@@ -91,6 +99,7 @@ fn parse_drop_reply(reply: Vec<Value>, members: &[Vec<u8>]) -> Result<Dropped> {
     Ok(Dropped {
         dropped,
         reached,
+        server_us,
         needs,
     })
 }
@@ -151,6 +160,7 @@ impl Core {
         let cap = DECLARED_PER_CHUNK * self.limits.chunk_size;
         let chunk = self.limits.chunk_size.max(1);
         let mut dropped = 0;
+        let mut server_us = 0;
         let mut first_reached = None;
         // First pass: declare the tags learnt from earlier chunks.
         let mut retry: Vec<(Vec<u8>, Vec<Vec<u8>>)> = Vec::new();
@@ -159,6 +169,7 @@ impl Core {
             let part = &rest[..rest.len().min(chunk)];
             let out = self.drop_call(bucket, part, invalidating, known).await?;
             dropped += out.dropped;
+            server_us += out.server_us;
             first_reached.get_or_insert(out.reached);
             retry.extend(out.needs);
             rest = &rest[out.reached..];
@@ -171,6 +182,7 @@ impl Core {
                 return Ok(Removed {
                     entries: dropped,
                     first_reached: first_reached.unwrap_or(0),
+                    server_us,
                 });
             }
             let mut again = Vec::new();
@@ -200,10 +212,20 @@ impl Core {
                     .drop_call(bucket, &batch, invalidating, &declared)
                     .await?;
                 dropped += out.dropped;
+                server_us += out.server_us;
                 again.extend(out.needs);
-                // Later chunks of this invalidation will likely need these.
-                if declared.len() <= cap {
-                    *known = declared;
+                // Later chunks of this invalidation will likely need these
+                // too: they join the known set, which starts afresh when
+                // it would outgrow the cap.
+                let new: Vec<Vec<u8>> = declared
+                    .into_iter()
+                    .filter(|t| !known.contains(t))
+                    .collect();
+                if known.len() + new.len() > cap {
+                    known.clear();
+                }
+                if known.len() + new.len() <= cap {
+                    known.extend(new);
                 }
                 // Members the call did not reach go in the next call.
                 start += out.reached;

@@ -26,9 +26,9 @@
 -- before cannot store it again.
 -- An entry whose bytes are not a tagcache entry (malformed, or another
 -- type at its key) is deleted whatever its tags: they cannot be read.
--- Returns {dropped, status...}, one status per member reached (the first
--- ones): 1 dropped, 2 absent or left alone, or, when one of the entry's
--- tag indexes was not declared, all its tags.
+-- Returns {dropped, µs spent (Redis clock), status...}, one status per
+-- member reached (the first ones): 1 dropped, 2 absent or left alone, or,
+-- when one of the entry's tag indexes was not declared, all its tags.
 local n, m = tonumber(ARGV[1]), tonumber(ARGV[2])
 local tag, window = ARGV[4], tonumber(ARGV[5])
 local budget = tonumber(ARGV[6 + 2 * m])
@@ -61,7 +61,7 @@ end
 -- reads cannot fail (a malformed entry is a verdict, not an error), so a
 -- call never stops halfway with entries deleted but still in the
 -- snapshot.
-local out, done, touched = {0}, {}, {}
+local out, done, touched = {0, 0}, {}, {}
 local doomed, malformed = {}, {}
 -- Members of doomed entries per tag index, removed with one ZREM each.
 local edges = {}
@@ -76,14 +76,14 @@ for i = 1, n do
 
   local section = tag_section(entry, member)
   if not section then
-    out[i + 1] = 2
+    out[i + 2] = 2
   elseif section == MALFORMED then
     -- Its tags cannot be known: it goes, with its edges in every declared
     -- index; other edges are removed by the sweep (its entry is gone) or
     -- expire.
     doomed[#doomed + 1] = entry
     malformed[#malformed + 1] = member
-    out[i + 1] = 1
+    out[i + 2] = 1
   else
     local tags = parse_tags(section)
     local idx, missing, tagged = {}, nil, tag == ''
@@ -101,7 +101,7 @@ for i = 1, n do
     end
     if missing then
       -- All its tags, so the next call can declare exactly what it needs.
-      out[i + 1] = tags
+      out[i + 2] = tags
     elseif tagged then
       doomed[#doomed + 1] = entry
       for _, j in ipairs(idx) do
@@ -112,12 +112,12 @@ for i = 1, n do
         end
         e[#e + 1] = member
       end
-      out[i + 1] = 1
+      out[i + 2] = 1
     else
-      out[i + 1] = 2
+      out[i + 2] = 2
     end
   end
-  if type(out[i + 1]) == 'number' then
+  if type(out[i + 2]) == 'number' then
     done[#done + 1] = member
   end
 end
@@ -170,4 +170,5 @@ for j in pairs(touched) do
 end
 trim_expired(fence, now_micros - window, 16)
 out[1] = #doomed
+out[2] = now_us() - now_micros
 return out
