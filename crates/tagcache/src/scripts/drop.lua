@@ -67,8 +67,8 @@ local doomed, malformed = {}, {}
 local edges = {}
 local first = 6 + 2 * m
 for i = 1, n do
-  -- The clock is read every 8 entries (a TIME costs about an entry's
-  -- GETRANGE / 8).
+  -- The clock is read every 8 entries: a TIME costs about what one
+  -- entry's GETRANGE does, so the checks add ~1/8 to the reading.
   if budget > 0 and i > 1 and i % 8 == 1 and now_us() - now_micros >= budget then
     break
   end
