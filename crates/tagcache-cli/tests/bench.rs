@@ -30,6 +30,7 @@ fn bench_runs_on_a_private_server_and_writes_json() {
             "2000",
             "--rounds",
             "1",
+            "--slow-server",
             "-q",
             "--json",
         ])
@@ -105,7 +106,28 @@ fn bench_runs_on_a_private_server_and_writes_json() {
         .collect();
     assert_eq!(
         strategies,
-        ["tagcache", "lua", "lua_edges", "keys_del", "scan_unlink"]
+        [
+            "tagcache",
+            "lua",
+            "lua_edges",
+            "lua_edges_batched",
+            "keys_del",
+            "scan_unlink",
+            // --slow-server: the same on the slowed server.
+            "tagcache_slowed",
+            "lua_slowed",
+            "lua_edges_slowed",
+            "lua_edges_batched_slowed",
+        ]
+    );
+    assert!(number(&v, "/invalidation/server_ratios/vs_lua_edges") > 0.0);
+    assert!(number(&v, "/invalidation/server_ratios/vs_lua") > 0.0);
+    assert!(number(&v, "/invalidation/slowed/server_ratios/vs_lua_edges") > 0.0);
+    assert!(
+        v["invalidation"]["slowed"]["idle_stalls"]["pings"]
+            .as_u64()
+            .unwrap()
+            > 0
     );
     for r in runs {
         assert_eq!(r["deleted"], 2000, "{r:#}");
@@ -136,13 +158,13 @@ fn bench_runs_on_a_private_server_and_writes_json() {
     assert!(number(&v, "/fail_safe_open/p99_us") > 0.0);
 
     let goals = v["goals"].as_array().unwrap();
-    assert_eq!(goals.len(), 11);
+    assert_eq!(goals.len(), 15);
     for g in goals {
         assert!(g["pass"].is_boolean() && g["target"].is_number(), "{g:#}");
     }
     let passed = v["goals_passed"].as_u64().unwrap();
     let missed = v["goals_missed"].as_u64().unwrap();
-    assert_eq!(passed + missed, 11);
+    assert_eq!(passed + missed, 15);
 }
 
 #[test]

@@ -181,9 +181,10 @@ impl CacheBuilder {
         self
     }
 
-    /// Most entries one invalidation or delete call removes (and at most
-    /// four times as many index edges), which bounds how long Redis is
-    /// busy with one call. Default: 1000 (a few milliseconds).
+    /// Most entries one invalidation or delete call removes. Each call
+    /// also bounds its own time (it stops after ~1.5 ms of reading and
+    /// reports the rest, which the next call takes), so this is an upper
+    /// bound, not the size of every call. Default: 1000.
     pub fn chunk_size(mut self, n: usize) -> Self {
         self.chunk_size = n.max(1);
         self

@@ -15,8 +15,9 @@
 //!
 //! The tags travel inside the value so that an entry and its reverse edges
 //! are one Redis key: they are written, expire and are evicted together, and
-//! the write script reads the old tags with two `GETRANGE`s (never the whole
-//! value). Other languages read an entry by skipping `6 + L` bytes.
+//! the scripts read an entry's tags with one `GETRANGE` of its first 256
+//! bytes (a second only for a longer tag section; never the whole value).
+//! Other languages read an entry by skipping `6 + L` bytes.
 
 use serde::{de::DeserializeOwned, Serialize};
 

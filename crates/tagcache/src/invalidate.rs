@@ -4,9 +4,13 @@
 //! key in O(1) and files it as in flight. Every entry whose write completed
 //! before that moment is in the snapshot; writes after it build a fresh
 //! index and survive. The snapshot is then drained in chunks (`ZRANGE`,
-//! then `drop.lua`) sized so each call takes about 4 ms on this server,
-//! never more than `chunk_size` members: Redis never runs one long call,
-//! and the bound is a time on a slow server as on a fast one. A process that dies midway leaves the snapshot
+//! then `drop.lua`). The bound is a time, not an entry count, so it holds
+//! on a slow or busy server as on a fast one: `drop.lua` stops reading
+//! entries once its own time budget is spent (Redis' clock) and reports the
+//! members it did not reach, which stay in the snapshot for the next call;
+//! and the client sizes each chunk so a call takes about [`CALL_BUDGET`]
+//! of server time (as the script reports it), so the script's cut is a
+//! backstop rather than the rule. A process that dies midway leaves the snapshot
 //! filed in `{ns.b}:inv`: the next invalidation of the tag joins it, and the
 //! sweep finishes it once its heartbeat is stale.
 
@@ -15,15 +19,20 @@ use crate::core::Core;
 use crate::error::{Error, ErrorKind, Result};
 use crate::scripts::SCRIPTS;
 
-/// Time one drain call should take at most: the stall bound is a time,
-/// so the entries per call adapt to how fast this server deletes them.
-const CALL_BUDGET: std::time::Duration = std::time::Duration::from_millis(4);
+/// Server time one drain call should take: a little less than what
+/// `drop.lua` may spend on its own (see [`crate::remove::SCRIPT_BUDGET_US`]),
+/// so chunks are sized by the client and the script rarely has to cut one.
+const CALL_BUDGET_US: f64 = 2000.0;
 /// The fewest entries a drain call carries.
 const MIN_CHUNK: usize = 16;
+/// Entries of the first drain call, before anything was measured (the
+/// script's own budget bounds it anyway).
+const FIRST_CHUNK: usize = 256;
 
 /// Entries per drain call, adapted after every call so a call takes about
-/// [`CALL_BUDGET`] (measured round trip: an upper bound of Redis' time),
-/// never more than the configured `chunk_size`.
+/// [`CALL_BUDGET_US`] of Redis' time (the script's own measure: a round
+/// trip would also count a busy client's delays and shrink chunks for
+/// nothing), never more than the configured `chunk_size`.
 #[derive(Debug)]
 struct ChunkSize {
     now: usize,
@@ -33,27 +42,37 @@ struct ChunkSize {
 impl ChunkSize {
     fn new(max: usize) -> Self {
         let max = max.max(1);
-        Self { now: max, max }
+        Self {
+            now: FIRST_CHUNK.min(max),
+            max,
+        }
     }
 
     fn get(&self) -> isize {
         isize::try_from(self.now).unwrap_or(1000)
     }
 
-    /// Scales the size by budget / elapsed, at most doubling per call.
-    fn observe(&mut self, entries: usize, elapsed: std::time::Duration) {
+    /// Adapts to the last chunk: `entries` sent, of which the first call
+    /// processed `reached` before the script's budget ran out, in
+    /// `server_us` of Redis time. A cut chunk says exactly what fits;
+    /// otherwise the size scales by budget / time, at most doubling per
+    /// call.
+    fn observe(&mut self, entries: usize, reached: usize, server_us: u64) {
+        let floor = MIN_CHUNK.min(self.max);
+        if reached < entries {
+            self.now = reached.clamp(floor, self.max);
+            return;
+        }
         if entries < self.now {
             return; // a short last chunk says little
         }
-        let per_entry = elapsed.as_secs_f64() / entries as f64;
+        let per_entry = server_us as f64 / entries as f64;
         let fit = if per_entry > 0.0 {
-            (CALL_BUDGET.as_secs_f64() / per_entry) as usize
+            (CALL_BUDGET_US / per_entry) as usize
         } else {
             self.max
         };
-        self.now = fit
-            .min(self.now.saturating_mul(2))
-            .clamp(MIN_CHUNK.min(self.max), self.max);
+        self.now = fit.min(self.now.saturating_mul(2)).clamp(floor, self.max);
     }
 }
 
@@ -117,11 +136,11 @@ impl Core {
             if members.is_empty() {
                 return Ok(removed);
             }
-            let started = std::time::Instant::now();
-            let dropped = self
+            let removal = self
                 .drop_members(bucket, &members, Some(tag), &mut known)
                 .await?;
-            chunk.observe(members.len(), started.elapsed());
+            chunk.observe(members.len(), removal.first_reached, removal.server_us);
+            let dropped = removal.entries;
             removed += dropped;
             progress(removed);
             metrics::counter!("tagcache_entries_invalidated_total", "namespace" => self.space.namespace().to_owned())

@@ -22,6 +22,87 @@ const DECLARED_PER_CHUNK: usize = 1;
 /// Calls for one set of members before giving up (each retry is caused by
 /// a concurrent rewrite adding tags).
 const MAX_ATTEMPTS: usize = 16;
+/// Time one `drop.lua` call may spend reading entries (Redis' clock,
+/// microseconds); writing what it read takes about as long again, so a
+/// call holds Redis for a few milliseconds however slow the server is and
+/// however many entries it was sent.
+pub(crate) const SCRIPT_BUDGET_US: u64 = 1500;
+
+/// What [`Core::drop_members`] did.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Removed {
+    /// Entries deleted.
+    pub(crate) entries: u64,
+    /// Members the first call processed before its time budget ran out
+    /// (all it was sent when the budget sufficed): what fits in one call.
+    pub(crate) first_reached: usize,
+    /// Time the calls spent, by Redis' clock (µs): the server's own
+    /// measure, unlike a round trip, which a busy client inflates.
+    pub(crate) server_us: u64,
+}
+
+/// What one `drop.lua` call did.
+#[derive(Debug)]
+struct Dropped {
+    /// Entries deleted.
+    dropped: u64,
+    /// Members processed: the first `reached` of those sent (≥ 1).
+    reached: usize,
+    /// Time the call spent, by Redis' clock (µs).
+    server_us: u64,
+    /// Members left because a tag's index was not declared, with all
+    /// their tags.
+    needs: Vec<(Vec<u8>, Vec<Vec<u8>>)>,
+}
+
+/// Reads `drop.lua`'s answer: the count, the time spent, then one status
+/// per member reached.
+fn parse_drop_reply(reply: Vec<Value>, members: &[Vec<u8>]) -> Result<Dropped> {
+    let mut it = reply.into_iter();
+    let (dropped, server_us) = match (it.next(), it.next()) {
+        (Some(Value::Int(d)), Some(Value::Int(us))) => (
+            u64::try_from(d).unwrap_or(0),
+            u64::try_from(us).unwrap_or(0),
+        ),
+        other => {
+            return Err(Error::new(
+                ErrorKind::Protocol,
+                format!("drop.lua answered {other:?}"),
+            ))
+        }
+    };
+    let statuses: Vec<Value> = it.collect();
+    if statuses.is_empty() || statuses.len() > members.len() {
+        return Err(Error::new(
+            ErrorKind::Protocol,
+            format!(
+                "drop.lua answered {} statuses for {} members",
+                statuses.len(),
+                members.len()
+            ),
+        ));
+    }
+    let reached = statuses.len();
+    let mut needs = Vec::new();
+    for (m, status) in members.iter().zip(statuses) {
+        if let Value::Array(missing) = status {
+            let names = missing
+                .into_iter()
+                .filter_map(|v| match v {
+                    Value::BulkString(b) => Some(b),
+                    _ => None,
+                })
+                .collect();
+            needs.push((m.clone(), names));
+        }
+    }
+    Ok(Dropped {
+        dropped,
+        reached,
+        server_us,
+        needs,
+    })
+}
 
 impl Core {
     /// The tag sections of entries of one bucket (`None`: no such entry).
@@ -66,29 +147,43 @@ impl Core {
     /// chunks of the same invalidation): their indexes are declared up
     /// front, so a chunk whose entries carry only known tags is one call.
     /// With `invalidating = Some(tag)`, only entries still carrying the tag
-    /// are deleted, and every member leaves that tag's snapshot.
+    /// are deleted, and every member leaves that tag's snapshot. A call
+    /// that spends its time budget before the last member is followed by
+    /// another for the rest.
     pub(crate) async fn drop_members(
         &self,
         bucket: u16,
         members: &[Vec<u8>],
         invalidating: Option<&[u8]>,
         known: &mut Vec<Vec<u8>>,
-    ) -> Result<u64> {
+    ) -> Result<Removed> {
         let cap = DECLARED_PER_CHUNK * self.limits.chunk_size;
+        let chunk = self.limits.chunk_size.max(1);
         let mut dropped = 0;
+        let mut server_us = 0;
+        let mut first_reached = None;
         // First pass: declare the tags learnt from earlier chunks.
         let mut retry: Vec<(Vec<u8>, Vec<Vec<u8>>)> = Vec::new();
-        for part in members.chunks(self.limits.chunk_size) {
-            let (n, needs) = self.drop_call(bucket, part, invalidating, known).await?;
-            dropped += n;
-            retry.extend(needs);
+        let mut rest = members;
+        while !rest.is_empty() {
+            let part = &rest[..rest.len().min(chunk)];
+            let out = self.drop_call(bucket, part, invalidating, known).await?;
+            dropped += out.dropped;
+            server_us += out.server_us;
+            first_reached.get_or_insert(out.reached);
+            retry.extend(out.needs);
+            rest = &rest[out.reached..];
         }
         // Retries: each call declares exactly the tags its entries lacked
         // (grouped up to the cap, at least one entry a call), so every
         // entry succeeds unless a concurrent rewrite gave it new tags.
         for _ in 0..MAX_ATTEMPTS {
             if retry.is_empty() {
-                return Ok(dropped);
+                return Ok(Removed {
+                    entries: dropped,
+                    first_reached: first_reached.unwrap_or(0),
+                    server_us,
+                });
             }
             let mut again = Vec::new();
             let mut start = 0;
@@ -101,9 +196,7 @@ impl Core {
                         .iter()
                         .filter(|t| !declared.contains(t))
                         .count();
-                    if end > start
-                        && (declared.len() + extra > cap || end - start >= self.limits.chunk_size)
-                    {
+                    if end > start && (declared.len() + extra > cap || end - start >= chunk) {
                         break;
                     }
                     for t in &retry[end].1 {
@@ -115,16 +208,27 @@ impl Core {
                 }
                 let batch: Vec<Vec<u8>> =
                     retry[start..end].iter().map(|(m, _)| m.clone()).collect();
-                let (n, needs) = self
+                let out = self
                     .drop_call(bucket, &batch, invalidating, &declared)
                     .await?;
-                dropped += n;
-                again.extend(needs);
-                // Later chunks of this invalidation will likely need these.
-                if declared.len() <= cap {
-                    *known = declared;
+                dropped += out.dropped;
+                server_us += out.server_us;
+                again.extend(out.needs);
+                // Later chunks of this invalidation will likely need these
+                // too: they join the known set, which starts afresh when
+                // it would outgrow the cap.
+                let new: Vec<Vec<u8>> = declared
+                    .into_iter()
+                    .filter(|t| !known.contains(t))
+                    .collect();
+                if known.len() + new.len() > cap {
+                    known.clear();
                 }
-                start = end;
+                if known.len() + new.len() <= cap {
+                    known.extend(new);
+                }
+                // Members the call did not reach go in the next call.
+                start += out.reached;
             }
             retry = again;
         }
@@ -134,20 +238,19 @@ impl Core {
         ))
     }
 
-    /// One `drop.lua` call: how many it deleted, and the members it left
-    /// because a tag's index was not declared (with all their tags).
+    /// One `drop.lua` call over members of one bucket.
     async fn drop_call(
         &self,
         bucket: u16,
         members: &[Vec<u8>],
         invalidating: Option<&[u8]>,
         known: &[Vec<u8>],
-    ) -> Result<(u64, Vec<(Vec<u8>, Vec<Vec<u8>>)>)> {
+    ) -> Result<Dropped> {
         let mut table = KeyTable::new(&self.space);
         for m in members {
             table.entry(bucket, m);
         }
-        let reg = table.registry(bucket);
+        table.registry(bucket);
         if let Some(tag) = invalidating {
             table.tag(bucket, tag);
         }
@@ -167,34 +270,12 @@ impl Core {
             [invalidating.unwrap_or(b""), window.as_bytes()],
             &extra,
         );
+        call.arg(SCRIPT_BUDGET_US);
         for m in members {
-            call.arg(m.as_slice()).arg(reg);
+            call.arg(m.as_slice());
         }
         let reply: Vec<Value> = self.conn.run(&call).await?;
-        let mut it = reply.into_iter();
-        let dropped = match it.next() {
-            Some(Value::Int(d)) => u64::try_from(d).unwrap_or(0),
-            other => {
-                return Err(Error::new(
-                    ErrorKind::Protocol,
-                    format!("drop.lua answered {other:?}"),
-                ))
-            }
-        };
-        let mut needs = Vec::new();
-        for (m, status) in members.iter().zip(it) {
-            if let Value::Array(missing) = status {
-                let names = missing
-                    .into_iter()
-                    .filter_map(|v| match v {
-                        Value::BulkString(b) => Some(b),
-                        _ => None,
-                    })
-                    .collect();
-                needs.push((m.clone(), names));
-            }
-        }
-        Ok((dropped, needs))
+        parse_drop_reply(reply, members)
     }
 
     /// Deletes entries (validated keys) with all their edges, bucket by
@@ -220,6 +301,9 @@ impl Core {
     /// existed.
     pub(crate) async fn delete_in_bucket(&self, bucket: u16, members: Vec<Vec<u8>>) -> Result<u64> {
         let mut known = Vec::new();
-        self.drop_members(bucket, &members, None, &mut known).await
+        Ok(self
+            .drop_members(bucket, &members, None, &mut known)
+            .await?
+            .entries)
     }
 }

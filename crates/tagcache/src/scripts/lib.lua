@@ -52,8 +52,14 @@ local function valid_section(section)
   return true
 end
 
--- The tag section of an entry (see codec.rs), read with two GETRANGEs so a
--- large value is never copied: false when the entry does not exist,
+-- Bytes of an entry the first GETRANGE reads: the header and, for all but
+-- unusually long tag sections, the whole section, so most entries cost one
+-- read while a large value is never copied.
+local HEAD_READ = 256
+
+-- The tag section of an entry (see codec.rs), read with one GETRANGE of
+-- its first HEAD_READ bytes (a second one only for a section that does
+-- not fit): false when the entry does not exist,
 -- MALFORMED when its header or tag section is not valid (or the key holds
 -- another type), else the section. A hash group (group.rs, members
 -- starting with byte 0) keeps its tag section in its field "\0tags"; pass
@@ -76,7 +82,7 @@ local function tag_section(key, member)
     end
     return s
   end
-  local head = redis.pcall('GETRANGE', key, 0, 5)
+  local head = redis.pcall('GETRANGE', key, 0, HEAD_READ - 1)
   if type(head) == 'table' then
     -- WRONGTYPE: a hash, list, ... where an entry string belongs.
     return MALFORMED
@@ -101,15 +107,23 @@ local function tag_section(key, member)
   if need == 0 then
     return ''
   end
-  -- A length no string could hold is refused before anything is copied.
-  if need > 4096 and redis.call('STRLEN', key) < 6 + need then
+  local section
+  if 6 + need <= #head then
+    section = string.sub(head, 7, 6 + len)
+  elseif #head < HEAD_READ then
+    -- The whole string was read: it ends inside its tag section.
     return MALFORMED
+  else
+    -- A length no string could hold is refused before anything is copied.
+    if need > 4096 and redis.call('STRLEN', key) < 6 + need then
+      return MALFORMED
+    end
+    local rest = redis.call('GETRANGE', key, 6, 5 + need)
+    if #rest < need then
+      return MALFORMED
+    end
+    section = string.sub(rest, 1, len)
   end
-  local rest = redis.call('GETRANGE', key, 6, 5 + need)
-  if #rest < need then
-    return MALFORMED
-  end
-  local section = string.sub(rest, 1, len)
   if not valid_section(section) then
     return MALFORMED
   end

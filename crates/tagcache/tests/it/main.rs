@@ -10,6 +10,7 @@ mod both;
 mod cluster;
 mod compute;
 mod concurrency;
+mod drain;
 mod examples;
 mod failsafe_views;
 mod faults;

@@ -5,12 +5,17 @@
 //! - one Lua script deleting every entry of the index and the index: the
 //!   server's physical limit (fewest round trips, no per-call overhead);
 //! - one Lua script that also removes each entry from its other tags'
-//!   indexes, as tagcache does: the limit for the complete job;
+//!   indexes, as tagcache does: the complete job, one command per edge;
+//! - the same with the edges removed by one `ZREM` per index (members
+//!   collected over the whole tag) and batched `DEL`s: the complete job
+//!   at the fewest commands;
 //! - KEYS with a pattern, then DEL of what it returned (1000 a call);
 //! - SCAN MATCH, UNLINK of each page.
 //!
 //! (KEYS and SCAN appear here only as baselines; tagcache never uses them.)
-//! For each, the wall time and the stalls a separate client saw.
+//! For each, the wall time, the server time per entry and the stalls a
+//! separate client saw. With `--slow-server` ([`super::slow`]), tagcache
+//! and the Lua scripts run once more on a slowed server.
 
 use std::time::{Duration, Instant};
 
@@ -22,9 +27,10 @@ use super::layout::{Footprint, Keys, Space};
 use super::probe::{Probe, Stalls};
 use super::report::Goal;
 use super::server::{self, Cost};
+use super::slow::Slowdown;
 use super::writes::load;
 use super::{Bench, TTL};
-use crate::error::Result;
+use crate::error::{CliError, Result};
 
 /// The tag every entry of this phase carries (tag 0).
 const INVALIDATED: &str = "inv:all";
@@ -79,41 +85,119 @@ redis.call('DEL', KEYS[1])
 return #members
 ";
 
+/// [`DELETE_WITH_EDGES_LUA`] at the fewest commands: the members of each
+/// other index are collected over the whole tag and removed with one
+/// `ZREM` per index (500 members a command), entries with one `DEL` per
+/// 500, and the tag section is read with one `GETRANGE` of the first 256
+/// bytes when it fits.
+/// KEYS: tag index. ARGV: entry key prefix, tag index prefix, tag.
+const DELETE_WITH_EDGES_BATCHED_LUA: &str = r"
+local members = redis.call('ZRANGE', KEYS[1], 0, -1)
+local edges, order, doomed = {}, {}, {}
+local function all(command, key, items)
+  for i = 1, #items, 500 do
+    local j = math.min(i + 499, #items)
+    if key then
+      redis.call(command, key, unpack(items, i, j))
+    else
+      redis.call(command, unpack(items, i, j))
+    end
+  end
+end
+for _, m in ipairs(members) do
+  local key = ARGV[1] .. m
+  local head = redis.call('GETRANGE', key, 0, 255)
+  if #head >= 6 then
+    local len = struct.unpack('>I4', head, 3)
+    local section = string.sub(head, 7, 6 + len)
+    if #section < len then
+      section = redis.call('GETRANGE', key, 6, 5 + len)
+    end
+    local i = 1
+    while i <= #section do
+      local n = struct.unpack('>I2', section, i)
+      local tag = string.sub(section, i + 2, i + 1 + n)
+      if tag ~= ARGV[3] then
+        local e = edges[tag]
+        if not e then
+          e = {}
+          edges[tag] = e
+          order[#order + 1] = tag
+        end
+        e[#e + 1] = m
+      end
+      i = i + 2 + n
+    end
+    doomed[#doomed + 1] = key
+  end
+end
+all('DEL', nil, doomed)
+for _, tag in ipairs(order) do
+  all('ZREM', ARGV[2] .. tag, edges[tag])
+end
+redis.call('DEL', KEYS[1])
+return #members
+";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Strategy {
     Tagcache,
     Lua,
     LuaEdges,
+    LuaEdgesBatched,
     KeysDel,
     ScanUnlink,
 }
 
-const STRATEGIES: [Strategy; 5] = [
+const STRATEGIES: [Strategy; 6] = [
     Strategy::Tagcache,
     Strategy::Lua,
     Strategy::LuaEdges,
+    Strategy::LuaEdgesBatched,
     Strategy::KeysDel,
     Strategy::ScanUnlink,
 ];
 
+/// What runs again on the slowed server (`--slow-server`).
+const SLOWED: [Strategy; 4] = [
+    Strategy::Tagcache,
+    Strategy::Lua,
+    Strategy::LuaEdges,
+    Strategy::LuaEdgesBatched,
+];
+
 impl Strategy {
-    fn id(self) -> &'static str {
-        match self {
-            Strategy::Tagcache => "tagcache",
-            Strategy::Lua => "lua",
-            Strategy::LuaEdges => "lua_edges",
-            Strategy::KeysDel => "keys_del",
-            Strategy::ScanUnlink => "scan_unlink",
+    fn id(self, slowed: bool) -> &'static str {
+        match (self, slowed) {
+            (Strategy::Tagcache, false) => "tagcache",
+            (Strategy::Lua, false) => "lua",
+            (Strategy::LuaEdges, false) => "lua_edges",
+            (Strategy::LuaEdgesBatched, false) => "lua_edges_batched",
+            (Strategy::KeysDel, false) => "keys_del",
+            (Strategy::ScanUnlink, false) => "scan_unlink",
+            (Strategy::Tagcache, true) => "tagcache_slowed",
+            (Strategy::Lua, true) => "lua_slowed",
+            (Strategy::LuaEdges, true) => "lua_edges_slowed",
+            (Strategy::LuaEdgesBatched, true) => "lua_edges_batched_slowed",
+            (Strategy::KeysDel, true) => "keys_del_slowed",
+            (Strategy::ScanUnlink, true) => "scan_unlink_slowed",
         }
     }
 
-    fn label(self) -> &'static str {
-        match self {
-            Strategy::Tagcache => "tagcache invalidate_tag",
-            Strategy::Lua => "one Lua script (limit)",
-            Strategy::LuaEdges => "one Lua script, + other tags' edges",
-            Strategy::KeysDel => "KEYS + DEL",
-            Strategy::ScanUnlink => "SCAN MATCH + UNLINK",
+    fn label(self, slowed: bool) -> &'static str {
+        match (self, slowed) {
+            (Strategy::Tagcache, false) => "tagcache invalidate_tag",
+            (Strategy::Lua, false) => "one Lua script (limit)",
+            (Strategy::LuaEdges, false) => "one Lua script, + other tags' edges",
+            (Strategy::LuaEdgesBatched, false) => "one Lua script, + edges, batched",
+            (Strategy::KeysDel, false) => "KEYS + DEL",
+            (Strategy::ScanUnlink, false) => "SCAN MATCH + UNLINK",
+            (Strategy::Tagcache, true) => "SLOWED tagcache invalidate_tag",
+            (Strategy::Lua, true) => "SLOWED one Lua script (limit)",
+            (Strategy::LuaEdges, true) => "SLOWED one Lua script, + edges",
+            (Strategy::LuaEdgesBatched, true) => "SLOWED one Lua script, + edges, batched",
+            (Strategy::KeysDel, true) => "SLOWED KEYS + DEL",
+            (Strategy::ScanUnlink, true) => "SLOWED SCAN MATCH + UNLINK",
         }
     }
 
@@ -123,6 +207,7 @@ impl Strategy {
             Strategy::Tagcache => "tc",
             Strategy::Lua => "lua",
             Strategy::LuaEdges => "edges",
+            Strategy::LuaEdgesBatched => "eb",
             Strategy::KeysDel => "keys",
             Strategy::ScanUnlink => "scan",
         }
@@ -131,7 +216,7 @@ impl Strategy {
     fn sent(self) -> &'static [&'static str] {
         match self {
             Strategy::Tagcache => &["evalsha", "zrange"],
-            Strategy::Lua | Strategy::LuaEdges => &["evalsha"],
+            Strategy::Lua | Strategy::LuaEdges | Strategy::LuaEdgesBatched => &["evalsha"],
             Strategy::KeysDel => &["keys", "del"],
             Strategy::ScanUnlink => &["scan", "unlink"],
         }
@@ -141,7 +226,8 @@ impl Strategy {
 /// One strategy's figures (of the round with the median wall time).
 #[derive(Debug, Clone, Serialize)]
 pub struct Invalidation {
-    /// `tagcache`, `lua`, `keys_del`, `scan_unlink`.
+    /// `tagcache`, `lua`, `lua_edges`, `lua_edges_batched`, `keys_del`,
+    /// `scan_unlink`; with `_slowed` for the runs on the slowed server.
     pub strategy: &'static str,
     /// Human name.
     pub label: &'static str,
@@ -186,9 +272,53 @@ pub struct SentCensus {
     pub census: Census,
 }
 
+/// Server time per invalidated entry, tagcache's over each Lua script's
+/// (same run, same server, same mode).
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct ServerRatios {
+    /// tagcache's server µs per entry.
+    pub tagcache_usec_per_entry: f64,
+    /// Over the complete-job script, one command per edge.
+    pub vs_lua_edges: f64,
+    /// Over the complete-job script with batched `ZREM`s and `DEL`s.
+    pub vs_lua_edges_batched: f64,
+    /// Over the delete-only script.
+    pub vs_lua: f64,
+}
+
+impl ServerRatios {
+    fn of(runs: &[Invalidation], slowed: bool) -> Self {
+        let usec = |s: Strategy| {
+            runs.iter()
+                .find(|r| r.strategy == s.id(slowed))
+                .map_or(f64::NAN, |r| r.cost_per_entry.server_usec_per_op)
+        };
+        let tc = usec(Strategy::Tagcache);
+        Self {
+            tagcache_usec_per_entry: tc,
+            vs_lua_edges: tc / usec(Strategy::LuaEdges),
+            vs_lua_edges_batched: tc / usec(Strategy::LuaEdgesBatched),
+            vs_lua: tc / usec(Strategy::Lua),
+        }
+    }
+}
+
+/// The invalidation on a slowed server (`--slow-server`).
+#[derive(Debug, Clone, Serialize)]
+pub struct SlowedReport {
+    /// The CPU redis-server and the hog shared.
+    pub cpu: u32,
+    /// What the probe saw with the slowed server idle.
+    pub idle_stalls: Stalls,
+    /// Server time ratios on the slowed server (runs `*_slowed`).
+    pub server_ratios: ServerRatios,
+}
+
 /// The phase's results.
 #[derive(Debug, Clone, Serialize)]
 pub struct InvalidationReport {
+    /// The machine's load average (1, 5, 15 min) when the phase began.
+    pub load_average: Option<[f64; 3]>,
     /// What the probe saw with the server idle (the machine's noise).
     pub idle_stalls: Stalls,
     /// tagcache's commands, counted exactly (absent when MONITOR is not
@@ -200,23 +330,75 @@ pub struct InvalidationReport {
     pub wall_vs_lua: f64,
     /// tagcache's wall time over the edge-removing Lua script's.
     pub wall_vs_lua_edges: f64,
-    /// Wall-time and stall goals.
+    /// Server time per entry against the Lua scripts.
+    pub server_ratios: ServerRatios,
+    /// The same on a slowed server (`--slow-server`).
+    pub slowed: Option<SlowedReport>,
+    /// Wall-time, server-time and stall goals.
     pub goals: Vec<Goal>,
 }
 
-/// Runs every strategy `--rounds` times.
-pub async fn run(b: &Bench<'_>) -> Result<InvalidationReport> {
-    b.progress.set("invalidation: idle probe");
-    let probe = Probe::start(&b.client)?;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let idle_stalls = probe.stop().await?;
-    let mut rounds: Vec<Vec<Invalidation>> = STRATEGIES.iter().map(|_| Vec::new()).collect();
-    for round in 0..b.plan.rounds {
-        for (s, strategy) in STRATEGIES.iter().enumerate() {
-            rounds[s].push(once(b, *strategy, round).await?);
+impl InvalidationReport {
+    /// The server-time ratios and stalls, in words (printed under the
+    /// table).
+    pub fn summary(&self) -> String {
+        let line = |r: &ServerRatios, stalls: Option<Stalls>| {
+            let mut out = format!(
+                "server time per entry: tagcache {:.2} µs = {:.2}× the complete-job script, \
+                 {:.2}× its batched form, {:.2}× the delete-only script",
+                r.tagcache_usec_per_entry, r.vs_lua_edges, r.vs_lua_edges_batched, r.vs_lua
+            );
+            if let Some(s) = stalls {
+                out += &format!(
+                    "; tagcache's stalls: longest {:.1} ms, p99 {:.1} ms",
+                    s.longest_ms, s.p99_ms
+                );
+            }
+            out
+        };
+        let stalls = |slowed: bool| {
+            self.runs
+                .iter()
+                .find(|r| r.strategy == Strategy::Tagcache.id(slowed))
+                .map(|r| r.stalls)
+        };
+        let mut out = String::new();
+        if let Some([a, b, c]) = self.load_average {
+            out += &format!("\n  load average {a:.2} {b:.2} {c:.2}");
         }
+        out += &format!("\n  {}", line(&self.server_ratios, stalls(false)));
+        if let Some(s) = &self.slowed {
+            out += &format!(
+                "\n  SLOWED (redis-server and a CPU hog pinned to CPU {}; idle longest {:.1} ms, p99 {:.1} ms): {}",
+                s.cpu,
+                s.idle_stalls.longest_ms,
+                s.idle_stalls.p99_ms,
+                line(&s.server_ratios, stalls(true))
+            );
+        }
+        out
     }
-    let mut runs: Vec<Invalidation> = rounds.into_iter().filter_map(median_round).collect();
+}
+
+/// `/proc/loadavg`, when there is one.
+fn load_average() -> Option<[f64; 3]> {
+    let text = std::fs::read_to_string("/proc/loadavg").ok()?;
+    let mut it = text.split_whitespace().map(|v| v.parse::<f64>().ok());
+    Some([it.next()??, it.next()??, it.next()??])
+}
+
+/// Runs every strategy `--rounds` times (and, with `--slow-server`, the
+/// Lua scripts and tagcache again on the slowed server).
+pub async fn run(b: &Bench<'_>) -> Result<InvalidationReport> {
+    if b.plan.slow_server && !b.target.is_private() {
+        return Err(CliError::error(
+            "--slow-server needs the bench's private redis-server (drop --url)",
+        ));
+    }
+    let load_average = load_average();
+    b.progress.set("invalidation: idle probe");
+    let idle_stalls = idle_probe(b).await?;
+    let mut runs = all_rounds(b, &STRATEGIES, false).await?;
     let census = census(b).await?;
     if let (Some(c), Some(run)) = (census, runs.iter_mut().find(|r| r.strategy == "tagcache")) {
         run.commands_sent = c.census.sent as f64 * run.entries as f64 / c.entries as f64;
@@ -226,29 +408,89 @@ pub async fn run(b: &Bench<'_>) -> Result<InvalidationReport> {
             "monitor, extrapolated"
         };
     }
+    let slowed = if b.plan.slow_server {
+        let slowdown = Slowdown::start(&b.raw).await?;
+        let cpu = slowdown.cpu;
+        let measured = async {
+            b.progress.set("invalidation: idle probe, server slowed");
+            let idle = idle_probe(b).await?;
+            let slowed_runs = all_rounds(b, &SLOWED, true).await?;
+            Ok::<_, CliError>((idle, slowed_runs))
+        }
+        .await;
+        slowdown.stop()?;
+        let (idle_stalls, slowed_runs) = measured?;
+        runs.extend(slowed_runs);
+        Some(SlowedReport {
+            cpu,
+            idle_stalls,
+            server_ratios: ServerRatios::of(&runs, true),
+        })
+    } else {
+        None
+    };
     let wall = |s: Strategy| {
         runs.iter()
-            .find(|r| r.strategy == s.id())
+            .find(|r| r.strategy == s.id(false))
             .map_or(f64::NAN, |r| r.wall_ms)
     };
     let wall_vs_lua = wall(Strategy::Tagcache) / wall(Strategy::Lua);
     let wall_vs_lua_edges = wall(Strategy::Tagcache) / wall(Strategy::LuaEdges);
-    let stall = runs
-        .iter()
-        .find(|r| r.strategy == Strategy::Tagcache.id())
-        .map_or(f64::NAN, |r| r.stalls.longest_ms);
-    let goals = vec![
+    let server_ratios = ServerRatios::of(&runs, false);
+    let stalls = |slowed: bool| {
+        runs.iter()
+            .find(|r| r.strategy == Strategy::Tagcache.id(slowed))
+            .map(|r| r.stalls)
+    };
+    let mut goals = vec![
         Goal::at_most("invalidate_wall_vs_lua", 1.25, "x").check(wall_vs_lua),
-        Goal::at_most("invalidate_longest_stall_ms", 10.0, "ms").check(stall),
+        Goal::at_most("invalidate_server_us_vs_lua_edges", 1.2, "x")
+            .check(server_ratios.vs_lua_edges),
+        Goal::at_most("invalidate_longest_stall_ms", 10.0, "ms")
+            .check(stalls(false).map_or(f64::NAN, |s| s.longest_ms)),
+        Goal::at_most("invalidate_p99_stall_ms", 5.0, "ms")
+            .check(stalls(false).map_or(f64::NAN, |s| s.p99_ms)),
     ];
+    if let Some(s) = stalls(true) {
+        goals.push(
+            Goal::at_most("invalidate_slowed_longest_stall_ms", 10.0, "ms").check(s.longest_ms),
+        );
+        goals.push(Goal::at_most("invalidate_slowed_p99_stall_ms", 5.0, "ms").check(s.p99_ms));
+    }
     Ok(InvalidationReport {
+        load_average,
         idle_stalls,
         census,
         runs,
         wall_vs_lua,
         wall_vs_lua_edges,
+        server_ratios,
+        slowed,
         goals,
     })
+}
+
+/// Half a second of probing an idle server.
+async fn idle_probe(b: &Bench<'_>) -> Result<Stalls> {
+    let probe = Probe::start(&b.client)?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    probe.stop().await
+}
+
+/// Every strategy of `strategies`, `--rounds` times; the median round of
+/// each.
+async fn all_rounds(
+    b: &Bench<'_>,
+    strategies: &[Strategy],
+    slowed: bool,
+) -> Result<Vec<Invalidation>> {
+    let mut rounds: Vec<Vec<Invalidation>> = strategies.iter().map(|_| Vec::new()).collect();
+    for round in 0..b.plan.rounds {
+        for (s, strategy) in strategies.iter().enumerate() {
+            rounds[s].push(once(b, *strategy, round, slowed).await?);
+        }
+    }
+    Ok(rounds.into_iter().filter_map(median_round).collect())
 }
 
 /// The round with the median wall time, which also carries every round's
@@ -307,21 +549,28 @@ async fn census(b: &Bench<'_>) -> Result<Option<SentCensus>> {
     }
 }
 
-async fn once(b: &Bench<'_>, strategy: Strategy, round: u32) -> Result<Invalidation> {
+async fn once(b: &Bench<'_>, strategy: Strategy, round: u32, slowed: bool) -> Result<Invalidation> {
     let n = b.plan.invalidate_entries;
-    let suffix = format!("inv-{}{round}", strategy.short());
-    let (cache, fp) = prepare(b, &suffix, n, strategy.label()).await?;
+    let suffix = format!(
+        "inv-{}{}{round}",
+        strategy.short(),
+        if slowed { "s" } else { "" }
+    );
+    let (cache, fp) = prepare(b, &suffix, n, strategy.label(slowed)).await?;
     let space = fp.space.clone();
     let script = redis::Script::new(match strategy {
         Strategy::LuaEdges => DELETE_WITH_EDGES_LUA,
+        Strategy::LuaEdgesBatched => DELETE_WITH_EDGES_BATCHED_LUA,
         _ => DELETE_ALL_LUA,
     });
     script.load_async(&mut b.raw.clone()).await?;
     if let Some(log) = &b.slowlog {
         log.reset().await?;
     }
-    b.progress
-        .set(format!("invalidation: {} ({n} entries)", strategy.label()));
+    b.progress.set(format!(
+        "invalidation: {} ({n} entries)",
+        strategy.label(slowed)
+    ));
     let before = server::sample(&b.raw).await?;
     let probe = Probe::start(&b.client)?;
     let start = Instant::now();
@@ -337,8 +586,8 @@ async fn once(b: &Bench<'_>, strategy: Strategy, round: u32) -> Result<Invalidat
     b.janitor.wipe(&b.raw, &fp).await?;
     let cost = before.cost_until(&after, strategy.sent(), n);
     Ok(Invalidation {
-        strategy: strategy.id(),
-        label: strategy.label(),
+        strategy: strategy.id(slowed),
+        label: strategy.label(slowed),
         entries: n,
         deleted,
         wall_ms: wall.as_secs_f64() * 1000.0,
@@ -369,7 +618,7 @@ async fn execute(
             .arg(space.entry_prefix())
             .invoke_async(&mut conn)
             .await?),
-        Strategy::LuaEdges => Ok(script
+        Strategy::LuaEdges | Strategy::LuaEdgesBatched => Ok(script
             .key(space.tag(INVALIDATED))
             .arg(space.entry_prefix())
             .arg(space.tag(""))

@@ -25,6 +25,7 @@ mod probe;
 mod reads;
 mod report;
 mod server;
+mod slow;
 mod workload;
 mod writes;
 
@@ -102,6 +103,12 @@ pub struct BenchArgs {
           value_parser = value_parser!(u32).range(1..=20))]
     pub rounds: u32,
 
+    /// Also run the invalidation with redis-server slowed: the private
+    /// server and a CPU hog pinned (taskset) to one shared CPU, so Redis
+    /// gets about half a core and is descheduled at any moment.
+    #[arg(long)]
+    pub slow_server: bool,
+
     /// Single calls in flight in the one-call-per-entry measurements.
     #[arg(long, value_name = "C", default_value_t = 64,
           value_parser = value_parser!(u32).range(1..=4096))]
@@ -151,6 +158,7 @@ pub struct Plan {
     concurrency: usize,
     batch: u64,
     cluster: bool,
+    slow_server: bool,
     value_size: usize,
     /// Prefix of every namespace the bench creates.
     base: String,
@@ -204,6 +212,7 @@ impl Plan {
             phases,
             rounds: args.rounds,
             cluster: args.cluster,
+            slow_server: args.slow_server,
             concurrency: args.concurrency as usize,
             batch: u64::from(args.batch),
             value_size: args.value_size as usize,
@@ -546,6 +555,7 @@ mod tests {
             report: None,
             big: false,
             cluster: false,
+            slow_server: false,
             invalidate_entries: None,
             rounds: 1,
             concurrency: 1,

@@ -339,6 +339,7 @@ impl Report {
                 num(inv.idle_stalls.longest_ms)
             );
             out += &invalidation_table(inv).to_string();
+            out += &inv.summary();
         }
         if let Some(m) = &self.memory {
             out += "\n\nIndex memory\n";

@@ -1,0 +1,182 @@
+//! The drain's time bound (issue 10, goal 3): `drop.lua` stops reading
+//! entries once its own time budget is spent and leaves the members it did
+//! not reach in the snapshot; one `GETRANGE` reads a short tag section, a
+//! long one takes a second; the edges of a whole chunk go with one `ZREM`
+//! per index.
+
+use tagcache::{Cache, SetOptions};
+
+use crate::support::RedisServer;
+
+/// `drop.lua` as tagcache sends it (see `src/scripts/mod.rs`).
+const DROP: &str = concat!(
+    "#!lua flags=allow-oom\n",
+    include_str!("../../src/scripts/lib.lua"),
+    include_str!("../../src/scripts/drop.lua")
+);
+
+async fn one_bucket(server: &RedisServer) -> Cache {
+    crate::builder(server).buckets(1).build().await.unwrap()
+}
+
+fn zcard(server: &RedisServer, key: &str) -> u64 {
+    server.cmd(&[b"ZCARD", key.as_bytes()])
+}
+
+/// Runs `drop.lua` over `members` of bucket 0 of namespace `test`, for an
+/// invalidation of `tag`, declaring `tags`, with a time budget in µs.
+fn drop_call(
+    server: &RedisServer,
+    members: &[String],
+    tag: &str,
+    tags: &[&str],
+    budget_us: u64,
+) -> Vec<redis::Value> {
+    let mut keys: Vec<String> = members
+        .iter()
+        .map(|m| format!("{{test.0}}:e:{m}"))
+        .collect();
+    keys.extend(tags.iter().map(|t| format!("{{test.0}}:t:{t}")));
+    keys.push("{test.0}:reg".into());
+    keys.push("{test.0}:fence".into());
+    keys.push(format!("{{test.0}}:x:{tag}"));
+    keys.push("{test.0}:inv".into());
+    let mut cmd = redis::cmd("EVAL");
+    cmd.arg(DROP).arg(keys.len()).arg(&keys);
+    cmd.arg(members.len())
+        .arg(tags.len())
+        .arg(1)
+        .arg(tag)
+        .arg(60_000_000);
+    cmd.arg(tags);
+    for _ in tags {
+        cmd.arg(1);
+    }
+    cmd.arg(budget_us).arg(members);
+    cmd.query(&mut server.conn()).unwrap()
+}
+
+/// Issue 10: a drain call was bounded by its entry count only, so on a
+/// slowed server one call held Redis for tens of milliseconds. With a
+/// budget it stops early, answers a status only for the members it reached
+/// and leaves the others (entries, edges, snapshot members) untouched.
+#[tokio::test]
+async fn drop_script_stops_at_its_time_budget_and_leaves_the_rest_in_the_snapshot() {
+    let server = RedisServer::start();
+    let cache = one_bucket(&server).await;
+    let n = 2_000;
+    let members: Vec<String> = (0..n).map(|i| format!("k{i:05}")).collect();
+    cache
+        .set_many_bytes(members.iter().map(|m| {
+            (
+                m.clone(),
+                b"v".to_vec(),
+                SetOptions::new().tags(["big", "other"]),
+            )
+        }))
+        .await
+        .unwrap();
+    // The cut an invalidation makes (snapshot.lua), by hand.
+    let _: () = server.cmd(&[b"RENAME", b"{test.0}:t:big", b"{test.0}:x:big"]);
+    let _: () = server.cmd(&[b"ZADD", b"{test.0}:inv", b"1", b"big"]);
+    let tags = ["big", "other", "\0a"];
+
+    // 1 µs: the script reads its first 8 entries, then sees the budget spent.
+    let reply = drop_call(&server, &members, "big", &tags, 1);
+    let reached = reply.len() - 2;
+    assert!((1..n).contains(&reached), "reached {reached} of {n}");
+    assert_eq!(reply[0], redis::Value::Int(reached as i64));
+    let redis::Value::Int(spent) = reply[1] else {
+        panic!("{:?}", reply[1])
+    };
+    assert!(spent >= 1, "the script reports its time: {spent} µs");
+    assert_eq!(zcard(&server, "{test.0}:x:big"), (n - reached) as u64);
+    assert_eq!(zcard(&server, "{test.0}:t:other"), (n - reached) as u64);
+    assert_eq!(zcard(&server, "{test.0}:t:\0a"), (n - reached) as u64);
+    let left = cache.get_many_bytes(members.clone()).await.unwrap();
+    assert!(left[..reached].iter().all(Option::is_none));
+    assert!(left[reached..].iter().all(Option::is_some));
+    let heartbeat: Option<f64> = server.cmd(&[b"ZSCORE", b"{test.0}:inv", b"big"]);
+    assert!(heartbeat.unwrap() > 1.0, "the heartbeat is refreshed");
+
+    // No budget: the rest goes in one call, and the invalidation is over.
+    let reply = drop_call(&server, &members[reached..], "big", &tags, 0);
+    assert_eq!(reply.len() - 2, n - reached);
+    assert_eq!(reply[0], redis::Value::Int((n - reached) as i64));
+    for key in [
+        "{test.0}:x:big",
+        "{test.0}:t:other",
+        "{test.0}:t:\0a",
+        "{test.0}:inv",
+    ] {
+        assert_eq!(zcard(&server, key), 0, "{key:?}");
+    }
+    let registry: Vec<String> = server.cmd(&[b"ZRANGE", b"{test.0}:reg", b"0", b"-1"]);
+    assert!(registry.is_empty(), "{registry:?}");
+}
+
+/// One `GETRANGE` of the first 256 bytes reads a short tag section; a
+/// section that does not fit takes a second read, and one that ends where
+/// the first read ends needs none. Every edge of each goes.
+#[tokio::test]
+async fn tag_sections_longer_than_the_first_read_are_read_whole() {
+    let server = RedisServer::start();
+    let cache = one_bucket(&server).await;
+    // Header 6 bytes; "\0a" costs 2 + 2, "t" 2 + 1: the section of entry
+    // `fit` ends exactly at byte 256 with one more tag of 256 - 6 - 4 - 3 - 2.
+    let exact = "e".repeat(256 - 6 - 4 - 3 - 2);
+    let long: Vec<String> = (0..6).map(|i| format!("{i}{}", "l".repeat(99))).collect();
+    cache
+        .set_bytes(
+            "fit",
+            b"value",
+            &SetOptions::new().tags(["t", exact.as_str()]),
+        )
+        .await
+        .unwrap();
+    let mut tags = vec!["t".to_owned()];
+    tags.extend(long.iter().cloned());
+    cache
+        .set_bytes("long", b"value", &SetOptions::new().tags(tags.clone()))
+        .await
+        .unwrap();
+    cache
+        .set_bytes("short", b"value", &SetOptions::new().tags(["t"]))
+        .await
+        .unwrap();
+    let mut listed = cache.tags("long").await.unwrap().unwrap();
+    listed.sort();
+    tags.sort();
+    let tags: Vec<Vec<u8>> = tags.into_iter().map(String::into_bytes).collect();
+    assert_eq!(listed, tags);
+    assert_eq!(cache.invalidate_tag("t").await.unwrap(), 3);
+    assert_eq!(cache.tag_len(&exact).await.unwrap(), 0);
+    for t in &long {
+        assert_eq!(cache.tag_len(t).await.unwrap(), 0, "{t}");
+    }
+    assert_eq!(crate::keys_besides_fences(&server), 1);
+}
+
+/// A string that ends inside the tag section its header announces, shorter
+/// than the first read: malformed, so deleted by its tag's invalidation
+/// like every other malformed entry (the first read saw all of it).
+#[tokio::test]
+async fn an_entry_truncated_inside_its_tag_section_is_malformed() {
+    let server = RedisServer::start();
+    let cache = one_bucket(&server).await;
+    cache
+        .set_bytes("whole", b"value", &SetOptions::new().tags(["t"]))
+        .await
+        .unwrap();
+    // Header: version 1, flags 0, section length 40; only 3 bytes follow.
+    let _: () = server.cmd(&[
+        b"SET",
+        b"{test.0}:e:cut",
+        b"\x01\x00\x00\x00\x00\x28\x00\x01t",
+    ]);
+    let _: () = server.cmd(&[b"ZADD", b"{test.0}:t:t", b"99999999999999", b"cut"]);
+    assert!(cache.get_bytes("cut").await.is_err());
+    assert_eq!(cache.invalidate_tag("t").await.unwrap(), 2);
+    let gone: u64 = server.cmd(&[b"EXISTS", b"{test.0}:e:cut", b"{test.0}:e:whole"]);
+    assert_eq!(gone, 0);
+}
