@@ -75,6 +75,23 @@ async fn run(mode: &str, n: u64) {
     .await
     .unwrap();
     let fs = cache.fail_safe();
+    if mode == "sizes" {
+        // Bytes of each call's future (what a task or a combinator moves).
+        let mut cmd = redis::cmd("GET");
+        cmd.arg("k");
+        let mut conn = raw.clone();
+        let raw_get = cmd.query_async::<Option<Vec<u8>>>(&mut conn);
+        println!("raw GET future: {} B", std::mem::size_of_val(&raw_get));
+        println!(
+            "get_bytes future: {} B",
+            std::mem::size_of_val(&cache.get_bytes("k"))
+        );
+        println!(
+            "fail_safe().get_bytes future: {} B",
+            std::mem::size_of_val(&fs.get_bytes("k"))
+        );
+        return;
+    }
     let mut hits = 0u64;
     for i in 0..n {
         let key = format!("item:{}", i % KEYS);

@@ -232,6 +232,17 @@ impl FailSafeCache {
         key: Option<&[u8]>,
         fut: impl Future<Output = Result<T>>,
     ) -> Result<std::result::Result<T, BypassReason>> {
+        self.bounded_with(op, key, move || fut).await
+    }
+
+    /// [`FailSafeCache::bounded`] of the future `start` makes: built in
+    /// place inside this one's state, never moved (the read path).
+    async fn bounded_with<T, F: Future<Output = Result<T>>>(
+        &self,
+        op: &'static str,
+        key: Option<&[u8]>,
+        start: impl FnOnce() -> F,
+    ) -> Result<std::result::Result<T, BypassReason>> {
         let span = op_span(self.cache.namespace(), op, key, self.cache.key_logging());
         let started = Instant::now();
         // A single-call operation is already bounded by the connection's
@@ -239,7 +250,7 @@ impl FailSafeCache {
         // limit (it costs a few percent of a cache hit).
         // Pinned once: the wrappers below move a pointer, not the call's
         // state (moving futures was a visible part of a hit's CPU).
-        let fut = std::pin::pin!(fut);
+        let fut = std::pin::pin!(start());
         let timer = self.timeout < self.cache.response_timeout();
         // Without a subscriber for the span, no wrapper around the call.
         let result = match (timer, span.is_disabled()) {
@@ -275,7 +286,7 @@ impl FailSafeCache {
     async fn lookup_raw(&self, key: &[u8]) -> Result<Lookup<(Codec, Vec<u8>)>> {
         // `get_raw` validates the key; `bounded` returns invalid input as Err.
         match self
-            .bounded("get", Some(key), self.cache.get_raw(key))
+            .bounded_with("get", Some(key), || self.cache.get_raw(key))
             .await?
         {
             Ok(raw) => Ok(self.classify(key, raw)),
