@@ -146,6 +146,53 @@ fn bench_runs_on_a_private_server_and_writes_json() {
 }
 
 #[test]
+fn bench_only_runs_the_chosen_phases() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("reads.json");
+    let out = tagcache()
+        .args([
+            "bench",
+            "--entries",
+            "300",
+            "--rounds",
+            "1",
+            "-q",
+            "--only",
+            "reads,fail-safe",
+            "--json",
+        ])
+        .arg(&json)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "exit {:?}, stderr: {stderr}",
+        out.status
+    );
+    let rows: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let ids: Vec<&str> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "get",
+            "get_vs_managed",
+            "get_many",
+            "fail_safe_get",
+            "fail_safe_set"
+        ]
+    );
+    for (i, _) in ids.iter().enumerate() {
+        assert!(number(&rows, &format!("/{i}/ratio")) > 0.0, "{rows:#}");
+    }
+}
+
+#[test]
 fn bench_cluster_runs_on_a_local_cluster() {
     if Command::new("redis-cli").arg("--version").output().is_err() {
         eprintln!("redis-cli not installed: skipped");
