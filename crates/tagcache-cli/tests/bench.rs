@@ -80,6 +80,7 @@ fn bench_runs_on_a_private_server_and_writes_json() {
         "set_many_vs_lua",
         "set_many_vs_set",
         "get",
+        "get_vs_managed",
         "get_many",
         "fail_safe_get",
         "fail_safe_set",

@@ -2,17 +2,20 @@
 //! instructions per call with callgrind (deterministic on a noisy machine):
 //!
 //! ```text
-//! valgrind --tool=callgrind --callgrind-out-file=/dev/null \
+//! valgrind --tool=callgrind --callgrind-out-file=cg.out \
 //!     target/release/examples/read_cost MODE N
 //! ```
+//!
+//! (the count is the `summary:` line of `cg.out`).
 //!
 //! Run each mode with two `N`s; the difference of the instruction counts
 //! divided by the difference of the `N`s is the cost of one read (setup,
 //! prefill and teardown cancel out). Modes: `raw` (`GET` on a
 //! `MultiplexedConnection`, as the bench's baseline), `manager` (`GET`
 //! through a `ConnectionManager` configured like tagcache's), `get_bytes`,
-//! `fail_safe` (`fail_safe().get_bytes`). Starts a private redis-server
-//! unless `REDIS_URL` is set.
+//! `fail_safe` (`fail_safe().get_bytes`); `sizes` prints the size of each
+//! call's future instead. Starts a private redis-server unless `REDIS_URL`
+//! is set. BENCHMARKS.md ("Reads: client CPU per call") has the figures.
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "../tests/support/mod.rs"]
