@@ -81,6 +81,7 @@ fn bench_runs_on_a_private_server_and_writes_json() {
         "set_many_vs_lua",
         "set_many_vs_set",
         "get",
+        "get_vs_managed",
         "get_many",
         "fail_safe_get",
         "fail_safe_set",
@@ -251,6 +252,53 @@ fn bench_only_edges_and_clear_reports_reserved_edge_costs_and_clears() {
     // MONITOR census: the total, a cut, at least one chunk and the sweep.
     assert_eq!(clear["census"]["entries"], 300, "{clear:#}");
     assert!(clear["census"]["sent"].as_u64().unwrap() >= 3, "{clear:#}");
+}
+
+#[test]
+fn bench_only_runs_the_chosen_phases() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("reads.json");
+    let out = tagcache()
+        .args([
+            "bench",
+            "--entries",
+            "300",
+            "--rounds",
+            "1",
+            "-q",
+            "--throughput-only",
+            "reads,fail-safe",
+            "--json",
+        ])
+        .arg(&json)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "exit {:?}, stderr: {stderr}",
+        out.status
+    );
+    let rows: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let ids: Vec<&str> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "get",
+            "get_vs_managed",
+            "get_many",
+            "fail_safe_get",
+            "fail_safe_set"
+        ]
+    );
+    for (i, _) in ids.iter().enumerate() {
+        assert!(number(&rows, &format!("/{i}/ratio")) > 0.0, "{rows:#}");
+    }
 }
 
 #[test]

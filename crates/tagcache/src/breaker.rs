@@ -139,7 +139,11 @@ impl Breaker {
             (Admit::Probe, false) => self.close(),
             (Admit::Probe, true) => self.reopen(true),
             (Admit::Yes, false) => {
-                self.failures.store(0, Ordering::Relaxed);
+                // Read first: a write per call would bounce the counter's
+                // cache line between every core that reads through it.
+                if self.failures.load(Ordering::Relaxed) != 0 {
+                    self.failures.store(0, Ordering::Relaxed);
+                }
             }
             (Admit::Yes, true) => {
                 let n = self.failures.fetch_add(1, Ordering::AcqRel) + 1;

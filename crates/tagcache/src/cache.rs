@@ -98,6 +98,12 @@ pub(crate) fn is_stale(d: &codec::Decoded<'_>, now_ms: u64) -> bool {
     d.fresh_until.is_some_and(|f| f < now_ms)
 }
 
+/// [`is_stale`] against this host's clock, read only for entries with a
+/// grace period (most entries have none).
+pub(crate) fn is_stale_now(d: &codec::Decoded<'_>) -> bool {
+    d.fresh_until.is_some_and(|f| f < local_now_ms())
+}
+
 /// This host's wall clock in ms (Redis' clock is used wherever a round
 /// trip already brings it).
 pub(crate) fn local_now_ms() -> u64 {
@@ -175,8 +181,8 @@ impl Cache {
 
     /// The stored bytes of an entry (header included).
     pub(crate) async fn get_raw(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        let k = self.entry_key(key)?;
-        self.core().conn.query(redis::cmd("GET").arg(k)).await
+        let get = self.get_cmd(key)?;
+        self.core().conn.query(&get).await
     }
 
     /// State of the circuit breaker in front of Redis.
@@ -187,9 +193,8 @@ impl Cache {
     /// One round trip: the entry's bytes and Redis' clock (µs), the time a
     /// guarded write compares fences with.
     pub(crate) async fn get_with_time(&self, key: &[u8]) -> Result<(Option<Vec<u8>>, u64)> {
-        let k = self.entry_key(key)?;
         let mut pipe = redis::pipe();
-        pipe.get(k).cmd("TIME");
+        pipe.add_command(self.get_cmd(key)?).cmd("TIME");
         let (raw, (secs, micros)): (Option<Vec<u8>>, (u64, u64)) =
             self.core().conn.pipe(&pipe).await?;
         Ok((raw, secs * 1_000_000 + micros))
@@ -353,28 +358,59 @@ impl Cache {
         Ok(space.entry(space.bucket_of(key), key))
     }
 
+    /// `GET` of one entry: the key checked, the name written straight into
+    /// a command buffer of the exact size (the hot path of every read).
+    fn get_cmd(&self, key: &[u8]) -> Result<redis::Cmd> {
+        validate_key(key)?;
+        let space = &self.core().space;
+        let name = space.entry_name(space.bucket_of(key), key);
+        let mut cmd = redis::Cmd::with_capacity(2, 3 + name.len());
+        cmd.arg("GET").arg(name);
+        Ok(cmd)
+    }
+
     pub(crate) fn decode<T: DeserializeOwned>(&self, bytes: &[u8]) -> Result<T> {
-        let d = codec::decode_entry(bytes)?;
-        codec::from_payload(d.codec, &d.payload(self.core().limits.max_value_bytes)?)
+        self.decode_value(&codec::decode_entry(bytes)?)
+    }
+
+    /// The typed value of a decoded entry (read in place unless
+    /// compressed); a raw entry reads only into byte-buffer types.
+    fn decode_value<T: DeserializeOwned>(&self, d: &codec::Decoded<'_>) -> Result<T> {
+        d.with_payload(self.core().limits.max_value_bytes, |p| {
+            codec::from_payload(d.codec, p)
+        })?
     }
 
     /// A typed value, or `None` when the entry is stale (in its grace
     /// period: plain reads treat it as gone; compared with this host's
     /// clock).
     pub(crate) fn decode_fresh<T: DeserializeOwned>(&self, bytes: &[u8]) -> Result<Option<T>> {
-        if is_stale(&codec::decode_entry(bytes)?, local_now_ms()) {
+        let d = codec::decode_entry(bytes)?;
+        if is_stale_now(&d) {
             return Ok(None);
         }
-        self.decode(bytes).map(Some)
+        self.decode_value(&d).map(Some)
     }
 
     /// Payload bytes, or `None` when the entry is stale.
     pub(crate) fn decode_bytes_fresh(&self, bytes: &[u8]) -> Result<Option<Vec<u8>>> {
         let d = codec::decode_entry(bytes)?;
-        if is_stale(&d, local_now_ms()) {
+        if is_stale_now(&d) {
             return Ok(None);
         }
         d.payload(self.core().limits.max_value_bytes).map(Some)
+    }
+
+    /// As [`Cache::decode_bytes_fresh`], taking the payload out of `bytes`
+    /// instead of copying it.
+    pub(crate) fn take_bytes_fresh(&self, bytes: Vec<u8>) -> Result<Option<Vec<u8>>> {
+        let d = codec::decode_entry(&bytes)?;
+        if is_stale_now(&d) {
+            return Ok(None);
+        }
+        let body = d.body(&bytes);
+        body.take(bytes, self.core().limits.max_value_bytes)
+            .map(Some)
     }
 
     /// Reads a typed value; `None` when absent or expired. One `GET`.
@@ -383,8 +419,8 @@ impl Cache {
     /// Redis errors; [`ErrorKind::Codec`](crate::ErrorKind::Codec) when the stored value is not a
     /// MessagePack entry of the requested type.
     pub async fn get<T: DeserializeOwned>(&self, key: impl AsRef<[u8]>) -> Result<Option<T>> {
-        let k = self.entry_key(key.as_ref())?;
-        let raw: Option<Vec<u8>> = self.core().conn.query(redis::cmd("GET").arg(k)).await?;
+        let get = self.get_cmd(key.as_ref())?;
+        let raw: Option<Vec<u8>> = self.core().conn.query(&get).await?;
         Ok(raw.map(|b| self.decode_fresh(&b)).transpose()?.flatten())
     }
 
@@ -393,26 +429,35 @@ impl Cache {
     /// # Errors
     /// Redis errors; [`ErrorKind::Codec`](crate::ErrorKind::Codec) for bytes not in tagcache format.
     pub async fn get_bytes(&self, key: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>> {
-        let k = self.entry_key(key.as_ref())?;
-        let raw: Option<Vec<u8>> = self.core().conn.query(redis::cmd("GET").arg(k)).await?;
-        Ok(raw
-            .map(|b| self.decode_bytes_fresh(&b))
-            .transpose()?
-            .flatten())
+        let get = self.get_cmd(key.as_ref())?;
+        let raw: Option<Vec<u8>> = self.core().conn.query(&get).await?;
+        Ok(raw.map(|b| self.take_bytes_fresh(b)).transpose()?.flatten())
     }
 
     async fn mget<K: AsRef<[u8]>>(
         &self,
         keys: impl IntoIterator<Item = K>,
     ) -> Result<Vec<Option<Vec<u8>>>> {
-        let names = keys
-            .into_iter()
-            .map(|k| self.entry_key(k.as_ref()))
-            .collect::<Result<Vec<_>>>()?;
-        if names.is_empty() {
+        let keys: Vec<K> = keys.into_iter().collect();
+        if keys.is_empty() {
             return Ok(Vec::new());
         }
-        self.core().conn.query(redis::cmd("MGET").arg(names)).await
+        let space = &self.core().space;
+        let mut bytes = 4;
+        for k in &keys {
+            let k = k.as_ref();
+            validate_key(k)?;
+            // (+4: a bucket number has at most 4 digits more than `0`.)
+            bytes += space.entry_name(0, k).len() + 4;
+        }
+        // The names are written straight into one buffer of the right size.
+        let mut mget = redis::Cmd::with_capacity(keys.len() + 1, bytes);
+        mget.arg("MGET");
+        for k in &keys {
+            let k = k.as_ref();
+            mget.arg(space.entry_name(space.bucket_of(k), k));
+        }
+        self.core().conn.query(&mget).await
     }
 
     /// Reads many typed values with one `MGET`, in the order asked.
@@ -441,11 +486,7 @@ impl Cache {
         self.mget(keys)
             .await?
             .into_iter()
-            .map(|v| {
-                Ok(v.map(|b| self.decode_bytes_fresh(&b))
-                    .transpose()?
-                    .flatten())
-            })
+            .map(|v| Ok(v.map(|b| self.take_bytes_fresh(b)).transpose()?.flatten()))
             .collect()
     }
 

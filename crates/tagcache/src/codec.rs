@@ -256,17 +256,75 @@ impl Decoded<'_> {
         if !self.compressed {
             return Ok(self.body.to_vec());
         }
-        let size = self
-            .body
-            .get(..4)
-            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
-            .ok_or_else(|| corrupt("truncated compressed payload"))?;
-        if size > max_len {
-            return Err(Error::from(InvalidInput::ValueTooLarge(size, max_len)));
-        }
-        lz4_flex::decompress_size_prepended(self.body)
-            .map_err(|e| Error::with_source(ErrorKind::Codec, "corrupt compressed payload", e))
+        inflate(self.body, max_len)
     }
+
+    /// Runs `f` on the payload: borrowed in place, or decompressed first.
+    pub(crate) fn with_payload<R>(
+        &self,
+        max_len: usize,
+        f: impl FnOnce(&[u8]) -> R,
+    ) -> Result<R, Error> {
+        if self.compressed {
+            Ok(f(&inflate(self.body, max_len)?))
+        } else {
+            Ok(f(self.body))
+        }
+    }
+
+    /// Where the payload sits in the decoded buffer, to take it out of
+    /// that buffer once this borrow of it ends ([`Body::take`]).
+    pub(crate) fn body(&self, whole: &[u8]) -> Body {
+        Body {
+            start: whole.len().saturating_sub(self.body.len()),
+            compressed: self.compressed,
+        }
+    }
+}
+
+/// The place of an entry's payload in its stored bytes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Body {
+    start: usize,
+    compressed: bool,
+}
+
+impl Body {
+    /// Whether the payload is LZ4-compressed.
+    pub(crate) fn is_compressed(self) -> bool {
+        self.compressed
+    }
+
+    /// The payload of `whole` (the bytes this was found in), reusing that
+    /// buffer: a read's payload is moved to its front rather than copied
+    /// into a new allocation. A header and tag section longer than the
+    /// payload are not kept alive in the caller's value: then the payload
+    /// is copied out (cheap, it is the shorter part).
+    pub(crate) fn take(self, mut whole: Vec<u8>, max_len: usize) -> Result<Vec<u8>, Error> {
+        let body = whole.get(self.start..).unwrap_or_default();
+        if self.compressed {
+            return inflate(body, max_len);
+        }
+        if self.start > body.len() {
+            return Ok(body.to_vec());
+        }
+        whole.drain(..self.start);
+        Ok(whole)
+    }
+}
+
+/// Decompresses an LZ4 payload (size-prepended); refuses to inflate beyond
+/// `max_len` bytes.
+fn inflate(body: &[u8], max_len: usize) -> Result<Vec<u8>, Error> {
+    let size = body
+        .get(..4)
+        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+        .ok_or_else(|| corrupt("truncated compressed payload"))?;
+    if size > max_len {
+        return Err(Error::from(InvalidInput::ValueTooLarge(size, max_len)));
+    }
+    lz4_flex::decompress_size_prepended(body)
+        .map_err(|e| Error::with_source(ErrorKind::Codec, "corrupt compressed payload", e))
 }
 
 /// The error for an entry key whose contents are not a tagcache entry, as
@@ -403,6 +461,44 @@ mod tests {
 
         let small = encode_entry(&[], b"tiny", Codec::Raw, Compression::lz4_above(1), false);
         assert_eq!(decode_entry(&small).unwrap().payload(10).unwrap(), b"tiny");
+    }
+
+    #[test]
+    fn a_taken_payload_is_the_copied_one() {
+        let long_tags = vec![vec![b'x'; 500]];
+        for (tags, payload, graced, compression) in [
+            (
+                vec![b"a".to_vec()],
+                vec![7u8; 256],
+                false,
+                Compression::none(),
+            ),
+            (
+                vec![b"a".to_vec()],
+                vec![7u8; 256],
+                true,
+                Compression::none(),
+            ),
+            (
+                long_tags.clone(),
+                b"short".to_vec(),
+                true,
+                Compression::none(),
+            ),
+            (vec![], vec![], false, Compression::none()),
+            (long_tags, vec![3u8; 5000], false, Compression::lz4_above(1)),
+        ] {
+            let bytes = encode_entry(&tags, &payload, Codec::Raw, compression, graced);
+            let d = decode_entry(&bytes).unwrap();
+            let copied = d.payload(1 << 20).unwrap();
+            let body = d.body(&bytes);
+            assert_eq!(copied, payload);
+            assert_eq!(d.with_payload(1 << 20, <[u8]>::to_vec).unwrap(), payload);
+            assert_eq!(body.take(bytes.clone(), 1 << 20).unwrap(), payload);
+            if compression != Compression::none() {
+                assert!(body.take(bytes, 100).is_err(), "decompression bomb guard");
+            }
+        }
     }
 
     #[test]

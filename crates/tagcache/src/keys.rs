@@ -27,6 +27,10 @@
 //! bucket, another kind or another hash slot: the mapping from
 //! `(ns, bucket, kind, bytes)` to a Redis key is injective.
 
+use std::io::Write;
+
+use redis::{RedisWrite, ToRedisArgs};
+
 use crate::error::{Error, InvalidInput};
 
 /// The largest key, in bytes, that tagcache accepts.
@@ -96,7 +100,18 @@ impl KeySpace {
 
     /// `{<ns>.<b>}:e:<key>`: the entry string.
     pub(crate) fn entry(&self, bucket: u16, key: &[u8]) -> Vec<u8> {
-        self.with_kind(bucket, b"e:", key)
+        self.entry_name(bucket, key).to_vec()
+    }
+
+    /// The entry name of [`KeySpace::entry`] as one command argument,
+    /// written straight into the command (the read path: no `Vec` per
+    /// call, the key bytes copied once).
+    pub(crate) fn entry_name<'a>(&'a self, bucket: u16, key: &'a [u8]) -> Name<'a> {
+        Name {
+            prefix: &self.prefixes[usize::from(bucket)],
+            kind: b"e:",
+            rest: key,
+        }
     }
 
     /// `{<ns>.<b>}:t:<tag>`: the tag index of one bucket.
@@ -197,6 +212,45 @@ pub(crate) fn validate_namespace(ns: &str) -> Result<(), Error> {
     }
 }
 
+/// A key name in three parts (bucket prefix, kind, caller's bytes) that
+/// becomes one Redis argument without being assembled first.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Name<'a> {
+    prefix: &'a [u8],
+    kind: &'static [u8],
+    rest: &'a [u8],
+}
+
+impl Name<'_> {
+    /// Length of the name in bytes.
+    pub(crate) fn len(&self) -> usize {
+        self.prefix.len() + self.kind.len() + self.rest.len()
+    }
+
+    /// The name as one buffer.
+    pub(crate) fn to_vec(self) -> Vec<u8> {
+        let mut k = Vec::with_capacity(self.len());
+        k.extend_from_slice(self.prefix);
+        k.extend_from_slice(self.kind);
+        k.extend_from_slice(self.rest);
+        k
+    }
+}
+
+impl ToRedisArgs for Name<'_> {
+    fn write_redis_args<W>(&self, out: &mut W)
+    where
+        W: ?Sized + RedisWrite,
+    {
+        let mut w = out.writer_for_next_arg();
+        // Writing into a command's (or a Vec's) buffer cannot fail.
+        let _ = w
+            .write_all(self.prefix)
+            .and_then(|()| w.write_all(self.kind))
+            .and_then(|()| w.write_all(self.rest));
+    }
+}
+
 /// Checks a cache key: 1 to [`MAX_KEY_LEN`] bytes, any bytes.
 pub(crate) fn validate_key(key: &[u8]) -> Result<(), Error> {
     if key.is_empty() {
@@ -263,6 +317,22 @@ mod tests {
         assert_eq!(ks.clear_registry(0), b"{app.0}:creg");
         assert_eq!(ks.meta(), b"{app}:meta");
         assert_eq!(ks.legacy_state(), b"{app}:legacy");
+    }
+
+    #[test]
+    fn entry_names_written_in_place_are_the_entry_key() {
+        let ks = KeySpace::new("app", 4).unwrap();
+        for key in [&b"k"[..], b"}:t:{other.0}", &[0xff; 300]] {
+            let b = ks.bucket_of(key);
+            let name = ks.entry_name(b, key);
+            assert_eq!(name.len(), ks.entry(b, key).len());
+            let mut in_place = redis::Cmd::with_capacity(2, 3 + name.len());
+            in_place.arg("GET").arg(name);
+            assert_eq!(
+                in_place.get_packed_command(),
+                redis::cmd("GET").arg(ks.entry(b, key)).get_packed_command()
+            );
+        }
     }
 
     #[test]

@@ -44,14 +44,20 @@ pub(crate) fn op_span(
     key: Option<&[u8]>,
     policy: KeyLogging,
 ) -> tracing::Span {
-    let shown = key.and_then(|k| policy.show(k));
-    tracing::debug_span!(
+    let span = tracing::debug_span!(
         "tagcache",
         namespace,
         op,
-        key = shown.as_deref(),
+        key = tracing::field::Empty,
         outcome = tracing::field::Empty
-    )
+    );
+    // Hashing or cutting the key is work for a subscriber only.
+    if !span.is_disabled() {
+        if let Some(shown) = key.and_then(|k| policy.show(k)) {
+            span.record("key", shown.as_str());
+        }
+    }
+    span
 }
 
 #[cfg(test)]

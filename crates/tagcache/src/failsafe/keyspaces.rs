@@ -187,7 +187,7 @@ impl FailSafeScope {
             .await?;
         Ok(match read {
             Ok(None) => self.fs.classify(&key, None),
-            Ok(Some(Read::Entry(raw))) => self.fs.classify(&key, Some(&raw)),
+            Ok(Some(Read::Entry(raw))) => self.fs.classify(&key, Some(raw)),
             Ok(Some(Read::Legacy(_))) if self.fs.cache.journal().covers(&key, &[]) => {
                 self.fs.pending_bypass("get")
             }

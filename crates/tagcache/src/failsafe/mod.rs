@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use serde::{de::DeserializeOwned, Serialize};
 
-use crate::cache::is_stale;
+use crate::cache::is_stale_now;
 use crate::cache::{AbortOnDrop, Cache, SetOptions};
 use crate::codec::{self, Codec};
 use crate::core::Core;
@@ -232,18 +232,35 @@ impl FailSafeCache {
         key: Option<&[u8]>,
         fut: impl Future<Output = Result<T>>,
     ) -> Result<std::result::Result<T, BypassReason>> {
+        self.bounded_with(op, key, move || fut).await
+    }
+
+    /// [`FailSafeCache::bounded`] of the future `start` makes: built in
+    /// place inside this one's state, never moved (the read path).
+    async fn bounded_with<T, F: Future<Output = Result<T>>>(
+        &self,
+        op: &'static str,
+        key: Option<&[u8]>,
+        start: impl FnOnce() -> F,
+    ) -> Result<std::result::Result<T, BypassReason>> {
         let span = op_span(self.cache.namespace(), op, key, self.cache.key_logging());
         let started = Instant::now();
         // A single-call operation is already bounded by the connection's
         // response timeout; a timer per call is only needed for a tighter
         // limit (it costs a few percent of a cache hit).
-        let result = if self.timeout >= self.cache.response_timeout() {
-            Some(fut.instrument(span.clone()).await)
-        } else {
-            tokio::time::timeout(self.timeout, fut)
+        // Pinned once: the wrappers below move a pointer, not the call's
+        // state (moving futures was a visible part of a hit's CPU).
+        let fut = std::pin::pin!(start());
+        let timer = self.timeout < self.cache.response_timeout();
+        // Without a subscriber for the span, no wrapper around the call.
+        let result = match (timer, span.is_disabled()) {
+            (false, true) => Some(fut.await),
+            (false, false) => Some(fut.instrument(span.clone()).await),
+            (true, true) => tokio::time::timeout(self.timeout, fut).await.ok(),
+            (true, false) => tokio::time::timeout(self.timeout, fut)
                 .instrument(span.clone())
                 .await
-                .ok()
+                .ok(),
         };
         let out = match result {
             Some(Ok(v)) => Ok(Ok(v)),
@@ -269,10 +286,10 @@ impl FailSafeCache {
     async fn lookup_raw(&self, key: &[u8]) -> Result<Lookup<(Codec, Vec<u8>)>> {
         // `get_raw` validates the key; `bounded` returns invalid input as Err.
         match self
-            .bounded("get", Some(key), self.cache.get_raw(key))
+            .bounded_with("get", Some(key), || self.cache.get_raw(key))
             .await?
         {
-            Ok(raw) => Ok(self.classify(key, raw.as_deref())),
+            Ok(raw) => Ok(self.classify(key, raw)),
             Err(reason) => Ok(Lookup::Bypassed(reason)),
         }
     }
@@ -280,36 +297,54 @@ impl FailSafeCache {
     /// What a read of `key` that found `raw` serves: a miss when absent or
     /// stale, a bypass when a pending invalidation covers the entry (by
     /// key, key prefix or tag) or its bytes do not decode, else the hit.
-    fn classify(&self, key: &[u8], raw: Option<&[u8]>) -> Lookup<(Codec, Vec<u8>)> {
+    ///
+    /// The payload is taken out of `raw` (no copy) unless compressed.
+    fn classify(&self, key: &[u8], raw: Option<Vec<u8>>) -> Lookup<(Codec, Vec<u8>)> {
         let Some(raw) = raw else {
             self.cache.hot_metrics().misses.increment(1);
             return Lookup::Miss;
         };
-        let decoded = codec::decode_entry(raw).and_then(|d| {
+        let max_len = self.cache.max_value_bytes();
+        let decoded = codec::decode_entry(&raw).and_then(|d| {
             let tags = if self.cache.journal().is_active() {
                 codec::parse_tags(d.tag_section)?
             } else {
                 Vec::new()
             };
-            let stale = is_stale(&d, crate::cache::local_now_ms());
-            Ok((
-                d.codec,
-                d.payload(self.cache.max_value_bytes())?,
-                tags,
-                stale,
-            ))
+            let stale = is_stale_now(&d);
+            let body = d.body(&raw);
+            // A compressed payload is inflated here: one that does not
+            // inflate makes the entry undecodable, whatever else holds.
+            let inflated = if body.is_compressed() {
+                Some(d.payload(max_len)?)
+            } else {
+                None
+            };
+            Ok((d.codec, body, inflated, tags, stale))
         });
         match decoded {
-            Ok((_, _, _, true)) => {
+            Ok((_, _, _, _, true)) => {
                 self.cache.hot_metrics().misses.increment(1);
                 Lookup::Miss
             }
-            Ok((_, _, tags, _)) if self.cache.journal().covers(key, &tags) => {
+            Ok((_, _, _, tags, _)) if self.cache.journal().covers(key, &tags) => {
                 self.pending_bypass("get")
             }
-            Ok((codec, payload, _, _)) => {
-                self.cache.hot_metrics().hits.increment(1);
-                Lookup::Hit((codec, payload))
+            Ok((codec, body, inflated, _, _)) => {
+                let payload = match inflated {
+                    Some(p) => Ok(p),
+                    None => body.take(raw, max_len),
+                };
+                match payload {
+                    Ok(payload) => {
+                        self.cache.hot_metrics().hits.increment(1);
+                        Lookup::Hit((codec, payload))
+                    }
+                    Err(_) => {
+                        note_bypass(self.cache.namespace(), "get", BypassReason::Undecodable);
+                        Lookup::Bypassed(BypassReason::Undecodable)
+                    }
+                }
             }
             Err(_) => {
                 note_bypass(self.cache.namespace(), "get", BypassReason::Undecodable);

@@ -102,11 +102,7 @@ async fn drop_script_stops_at_its_time_budget_and_leaves_the_rest_in_the_snapsho
     let reply = drop_call(&server, &members[reached..], "big", &tags, 0);
     assert_eq!(reply.len() - 2, n - reached);
     assert_eq!(reply[0], redis::Value::Int((n - reached) as i64));
-    for key in [
-        "{test.0}:x:big",
-        "{test.0}:t:other",
-        "{test.0}:inv",
-    ] {
+    for key in ["{test.0}:x:big", "{test.0}:t:other", "{test.0}:inv"] {
         assert_eq!(zcard(&server, key), 0, "{key:?}");
     }
     let registry: Vec<String> = server.cmd(&[b"ZRANGE", b"{test.0}:reg", b"0", b"-1"]);

@@ -126,6 +126,18 @@ pub struct BenchArgs {
     /// (--invalidate-entries or --big: that many).
     #[arg(long, value_name = "PHASE", value_delimiter = ',')]
     pub only: Vec<Phase>,
+
+    /// Run only these throughput measurements (repeat or comma-separate)
+    /// and print only their table: `reads` and `fail-safe` read a data set
+    /// written first (once, unmeasured, unless `writes` is chosen too).
+    #[arg(
+        long,
+        value_name = "PART",
+        value_enum,
+        value_delimiter = ',',
+        conflicts_with = "only"
+    )]
+    pub throughput_only: Vec<ThroughputPart>,
 }
 
 /// A part of the bench that `--only` can select.
@@ -143,6 +155,17 @@ pub enum Phase {
     Clear,
     /// Hierarchical keys and groups (private server only).
     Keyspaces,
+}
+
+/// A throughput measurement `--throughput-only` can pick.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ThroughputPart {
+    /// The write throughput rows.
+    Writes,
+    /// `get_bytes` vs `GET`, `get_many_bytes` vs `MGET`.
+    Reads,
+    /// The fail-safe view's overhead over the strict cache.
+    FailSafe,
 }
 
 /// The run's parameters, checked.
@@ -246,6 +269,9 @@ pub async fn run(args: BenchArgs, ctx: &Context) -> Result<ExitCode> {
     let plan = Plan::new(&args, &ctx.global.namespace)?;
     let target = Target::given_or_private(ctx.global.url.as_deref()).await?;
     let bench = Bench::connect(&plan, &target, ctx.global.quiet || ctx.global.verbose > 0).await?;
+    if !args.throughput_only.is_empty() {
+        return only(&bench, &target, &args, ctx).await;
+    }
     let outcome = tokio::select! {
         r = phases(&bench) => r,
         () = ctx.interrupt.requested() => Err(CliError::interrupted()),
@@ -263,6 +289,55 @@ pub async fn run(args: BenchArgs, ctx: &Context) -> Result<ExitCode> {
     cleaned.map_err(|e| e.context("cleaning up the bench namespaces"))?;
     emit(&report, &args, ctx.global.json)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--only`: the chosen throughput phases, their table (or JSON) only.
+async fn only(b: &Bench<'_>, target: &Target, args: &BenchArgs, ctx: &Context) -> Result<ExitCode> {
+    let outcome = tokio::select! {
+        r = only_phases(b, &args.throughput_only) => r,
+        () = ctx.interrupt.requested() => Err(CliError::interrupted()),
+    };
+    let cleaned = if target.is_private() {
+        Ok(())
+    } else {
+        b.progress.set("cleaning up");
+        b.janitor.wipe_all(&b.raw).await
+    };
+    b.progress.finish();
+    let rows = outcome?;
+    cleaned.map_err(|e| e.context("cleaning up the bench namespaces"))?;
+    if ctx.global.json || args.json.is_some() {
+        let json = serde_json::to_string_pretty(&rows)
+            .map_err(|e| CliError::error(format!("cannot encode the results: {e}")))?;
+        match args.json.as_deref() {
+            Some(path) if path != std::path::Path::new("-") => std::fs::write(path, json + "\n")
+                .map_err(|e| CliError::error(format!("cannot write {}: {e}", path.display())))?,
+            _ => output::print(&json),
+        }
+    } else {
+        output::print(&report::render_throughput(&rows, b.plan.rounds));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn only_phases(b: &Bench<'_>, phases: &[ThroughputPart]) -> Result<Vec<report::Comparison>> {
+    let mut rows = Vec::new();
+    let kept = if phases.contains(&ThroughputPart::Writes) {
+        let (writes, kept) = writes::run(b).await?;
+        rows.extend(writes);
+        kept
+    } else {
+        writes::prefill(b).await?
+    };
+    if phases.contains(&ThroughputPart::Reads) {
+        rows.extend(reads::run(b, &kept).await?);
+    }
+    if phases.contains(&ThroughputPart::FailSafe) {
+        rows.extend(failsafe::run(b, &kept).await?);
+    }
+    b.janitor.wipe(&b.raw, &kept.tagcache).await?;
+    b.janitor.wipe(&b.raw, &kept.raw).await?;
+    Ok(rows)
 }
 
 async fn phases(b: &Bench<'_>) -> Result<Report> {
@@ -461,6 +536,9 @@ impl<'a> Bench<'a> {
             // Throughput is measured, not latency: a loaded machine (or a
             // baseline blocking the server) must not abort the run.
             .response_timeout(Duration::from_secs(30))
+            // The fail-safe bound equal to the response timeout, as with
+            // the defaults (100 ms each): no timer of its own per call.
+            .op_timeout(Duration::from_secs(30))
             .build()
             .await?)
     }
@@ -561,6 +639,7 @@ mod tests {
             concurrency: 1,
             batch: 1,
             only: Vec::new(),
+            throughput_only: Vec::new(),
         };
         let plan = Plan::new(&args, &"n".repeat(64)).unwrap();
         assert!(plan.namespace("inv-census").len() <= 64);

@@ -1,6 +1,15 @@
 //! Read throughput: `get_bytes` vs GET and `get_many_bytes` vs MGET, sent
 //! the same way on both sides, over the data sets of the write phase.
+//!
+//! The GET baseline runs on a bare multiplexed connection without response
+//! timeout; a second row compares `get_bytes` with GET through what a
+//! bounded client needs too — a reconnecting `ConnectionManager` with a
+//! response timeout (one timer per call), as tagcache's connection is — to
+//! tell tagcache's own cost from the connection's.
 
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tagcache::Cache;
 
 use super::layout::{item_key, Space};
@@ -15,7 +24,15 @@ pub async fn run(b: &Bench<'_>, kept: &Kept) -> Result<Vec<Comparison>> {
     let raw = &kept.raw.space;
     let n = b.plan.entries;
     let rounds = b.plan.rounds;
+    let managed = ConnectionManager::new_with_config(
+        b.client.clone(),
+        ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(5)))
+            .set_response_timeout(Some(Duration::from_secs(30))),
+    )
+    .await?;
     let (mut get, mut raw_get, mut many, mut mget) = (None, None, None, None);
+    let mut managed_get = None;
     for round in 1..=rounds {
         let note = |what: &str| {
             b.progress
@@ -30,6 +47,12 @@ pub async fn run(b: &Bench<'_>, kept: &Kept) -> Result<Vec<Comparison>> {
         get = Some(Run::faster(
             get,
             b.measure(&["get"], n, gets(b, &cache)).await?,
+        ));
+        note("GET through a ConnectionManager");
+        managed_get = Some(Run::faster(
+            managed_get,
+            b.measure(&["get"], n, gets_managed(b, raw, &managed))
+                .await?,
         ));
         note("raw MGET");
         mget = Some(Run::faster(
@@ -51,6 +74,14 @@ pub async fn run(b: &Bench<'_>, kept: &Kept) -> Result<Vec<Comparison>> {
             format!("GET, {c} in flight"),
             raw_get.unwrap_or_default(),
             Some(Goal::at_least("get_ratio", 0.95, "")),
+        ),
+        Comparison::new(
+            "get_vs_managed",
+            format!("get_bytes, {c} in flight"),
+            get.unwrap_or_default(),
+            format!("GET via ConnectionManager + response timeout, {c} in flight"),
+            managed_get.unwrap_or_default(),
+            None,
         ),
         Comparison::new(
             "get_many",
@@ -82,6 +113,17 @@ async fn gets_raw(b: &Bench<'_>, space: &Space) -> Result<()> {
         let value: Option<Vec<u8>> = redis::cmd("GET")
             .arg(space.entry(&item_key(i)))
             .query_async(&mut b.raw.clone())
+            .await?;
+        value.map(|_| ()).ok_or_else(|| missing("GET", i))
+    })
+    .await
+}
+
+async fn gets_managed(b: &Bench<'_>, space: &Space, managed: &ConnectionManager) -> Result<()> {
+    drive(0..b.plan.entries, b.plan.concurrency, |i| async move {
+        let value: Option<Vec<u8>> = redis::cmd("GET")
+            .arg(space.entry(&item_key(i)))
+            .query_async(&mut managed.clone())
             .await?;
         value.map(|_| ()).ok_or_else(|| missing("GET", i))
     })

@@ -419,6 +419,22 @@ impl Report {
     }
 }
 
+/// The throughput table alone (`tagcache bench --only`).
+pub fn render_throughput(rows: &[Comparison], rounds: u32) -> String {
+    let mut out = format!(
+        "Throughput (best of {rounds} round(s); ratio = tagcache / baseline, same server, same run)\n{}",
+        comparison_table(rows)
+    );
+    for c in rows.iter().filter(|c| c.ratio_method.is_some()) {
+        out += &format!(
+            "\n  {}: ratio = {}",
+            c.id,
+            c.ratio_method.as_deref().unwrap_or("")
+        );
+    }
+    out
+}
+
 fn comparison_table(rows: &[Comparison]) -> Table {
     {
         let mut t = table(&[

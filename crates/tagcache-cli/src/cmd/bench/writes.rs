@@ -133,6 +133,15 @@ pub async fn run(b: &Bench<'_>) -> Result<(Vec<Comparison>, Kept)> {
     Ok((compare(b, &best), Kept { tagcache, raw }))
 }
 
+/// Only the data sets the read phases need, written once, unmeasured
+/// (`--only` without `writes`).
+pub async fn prefill(b: &Bench<'_>) -> Result<Kept> {
+    b.progress.set("writes: the data set the reads use");
+    let (_, tagcache) = write_once(b, Mode::SetMany, 0).await?;
+    let (_, raw) = write_once(b, Mode::RawBatched, 0).await?;
+    Ok(Kept { tagcache, raw })
+}
+
 fn compare(b: &Bench<'_>, best: &[Option<Run>; MODES.len()]) -> Vec<Comparison> {
     let run = |mode: Mode| {
         MODES
