@@ -1,6 +1,6 @@
-//! Ctrl-C: the first press asks the running command to stop (so it can
-//! clean up what it wrote); a second press, or no answer within a grace
-//! period, makes `main` drop the command outright.
+//! Ctrl-C or SIGTERM (what containers send): the first asks the running
+//! command to stop (so it can clean up what it wrote); a second, or no
+//! answer within a grace period, makes `main` drop the command outright.
 
 use std::time::Duration;
 
@@ -16,15 +16,29 @@ pub struct Interrupt {
 }
 
 impl Interrupt {
-    /// Starts listening for Ctrl-C (call inside the runtime).
+    /// Starts listening for Ctrl-C and SIGTERM (call inside the runtime).
     pub fn install() -> Self {
         let (tx, rx) = watch::channel(0u32);
+        let on_term = tx.clone();
         tokio::spawn(async move {
             while tokio::signal::ctrl_c().await.is_ok() {
                 tx.send_modify(|n| *n += 1);
                 tracing::warn!("interrupted: cleaning up (press Ctrl-C again to quit at once)");
             }
         });
+        #[cfg(unix)]
+        tokio::spawn(async move {
+            use tokio::signal::unix::{signal, SignalKind};
+            let Ok(mut term) = signal(SignalKind::terminate()) else {
+                return;
+            };
+            while term.recv().await.is_some() {
+                on_term.send_modify(|n| *n += 1);
+                tracing::warn!("terminated: cleaning up (a second SIGTERM quits at once)");
+            }
+        });
+        #[cfg(not(unix))]
+        drop(on_term);
         Self { presses: rx }
     }
 

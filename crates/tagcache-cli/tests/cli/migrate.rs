@@ -219,6 +219,16 @@ fn a_dry_run_changes_nothing_and_lists_the_moves() {
 
 #[test]
 fn an_interrupted_migration_resumes_from_its_cursor() {
+    interrupted_migration_resumes("-INT");
+}
+
+/// Containers stop a process with SIGTERM: it stops as cleanly as Ctrl-C.
+#[test]
+fn a_terminated_migration_resumes_from_its_cursor() {
+    interrupted_migration_resumes("-TERM");
+}
+
+fn interrupted_migration_resumes(signal: &str) {
     const N: usize = 300;
     let redis = Redis::start();
     let url = redis.url();
@@ -243,7 +253,7 @@ fn an_interrupted_migration_resumes_from_its_cursor() {
         std::thread::sleep(Duration::from_millis(5));
     }
     let status = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args([signal, &child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
