@@ -1,7 +1,7 @@
 //! `tagcache tags KEY`: the tags of an entry, in the order written;
 //! tagcache's own (reserved) tags shown readably: `prefix:<path>`,
-//! `group:<name:owner>` (the all-entries tag every entry carries is left
-//! out).
+//! `group:<name:owner>` (the all-entries tag, an untagged flat key's one
+//! edge, is left out).
 
 use std::ffi::OsString;
 use std::process::ExitCode;

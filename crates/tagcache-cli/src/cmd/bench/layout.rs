@@ -84,8 +84,8 @@ impl Space {
     }
 }
 
-/// The reserved tag every entry carries (layout version 2): the index of
-/// the whole namespace.
+/// The reserved tag an entry with no other edge carries (layout version
+/// 2), so that every entry is in some index.
 pub const ALL_TAG: &str = "\0a";
 
 /// The reserved tag of the prefix index of `prefix` (layout version 2).
