@@ -58,14 +58,16 @@ end
 local HEAD_READ = 256
 
 -- The tag section of an entry (see codec.rs), read with one GETRANGE of
--- its first HEAD_READ bytes (a second one only for a section that does
--- not fit): false when the entry does not exist,
+-- its first `first` bytes (default HEAD_READ; a second read only for a
+-- section that does not fit): false when the entry does not exist,
 -- MALFORMED when its header or tag section is not valid (or the key holds
--- another type), else the section. A hash group (group.rs, members
+-- another type), else the section. With `empty_is_absent`, an empty
+-- string counts as no entry (saves the EXISTS that tells them apart, for
+-- callers to whom both mean "no tags"). A hash group (group.rs, members
 -- starting with byte 0) keeps its tag section in its field "\0tags"; pass
 -- `member` when the key may be one. Only reads: callers decide before
 -- they write.
-local function tag_section(key, member)
+local function tag_section(key, member, first, empty_is_absent)
   if member and string.byte(member, 1) == 0 then
     local s = redis.pcall('HGET', key, '\0tags')
     if type(s) == 'table' then
@@ -82,13 +84,14 @@ local function tag_section(key, member)
     end
     return s
   end
-  local head = redis.pcall('GETRANGE', key, 0, HEAD_READ - 1)
+  first = first or HEAD_READ
+  local head = redis.pcall('GETRANGE', key, 0, first - 1)
   if type(head) == 'table' then
     -- WRONGTYPE: a hash, list, ... where an entry string belongs.
     return MALFORMED
   end
   if #head < 6 then
-    if #head == 0 and redis.call('EXISTS', key) == 0 then
+    if #head == 0 and (empty_is_absent or redis.call('EXISTS', key) == 0) then
       return false
     end
     return MALFORMED
@@ -110,7 +113,7 @@ local function tag_section(key, member)
   local section
   if 6 + need <= #head then
     section = string.sub(head, 7, 6 + len)
-  elseif #head < HEAD_READ then
+  elseif #head < first then
     -- The whole string was read: it ends inside its tag section.
     return MALFORMED
   else

@@ -52,34 +52,6 @@ local function fenced(fence, since, member, new)
   return false
 end
 
--- The old tag section of an entry about to be overwritten, read with one
--- GETRANGE of as many bytes as the new entry's own header and section
--- (`hint`): a new key, or a rewrite whose section is no longer, costs one
--- call. False for no entry (an empty string holds no tags either),
--- MALFORMED for bytes that are not an entry (counted as untagged).
-local function old_section(entry, hint)
-  local head = redis.pcall('GETRANGE', entry, 0, 5 + hint)
-  if type(head) == 'table' then
-    return MALFORMED
-  end
-  if #head == 0 then
-    return false
-  end
-  if #head < 6 then
-    return MALFORMED
-  end
-  local len = struct.unpack('>I4', head, 3)
-  if string.byte(head, 1) ~= 1 or string.byte(head, 2) >= 32 or len > hint then
-    -- Not an entry, or a longer section: the full check reads the rest.
-    return tag_section(entry)
-  end
-  local section = string.sub(head, 7, 6 + len)
-  if #section < len or not valid_section(section) then
-    return MALFORMED
-  end
-  return section
-end
-
 -- Per registry number: tag number -> lowest expiry written in this batch.
 local out, blocked, lowest = {}, {}, {}
 local a = 6 + 2 * m
@@ -105,7 +77,11 @@ for i = 1, n do
     -- Old tags: a rewrite with the same tag section needs no index change.
     local old, missing
     local new_len = struct.unpack('>I4', value, 3)
-    local section = old_section(entry, new_len)
+    -- One GETRANGE sized to the new entry's header, section and
+    -- fresh-until field holds the whole old section of a new key or of a
+    -- rewrite whose section is no longer; an absent key and an empty
+    -- string both mean "no old tags" (no EXISTS).
+    local section = tag_section(entry, nil, 14 + new_len, true)
     -- (A malformed old entry counts as untagged: its tags cannot be read.)
     if type(section) == 'string' and section ~= '' then
       local new_section = string.sub(value, 7, 6 + new_len)
