@@ -140,17 +140,30 @@ impl Core {
             )
             .await?;
         for tag in tags.iter().filter(|t| t.as_slice() != CLEAR_MARKER) {
-            let before = state.deleted;
-            let snapshot = *state;
-            state.deleted += self
-                .invalidate_bucket_with(bucket, tag, &mut |n| {
-                    progress(ClearProgress {
-                        deleted: before + n,
-                        ..snapshot
-                    });
-                })
+            self.invalidate_counting(bucket, tag, state, progress)
                 .await?;
         }
+        Ok(())
+    }
+
+    /// Invalidates one index of a bucket, adding what it deletes to
+    /// `state` and reporting the running count after every chunk.
+    async fn invalidate_counting(
+        &self,
+        bucket: u16,
+        tag: &[u8],
+        state: &mut ClearProgress,
+        progress: &mut (dyn FnMut(ClearProgress) + Send),
+    ) -> Result<()> {
+        let before = *state;
+        state.deleted += self
+            .invalidate_bucket_with(bucket, tag, &mut |n| {
+                progress(ClearProgress {
+                    deleted: before.deleted + n,
+                    ..before
+                });
+            })
+            .await?;
         Ok(())
     }
 
@@ -211,15 +224,7 @@ impl Core {
                 return Ok(());
             }
             for tag in &tags {
-                let before = state.deleted;
-                let snapshot = *state;
-                state.deleted += self
-                    .invalidate_bucket_with(bucket, tag, &mut |n| {
-                        progress(ClearProgress {
-                            deleted: before + n,
-                            ..snapshot
-                        });
-                    })
+                self.invalidate_counting(bucket, tag, state, progress)
                     .await?;
                 state.indexes_done += 1;
                 progress(*state);

@@ -8,7 +8,7 @@
 //! on a slow or busy server as on a fast one: `drop.lua` stops reading
 //! entries once its own time budget is spent (Redis' clock) and reports the
 //! members it did not reach, which stay in the snapshot for the next call;
-//! and the client sizes each chunk so a call takes about [`CALL_BUDGET`]
+//! and the client sizes each chunk so a call takes about [`CALL_BUDGET_US`]
 //! of server time (as the script reports it), so the script's cut is a
 //! backstop rather than the rule. A process that dies midway leaves the snapshot
 //! filed in `{ns.b}:inv`: the next invalidation of the tag joins it, and the
