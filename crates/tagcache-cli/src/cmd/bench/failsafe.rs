@@ -18,7 +18,6 @@ use super::report::{Comparison, Goal, Run};
 use super::writes::Kept;
 use super::{drive, Bench, TTL};
 use crate::error::{CliError, Result};
-use crate::private_redis::PrivateRedis;
 
 /// Keys per round (capped by `--entries`).
 const ROUND_OPS: u64 = 5_000;
@@ -185,7 +184,7 @@ pub fn median(v: &mut [f64]) -> f64 {
 /// The latency of fail-safe reads once the breaker is open.
 pub async fn open_latency(b: &Bench<'_>) -> Result<OpenLatency> {
     b.progress.set("fail-safe: breaker open latency");
-    let server = PrivateRedis::start().await?;
+    let server = crate::private_redis::start().await?;
     let cache = Cache::builder(server.url())
         .namespace(b.plan.namespace("fs-open"))
         .auto_sweep(None)

@@ -474,7 +474,7 @@ pub async fn run(b: &Bench<'_>) -> Result<InvalidationReport> {
 async fn idle_probe(b: &Bench<'_>) -> Result<Stalls> {
     let probe = Probe::start(&b.client)?;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    probe.stop().await
+    Ok(probe.stop().await?)
 }
 
 /// Every strategy of `strategies`, `--rounds` times; the median round of
