@@ -1,13 +1,13 @@
 //! A private `redis-server` for commands that need a Redis of their own
-//! (the benchmark, the demo): the test kit's [`PrivateRedis`], started in
-//! a process group of its own (a terminal's Ctrl-C reaches only us, and
-//! the server is killed when the handle drops: at the end of the command,
-//! on an error, or when Ctrl-C / SIGTERM makes `main` drop the command).
+//! (the demo, the bench): the test kit's [`PrivateRedis`], started in a
+//! process group of its own (a terminal's Ctrl-C reaches only us, and the
+//! server is killed when the handle drops: at the end of the command, on
+//! an error, or when Ctrl-C / SIGTERM makes `main` drop the command).
 
 use tagcache_testkit::Launch;
 pub use tagcache_testkit::PrivateRedis;
 
-use crate::error::{CliError, Result};
+use crate::error::Result;
 
 /// Starts `redis-server` (from `PATH`, in a temp dir, reachable only
 /// through a unix socket, without persistence) and waits until it answers
@@ -17,13 +17,7 @@ use crate::error::{CliError, Result};
 /// No `redis-server` on `PATH` (the message says how to install it), a
 /// server that exits early or does not answer in time.
 pub async fn start() -> Result<PrivateRedis> {
-    let launch = Launch {
-        own_process_group: true,
-        ..Launch::default()
-    };
-    let server = tokio::task::spawn_blocking(move || PrivateRedis::start(launch))
-        .await
-        .map_err(|e| CliError::error(format!("starting redis-server: {e}")))??;
+    let server = PrivateRedis::start_async(Launch::detached()).await?;
     tracing::info!(socket = %server.socket().display(), "private redis-server started");
     Ok(server)
 }

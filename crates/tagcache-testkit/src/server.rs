@@ -59,6 +59,17 @@ pub struct Launch {
     pub inherit_stderr: bool,
 }
 
+impl Launch {
+    /// For a command that owns the server (the CLI's demo and bench): its
+    /// own process group, stderr silenced.
+    pub fn detached() -> Self {
+        Self {
+            own_process_group: true,
+            ..Self::default()
+        }
+    }
+}
+
 /// A running private redis-server; dropping it kills the server and
 /// removes its directory.
 #[derive(Debug)]
@@ -87,6 +98,17 @@ impl PrivateRedis {
         };
         s.launch()?;
         Ok(s)
+    }
+
+    /// As [`PrivateRedis::start`], waiting on a blocking thread (for async
+    /// callers).
+    ///
+    /// # Errors
+    /// As [`PrivateRedis::start`].
+    pub async fn start_async(launch: Launch) -> Result<Self, StartError> {
+        tokio::task::spawn_blocking(move || Self::start(launch))
+            .await
+            .map_err(|e| StartError::Failed(format!("starting redis-server: {e}")))?
     }
 
     fn launch(&mut self) -> Result<(), StartError> {

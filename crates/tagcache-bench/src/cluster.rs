@@ -25,7 +25,7 @@ use super::report::{Comparison, Run};
 use super::server::{self, Cost};
 use super::writes::load;
 use super::{batches, drive, Bench, BATCHES_IN_FLIGHT, TTL};
-use crate::error::{CliError, Result};
+use crate::error::{BenchError, Result};
 
 /// Masters of the local cluster.
 pub const MASTERS: usize = 3;
@@ -140,7 +140,7 @@ pub async fn run(b: &Bench<'_>, standalone: &Standalone) -> Result<ClusterReport
     };
     let cluster = tokio::task::spawn_blocking(move || RedisCluster::try_start(&launch, 3))
         .await
-        .map_err(|e| CliError::error(format!("cluster start panicked: {e}")))??;
+        .map_err(|e| BenchError::error(format!("cluster start panicked: {e}")))??;
     tracing::info!(dir = %cluster.dir().display(), "local cluster started");
     let nodes = Nodes::connect(&cluster.ports()).await?;
     let build = |ns: String| {
@@ -189,7 +189,7 @@ pub async fn run(b: &Bench<'_>, standalone: &Standalone) -> Result<ClusterReport
                 drive(0..n, b.plan.concurrency, |i| async move {
                     match cache.get_bytes(item_key(i)).await? {
                         Some(_) => Ok(()),
-                        None => Err(CliError::error(format!(
+                        None => Err(BenchError::error(format!(
                             "cluster get_bytes found no value for {}",
                             item_key(i)
                         ))),
@@ -246,7 +246,7 @@ pub async fn run(b: &Bench<'_>, standalone: &Standalone) -> Result<ClusterReport
             .map(|p| {
                 redis::Client::open(format!("redis://127.0.0.1:{p}"))
                     .and_then(|c| Probe::start(&c))
-                    .map_err(CliError::from)
+                    .map_err(BenchError::from)
             })
             .collect::<Result<Vec<_>>>()?;
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -269,7 +269,7 @@ pub async fn run(b: &Bench<'_>, standalone: &Standalone) -> Result<ClusterReport
     let (wall_ms, longest_stall_ms, commands_sent, deleted) =
         runs.get(runs.len() / 2).copied().unwrap_or_default();
     if deleted != inv_n {
-        return Err(CliError::error(format!(
+        return Err(BenchError::error(format!(
             "cluster invalidate_tag deleted {deleted} of {inv_n} entries"
         )));
     }
