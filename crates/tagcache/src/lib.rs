@@ -62,6 +62,7 @@ mod listing;
 mod meta;
 mod observe;
 mod options;
+mod pace;
 mod path;
 mod paths;
 mod payload;
