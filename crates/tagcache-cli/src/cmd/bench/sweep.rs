@@ -71,7 +71,9 @@ pub struct SweepReport {
 impl SweepReport {
     /// The runs, in words (printed as the phase's section).
     pub fn render(&self) -> String {
-        let mut out = String::from("\n\nThe sweep (Cache::prune) with every member due; PING probe every 1 ms");
+        let mut out = String::from(
+            "\n\nThe sweep (Cache::prune) with every member due; PING probe every 1 ms",
+        );
         if let Some([a, b, c]) = self.load_average {
             out += &format!("\n  load average {a:.2} {b:.2} {c:.2}");
         }
@@ -110,7 +112,10 @@ pub async fn run(b: &Bench<'_>) -> Result<SweepReport> {
     let load_average = super::invalidate::load_average();
     b.progress.set("sweep: idle probe");
     let idle_stalls = super::invalidate::idle_probe(b).await?;
-    let mut runs = vec![once(b, Case::Expired, n, false).await?, once(b, Case::Gone, n, false).await?];
+    let mut runs = vec![
+        once(b, Case::Expired, n, false).await?,
+        once(b, Case::Gone, n, false).await?,
+    ];
     let mut slowed_idle_stalls = None;
     if b.plan.slow_server {
         let slowdown = Slowdown::start(&b.raw).await?;

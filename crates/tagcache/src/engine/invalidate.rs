@@ -8,18 +8,17 @@
 //! on a slow or busy server as on a fast one: `drop.lua` stops reading
 //! entries once its own time budget is spent (Redis' clock) and reports the
 //! members it did not reach, which stay in the snapshot for the next call;
-//! and the client sizes each chunk so a call takes about [`crate::pace::CALL_BUDGET_US`]
+//! and the client sizes each chunk so a call takes about [`crate::engine::pace::CALL_BUDGET_US`]
 //! of server time (as the script reports it), so the script's cut is a
 //! backstop rather than the rule. A process that dies midway leaves the snapshot
 //! filed in `{ns.b}:inv`: the next invalidation of the tag joins it, and the
 //! sweep finishes it once its heartbeat is stale.
 
-use crate::conn::ScriptCall;
-use crate::core::Core;
+use crate::engine::core::Core;
+use crate::engine::pace::Pace;
 use crate::error::{Error, ErrorKind, Result};
-use crate::pace::Pace;
 use crate::scripts::SCRIPTS;
-
+use crate::server::conn::ScriptCall;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Snapshot {

@@ -12,11 +12,11 @@
 //! position is kept per cache handle, so successive steps cover every
 //! index; a step reports `complete` only once a whole pass has ended.
 
-use crate::conn::ScriptCall;
-use crate::core::Core;
+use crate::engine::core::Core;
+use crate::engine::pace::{Pace, SCRIPT_BUDGET_US};
 use crate::error::Result;
-use crate::pace::{Pace, SCRIPT_BUDGET_US};
 use crate::scripts::SCRIPTS;
+use crate::server::conn::ScriptCall;
 
 /// Registry members read per round trip.
 const REGISTRY_PAGE: usize = 100;
@@ -166,12 +166,7 @@ impl Core {
     }
 
     /// One `sweep_gone.lua` call.
-    async fn remove_gone(
-        &self,
-        bucket: u16,
-        tag: &[u8],
-        members: &[Vec<u8>],
-    ) -> Result<GoneCall> {
+    async fn remove_gone(&self, bucket: u16, tag: &[u8], members: &[Vec<u8>]) -> Result<GoneCall> {
         let mut keys = Vec::with_capacity(2 + members.len());
         keys.push(self.space.tag(bucket, tag));
         keys.push(self.space.registry(bucket));
