@@ -25,7 +25,7 @@ use super::server;
 use super::slow::Slowdown;
 use super::writes::load;
 use super::Bench;
-use crate::error::{CliError, Result};
+use crate::error::{BenchError, Result};
 
 /// TTL of the `expired` case's entries.
 const SHORT_TTL: Duration = Duration::from_secs(1);
@@ -104,7 +104,7 @@ impl SweepReport {
 /// Both cases, and again on the slowed server with `--slow-server`.
 pub async fn run(b: &Bench<'_>) -> Result<SweepReport> {
     if b.plan.slow_server && !b.target.is_private() {
-        return Err(CliError::error(
+        return Err(BenchError::error(
             "--slow-server needs the bench's private redis-server (drop --url)",
         ));
     }
@@ -124,7 +124,7 @@ pub async fn run(b: &Bench<'_>) -> Result<SweepReport> {
             let idle = super::invalidate::idle_probe(b).await?;
             let expired = once(b, Case::Expired, n, true).await?;
             let gone = once(b, Case::Gone, n, true).await?;
-            Ok::<_, CliError>((idle, expired, gone))
+            Ok::<_, BenchError>((idle, expired, gone))
         }
         .await;
         slowdown.stop()?;
