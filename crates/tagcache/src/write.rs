@@ -94,9 +94,32 @@ impl Core {
         Ok(stored)
     }
 
-    /// One batch: usually one script call; entries whose old tags were not
-    /// declared are sent again with those tags' index keys.
+    /// One batch, in order: runs of entries that fit the transaction path
+    /// go as one transaction each, the others as one script call each.
     async fn write_batch(&self, ops: &[&WriteOp]) -> Result<Vec<bool>> {
+        let mut stored = Vec::with_capacity(ops.len());
+        let mut start = 0;
+        while start < ops.len() {
+            let tx = self.fits_transaction(ops[start]);
+            let end = ops[start..]
+                .iter()
+                .position(|o| self.fits_transaction(o) != tx)
+                .map_or(ops.len(), |p| start + p);
+            let run = &ops[start..end];
+            stored.extend(if tx {
+                self.write_transaction(run).await?
+            } else {
+                self.write_scripted(run).await?
+            });
+            start = end;
+        }
+        Ok(stored)
+    }
+
+    /// One batch through `set.lua`: usually one script call; entries whose
+    /// old tags were not declared are sent again with those tags' index
+    /// keys.
+    pub(crate) async fn write_scripted(&self, ops: &[&WriteOp]) -> Result<Vec<bool>> {
         let mut stored = vec![true; ops.len()];
         let mut pending: Vec<(usize, Vec<Vec<u8>>)> = (0..ops.len()).map(|i| (i, vec![])).collect();
         let trim = self.limits.trim_limit.to_string();
