@@ -1,11 +1,13 @@
-//! Writing entries: batches of entries per script call, and a queue that
+//! Writing entries: batches of entries per server call, and a queue that
 //! coalesces concurrent single writes into such batches.
 //!
-//! A script call costs Redis far more than the commands inside it (measured
-//! on Redis 7.0: one call per entry reaches a fifth of plain SET throughput,
-//! one call per 100 entries a third), so single `set`s waiting at the same time share a
-//! call. The queue keeps one call in flight and gathers the next batch while
-//! it runs: a lone write goes out at once, a burst goes out together.
+//! Each batch goes as one `MULTI`/`EXEC` ([`crate::transaction`]) or one
+//! `set.lua` call, per [`crate::WritePath`] and per entry (guarded stores,
+//! trims and large values need the script; a batch mixing both is sent as
+//! runs, in order). A server call costs Redis more than the commands in it,
+//! so single `set`s waiting at the same time share a call. The queue keeps
+//! one call in flight and gathers the next batch while it runs: a lone
+//! write goes out at once, a burst goes out together.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -18,7 +20,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::scripts::SCRIPTS;
 use crate::table::KeyTable;
 
-/// Most entries in one `set.lua` call.
+/// Most entries in one call (transaction or `set.lua`).
 const MAX_BATCH_ENTRIES: usize = 128;
 /// Most tag edges in one call (an entry with more tags goes alone).
 const MAX_BATCH_TAGS: usize = 4096;
