@@ -1,20 +1,19 @@
--- Second step of a transaction write (transaction.rs) that dropped tags:
+-- Second step of a transaction write (engine/transaction.rs) that dropped
+-- tags:
 -- removes each entry from the indexes of the tags its previous value had
 -- and its new value lacks, but only when the entry does not carry the tag
 -- *now* (a later write may have put it back). Until this runs, such a member is a stale edge: invalidation
 -- ignores it (drop.lua drops only entries that still carry the tag), a
--- listing may still show it. An index this empties stays filed in the
--- registry until the sweep reaches its (old) score and unfiles it: one
--- command per lost tag saved, and the registry bound (a score no later
--- than the index's next expiry) holds for an empty index too.
+-- listing may still show it. An index this empties is unfiled from the
+-- registry, as set.lua does.
 --
 -- KEYS: n entry keys, m tag index keys, k registry keys, k fence keys
 --       (unused; the shared key table declares them).
 -- ARGV: n, m, k, '', ''; m tag names; m registry numbers (1..k); then per
 --       entry: member, tag count, tag numbers (1..m).
 -- Returns the number of index members removed.
--- Cost per entry: one GETRANGE, then one ZREM per tag it lost. Only
--- removes, so it runs when Redis is at maxmemory.
+-- Cost per entry: one GETRANGE, then per tag it lost one ZREM and one
+-- EXISTS. Only removes, so it runs when Redis is at maxmemory.
 local n, m = tonumber(ARGV[1]), tonumber(ARGV[2])
 local removed = 0
 local a = 6 + 2 * m
@@ -32,6 +31,9 @@ for i = 1, n do
     local name = ARGV[5 + j]
     if not carried[name] then
       removed = removed + redis.call('ZREM', KEYS[n + j], member)
+      if redis.call('EXISTS', KEYS[n + j]) == 0 then
+        redis.call('ZREM', KEYS[n + m + tonumber(ARGV[5 + m + j])], name)
+      end
     end
   end
   a = a + 2 + count

@@ -143,8 +143,8 @@ async fn commandstats_show_the_command_mix_of_each_path() {
     }
     let c = calls_since(&server, &before);
     assert_eq!(c.get("evalsha"), Some(&10), "one unlink per dropped tag set: {c:?}");
-    // One member per key (the emptied index "b" stays filed for the sweep).
-    assert_eq!(c.get("zrem"), Some(&10), "{c:?}");
+    // One member per key, and the emptied index "b" out of the registry.
+    assert_eq!(c.get("zrem"), Some(&11), "{c:?}");
     assert_eq!(tx.tag_len("b").await.unwrap(), 0);
 
     let script = cache_on(&server, WritePath::Script).await;
@@ -292,9 +292,7 @@ async fn thousands_of_tags_are_written_and_dropped_exactly() {
         assert_eq!(cache.tag_len("t5").await.unwrap(), 1, "{path:?}");
         assert_eq!(cache.tag_len("t100").await.unwrap(), 0, "{path:?}");
         assert_eq!(cache.tag_len("t3995").await.unwrap(), 1, "{path:?}");
-        // Emptied indexes are unfiled (by the write script, or by the
-        // sweep after unlink.lua): 10 tags of j + 10 of k remain.
-        cache.prune().await.unwrap();
+        // Emptied indexes are unfiled: 10 tags of j + 10 of k remain.
         let reg: u64 = server.cmd(&[b"ZCARD", b"{test.0}:reg"]);
         assert_eq!(reg, 20, "{path:?}");
     }

@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use crate::codec::Compression;
-use crate::conn::Conn;
-use crate::keys::KeySpace;
+use crate::layout::codec::Compression;
+use crate::layout::keys::KeySpace;
+use crate::server::conn::Conn;
 
 /// Limits and defaults fixed when the cache is built.
 #[derive(Debug, Clone)]
@@ -42,7 +42,7 @@ pub(crate) struct Core {
     pub(crate) space: KeySpace,
     pub(crate) limits: Limits,
     /// Where the sweep's check for members whose entry is gone resumes.
-    pub(crate) gone: std::sync::Mutex<crate::gone::GoneCursor>,
+    pub(crate) gone: std::sync::Mutex<crate::engine::gone::GoneCursor>,
     /// Redis' clock as seen from here, for the transaction write path.
-    pub(crate) clock: crate::clock::ServerClock,
+    pub(crate) clock: crate::server::clock::ServerClock,
 }

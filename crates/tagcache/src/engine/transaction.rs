@@ -15,7 +15,7 @@
 //! ```
 //!
 //! The expiry comes from the process's estimate of Redis' clock
-//! ([`crate::clock`]); the entry's `PXAT` and its index scores are the same
+//! ([`crate::server::clock`]); the entry's `PXAT` and its index scores are the same
 //! number. `SET … GET` answers the old entry, so its tags are known exactly:
 //! when it carried a tag the new value lacks, [`unlink.lua`] removes the
 //! member from that index afterwards, if the entry does not carry the tag
@@ -31,14 +31,14 @@ use std::collections::{BTreeMap, HashMap};
 
 use redis::Value;
 
-use crate::codec;
-use crate::core::Core;
+use crate::layout::codec;
+use crate::engine::core::Core;
 use crate::error::{Error, ErrorKind, Result};
-use crate::keys::KeySpace;
+use crate::layout::keys::KeySpace;
 use crate::options::WritePath;
 use crate::scripts::SCRIPTS;
-use crate::table::KeyTable;
-use crate::write::WriteOp;
+use crate::scripts::table::KeyTable;
+use crate::engine::write::WriteOp;
 
 /// Values above this size go through `set.lua`: `SET … GET` returns the
 /// whole old value, which for large entries costs more than the script's

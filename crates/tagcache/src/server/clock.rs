@@ -14,7 +14,7 @@
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::conn::Conn;
+use crate::server::conn::Conn;
 use crate::error::{Error, ErrorKind, Result};
 
 /// How long a reading of Redis' clock is trusted.

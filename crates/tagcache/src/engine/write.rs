@@ -1,7 +1,7 @@
 //! Writing entries: batches of entries per server call, and a queue that
 //! coalesces concurrent single writes into such batches.
 //!
-//! Each batch goes as one `MULTI`/`EXEC` ([`crate::transaction`]) or one
+//! Each batch goes as one `MULTI`/`EXEC` ([`crate::engine::transaction`]) or one
 //! `set.lua` call, per [`crate::WritePath`] and per entry (guarded stores,
 //! trims and large values need the script; a batch mixing both is sent as
 //! runs, in order). A server call costs Redis more than the commands in it,
@@ -15,10 +15,10 @@ use std::sync::Arc;
 use redis::Value;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::core::Core;
+use crate::engine::core::Core;
 use crate::error::{Error, ErrorKind, Result};
+use crate::scripts::table::KeyTable;
 use crate::scripts::SCRIPTS;
-use crate::table::KeyTable;
 
 /// Most entries in one call (transaction or `set.lua`).
 const MAX_BATCH_ENTRIES: usize = 128;
