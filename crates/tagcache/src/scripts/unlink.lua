@@ -1,11 +1,10 @@
 -- Second step of a transaction write (engine/transaction.rs) that dropped
--- tags:
--- removes each entry from the indexes of the tags its previous value had
--- and its new value lacks, but only when the entry does not carry the tag
--- *now* (a later write may have put it back). Until this runs, such a member is a stale edge: invalidation
--- ignores it (drop.lua drops only entries that still carry the tag), a
--- listing may still show it. An index this empties is unfiled from the
--- registry, as set.lua does.
+-- tags: removes each entry from the indexes of the tags its previous value
+-- had and its new value lacks, but only when the entry does not carry the
+-- tag *now* (a later write may have put it back), and unfiles an index it
+-- emptied, as set.lua does. Until this runs, such a member is a stale
+-- edge: invalidation ignores it (drop.lua drops only entries that still
+-- carry the tag), a listing may still show it.
 --
 -- KEYS: n entry keys, m tag index keys, k registry keys, k fence keys
 --       (unused; the shared key table declares them).
