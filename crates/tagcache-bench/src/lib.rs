@@ -578,7 +578,18 @@ impl<'a> Bench<'a> {
 
     /// A tagcache handle on one of the bench's namespaces.
     async fn cache(&self, namespace: &str) -> Result<tagcache::Cache> {
+        self.cache_with(namespace, tagcache::WritePath::default())
+            .await
+    }
+
+    /// [`Bench::cache`] writing through `path`.
+    async fn cache_with(
+        &self,
+        namespace: &str,
+        path: tagcache::WritePath,
+    ) -> Result<tagcache::Cache> {
         Ok(tagcache::Cache::builder(self.target.url())
+            .write_path(path)
             .namespace(namespace)
             .auto_sweep(None)
             // The bench deletes what it writes; a user's eviction policy

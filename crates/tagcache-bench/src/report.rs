@@ -505,8 +505,9 @@ impl Report {
             return String::new();
         };
         let mut out = format!(
-            "\n\nRedis time per write of the reserved edges (INFO commandstats: usec of the commands \
-             sent; lowest of {} round(s); new keys, {} B values; flat key {}, path key {})",
+            "\n\nRedis time per write (INFO commandstats: usec of the commands sent, EXEC and \
+             EVALSHA including what they run; lowest of {} round(s); {} B values; flat key {}, \
+             path key {}; tx = WritePath::Transaction, script = WritePath::Script)",
             e.rounds, e.value_size, e.example_keys[0], e.example_keys[1]
         );
         for m in &e.modes {
@@ -526,6 +527,7 @@ impl Report {
                 "rounds µs/op",
                 "cmds sent/op",
                 "cmds run/op",
+                "scripts/op",
                 "ops/s",
             ]);
             for c in &m.cases {
@@ -539,10 +541,11 @@ impl Report {
                         .join(" / "),
                     num(c.commands_sent_per_op),
                     num(c.commands_executed_per_op),
+                    num(c.scripts_per_op),
                     thousands(c.ops_per_sec),
                 ]);
             }
-            right_align(&mut t, &[1, 2, 3, 4, 5]);
+            right_align(&mut t, &[1, 2, 3, 4, 5, 6]);
             out += &t.to_string();
             let label = |id: &'static str| -> &'static str {
                 m.cases.iter().find(|c| c.id == id).map_or(id, |c| c.label)
