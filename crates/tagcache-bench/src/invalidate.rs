@@ -382,7 +382,7 @@ impl InvalidationReport {
 }
 
 /// `/proc/loadavg`, when there is one.
-fn load_average() -> Option<[f64; 3]> {
+pub(super) fn load_average() -> Option<[f64; 3]> {
     let text = std::fs::read_to_string("/proc/loadavg").ok()?;
     let mut it = text.split_whitespace().map(|v| v.parse::<f64>().ok());
     Some([it.next()??, it.next()??, it.next()??])
@@ -472,7 +472,7 @@ pub async fn run(b: &Bench<'_>) -> Result<InvalidationReport> {
 }
 
 /// Half a second of probing an idle server.
-async fn idle_probe(b: &Bench<'_>) -> Result<Stalls> {
+pub(super) async fn idle_probe(b: &Bench<'_>) -> Result<Stalls> {
     let probe = Probe::start(&b.client)?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     Ok(probe.stop().await?)

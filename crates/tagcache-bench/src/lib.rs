@@ -31,6 +31,7 @@ mod reads;
 mod report;
 mod server;
 mod slow;
+mod sweep;
 pub mod target;
 mod workload;
 mod writes;
@@ -126,7 +127,8 @@ pub struct BenchArgs {
     /// `throughput` is writes, reads and the fail-safe figures; `edges`
     /// the Redis time per write of the reserved `\0a` and prefix edges;
     /// `clear` a namespace clear of min(--entries, 20000) entries
-    /// (--invalidate-entries or --big: that many).
+    /// (--invalidate-entries or --big: that many); `sweep` a prune of as
+    /// many expired entries and as many deleted behind tagcache's back.
     #[arg(long, value_name = "PHASE", value_delimiter = ',')]
     pub only: Vec<Phase>,
 
@@ -156,6 +158,9 @@ pub enum Phase {
     Edges,
     /// `Cache::clear()` against FLUSHDB and SCAN + UNLINK.
     Clear,
+    /// `Cache::prune()` with every member due (expired, or entry gone):
+    /// the sweep's stall bound.
+    Sweep,
     /// Hierarchical keys and groups (private server only).
     Keyspaces,
 }
@@ -381,6 +386,10 @@ async fn only_phases(b: &Bench<'_>, phases: &[ThroughputPart]) -> Result<Vec<rep
 
 async fn phases(b: &Bench<'_>) -> Result<Report> {
     let plan = b.plan;
+    // What the machine was like before anything ran, printed at the top.
+    let load_average = invalidate::load_average();
+    b.progress.set("idle probe");
+    let idle_stalls = invalidate::idle_probe(b).await?;
     let mut throughput = Vec::new();
     let mut fail_safe_open = None;
     if plan.runs(Phase::Throughput) {
@@ -408,6 +417,11 @@ async fn phases(b: &Bench<'_>) -> Result<Report> {
     };
     let clear = if plan.runs(Phase::Clear) {
         Some(clear::run(b).await?)
+    } else {
+        None
+    };
+    let sweep = if plan.runs(Phase::Sweep) {
+        Some(sweep::run(b).await?)
     } else {
         None
     };
@@ -441,7 +455,7 @@ async fn phases(b: &Bench<'_>) -> Result<Report> {
         None
     };
     Ok(Report::new(
-        b.describe().await?,
+        b.describe(load_average, idle_stalls).await?,
         report::Sections {
             throughput,
             invalidation,
@@ -451,6 +465,7 @@ async fn phases(b: &Bench<'_>) -> Result<Report> {
             keyspaces,
             edges,
             clear,
+            sweep,
         },
     ))
 }
@@ -564,7 +579,18 @@ impl<'a> Bench<'a> {
 
     /// A tagcache handle on one of the bench's namespaces.
     async fn cache(&self, namespace: &str) -> Result<tagcache::Cache> {
+        self.cache_with(namespace, tagcache::WritePath::default())
+            .await
+    }
+
+    /// [`Bench::cache`] writing through `path`.
+    async fn cache_with(
+        &self,
+        namespace: &str,
+        path: tagcache::WritePath,
+    ) -> Result<tagcache::Cache> {
         Ok(tagcache::Cache::builder(self.target.url())
+            .write_path(path)
             .namespace(namespace)
             .auto_sweep(None)
             // The bench deletes what it writes; a user's eviction policy
@@ -594,9 +620,15 @@ impl<'a> Bench<'a> {
         Ok(Run::new(ops, elapsed, before.cost_until(&after, sent, ops)))
     }
 
-    async fn describe(&self) -> Result<report::Setup> {
+    async fn describe(
+        &self,
+        load_average: Option<[f64; 3]>,
+        idle_stalls: probe::Stalls,
+    ) -> Result<report::Setup> {
         let wl = &self.plan.workload;
         Ok(report::Setup {
+            load_average,
+            idle_stalls,
             redis_version: server::version(&self.raw).await?,
             server: self.target.shown(),
             entries: self.plan.entries,

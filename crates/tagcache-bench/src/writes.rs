@@ -92,7 +92,10 @@ impl Mode {
         match self {
             Mode::RawPlain => &["set"],
             Mode::RawBatched | Mode::RawEach => &["set", "zadd"],
-            Mode::SetMany | Mode::SetBytes | Mode::LuaBatched => &["evalsha"],
+            Mode::LuaBatched => &["evalsha"],
+            // The transaction write path (EXEC includes what it runs), its
+            // clock reads, and any script call (unlink, fallbacks).
+            Mode::SetMany | Mode::SetBytes => &["evalsha", "multi", "exec", "time"],
         }
     }
 }

@@ -62,11 +62,12 @@ pub(crate) struct Scripts {
     pub(crate) group_put: Script,
     pub(crate) legacy_move: Script,
     pub(crate) legacy_del_if: Script,
+    pub(crate) unlink: Script,
 }
 
 impl Scripts {
     /// Every script, for loading at connect.
-    pub(crate) fn all(&self) -> [&Script; 16] {
+    pub(crate) fn all(&self) -> [&Script; 17] {
         [
             &self.set,
             &self.read_tags,
@@ -84,6 +85,7 @@ impl Scripts {
             &self.group_put,
             &self.legacy_move,
             &self.legacy_del_if,
+            &self.unlink,
         ]
     }
 }
@@ -106,6 +108,7 @@ pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     group_put: script!("group_put"),
     legacy_move: script!("legacy_move"),
     legacy_del_if: script!("legacy_del_if"),
+    unlink: script!("unlink", frees_memory),
 });
 
 #[cfg(test)]
