@@ -24,6 +24,7 @@ mod failsafe;
 mod invalidate;
 mod keyspace;
 mod layout;
+mod measure;
 mod memory;
 mod probe;
 mod reads;
