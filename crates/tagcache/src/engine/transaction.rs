@@ -31,14 +31,14 @@ use std::collections::{BTreeMap, HashMap};
 
 use redis::Value;
 
-use crate::layout::codec;
 use crate::engine::core::Core;
+use crate::engine::write::WriteOp;
 use crate::error::{Error, ErrorKind, Result};
+use crate::layout::codec;
 use crate::layout::keys::KeySpace;
 use crate::options::WritePath;
-use crate::scripts::SCRIPTS;
 use crate::scripts::table::KeyTable;
-use crate::engine::write::WriteOp;
+use crate::scripts::SCRIPTS;
 
 /// Values above this size go through `set.lua`: `SET … GET` returns the
 /// whole old value, which for large entries costs more than the script's
@@ -112,11 +112,7 @@ pub(crate) fn build(space: &KeySpace, ops: &[&WriteOp], now_ms: u64) -> Transact
     }
     pipe.cmd("EXEC");
     pipe.ignore_errors();
-    Transaction {
-        pipe,
-        sets,
-        queued,
-    }
+    Transaction { pipe, sets, queued }
 }
 
 /// An entry's bytes with its fresh-until field (after the tag section)
@@ -340,7 +336,10 @@ mod tests {
     fn lost_tags_are_the_old_ones_the_new_value_lacks() {
         let old = op("k", &["x", "y", "z"], 0);
         let new = op("k", &["y", "w"], 0);
-        assert_eq!(lost_tags(&old.value, &new), vec![b"x".to_vec(), b"z".to_vec()]);
+        assert_eq!(
+            lost_tags(&old.value, &new),
+            vec![b"x".to_vec(), b"z".to_vec()]
+        );
         assert!(lost_tags(&new.value, &new).is_empty());
         assert!(lost_tags(b"\x07garbage", &new).is_empty());
     }

@@ -14,8 +14,8 @@
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::server::conn::Conn;
 use crate::error::{Error, ErrorKind, Result};
+use crate::server::conn::Conn;
 
 /// How long a reading of Redis' clock is trusted.
 pub(crate) const RESYNC_AFTER: Duration = Duration::from_secs(10);

@@ -90,7 +90,11 @@ async fn overwrites_with_fewer_more_and_different_tags_leave_exact_edges() {
             for t in all {
                 let expect_k = tags.contains(&t);
                 let got = listed(&cache, t).await;
-                assert_eq!(got.contains(&"k".to_owned()), expect_k, "{path:?} {tags:?} {t}");
+                assert_eq!(
+                    got.contains(&"k".to_owned()),
+                    expect_k,
+                    "{path:?} {tags:?} {t}"
+                );
             }
         }
         // Batched: one key twice in a batch, the later dropping a tag.
@@ -142,7 +146,11 @@ async fn commandstats_show_the_command_mix_of_each_path() {
         tx.set_bytes(format!("k{i}"), b"w", &opts).await.unwrap();
     }
     let c = calls_since(&server, &before);
-    assert_eq!(c.get("evalsha"), Some(&10), "one unlink per dropped tag set: {c:?}");
+    assert_eq!(
+        c.get("evalsha"),
+        Some(&10),
+        "one unlink per dropped tag set: {c:?}"
+    );
     // One member per key, and the emptied index "b" out of the registry.
     assert_eq!(c.get("zrem"), Some(&11), "{c:?}");
     assert_eq!(tx.tag_len("b").await.unwrap(), 0);
@@ -151,7 +159,10 @@ async fn commandstats_show_the_command_mix_of_each_path() {
     let before = server.command_calls();
     for i in 0..10 {
         let opts = SetOptions::new().tags(["a", "b"]);
-        script.set_bytes(format!("s{i}"), b"v", &opts).await.unwrap();
+        script
+            .set_bytes(format!("s{i}"), b"v", &opts)
+            .await
+            .unwrap();
     }
     let c = calls_since(&server, &before);
     assert_eq!(c.get("evalsha"), Some(&10), "{c:?}");
@@ -213,9 +224,16 @@ async fn grace_entries_are_written_alike_on_both_paths() {
         let mut field = [0u8; 8];
         field.copy_from_slice(&e.bytes[6 + len..14 + len]);
         let fresh = u64::from_be_bytes(field) as i64;
-        assert_eq!(e.expire_at - fresh, 5000, "{path:?}: expiry = fresh-until + grace");
+        assert_eq!(
+            e.expire_at - fresh,
+            5000,
+            "{path:?}: expiry = fresh-until + grace"
+        );
         let left = e.expire_at - state.now_ms as i64;
-        assert!((14_000..=15_000).contains(&left), "{path:?}: {left} ms left");
+        assert!(
+            (14_000..=15_000).contains(&left),
+            "{path:?}: {left} ms left"
+        );
         assert_eq!(cache.get_bytes("g").await.unwrap(), Some(b"v".to_vec()));
     }
 }
@@ -347,7 +365,11 @@ async fn the_script_path_and_guarded_stores_run_set_lua() {
         .await
         .unwrap();
     let c = calls_since(&server, &before);
-    assert_eq!(c.get("evalsha"), Some(&1), "a trim limit needs the script: {c:?}");
+    assert_eq!(
+        c.get("evalsha"),
+        Some(&1),
+        "a trim limit needs the script: {c:?}"
+    );
     assert_quiescent(&server, &["rt", "t"], &["a"]).await;
 }
 
