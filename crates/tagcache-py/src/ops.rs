@@ -207,8 +207,8 @@ pub(crate) async fn group_ttl(g: Group) -> PyResult<Option<f64>> {
     Ok(g.remaining_ttl().await.py()?.map(|d| d.as_secs_f64()))
 }
 
-pub(crate) async fn group_refresh(g: Group) -> PyResult<bool> {
-    g.refresh().await.py()
+pub(crate) async fn group_clear(g: Group) -> PyResult<bool> {
+    g.clear().await.py()
 }
 
 pub(crate) async fn group_fetch(
@@ -503,6 +503,6 @@ pub(crate) async fn fsg_set(g: FailSafeGroup, field: Vec<u8>, v: Value) -> PyRes
     Ok(matches!(g.set(&field, &v).await.py()?, Written::Stored))
 }
 
-pub(crate) async fn fsg_refresh(g: FailSafeGroup) -> PyResult<Option<u64>> {
-    Ok(removal(g.refresh().await.py()?))
+pub(crate) async fn fsg_clear(g: FailSafeGroup) -> PyResult<Option<u64>> {
+    Ok(removal(g.clear().await.py()?))
 }

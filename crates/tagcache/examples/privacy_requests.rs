@@ -20,7 +20,8 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use tagcache::{Cache, LegacyMode, LegacyRules};
+use tagcache::legacy::{LegacyMode, LegacyRules};
+use tagcache::Cache;
 
 /// The old formats, as an operator would keep them in a rules file.
 const RULES: &str = r#"

@@ -80,7 +80,7 @@ pub async fn run(url: &str) -> Result<(), String> {
     )?;
     // Then drop the project's hash (or invalidate its tag) and recompute.
     check(
-        project.refresh().await.map_err(|e| e.to_string())?,
+        project.clear().await.map_err(|e| e.to_string())?,
         "refresh drops the hash",
     )?;
     let (dev, how) = ask("develop", 2).await?;
@@ -109,7 +109,7 @@ pub async fn run(url: &str) -> Result<(), String> {
         "loader ran {} times; project 7 holds {fields} fields (cap 10)",
         loads.load(Ordering::SeqCst)
     );
-    small.refresh().await.map_err(|e| e.to_string())?;
+    small.clear().await.map_err(|e| e.to_string())?;
     Ok(())
 }
 

@@ -19,6 +19,11 @@ use crate::server::conn::{redact_url, Conn, Gate};
 use crate::server::policy::{self, EvictionCheck, Safety};
 use crate::server::ServerInfo;
 
+/// Buckets of a new namespace on a single server (see [`CacheBuilder::buckets`]).
+const SINGLE_SERVER_BUCKETS: u16 = 1;
+/// Buckets of a new namespace on a cluster.
+const CLUSTER_BUCKETS: u16 = 16;
+
 /// Configures and connects a [`Cache`]. Created by [`Cache::builder`].
 ///
 /// ```no_run
@@ -303,8 +308,8 @@ impl CacheBuilder {
     }
 
     /// Old key formats to fall back to and migrate from, for owner scopes
-    /// (see [`crate::LegacyRules`]): scoped reads that miss read the legacy
-    /// key and, with [`crate::LegacyMode::Migrate`], move it; listings and
+    /// (see [`crate::legacy::LegacyRules`]): scoped reads that miss read the legacy
+    /// key and, with [`crate::legacy::LegacyMode::Migrate`], move it; listings and
     /// clears also scan for an owner's legacy keys until a bulk migration
     /// has completed. Default: none.
     pub fn legacy(
@@ -445,9 +450,9 @@ impl CacheBuilder {
 
     fn validate(&self) -> Result<KeySpace> {
         let default_buckets = if self.cluster_seeds().is_some() {
-            16
+            CLUSTER_BUCKETS
         } else {
-            1
+            SINGLE_SERVER_BUCKETS
         };
         let space = KeySpace::new(&self.namespace, self.buckets.unwrap_or(default_buckets))?;
         if self.default_ttl < Duration::from_millis(1) || self.max_ttl < Duration::from_millis(1) {
@@ -593,6 +598,30 @@ fn check_version(version: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// README's sentence of defaults, rebuilt from the builder's own values.
+    #[test]
+    fn readme_states_the_builder_defaults() {
+        let b = CacheBuilder::new("redis://localhost");
+        let days = b.max_ttl.as_secs() / 86_400;
+        let sweep = b.auto_sweep.map_or(0, |d| d.as_secs());
+        let kib = crate::layout::codec::DEFAULT_COMPRESSION_THRESHOLD / 1024;
+        assert_eq!(b.compression, Compression::default());
+        let expected = format!(
+            "namespace (`{}`), default TTL ({} h), maximum TTL ({days} days; there is no \"forever\"), \
+             connect / response timeouts ({} s / {} ms), buckets ({SINGLE_SERVER_BUCKETS}; \
+             {CLUSTER_BUCKETS} on a cluster), LZ4 compression (payloads ≥ {kib} KiB), chunk size \
+             ({}), background sweep (every {sweep} s).",
+            b.namespace,
+            b.default_ttl.as_secs() / 3600,
+            b.connect_timeout.as_secs(),
+            b.response_timeout.as_millis(),
+            b.chunk_size,
+        );
+        let readme = include_str!("../../../README.md");
+        let flat = readme.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(flat.contains(&expected), "README.md should say: {expected}");
+    }
 
     #[test]
     fn version_floor_is_seven() {

@@ -39,7 +39,7 @@
 //!
 //! ## Legacy keys
 //! A system moving to tagcache from its own key formats describes them
-//! with [`LegacyRules`] ([`CacheBuilder::legacy`]): scoped reads fall back
+//! with [`legacy::LegacyRules`] ([`CacheBuilder::legacy`]): scoped reads fall back
 //! to the legacy key and move it (value, remaining TTL, index) in one
 //! script; listing and clearing a scope also cover its legacy keys until
 //! [`Cache::legacy_migration`] has walked the keyspace once. These are the
@@ -63,7 +63,7 @@ mod error;
 mod failsafe;
 mod keyspace;
 mod layout;
-mod legacy;
+pub mod legacy;
 mod observe;
 mod options;
 mod readthrough;
@@ -88,10 +88,6 @@ pub use layout::keys::{LAYOUT_VERSION, MAX_KEY_LEN, MAX_NAMESPACE_LEN, MAX_TAG_L
 pub use layout::path::{KeyPath, Part, PathPattern, Segment, MAX_PATH_DEPTH};
 pub use layout::payload::{Encoding, Payload};
 pub use layout::tag_kind::TagKind;
-pub use legacy::{
-    LegacyMode, LegacyRule, LegacyRules, LegacyTarget, MigrateOptions, Migration, MigrationReport,
-    MigrationStep, MoveAction, PlannedMove,
-};
 pub use observe::KeyLogging;
 pub use options::{SetOptions, WritePath};
 pub use readthrough::compute::{ComputeError, Computed, Source};

@@ -353,7 +353,7 @@ fn the_documented_rules_files_are_valid() {
         ("--help", &from_help),
         ("fixture", &fixture),
     ] {
-        let rules = tagcache::LegacyRules::from_toml(text)
+        let rules = tagcache::legacy::LegacyRules::from_toml(text)
             .unwrap_or_else(|e| panic!("{source}: {e}\n{text}"));
         assert_eq!(rules.len(), 3, "{source}");
         for (legacy, new) in [

@@ -1,6 +1,6 @@
 //! The fail-safe view of hash groups: a fetch always returns the loader's
 //! value when the cache cannot be used ([`Fetched::Bypassed`]), and a
-//! refresh that cannot reach Redis is journaled.
+//! clear that cannot reach Redis is journaled.
 
 use std::future::Future;
 use std::time::Duration;
@@ -43,7 +43,7 @@ impl FailSafeCache {
 /// let (protected, _how) = group
 ///     .fetch("main", || async { Ok::<_, std::io::Error>(true) })
 ///     .await?;
-/// group.refresh().await?; // Done, or Journaled while Redis is down
+/// group.clear().await?; // Done, or Journaled while Redis is down
 /// # Ok(()) }
 /// ```
 #[derive(Debug, Clone)]
@@ -180,12 +180,12 @@ impl FailSafeGroup {
     ///
     /// # Errors
     /// Never (the signature leaves room for invalid input).
-    pub async fn refresh(&self) -> Result<Removal> {
+    pub async fn clear(&self) -> Result<Removal> {
         let member = self.group.member().to_vec();
         self.fs
             .removal(
                 "delete",
-                async { self.group.refresh().await.map(u64::from) },
+                async { self.group.clear().await.map(u64::from) },
                 || Pending::Keys(vec![member]),
             )
             .await

@@ -16,9 +16,9 @@
 //!   so invalidation, exactness and the sweep work as for entries.
 //! - [`Group::fetch`] is a read-through like [`Cache::get_or_compute`]:
 //!   concurrent fetches of one field in this process share one loader run,
-//!   and the store is fenced: when the group is refreshed, or one of its
+//!   and the store is fenced: when the group is cleared, or one of its
 //!   tags invalidated, after the fetch's read began, the value is returned
-//!   but not stored ([`Fetched::NotStored`]), so a refresh is never undone
+//!   but not stored ([`Fetched::NotStored`]), so a clear is never undone
 //!   by a loader that read old data.
 
 use std::future::Future;
@@ -62,7 +62,7 @@ pub enum Fetched {
     Mismatch,
     /// Computed by a concurrent fetch of the same field in this process.
     Shared,
-    /// Computed but not stored: the group was refreshed (or deleted), or
+    /// Computed but not stored: the group was cleared (or deleted), or
     /// one of its tags invalidated, while the loader ran (storing the value
     /// could bring back data older than that invalidation).
     NotStored,
@@ -89,7 +89,7 @@ pub(crate) struct FieldRead {
 /// let (protected, _) = group
 ///     .fetch("main", || async { Ok::<_, std::io::Error>(true) })
 ///     .await?;
-/// group.refresh().await?; // the project's rules changed
+/// group.clear().await?; // the project's rules changed
 /// # Ok(()) }
 /// ```
 #[derive(Debug, Clone)]
@@ -181,7 +181,7 @@ impl Group {
     ///
     /// - Concurrent fetches of the same field in this process share one
     ///   loader run ([`Fetched::Shared`]).
-    /// - The store is fenced: if the group is refreshed, or one of its tags
+    /// - The store is fenced: if the group is cleared, or one of its tags
     ///   invalidated, after this call's read, the value is returned but not
     ///   stored ([`Fetched::NotStored`]).
     ///
@@ -427,7 +427,7 @@ impl Group {
     ///
     /// # Errors
     /// Redis errors.
-    pub async fn refresh(&self) -> Result<bool> {
+    pub async fn clear(&self) -> Result<bool> {
         let core = self.cache.core_arc();
         Ok(core
             .delete_in_bucket(self.bucket, vec![self.member.clone()])

@@ -34,7 +34,7 @@ use crate::server::conn::ScriptCall;
 /// fall back to the legacy key of a part, `delete` and `contains` cover
 /// it, and `keys` and `clear` also find the owner's legacy keys (by
 /// `SCAN`) until the namespace's bulk migration has completed: see
-/// [`crate::LegacyRules`]. Without rules, no operation of a scope scans.
+/// [`crate::legacy::LegacyRules`]. Without rules, no operation of a scope scans.
 ///
 /// ```no_run
 /// # async fn demo(cache: tagcache::Cache) -> tagcache::Result<()> {

@@ -66,9 +66,12 @@ impl Compression {
     }
 }
 
+/// Payloads of at least this many bytes are compressed by default.
+pub(crate) const DEFAULT_COMPRESSION_THRESHOLD: usize = 1024;
+
 impl Default for Compression {
     fn default() -> Self {
-        Self::lz4_above(1024)
+        Self::lz4_above(DEFAULT_COMPRESSION_THRESHOLD)
     }
 }
 

@@ -163,7 +163,7 @@ async fn fail_safe_paths_scopes_and_groups_answer_fast_with_redis_killed() {
         Written::Skipped(_)
     ));
     assert_eq!(
-        fast("group refresh", group.refresh()).await.unwrap(),
+        fast("group clear", group.clear()).await.unwrap(),
         Removal::Journaled
     );
     // A loader error is still the caller's error, and invalid input an Err.

@@ -79,17 +79,17 @@ async fn a_full_group_is_dropped_and_recomputed() {
 }
 
 #[tokio::test]
-async fn refresh_and_tags_drop_the_group() {
+async fn clear_and_tags_drop_the_group() {
     let server = RedisServer::start();
     let cache = crate::cache(&server).await;
     let g = cache.group("g", "p").unwrap().tag("project:42");
     g.fetch("a", yes).await.unwrap();
-    assert!(g.refresh().await.unwrap());
+    assert!(g.clear().await.unwrap());
     assert_eq!(g.len().await.unwrap(), 0);
     assert_eq!(
         cache.tag_len("project:42").await.unwrap(),
         0,
-        "refresh removes its edges"
+        "clear removes its edges"
     );
     g.fetch("a", yes).await.unwrap();
     cache
@@ -181,14 +181,14 @@ fn fetch_held(
 /// Regression: a refresh racing a fetch let the fetch store the value its
 /// loader read before the refresh.
 #[tokio::test]
-async fn group_refresh_racing_a_fetch_does_not_restore_the_stale_value() {
+async fn group_clear_racing_a_fetch_does_not_restore_the_stale_value() {
     let server = RedisServer::start();
     let cache = crate::cache(&server).await;
     let g = cache.group("g", "p").unwrap();
     g.set("b", &"kept until the refresh").await.unwrap();
     let (release, fetching) = fetch_held(&g);
     tokio::time::sleep(Duration::from_millis(50)).await;
-    assert!(g.refresh().await.unwrap());
+    assert!(g.clear().await.unwrap());
     release.send(()).unwrap();
     assert_eq!(fetching.await.unwrap(), (OLD, Fetched::NotStored));
     assert_eq!(
@@ -217,7 +217,7 @@ async fn a_refresh_of_a_missing_group_still_fences_a_racing_fetch() {
     let g = cache.group("g", "p").unwrap();
     let (release, fetching) = fetch_held(&g);
     tokio::time::sleep(Duration::from_millis(50)).await;
-    assert!(!g.refresh().await.unwrap());
+    assert!(!g.clear().await.unwrap());
     release.send(()).unwrap();
     assert_eq!(fetching.await.unwrap(), (OLD, Fetched::NotStored));
     assert_eq!(g.len().await.unwrap(), 0);
@@ -256,7 +256,7 @@ async fn a_refused_store_is_not_shared_with_fetches_that_joined_after_the_refres
     let g = cache.group("g", "p").unwrap();
     let (release, leading) = fetch_held(&g);
     tokio::time::sleep(Duration::from_millis(50)).await;
-    assert!(!g.refresh().await.unwrap());
+    assert!(!g.clear().await.unwrap());
     // Joins the in-flight load after the refresh returned.
     let follower = {
         let g = g.clone();

@@ -58,7 +58,7 @@ async fn paths_are_listed_and_invalidated_at_any_level() {
             .as_deref(),
         Some("7/3/9")
     );
-    // Other languages see the plain joined key.
+    // The plain joined key reads the same entry (one key, one entry).
     assert_eq!(
         cache
             .get::<String>("org:7:prj:3:pl:9")

@@ -155,13 +155,13 @@ async fn doc_matches_the_legacy_migration_keys() {
     for i in 0..300 {
         server.cmd::<()>(&[b"SET", format!("old-{i}").as_bytes(), b"v"]);
     }
-    let rules = tagcache::LegacyRules::new([tagcache::LegacyRule::new("old-{n}")
+    let rules = tagcache::legacy::LegacyRules::new([tagcache::legacy::LegacyRule::new("old-{n}")
         .scope(["o", "{n}"])
         .part("v")])
     .unwrap();
     // One step of a pass: the state key is a hash, as documented.
     let mut m = cache
-        .legacy_migration(&rules, tagcache::MigrateOptions::new().batch(10))
+        .legacy_migration(&rules, tagcache::legacy::MigrateOptions::new().batch(10))
         .await
         .unwrap();
     assert!(!m.step().await.unwrap().done);

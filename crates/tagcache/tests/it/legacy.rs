@@ -7,9 +7,8 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use tagcache::{
-    Cache, ErrorKind, KeyPath, LegacyMode, LegacyRule, LegacyRules, MigrateOptions, MoveAction,
-};
+use tagcache::legacy::{LegacyMode, LegacyRule, LegacyRules, MigrateOptions, MoveAction};
+use tagcache::{Cache, ErrorKind, KeyPath};
 
 use tagcache_testkit::RedisServer;
 
@@ -609,7 +608,8 @@ async fn bulk_migration_resumes_after_interruption_and_is_idempotent() {
     assert!(!exists(&server, "{test}:legacy"));
 
     // Run again: nothing left to do.
-    let again = cache.migrate_legacy(&rules, opts, |_, _| {}).await.unwrap();
+    let migration = cache.legacy_migration(&rules, opts).await.unwrap();
+    let again = migration.run(|_, _| {}).await.unwrap();
     assert_eq!((again.migrated, again.skipped), (0, 0));
     assert!(again.not_string >= 1);
     assert!(again.scanned > 0);
@@ -639,13 +639,12 @@ async fn a_dry_run_changes_nothing() {
 
     let mut planned = Vec::new();
     let report = cache
-        .migrate_legacy(
-            &rules(),
-            MigrateOptions::new().dry_run(true).batch(20),
-            |step, _| {
-                planned.extend(step.moves.clone());
-            },
-        )
+        .legacy_migration(&rules(), MigrateOptions::new().dry_run(true).batch(20))
+        .await
+        .unwrap()
+        .run(|step, _| {
+            planned.extend(step.moves.clone());
+        })
         .await
         .unwrap();
     assert_eq!(report.migrated, (legacy - 1) as u64);
@@ -683,7 +682,10 @@ async fn the_completion_marker_stops_every_scan_fallback() {
     assert!(s1 > s0, "in transition, listing scans");
 
     let report = cache
-        .migrate_legacy(&rules(), MigrateOptions::new(), |_, _| {})
+        .legacy_migration(&rules(), MigrateOptions::new())
+        .await
+        .unwrap()
+        .run(|_, _| {})
         .await
         .unwrap();
     assert_eq!(report.migrated, 0, "the listing had moved it already");
@@ -729,11 +731,10 @@ async fn bulk_migration_keeps_to_its_rate() {
     let legacy = seed_bulk(&server, 40);
     let started = Instant::now();
     let report = cache
-        .migrate_legacy(
-            &rules(),
-            MigrateOptions::new().rate_per_sec(200).batch(20),
-            |_, _| {},
-        )
+        .legacy_migration(&rules(), MigrateOptions::new().rate_per_sec(200).batch(20))
+        .await
+        .unwrap()
+        .run(|_, _| {})
         .await
         .unwrap();
     assert_eq!(report.migrated, legacy as u64);

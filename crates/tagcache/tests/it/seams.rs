@@ -254,13 +254,14 @@ async fn reserved_indexes_are_not_listed_as_tags() {
 #[tokio::test]
 async fn a_legacy_value_replaces_a_malformed_entry_instead_of_being_dropped() {
     let server = RedisServer::start();
-    let rules =
-        tagcache::LegacyRules::new([tagcache::LegacyRule::new("old-{id:[^-]}-{attr:[^-]}")
-            .scope(["o", "{id}"])
-            .part("{attr}")])
-        .unwrap();
+    let rules = tagcache::legacy::LegacyRules::new([tagcache::legacy::LegacyRule::new(
+        "old-{id:[^-]}-{attr:[^-]}",
+    )
+    .scope(["o", "{id}"])
+    .part("{attr}")])
+    .unwrap();
     let c = crate::builder(&server)
-        .legacy(rules, tagcache::LegacyMode::Migrate)
+        .legacy(rules, tagcache::legacy::LegacyMode::Migrate)
         .build()
         .await
         .unwrap();
