@@ -56,6 +56,9 @@ pub(crate) struct Transaction {
     queued: usize,
 }
 
+/// One index's new members: bucket, tag, (expiry, member) pairs.
+type IndexEdges<'a> = (u16, &'a [u8], Vec<(u64, &'a [u8])>);
+
 /// Builds the transaction for `ops` (of one hash slot on a cluster), with
 /// expiries counted from `now_ms` (Redis' clock). The one place the
 /// transaction's commands are chosen: another command that must be atomic
@@ -66,7 +69,7 @@ pub(crate) fn build(space: &KeySpace, ops: &[&WriteOp], now_ms: u64) -> Transact
     let mut sets = Vec::with_capacity(ops.len());
     // Edges grouped per index, in first-use order: (bucket, tag) -> members.
     let mut slots: HashMap<(u16, &[u8]), usize> = HashMap::new();
-    let mut edges: Vec<(u16, &[u8], Vec<(u64, &[u8])>)> = Vec::new();
+    let mut edges: Vec<IndexEdges<'_>> = Vec::new();
     let mut queued = 0;
     for op in ops {
         let fresh = now_ms.saturating_add(op.ttl_ms);

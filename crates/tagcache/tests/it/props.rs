@@ -1112,7 +1112,7 @@ fn random_operations_match_the_model_on_a_cluster() {
         let case = n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let ns = format!("model{case}");
         // Both write paths, alternately.
-        let path = if case % 2 == 0 {
+        let path = if case.is_multiple_of(2) {
             WritePath::Transaction
         } else {
             WritePath::Script

@@ -449,7 +449,7 @@ async fn on_a_cluster_writes_are_transactions_on_their_bucket_node() {
     let delta = |c: &str| after.get(c).copied().unwrap_or(0) - before.get(c).copied().unwrap_or(0);
     assert_eq!(delta("set"), 60);
     assert_eq!(delta("evalsha"), 0, "no fallback to set.lua");
-    assert!(delta("exec") >= 20 + 1, "{}", delta("exec"));
+    assert!(delta("exec") > 20, "{}", delta("exec"));
     // Dropping a tag: the unlink script runs on the bucket's node.
     cache
         .set_bytes("k1", b"x", &SetOptions::new().tag("a"))

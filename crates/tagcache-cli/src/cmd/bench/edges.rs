@@ -742,8 +742,12 @@ mod tests {
     fn compared_cases_exist_and_pair_tagcache_with_raw() {
         for (tc, base) in COMPARED {
             let find = |id: &str| CASES.iter().find(|c| c.id == id).map(|c| c.writer);
-            assert_eq!(find(tc), Some(Writer::Tagcache), "{tc}");
+            assert!(matches!(find(tc), Some(Writer::Tagcache { .. })), "{tc}");
             assert!(matches!(find(base), Some(Writer::Raw { .. })), "{base}");
         }
+        let mut ids: Vec<&str> = CASES.iter().map(|c| c.id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), CASES.len(), "case ids are unique");
     }
 }
