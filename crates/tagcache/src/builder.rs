@@ -3,7 +3,7 @@
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use crate::cache::{Cache, Inner, ServerInfo};
+use crate::cache::{Cache, Inner};
 use crate::engine::core::{Core, Limits};
 use crate::engine::write::WriteQueue;
 use crate::error::{Error, ErrorKind, InvalidInput, Result};
@@ -17,10 +17,7 @@ use crate::scripts::SCRIPTS;
 use crate::server::breaker::{Breaker, BreakerConfig};
 use crate::server::conn::{redact_url, Conn, Gate};
 use crate::server::policy::{self, EvictionCheck, Safety};
-
-/// Version of the on-Redis layout this crate reads and writes
-/// (`docs/redis-layout.md`), stored in the namespace's meta key.
-pub const LAYOUT_VERSION: u32 = 2;
+use crate::server::ServerInfo;
 
 /// Configures and connects a [`Cache`]. Created by [`Cache::builder`].
 ///
@@ -63,6 +60,15 @@ pub struct CacheBuilder {
     op_timeout: Duration,
     key_logging: KeyLogging,
     legacy: Option<(crate::legacy::LegacyRules, crate::legacy::LegacyMode)>,
+}
+
+impl Cache {
+    /// Starts configuring a cache for the Redis at `url`: `redis://`,
+    /// `rediss://` (TLS), `redis+unix://` / `unix://` or a bare socket path;
+    /// user and password go in the URL (`redis://user:pass@host:port/db`).
+    pub fn builder(url: impl Into<String>) -> CacheBuilder {
+        CacheBuilder::new(url)
+    }
 }
 
 impl CacheBuilder {
@@ -504,17 +510,17 @@ impl CacheBuilder {
             clock: Default::default(),
         });
         let writes = WriteQueue::start(core.clone());
-        let replayer = crate::failsafe::start_replayer(&core, &journal);
+        let replayer = crate::engine::tasks::start_replayer(&core, &journal);
         let sweeper = self
             .auto_sweep
-            .map(|every| crate::cache::start_sweeper(&core, every));
+            .map(|every| crate::engine::tasks::start_sweeper(&core, every));
         Cache::from_inner(Inner {
             core,
             writes,
             info,
             flights: Default::default(),
             journal,
-            hot_metrics: crate::failsafe::HotMetrics::new(&self.namespace),
+            hot_metrics: crate::observe::metrics::HotMetrics::new(&self.namespace),
             op_timeout: self.op_timeout,
             response_timeout: self.response_timeout,
             legacy: self

@@ -9,7 +9,7 @@ use std::time::Duration;
 use tagcache::{Cache, SetOptions, WritePath};
 
 use crate::raw;
-use crate::support::RedisServer;
+use tagcache_testkit::RedisServer;
 
 const PATHS: [WritePath; 2] = [WritePath::Transaction, WritePath::Script];
 

@@ -26,7 +26,7 @@ use super::layout::{prefix_tag, Footprint, Keys, Space, ALL_TAG};
 use super::report::Run;
 use super::workload::Workload;
 use super::{batches, drive, now_ms, Bench, BATCHES_IN_FLIGHT, TTL};
-use crate::error::{CliError, Result};
+use crate::error::{BenchError, Result};
 
 /// Entries per case written one call at a time (at most; `--entries`
 /// caps it).
@@ -657,7 +657,7 @@ impl Writes<'_, '_> {
                             Ok::<_, std::convert::Infallible>(value.to_vec())
                         })
                         .await;
-                    loaded.map_err(|e| CliError::error(format!("get_or_compute: {e}")))?;
+                    loaded.map_err(|e| BenchError::error(format!("get_or_compute: {e}")))?;
                     Ok(())
                 })
                 .await
