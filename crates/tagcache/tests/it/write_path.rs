@@ -426,7 +426,7 @@ async fn a_full_redis_refuses_the_whole_transaction() {
 /// to the script, and the layout is exact.
 #[tokio::test]
 async fn on_a_cluster_writes_are_transactions_on_their_bucket_node() {
-    let cluster = crate::support::cluster::RedisCluster::start(3, 0);
+    let cluster = tagcache_testkit::RedisCluster::start(3, 0);
     let cache = Cache::builder("")
         .cluster(cluster.seeds())
         .namespace("test")
