@@ -51,7 +51,8 @@ pub(crate) struct Transaction {
     /// `MULTI`, the commands, `EXEC` (a plain pipeline: every reply is
     /// read, so a refused command is seen).
     pub(crate) pipe: redis::Pipeline,
-    /// Position of each entry's `SET` in the `EXEC` reply.
+    /// Position of each entry's `SET` in the `EXEC` reply (`0..n`: the
+    /// SETs are queued before every `ZADD`).
     sets: Vec<usize>,
     /// Commands between `MULTI` and `EXEC`.
     queued: usize,
@@ -192,11 +193,13 @@ impl Core {
                 return self.write_scripted(ops).await;
             }
         };
-        if results
+        // The SETs come first (see `build`), the index and registry ZADDs
+        // after them.
+        let edges_failed = results
             .iter()
-            .enumerate()
-            .any(|(i, r)| matches!(r, Value::ServerError(_)) && !tx.sets.contains(&i))
-        {
+            .skip(tx.sets.len())
+            .any(|r| matches!(r, Value::ServerError(_)));
+        if edges_failed {
             // An index or registry key of another type (a foreign writer):
             // the script reports it as it always did.
             self.count_fallbacks("index", 1);
