@@ -167,8 +167,8 @@ pub(crate) async fn invalidate_prefix(c: Cache, p: KeyPath) -> PyResult<u64> {
 
 pub(crate) async fn scope_set(s: Scope, part: Part, v: In, o: SetOptions) -> PyResult<()> {
     match v {
-        In::Bytes(b) => s.set_bytes_with(part, &b, &o).await,
-        In::Value(v) => s.set_with(part, &v, &o).await,
+        In::Bytes(b) => s.set_bytes(part, &b, &o).await,
+        In::Value(v) => s.set(part, &v, &o).await,
     }
     .py()
 }
@@ -464,8 +464,8 @@ pub(crate) async fn fss_contains(s: FailSafeScope, part: Part) -> PyResult<Optio
 
 pub(crate) async fn fss_set(s: FailSafeScope, part: Part, v: In, o: SetOptions) -> PyResult<bool> {
     let w = match v {
-        In::Bytes(b) => s.set_bytes_with(part, &b, &o).await,
-        In::Value(v) => s.set_with(part, &v, &o).await,
+        In::Bytes(b) => s.set_bytes(part, &b, &o).await,
+        In::Value(v) => s.set(part, &v, &o).await,
     }
     .py()?;
     Ok(matches!(w, Written::Stored))

@@ -64,7 +64,7 @@ async fn fail_safe_paths_scopes_and_groups_answer_fast_with_redis_killed() {
     );
     assert_eq!(
         scope
-            .set("a", &1u32, Duration::from_secs(60))
+            .set("a", &1u32, &SetOptions::new().ttl(Duration::from_secs(60)))
             .await
             .unwrap(),
         Written::Stored
@@ -117,15 +117,18 @@ async fn fail_safe_paths_scopes_and_groups_answer_fast_with_redis_killed() {
         Lookup::Bypassed(_)
     ));
     assert!(matches!(
-        fast("scope set", scope.set("a", &2u32, Duration::from_secs(60)))
-            .await
-            .unwrap(),
+        fast(
+            "scope set",
+            scope.set("a", &2u32, &SetOptions::new().ttl(Duration::from_secs(60)))
+        )
+        .await
+        .unwrap(),
         Written::Skipped(_)
     ));
     assert!(matches!(
         fast(
             "scope set_bytes",
-            scope.set_bytes("b", b"x", Duration::from_secs(60))
+            scope.set_bytes("b", b"x", &SetOptions::new().ttl(Duration::from_secs(60)))
         )
         .await
         .unwrap(),
@@ -268,12 +271,18 @@ async fn a_journaled_scope_clear_bypasses_the_owner_and_is_replayed() {
     let scope = fs.scope(owner.clone()).unwrap();
     let other = fs.scope(["dsr", "pr-10"]).unwrap();
     let ttl = Duration::from_secs(60);
-    scope.set("a", &1u32, ttl).await.unwrap();
     scope
-        .set_with("b", &2u32, &SetOptions::new().ttl(ttl).tag("user:9"))
+        .set("a", &1u32, &SetOptions::new().ttl(ttl))
         .await
         .unwrap();
-    other.set("a", &10u32, ttl).await.unwrap();
+    scope
+        .set("b", &2u32, &SetOptions::new().ttl(ttl).tag("user:9"))
+        .await
+        .unwrap();
+    other
+        .set("a", &10u32, &SetOptions::new().ttl(ttl))
+        .await
+        .unwrap();
 
     let blocker = block_invalidation(&server, &prefix_tag(&owner));
     assert_eq!(scope.clear().await.unwrap(), Removal::Journaled);
@@ -358,7 +367,10 @@ async fn a_prefix_invalidation_and_scope_clear_journaled_while_redis_is_frozen_a
     fs.set_path(&kept, &2u32, &opts).await.unwrap();
     let scope = fs.scope(["dsr", "pr-1"]).unwrap();
     let ttl = Duration::from_secs(60);
-    scope.set("a", &3u32, ttl).await.unwrap();
+    scope
+        .set("a", &3u32, &SetOptions::new().ttl(ttl))
+        .await
+        .unwrap();
 
     server.pause();
     let started = Instant::now();
@@ -403,7 +415,7 @@ async fn a_journaled_namespace_clear_bypasses_every_read_and_is_replayed() {
         .unwrap();
     fs.scope(["dsr", "pr-1"])
         .unwrap()
-        .set("a", &2u32, ttl)
+        .set("a", &2u32, &SetOptions::new().ttl(ttl))
         .await
         .unwrap();
     // A string where a clear's registry goes makes the clear fail.

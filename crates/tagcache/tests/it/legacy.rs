@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use tagcache::legacy::{LegacyMode, LegacyRule, LegacyRules, MigrateOptions, MoveAction};
-use tagcache::{Cache, ErrorKind, KeyPath};
+use tagcache::{Cache, ErrorKind, KeyPath, SetOptions};
 
 use tagcache_testkit::RedisServer;
 
@@ -248,9 +248,13 @@ async fn a_read_migrates_the_legacy_key_with_its_remaining_ttl() {
     // No legacy key, no entry: a miss. A part no rule maps: a plain read.
     assert_eq!(dsr.get_bytes("identity:phone").await.unwrap(), None);
     assert_eq!(dsr.get_bytes("notes").await.unwrap(), None);
-    dsr.set("notes", &"typed", Duration::from_secs(60))
-        .await
-        .unwrap();
+    dsr.set(
+        "notes",
+        &"typed",
+        &SetOptions::new().ttl(Duration::from_secs(60)),
+    )
+    .await
+    .unwrap();
     assert_eq!(
         dsr.get::<String>("notes").await.unwrap().as_deref(),
         Some("typed")
@@ -301,9 +305,13 @@ async fn read_only_mode_returns_legacy_values_without_moving_them() {
     assert!(!cache.exists("dsr:pr-1:identity\\:email").await.unwrap());
     assert!(dsr.contains("identity:email").await.unwrap());
     // A new write wins over the legacy key, which old code may still read.
-    dsr.set_bytes("identity:email", "b@example.com", Duration::from_secs(60))
-        .await
-        .unwrap();
+    dsr.set_bytes(
+        "identity:email",
+        "b@example.com",
+        &SetOptions::new().ttl(Duration::from_secs(60)),
+    )
+    .await
+    .unwrap();
     assert_eq!(
         dsr.get_bytes("identity:email").await.unwrap().as_deref(),
         Some(&b"b@example.com"[..])
@@ -322,9 +330,13 @@ async fn stale_legacy_twins_are_deleted() {
     let server = RedisServer::start();
     let cache = legacy_cache(&server, LegacyMode::Migrate).await;
     let dsr = cache.scope(["dsr", "pr-1"]).unwrap();
-    dsr.set_bytes("identity:email", "new", Duration::from_secs(60))
-        .await
-        .unwrap();
+    dsr.set_bytes(
+        "identity:email",
+        "new",
+        &SetOptions::new().ttl(Duration::from_secs(60)),
+    )
+    .await
+    .unwrap();
     // Old code writes the legacy key after the new one exists.
     put(&server, "id-pr-1-identity-email", "old", Some(600_000));
     assert_eq!(
@@ -334,15 +346,23 @@ async fn stale_legacy_twins_are_deleted() {
     assert!(!exists(&server, "id-pr-1-identity-email"), "twin deleted");
     // A write deletes the twin at once (Migrate mode).
     put(&server, "id-pr-1-identity-phone", "old", None);
-    dsr.set_bytes("identity:phone", "new", Duration::from_secs(60))
-        .await
-        .unwrap();
+    dsr.set_bytes(
+        "identity:phone",
+        "new",
+        &SetOptions::new().ttl(Duration::from_secs(60)),
+    )
+    .await
+    .unwrap();
     assert!(!exists(&server, "id-pr-1-identity-phone"));
     // Typed writes too.
     put(&server, "dsr__pr-1__retry__1", "9", None);
-    dsr.set("retry:1", &1u32, Duration::from_secs(60))
-        .await
-        .unwrap();
+    dsr.set(
+        "retry:1",
+        &1u32,
+        &SetOptions::new().ttl(Duration::from_secs(60)),
+    )
+    .await
+    .unwrap();
     assert!(!exists(&server, "dsr__pr-1__retry__1"));
     assert_eq!(dsr.get::<u32>("retry:1").await.unwrap(), Some(1));
     assert_eq!(scans(&server), 0);
@@ -367,16 +387,24 @@ async fn seed_mixed(server: &RedisServer, cache: &Cache) {
         );
         let scope = cache.scope(["dsr", owner]).unwrap();
         scope
-            .set_bytes("mask", "secret", Duration::from_secs(60))
+            .set_bytes(
+                "mask",
+                "secret",
+                &SetOptions::new().ttl(Duration::from_secs(60)),
+            )
             .await
             .unwrap();
     }
     // A twin (old code wrote it after the new entry) and a key matching
     // the identity pattern in two ways.
     let pr1 = cache.scope(["dsr", "pr-1"]).unwrap();
-    pr1.set_bytes("identity:phone", "new", Duration::from_secs(60))
-        .await
-        .unwrap();
+    pr1.set_bytes(
+        "identity:phone",
+        "new",
+        &SetOptions::new().ttl(Duration::from_secs(60)),
+    )
+    .await
+    .unwrap();
     put(server, "id-pr-1-identity-phone", "old", None);
     put(server, "id-pr-1-identity-a-identity-b", "?", None);
 }
@@ -537,7 +565,11 @@ async fn bulk_migration_resumes_after_interruption_and_is_idempotent() {
         cache
             .scope(["dsr".to_owned(), format!("pr-{o}")])
             .unwrap()
-            .set_bytes("identity:email", "new", Duration::from_secs(60))
+            .set_bytes(
+                "identity:email",
+                "new",
+                &SetOptions::new().ttl(Duration::from_secs(60)),
+            )
             .await
             .unwrap();
     }
@@ -624,7 +656,11 @@ async fn a_dry_run_changes_nothing() {
     cache
         .scope(["dsr", "pr-0"])
         .unwrap()
-        .set_bytes("identity:email", "new", Duration::from_secs(60))
+        .set_bytes(
+            "identity:email",
+            "new",
+            &SetOptions::new().ttl(Duration::from_secs(60)),
+        )
         .await
         .unwrap();
     let dbsize: u64 = server.cmd(&[b"DBSIZE"]);

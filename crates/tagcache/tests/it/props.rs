@@ -467,7 +467,7 @@ impl Case<'_> {
             (Via::Path, Some(path)) => self.cache.set_path(&path, &value, &opts).await,
             (Via::Scope, Some(_)) => {
                 let (scope, part) = scope_of(&self.cache, w.key).unwrap();
-                scope.set_with(part, &value, &opts).await
+                scope.set(part, &value, &opts).await
             }
             _ => self.cache.set(KEYS[w.key], &value, &opts).await,
         }
