@@ -168,11 +168,9 @@ impl FailSafeGroup {
         field: impl AsRef<[u8]>,
         value: &T,
     ) -> Result<Written> {
-        let outcome = self
-            .fs
-            .bounded("group_set", None, self.group.set(field, value))
-            .await?;
-        Ok(outcome.map_or_else(Written::Skipped, |()| Written::Stored))
+        self.fs
+            .written("group_set", None, self.group.set(field, value))
+            .await
     }
 
     /// Drops the whole group; journaled when Redis is unreachable (fetches

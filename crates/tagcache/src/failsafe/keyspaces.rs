@@ -31,10 +31,8 @@ impl FailSafeCache {
     ) -> Result<Written> {
         path.validate()?;
         let key = path.encode();
-        let outcome = self
-            .bounded("set", Some(&key), self.cache.set_path(path, value, opts))
-            .await?;
-        Ok(outcome.map_or_else(Written::Skipped, |()| Written::Stored))
+        self.written("set", Some(&key), self.cache.set_path(path, value, opts))
+            .await
     }
 
     /// Reads the value under a hierarchical key; bypassed while a pending
@@ -251,11 +249,9 @@ impl FailSafeScope {
     ) -> Result<Written> {
         let part = part.into();
         let key = self.key(&part);
-        let outcome = self
-            .fs
-            .bounded("set", Some(&key), self.scope.set(part, value, opts))
-            .await?;
-        Ok(outcome.map_or_else(Written::Skipped, |()| Written::Stored))
+        self.fs
+            .written("set", Some(&key), self.scope.set(part, value, opts))
+            .await
     }
 
     /// Stores raw bytes for this owner (as [`Scope::set_bytes`]); skipped
@@ -271,11 +267,9 @@ impl FailSafeScope {
     ) -> Result<Written> {
         let part = part.into();
         let key = self.key(&part);
-        let outcome = self
-            .fs
-            .bounded("set", Some(&key), self.scope.set_bytes(part, value, opts))
-            .await?;
-        Ok(outcome.map_or_else(Written::Skipped, |()| Written::Stored))
+        self.fs
+            .written("set", Some(&key), self.scope.set_bytes(part, value, opts))
+            .await
     }
 
     /// Deletes one of this owner's entries; journaled when Redis is
