@@ -164,22 +164,7 @@ fn overlapping_and_malformed_rules_are_refused() {
     ])
     .unwrap();
     // The same checks apply to a rules file.
-    let e = LegacyRules::from_toml(
-        r#"
-        [[rule]]
-        name = "identity"
-        pattern = "id-{id}-identity-{attr}"
-        scope = ["dsr", "{id}"]
-        part = "identity:{attr}"
-
-        [[rule]]
-        name = "catch-all"
-        pattern = "id-{id}-{rest}"
-        scope = ["dsr", "{id}"]
-        part = "other:{rest}"
-        "#,
-    )
-    .unwrap_err();
+    let e = LegacyRules::from_toml(tagcache_testkit::fixtures::OVERLAPPING_RULES_TOML).unwrap_err();
     assert!(e.to_string().contains("\"catch-all\""), "{e}");
 }
 
