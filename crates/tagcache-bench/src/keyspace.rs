@@ -207,7 +207,8 @@ async fn groups(b: &Bench<'_>) -> Result<Comparison> {
                     let (v, how) = group(o)?
                         .fetch(&f, || async { Err::<bool, _>("loader called on a hit") })
                         .await
-                        .map_err(|e| BenchError::error(format!("group fetch: {e}")))?;
+                        .map_err(|e| BenchError::error(format!("group fetch: {e}")))?
+                        .into_parts();
                     if v && how == tagcache::Fetched::Hit {
                         Ok(())
                     } else {

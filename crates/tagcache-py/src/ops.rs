@@ -220,7 +220,8 @@ pub(crate) async fn group_fetch(
     let (value, fetched) = g
         .fetch(&field, || loader.run())
         .await
-        .map_err(compute_to_py)?;
+        .map_err(compute_to_py)?
+        .into_parts();
     Ok(ComputedOut {
         value,
         source: with_source.then(|| fetched_name(fetched)),
@@ -488,7 +489,8 @@ pub(crate) async fn fsg_fetch(
     let (value, fetched) = g
         .fetch(&field, || loader.run())
         .await
-        .map_err(compute_to_py)?;
+        .map_err(compute_to_py)?
+        .into_parts();
     Ok(ComputedOut {
         value,
         source: with_source.then(|| fetched_name(fetched)),

@@ -13,7 +13,7 @@ use crate::failsafe::journal::Pending;
 use crate::keyspace::group::{Fetched, FieldRead, Group};
 use crate::layout::codec;
 use crate::layout::path::Part;
-use crate::readthrough::compute::ComputeError;
+use crate::readthrough::compute::{ComputeError, Computed};
 
 impl FailSafeCache {
     /// The fail-safe view of the hash group `name` of `owner` (see
@@ -40,9 +40,10 @@ impl FailSafeCache {
 /// ```no_run
 /// # async fn demo(cache: tagcache::Cache) -> Result<(), Box<dyn std::error::Error>> {
 /// let group = cache.fail_safe().group("protected_branches", 42)?.tag("project:42");
-/// let (protected, _how) = group
+/// let fetched = group
 ///     .fetch("main", || async { Ok::<_, std::io::Error>(true) })
 ///     .await?;
+/// let (protected, _how) = fetched.into_parts();
 /// group.clear().await?; // Done, or Journaled while Redis is down
 /// # Ok(()) }
 /// ```
@@ -121,24 +122,25 @@ impl FailSafeGroup {
         &self,
         field: impl AsRef<[u8]>,
         loader: F,
-    ) -> std::result::Result<(T, Fetched), ComputeError<E>>
+    ) -> std::result::Result<Computed<T, Fetched>, ComputeError<E>>
     where
         T: Serialize + DeserializeOwned + PartialEq,
         F: FnOnce() -> Fut,
         Fut: Future<Output = std::result::Result<T, E>>,
     {
         let field = Group::field(field.as_ref());
-        match self.read("group_fetch", &field).await? {
+        let (value, source) = match self.read("group_fetch", &field).await? {
             Ok(read) => {
                 self.group
                     .resolve(&field, read, loader, Some(self.fs.timeout))
-                    .await
+                    .await?
             }
             Err(reason) => {
                 let value = loader().await.map_err(ComputeError::Loader)?;
-                Ok((value, Fetched::Bypassed(reason)))
+                (value, Fetched::Bypassed(reason))
             }
-        }
+        };
+        Ok(Computed { value, source })
     }
 
     /// Reads a field without computing it.

@@ -35,7 +35,7 @@ use crate::layout::keys;
 use crate::layout::keys::validate_tag;
 use crate::layout::path::{KeyPath, Part};
 use crate::observe::metrics as names;
-use crate::readthrough::compute::{single_flight, ComputeError, Flown};
+use crate::readthrough::compute::{single_flight, ComputeError, Computed, Flown};
 use crate::scripts::SCRIPTS;
 use crate::server::conn::ScriptCall;
 
@@ -86,9 +86,10 @@ pub(crate) struct FieldRead {
 /// ```no_run
 /// # async fn demo(cache: tagcache::Cache) -> Result<(), Box<dyn std::error::Error>> {
 /// let group = cache.group("protected_branches", 42)?.tag("project:42");
-/// let (protected, _) = group
+/// let protected = group
 ///     .fetch("main", || async { Ok::<_, std::io::Error>(true) })
-///     .await?;
+///     .await?
+///     .value;
 /// group.clear().await?; // the project's rules changed
 /// # Ok(()) }
 /// ```
@@ -192,7 +193,7 @@ impl Group {
         &self,
         field: impl AsRef<[u8]>,
         loader: F,
-    ) -> std::result::Result<(T, Fetched), ComputeError<E>>
+    ) -> std::result::Result<Computed<T, Fetched>, ComputeError<E>>
     where
         T: Serialize + DeserializeOwned + PartialEq,
         F: FnOnce() -> Fut,
@@ -200,7 +201,8 @@ impl Group {
     {
         let field = Self::field(field.as_ref());
         let read = self.read(&field).await?;
-        self.resolve(&field, read, loader, None).await
+        let (value, source) = self.resolve(&field, read, loader, None).await?;
+        Ok(Computed { value, source })
     }
 
     /// Reads a field and the group's tag section, with Redis' clock.

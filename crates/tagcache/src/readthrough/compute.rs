@@ -33,14 +33,22 @@ pub enum Source {
     Stale,
 }
 
-/// A value with the place it came from.
+/// A value with the place it came from: a [`Source`] for
+/// [`Cache::get_or_compute`], a [`crate::Fetched`] for a group's fetch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct Computed<T> {
+pub struct Computed<T, S = Source> {
     /// The value.
     pub value: T,
     /// Where it came from.
-    pub source: Source,
+    pub source: S,
+}
+
+impl<T, S> Computed<T, S> {
+    /// The value and where it came from, as a pair.
+    pub fn into_parts(self) -> (T, S) {
+        (self.value, self.source)
+    }
 }
 
 /// Why [`Cache::get_or_compute`] failed.

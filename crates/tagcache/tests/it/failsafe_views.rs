@@ -153,7 +153,8 @@ async fn fail_safe_paths_scopes_and_groups_answer_fast_with_redis_killed() {
         }),
     )
     .await
-    .unwrap();
+    .unwrap()
+    .into_parts();
     assert!(!value);
     assert!(matches!(how, Fetched::Bypassed(_)), "{how:?}");
     assert_eq!(runs.load(Ordering::SeqCst), 1);
@@ -193,7 +194,8 @@ async fn fail_safe_paths_scopes_and_groups_answer_fast_with_redis_killed() {
     let (value, how) = group
         .fetch("main", || async { Ok::<_, String>(true) })
         .await
-        .unwrap();
+        .unwrap()
+        .into_parts();
     assert_eq!((value, how), (true, Fetched::Miss));
 }
 
@@ -321,7 +323,8 @@ async fn a_journaled_group_tag_invalidation_makes_fetches_load_without_caching()
         group
             .fetch("main", || async { Ok::<_, String>(1u32) })
             .await
-            .unwrap(),
+            .unwrap()
+            .into_parts(),
         (1, Fetched::Miss)
     );
     let blocker = block_invalidation(&server, b"org:7");
@@ -334,7 +337,8 @@ async fn a_journaled_group_tag_invalidation_makes_fetches_load_without_caching()
         group
             .fetch("main", || async { Ok::<_, String>(2u32) })
             .await
-            .unwrap(),
+            .unwrap()
+            .into_parts(),
         (2, Fetched::Bypassed(pending))
     );
     assert_eq!(
@@ -348,7 +352,8 @@ async fn a_journaled_group_tag_invalidation_makes_fetches_load_without_caching()
         group
             .fetch("main", || async { Ok::<_, String>(3u32) })
             .await
-            .unwrap(),
+            .unwrap()
+            .into_parts(),
         (3, Fetched::Miss)
     );
 }
