@@ -287,7 +287,10 @@ async fn migration(b: &Bench<'_>) -> Result<Comparison> {
         let run = b
             .measure(&["scan", "evalsha"], n, async move {
                 let report = cache
-                    .legacy_migration(rules, tagcache::legacy::MigrateOptions::new().batch(1000))
+                    .legacy_migration(
+                        Some(rules),
+                        tagcache::legacy::MigrateOptions::new().batch(1000),
+                    )
                     .await?
                     .run(|_, _| {})
                     .await?;

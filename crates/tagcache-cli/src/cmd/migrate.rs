@@ -118,7 +118,7 @@ pub async fn run(args: MigrateArgs, ctx: &Context) -> Result<ExitCode> {
         .batch(usize::try_from(args.batch).unwrap_or(usize::MAX))
         .restart(args.restart);
     let mut migration = ctx
-        .until_interrupted(async { Ok(cache.legacy_migration(&rules, opts).await?) })
+        .until_interrupted(async { Ok(cache.legacy_migration(Some(&rules), opts).await?) })
         .await?;
     if migration.resumed() {
         tracing::info!(

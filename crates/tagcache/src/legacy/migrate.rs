@@ -226,12 +226,14 @@ pub struct Migration {
 }
 
 impl Cache {
-    /// Starts (or resumes) a bulk migration of legacy keys: the step API.
+    /// Starts (or resumes) a bulk migration of legacy keys: the step API
+    /// ([`Migration::step`], or [`Migration::run`] for the whole walk).
+    /// `rules`: `None` takes the builder's ([`crate::CacheBuilder::legacy`]).
     ///
     /// ```no_run
     /// # async fn demo(cache: tagcache::Cache, rules: tagcache::legacy::LegacyRules) -> tagcache::Result<()> {
     /// let mut migration = cache
-    ///     .legacy_migration(&rules, tagcache::legacy::MigrateOptions::new().rate_per_sec(2000))
+    ///     .legacy_migration(Some(&rules), tagcache::legacy::MigrateOptions::new().rate_per_sec(2000))
     ///     .await?;
     /// loop {
     ///     let step = migration.step().await?;
@@ -244,12 +246,21 @@ impl Cache {
     /// ```
     ///
     /// # Errors
-    /// Redis errors (reading the saved state, `DBSIZE`).
+    /// [`ErrorKind::Config`](crate::ErrorKind::Config) without rules (none
+    /// given, none configured); Redis errors (reading the saved state,
+    /// `DBSIZE`).
     pub async fn legacy_migration(
         &self,
-        rules: &LegacyRules,
+        rules: Option<&LegacyRules>,
         opts: MigrateOptions,
     ) -> Result<Migration> {
+        let configured = self.legacy().map(|l| &l.rules);
+        let Some(rules) = rules.or(configured) else {
+            return Err(Error::new(
+                ErrorKind::Config,
+                "no legacy rules: pass them or configure CacheBuilder::legacy",
+            ));
+        };
         let core = self.core_arc().clone();
         let fingerprint = rules.fingerprint();
         let prefix = rules.common_prefix();

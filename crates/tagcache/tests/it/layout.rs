@@ -161,7 +161,10 @@ async fn doc_matches_the_legacy_migration_keys() {
     .unwrap();
     // One step of a pass: the state key is a hash, as documented.
     let mut m = cache
-        .legacy_migration(&rules, tagcache::legacy::MigrateOptions::new().batch(10))
+        .legacy_migration(
+            Some(&rules),
+            tagcache::legacy::MigrateOptions::new().batch(10),
+        )
         .await
         .unwrap();
     assert!(!m.step().await.unwrap().done);

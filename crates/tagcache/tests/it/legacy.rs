@@ -562,7 +562,10 @@ async fn bulk_migration_resumes_after_interruption_and_is_idempotent() {
     let opts = MigrateOptions::new().batch(50);
 
     // Interrupted after three steps (a crash or Ctrl-C: the state stays).
-    let mut first = cache.legacy_migration(&rules, opts.clone()).await.unwrap();
+    let mut first = cache
+        .legacy_migration(Some(&rules), opts.clone())
+        .await
+        .unwrap();
     assert!(!first.resumed());
     let mut handled = 0;
     for _ in 0..3 {
@@ -578,7 +581,10 @@ async fn bulk_migration_resumes_after_interruption_and_is_idempotent() {
     assert_eq!(state[1], partial.migrated.to_string());
 
     // Resumed: totals continue from the saved ones.
-    let second = cache.legacy_migration(&rules, opts.clone()).await.unwrap();
+    let second = cache
+        .legacy_migration(Some(&rules), opts.clone())
+        .await
+        .unwrap();
     assert!(second.resumed());
     assert_eq!(second.totals(), partial);
     let mut steps = 0;
@@ -625,7 +631,7 @@ async fn bulk_migration_resumes_after_interruption_and_is_idempotent() {
     assert!(!exists(&server, "{test}:legacy"));
 
     // Run again: nothing left to do.
-    let migration = cache.legacy_migration(&rules, opts).await.unwrap();
+    let migration = cache.legacy_migration(Some(&rules), opts).await.unwrap();
     let again = migration.run(|_, _| {}).await.unwrap();
     assert_eq!((again.migrated, again.skipped), (0, 0));
     assert!(again.not_string >= 1);
@@ -660,7 +666,10 @@ async fn a_dry_run_changes_nothing() {
 
     let mut planned = Vec::new();
     let report = cache
-        .legacy_migration(&rules(), MigrateOptions::new().dry_run(true).batch(20))
+        .legacy_migration(
+            Some(&rules()),
+            MigrateOptions::new().dry_run(true).batch(20),
+        )
         .await
         .unwrap()
         .run(|step, _| {
@@ -703,7 +712,7 @@ async fn the_completion_marker_stops_every_scan_fallback() {
     assert!(s1 > s0, "in transition, listing scans");
 
     let report = cache
-        .legacy_migration(&rules(), MigrateOptions::new())
+        .legacy_migration(Some(&rules()), MigrateOptions::new())
         .await
         .unwrap()
         .run(|_, _| {})
@@ -752,7 +761,10 @@ async fn bulk_migration_keeps_to_its_rate() {
     let legacy = seed_bulk(&server, 40);
     let started = Instant::now();
     let report = cache
-        .legacy_migration(&rules(), MigrateOptions::new().rate_per_sec(200).batch(20))
+        .legacy_migration(
+            Some(&rules()),
+            MigrateOptions::new().rate_per_sec(200).batch(20),
+        )
         .await
         .unwrap()
         .run(|_, _| {})
@@ -820,5 +832,29 @@ async fn on_a_cluster_a_read_moves_in_two_ordered_steps() {
     assert_eq!(left, 0);
     // Scans would have to visit every master: refused, not silently partial.
     let e = dsr.keys().collect().await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Config, "{e}");
+}
+
+#[tokio::test]
+async fn a_migration_without_rules_takes_the_builders_or_says_there_are_none() {
+    let mut server = RedisServer::start();
+    server.allow_scan();
+    let seeded = seed_bulk(&server, 10);
+    let cache = legacy_cache(&server, LegacyMode::Migrate).await;
+    let report = cache
+        .legacy_migration(None, MigrateOptions::new())
+        .await
+        .unwrap()
+        .run(|_, _| {})
+        .await
+        .unwrap();
+    assert_eq!(report.migrated, seeded as u64);
+
+    let plain = crate::cache(&server).await;
+    let e = plain
+        .legacy_migration(None, MigrateOptions::new())
+        .await
+        .err()
+        .unwrap();
     assert_eq!(e.kind(), ErrorKind::Config, "{e}");
 }
