@@ -13,14 +13,13 @@
 //! longest wait the PING probe saw.
 
 use serde::Serialize;
-use tagcache::{Cache, SetOptions};
+use tagcache::Cache;
 
 use super::census::{self, Census};
-use super::layout::{Footprint, Keys, Space};
-use super::measure::{measure, median_round, Round};
+use super::layout::{Footprint, Space};
+use super::measure::{self, measure, median_round, Round};
 use super::probe::Stalls;
-use super::writes::load;
-use super::{Bench, TTL};
+use super::Bench;
 use crate::error::Result;
 
 /// Entries cleared by default (`--big` and `--invalidate-entries` raise it).
@@ -175,24 +174,8 @@ async fn census(b: &Bench<'_>, n: u64) -> Result<Option<ClearCensus>> {
 
 /// Writes `n` entries in a fresh namespace.
 async fn prepare(b: &Bench<'_>, suffix: &str, n: u64, what: &str) -> Result<(Cache, Footprint)> {
-    let wl = &b.plan.inv_workload;
-    let space = Space::new(b.plan.namespace(suffix));
-    let fp = Footprint {
-        space: space.clone(),
-        entries: n,
-        keys: Keys::Items,
-        tags: wl.tag_set(n, None),
-    };
-    b.janitor.track(&fp);
-    let cache = b.cache(space.name()).await?;
-    b.progress
-        .set(format!("clear: writing {n} entries for {what}"));
-    load(&cache, n, |i| {
-        let opts = SetOptions::new().ttl(TTL).tags(wl.tags_of(i, None));
-        (wl.value().to_vec(), opts)
-    })
-    .await?;
-    Ok((cache, fp))
+    let phase = format!("clear: writing {n} entries for {what}");
+    measure::prepare(b, suffix, n, None, phase).await
 }
 
 impl Round for ClearRun {

@@ -20,17 +20,16 @@
 use std::time::Duration;
 
 use serde::Serialize;
-use tagcache::{Cache, SetOptions};
+use tagcache::Cache;
 
 use super::census::{self, Census};
-use super::layout::{Footprint, Keys, Space};
-use super::measure::{measure, median_round, Round};
+use super::layout::{Footprint, Space};
+use super::measure::{self, measure, median_round, Round};
 use super::probe::{Probe, Stalls};
 use super::report::Goal;
 use super::server::Cost;
 use super::slow::Slowdown;
-use super::writes::load;
-use super::{Bench, TTL};
+use super::Bench;
 use crate::error::{BenchError, Result};
 
 /// The tag every entry of this phase carries (tag 0).
@@ -515,24 +514,8 @@ impl Round for Invalidation {
 
 /// Writes `n` entries under the invalidated tag in a fresh namespace.
 async fn prepare(b: &Bench<'_>, suffix: &str, n: u64, what: &str) -> Result<(Cache, Footprint)> {
-    let wl = &b.plan.inv_workload;
-    let space = Space::new(b.plan.namespace(suffix));
-    let fp = Footprint {
-        keys: Keys::Items,
-        space: space.clone(),
-        entries: n,
-        tags: wl.tag_set(n, Some(INVALIDATED)),
-    };
-    b.janitor.track(&fp);
-    let cache = b.cache(space.name()).await?;
-    b.progress
-        .set(format!("invalidation: writing {n} entries for {what}"));
-    load(&cache, n, |i| {
-        let tags = wl.tags_of(i, Some(INVALIDATED));
-        (wl.value().to_vec(), SetOptions::new().ttl(TTL).tags(tags))
-    })
-    .await?;
-    Ok((cache, fp))
+    let phase = format!("invalidation: writing {n} entries for {what}");
+    measure::prepare(b, suffix, n, Some(INVALIDATED), phase).await
 }
 
 /// An untimed tagcache invalidation under MONITOR; `None` when the server

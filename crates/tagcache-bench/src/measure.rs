@@ -1,14 +1,48 @@
 //! One measured run of a strategy, as the invalidation and clear phases
-//! take it: the slow log reset, the server sampled before and after, the
-//! PING probe running while the work runs; and the median of the rounds.
+//! take it: a fresh namespace written first ([`prepare`]); the slow log
+//! reset, the server sampled before and after, the PING probe running
+//! while the work runs ([`measure`]); and the median of the rounds.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
 
+use tagcache::{Cache, SetOptions};
+
+use super::layout::{Footprint, Keys, Space};
 use super::probe::{Probe, Stalls};
 use super::server::{self, Sample};
-use super::Bench;
+use super::writes::load;
+use super::{Bench, TTL};
 use crate::error::Result;
+
+/// Writes `n` entries of the invalidation workload (each also tagged
+/// `first` when given) in the fresh namespace `suffix`, tracked for
+/// cleanup; `phase` is shown meanwhile.
+pub async fn prepare(
+    b: &Bench<'_>,
+    suffix: &str,
+    n: u64,
+    first: Option<&str>,
+    phase: String,
+) -> Result<(Cache, Footprint)> {
+    let wl = &b.plan.inv_workload;
+    let space = Space::new(b.plan.namespace(suffix));
+    let fp = Footprint {
+        space: space.clone(),
+        entries: n,
+        keys: Keys::Items,
+        tags: wl.tag_set(n, first),
+    };
+    b.janitor.track(&fp);
+    let cache = b.cache(space.name()).await?;
+    b.progress.set(phase);
+    load(&cache, n, |i| {
+        let opts = SetOptions::new().ttl(TTL).tags(wl.tags_of(i, first));
+        (wl.value().to_vec(), opts)
+    })
+    .await?;
+    Ok((cache, fp))
+}
 
 /// What was seen around the work.
 pub struct Measured<T> {
