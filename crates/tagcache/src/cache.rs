@@ -267,13 +267,23 @@ impl Cache {
         if payload.len() > limits.max_value_bytes {
             return Err(InvalidInput::ValueTooLarge(payload.len(), limits.max_value_bytes).into());
         }
-        let value =
-            codec::encode_entry(&tags, payload, codec, limits.compression, !grace.is_zero());
+        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
+        // Entries written with eager refresh carry their TTL, so a reader
+        // knows which fraction of it has passed.
+        let eager = opts.eager_permille.unwrap_or(limits.eager_permille) > 0;
+        let value = codec::encode_entry(
+            &tags,
+            payload,
+            codec,
+            limits.compression,
+            !grace.is_zero(),
+            eager.then_some(ttl_ms),
+        );
         Ok(WriteOp {
             key: key.to_vec(),
             bucket: core.space.bucket_of(key),
             value,
-            ttl_ms: u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX),
+            ttl_ms,
             grace_ms: u64::try_from(grace.as_millis()).unwrap_or(u64::MAX),
             tags,
             since: 0,
@@ -360,7 +370,7 @@ impl Cache {
 
     /// `GET` of one entry: the key checked, the name written straight into
     /// a command buffer of the exact size (the hot path of every read).
-    fn get_cmd(&self, key: &[u8]) -> Result<redis::Cmd> {
+    pub(crate) fn get_cmd(&self, key: &[u8]) -> Result<redis::Cmd> {
         validate_key(key)?;
         let space = &self.core().space;
         let name = space.entry_name(space.bucket_of(key), key);

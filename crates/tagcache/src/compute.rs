@@ -5,14 +5,18 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use serde::{de::DeserializeOwned, Serialize};
 use tokio::sync::watch;
 
 use crate::cache::{is_stale, Cache, SetOptions};
 use crate::codec;
+use crate::context::LoadContext;
 use crate::error::Error;
 use crate::failsafe::{note_bypass, BypassReason};
+use crate::lease::{LeaseConfig, Leased};
+use crate::observe;
 
 /// Where a value returned by [`Cache::get_or_compute`] came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +35,13 @@ pub enum Source {
     /// A stale value (past its TTL, within its grace period) served
     /// because the loader failed or exceeded its soft timeout.
     Stale,
+    /// Computed by this call's loader, which said not to cache it
+    /// ([`LoadContext::dont_cache`]); nothing was stored.
+    Uncached,
+    /// Loaded by another process, which held the key's load lease
+    /// ([`CacheBuilder::load_lease`](crate::CacheBuilder::load_lease)):
+    /// this call waited for its value and read it from the cache.
+    Waited,
 }
 
 /// A value with the place it came from.
@@ -65,6 +76,7 @@ pub(crate) fn serve_stale_on_failure<T: DeserializeOwned, E>(
     match (fresh, stale) {
         (Err(ComputeError::Loader(e)), Some(bytes)) => match cache.decode(&bytes) {
             Ok(value) => {
+                observe::count_stale(cache.namespace(), "loader_error");
                 tracing::warn!(
                     namespace = cache.namespace(),
                     "loader failed: serving a stale value"
@@ -106,6 +118,27 @@ impl Flights {
         Role::Leader(tx)
     }
 
+    /// Whether a load of `key` is in flight in this process.
+    fn is_flying(&self, key: &[u8]) -> bool {
+        self.loads
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(key)
+    }
+
+    /// Leads a load of `key` unless one is in flight already.
+    fn try_lead<'a>(&'a self, key: &'a [u8]) -> Option<Landing<'a>> {
+        match self.join(key) {
+            Role::Leader(tx) => Some(Landing {
+                flights: self,
+                key,
+                tx,
+                outcome: None,
+            }),
+            Role::Follower(_) => None,
+        }
+    }
+
     fn leave(&self, key: &[u8]) {
         self.loads
             .lock()
@@ -144,6 +177,7 @@ pub(crate) enum Flown<T, S> {
 /// failed, was cancelled, or its store was refused). `run` returns the
 /// value, what happened to it, and the payload to share, if any.
 pub(crate) async fn single_flight<T, S, E, R, Fut>(
+    namespace: &str,
     flights: &Flights,
     key: &[u8],
     run: R,
@@ -161,9 +195,11 @@ where
                 .ok()
                 .and_then(|o| o.clone().flatten());
             if let Some(payload) = shared {
+                observe::count_wait(namespace, "process", "shared");
                 return Ok(Flown::Shared(codec::from_msgpack(&payload)?));
             }
             // The leader failed or gave up: load on our own.
+            observe::count_wait(namespace, "process", "loaded_self");
             let (value, outcome, _) = run().await?;
             return Ok(Flown::Own(value, outcome));
         }
@@ -181,17 +217,60 @@ where
     Ok(Flown::Own(value, outcome))
 }
 
+/// Whether an entry hit at `now_ms` is due for an eager refresh: at least
+/// `permille` thousandths of its TTL have passed. The TTL is the entry's
+/// own (written with eager refresh) or else the call's; the time left is
+/// its fresh-until (grace entries) or its `PTTL`.
+pub(crate) fn refresh_due(
+    d: &codec::Decoded<'_>,
+    now_ms: u64,
+    pttl_ms: i64,
+    call_ttl_ms: u64,
+    permille: u16,
+) -> bool {
+    if permille == 0 {
+        return false;
+    }
+    let ttl = d.ttl_ms.unwrap_or(call_ttl_ms);
+    let left = match d.fresh_until {
+        Some(until) => until.saturating_sub(now_ms),
+        None => match u64::try_from(pttl_ms) {
+            Ok(left) => left,
+            // -1 (no expiry) or -2 (gone): nothing to refresh ahead of.
+            Err(_) => return false,
+        },
+    };
+    let passed = ttl.saturating_sub(left);
+    u128::from(passed) * 1000 >= u128::from(ttl) * u128::from(permille)
+}
+
+/// The entry's MessagePack payload, to share with callers waiting in this
+/// process (`None` for a raw entry).
+fn msgpack_payload(cache: &Cache, raw: &[u8]) -> Option<Vec<u8>> {
+    let d = codec::decode_entry(raw).ok()?;
+    if d.codec != codec::Codec::MsgPack {
+        return None;
+    }
+    d.payload(cache.max_value_bytes()).ok()
+}
+
 impl Cache {
     /// Reads `key`; on a miss runs `loader`, stores its value with `opts`
     /// and returns it.
     ///
     /// - Concurrent calls for the same key in this process share one loader
-    ///   run ([`Source::Shared`]).
+    ///   run ([`Source::Shared`]); with a [load
+    ///   lease](crate::CacheBuilder::load_lease), so do calls in other
+    ///   processes ([`Source::Waited`]).
     /// - The store is guarded: if the key is deleted or one of `opts`' tags
     ///   invalidated after this call's read, the value is returned but not
     ///   stored ([`Source::LoadedNotStored`]), so an invalidation that
     ///   returned is never undone by a loader that read old data.
     /// - Loader errors are returned and never cached.
+    ///
+    /// To set the TTL or tags from the loaded value, or not cache it, use
+    /// [`Cache::get_or_compute_with`]; to refresh hot keys before they
+    /// expire, [`Cache::get_or_refresh`].
     ///
     /// ```no_run
     /// # async fn demo(cache: tagcache::Cache) -> Result<(), Box<dyn std::error::Error>> {
@@ -219,39 +298,282 @@ impl Cache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        let key = key.as_ref();
-        let (cached, since) = self.get_with_time(key).await?;
-        let stale = match cached {
-            Some(bytes) if !is_stale(&codec::decode_entry(&bytes)?, since / 1000) => {
-                return Ok(Computed {
-                    value: self.decode(&bytes)?,
-                    source: Source::Hit,
-                });
-            }
-            other => other,
-        };
-        let fresh = self.fly(key, opts, since, loader, None).await;
-        serve_stale_on_failure(self, fresh, stale)
+        self.get_or_compute_with(key, opts, |_| loader()).await
     }
 
-    /// The miss path: one loader run per key in this process. With
-    /// `fail_safe` = Some(timeout), the store is bounded by the timeout and
-    /// its failure only means the value is not stored.
+    /// [`Cache::get_or_compute`] whose loader gets a [`LoadContext`]:
+    /// from what it loaded it may set the entry's TTL, grace and tags
+    /// ([`LoadContext::set_ttl`], ...), or say not to cache it
+    /// ([`LoadContext::dont_cache`], [`Source::Uncached`]). What it sets
+    /// applies to this store only; callers sharing its run get its value.
+    ///
+    /// # Errors
+    /// As [`Cache::get_or_compute`]; options the loader set are checked
+    /// when the value is stored (an invalid TTL is
+    /// [`ComputeError::Cache`]).
+    pub async fn get_or_compute_with<T, E, F, Fut>(
+        &self,
+        key: impl AsRef<[u8]>,
+        opts: &SetOptions,
+        loader: F,
+    ) -> Result<Computed<T>, ComputeError<E>>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnOnce(LoadContext) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let key = key.as_ref();
+        let span = self.read_through_span("get_or_compute", key);
+        let work = async {
+            let (cached, since) = self.get_with_time(key).await?;
+            let stale = match cached {
+                Some(bytes) if !is_stale(&codec::decode_entry(&bytes)?, since / 1000) => {
+                    return Ok(Computed {
+                        value: self.decode(&bytes)?,
+                        source: Source::Hit,
+                    });
+                }
+                other => other,
+            };
+            let fresh = self
+                .fly(key, opts, since, loader, None, stale.is_some())
+                .await;
+            serve_stale_on_failure(self, fresh, stale)
+        };
+        let result = tracing::Instrument::instrument(work, span.clone()).await;
+        record_source(&span, &result);
+        result
+    }
+
+    /// Read-through with eager refresh: like
+    /// [`Cache::get_or_compute_with`], and when a hit finds that the
+    /// configured fraction of the entry's TTL has passed
+    /// ([`SetOptions::eager_refresh`], default
+    /// [`CacheBuilder::eager_refresh`](crate::CacheBuilder::eager_refresh)),
+    /// it returns the cached value at once and runs `loader` in the
+    /// background ([`LoadContext::is_eager_refresh`]) to store a new one.
+    ///
+    /// - One refresh per key and process at a time (and, with a load
+    ///   lease, per key across processes: a refresh whose lease is taken
+    ///   is skipped).
+    /// - The refresh's store is fenced by the time of the read that
+    ///   started it: if the key is deleted or one of its tags invalidated
+    ///   meanwhile, nothing is stored, so the invalidation wins.
+    /// - The entry's TTL is read from its header (entries written with
+    ///   eager refresh on carry it), else taken from `opts`; the time left
+    ///   comes from the same round trip as the read (`PTTL`).
+    ///
+    /// ```no_run
+    /// # async fn demo(cache: tagcache::Cache) -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::time::Duration;
+    /// use tagcache::SetOptions;
+    /// let opts = SetOptions::new().ttl(Duration::from_secs(60)).eager_refresh(0.8);
+    /// let rates = cache
+    ///     .get_or_refresh("fx:rates", &opts, |_ctx| async {
+    ///         Ok::<_, std::io::Error>(vec![1.08_f64, 0.86]) // call the rates API
+    ///     })
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Cache::get_or_compute_with`]; a background refresh's errors are
+    /// only counted (`tagcache_eager_refreshes_total{outcome="failed"}`).
+    pub async fn get_or_refresh<T, E, F, Fut>(
+        &self,
+        key: impl AsRef<[u8]>,
+        opts: &SetOptions,
+        loader: F,
+    ) -> Result<Computed<T>, ComputeError<E>>
+    where
+        T: Serialize + DeserializeOwned + Send + 'static,
+        E: Send + 'static,
+        F: FnOnce(LoadContext) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+    {
+        let key = key.as_ref();
+        let span = self.read_through_span("get_or_refresh", key);
+        let work = async {
+            let permille = self.eager_permille(opts);
+            let (cached, since, pttl) = self.read_for_refresh(key, permille > 0).await?;
+            let stale = match cached {
+                Some(bytes) => {
+                    let d = codec::decode_entry(&bytes)?;
+                    if !is_stale(&d, since / 1000) {
+                        let value = self.decode(&bytes)?;
+                        if refresh_due(&d, since / 1000, pttl, self.call_ttl_ms(opts), permille) {
+                            self.refresh_in_background(key, opts, since, loader, None);
+                        }
+                        return Ok(Computed {
+                            value,
+                            source: Source::Hit,
+                        });
+                    }
+                    Some(bytes)
+                }
+                None => None,
+            };
+            let fresh = self
+                .fly(key, opts, since, loader, None, stale.is_some())
+                .await;
+            serve_stale_on_failure(self, fresh, stale)
+        };
+        let result = tracing::Instrument::instrument(work, span.clone()).await;
+        record_source(&span, &result);
+        result
+    }
+
+    fn read_through_span(&self, op: &'static str, key: &[u8]) -> tracing::Span {
+        observe::op_span(self.namespace(), op, Some(key), self.key_logging())
+    }
+
+    /// The eager refresh threshold of a call (thousandths of the TTL).
+    pub(crate) fn eager_permille(&self, opts: &SetOptions) -> u16 {
+        opts.eager_permille
+            .unwrap_or(self.core_arc().limits.eager_permille)
+    }
+
+    /// The TTL a call's options give an entry, in ms.
+    pub(crate) fn call_ttl_ms(&self, opts: &SetOptions) -> u64 {
+        let ttl = opts.ttl.unwrap_or(self.core_arc().limits.default_ttl);
+        u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// The load lease of a call, if it takes one.
+    pub(crate) fn lease_for(&self, opts: &SetOptions) -> Option<LeaseConfig> {
+        let configured = self.core_arc().limits.lease;
+        match opts.lease {
+            Some(false) => None,
+            Some(true) => Some(configured.unwrap_or_else(LeaseConfig::fallback)),
+            None => configured,
+        }
+    }
+
+    /// One round trip: the entry, its `PTTL` (when `with_pttl`; else -1)
+    /// and Redis' clock (µs).
+    pub(crate) async fn read_for_refresh(
+        &self,
+        key: &[u8],
+        with_pttl: bool,
+    ) -> crate::Result<(Option<Vec<u8>>, u64, i64)> {
+        if !with_pttl {
+            let (raw, since) = self.get_with_time(key).await?;
+            return Ok((raw, since, -1));
+        }
+        let get = self.get_cmd(key)?;
+        let space = &self.core_arc().space;
+        let mut pipe = redis::pipe();
+        pipe.add_command(get)
+            .cmd("PTTL")
+            .arg(space.entry_name(space.bucket_of(key), key))
+            .cmd("TIME");
+        let (raw, pttl, (secs, micros)): (Option<Vec<u8>>, i64, (u64, u64)) =
+            self.core_arc().conn.pipe(&pipe).await?;
+        Ok((raw, secs * 1_000_000 + micros, pttl))
+    }
+
+    /// Starts an eager refresh of `key` unless one is in flight in this
+    /// process; its store is fenced by `since` (the read that found the
+    /// entry due).
+    pub(crate) fn refresh_in_background<T, E, F, Fut>(
+        &self,
+        key: &[u8],
+        opts: &SetOptions,
+        since: u64,
+        loader: F,
+        fail_safe: Option<Duration>,
+    ) where
+        T: Serialize + DeserializeOwned + Send + 'static,
+        E: Send + 'static,
+        F: FnOnce(LoadContext) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+    {
+        if self.flights().is_flying(key) {
+            return;
+        }
+        let (cache, key, opts) = (self.clone(), key.to_vec(), opts.clone());
+        tokio::spawn(async move {
+            let Some(mut landing) = cache.flights().try_lead(&key) else {
+                return;
+            };
+            let ns = cache.namespace();
+            let held = match cache.lease_for(&opts) {
+                None => None,
+                Some(cfg) => match cache.try_lease(&key, cfg).await {
+                    Ok(Some(held)) => Some(held),
+                    Ok(None) => {
+                        observe::count_refresh(ns, "elsewhere");
+                        return;
+                    }
+                    Err(_) => {
+                        observe::count_refresh(ns, "failed");
+                        return;
+                    }
+                },
+            };
+            let loaded = cache
+                .load(&key, &opts, since, loader, fail_safe, true, false)
+                .await;
+            if let Some(held) = held {
+                held.release().await;
+            }
+            let outcome = match loaded {
+                Ok((_, Source::Loaded, payload)) => {
+                    landing.outcome = Some(payload);
+                    "stored"
+                }
+                Ok((_, Source::LoadedNotStored, _)) => "refused",
+                Ok(_) => "uncached",
+                Err(_) => "failed",
+            };
+            drop(landing);
+            observe::count_refresh(ns, outcome);
+        });
+    }
+
+    /// The miss path: one loader run per key in this process (and, with a
+    /// lease, across processes). With `fail_safe` = Some(timeout), the
+    /// store is bounded by the timeout and its failure only means the value
+    /// is not stored.
     pub(crate) async fn fly<T, E, F, Fut>(
         &self,
         key: &[u8],
         opts: &SetOptions,
         since: u64,
         loader: F,
-        fail_safe: Option<std::time::Duration>,
+        fail_safe: Option<Duration>,
+        has_stale: bool,
     ) -> Result<Computed<T>, ComputeError<E>>
     where
         T: Serialize + DeserializeOwned,
-        F: FnOnce() -> Fut,
+        F: FnOnce(LoadContext) -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        let flown = single_flight(self.flights(), key, || async {
-            let (value, source, payload) = self.load(key, opts, since, loader, fail_safe).await?;
+        let ns = self.namespace();
+        let flown = single_flight(ns, self.flights(), key, || async {
+            let (since, held) = match self.lease_for(opts) {
+                None => (since, None),
+                Some(cfg) => match self.lease_or_wait(key, cfg).await {
+                    Ok(Leased::Held(held, since)) => (since, Some(held)),
+                    Ok(Leased::Alone(since)) => (since, None),
+                    Ok(Leased::Value(raw)) => {
+                        let value = self.decode(&raw)?;
+                        return Ok((value, Source::Waited, msgpack_payload(self, &raw)));
+                    }
+                    Err(e) if fail_safe.is_some() && !e.is_invalid_input() => {
+                        note_bypass(ns, "lease", BypassReason::from_error(&e));
+                        (since, None)
+                    }
+                    Err(e) => return Err(e.into()),
+                },
+            };
+            let loaded = self
+                .load(key, opts, since, loader, fail_safe, false, has_stale)
+                .await;
+            if let Some(held) = held {
+                held.release().await;
+            }
+            let (value, source, payload) = loaded?;
             // Share only a value the fences accepted: a refused store means
             // an invalidation ran during the load, and a caller that joined
             // after it returned must not get data read before it.
@@ -268,34 +590,58 @@ impl Cache {
         })
     }
 
-    async fn load<T, E, F, Fut>(
+    /// Runs the loader with its context, then stores its value (fenced by
+    /// `since`) unless it said not to cache it.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn load<T, E, F, Fut>(
         &self,
         key: &[u8],
         opts: &SetOptions,
         since: u64,
         loader: F,
-        fail_safe: Option<std::time::Duration>,
+        fail_safe: Option<Duration>,
+        refresh: bool,
+        has_stale: bool,
     ) -> Result<(T, Source, Vec<u8>), ComputeError<E>>
     where
         T: Serialize + DeserializeOwned,
-        F: FnOnce() -> Fut,
+        F: FnOnce(LoadContext) -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        let value = loader().await.map_err(ComputeError::Loader)?;
+        let ns = self.namespace();
+        let ctx = LoadContext::new(key, opts, refresh, has_stale);
+        let started = Instant::now();
+        let loaded = loader(ctx.clone()).await;
+        observe::record_loader(ns, loaded.is_ok(), started.elapsed().as_secs_f64());
+        let value = loaded.map_err(ComputeError::Loader)?;
         let payload = codec::to_msgpack(&value)?;
+        let Some(opts) = ctx.outcome() else {
+            return Ok((value, Source::Uncached, payload));
+        };
         let stored = match fail_safe {
-            None => self.store_guarded(key, &payload, opts, since).await?,
+            None => {
+                let stored = self.store_guarded(key, &payload, &opts, since).await?;
+                if !stored {
+                    observe::count_refused(ns, "compute");
+                }
+                stored
+            }
             Some(limit) => {
-                let store = self.store_guarded(key, &payload, opts, since);
+                let store = self.store_guarded(key, &payload, &opts, since);
                 match tokio::time::timeout(limit, store).await {
-                    Ok(Ok(stored)) => stored,
+                    Ok(Ok(stored)) => {
+                        if !stored {
+                            observe::count_refused(ns, "compute");
+                        }
+                        stored
+                    }
                     Ok(Err(e)) if e.is_invalid_input() => return Err(e.into()),
                     Ok(Err(e)) => {
-                        note_bypass(self.namespace(), "set", BypassReason::from_error(&e));
+                        note_bypass(ns, "set", BypassReason::from_error(&e));
                         false
                     }
                     Err(_) => {
-                        note_bypass(self.namespace(), "set", BypassReason::Timeout);
+                        note_bypass(ns, "set", BypassReason::Timeout);
                         false
                     }
                 }
@@ -308,4 +654,25 @@ impl Cache {
         };
         Ok((value, source, payload))
     }
+}
+
+/// Records a read-through's outcome on its span.
+fn record_source<T, E>(span: &tracing::Span, result: &Result<Computed<T>, ComputeError<E>>) {
+    if span.is_disabled() {
+        return;
+    }
+    let outcome = match result {
+        Ok(c) => match c.source {
+            Source::Hit => "hit",
+            Source::Loaded => "loaded",
+            Source::LoadedNotStored => "loaded_not_stored",
+            Source::Shared => "shared",
+            Source::Stale => "stale",
+            Source::Uncached => "uncached",
+            Source::Waited => "waited",
+        },
+        Err(ComputeError::Loader(_)) => "loader_error",
+        Err(ComputeError::Cache(_)) => "error",
+    };
+    span.record("outcome", outcome);
 }

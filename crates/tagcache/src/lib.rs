@@ -49,6 +49,7 @@ mod clear;
 mod codec;
 mod compute;
 mod conn;
+mod context;
 mod core;
 mod error;
 mod failsafe;
@@ -57,6 +58,7 @@ mod group;
 mod invalidate;
 mod journal;
 mod keys;
+mod lease;
 mod legacy;
 mod listing;
 mod meta;
@@ -82,6 +84,7 @@ pub use cache::{Cache, ServerInfo};
 pub use clear::ClearProgress;
 pub use codec::Compression;
 pub use compute::{ComputeError, Computed, Source};
+pub use context::LoadContext;
 pub use error::{Error, ErrorKind, InvalidInput, Result};
 pub use failsafe::{
     BypassReason, FailSafeCache, FailSafeGroup, FailSafeScope, Lookup, Removal, Written,

@@ -37,7 +37,9 @@ impl KeyLogging {
 }
 
 /// A span for one operation: namespace, operation and (by policy) key; the
-/// outcome is recorded when known.
+/// outcome is recorded when known. It carries OpenTelemetry's database
+/// attributes too: `db.system.name` = `redis`, `db.operation.name` = the
+/// operation, `db.namespace` = the tagcache namespace.
 pub(crate) fn op_span(
     namespace: &str,
     op: &'static str,
@@ -48,6 +50,9 @@ pub(crate) fn op_span(
         "tagcache",
         namespace,
         op,
+        "db.system.name" = "redis",
+        "db.operation.name" = op,
+        "db.namespace" = namespace,
         key = tracing::field::Empty,
         outcome = tracing::field::Empty
     );
@@ -58,6 +63,62 @@ pub(crate) fn op_span(
         }
     }
     span
+}
+
+/// Read-through metric names (catalogue: docs/metrics.md).
+pub(crate) mod names {
+    /// Stale values served (`reason`: `loader_error`, `soft_timeout`).
+    pub(crate) const STALE_SERVED: &str = "tagcache_stale_served_total";
+    /// Loader run time (`outcome`: `ok`, `error`).
+    pub(crate) const LOADER_SECONDS: &str = "tagcache_loader_seconds";
+    /// Loader runs that failed.
+    pub(crate) const LOADER_FAILURES: &str = "tagcache_loader_failures_total";
+    /// Read-through stores refused by a fence (`api`: `compute`, `group`).
+    pub(crate) const STORES_REFUSED: &str = "tagcache_stores_refused_total";
+    /// Callers that waited on another's load (`scope`: `process`,
+    /// `redis`; `outcome`: see [`count_wait`]).
+    pub(crate) const LOAD_WAITS: &str = "tagcache_load_waits_total";
+    /// Eager refreshes (`outcome`: `stored`, `refused`, `uncached`,
+    /// `failed`, `elsewhere`).
+    pub(crate) const EAGER_REFRESHES: &str = "tagcache_eager_refreshes_total";
+}
+
+/// Counts a stale value served.
+pub(crate) fn count_stale(namespace: &str, reason: &'static str) {
+    metrics::counter!(names::STALE_SERVED, "namespace" => namespace.to_owned(), "reason" => reason)
+        .increment(1);
+}
+
+/// Records one loader run.
+pub(crate) fn record_loader(namespace: &str, ok: bool, seconds: f64) {
+    let outcome = if ok { "ok" } else { "error" };
+    metrics::histogram!(names::LOADER_SECONDS, "namespace" => namespace.to_owned(), "outcome" => outcome)
+        .record(seconds);
+    if !ok {
+        metrics::counter!(names::LOADER_FAILURES, "namespace" => namespace.to_owned())
+            .increment(1);
+    }
+}
+
+/// Counts a read-through store a fence refused.
+pub(crate) fn count_refused(namespace: &str, api: &'static str) {
+    metrics::counter!(names::STORES_REFUSED, "namespace" => namespace.to_owned(), "api" => api)
+        .increment(1);
+}
+
+/// Counts a caller that waited on another's load: `scope` `process` (a
+/// concurrent caller in this process; `outcome` `shared` or `loaded_self`)
+/// or `redis` (another process's lease; `outcome` `value`, `took_over`,
+/// `timed_out`).
+pub(crate) fn count_wait(namespace: &str, scope: &'static str, outcome: &'static str) {
+    metrics::counter!(names::LOAD_WAITS, "namespace" => namespace.to_owned(), "scope" => scope, "outcome" => outcome)
+        .increment(1);
+}
+
+/// Counts an eager refresh by outcome.
+pub(crate) fn count_refresh(namespace: &str, outcome: &'static str) {
+    metrics::counter!(names::EAGER_REFRESHES, "namespace" => namespace.to_owned(), "outcome" => outcome)
+        .increment(1);
 }
 
 #[cfg(test)]

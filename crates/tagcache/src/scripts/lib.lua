@@ -102,10 +102,14 @@ local function tag_section(key, member, first, empty_is_absent)
     return MALFORMED
   end
   local len = struct.unpack('>I4', head, 3)
-  -- Entries with a grace period carry 8 more bytes after the section.
+  -- Entries with a grace period carry 8 more bytes after the section, and
+  -- entries written with eager refresh 8 more (their TTL).
   local need = len
   if flags % 4 >= 2 then
-    need = len + 8
+    need = need + 8
+  end
+  if flags % 8 >= 4 then
+    need = need + 8
   end
   if need == 0 then
     return ''
