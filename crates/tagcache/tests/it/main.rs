@@ -24,6 +24,7 @@ mod legacy;
 mod namespaces;
 mod props;
 mod raw;
+mod readthrough;
 mod recovery;
 mod seams;
 mod server;
