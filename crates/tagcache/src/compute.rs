@@ -341,7 +341,7 @@ impl Cache {
             serve_stale_on_failure(self, fresh, stale)
         };
         let result = tracing::Instrument::instrument(work, span.clone()).await;
-        record_source(&span, &result);
+        record_source(self.namespace(), &span, &result);
         result
     }
 
@@ -419,7 +419,7 @@ impl Cache {
             serve_stale_on_failure(self, fresh, stale)
         };
         let result = tracing::Instrument::instrument(work, span.clone()).await;
-        record_source(&span, &result);
+        record_source(self.namespace(), &span, &result);
         result
     }
 
@@ -656,12 +656,22 @@ impl Cache {
     }
 }
 
-/// Records a read-through's outcome on its span.
-fn record_source<T, E>(span: &tracing::Span, result: &Result<Computed<T>, ComputeError<E>>) {
-    if span.is_disabled() {
-        return;
+/// Counts a read-through's outcome, and records it on its span.
+fn record_source<T, E>(
+    namespace: &str,
+    span: &tracing::Span,
+    result: &Result<Computed<T>, ComputeError<E>>,
+) {
+    let outcome = source_label(result);
+    observe::count_read_through(namespace, outcome);
+    if !span.is_disabled() {
+        span.record("outcome", outcome);
     }
-    let outcome = match result {
+}
+
+/// The metric label of a read-through's outcome.
+pub(crate) fn source_label<T, E>(result: &Result<Computed<T>, ComputeError<E>>) -> &'static str {
+    match result {
         Ok(c) => match c.source {
             Source::Hit => "hit",
             Source::Loaded => "loaded",
@@ -673,6 +683,5 @@ fn record_source<T, E>(span: &tracing::Span, result: &Result<Computed<T>, Comput
         },
         Err(ComputeError::Loader(_)) => "loader_error",
         Err(ComputeError::Cache(_)) => "error",
-    };
-    span.record("outcome", outcome);
+    }
 }

@@ -81,6 +81,41 @@ pub(crate) mod names {
     /// Eager refreshes (`outcome`: `stored`, `refused`, `uncached`,
     /// `failed`, `elsewhere`).
     pub(crate) const EAGER_REFRESHES: &str = "tagcache_eager_refreshes_total";
+    /// Read-through calls by where the value came from (`source`).
+    pub(crate) const READ_THROUGHS: &str = "tagcache_read_through_total";
+    /// Sweep steps (`complete`: `true`, `false`).
+    pub(crate) const SWEEP_STEPS: &str = "tagcache_sweep_steps_total";
+    /// What sweep steps removed (`what`: see [`record_sweep`]).
+    pub(crate) const SWEEP_REMOVED: &str = "tagcache_sweep_removed_total";
+    /// Index members the sweep checked for a gone entry.
+    pub(crate) const SWEEP_CHECKED: &str = "tagcache_sweep_members_checked_total";
+}
+
+/// Counts a read-through call by the source of its value (`hit`,
+/// `loaded`, `loaded_not_stored`, `shared`, `stale`, `uncached`, `waited`,
+/// or `loader_error` / `error`).
+pub(crate) fn count_read_through(namespace: &str, source: &'static str) {
+    metrics::counter!(names::READ_THROUGHS, "namespace" => namespace.to_owned(), "source" => source)
+        .increment(1);
+}
+
+/// Records one sweep step: `what` = `expired_members`, `gone_members`,
+/// `indexes`, `fences`, `entries` (deleted while finishing abandoned
+/// invalidations).
+pub(crate) fn record_sweep(namespace: &str, r: &crate::sweep::PruneReport) {
+    let ns = || namespace.to_owned();
+    let complete = if r.complete { "true" } else { "false" };
+    metrics::counter!(names::SWEEP_STEPS, "namespace" => ns(), "complete" => complete).increment(1);
+    for (what, n) in [
+        ("expired_members", r.members_removed),
+        ("gone_members", r.gone_members_removed),
+        ("indexes", r.indexes_removed),
+        ("fences", r.fences_removed),
+        ("entries", r.entries_removed),
+    ] {
+        metrics::counter!(names::SWEEP_REMOVED, "namespace" => ns(), "what" => what).increment(n);
+    }
+    metrics::counter!(names::SWEEP_CHECKED, "namespace" => ns()).increment(r.members_checked);
 }
 
 /// Counts a stale value served.

@@ -54,7 +54,23 @@ impl FailSafeCache {
         F: FnOnce(LoadContext) -> Fut,
         Fut: Future<Output = std::result::Result<T, E>>,
     {
-        let key = key.as_ref();
+        let result = self.compute_with(key.as_ref(), opts, loader).await;
+        let source = crate::compute::source_label(&result);
+        crate::observe::count_read_through(self.cache.namespace(), source);
+        result
+    }
+
+    async fn compute_with<T, E, F, Fut>(
+        &self,
+        key: &[u8],
+        opts: &SetOptions,
+        loader: F,
+    ) -> std::result::Result<Computed<T>, ComputeError<E>>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnOnce(LoadContext) -> Fut,
+        Fut: Future<Output = std::result::Result<T, E>>,
+    {
         let read = self
             .bounded("get_or_compute", Some(key), self.cache.get_with_time(key))
             .await?;
@@ -136,7 +152,26 @@ impl FailSafeCache {
         F: FnOnce(LoadContext) -> Fut + Send + 'static,
         Fut: Future<Output = std::result::Result<T, E>> + Send + 'static,
     {
-        let key = key.as_ref().to_vec();
+        let result = self.refresh_with(key.as_ref(), opts, soft_timeout, loader).await;
+        let source = crate::compute::source_label(&result);
+        crate::observe::count_read_through(self.cache.namespace(), source);
+        result
+    }
+
+    async fn refresh_with<T, E, F, Fut>(
+        &self,
+        key: &[u8],
+        opts: &SetOptions,
+        soft_timeout: Duration,
+        loader: F,
+    ) -> std::result::Result<Computed<T>, ComputeError<E>>
+    where
+        T: Serialize + DeserializeOwned + Send + 'static,
+        E: Send + 'static,
+        F: FnOnce(LoadContext) -> Fut + Send + 'static,
+        Fut: Future<Output = std::result::Result<T, E>> + Send + 'static,
+    {
+        let key = key.to_vec();
         validate_key(&key)?;
         let permille = self.cache.eager_permille(opts);
         let read = self
@@ -171,13 +206,13 @@ impl FailSafeCache {
                                 source: Source::Hit,
                             });
                         }
-                        return self.get_or_compute_with(&key, opts, loader).await;
+                        return self.compute_with(&key, opts, loader).await;
                     }
                     (raw.clone(), since)
                 }
-                Err(_) => return self.get_or_compute_with(&key, opts, loader).await,
+                Err(_) => return self.compute_with(&key, opts, loader).await,
             },
-            _ => return self.get_or_compute_with(&key, opts, loader).await,
+            _ => return self.compute_with(&key, opts, loader).await,
         };
         let (cache, opts, timeout, task_key) =
             (self.cache.clone(), opts.clone(), self.timeout, key.clone());
