@@ -21,6 +21,7 @@ mod input;
 mod keyspaces;
 mod layout;
 mod legacy;
+mod metrics;
 mod namespaces;
 mod props;
 mod raw;
