@@ -8,11 +8,13 @@ use serde::{de::DeserializeOwned, Serialize};
 
 use super::FailSafeCache;
 use crate::cache::{is_stale, SetOptions};
-use crate::codec;
-use crate::compute::{refresh_due, serve_stale_on_failure, ComputeError, Computed, Source};
-use crate::context::LoadContext;
 use crate::error::{Error, ErrorKind};
-use crate::keys::validate_key;
+use crate::layout::codec;
+use crate::layout::keys::validate_key;
+use crate::readthrough::compute::{
+    refresh_due, serve_stale_on_failure, ComputeError, Computed, Source,
+};
+use crate::readthrough::context::LoadContext;
 
 impl FailSafeCache {
     /// Read-through that never fails because of Redis: on a bypass the
@@ -55,7 +57,7 @@ impl FailSafeCache {
         Fut: Future<Output = std::result::Result<T, E>>,
     {
         let result = self.compute_with(key.as_ref(), opts, loader).await;
-        let source = crate::compute::source_label(&result);
+        let source = crate::readthrough::compute::source_label(&result);
         crate::observe::count_read_through(self.cache.namespace(), source);
         result
     }
@@ -99,7 +101,14 @@ impl FailSafeCache {
         }
         let fresh = self
             .cache
-            .fly(key, opts, since, loader, Some(self.timeout), stale.is_some())
+            .fly(
+                key,
+                opts,
+                since,
+                loader,
+                Some(self.timeout),
+                stale.is_some(),
+            )
             .await;
         serve_stale_on_failure(&self.cache, fresh, stale)
     }
@@ -152,8 +161,10 @@ impl FailSafeCache {
         F: FnOnce(LoadContext) -> Fut + Send + 'static,
         Fut: Future<Output = std::result::Result<T, E>> + Send + 'static,
     {
-        let result = self.refresh_with(key.as_ref(), opts, soft_timeout, loader).await;
-        let source = crate::compute::source_label(&result);
+        let result = self
+            .refresh_with(key.as_ref(), opts, soft_timeout, loader)
+            .await;
+        let source = crate::readthrough::compute::source_label(&result);
         crate::observe::count_read_through(self.cache.namespace(), source);
         result
     }

@@ -61,15 +61,12 @@ async fn doc_matches_the_keys_the_code_uses() {
     let mut names = Vec::new();
     // Fences outlive the invalidation (checked below); the legacy
     // migration's state has its own test.
-    for (pattern, kind) in rows
-        .iter()
-        .filter(|(p, _)| {
-            !p.ends_with(":fence")
-                && !p.ends_with(":legacy")
-                && !p.ends_with(":creg")
-                && !p.contains(":l:")
-        })
-    {
+    for (pattern, kind) in rows.iter().filter(|(p, _)| {
+        !p.ends_with(":fence")
+            && !p.ends_with(":legacy")
+            && !p.ends_with(":creg")
+            && !p.contains(":l:")
+    }) {
         let keys: &[&str] = if pattern.contains("<key>") {
             &["j", "k", "k2"]
         } else {

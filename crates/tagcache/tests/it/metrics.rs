@@ -241,10 +241,7 @@ async fn the_prometheus_exporter_has_every_metric_the_dashboard_uses() {
         .collect();
     let used = dashboard_metrics();
     assert!(used.len() >= 15, "{used:?}");
-    let missing: Vec<_> = used
-        .into_iter()
-        .filter(|m| !exported.contains(m))
-        .collect();
+    let missing: Vec<_> = used.into_iter().filter(|m| !exported.contains(m)).collect();
     assert!(
         missing.is_empty(),
         "the dashboard queries metrics the exporter lacks: {missing:?}\n{text}"

@@ -28,7 +28,9 @@ async fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
 async fn the_loader_sets_ttl_and_tags_from_what_it_loaded() {
     let server = RedisServer::start();
     let cache = crate::cache(&server).await;
-    let opts = SetOptions::new().ttl(Duration::from_secs(600)).tag("product:1");
+    let opts = SetOptions::new()
+        .ttl(Duration::from_secs(600))
+        .tag("product:1");
     let c = cache
         .get_or_compute_with("price:1", &opts, |ctx| async move {
             assert_eq!(ctx.key(), b"price:1");
@@ -244,7 +246,9 @@ async fn an_invalidation_during_an_eager_refresh_keeps_the_old_value_out() {
         let opts = opts.clone();
         tokio::spawn(async move {
             cache
-                .get_or_compute("page", &opts, || async { Ok::<_, String>("v2".to_string()) })
+                .get_or_compute("page", &opts, || async {
+                    Ok::<_, String>("v2".to_string())
+                })
                 .await
                 .unwrap()
         })
@@ -350,10 +354,7 @@ async fn a_waiter_gets_the_lease_holders_value() {
         })
     };
     tokio::time::sleep(Duration::from_millis(100)).await;
-    cache
-        .set("k", &"theirs", &SetOptions::new())
-        .await
-        .unwrap();
+    cache.set("k", &"theirs", &SetOptions::new()).await.unwrap();
     server.cmd::<()>(&[b"DEL", name.as_bytes()]);
     let c = waiter.await.unwrap();
     assert_eq!((c.value.as_str(), c.source), ("theirs", Source::Waited));
@@ -536,7 +537,10 @@ async fn one_loader_per_key_across_processes() {
             .filter(|s| s.starts_with(&format!("{key} ")) && s.ends_with("Loaded"))
             .count();
         assert_eq!(loaded, 1, "{sources:?}");
-        assert_eq!(server.cmd::<u64>(&[b"EXISTS", lease_key(key).as_bytes()]), 0);
+        assert_eq!(
+            server.cmd::<u64>(&[b"EXISTS", lease_key(key).as_bytes()]),
+            0
+        );
     }
     assert!(sources.iter().any(|s| s.ends_with("Waited")), "{sources:?}");
 }

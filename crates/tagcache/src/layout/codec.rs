@@ -463,7 +463,14 @@ mod tests {
     #[test]
     fn round_trips_tags_and_payload() {
         let tags = vec![b"a".to_vec(), b"b:{x}".to_vec(), vec![0, 255]];
-        let bytes = encode_entry(&tags, b"hello", Codec::Raw, Compression::default(), false, None);
+        let bytes = encode_entry(
+            &tags,
+            b"hello",
+            Codec::Raw,
+            Compression::default(),
+            false,
+            None,
+        );
         assert_eq!(bytes[0], FORMAT_VERSION);
         let d = decode_entry(&bytes).unwrap();
         assert_eq!(d.codec, Codec::Raw);
@@ -508,7 +515,14 @@ mod tests {
         assert_eq!(d.payload(1 << 20).unwrap(), payload);
         assert!(d.payload(100).is_err(), "decompression bomb guard");
 
-        let small = encode_entry(&[], b"tiny", Codec::Raw, Compression::lz4_above(1), false, None);
+        let small = encode_entry(
+            &[],
+            b"tiny",
+            Codec::Raw,
+            Compression::lz4_above(1),
+            false,
+            None,
+        );
         assert_eq!(decode_entry(&small).unwrap().payload(10).unwrap(), b"tiny");
     }
 

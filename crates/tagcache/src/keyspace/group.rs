@@ -28,14 +28,14 @@ use serde::{de::DeserializeOwned, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::cache::Cache;
-use crate::codec;
-use crate::compute::{single_flight, ComputeError, Flown};
-use crate::conn::ScriptCall;
 use crate::error::{InvalidInput, Result};
 use crate::failsafe::{note_bypass, BypassReason};
-use crate::keys::validate_tag;
-use crate::path::{KeyPath, Part, RESERVED_TAG};
+use crate::layout::codec;
+use crate::layout::keys::validate_tag;
+use crate::layout::path::{KeyPath, Part, RESERVED_TAG};
+use crate::readthrough::compute::{single_flight, ComputeError, Flown};
 use crate::scripts::SCRIPTS;
+use crate::server::conn::ScriptCall;
 
 /// Fields a group holds before it is dropped and started afresh.
 pub const DEFAULT_GROUP_CAP: usize = 1000;
@@ -286,21 +286,26 @@ impl Group {
         // field names have a fixed width: this never names another flight.
         let mut flight = self.member.clone();
         flight.extend_from_slice(field);
-        let flown = single_flight(self.cache.namespace(), self.cache.flights(), &flight, || async {
-            let started = std::time::Instant::now();
-            let loaded = loader().await;
-            let ns = self.cache.namespace();
-            crate::observe::record_loader(ns, loaded.is_ok(), started.elapsed().as_secs_f64());
-            let value = loaded.map_err(ComputeError::Loader)?;
-            let payload = codec::to_msgpack(&value)?;
-            let how = self.store(field, &payload, since, fail_safe).await?;
-            if how == Fetched::NotStored {
-                crate::observe::count_refused(ns, "group");
-            }
-            // Share only a value the fences accepted.
-            let shared = (how == Fetched::Miss).then_some(payload);
-            Ok((value, how, shared))
-        })
+        let flown = single_flight(
+            self.cache.namespace(),
+            self.cache.flights(),
+            &flight,
+            || async {
+                let started = std::time::Instant::now();
+                let loaded = loader().await;
+                let ns = self.cache.namespace();
+                crate::observe::record_loader(ns, loaded.is_ok(), started.elapsed().as_secs_f64());
+                let value = loaded.map_err(ComputeError::Loader)?;
+                let payload = codec::to_msgpack(&value)?;
+                let how = self.store(field, &payload, since, fail_safe).await?;
+                if how == Fetched::NotStored {
+                    crate::observe::count_refused(ns, "group");
+                }
+                // Share only a value the fences accepted.
+                let shared = (how == Fetched::Miss).then_some(payload);
+                Ok((value, how, shared))
+            },
+        )
         .await?;
         Ok(match flown {
             Flown::Own(value, how) => (value, how),
@@ -377,7 +382,7 @@ impl Group {
         }
         // Every group is in some index, so a namespace clear finds it.
         let mut tags: Vec<Vec<u8>> = self.tags.clone();
-        crate::path::ensure_an_edge(&mut tags);
+        crate::layout::path::ensure_an_edge(&mut tags);
         let mut keys = vec![self.key()];
         keys.extend(tags.iter().map(|t| core.space.tag(self.bucket, t)));
         keys.push(core.space.registry(self.bucket));

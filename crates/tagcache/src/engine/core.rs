@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use crate::codec::Compression;
-use crate::conn::Conn;
-use crate::keys::KeySpace;
+use crate::layout::codec::Compression;
+use crate::layout::keys::KeySpace;
+use crate::server::conn::Conn;
 
 /// Limits and defaults fixed when the cache is built.
 #[derive(Debug, Clone)]
@@ -27,7 +27,7 @@ pub(crate) struct Limits {
     /// Default eager refresh threshold, thousandths of the TTL (0: off).
     pub(crate) eager_permille: u16,
     /// Default load lease (`None`: read-throughs take none unless asked).
-    pub(crate) lease: Option<crate::lease::LeaseConfig>,
+    pub(crate) lease: Option<crate::readthrough::lease::LeaseConfig>,
 }
 
 impl Limits {
@@ -44,5 +44,5 @@ pub(crate) struct Core {
     pub(crate) space: KeySpace,
     pub(crate) limits: Limits,
     /// Where the sweep's check for members whose entry is gone resumes.
-    pub(crate) gone: std::sync::Mutex<crate::gone::GoneCursor>,
+    pub(crate) gone: std::sync::Mutex<crate::engine::gone::GoneCursor>,
 }

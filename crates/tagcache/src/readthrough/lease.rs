@@ -11,10 +11,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::cache::{is_stale, Cache};
-use crate::codec;
-use crate::conn::ScriptCall;
 use crate::error::Result;
+use crate::layout::codec;
 use crate::scripts::SCRIPTS;
+use crate::server::conn::ScriptCall;
 
 /// First pause between two polls of a waiter; doubles up to [`MAX_POLL`].
 const FIRST_POLL: Duration = Duration::from_millis(5);

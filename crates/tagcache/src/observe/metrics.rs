@@ -1,71 +1,7 @@
-//! What tracing may say about keys. Values are never logged anywhere;
-//! keys only as this policy allows (cached keys can carry user ids).
+//! Metric names and the helpers that record them (catalogue:
+//! docs/metrics.md, checked by the integration tests).
 
-/// How keys appear in tracing spans.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum KeyLogging {
-    /// Keys never appear (the default).
-    #[default]
-    Off,
-    /// The first 8 bytes of the key's SHA-1, in hex: correlates log lines
-    /// about one key without revealing it.
-    Hashed,
-    /// The first N bytes, lossily decoded as UTF-8.
-    Truncated(usize),
-}
-
-impl KeyLogging {
-    /// The key as this policy shows it; `None` when keys are not shown.
-    pub(crate) fn show(self, key: &[u8]) -> Option<String> {
-        match self {
-            Self::Off => None,
-            Self::Hashed => {
-                let digest = sha1_smol::Sha1::from(key).digest().bytes();
-                Some(digest[..8].iter().map(|b| format!("{b:02x}")).collect())
-            }
-            Self::Truncated(n) => {
-                let cut = &key[..key.len().min(n)];
-                let mut s = String::from_utf8_lossy(cut).into_owned();
-                if key.len() > n {
-                    s.push('…');
-                }
-                Some(s)
-            }
-        }
-    }
-}
-
-/// A span for one operation: namespace, operation and (by policy) key; the
-/// outcome is recorded when known. It carries OpenTelemetry's database
-/// attributes too: `db.system.name` = `redis`, `db.operation.name` = the
-/// operation, `db.namespace` = the tagcache namespace.
-pub(crate) fn op_span(
-    namespace: &str,
-    op: &'static str,
-    key: Option<&[u8]>,
-    policy: KeyLogging,
-) -> tracing::Span {
-    let span = tracing::debug_span!(
-        "tagcache",
-        namespace,
-        op,
-        "db.system.name" = "redis",
-        "db.operation.name" = op,
-        "db.namespace" = namespace,
-        key = tracing::field::Empty,
-        outcome = tracing::field::Empty
-    );
-    // Hashing or cutting the key is work for a subscriber only.
-    if !span.is_disabled() {
-        if let Some(shown) = key.and_then(|k| policy.show(k)) {
-            span.record("key", shown.as_str());
-        }
-    }
-    span
-}
-
-/// Read-through metric names (catalogue: docs/metrics.md).
+/// Metric names of the read-through, eager refresh, lease and sweep.
 pub(crate) mod names {
     /// Stale values served (`reason`: `loader_error`, `soft_timeout`).
     pub(crate) const STALE_SERVED: &str = "tagcache_stale_served_total";
@@ -102,7 +38,7 @@ pub(crate) fn count_read_through(namespace: &str, source: &'static str) {
 /// Records one sweep step: `what` = `expired_members`, `gone_members`,
 /// `indexes`, `fences`, `entries` (deleted while finishing abandoned
 /// invalidations).
-pub(crate) fn record_sweep(namespace: &str, r: &crate::sweep::PruneReport) {
+pub(crate) fn record_sweep(namespace: &str, r: &crate::engine::sweep::PruneReport) {
     let ns = || namespace.to_owned();
     let complete = if r.complete { "true" } else { "false" };
     metrics::counter!(names::SWEEP_STEPS, "namespace" => ns(), "complete" => complete).increment(1);
@@ -130,8 +66,7 @@ pub(crate) fn record_loader(namespace: &str, ok: bool, seconds: f64) {
     metrics::histogram!(names::LOADER_SECONDS, "namespace" => namespace.to_owned(), "outcome" => outcome)
         .record(seconds);
     if !ok {
-        metrics::counter!(names::LOADER_FAILURES, "namespace" => namespace.to_owned())
-            .increment(1);
+        metrics::counter!(names::LOADER_FAILURES, "namespace" => namespace.to_owned()).increment(1);
     }
 }
 
@@ -154,22 +89,4 @@ pub(crate) fn count_wait(namespace: &str, scope: &'static str, outcome: &'static
 pub(crate) fn count_refresh(namespace: &str, outcome: &'static str) {
     metrics::counter!(names::EAGER_REFRESHES, "namespace" => namespace.to_owned(), "outcome" => outcome)
         .increment(1);
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn keys_are_hidden_hashed_or_truncated() {
-        assert_eq!(KeyLogging::Off.show(b"user:42"), None);
-        let h = KeyLogging::Hashed.show(b"user:42").unwrap();
-        assert_eq!(h.len(), 16);
-        assert!(!h.contains("42"));
-        assert_eq!(KeyLogging::Truncated(4).show(b"user:42").unwrap(), "user…");
-        assert_eq!(
-            KeyLogging::Truncated(40).show(b"user:42").unwrap(),
-            "user:42"
-        );
-    }
 }

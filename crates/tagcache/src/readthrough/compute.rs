@@ -11,12 +11,12 @@ use serde::{de::DeserializeOwned, Serialize};
 use tokio::sync::watch;
 
 use crate::cache::{is_stale, Cache, SetOptions};
-use crate::codec;
-use crate::context::LoadContext;
 use crate::error::Error;
 use crate::failsafe::{note_bypass, BypassReason};
-use crate::lease::{LeaseConfig, Leased};
+use crate::layout::codec;
 use crate::observe;
+use crate::readthrough::context::LoadContext;
+use crate::readthrough::lease::{LeaseConfig, Leased};
 
 /// Where a value returned by [`Cache::get_or_compute`] came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
