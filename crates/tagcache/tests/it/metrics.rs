@@ -252,3 +252,76 @@ async fn the_prometheus_exporter_has_every_metric_the_dashboard_uses() {
         "{text}"
     );
 }
+
+/// A subscriber that keeps the fields of every span it is shown.
+#[derive(Default, Clone)]
+struct SpanFields(std::sync::Arc<std::sync::Mutex<Vec<Vec<(String, String)>>>>);
+
+struct Visit<'a>(&'a mut Vec<(String, String)>);
+
+impl tracing::field::Visit for Visit<'_> {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        self.0.push((field.name().to_owned(), format!("{value:?}")));
+    }
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        self.0.push((field.name().to_owned(), value.to_owned()));
+    }
+}
+
+impl tracing::Subscriber for SpanFields {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, attrs: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        let mut fields = Vec::new();
+        attrs.record(&mut Visit(&mut fields));
+        let mut spans = self.0.lock().unwrap();
+        spans.push(fields);
+        tracing::span::Id::from_u64(spans.len() as u64)
+    }
+    fn record(&self, span: &tracing::span::Id, values: &tracing::span::Record<'_>) {
+        let mut spans = self.0.lock().unwrap();
+        let i = usize::try_from(span.into_u64()).unwrap() - 1;
+        values.record(&mut Visit(&mut spans[i]));
+    }
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, _: &tracing::Event<'_>) {}
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+#[tokio::test]
+async fn operation_spans_carry_the_opentelemetry_database_attributes() {
+    let server = RedisServer::start();
+    let cache = crate::cache(&server).await;
+    let spans = SpanFields::default();
+    let _guard = tracing::subscriber::set_default(spans.clone());
+    cache
+        .get_or_compute("k", &SetOptions::new(), || async { Ok::<_, String>(1) })
+        .await
+        .unwrap();
+    cache.fail_safe().get::<u32>("k").await.unwrap();
+    let spans = spans.0.lock().unwrap().clone();
+    let find = |op: &str| {
+        spans
+            .iter()
+            .find(|s| s.contains(&("db.operation.name".to_owned(), op.to_owned())))
+            .unwrap_or_else(|| panic!("no span for {op}: {spans:?}"))
+            .clone()
+    };
+    for (op, outcome) in [("get_or_compute", "loaded"), ("get", "ok")] {
+        let span = find(op);
+        for (name, value) in [
+            ("db.system.name", "redis"),
+            ("db.namespace", "test"),
+            ("outcome", outcome),
+        ] {
+            assert!(
+                span.contains(&(name.to_owned(), value.to_owned())),
+                "{op}: {name} = {value} missing in {span:?}"
+            );
+        }
+        // Keys are not logged by default.
+        assert!(!span.iter().any(|(n, _)| n == "key"), "{span:?}");
+    }
+}
