@@ -399,6 +399,100 @@ async fn a_waiter_past_its_bound_loads_itself() {
     assert_eq!(holder, "slow");
 }
 
+#[tokio::test]
+async fn a_cancelled_lease_holder_releases_its_lease() {
+    let server = RedisServer::start();
+    let cache = crate::builder(&server)
+        .load_lease(Duration::from_secs(30), Duration::from_secs(30))
+        .build()
+        .await
+        .unwrap();
+    let name = lease_key("k");
+    let task = {
+        let cache = cache.clone();
+        tokio::spawn(async move {
+            cache
+                .get_or_compute("k", &SetOptions::new(), || async {
+                    tokio::time::sleep(Duration::from_secs(3600)).await;
+                    Ok::<_, String>(1)
+                })
+                .await
+        })
+    };
+    let held = eventually(Duration::from_secs(10), || {
+        server.cmd::<u64>(&[b"EXISTS", name.as_bytes()]) == 1
+    })
+    .await;
+    assert!(held);
+    task.abort();
+    let released = eventually(Duration::from_secs(10), || {
+        server.cmd::<u64>(&[b"EXISTS", name.as_bytes()]) == 0
+    })
+    .await;
+    assert!(released, "released long before its 30 s expiry");
+}
+
+/// Two caches have separate in-process flights: they stand for two
+/// processes. The holder's store is refused by an invalidation; the
+/// waiter must then load data read after it, not get the holder's.
+#[tokio::test]
+async fn a_waiter_loads_after_the_holders_store_is_refused() {
+    let server = RedisServer::start();
+    let build = || {
+        crate::builder(&server)
+            .load_lease(Duration::from_secs(30), Duration::from_secs(30))
+            .build()
+    };
+    let (one, two) = (build().await.unwrap(), build().await.unwrap());
+    let opts = SetOptions::new().tag("product:1");
+    let (release, wait) = oneshot::channel::<()>();
+    let holder = {
+        let (one, opts) = (one.clone(), opts.clone());
+        tokio::spawn(async move {
+            one.get_or_compute("page", &opts, || async {
+                let _ = wait.await;
+                Ok::<_, String>("old".to_string())
+            })
+            .await
+            .unwrap()
+        })
+    };
+    let name = lease_key("page");
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            server.cmd::<u64>(&[b"EXISTS", name.as_bytes()]) == 1
+        })
+        .await
+    );
+    let waiter = {
+        let (two, opts) = (two.clone(), opts.clone());
+        tokio::spawn(async move {
+            two.get_or_compute("page", &opts, || async {
+                Ok::<_, String>("new".to_string())
+            })
+            .await
+            .unwrap()
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    one.invalidate_tag("product:1").await.unwrap();
+    release.send(()).unwrap();
+    let held = holder.await.unwrap();
+    assert_eq!(
+        (held.value.as_str(), held.source),
+        ("old", Source::LoadedNotStored)
+    );
+    let waited = waiter.await.unwrap();
+    assert_eq!(
+        (waited.value.as_str(), waited.source),
+        ("new", Source::Loaded)
+    );
+    assert_eq!(
+        one.get::<String>("page").await.unwrap().as_deref(),
+        Some("new")
+    );
+}
+
 // ---- across processes: this binary re-spawned as children ----
 
 const CHILD_ENV: &str = "TAGCACHE_LEASE_CHILD";
