@@ -203,10 +203,10 @@ async fn the_prometheus_exporter_has_every_metric_the_dashboard_uses() {
 
     // An eager refresh.
     let eager = SetOptions::new()
-        .ttl(Duration::from_millis(400))
-        .eager_refresh(0.1);
+        .ttl(Duration::from_secs(10))
+        .eager_refresh(0.01);
     cache.set("e", &1, &eager).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    tokio::time::sleep(Duration::from_millis(150)).await;
     cache
         .get_or_refresh("e", &eager, |_| async { Ok::<_, String>(2) })
         .await

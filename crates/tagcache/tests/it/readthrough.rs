@@ -116,8 +116,8 @@ async fn an_invalid_ttl_from_the_loader_is_a_typed_error() {
 async fn a_hit_past_the_refresh_fraction_refreshes_in_the_background() {
     let server = RedisServer::start();
     let cache = crate::cache(&server).await;
-    // The call says 600 s; the loader sets 1 s, which the entry carries in
-    // its header: the refresh is due after 0.5 s, not 300 s.
+    // The call says 600 s; the loader sets 3 s, which the entry carries in
+    // its header: the refresh is due after 1.5 s, not 300 s.
     let opts = SetOptions::new()
         .ttl(Duration::from_secs(600))
         .eager_refresh(0.5);
@@ -128,7 +128,7 @@ async fn a_hit_past_the_refresh_fraction_refreshes_in_the_background() {
             .get_or_refresh("hot", opts, move |ctx| async move {
                 let n = runs.fetch_add(1, Ordering::SeqCst);
                 assert_eq!(ctx.is_eager_refresh(), n > 0);
-                ctx.set_ttl(Duration::from_secs(1));
+                ctx.set_ttl(Duration::from_secs(3));
                 Ok::<_, String>(n)
             })
             .await
@@ -141,7 +141,7 @@ async fn a_hit_past_the_refresh_fraction_refreshes_in_the_background() {
     assert_eq!((hit.value, hit.source), (0, Source::Hit));
     assert_eq!(runs.load(Ordering::SeqCst), 1);
 
-    tokio::time::sleep(Duration::from_millis(650)).await;
+    tokio::time::sleep(Duration::from_millis(1600)).await;
     // Past it: the cached value now, the new one stored in the background.
     let hit = get(cache.clone(), runs.clone()).await;
     assert_eq!((hit.value, hit.source), (0, Source::Hit));
@@ -157,7 +157,7 @@ async fn a_hit_past_the_refresh_fraction_refreshes_in_the_background() {
     assert!(refreshed, "the eager refresh stored its value");
     assert_eq!(runs.load(Ordering::SeqCst), 2);
     let ttl = cache.ttl("hot").await.unwrap().unwrap();
-    assert!(ttl > Duration::from_millis(500), "a fresh TTL: {ttl:?}");
+    assert!(ttl > Duration::from_millis(1600), "a fresh TTL: {ttl:?}");
 }
 
 #[tokio::test]
@@ -215,11 +215,11 @@ async fn an_invalidation_during_an_eager_refresh_keeps_the_old_value_out() {
     let server = RedisServer::start();
     let cache = crate::cache(&server).await;
     let opts = SetOptions::new()
-        .ttl(Duration::from_secs(1))
+        .ttl(Duration::from_secs(10))
         .tag("product:1")
-        .eager_refresh(0.3);
+        .eager_refresh(0.05);
     cache.set("page", &"v1", &opts).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
 
     let (started_tx, started) = oneshot::channel::<()>();
     let (release, wait) = oneshot::channel::<()>();
@@ -269,15 +269,15 @@ async fn the_fail_safe_view_refreshes_eagerly_too() {
     let cache = crate::cache(&server).await;
     let fs = cache.fail_safe();
     let opts = SetOptions::new()
-        .ttl(Duration::from_millis(800))
-        .eager_refresh(0.5);
+        .ttl(Duration::from_secs(10))
+        .eager_refresh(0.05);
     let soft = Duration::from_secs(5);
     let c = fs
         .get_or_refresh("k", &opts, soft, || async { Ok::<_, String>(1) })
         .await
         .unwrap();
     assert_eq!(c.source, Source::Loaded);
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
     let c = fs
         .get_or_refresh("k", &opts, soft, || async { Ok::<_, String>(2) })
         .await
