@@ -60,9 +60,11 @@ pub(crate) struct Held {
 impl Held {
     /// Gives the lease back, if it is still ours.
     pub(crate) async fn release(mut self) {
-        self.released = true;
-        // A failed release only leaves the lease to expire.
+        // A failed release only leaves the lease to expire. If this future
+        // is dropped midway, `drop` releases in the background (releasing
+        // twice is harmless: compare-and-delete).
         let _ = release(&self.cache, &self.name, &self.token).await;
+        self.released = true;
     }
 }
 

@@ -253,11 +253,14 @@ async fn the_prometheus_exporter_has_every_metric_the_dashboard_uses() {
     );
 }
 
+/// The `(name, value)` fields of one span.
+type Fields = Vec<(String, String)>;
+
 /// A subscriber that keeps the fields of every span it is shown.
 #[derive(Default, Clone)]
-struct SpanFields(std::sync::Arc<std::sync::Mutex<Vec<Vec<(String, String)>>>>);
+struct SpanFields(std::sync::Arc<std::sync::Mutex<Vec<Fields>>>);
 
-struct Visit<'a>(&'a mut Vec<(String, String)>);
+struct Visit<'a>(&'a mut Fields);
 
 impl tracing::field::Visit for Visit<'_> {
     fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
