@@ -9,7 +9,7 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
 use tagcache::{SetOptions, Source};
 use tokio::sync::oneshot;
 
-use crate::support::RedisServer;
+use tagcache_testkit::RedisServer;
 
 const DASHBOARD: &str = include_str!("../../../../docs/grafana/tagcache.json");
 const CATALOGUE: &str = include_str!("../../../../docs/metrics.md");

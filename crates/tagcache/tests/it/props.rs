@@ -29,8 +29,8 @@ use redis::aio::MultiplexedConnection;
 use tagcache::{Cache, KeyPath, SetOptions};
 
 use crate::raw::{self, RawState};
-use crate::support::cluster::RedisCluster;
-use crate::support::RedisServer;
+use tagcache_testkit::RedisCluster;
+use tagcache_testkit::RedisServer;
 
 /// The key universe: flat keys and paths of 3 and 4 parts.
 const KEYS: [&str; 6] = ["k0", "k1", "o:1:a", "o:1:b", "o:10:a", "o:1:x:y"];

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use tagcache::{ComputeError, ErrorKind, SetOptions, Source};
 use tokio::sync::oneshot;
 
-use crate::support::RedisServer;
+use tagcache_testkit::RedisServer;
 
 /// Polls `check` every 20 ms until it holds or `limit` passes.
 async fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> bool {

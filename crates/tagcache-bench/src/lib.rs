@@ -1,4 +1,4 @@
-//! `tagcache bench`: tagcache measured against the raw Redis commands that
+//! The benchmark run by `tagcache bench`: tagcache measured against the raw Redis commands that
 //! do the same work, on the same server, in the same run, so the figures
 //! are ratios to what the server can physically do rather than absolute
 //! numbers of a noisy machine.
@@ -10,12 +10,16 @@
 //! write ([`edges`]), clearing a namespace ([`clear`]), hierarchical keys
 //! ([`keyspace`]). `--only` picks phases. [`report`] compares them with
 //! the goals and renders the tables and the JSON document.
+//!
+//! The `tagcache` command parses [`BenchArgs`], resolves the server
+//! ([`Target`]) and calls [`run`].
 
 mod census;
 mod chart;
 mod clear;
 mod cluster;
 mod edges;
+pub mod error;
 mod failsafe;
 mod invalidate;
 mod keyspace;
@@ -26,23 +30,21 @@ mod reads;
 mod report;
 mod server;
 mod slow;
+pub mod target;
 mod workload;
 mod writes;
 
 use std::future::Future;
 use std::ops::Range;
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::{value_parser, Args, ValueEnum};
 use futures_util::{StreamExt, TryStreamExt};
 use redis::aio::MultiplexedConnection;
 
-use crate::cmd::Context;
-use crate::error::{CliError, Result};
-use crate::output;
-use crate::target::Target;
+pub use crate::error::{BenchError, Result};
+pub use crate::target::Target;
 use layout::Janitor;
 use report::{Report, Run};
 use server::SlowLog;
@@ -211,7 +213,7 @@ impl Plan {
         if args.cluster
             && !(phases.contains(&Phase::Throughput) && phases.contains(&Phase::Invalidate))
         {
-            return Err(CliError::error(
+            return Err(BenchError::error(
                 "--cluster compares with the throughput and invalidate phases: add them to --only",
             ));
         }
@@ -224,7 +226,7 @@ impl Plan {
                 .bytes()
                 .all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-')
         {
-            return Err(CliError::error(format!(
+            return Err(BenchError::error(format!(
                 "namespace {namespace:?} must be 1 to 64 characters of [A-Za-z0-9_-]"
             )));
         }
@@ -264,17 +266,45 @@ impl Plan {
     }
 }
 
-/// Runs the benchmark; exit 0 whatever the goals say, 2 on errors.
-pub async fn run(args: BenchArgs, ctx: &Context) -> Result<ExitCode> {
-    let plan = Plan::new(&args, &ctx.global.namespace)?;
-    let target = Target::given_or_private(ctx.global.url.as_deref()).await?;
-    let bench = Bench::connect(&plan, &target, ctx.global.quiet || ctx.global.verbose > 0).await?;
+/// What `tagcache bench` gets from the command line around it.
+#[derive(Debug, Clone, Default)]
+pub struct Env {
+    /// `--namespace`: the base of the bench's namespaces.
+    pub namespace: String,
+    /// No progress spinner (`--quiet` or `--verbose`).
+    pub quiet: bool,
+    /// The global `--json`: JSON on stdout instead of the tables.
+    pub json: bool,
+}
+
+/// Checks the options (before any server is started).
+///
+/// # Errors
+/// Options that contradict each other, a namespace the bench cannot use.
+pub fn check(args: &BenchArgs, env: &Env) -> Result<()> {
+    Plan::new(args, &env.namespace).map(drop)
+}
+
+/// Runs the benchmark on `target` until done or until `interrupted`
+/// resolves; returns what to print on stdout (tables or JSON; empty when
+/// the JSON went to a file).
+///
+/// # Errors
+/// Bad options, a server that fails, [`BenchError::interrupted`].
+pub async fn run<F: Future<Output = ()>>(
+    args: BenchArgs,
+    env: &Env,
+    target: &Target,
+    interrupted: impl Fn() -> F,
+) -> Result<String> {
+    let plan = Plan::new(&args, &env.namespace)?;
+    let bench = Bench::connect(&plan, target, env.quiet).await?;
     if !args.throughput_only.is_empty() {
-        return only(&bench, &target, &args, ctx).await;
+        return only(&bench, target, &args, env, interrupted()).await;
     }
     let outcome = tokio::select! {
         r = phases(&bench) => r,
-        () = ctx.interrupt.requested() => Err(CliError::interrupted()),
+        () = interrupted() => Err(BenchError::interrupted()),
     };
     // A private server goes away with everything in it; a given one gets
     // back what the bench wrote.
@@ -287,15 +317,20 @@ pub async fn run(args: BenchArgs, ctx: &Context) -> Result<ExitCode> {
     bench.progress.finish();
     let report = outcome?;
     cleaned.map_err(|e| e.context("cleaning up the bench namespaces"))?;
-    emit(&report, &args, ctx.global.json)?;
-    Ok(ExitCode::SUCCESS)
+    emit(&report, &args, env.json)
 }
 
 /// `--only`: the chosen throughput phases, their table (or JSON) only.
-async fn only(b: &Bench<'_>, target: &Target, args: &BenchArgs, ctx: &Context) -> Result<ExitCode> {
+async fn only(
+    b: &Bench<'_>,
+    target: &Target,
+    args: &BenchArgs,
+    env: &Env,
+    interrupted: impl Future<Output = ()>,
+) -> Result<String> {
     let outcome = tokio::select! {
         r = only_phases(b, &args.throughput_only) => r,
-        () = ctx.interrupt.requested() => Err(CliError::interrupted()),
+        () = interrupted => Err(BenchError::interrupted()),
     };
     let cleaned = if target.is_private() {
         Ok(())
@@ -306,18 +341,21 @@ async fn only(b: &Bench<'_>, target: &Target, args: &BenchArgs, ctx: &Context) -
     b.progress.finish();
     let rows = outcome?;
     cleaned.map_err(|e| e.context("cleaning up the bench namespaces"))?;
-    if ctx.global.json || args.json.is_some() {
+    if env.json || args.json.is_some() {
         let json = serde_json::to_string_pretty(&rows)
-            .map_err(|e| CliError::error(format!("cannot encode the results: {e}")))?;
+            .map_err(|e| BenchError::error(format!("cannot encode the results: {e}")))?;
         match args.json.as_deref() {
-            Some(path) if path != std::path::Path::new("-") => std::fs::write(path, json + "\n")
-                .map_err(|e| CliError::error(format!("cannot write {}: {e}", path.display())))?,
-            _ => output::print(&json),
+            Some(path) if path != std::path::Path::new("-") => {
+                std::fs::write(path, json + "\n").map_err(|e| {
+                    BenchError::error(format!("cannot write {}: {e}", path.display()))
+                })?;
+                Ok(String::new())
+            }
+            _ => Ok(json),
         }
     } else {
-        output::print(&report::render_throughput(&rows, b.plan.rounds));
+        Ok(report::render_throughput(&rows, b.plan.rounds))
     }
-    Ok(ExitCode::SUCCESS)
 }
 
 async fn only_phases(b: &Bench<'_>, phases: &[ThroughputPart]) -> Result<Vec<report::Comparison>> {
@@ -416,23 +454,21 @@ async fn phases(b: &Bench<'_>) -> Result<Report> {
     ))
 }
 
-fn emit(report: &Report, args: &BenchArgs, json_flag: bool) -> Result<()> {
+fn emit(report: &Report, args: &BenchArgs, json_flag: bool) -> Result<String> {
     let to_stdout = json_flag || args.json.as_deref() == Some(std::path::Path::new("-"));
     let json = serde_json::to_string_pretty(report)
-        .map_err(|e| CliError::error(format!("cannot encode the results: {e}")))?;
+        .map_err(|e| BenchError::error(format!("cannot encode the results: {e}")))?;
     if to_stdout {
-        output::print(&json);
-        return Ok(());
+        return Ok(json);
     }
-    output::print(&report.render());
     if let Some(dir) = &args.report {
         write_report(report, &json, dir)?;
     }
     if let Some(path) = &args.json {
         std::fs::write(path, json + "\n")
-            .map_err(|e| CliError::error(format!("cannot write {}: {e}", path.display())))?;
+            .map_err(|e| BenchError::error(format!("cannot write {}: {e}", path.display())))?;
     }
-    Ok(())
+    Ok(report.render())
 }
 
 /// `--report DIR`: the tables as Markdown, the JSON, and a chart per
@@ -441,10 +477,10 @@ fn write_report(report: &Report, json: &str, dir: &std::path::Path) -> Result<()
     let write = |name: &str, text: &str| {
         let path = dir.join(name);
         std::fs::write(&path, text)
-            .map_err(|e| CliError::error(format!("cannot write {}: {e}", path.display())))
+            .map_err(|e| BenchError::error(format!("cannot write {}: {e}", path.display())))
     };
     std::fs::create_dir_all(dir)
-        .map_err(|e| CliError::error(format!("cannot create {}: {e}", dir.display())))?;
+        .map_err(|e| BenchError::error(format!("cannot create {}: {e}", dir.display())))?;
     let mut md = String::from("# tagcache bench report\n\n```text\n");
     md += &report.render();
     md += "```\n\n## Stalls during invalidation\n\n";
@@ -508,7 +544,7 @@ impl<'a> Bench<'a> {
         let raw = client
             .get_multiplexed_async_connection_with_config(&config)
             .await
-            .map_err(|e| CliError::error(format!("cannot connect to {}: {e}", target.shown())))?;
+            .map_err(|e| BenchError::error(format!("cannot connect to {}: {e}", target.shown())))?;
         let slowlog = if target.is_private() {
             Some(SlowLog::enable(&raw).await?)
         } else {

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use redis::aio::MultiplexedConnection;
 use serde::Serialize;
 
-use crate::error::{CliError, Result};
+use crate::error::{BenchError, Result};
 
 /// Commands the bench itself sends to watch the server; never charged to
 /// the operation measured.
@@ -111,7 +111,7 @@ async fn info_field(conn: &MultiplexedConnection, section: &str, name: &str) -> 
     text.lines()
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
         .and_then(|v| v.trim().parse().ok())
-        .ok_or_else(|| CliError::error(format!("INFO {section} has no {name}")))
+        .ok_or_else(|| BenchError::error(format!("INFO {section} has no {name}")))
 }
 
 /// `used_memory`, once lazily freed objects are gone and incremental
