@@ -32,6 +32,10 @@ use crate::server::conn::ScriptCall;
 /// - read: [`get`](Cache::get), [`get_bytes`](Cache::get_bytes),
 ///   [`get_many`](Cache::get_many), [`exists`](Cache::exists),
 ///   [`ttl`](Cache::ttl), [`tags`](Cache::tags);
+/// - read-through: [`get_or_compute`](Cache::get_or_compute),
+///   [`get_or_compute_with`](Cache::get_or_compute_with) (the loader sets
+///   TTL and tags, or keeps the value out), [`get_or_refresh`](Cache::get_or_refresh)
+///   (eager refresh);
 /// - remove: [`delete`](Cache::delete), [`delete_many`](Cache::delete_many);
 /// - tags: [`invalidate_tag`](Cache::invalidate_tag),
 ///   [`invalidate_tags`](Cache::invalidate_tags),
