@@ -11,10 +11,9 @@ use crate::cache::{is_stale, SetOptions};
 use crate::error::{Error, ErrorKind};
 use crate::layout::codec;
 use crate::layout::keys::validate_key;
-use crate::readthrough::compute::{
-    refresh_due, serve_stale_on_failure, ComputeError, Computed, Source,
-};
+use crate::readthrough::compute::{serve_stale_on_failure, ComputeError, Computed, Source};
 use crate::readthrough::context::LoadContext;
+use crate::readthrough::refresh::refresh_due;
 
 impl FailSafeCache {
     /// Read-through that never fails because of Redis: on a bypass the
@@ -225,8 +224,30 @@ impl FailSafeCache {
             },
             _ => return self.compute_with(&key, opts, loader).await,
         };
+        self.reload_stale(key, opts, since, stale, soft_timeout, loader)
+            .await
+    }
+
+    /// The entry is stale (in its grace period): the loader runs in a task;
+    /// after `soft_timeout` (or when it fails) the stale value is served,
+    /// and a loader still running stores its value when done.
+    async fn reload_stale<T, E, F, Fut>(
+        &self,
+        key: Vec<u8>,
+        opts: &SetOptions,
+        since: u64,
+        stale: Vec<u8>,
+        soft_timeout: Duration,
+        loader: F,
+    ) -> std::result::Result<Computed<T>, ComputeError<E>>
+    where
+        T: Serialize + DeserializeOwned + Send + 'static,
+        E: Send + 'static,
+        F: FnOnce(LoadContext) -> Fut + Send + 'static,
+        Fut: Future<Output = std::result::Result<T, E>> + Send + 'static,
+    {
         let (cache, opts, timeout, task_key) =
-            (self.cache.clone(), opts.clone(), self.timeout, key.clone());
+            (self.cache.clone(), opts.clone(), self.timeout, key);
         let refresh = tokio::spawn(async move {
             cache
                 .fly(&task_key, &opts, since, loader, Some(timeout), true)

@@ -119,7 +119,7 @@ impl Flights {
     }
 
     /// Whether a load of `key` is in flight in this process.
-    fn is_flying(&self, key: &[u8]) -> bool {
+    pub(super) fn is_flying(&self, key: &[u8]) -> bool {
         self.loads
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -127,7 +127,7 @@ impl Flights {
     }
 
     /// Leads a load of `key` unless one is in flight already.
-    fn try_lead<'a>(&'a self, key: &'a [u8]) -> Option<Landing<'a>> {
+    pub(super) fn try_lead<'a>(&'a self, key: &'a [u8]) -> Option<Landing<'a>> {
         match self.join(key) {
             Role::Leader(tx) => Some(Landing {
                 flights: self,
@@ -149,11 +149,11 @@ impl Flights {
 
 /// Removes the flight and wakes followers even when the leader's future is
 /// dropped midway.
-struct Landing<'a> {
+pub(super) struct Landing<'a> {
     flights: &'a Flights,
     key: &'a [u8],
     tx: watch::Sender<Option<Outcome>>,
-    outcome: Outcome,
+    pub(super) outcome: Outcome,
 }
 
 impl Drop for Landing<'_> {
@@ -215,33 +215,6 @@ where
     landing.outcome = shared;
     drop(landing);
     Ok(Flown::Own(value, outcome))
-}
-
-/// Whether an entry hit at `now_ms` is due for an eager refresh: at least
-/// `permille` thousandths of its TTL have passed. The TTL is the entry's
-/// own (written with eager refresh) or else the call's; the time left is
-/// its fresh-until (grace entries) or its `PTTL`.
-pub(crate) fn refresh_due(
-    d: &codec::Decoded<'_>,
-    now_ms: u64,
-    pttl_ms: i64,
-    call_ttl_ms: u64,
-    permille: u16,
-) -> bool {
-    if permille == 0 {
-        return false;
-    }
-    let ttl = d.ttl_ms.unwrap_or(call_ttl_ms);
-    let left = match d.fresh_until {
-        Some(until) => until.saturating_sub(now_ms),
-        None => match u64::try_from(pttl_ms) {
-            Ok(left) => left,
-            // -1 (no expiry) or -2 (gone): nothing to refresh ahead of.
-            Err(_) => return false,
-        },
-    };
-    let passed = ttl.saturating_sub(left);
-    u128::from(passed) * 1000 >= u128::from(ttl) * u128::from(permille)
 }
 
 /// The entry's MessagePack payload, to share with callers waiting in this
@@ -345,98 +318,8 @@ impl Cache {
         result
     }
 
-    /// Read-through with eager refresh: like
-    /// [`Cache::get_or_compute_with`], and when a hit finds that the
-    /// configured fraction of the entry's TTL has passed
-    /// ([`SetOptions::eager_refresh`], default
-    /// [`CacheBuilder::eager_refresh`](crate::CacheBuilder::eager_refresh)),
-    /// it returns the cached value at once and runs `loader` in the
-    /// background ([`LoadContext::is_eager_refresh`]) to store a new one.
-    ///
-    /// - One refresh per key and process at a time (and, with a load
-    ///   lease, per key across processes: a refresh whose lease is taken
-    ///   is skipped).
-    /// - The refresh's store is fenced by the time of the read that
-    ///   started it: if the key is deleted or one of its tags invalidated
-    ///   meanwhile, nothing is stored, so the invalidation wins.
-    /// - The entry's TTL is read from its header (entries written with
-    ///   eager refresh on carry it), else taken from `opts`; the time left
-    ///   comes from the same round trip as the read (`PTTL`).
-    ///
-    /// ```no_run
-    /// # async fn demo(cache: tagcache::Cache) -> Result<(), Box<dyn std::error::Error>> {
-    /// use std::time::Duration;
-    /// use tagcache::SetOptions;
-    /// let opts = SetOptions::new().ttl(Duration::from_secs(60)).eager_refresh(0.8);
-    /// let rates = cache
-    ///     .get_or_refresh("fx:rates", &opts, |_ctx| async {
-    ///         Ok::<_, std::io::Error>(vec![1.08_f64, 0.86]) // call the rates API
-    ///     })
-    ///     .await?;
-    /// # Ok(()) }
-    /// ```
-    ///
-    /// # Errors
-    /// As [`Cache::get_or_compute_with`]; a background refresh's errors are
-    /// only counted (`tagcache_eager_refreshes_total{outcome="failed"}`).
-    pub async fn get_or_refresh<T, E, F, Fut>(
-        &self,
-        key: impl AsRef<[u8]>,
-        opts: &SetOptions,
-        loader: F,
-    ) -> Result<Computed<T>, ComputeError<E>>
-    where
-        T: Serialize + DeserializeOwned + Send + 'static,
-        E: Send + 'static,
-        F: FnOnce(LoadContext) -> Fut + Send + 'static,
-        Fut: Future<Output = Result<T, E>> + Send + 'static,
-    {
-        let key = key.as_ref();
-        let span = self.read_through_span("get_or_refresh", key);
-        let work = async {
-            let permille = self.eager_permille(opts);
-            let (cached, since, pttl) = self.read_for_refresh(key, permille > 0).await?;
-            let stale = match cached {
-                Some(bytes) => {
-                    let d = codec::decode_entry(&bytes)?;
-                    if !is_stale(&d, since / 1000) {
-                        let value = self.decode(&bytes)?;
-                        if refresh_due(&d, since / 1000, pttl, self.call_ttl_ms(opts), permille) {
-                            self.refresh_in_background(key, opts, since, loader, None);
-                        }
-                        return Ok(Computed {
-                            value,
-                            source: Source::Hit,
-                        });
-                    }
-                    Some(bytes)
-                }
-                None => None,
-            };
-            let fresh = self
-                .fly(key, opts, since, loader, None, stale.is_some())
-                .await;
-            serve_stale_on_failure(self, fresh, stale)
-        };
-        let result = tracing::Instrument::instrument(work, span.clone()).await;
-        record_source(self.namespace(), &span, &result);
-        result
-    }
-
-    fn read_through_span(&self, op: &'static str, key: &[u8]) -> tracing::Span {
+    pub(super) fn read_through_span(&self, op: &'static str, key: &[u8]) -> tracing::Span {
         observe::op_span(self.namespace(), op, Some(key), self.key_logging())
-    }
-
-    /// The eager refresh threshold of a call (thousandths of the TTL).
-    pub(crate) fn eager_permille(&self, opts: &SetOptions) -> u16 {
-        opts.eager_permille
-            .unwrap_or(self.core_arc().limits.eager_permille)
-    }
-
-    /// The TTL a call's options give an entry, in ms.
-    pub(crate) fn call_ttl_ms(&self, opts: &SetOptions) -> u64 {
-        let ttl = opts.ttl.unwrap_or(self.core_arc().limits.default_ttl);
-        u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX)
     }
 
     /// The load lease of a call, if it takes one.
@@ -447,88 +330,6 @@ impl Cache {
             Some(true) => Some(configured.unwrap_or_else(LeaseConfig::fallback)),
             None => configured,
         }
-    }
-
-    /// One round trip: the entry, its `PTTL` (when `with_pttl`; else -1)
-    /// and Redis' clock (µs).
-    pub(crate) async fn read_for_refresh(
-        &self,
-        key: &[u8],
-        with_pttl: bool,
-    ) -> crate::Result<(Option<Vec<u8>>, u64, i64)> {
-        if !with_pttl {
-            let (raw, since) = self.get_with_time(key).await?;
-            return Ok((raw, since, -1));
-        }
-        let get = self.get_cmd(key)?;
-        let space = &self.core_arc().space;
-        let mut pipe = redis::pipe();
-        pipe.add_command(get)
-            .cmd("PTTL")
-            .arg(space.entry_name(space.bucket_of(key), key))
-            .cmd("TIME");
-        let (raw, pttl, (secs, micros)): (Option<Vec<u8>>, i64, (u64, u64)) =
-            self.core_arc().conn.pipe(&pipe).await?;
-        Ok((raw, secs * 1_000_000 + micros, pttl))
-    }
-
-    /// Starts an eager refresh of `key` unless one is in flight in this
-    /// process; its store is fenced by `since` (the read that found the
-    /// entry due).
-    pub(crate) fn refresh_in_background<T, E, F, Fut>(
-        &self,
-        key: &[u8],
-        opts: &SetOptions,
-        since: u64,
-        loader: F,
-        fail_safe: Option<Duration>,
-    ) where
-        T: Serialize + DeserializeOwned + Send + 'static,
-        E: Send + 'static,
-        F: FnOnce(LoadContext) -> Fut + Send + 'static,
-        Fut: Future<Output = Result<T, E>> + Send + 'static,
-    {
-        if self.flights().is_flying(key) {
-            return;
-        }
-        let (cache, key, opts) = (self.clone(), key.to_vec(), opts.clone());
-        tokio::spawn(async move {
-            let Some(mut landing) = cache.flights().try_lead(&key) else {
-                return;
-            };
-            let ns = cache.namespace();
-            let held = match cache.lease_for(&opts) {
-                None => None,
-                Some(cfg) => match cache.try_lease(&key, cfg).await {
-                    Ok(Some(held)) => Some(held),
-                    Ok(None) => {
-                        observe::count_refresh(ns, "elsewhere");
-                        return;
-                    }
-                    Err(_) => {
-                        observe::count_refresh(ns, "failed");
-                        return;
-                    }
-                },
-            };
-            let loaded = cache
-                .load(&key, &opts, since, loader, fail_safe, true, false)
-                .await;
-            if let Some(held) = held {
-                held.release().await;
-            }
-            let outcome = match loaded {
-                Ok((_, Source::Loaded, payload)) => {
-                    landing.outcome = Some(payload);
-                    "stored"
-                }
-                Ok((_, Source::LoadedNotStored, _)) => "refused",
-                Ok(_) => "uncached",
-                Err(_) => "failed",
-            };
-            drop(landing);
-            observe::count_refresh(ns, outcome);
-        });
     }
 
     /// The miss path: one loader run per key in this process (and, with a
@@ -657,7 +458,7 @@ impl Cache {
 }
 
 /// Counts a read-through's outcome, and records it on its span.
-fn record_source<T, E>(
+pub(super) fn record_source<T, E>(
     namespace: &str,
     span: &tracing::Span,
     result: &Result<Computed<T>, ComputeError<E>>,
