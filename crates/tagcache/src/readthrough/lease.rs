@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use crate::cache::{is_stale, Cache};
 use crate::error::Result;
 use crate::layout::codec;
+use crate::layout::keys::{validate_key, KeySpace};
 use crate::scripts::SCRIPTS;
 use crate::server::conn::ScriptCall;
 
@@ -105,6 +106,30 @@ pub(crate) enum Leased {
     Alone(u64),
 }
 
+/// The lease key of `key` and the round trip that tries to take it and
+/// reads the entry after: `SET <lease> <token> NX PX <ms>`, `GET <entry>`,
+/// `TIME` (one slot: the lease shares the entry's bucket).
+fn lease_pipeline(
+    space: &KeySpace,
+    key: &[u8],
+    token: &str,
+    lease_ms: u64,
+) -> (Vec<u8>, redis::Pipeline) {
+    let bucket = space.bucket_of(key);
+    let name = space.lease(bucket, key);
+    let mut pipe = redis::pipe();
+    pipe.cmd("SET")
+        .arg(&name)
+        .arg(token)
+        .arg("NX")
+        .arg("PX")
+        .arg(lease_ms)
+        .cmd("GET")
+        .arg(space.entry_name(bucket, key))
+        .cmd("TIME");
+    (name, pipe)
+}
+
 /// A token no other holder has: process id, a per-process counter and the
 /// clock in ns.
 fn token() -> String {
@@ -131,17 +156,9 @@ impl Cache {
         cfg: LeaseConfig,
     ) -> Result<(Option<Held>, Option<Vec<u8>>, u64)> {
         let core = self.core_arc();
-        let name = core.space.lease(core.space.bucket_of(key), key);
+        validate_key(key)?;
         let token = token();
-        let mut pipe = redis::pipe();
-        pipe.cmd("SET")
-            .arg(&name)
-            .arg(&token)
-            .arg("NX")
-            .arg("PX")
-            .arg(cfg.lease_ms())
-            .add_command(self.get_cmd(key)?)
-            .cmd("TIME");
+        let (name, pipe) = lease_pipeline(&core.space, key, &token, cfg.lease_ms());
         type Reply = (Option<String>, Option<Vec<u8>>, (u64, u64));
         let (taken, raw, (secs, micros)): Reply = core.conn.pipe(&pipe).await?;
         let held = taken.map(|_| Held {
@@ -194,5 +211,41 @@ impl Cache {
             tokio::time::sleep(pause.min(deadline - now)).await;
             pause = (pause * 2).min(MAX_POLL);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_lease_round_trip_sends_set_nx_px_get_time_in_the_entrys_bucket() {
+        let space = KeySpace::new("ns", 1).unwrap();
+        let (name, pipe) = lease_pipeline(&space, b"user:7", "tok", 5000);
+        assert_eq!(name, b"{ns.0}:l:user:7");
+        let packed = String::from_utf8(pipe.get_packed_pipeline()).unwrap();
+        let words: Vec<&str> = packed
+            .split("\r\n")
+            .filter(|l| !l.is_empty() && !l.starts_with('*') && !l.starts_with('$'))
+            .collect();
+        assert_eq!(
+            words,
+            [
+                "SET",
+                "{ns.0}:l:user:7",
+                "tok",
+                "NX",
+                "PX",
+                "5000",
+                "GET",
+                "{ns.0}:e:user:7",
+                "TIME"
+            ]
+        );
+    }
+
+    #[test]
+    fn tokens_differ() {
+        assert_ne!(token(), token());
     }
 }
