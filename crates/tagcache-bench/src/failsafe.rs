@@ -72,19 +72,22 @@ pub async fn run(b: &Bench<'_>, kept: &Kept) -> Result<Vec<Comparison>> {
         fs_get = Some(Run::faster(fs_get, safe));
 
         let (plain, safe) = if fs_first {
-            let s = b.measure(&["evalsha"], n, sets(b, &cache, n, true)).await?;
+            let s = b
+                .measure(&["evalsha", "multi", "exec"], n, sets(b, &cache, n, true))
+                .await?;
             (
-                b.measure(&["evalsha"], n, sets(b, &cache, n, false))
+                b.measure(&["evalsha", "multi", "exec"], n, sets(b, &cache, n, false))
                     .await?,
                 s,
             )
         } else {
             let p = b
-                .measure(&["evalsha"], n, sets(b, &cache, n, false))
+                .measure(&["evalsha", "multi", "exec"], n, sets(b, &cache, n, false))
                 .await?;
             (
                 p,
-                b.measure(&["evalsha"], n, sets(b, &cache, n, true)).await?,
+                b.measure(&["evalsha", "multi", "exec"], n, sets(b, &cache, n, true))
+                    .await?,
             )
         };
         set_ratios.push(safe.ops_per_sec / plain.ops_per_sec);

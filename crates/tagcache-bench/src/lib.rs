@@ -24,12 +24,14 @@ mod failsafe;
 mod invalidate;
 mod keyspace;
 mod layout;
+mod measure;
 mod memory;
 mod probe;
 mod reads;
 mod report;
 mod server;
 mod slow;
+mod sweep;
 pub mod target;
 mod workload;
 mod writes;
@@ -111,6 +113,11 @@ pub struct BenchArgs {
     #[arg(long)]
     pub slow_server: bool,
 
+    /// How tagcache's writes reach Redis in the throughput, fail-safe and
+    /// other phases (the `edges` phase measures both either way).
+    #[arg(long, value_name = "PATH", value_enum, default_value_t = BenchWritePath::Transaction)]
+    pub write_path: BenchWritePath,
+
     /// Single calls in flight in the one-call-per-entry measurements.
     #[arg(long, value_name = "C", default_value_t = 64,
           value_parser = value_parser!(u32).range(1..=4096))]
@@ -125,7 +132,8 @@ pub struct BenchArgs {
     /// `throughput` is writes, reads and the fail-safe figures; `edges`
     /// the Redis time per write of the reserved `\0a` and prefix edges;
     /// `clear` a namespace clear of min(--entries, 20000) entries
-    /// (--invalidate-entries or --big: that many).
+    /// (--invalidate-entries or --big: that many); `sweep` a prune of as
+    /// many expired entries and as many deleted behind tagcache's back.
     #[arg(long, value_name = "PHASE", value_delimiter = ',')]
     pub only: Vec<Phase>,
 
@@ -155,6 +163,9 @@ pub enum Phase {
     Edges,
     /// `Cache::clear()` against FLUSHDB and SCAN + UNLINK.
     Clear,
+    /// `Cache::prune()` with every member due (expired, or entry gone):
+    /// the sweep's stall bound.
+    Sweep,
     /// Hierarchical keys and groups (private server only).
     Keyspaces,
 }
@@ -170,9 +181,29 @@ pub enum ThroughputPart {
     FailSafe,
 }
 
+/// `--write-path`: [`tagcache::WritePath`] on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BenchWritePath {
+    /// `MULTI`/`EXEC` (the library's default).
+    Transaction,
+    /// `set.lua` for every write.
+    Script,
+}
+
+impl From<BenchWritePath> for tagcache::WritePath {
+    fn from(p: BenchWritePath) -> Self {
+        match p {
+            BenchWritePath::Transaction => tagcache::WritePath::Transaction,
+            BenchWritePath::Script => tagcache::WritePath::Script,
+        }
+    }
+}
+
 /// The run's parameters, checked.
 #[derive(Debug, Clone)]
 pub struct Plan {
+    /// How the bench's caches write (except in the `edges` phase).
+    write_path: tagcache::WritePath,
     entries: u64,
     invalidate_entries: u64,
     /// Entries of the namespace-clear phase.
@@ -231,6 +262,7 @@ impl Plan {
             )));
         }
         Ok(Self {
+            write_path: args.write_path.into(),
             entries: args.entries,
             invalidate_entries,
             clear_entries,
@@ -380,6 +412,10 @@ async fn only_phases(b: &Bench<'_>, phases: &[ThroughputPart]) -> Result<Vec<rep
 
 async fn phases(b: &Bench<'_>) -> Result<Report> {
     let plan = b.plan;
+    // What the machine was like before anything ran, printed at the top.
+    let load_average = invalidate::load_average();
+    b.progress.set("idle probe");
+    let idle_stalls = invalidate::idle_probe(b).await?;
     let mut throughput = Vec::new();
     let mut fail_safe_open = None;
     if plan.runs(Phase::Throughput) {
@@ -407,6 +443,11 @@ async fn phases(b: &Bench<'_>) -> Result<Report> {
     };
     let clear = if plan.runs(Phase::Clear) {
         Some(clear::run(b).await?)
+    } else {
+        None
+    };
+    let sweep = if plan.runs(Phase::Sweep) {
+        Some(sweep::run(b).await?)
     } else {
         None
     };
@@ -440,7 +481,7 @@ async fn phases(b: &Bench<'_>) -> Result<Report> {
         None
     };
     Ok(Report::new(
-        b.describe().await?,
+        b.describe(load_average, idle_stalls).await?,
         report::Sections {
             throughput,
             invalidation,
@@ -450,6 +491,7 @@ async fn phases(b: &Bench<'_>) -> Result<Report> {
             keyspaces,
             edges,
             clear,
+            sweep,
         },
     ))
 }
@@ -563,7 +605,17 @@ impl<'a> Bench<'a> {
 
     /// A tagcache handle on one of the bench's namespaces.
     async fn cache(&self, namespace: &str) -> Result<tagcache::Cache> {
+        self.cache_with(namespace, self.plan.write_path).await
+    }
+
+    /// [`Bench::cache`] writing through `path`.
+    async fn cache_with(
+        &self,
+        namespace: &str,
+        path: tagcache::WritePath,
+    ) -> Result<tagcache::Cache> {
         Ok(tagcache::Cache::builder(self.target.url())
+            .write_path(path)
             .namespace(namespace)
             .auto_sweep(None)
             // The bench deletes what it writes; a user's eviction policy
@@ -593,9 +645,15 @@ impl<'a> Bench<'a> {
         Ok(Run::new(ops, elapsed, before.cost_until(&after, sent, ops)))
     }
 
-    async fn describe(&self) -> Result<report::Setup> {
+    async fn describe(
+        &self,
+        load_average: Option<[f64; 3]>,
+        idle_stalls: probe::Stalls,
+    ) -> Result<report::Setup> {
         let wl = &self.plan.workload;
         Ok(report::Setup {
+            load_average,
+            idle_stalls,
             redis_version: server::version(&self.raw).await?,
             server: self.target.shown(),
             entries: self.plan.entries,
@@ -611,6 +669,11 @@ impl<'a> Bench<'a> {
                 .collect(),
             rounds: self.plan.rounds,
             concurrency: self.plan.concurrency,
+            write_path: match self.plan.write_path {
+                tagcache::WritePath::Script => "script",
+                _ => "transaction",
+            }
+            .to_owned(),
             batch: self.plan.batch,
             batches_in_flight: BATCHES_IN_FLIGHT,
             mget_keys: MGET_KEYS,
@@ -670,6 +733,7 @@ mod tests {
             big: false,
             cluster: false,
             slow_server: false,
+            write_path: BenchWritePath::Transaction,
             invalidate_entries: None,
             rounds: 1,
             concurrency: 1,

@@ -3,7 +3,7 @@
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use crate::cache::{Cache, Inner, ServerInfo};
+use crate::cache::{Cache, Inner};
 use crate::engine::core::{Core, Limits};
 use crate::engine::write::WriteQueue;
 use crate::error::{Error, ErrorKind, InvalidInput, Result};
@@ -12,14 +12,12 @@ use crate::layout::codec::Compression;
 use crate::layout::keys::KeySpace;
 use crate::layout::meta::Setup;
 use crate::observe::KeyLogging;
+use crate::options::WritePath;
 use crate::scripts::SCRIPTS;
 use crate::server::breaker::{Breaker, BreakerConfig};
 use crate::server::conn::{redact_url, Conn, Gate};
 use crate::server::policy::{self, EvictionCheck, Safety};
-
-/// Version of the on-Redis layout this crate reads and writes
-/// (`docs/redis-layout.md`), stored in the namespace's meta key.
-pub const LAYOUT_VERSION: u32 = 2;
+use crate::server::ServerInfo;
 
 /// Configures and connects a [`Cache`]. Created by [`Cache::builder`].
 ///
@@ -52,6 +50,7 @@ pub struct CacheBuilder {
     max_value_bytes: usize,
     chunk_size: usize,
     trim_limit: usize,
+    write_path: WritePath,
     eviction_check: EvictionCheck,
     auto_sweep: Option<Duration>,
     tls_root: Option<Vec<u8>>,
@@ -63,6 +62,15 @@ pub struct CacheBuilder {
     eager_permille: u16,
     lease: Option<crate::readthrough::lease::LeaseConfig>,
     legacy: Option<(crate::legacy::LegacyRules, crate::legacy::LegacyMode)>,
+}
+
+impl Cache {
+    /// Starts configuring a cache for the Redis at `url`: `redis://`,
+    /// `rediss://` (TLS), `redis+unix://` / `unix://` or a bare socket path;
+    /// user and password go in the URL (`redis://user:pass@host:port/db`).
+    pub fn builder(url: impl Into<String>) -> CacheBuilder {
+        CacheBuilder::new(url)
+    }
 }
 
 impl CacheBuilder {
@@ -82,6 +90,7 @@ impl CacheBuilder {
             max_value_bytes: 64 << 20,
             chunk_size: 1000,
             trim_limit: 0,
+            write_path: WritePath::default(),
             eviction_check: EvictionCheck::default(),
             auto_sweep: Some(Duration::from_secs(30)),
             tls_root: None,
@@ -200,6 +209,14 @@ impl CacheBuilder {
     /// per tag; set it when indexes must shrink between sweeps.
     pub fn trim_limit(mut self, n: usize) -> Self {
         self.trim_limit = n;
+        self
+    }
+
+    /// How writes reach Redis. Default: [`WritePath::Transaction`]
+    /// (`MULTI`/`EXEC`, no script for the common write); `Script` runs
+    /// `set.lua` for every write.
+    pub fn write_path(mut self, path: WritePath) -> Self {
+        self.write_path = path;
         self
     }
 
@@ -506,6 +523,7 @@ impl CacheBuilder {
             max_value_bytes: self.max_value_bytes,
             chunk_size: self.chunk_size,
             trim_limit: self.trim_limit,
+            write_path: self.write_path,
             compression: self.compression,
             fence_window: self.fence_window,
             verify_listing,
@@ -523,19 +541,20 @@ impl CacheBuilder {
             space,
             limits,
             gone: Default::default(),
+            clock: Default::default(),
         });
         let writes = WriteQueue::start(core.clone());
-        let replayer = crate::failsafe::start_replayer(&core, &journal);
+        let replayer = crate::engine::tasks::start_replayer(&core, &journal);
         let sweeper = self
             .auto_sweep
-            .map(|every| crate::cache::start_sweeper(&core, every));
+            .map(|every| crate::engine::tasks::start_sweeper(&core, every));
         Cache::from_inner(Inner {
             core,
             writes,
             info,
             flights: Default::default(),
             journal,
-            hot_metrics: crate::failsafe::HotMetrics::new(&self.namespace),
+            hot_metrics: crate::observe::metrics::HotMetrics::new(&self.namespace),
             op_timeout: self.op_timeout,
             response_timeout: self.response_timeout,
             legacy: self

@@ -4,10 +4,13 @@
 //! and atomic, that never leaks index members and never blocks Redis:
 //!
 //! - every write stores the value and all its index edges in one atomic
-//!   server-side step (a Lua script whose keys are all declared);
+//!   server-side step (a `MULTI`/`EXEC` transaction by default, or a Lua
+//!   script whose keys are all declared: see [`WritePath`]);
 //! - index members carry their entry's expiry and are trimmed on write and
 //!   by a bounded background sweep: nothing outlives its entry for long;
-//! - overwriting or deleting an entry removes every edge it left;
+//! - overwriting or deleting an entry removes every edge it left (an
+//!   overwrite that drops tags through the transaction does so in a second
+//!   step before it returns);
 //! - invalidating a tag deletes every entry written before the call, in
 //!   chunks of bounded size, resumable after a crash;
 //! - no `KEYS`, no `SCAN` (outside the legacy-key migration paths), no
@@ -19,7 +22,7 @@
 //! Every key lives under the namespace, grouped in buckets that are Redis
 //! Cluster hash tags (`{ns.b}`): an entry and its index edges share a
 //! bucket (a function of the key bytes alone, whichever API writes it), so
-//! a write is one script even on a cluster. The normative
+//! a write is one atomic step even on a cluster. The normative
 //! description, with every key, type and TTL rule, is
 //! `docs/redis-layout.md`; the key names are built in one module only.
 //!
@@ -69,8 +72,8 @@ mod readthrough;
 mod scripts;
 mod server;
 
-pub use builder::{CacheBuilder, LAYOUT_VERSION};
-pub use cache::{Cache, ServerInfo};
+pub use builder::CacheBuilder;
+pub use cache::Cache;
 pub use engine::clear::ClearProgress;
 pub use engine::listing::TagKeys;
 pub use engine::stats::{InflightInvalidation, Stats};
@@ -83,7 +86,7 @@ pub use keyspace::group::{Fetched, Group, DEFAULT_GROUP_CAP};
 pub use keyspace::paths::{PathKeys, PathQuery};
 pub use keyspace::scope::{Scope, ScopeKeys};
 pub use layout::codec::Compression;
-pub use layout::keys::{MAX_KEY_LEN, MAX_NAMESPACE_LEN, MAX_TAG_LEN};
+pub use layout::keys::{LAYOUT_VERSION, MAX_KEY_LEN, MAX_NAMESPACE_LEN, MAX_TAG_LEN};
 pub use layout::path::{KeyPath, Part, PathPattern, Segment, MAX_PATH_DEPTH};
 pub use layout::payload::{Encoding, Payload};
 pub use layout::tag_kind::TagKind;
@@ -92,11 +95,12 @@ pub use legacy::{
     MigrationStep, MoveAction, PlannedMove,
 };
 pub use observe::KeyLogging;
-pub use options::SetOptions;
+pub use options::{SetOptions, WritePath};
 pub use readthrough::compute::{ComputeError, Computed, Source};
 pub use readthrough::context::LoadContext;
 pub use server::breaker::{BreakerConfig, CircuitState};
 pub use server::policy::EvictionCheck;
+pub use server::ServerInfo;
 
 /// The guide (GUIDE.md at the repository root); its examples are compiled
 /// as doc tests, so they stay true to the API.

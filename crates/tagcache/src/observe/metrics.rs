@@ -1,37 +1,100 @@
-//! Metric names and the helpers that record them (catalogue:
-//! docs/metrics.md, checked by the integration tests).
+//! Every metric tagcache records, named in one place (through the
+//! `metrics` facade; every metric carries a `namespace` label), and the
+//! helpers that record the read-through and sweep ones. The catalogue is
+//! docs/metrics.md (checked below and by the integration tests).
 
-/// Metric names of the read-through, eager refresh, lease and sweep.
-pub(crate) mod names {
-    /// Stale values served (`reason`: `loader_error`, `soft_timeout`).
-    pub(crate) const STALE_SERVED: &str = "tagcache_stale_served_total";
-    /// Loader run time (`outcome`: `ok`, `error`).
-    pub(crate) const LOADER_SECONDS: &str = "tagcache_loader_seconds";
-    /// Loader runs that failed.
-    pub(crate) const LOADER_FAILURES: &str = "tagcache_loader_failures_total";
-    /// Read-through stores refused by a fence (`api`: `compute`, `group`).
-    pub(crate) const STORES_REFUSED: &str = "tagcache_stores_refused_total";
-    /// Callers that waited on another's load (`scope`: `process`,
-    /// `redis`; `outcome`: see [`count_wait`]).
-    pub(crate) const LOAD_WAITS: &str = "tagcache_load_waits_total";
-    /// Eager refreshes (`outcome`: `stored`, `refused`, `uncached`,
-    /// `failed`, `elsewhere`).
-    pub(crate) const EAGER_REFRESHES: &str = "tagcache_eager_refreshes_total";
-    /// Read-through calls by where the value came from (`source`).
-    pub(crate) const READ_THROUGHS: &str = "tagcache_read_through_total";
-    /// Sweep steps (`complete`: `true`, `false`).
-    pub(crate) const SWEEP_STEPS: &str = "tagcache_sweep_steps_total";
-    /// What sweep steps removed (`what`: see [`record_sweep`]).
-    pub(crate) const SWEEP_REMOVED: &str = "tagcache_sweep_removed_total";
-    /// Index members the sweep checked for a gone entry.
-    pub(crate) const SWEEP_CHECKED: &str = "tagcache_sweep_members_checked_total";
+/// Counter: reads that found a value (fail-safe and strict reads).
+pub(crate) const HITS_TOTAL: &str = "tagcache_hits_total";
+/// Counter: reads that found nothing.
+pub(crate) const MISSES_TOTAL: &str = "tagcache_misses_total";
+/// Counter: fail-safe calls that bypassed Redis; labels `op`, `reason`.
+pub(crate) const BYPASSES_TOTAL: &str = "tagcache_bypasses_total";
+/// Counter: failed Redis calls; label `kind` (an `ErrorKind`).
+pub(crate) const ERRORS_TOTAL: &str = "tagcache_errors_total";
+/// Histogram: fail-safe call duration in seconds; label `op`.
+pub(crate) const OP_SECONDS: &str = "tagcache_op_seconds";
+/// Counter: entries deleted by tag invalidations.
+pub(crate) const ENTRIES_INVALIDATED_TOTAL: &str = "tagcache_entries_invalidated_total";
+/// Gauge: invalidations journaled while Redis was unreachable.
+pub(crate) const JOURNAL_LEN: &str = "tagcache_journal_len";
+/// Gauge: the circuit breaker's state (0 closed, 1 open, 2 half-open).
+pub(crate) const CIRCUIT_STATE: &str = "tagcache_circuit_state";
+/// Counter: legacy keys moved into tagcache's layout.
+pub(crate) const LEGACY_MIGRATED_TOTAL: &str = "tagcache_legacy_migrated_total";
+/// Counter: group reads that found the field; label `group`.
+pub(crate) const GROUP_HITS_TOTAL: &str = "tagcache_group_hits_total";
+/// Counter: group reads that found nothing; label `group`.
+pub(crate) const GROUP_MISSES_TOTAL: &str = "tagcache_group_misses_total";
+/// Counter: dry-run group reads whose cached field differed from the
+/// computed value; label `group`.
+pub(crate) const GROUP_MISMATCHES_TOTAL: &str = "tagcache_group_mismatches_total";
+
+/// Counter: read-through calls by where the value came from; label
+/// `source` (`hit`, `loaded`, `loaded_not_stored`, `shared`, `stale`,
+/// `uncached`, `waited`, `loader_error`, `error`).
+pub(crate) const READ_THROUGH_TOTAL: &str = "tagcache_read_through_total";
+/// Counter: stale values served; label `reason` (`loader_error`,
+/// `soft_timeout`).
+pub(crate) const STALE_SERVED_TOTAL: &str = "tagcache_stale_served_total";
+/// Histogram: loader run time in seconds; label `outcome` (`ok`, `error`).
+pub(crate) const LOADER_SECONDS: &str = "tagcache_loader_seconds";
+/// Counter: loader runs that failed.
+pub(crate) const LOADER_FAILURES_TOTAL: &str = "tagcache_loader_failures_total";
+/// Counter: read-through stores refused by a fence; label `api`
+/// (`compute`, `group`).
+pub(crate) const STORES_REFUSED_TOTAL: &str = "tagcache_stores_refused_total";
+/// Counter: callers that waited on another's load; labels `scope`
+/// (`process`, `redis`) and `outcome` (see [`count_wait`]).
+pub(crate) const LOAD_WAITS_TOTAL: &str = "tagcache_load_waits_total";
+/// Counter: eager refreshes; label `outcome` (`stored`, `refused`,
+/// `uncached`, `failed`, `elsewhere`).
+pub(crate) const EAGER_REFRESHES_TOTAL: &str = "tagcache_eager_refreshes_total";
+/// Counter: sweep steps; label `complete` (`true`, `false`).
+pub(crate) const SWEEP_STEPS_TOTAL: &str = "tagcache_sweep_steps_total";
+/// Counter: what sweep steps removed; label `what` (see [`record_sweep`]).
+pub(crate) const SWEEP_REMOVED_TOTAL: &str = "tagcache_sweep_removed_total";
+/// Counter: index members the sweep checked for a gone entry.
+pub(crate) const SWEEP_MEMBERS_CHECKED_TOTAL: &str = "tagcache_sweep_members_checked_total";
+
+/// The hot-path metric handles of one cache, registered once when the
+/// cache is built (so a recorder must be installed before that), so a
+/// read does not format labels.
+#[derive(Debug)]
+pub(crate) struct HotMetrics {
+    pub(crate) hits: metrics::Counter,
+    pub(crate) misses: metrics::Counter,
+    get_seconds: metrics::Histogram,
+    set_seconds: metrics::Histogram,
+    namespace: String,
+}
+
+impl HotMetrics {
+    pub(crate) fn new(namespace: &str) -> Self {
+        let ns = namespace.to_owned();
+        Self {
+            hits: metrics::counter!(HITS_TOTAL, "namespace" => ns.clone()),
+            misses: metrics::counter!(MISSES_TOTAL, "namespace" => ns.clone()),
+            get_seconds: metrics::histogram!(OP_SECONDS, "namespace" => ns.clone(), "op" => "get"),
+            set_seconds: metrics::histogram!(OP_SECONDS, "namespace" => ns.clone(), "op" => "set"),
+            namespace: ns,
+        }
+    }
+
+    pub(crate) fn record_op(&self, op: &'static str, seconds: f64) {
+        match op {
+            "get" => self.get_seconds.record(seconds),
+            "set" => self.set_seconds.record(seconds),
+            other => metrics::histogram!(OP_SECONDS, "namespace" => self.namespace.clone(), "op" => other)
+                .record(seconds),
+        }
+    }
 }
 
 /// Counts a read-through call by the source of its value (`hit`,
 /// `loaded`, `loaded_not_stored`, `shared`, `stale`, `uncached`, `waited`,
 /// or `loader_error` / `error`).
 pub(crate) fn count_read_through(namespace: &str, source: &'static str) {
-    metrics::counter!(names::READ_THROUGHS, "namespace" => namespace.to_owned(), "source" => source)
+    metrics::counter!(READ_THROUGH_TOTAL, "namespace" => namespace.to_owned(), "source" => source)
         .increment(1);
 }
 
@@ -41,7 +104,7 @@ pub(crate) fn count_read_through(namespace: &str, source: &'static str) {
 pub(crate) fn record_sweep(namespace: &str, r: &crate::engine::sweep::PruneReport) {
     let ns = || namespace.to_owned();
     let complete = if r.complete { "true" } else { "false" };
-    metrics::counter!(names::SWEEP_STEPS, "namespace" => ns(), "complete" => complete).increment(1);
+    metrics::counter!(SWEEP_STEPS_TOTAL, "namespace" => ns(), "complete" => complete).increment(1);
     for (what, n) in [
         ("expired_members", r.members_removed),
         ("gone_members", r.gone_members_removed),
@@ -49,30 +112,31 @@ pub(crate) fn record_sweep(namespace: &str, r: &crate::engine::sweep::PruneRepor
         ("fences", r.fences_removed),
         ("entries", r.entries_removed),
     ] {
-        metrics::counter!(names::SWEEP_REMOVED, "namespace" => ns(), "what" => what).increment(n);
+        metrics::counter!(SWEEP_REMOVED_TOTAL, "namespace" => ns(), "what" => what).increment(n);
     }
-    metrics::counter!(names::SWEEP_CHECKED, "namespace" => ns()).increment(r.members_checked);
+    metrics::counter!(SWEEP_MEMBERS_CHECKED_TOTAL, "namespace" => ns())
+        .increment(r.members_checked);
 }
 
 /// Counts a stale value served.
 pub(crate) fn count_stale(namespace: &str, reason: &'static str) {
-    metrics::counter!(names::STALE_SERVED, "namespace" => namespace.to_owned(), "reason" => reason)
+    metrics::counter!(STALE_SERVED_TOTAL, "namespace" => namespace.to_owned(), "reason" => reason)
         .increment(1);
 }
 
 /// Records one loader run.
 pub(crate) fn record_loader(namespace: &str, ok: bool, seconds: f64) {
     let outcome = if ok { "ok" } else { "error" };
-    metrics::histogram!(names::LOADER_SECONDS, "namespace" => namespace.to_owned(), "outcome" => outcome)
+    metrics::histogram!(LOADER_SECONDS, "namespace" => namespace.to_owned(), "outcome" => outcome)
         .record(seconds);
     if !ok {
-        metrics::counter!(names::LOADER_FAILURES, "namespace" => namespace.to_owned()).increment(1);
+        metrics::counter!(LOADER_FAILURES_TOTAL, "namespace" => namespace.to_owned()).increment(1);
     }
 }
 
 /// Counts a read-through store a fence refused.
 pub(crate) fn count_refused(namespace: &str, api: &'static str) {
-    metrics::counter!(names::STORES_REFUSED, "namespace" => namespace.to_owned(), "api" => api)
+    metrics::counter!(STORES_REFUSED_TOTAL, "namespace" => namespace.to_owned(), "api" => api)
         .increment(1);
 }
 
@@ -81,12 +145,58 @@ pub(crate) fn count_refused(namespace: &str, api: &'static str) {
 /// or `redis` (another process's lease; `outcome` `value`, `took_over`,
 /// `timed_out`).
 pub(crate) fn count_wait(namespace: &str, scope: &'static str, outcome: &'static str) {
-    metrics::counter!(names::LOAD_WAITS, "namespace" => namespace.to_owned(), "scope" => scope, "outcome" => outcome)
+    metrics::counter!(LOAD_WAITS_TOTAL, "namespace" => namespace.to_owned(), "scope" => scope, "outcome" => outcome)
         .increment(1);
 }
 
 /// Counts an eager refresh by outcome.
 pub(crate) fn count_refresh(namespace: &str, outcome: &'static str) {
-    metrics::counter!(names::EAGER_REFRESHES, "namespace" => namespace.to_owned(), "outcome" => outcome)
+    metrics::counter!(EAGER_REFRESHES_TOTAL, "namespace" => namespace.to_owned(), "outcome" => outcome)
         .increment(1);
+}
+
+/// Every name above (for the documentation check).
+#[cfg(test)]
+pub(crate) const ALL: [&str; 22] = [
+    HITS_TOTAL,
+    MISSES_TOTAL,
+    BYPASSES_TOTAL,
+    ERRORS_TOTAL,
+    OP_SECONDS,
+    ENTRIES_INVALIDATED_TOTAL,
+    JOURNAL_LEN,
+    CIRCUIT_STATE,
+    LEGACY_MIGRATED_TOTAL,
+    GROUP_HITS_TOTAL,
+    GROUP_MISSES_TOTAL,
+    GROUP_MISMATCHES_TOTAL,
+    READ_THROUGH_TOTAL,
+    STALE_SERVED_TOTAL,
+    LOADER_SECONDS,
+    LOADER_FAILURES_TOTAL,
+    STORES_REFUSED_TOTAL,
+    LOAD_WAITS_TOTAL,
+    EAGER_REFRESHES_TOTAL,
+    SWEEP_STEPS_TOTAL,
+    SWEEP_REMOVED_TOTAL,
+    SWEEP_MEMBERS_CHECKED_TOTAL,
+];
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_catalogue_names_every_metric() {
+        let catalogue = include_str!("../../../../docs/metrics.md");
+        for name in super::ALL {
+            assert!(
+                catalogue.contains(&format!("| `{name}` |")),
+                "docs/metrics.md has no row for {name}"
+            );
+        }
+        let guide = include_str!("../../../../GUIDE.md");
+        assert!(
+            guide.contains("docs/metrics.md"),
+            "GUIDE.md links the catalogue"
+        );
+    }
 }

@@ -1,5 +1,6 @@
 //! What tracing may say about keys. Values are never logged anywhere;
-//! keys only as this policy allows (cached keys can carry user ids).
+//! keys only as this policy allows (cached keys can carry user ids). The
+//! metric names are in [`metrics`].
 
 pub(crate) mod metrics;
 pub(crate) use metrics::{

@@ -10,10 +10,10 @@ use std::time::{Duration, Instant};
 use serde::{de::DeserializeOwned, Serialize};
 use tokio::sync::watch;
 
-use crate::cache::{is_stale, Cache, SetOptions};
+use crate::cache::{Cache, SetOptions};
 use crate::error::Error;
 use crate::failsafe::{note_bypass, BypassReason};
-use crate::layout::codec;
+use crate::layout::codec::{self, is_stale};
 use crate::observe;
 use crate::readthrough::context::LoadContext;
 use crate::readthrough::lease::{LeaseConfig, Leased};

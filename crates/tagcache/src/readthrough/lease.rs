@@ -10,9 +10,9 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::cache::{is_stale, Cache};
+use crate::cache::Cache;
 use crate::error::Result;
-use crate::layout::codec;
+use crate::layout::codec::{self, is_stale};
 use crate::layout::keys::{validate_key, KeySpace};
 use crate::scripts::SCRIPTS;
 use crate::server::conn::ScriptCall;

@@ -10,8 +10,8 @@ use serde::{de::DeserializeOwned, Serialize};
 
 use super::compute::{record_source, serve_stale_on_failure, ComputeError, Computed, Source};
 use super::context::LoadContext;
-use crate::cache::{is_stale, Cache, SetOptions};
-use crate::layout::codec;
+use crate::cache::{Cache, SetOptions};
+use crate::layout::codec::{self, is_stale};
 use crate::observe;
 
 /// Whether an entry hit at `now_ms` is due for an eager refresh: at least

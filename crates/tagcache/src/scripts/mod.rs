@@ -63,11 +63,12 @@ pub(crate) struct Scripts {
     pub(crate) legacy_move: Script,
     pub(crate) legacy_del_if: Script,
     pub(crate) lease_release: Script,
+    pub(crate) unlink: Script,
 }
 
 impl Scripts {
     /// Every script, for loading at connect.
-    pub(crate) fn all(&self) -> [&Script; 17] {
+    pub(crate) fn all(&self) -> [&Script; 18] {
         [
             &self.set,
             &self.read_tags,
@@ -86,6 +87,7 @@ impl Scripts {
             &self.legacy_move,
             &self.legacy_del_if,
             &self.lease_release,
+            &self.unlink,
         ]
     }
 }
@@ -111,6 +113,7 @@ pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     // Deletes only: it must run when Redis is full, or a full Redis would
     // keep every lease until it expires.
     lease_release: script!("lease_release", frees_memory),
+    unlink: script!("unlink", frees_memory),
 });
 
 #[cfg(test)]

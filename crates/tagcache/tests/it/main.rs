@@ -29,6 +29,7 @@ mod server;
 mod sweep;
 mod tags;
 mod tls;
+mod write_path;
 
 use std::time::Duration;
 
