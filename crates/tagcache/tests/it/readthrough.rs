@@ -160,6 +160,51 @@ async fn a_hit_past_the_refresh_fraction_refreshes_in_the_background() {
     assert!(ttl > Duration::from_millis(1600), "a fresh TTL: {ttl:?}");
 }
 
+/// Entries with both a grace period (fresh-until field) and eager refresh
+/// (TTL field), written by either write path, read back and refresh.
+#[tokio::test]
+async fn eager_refresh_with_grace_on_both_write_paths() {
+    let server = RedisServer::start();
+    for path in [
+        tagcache::WritePath::Transaction,
+        tagcache::WritePath::Script,
+    ] {
+        let cache = crate::builder(&server)
+            .write_path(path)
+            .build()
+            .await
+            .unwrap();
+        let key = format!("{path:?}");
+        let opts = SetOptions::new()
+            .ttl(Duration::from_secs(10))
+            .grace(Duration::from_secs(60))
+            .tag("t")
+            .eager_refresh(0.05);
+        cache.set(&key, &1_u32, &opts).await.unwrap();
+        assert_eq!(cache.get::<u32>(&key).await.unwrap(), Some(1));
+        assert_eq!(cache.tags(&key).await.unwrap(), Some(vec![b"t".to_vec()]));
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        let hit = cache
+            .get_or_refresh(&key, &opts, |_| async { Ok::<_, String>(2_u32) })
+            .await
+            .unwrap();
+        assert_eq!((hit.value, hit.source), (1, Source::Hit));
+        let c = cache.clone();
+        let k = key.clone();
+        let mut refreshed = false;
+        for _ in 0..100 {
+            if c.get::<u32>(&k).await.unwrap() == Some(2) {
+                refreshed = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(refreshed, "{path:?}");
+        // The rewrite kept the entry's one tag edge.
+        assert_eq!(cache.invalidate_tag("t").await.unwrap(), 1, "{path:?}");
+    }
+}
+
 #[tokio::test]
 async fn one_eager_refresh_per_key_at_a_time() {
     let server = RedisServer::start();
