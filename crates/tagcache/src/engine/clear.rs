@@ -137,7 +137,7 @@ impl Core {
         ];
         let mut call = ScriptCall::new(&SCRIPTS.clear_cut, &keys);
         call.arg(CLEAR_MARKER);
-        let answer: String = self.conn.run(&call).await?;
+        let (answer, listed): (String, u64) = self.conn.run(&call).await?;
         let cut = match answer.as_str() {
             "new" => Cut::New,
             "join" => Cut::Join,
@@ -149,13 +149,7 @@ impl Core {
                 ))
             }
         };
-        if cut != Cut::Empty {
-            let n: u64 = self
-                .conn
-                .query(redis::cmd("ZCARD").arg(self.space.clear_registry(bucket)))
-                .await?;
-            state.indexes_total += n;
-        }
+        state.indexes_total += listed;
         Ok(cut)
     }
 

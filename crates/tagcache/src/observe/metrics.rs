@@ -90,6 +90,12 @@ impl HotMetrics {
     }
 }
 
+/// Counter: transaction writes that dropped a tag and ran the second step.
+pub(crate) const WRITE_UNLINKS_TOTAL: &str = "tagcache_write_unlinks_total";
+/// Counter: transaction writes sent through `set.lua` instead; label
+/// `reason` (`refused`, `entry`, `index`).
+pub(crate) const WRITE_FALLBACKS_TOTAL: &str = "tagcache_write_fallbacks_total";
+
 /// Counts a read-through call by the source of its value (`hit`,
 /// `loaded`, `loaded_not_stored`, `shared`, `stale`, `uncached`, `waited`,
 /// or `loader_error` / `error`).
@@ -157,7 +163,7 @@ pub(crate) fn count_refresh(namespace: &str, outcome: &'static str) {
 
 /// Every name above (for the documentation check).
 #[cfg(test)]
-pub(crate) const ALL: [&str; 22] = [
+pub(crate) const ALL: [&str; 24] = [
     HITS_TOTAL,
     MISSES_TOTAL,
     BYPASSES_TOTAL,
@@ -180,6 +186,8 @@ pub(crate) const ALL: [&str; 22] = [
     SWEEP_STEPS_TOTAL,
     SWEEP_REMOVED_TOTAL,
     SWEEP_MEMBERS_CHECKED_TOTAL,
+    WRITE_UNLINKS_TOTAL,
+    WRITE_FALLBACKS_TOTAL,
 ];
 
 #[cfg(test)]
