@@ -64,6 +64,8 @@ pub struct CacheBuilder {
     journal_capacity: usize,
     op_timeout: Duration,
     key_logging: KeyLogging,
+    eager_permille: u16,
+    lease: Option<crate::readthrough::lease::LeaseConfig>,
     legacy: Option<(crate::legacy::LegacyRules, crate::legacy::LegacyMode)>,
 }
 
@@ -102,6 +104,8 @@ impl CacheBuilder {
             journal_capacity: 10_000,
             op_timeout: Duration::from_millis(100),
             key_logging: KeyLogging::Off,
+            eager_permille: 0,
+            lease: None,
             legacy: None,
         }
     }
@@ -241,6 +245,34 @@ impl CacheBuilder {
     /// Default: 60 s.
     pub fn fence_window(mut self, window: Duration) -> Self {
         self.fence_window = window.max(Duration::from_millis(1));
+        self
+    }
+
+    /// Read-throughs that may refresh in the background
+    /// ([`crate::Cache::get_or_refresh`],
+    /// [`crate::FailSafeCache::get_or_refresh`]) reload an entry once
+    /// `fraction` of its TTL has passed, while serving the cached value:
+    /// a hot key is refreshed before it expires. One refresh per key and
+    /// process at a time; its store is fenced like any read-through store.
+    /// Per call: [`crate::SetOptions::eager_refresh`]. `fraction` is
+    /// clamped to 0..=1; 0 turns it off. Default: off.
+    pub fn eager_refresh(mut self, fraction: f64) -> Self {
+        self.eager_permille = crate::options::permille(fraction);
+        self
+    }
+
+    /// Single flight across processes: a read-through miss takes a lease
+    /// on the key in Redis (`SET NX PX lease`) before its loader runs; a
+    /// miss in another process that finds the lease taken waits (polling,
+    /// up to `max_wait`) for the holder's value instead of loading. The
+    /// lease expires after `lease` if its holder dies; a waiter whose wait
+    /// exceeds `max_wait` loads itself. `lease` should exceed the loader's
+    /// usual run time (a longer run lets a second process load).
+    /// Per call: [`crate::SetOptions::lease`]. Default: off (a call that
+    /// asks for a lease without one configured here gets a 5 s lease and
+    /// a 5 s wait).
+    pub fn load_lease(mut self, lease: Duration, max_wait: Duration) -> Self {
+        self.lease = Some(crate::readthrough::lease::LeaseConfig::new(lease, max_wait));
         self
     }
 
@@ -501,6 +533,8 @@ impl CacheBuilder {
             fence_window: self.fence_window,
             verify_listing,
             key_logging: self.key_logging,
+            eager_permille: self.eager_permille,
+            lease: self.lease,
         };
         let journal = Arc::new(Journal::new(
             self.journal_capacity,

@@ -37,7 +37,10 @@ use crate::server::ServerInfo;
 ///   [`get_many`](Cache::get_many), [`get_many_bytes`](Cache::get_many_bytes),
 ///   [`get_payload`](Cache::get_payload), [`exists`](Cache::exists),
 ///   [`ttl`](Cache::ttl), [`tags`](Cache::tags);
-/// - read-through: [`get_or_compute`](Cache::get_or_compute);
+/// - read-through: [`get_or_compute`](Cache::get_or_compute),
+///   [`get_or_compute_with`](Cache::get_or_compute_with) (the loader sets
+///   TTL and tags, or keeps the value out), [`get_or_refresh`](Cache::get_or_refresh)
+///   (eager refresh);
 /// - remove: [`delete`](Cache::delete), [`delete_many`](Cache::delete_many),
 ///   [`clear`](Cache::clear), [`clear_with_progress`](Cache::clear_with_progress);
 /// - tags: [`invalidate_tag`](Cache::invalidate_tag),
@@ -244,13 +247,23 @@ impl Cache {
         if payload.len() > limits.max_value_bytes {
             return Err(InvalidInput::ValueTooLarge(payload.len(), limits.max_value_bytes).into());
         }
-        let value =
-            codec::encode_entry(&tags, payload, codec, limits.compression, !grace.is_zero());
+        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
+        // Entries written with eager refresh carry their TTL, so a reader
+        // knows which fraction of it has passed.
+        let eager = opts.eager_permille.unwrap_or(limits.eager_permille) > 0;
+        let value = codec::encode_entry(
+            &tags,
+            payload,
+            codec,
+            limits.compression,
+            !grace.is_zero(),
+            eager.then_some(ttl_ms),
+        );
         Ok(WriteOp {
             key: key.to_vec(),
             bucket: core.space.bucket_of(key),
             value,
-            ttl_ms: u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX),
+            ttl_ms,
             grace_ms: u64::try_from(grace.as_millis()).unwrap_or(u64::MAX),
             tags,
             since: 0,
@@ -339,7 +352,7 @@ impl Cache {
 
     /// `GET` of one entry: the key checked, the name written straight into
     /// a command buffer of the exact size (the hot path of every read).
-    fn get_cmd(&self, key: &[u8]) -> Result<redis::Cmd> {
+    pub(crate) fn get_cmd(&self, key: &[u8]) -> Result<redis::Cmd> {
         validate_key(key)?;
         let space = &self.core().space;
         let name = space.entry_name(space.bucket_of(key), key);

@@ -34,6 +34,7 @@
 //! {<ns>.<b>}:reg       zset    tag -> lower bound of next expiry (the sweep's map)
 //! {<ns>.<b>}:inv       zset    tag -> heartbeat of an invalidation in flight
 //! {<ns>.<b>}:fence     zset    t<tag>/k<key> -> last invalidation/delete (guards read-through)
+//! {<ns>.<b>}:l:<key>   string  load lease of a key: holder's token, PX expiry (opt-in)
 //! {<ns>}:legacy        hash    bulk legacy-key migration: cursor, counts (while one runs)
 //! ```
 //!
@@ -52,7 +53,8 @@
 // - `scripts`: the Lua scripts, their table and the KEYS/ARGV builder;
 // - `server`: connection, circuit breaker, eviction-policy check;
 // - `keyspace`: paths, owner scopes, hash groups;
-// - `readthrough`: get_or_compute;
+// - `readthrough`: get_or_compute, the loader's context, eager refresh and
+//   load leases;
 // - `failsafe`: the view that degrades to misses, and its journal;
 // - `observe`: what tracing may say about keys;
 // - `legacy`: reading and migrating an application's older key formats.
@@ -91,6 +93,7 @@ pub use layout::tag_kind::TagKind;
 pub use observe::KeyLogging;
 pub use options::{SetOptions, WritePath};
 pub use readthrough::compute::{ComputeError, Computed, Source};
+pub use readthrough::context::LoadContext;
 pub use server::breaker::{BreakerConfig, CircuitState};
 pub use server::policy::EvictionCheck;
 pub use server::ServerInfo;
