@@ -89,7 +89,9 @@ impl Cache {
     ) -> Result<u64> {
         let span = tracing::info_span!("clear", namespace = self.namespace());
         let _guard = span.enter();
-        self.core_arc().clear(&mut progress).await
+        let cleared = self.core_arc().clear(&mut progress).await;
+        self.l1_drop_all();
+        cleared
     }
 }
 
@@ -172,6 +174,7 @@ impl Core {
             self.space.registry(bucket),
             self.space.clear_registry(bucket),
             self.space.inflight(bucket),
+            self.space.l1(bucket),
         ];
         let mut call = ScriptCall::new(&SCRIPTS.clear_cut, &keys);
         call.arg(CLEAR_MARKER);

@@ -57,6 +57,7 @@ mod group;
 mod invalidate;
 mod journal;
 mod keys;
+mod l1;
 mod legacy;
 mod listing;
 mod meta;
@@ -88,6 +89,7 @@ pub use failsafe::{
 };
 pub use group::{Fetched, Group, DEFAULT_GROUP_CAP};
 pub use keys::{MAX_KEY_LEN, MAX_NAMESPACE_LEN, MAX_TAG_LEN};
+pub use l1::{L1Options, L1Stats};
 pub use legacy::{
     LegacyMode, LegacyRule, LegacyRules, LegacyTarget, MigrateOptions, Migration, MigrationReport,
     MigrationStep, MoveAction, PlannedMove,
