@@ -635,3 +635,87 @@ impl State {
             .any(|t| self.tags.get(t.as_slice()).is_some_and(|m| m.gen > gen))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::{encode_entry, Codec, Compression};
+
+    fn entry(tags: &[&str]) -> Arc<[u8]> {
+        let tags: Vec<Vec<u8>> = tags.iter().map(|t| t.as_bytes().to_vec()).collect();
+        encode_entry(&tags, b"v", Codec::Raw, Compression::default(), false).into()
+    }
+
+    fn synced_l1() -> L1 {
+        let l1 = L1::new(L1Options::new(), 2, "t");
+        l1.set_seq(0, Some(0), true);
+        l1.set_seq(1, Some(0), true);
+        l1
+    }
+
+    #[tokio::test]
+    async fn a_fill_that_began_before_an_announcement_covering_it_is_refused() {
+        let l1 = synced_l1();
+        // By key.
+        let t = l1.ticket(0).unwrap();
+        l1.keys_changed(&[b"k"]);
+        l1.fill(t, b"k", 0, entry(&["x"]), 60_000).await;
+        assert!(l1.get(b"k", 0, false).await.is_none());
+        // By tag.
+        let t = l1.ticket(0).unwrap();
+        l1.tags_invalidated(&[b"x"]);
+        l1.fill(t, b"k", 0, entry(&["y", "x"]), 60_000).await;
+        assert!(l1.get(b"k", 0, false).await.is_none());
+        // By a drop of its bucket (a gap, a clear).
+        let t = l1.ticket(1).unwrap();
+        l1.drop_bucket(1, DropCause::Gap);
+        l1.fill(t, b"j", 1, entry(&[]), 60_000).await;
+        assert!(l1.get(b"j", 1, false).await.is_none());
+        assert_eq!(l1.stats().fills_refused, 3);
+        // Fills that began after are kept; another tag's or bucket's
+        // announcement leaves them alone.
+        let t = l1.ticket(0).unwrap();
+        l1.fill(t, b"k", 0, entry(&["x"]), 60_000).await;
+        l1.tags_invalidated(&[b"z"]);
+        l1.drop_bucket(1, DropCause::Gap);
+        l1.keys_changed(&[b"other"]);
+        assert!(l1.get(b"k", 0, false).await.is_some());
+    }
+
+    #[tokio::test]
+    async fn an_announcement_after_the_fill_drops_exactly_the_covered_entries() {
+        let l1 = synced_l1();
+        for (k, tags) in [("a", &["x"][..]), ("b", &["y"]), ("c", &["x", "y"])] {
+            let t = l1.ticket(0).unwrap();
+            l1.fill(t, k.as_bytes(), 0, entry(tags), 60_000).await;
+        }
+        l1.tags_invalidated(&[b"x"]);
+        assert!(l1.get(b"a", 0, false).await.is_none());
+        assert!(l1.get(b"b", 0, false).await.is_some());
+        assert!(l1.get(b"c", 0, false).await.is_none());
+    }
+
+    #[tokio::test]
+    async fn nothing_is_filled_or_served_out_of_sync_nor_past_the_redis_ttl() {
+        let l1 = L1::new(L1Options::new(), 1, "t");
+        assert!(l1.ticket(0).is_none(), "not subscribed yet");
+        l1.set_seq(0, Some(0), true);
+        let t = l1.ticket(0).unwrap();
+        l1.fill(t, b"k", 0, entry(&[]), 30).await;
+        assert!(l1.get(b"k", 0, false).await.is_some());
+        tokio::time::sleep(Duration::from_millis(40)).await;
+        assert!(l1.get(b"k", 0, false).await.is_none(), "past its Redis TTL");
+        let t = l1.ticket(0).unwrap();
+        l1.fill(t, b"k", 0, entry(&[]), 60_000).await;
+        l1.unsync_all();
+        assert!(l1.get(b"k", 0, false).await.is_none());
+        assert!(l1.ticket(0).is_none());
+        // Circuit open: dropped (unless serving while down was asked for).
+        l1.set_seq(0, Some(0), true);
+        let t = l1.ticket(0).unwrap();
+        l1.fill(t, b"k", 0, entry(&[]), 60_000).await;
+        assert!(l1.get(b"k", 0, true).await.is_none());
+        assert!(l1.get(b"k", 0, false).await.is_none());
+        assert_eq!(l1.stats().dropped_by_circuit, 1);
+    }
+}

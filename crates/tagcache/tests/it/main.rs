@@ -19,6 +19,7 @@ mod groups;
 mod inflight;
 mod input;
 mod keyspaces;
+mod l1;
 mod layout;
 mod legacy;
 mod namespaces;
