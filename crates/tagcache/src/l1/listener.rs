@@ -201,7 +201,8 @@ async fn check(
             queued.push(push);
         }
         for (b, &v) in (0u16..).zip(&counters) {
-            if l1.last_seq(b) != Some(v) {
+            // (No baseline yet: the L1 of this bucket is empty.)
+            if l1.last_seq(b).is_some_and(|last| last != v) {
                 l1.drop_bucket(b, DropCause::Disconnect);
             }
             l1.set_seq(b, Some(v), true);
@@ -209,6 +210,7 @@ async fn check(
         for push in queued {
             apply(&l1, push, channels, Some(&counters))?;
         }
+        l1.confirm();
         return Ok(());
     }
     while let Ok(push) = rx.try_recv() {
@@ -220,6 +222,7 @@ async fn check(
             l1.set_seq(b, Some(v), true);
         }
     }
+    l1.confirm();
     Ok(())
 }
 

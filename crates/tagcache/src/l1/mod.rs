@@ -51,13 +51,13 @@ impl Default for L1Options {
 }
 
 impl L1Options {
-    /// The defaults: 64 MiB, `ttl` 10 s, check period 1 s, nothing served
-    /// while Redis is down.
+    /// The defaults: 64 MiB, `ttl` 10 s, check period 500 ms, nothing
+    /// served while Redis is down.
     pub fn new() -> Self {
         Self {
             capacity_bytes: 64 << 20,
             ttl: Duration::from_secs(10),
-            check_period: Duration::from_secs(1),
+            check_period: Duration::from_millis(500),
             serve_while_down: false,
         }
     }
@@ -79,8 +79,10 @@ impl L1Options {
     }
 
     /// How often the listener compares each bucket's announcement counter
-    /// with what it received, to catch announcements lost without a trace
-    /// (the bound on staleness after such a loss). Default: 1 s.
+    /// with what it received, to catch announcements lost without a trace.
+    /// The L1 serves only within two periods of the last such proof, so
+    /// twice this (plus a round trip) bounds staleness whatever happens to
+    /// delivery (a lost message, a paused process). Default: 500 ms.
     pub fn check_period(mut self, period: Duration) -> Self {
         self.check_period = period.max(Duration::from_millis(10));
         self
@@ -243,6 +245,13 @@ pub(crate) struct L1 {
     lags: Mutex<VecDeque<u64>>,
     /// The L1 was dropped for this episode of an open circuit.
     circuit_dropped: AtomicBool,
+    /// When the listener last proved every bucket in sequence (ms since
+    /// `epoch`; 0: never). Entries are served only within two check
+    /// periods of it, so a stalled listener (a paused process, a starved
+    /// task, a silent connection) cannot leave the L1 serving: the
+    /// staleness bound holds whatever the delivery does.
+    confirmed_ms: AtomicU64,
+    epoch: Instant,
 }
 
 impl std::fmt::Debug for L1 {
@@ -328,7 +337,27 @@ impl L1 {
             options,
             lags: Mutex::new(VecDeque::with_capacity(LAG_SAMPLES)),
             circuit_dropped: AtomicBool::new(false),
+            confirmed_ms: AtomicU64::new(0),
+            epoch: Instant::now(),
         }
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// The listener has just applied every announcement up to each
+    /// bucket's counter.
+    pub(crate) fn confirm(&self) {
+        self.confirmed_ms
+            .store(self.now_ms().max(1), Ordering::Release);
+    }
+
+    /// Whether the last confirmation is recent enough to serve.
+    fn confirmed_recently(&self) -> bool {
+        let at = self.confirmed_ms.load(Ordering::Acquire);
+        let limit = u64::try_from(2 * self.options.check_period.as_millis()).unwrap_or(u64::MAX);
+        at > 0 && self.now_ms().saturating_sub(at) <= limit
     }
 
     pub(crate) fn options(&self) -> &L1Options {
@@ -355,14 +384,17 @@ impl L1 {
         if !redis_down {
             self.circuit_dropped.store(false, Ordering::Release);
         }
+        let lenient = redis_down && self.options.serve_while_down;
+        if !lenient && !self.confirmed_recently() {
+            return self.miss();
+        }
         let Some(slot) = self.cache.get(key).await else {
             return self.miss();
         };
         let valid = slot.expires > Instant::now() && {
             let st = self.read_state();
             let b = &st.buckets[usize::from(bucket)];
-            (b.synced || (redis_down && self.options.serve_while_down))
-                && st.current(b, key, &slot.tags, slot.gen)
+            (b.synced || lenient) && st.current(b, key, &slot.tags, slot.gen)
         };
         if !valid {
             self.cache.invalidate(key).await;
@@ -650,6 +682,7 @@ mod tests {
         let l1 = L1::new(L1Options::new(), 2, "t");
         l1.set_seq(0, Some(0), true);
         l1.set_seq(1, Some(0), true);
+        l1.confirm();
         l1
     }
 
@@ -700,6 +733,7 @@ mod tests {
         let l1 = L1::new(L1Options::new(), 1, "t");
         assert!(l1.ticket(0).is_none(), "not subscribed yet");
         l1.set_seq(0, Some(0), true);
+        l1.confirm();
         let t = l1.ticket(0).unwrap();
         l1.fill(t, b"k", 0, entry(&[]), 30).await;
         assert!(l1.get(b"k", 0, false).await.is_some());

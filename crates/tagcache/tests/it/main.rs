@@ -20,6 +20,7 @@ mod inflight;
 mod input;
 mod keyspaces;
 mod l1;
+mod l1_multiprocess;
 mod layout;
 mod legacy;
 mod namespaces;
