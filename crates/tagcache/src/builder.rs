@@ -3,19 +3,19 @@
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use crate::breaker::{Breaker, BreakerConfig};
 use crate::cache::{Cache, Inner, ServerInfo};
-use crate::codec::Compression;
-use crate::conn::{redact_url, Conn, Gate};
-use crate::core::{Core, Limits};
+use crate::engine::core::{Core, Limits};
+use crate::engine::write::WriteQueue;
 use crate::error::{Error, ErrorKind, InvalidInput, Result};
-use crate::journal::Journal;
-use crate::keys::KeySpace;
-use crate::meta::Setup;
+use crate::failsafe::journal::Journal;
+use crate::layout::codec::Compression;
+use crate::layout::keys::KeySpace;
+use crate::layout::meta::Setup;
 use crate::observe::KeyLogging;
-use crate::policy::{self, EvictionCheck, Safety};
 use crate::scripts::SCRIPTS;
-use crate::write::WriteQueue;
+use crate::server::breaker::{Breaker, BreakerConfig};
+use crate::server::conn::{redact_url, Conn, Gate};
+use crate::server::policy::{self, EvictionCheck, Safety};
 
 /// Version of the on-Redis layout this crate reads and writes
 /// (`docs/redis-layout.md`), stored in the namespace's meta key.
@@ -476,7 +476,7 @@ impl CacheBuilder {
         for script in SCRIPTS.all() {
             conn.load(script).await?;
         }
-        let space = crate::meta::open(conn, space, self.setup).await?;
+        let space = crate::layout::meta::open(conn, space, self.setup).await?;
         self.check_policy(&info)?;
         Ok((info, space))
     }

@@ -7,20 +7,20 @@ use std::time::Duration;
 use serde::{de::DeserializeOwned, Serialize};
 
 use crate::builder::CacheBuilder;
-use crate::codec::{self, Codec};
-use crate::compute::Flights;
-use crate::conn::ScriptCall;
-use crate::core::Core;
+use crate::engine::core::Core;
+use crate::engine::listing::TagKeys;
+use crate::engine::stats::Stats;
+use crate::engine::sweep::PruneReport;
+pub(crate) use crate::engine::tasks::{start_sweeper, AbortOnDrop};
+use crate::engine::write::{last_write_wins, WriteOp, WriteQueue};
 use crate::error::{ErrorKind, InvalidInput, Result};
-use crate::journal::Journal;
-use crate::keys::{validate_key, validate_tag};
-use crate::listing::TagKeys;
+use crate::failsafe::journal::Journal;
+use crate::layout::codec::{self, Codec};
+use crate::layout::keys::{validate_key, validate_tag};
 pub(crate) use crate::options::SetOptions;
+use crate::readthrough::compute::Flights;
 use crate::scripts::SCRIPTS;
-use crate::stats::Stats;
-use crate::sweep::PruneReport;
-pub(crate) use crate::tasks::{start_sweeper, AbortOnDrop};
-use crate::write::{last_write_wins, WriteOp, WriteQueue};
+use crate::server::conn::ScriptCall;
 
 /// A Redis cache whose entries carry tags: write entries with their tags in
 /// one atomic step, then list or invalidate everything under a tag.
@@ -290,7 +290,7 @@ impl Cache {
     }
 
     /// Validates and encodes one write: the caller's tags plus the
-    /// reserved ones its key implies ([`crate::path::implied_tags`], or the
+    /// reserved ones its key implies ([`crate::layout::path::implied_tags`], or the
     /// all-entries tag for an entry with no edge at all), in
     /// the key's bucket. Every API that writes an entry comes here, so a
     /// key's bucket and edges never depend on which API wrote it.
@@ -315,8 +315,8 @@ impl Cache {
         if tags.len() > limits.max_tags {
             return Err(InvalidInput::TooManyTags(tags.len(), limits.max_tags).into());
         }
-        tags.extend(crate::path::implied_tags(key)?);
-        crate::path::ensure_an_edge(&mut tags);
+        tags.extend(crate::layout::path::implied_tags(key)?);
+        crate::layout::path::ensure_an_edge(&mut tags);
         let ttl = opts.ttl.unwrap_or(limits.default_ttl);
         if ttl < Duration::from_millis(1) {
             return Err(InvalidInput::TtlTooShort.into());
@@ -625,7 +625,7 @@ impl Cache {
         // The all-entries tag is on every entry: an implementation detail.
         Ok(tags.map(|t| {
             t.into_iter()
-                .filter(|t| t != crate::path::ALL_TAG)
+                .filter(|t| t != crate::layout::path::ALL_TAG)
                 .collect()
         }))
     }
@@ -773,6 +773,6 @@ impl Cache {
     /// # Errors
     /// Redis errors.
     pub async fn stats(&self) -> Result<Stats> {
-        crate::stats::collect(self.core(), &self.server_info()).await
+        crate::engine::stats::collect(self.core(), &self.server_info()).await
     }
 }

@@ -86,13 +86,13 @@ pub enum InvalidInput {
     #[error("key is empty")]
     EmptyKey,
     /// Keys are limited to [`crate::MAX_KEY_LEN`] bytes.
-    #[error("key is {0} bytes, the limit is {max}", max = crate::keys::MAX_KEY_LEN)]
+    #[error("key is {0} bytes, the limit is {max}", max = crate::layout::keys::MAX_KEY_LEN)]
     KeyTooLong(usize),
     /// Tags must not be empty.
     #[error("tag is empty")]
     EmptyTag,
     /// Tags are limited to [`crate::MAX_TAG_LEN`] bytes.
-    #[error("tag is {0} bytes, the limit is {max}", max = crate::keys::MAX_TAG_LEN)]
+    #[error("tag is {0} bytes, the limit is {max}", max = crate::layout::keys::MAX_TAG_LEN)]
     TagTooLong(usize),
     /// An entry carries more tags than the configured limit.
     #[error("entry has {0} tags, the limit is {1}")]

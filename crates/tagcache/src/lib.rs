@@ -42,69 +42,61 @@
 //! [`Cache::legacy_migration`] has walked the keyspace once. These are the
 //! only paths that use `SCAN`.
 
-mod breaker;
+// Module map. The public front: `cache` (the handle and its operations),
+// `builder`, `options`, `error`. Beneath it, by subsystem:
+// - `layout`: what lives in Redis (key names, entry codec, paths, meta);
+// - `engine`: write, remove, invalidate, clear, listing, stats, sweep, tasks;
+// - `scripts`: the Lua scripts, their table and the KEYS/ARGV builder;
+// - `server`: connection, circuit breaker, eviction-policy check;
+// - `keyspace`: paths, owner scopes, hash groups;
+// - `readthrough`: get_or_compute;
+// - `failsafe`: the view that degrades to misses, and its journal;
+// - `l1`: the optional in-process tier and its announcement listener;
+// - `observe`: what tracing may say about keys;
+// - `legacy`: reading and migrating an application's older key formats.
 mod builder;
 mod cache;
-mod clear;
-mod codec;
-mod compute;
-mod conn;
-mod core;
+mod engine;
 mod error;
 mod failsafe;
-mod gone;
-mod group;
-mod invalidate;
-mod journal;
-mod keys;
+mod keyspace;
 mod l1;
+mod layout;
 mod legacy;
-mod listing;
-mod meta;
 mod observe;
 mod options;
-mod path;
-mod paths;
-mod payload;
-mod policy;
-mod remove;
-mod scope;
+mod readthrough;
 mod scripts;
-mod stats;
-mod sweep;
-mod table;
-mod tag_kind;
-mod tasks;
-mod write;
+mod server;
 
-pub use breaker::{BreakerConfig, CircuitState};
 pub use builder::{CacheBuilder, LAYOUT_VERSION};
 pub use cache::{Cache, ServerInfo};
-pub use clear::ClearProgress;
-pub use codec::Compression;
-pub use compute::{ComputeError, Computed, Source};
+pub use engine::clear::ClearProgress;
+pub use engine::listing::TagKeys;
+pub use engine::stats::{InflightInvalidation, Stats};
+pub use engine::sweep::PruneReport;
 pub use error::{Error, ErrorKind, InvalidInput, Result};
 pub use failsafe::{
     BypassReason, FailSafeCache, FailSafeGroup, FailSafeScope, Lookup, Removal, Written,
 };
-pub use group::{Fetched, Group, DEFAULT_GROUP_CAP};
-pub use keys::{MAX_KEY_LEN, MAX_NAMESPACE_LEN, MAX_TAG_LEN};
+pub use keyspace::group::{Fetched, Group, DEFAULT_GROUP_CAP};
+pub use keyspace::paths::{PathKeys, PathQuery};
+pub use keyspace::scope::{Scope, ScopeKeys};
 pub use l1::{L1Options, L1Stats};
+pub use layout::codec::Compression;
+pub use layout::keys::{MAX_KEY_LEN, MAX_NAMESPACE_LEN, MAX_TAG_LEN};
+pub use layout::path::{KeyPath, Part, PathPattern, Segment, MAX_PATH_DEPTH};
+pub use layout::payload::{Encoding, Payload};
+pub use layout::tag_kind::TagKind;
 pub use legacy::{
     LegacyMode, LegacyRule, LegacyRules, LegacyTarget, MigrateOptions, Migration, MigrationReport,
     MigrationStep, MoveAction, PlannedMove,
 };
-pub use listing::TagKeys;
 pub use observe::KeyLogging;
 pub use options::SetOptions;
-pub use path::{KeyPath, Part, PathPattern, Segment, MAX_PATH_DEPTH};
-pub use paths::{PathKeys, PathQuery};
-pub use payload::{Encoding, Payload};
-pub use policy::EvictionCheck;
-pub use scope::{Scope, ScopeKeys};
-pub use stats::{InflightInvalidation, Stats};
-pub use sweep::PruneReport;
-pub use tag_kind::TagKind;
+pub use readthrough::compute::{ComputeError, Computed, Source};
+pub use server::breaker::{BreakerConfig, CircuitState};
+pub use server::policy::EvictionCheck;
 
 /// The guide (GUIDE.md at the repository root); its examples are compiled
 /// as doc tests, so they stay true to the API.

@@ -8,10 +8,10 @@ use serde::{de::DeserializeOwned, Serialize};
 
 use super::FailSafeCache;
 use crate::cache::{is_stale, SetOptions};
-use crate::codec;
-use crate::compute::{serve_stale_on_failure, ComputeError, Computed, Source};
 use crate::error::{Error, ErrorKind};
-use crate::keys::validate_key;
+use crate::layout::codec;
+use crate::layout::keys::validate_key;
+use crate::readthrough::compute::{serve_stale_on_failure, ComputeError, Computed, Source};
 
 impl FailSafeCache {
     /// Read-through that never fails because of Redis: on a bypass the

@@ -8,12 +8,12 @@ use std::time::Duration;
 use serde::{de::DeserializeOwned, Serialize};
 
 use super::{note_bypass, BypassReason, FailSafeCache, Lookup, Removal, Written};
-use crate::codec;
-use crate::compute::ComputeError;
 use crate::error::Result;
-use crate::group::{Fetched, FieldRead, Group};
-use crate::journal::Pending;
-use crate::path::Part;
+use crate::failsafe::journal::Pending;
+use crate::keyspace::group::{Fetched, FieldRead, Group};
+use crate::layout::codec;
+use crate::layout::path::Part;
+use crate::readthrough::compute::ComputeError;
 
 impl FailSafeCache {
     /// The fail-safe view of the hash group `name` of `owner` (see

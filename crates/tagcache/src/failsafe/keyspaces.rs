@@ -12,12 +12,12 @@ use serde::{de::DeserializeOwned, Serialize};
 
 use super::{bytes, typed, FailSafeCache, Lookup, Removal, Written};
 use crate::cache::SetOptions;
-use crate::codec::Codec;
 use crate::error::{Error, ErrorKind, Result};
-use crate::journal::Pending;
+use crate::failsafe::journal::Pending;
+use crate::keyspace::scope::Scope;
+use crate::layout::codec::Codec;
+use crate::layout::path::{KeyPath, Part};
 use crate::legacy::scoped::Read;
-use crate::path::{KeyPath, Part};
-use crate::scope::Scope;
 
 impl FailSafeCache {
     /// Stores a value under a hierarchical key (as [`crate::Cache::set_path`]);

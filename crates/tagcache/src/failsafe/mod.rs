@@ -17,16 +17,17 @@ use serde::{de::DeserializeOwned, Serialize};
 
 use crate::cache::is_stale_now;
 use crate::cache::{AbortOnDrop, Cache, SetOptions};
-use crate::codec::{self, Codec};
-use crate::core::Core;
+use crate::engine::core::Core;
 use crate::error::{Error, ErrorKind, Result};
-use crate::journal::{Journal, Pending};
-use crate::keys::validate_key;
+use crate::failsafe::journal::{Journal, Pending};
+use crate::layout::codec::{self, Codec};
+use crate::layout::keys::validate_key;
 use crate::observe::op_span;
 use tracing::Instrument;
 
 mod compute;
 mod group;
+pub(crate) mod journal;
 mod keyspaces;
 
 pub use group::FailSafeGroup;

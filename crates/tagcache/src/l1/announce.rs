@@ -6,9 +6,9 @@
 //! cleared); `seq` is the bucket's counter after the change; `µs` is Redis'
 //! clock when the script ran.
 
-use crate::conn::ScriptCall;
-use crate::keys::KeySpace;
+use crate::layout::keys::KeySpace;
 use crate::scripts::SCRIPTS;
+use crate::server::conn::ScriptCall;
 
 /// What an announcement says changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -22,7 +22,7 @@ use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 
 use super::announce::{self, Kind};
 use super::{DropCause, L1};
-use crate::keys::KeySpace;
+use crate::layout::keys::KeySpace;
 
 /// How a session ended.
 type Ended = String;
@@ -59,11 +59,11 @@ pub(crate) fn client(url: &str, tls_root: Option<&[u8]>) -> crate::Result<redis:
     let config_error = |e: redis::RedisError| {
         crate::Error::with_source(
             crate::ErrorKind::Config,
-            format!("invalid redis url {}", crate::conn::redact_url(url)),
+            format!("invalid redis url {}", crate::server::conn::redact_url(url)),
             e,
         )
     };
-    let info = crate::conn::normalize_url(url)
+    let info = crate::server::conn::normalize_url(url)
         .as_str()
         .into_connection_info()
         .map_err(config_error)?;

@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use crate::codec;
+use crate::layout::codec;
 
 /// Settings of the L1 tier ([`crate::CacheBuilder::l1`]).
 ///
@@ -671,7 +671,7 @@ impl State {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codec::{encode_entry, Codec, Compression};
+    use crate::layout::codec::{encode_entry, Codec, Compression};
 
     fn entry(tags: &[&str]) -> Arc<[u8]> {
         let tags: Vec<Vec<u8>> = tags.iter().map(|t| t.as_bytes().to_vec()).collect();

@@ -10,10 +10,10 @@ use super::moves::{Move, Moved};
 use super::rules::{Classified, LegacyRules, LegacyTarget};
 use super::{default_ttl, scan, Legacy};
 use crate::cache::{local_now_ms, Cache};
-use crate::core::Core;
+use crate::engine::core::Core;
 use crate::error::{Error, ErrorKind, Result};
-use crate::keys::{is_tagcache_key, META_LEGACY_DONE};
-use crate::path::KeyPath;
+use crate::layout::keys::{is_tagcache_key, META_LEGACY_DONE};
+use crate::layout::path::KeyPath;
 
 /// Options of a bulk migration ([`Cache::legacy_migration`]).
 ///

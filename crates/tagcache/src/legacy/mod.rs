@@ -55,9 +55,9 @@ pub use migrate::{
 };
 pub use rules::{LegacyRule, LegacyRules, LegacyTarget};
 
-use crate::core::Core;
+use crate::engine::core::Core;
 use crate::error::{Error, ErrorKind, Result};
-use crate::keys::META_LEGACY_DONE;
+use crate::layout::keys::META_LEGACY_DONE;
 
 /// What a cache does with legacy keys it finds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -17,13 +17,13 @@ use std::time::Duration;
 use redis::Value;
 
 use super::rules::LegacyTarget;
-use crate::codec::{self, Codec, Compression};
-use crate::conn::ScriptCall;
-use crate::core::Core;
+use crate::engine::core::Core;
+use crate::engine::write::WriteOp;
 use crate::error::{Error, ErrorKind, Result};
+use crate::layout::codec::{self, Codec, Compression};
+use crate::scripts::table::KeyTable;
 use crate::scripts::SCRIPTS;
-use crate::table::KeyTable;
-use crate::write::WriteOp;
+use crate::server::conn::ScriptCall;
 
 /// Most moves in one script call.
 const MAX_MOVES: usize = 128;
@@ -56,13 +56,13 @@ impl Move {
             .tags
             .iter()
             .cloned()
-            .chain(crate::path::implied_tags(&member)?)
+            .chain(crate::layout::path::implied_tags(&member)?)
         {
             if !tags.contains(&t) {
                 tags.push(t);
             }
         }
-        crate::path::ensure_an_edge(&mut tags);
+        crate::layout::path::ensure_an_edge(&mut tags);
         Ok(Self {
             legacy,
             bucket: core.space.bucket_of(&member),

@@ -8,8 +8,8 @@ use sha2::{Digest, Sha256};
 
 use super::pattern::{intersect, match_joint, Bindings, Parse, Template};
 use crate::error::{InvalidInput, Result};
-use crate::keys::{is_tagcache_key, MAX_KEY_LEN, MAX_TAG_LEN};
-use crate::path::{KeyPath, Part, RESERVED_TAG};
+use crate::layout::keys::{is_tagcache_key, MAX_KEY_LEN, MAX_TAG_LEN};
+use crate::layout::path::{KeyPath, Part, RESERVED_TAG};
 
 /// One mapping from a legacy key format to an owner scope and part.
 ///

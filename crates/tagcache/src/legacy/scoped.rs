@@ -9,9 +9,9 @@ use std::sync::Arc;
 use super::moves::{Move, Moved};
 use super::rules::{Classified, LegacyTarget};
 use super::{default_ttl, scan, sha1_hex, Legacy};
-use crate::core::Core;
+use crate::engine::core::Core;
 use crate::error::Result;
-use crate::path::{KeyPath, Part};
+use crate::layout::path::{KeyPath, Part};
 
 /// Keys `SCAN` is asked to look at per call in a scope's fallbacks.
 const SCAN_COUNT: usize = 1000;
@@ -63,7 +63,7 @@ pub(crate) async fn read(
     // A legacy key that is not a string (WRONGTYPE) holds no value for us:
     // `old` is `None` then. A malformed entry holds nothing either: beside
     // a legacy value it is replaced by it (the move overwrites it).
-    let entry = entry.filter(|e| old.is_none() || crate::codec::decode_entry(e).is_ok());
+    let entry = entry.filter(|e| old.is_none() || crate::layout::codec::decode_entry(e).is_ok());
     match (entry, old) {
         (Some(entry), Some(old)) => {
             if legacy.migrates() {

@@ -5,6 +5,8 @@
 //! restart or `SCRIPT FLUSH`). [`Scripts::all`] lists them so the cache can
 //! `SCRIPT LOAD` each at connect, which also proves the user may run them.
 
+pub(crate) mod table;
+
 use std::sync::LazyLock;
 
 /// A script with its name (for errors and metrics).

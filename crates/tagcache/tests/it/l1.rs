@@ -64,7 +64,7 @@ async fn hits_are_served_in_process_and_another_handles_write_reaches_them() {
     let before = gets(&server);
     for _ in 0..100 {
         assert_eq!(reader.get::<i32>("k").await.unwrap(), Some(1));
-        assert_eq!(reader.get_bytes("k").await.unwrap().is_some(), true);
+        assert!(reader.get_bytes("k").await.unwrap().is_some());
     }
     assert_eq!(gets(&server), before, "hits never reach Redis");
     let s = reader.l1_stats().unwrap();

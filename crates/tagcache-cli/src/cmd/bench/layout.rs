@@ -1,6 +1,6 @@
 //! The benchmark's view of Redis key names, and cleaning up what it wrote.
 //!
-//! tagcache builds its key names privately (its `keys.rs`); the raw
+//! tagcache builds its key names privately (its `layout/keys.rs`); the raw
 //! baselines must write keys of the same shape and the bench must delete
 //! everything it wrote without SCAN, so this module mirrors the layout of
 //! `docs/redis-layout.md` for a one-bucket namespace. It is the only place

@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use crate::codec::Compression;
-use crate::conn::Conn;
-use crate::keys::KeySpace;
+use crate::layout::codec::Compression;
+use crate::layout::keys::KeySpace;
+use crate::server::conn::Conn;
 
 /// Limits and defaults fixed when the cache is built.
 #[derive(Debug, Clone)]
@@ -40,5 +40,5 @@ pub(crate) struct Core {
     pub(crate) space: KeySpace,
     pub(crate) limits: Limits,
     /// Where the sweep's check for members whose entry is gone resumes.
-    pub(crate) gone: std::sync::Mutex<crate::gone::GoneCursor>,
+    pub(crate) gone: std::sync::Mutex<crate::engine::gone::GoneCursor>,
 }

@@ -8,10 +8,10 @@
 //! creating it at once agree on one bucket count).
 
 use crate::builder::LAYOUT_VERSION;
-use crate::conn::{Conn, ScriptCall};
 use crate::error::{Error, ErrorKind, Result};
-use crate::keys::KeySpace;
+use crate::layout::keys::KeySpace;
 use crate::scripts::SCRIPTS;
+use crate::server::conn::{Conn, ScriptCall};
 
 /// How `build` treats the namespace's meta key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

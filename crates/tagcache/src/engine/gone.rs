@@ -12,10 +12,10 @@
 //! position is kept per cache handle, so successive steps cover every
 //! index; a step reports `complete` only once a whole pass has ended.
 
-use crate::conn::ScriptCall;
-use crate::core::Core;
+use crate::engine::core::Core;
 use crate::error::Result;
 use crate::scripts::SCRIPTS;
+use crate::server::conn::ScriptCall;
 
 /// Registry members read per round trip.
 const REGISTRY_PAGE: usize = 100;

@@ -7,13 +7,13 @@ use std::time::Duration;
 use serde::{de::DeserializeOwned, Serialize};
 
 use crate::cache::{Cache, SetOptions};
-use crate::codec::{self, Codec};
-use crate::conn::ScriptCall;
+use crate::engine::listing::TagKeys;
 use crate::error::Result;
+use crate::layout::codec::{self, Codec};
+use crate::layout::path::{KeyPath, Part};
 use crate::legacy::scoped::{self as legacy, LegacyKeys, Read};
-use crate::listing::TagKeys;
-use crate::path::{KeyPath, Part};
 use crate::scripts::SCRIPTS;
+use crate::server::conn::ScriptCall;
 
 /// The entries of one owner: `cache.scope(["dsr", request_id])`.
 ///

@@ -4,9 +4,9 @@
 
 use std::collections::HashMap;
 
-use crate::conn::ScriptCall;
-use crate::keys::KeySpace;
+use crate::layout::keys::KeySpace;
 use crate::scripts::Script;
+use crate::server::conn::ScriptCall;
 
 /// Collects the keys of one batch call, each declared once.
 pub(crate) struct KeyTable<'k> {

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::core::Core;
+use crate::engine::core::Core;
 
 /// Aborts a background task when the last cache clone goes.
 #[derive(Debug)]

@@ -28,14 +28,14 @@ use serde::{de::DeserializeOwned, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::cache::Cache;
-use crate::codec;
-use crate::compute::{single_flight, ComputeError, Flown};
-use crate::conn::ScriptCall;
 use crate::error::{InvalidInput, Result};
 use crate::failsafe::{note_bypass, BypassReason};
-use crate::keys::validate_tag;
-use crate::path::{KeyPath, Part, RESERVED_TAG};
+use crate::layout::codec;
+use crate::layout::keys::validate_tag;
+use crate::layout::path::{KeyPath, Part, RESERVED_TAG};
+use crate::readthrough::compute::{single_flight, ComputeError, Flown};
 use crate::scripts::SCRIPTS;
+use crate::server::conn::ScriptCall;
 
 /// Fields a group holds before it is dropped and started afresh.
 pub const DEFAULT_GROUP_CAP: usize = 1000;
@@ -370,7 +370,7 @@ impl Group {
         }
         // Every group is in some index, so a namespace clear finds it.
         let mut tags: Vec<Vec<u8>> = self.tags.clone();
-        crate::path::ensure_an_edge(&mut tags);
+        crate::layout::path::ensure_an_edge(&mut tags);
         let mut keys = vec![self.key()];
         keys.extend(tags.iter().map(|t| core.space.tag(self.bucket, t)));
         keys.push(core.space.registry(self.bucket));

@@ -5,8 +5,8 @@
 use serde::de::DeserializeOwned;
 
 use crate::cache::{is_stale, local_now_ms, Cache};
-use crate::codec::{self, Codec};
 use crate::error::{Error, ErrorKind, Result};
+use crate::layout::codec::{self, Codec};
 
 /// How an entry's payload was written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

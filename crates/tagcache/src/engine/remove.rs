@@ -9,10 +9,10 @@
 
 use redis::Value;
 
-use crate::core::Core;
+use crate::engine::core::Core;
 use crate::error::{Error, ErrorKind, Result};
+use crate::scripts::table::KeyTable;
 use crate::scripts::SCRIPTS;
-use crate::table::KeyTable;
 
 /// Most tag indexes one `drop.lua` call declares besides those an entry
 /// needs, as a multiple of the chunk size. Every declared index costs the
@@ -119,7 +119,7 @@ impl Core {
             .iter()
             .map(|m| self.space.entry(bucket, m))
             .collect();
-        let call = crate::conn::ScriptCall::new(&SCRIPTS.read_tags, &keys);
+        let call = crate::server::conn::ScriptCall::new(&SCRIPTS.read_tags, &keys);
         let replies: Vec<Value> = self.conn.run(&call).await?;
         if replies.len() != members.len() {
             return Err(Error::new(
@@ -133,7 +133,7 @@ impl Core {
                 Value::Nil => Ok(None),
                 Value::BulkString(section) => Ok(Some(section)),
                 // The script's verdict for bytes that are not an entry.
-                Value::Int(_) => Err(crate::codec::malformed()),
+                Value::Int(_) => Err(crate::layout::codec::malformed()),
                 other => Err(Error::new(
                     ErrorKind::Protocol,
                     format!("read_tags.lua answered {other:?}"),

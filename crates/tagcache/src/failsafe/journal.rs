@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::path::RESERVED_TAG;
+use crate::layout::path::RESERVED_TAG;
 
 /// One pending removal.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -196,7 +196,7 @@ impl Journal {
 }
 
 /// Whether a pending tag is the reserved prefix tag (`\0p<prefix>`, see
-/// `path.rs`) of the key itself or of one of its path prefixes: the key's
+/// `layout/path.rs`) of the key itself or of one of its path prefixes: the key's
 /// bytes up to an unescaped `:`.
 fn under_pending_prefix(pending: &HashMap<Vec<u8>, usize>, key: &[u8]) -> bool {
     if pending.is_empty() {
@@ -250,7 +250,7 @@ mod tests {
 
     #[test]
     fn a_pending_prefix_covers_every_key_under_it_however_written() {
-        use crate::path::KeyPath;
+        use crate::layout::path::KeyPath;
         let j = Journal::new(8, Duration::from_secs(60), "t");
         let prefix = KeyPath::from(["dsr", "pr-1"]);
         assert!(j.push(Pending::Tags(vec![prefix.as_prefix_tag()])));

@@ -6,11 +6,11 @@ use std::sync::Arc;
 use futures_util::Stream;
 use redis::Value;
 
-use crate::conn::ScriptCall;
-use crate::core::Core;
+use crate::engine::core::Core;
 use crate::error::{Error, ErrorKind, Result};
-use crate::keys::validate_tag;
+use crate::layout::keys::validate_tag;
 use crate::scripts::SCRIPTS;
+use crate::server::conn::ScriptCall;
 
 /// The live keys of one tag, read page by page in (expiry, key) order.
 ///
@@ -186,7 +186,7 @@ impl TagKeys {
             let live = score.parse::<f64>().map(|s| s >= now).unwrap_or(false);
             // Hash groups (members starting with byte 0) are not keys: no
             // key API can read them, so a key listing never returns them.
-            let key = member.first() != Some(&crate::path::RESERVED_TAG);
+            let key = member.first() != Some(&crate::layout::path::RESERVED_TAG);
             if live && !repeat && key {
                 keys.push(member.clone());
             }

@@ -9,9 +9,9 @@ use std::sync::Arc;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Cmd, FromRedisValue, ToRedisArgs};
 
-use crate::breaker::{Admit, Breaker};
 use crate::error::{Error, ErrorKind, Result};
 use crate::scripts::Script;
+use crate::server::breaker::{Admit, Breaker};
 
 /// The two executors: one server (a reconnecting multiplexed connection)
 /// or a Redis Cluster (redis-rs' cluster client, which routes each command

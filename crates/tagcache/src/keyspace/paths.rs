@@ -4,10 +4,10 @@
 use serde::{de::DeserializeOwned, Serialize};
 
 use crate::cache::{Cache, SetOptions};
-use crate::codec::{self, Codec};
+use crate::engine::listing::TagKeys;
 use crate::error::{InvalidInput, Result};
-use crate::listing::TagKeys;
-use crate::path::{KeyPath, PathPattern};
+use crate::layout::codec::{self, Codec};
+use crate::layout::path::{KeyPath, PathPattern};
 
 impl Cache {
     /// Stores a value under a hierarchical key, indexed under every proper

@@ -12,7 +12,7 @@
 
 use std::fmt;
 
-use crate::path::RESERVED_TAG;
+use crate::layout::path::RESERVED_TAG;
 
 /// A tag, classified. Its [`Display`](fmt::Display) form is for people:
 /// `prefix:org:7`, `group:rules:prj-3`, `all`, or the tag itself (bytes

@@ -14,13 +14,13 @@
 //! filed in `{ns.b}:inv`: the next invalidation of the tag joins it, and the
 //! sweep finishes it once its heartbeat is stale.
 
-use crate::conn::ScriptCall;
-use crate::core::Core;
+use crate::engine::core::Core;
 use crate::error::{Error, ErrorKind, Result};
 use crate::scripts::SCRIPTS;
+use crate::server::conn::ScriptCall;
 
 /// Server time one drain call should take: a little less than what
-/// `drop.lua` may spend on its own (see [`crate::remove::SCRIPT_BUDGET_US`]),
+/// `drop.lua` may spend on its own (see [`crate::engine::remove::SCRIPT_BUDGET_US`]),
 /// so chunks are sized by the client and the script rarely has to cut one.
 const CALL_BUDGET_US: f64 = 2000.0;
 /// The fewest entries a drain call carries.

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use crate::builder::LAYOUT_VERSION;
 use crate::cache::ServerInfo;
-use crate::core::Core;
+use crate::engine::core::Core;
 use crate::error::Result;
 
 /// Registry entries read per round trip.
@@ -45,7 +45,7 @@ pub struct InflightInvalidation {
 impl InflightInvalidation {
     /// How long an invalidation may go without progress before the sweep
     /// finishes it: 30 s.
-    pub const SWEEP_LEASE: Duration = crate::sweep::INVALIDATION_LEASE;
+    pub const SWEEP_LEASE: Duration = crate::engine::sweep::INVALIDATION_LEASE;
 }
 
 /// Statistics of a namespace's indexes.
@@ -183,7 +183,7 @@ async fn inflight(
         .await?;
     let mut pipe = redis::pipe();
     for (tag, _) in &filed {
-        if tag.as_slice() == crate::keys::CLEAR_MARKER {
+        if tag.as_slice() == crate::layout::keys::CLEAR_MARKER {
             // A namespace clear: the indexes it has left.
             pipe.zcard(core.space.clear_registry(b));
         } else {

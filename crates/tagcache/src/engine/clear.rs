@@ -22,11 +22,11 @@
 //! the all-entries tag as its one edge.
 
 use crate::cache::Cache;
-use crate::conn::ScriptCall;
-use crate::core::Core;
+use crate::engine::core::Core;
 use crate::error::{Error, ErrorKind, Result};
-use crate::keys::CLEAR_MARKER;
+use crate::layout::keys::CLEAR_MARKER;
 use crate::scripts::SCRIPTS;
+use crate::server::conn::ScriptCall;
 
 /// Indexes read from a clear's registry per round trip.
 const CLEAR_PAGE: isize = 100;

@@ -270,7 +270,7 @@ pub(crate) fn validate_key(key: &[u8]) -> Result<(), Error> {
     if key.len() > MAX_KEY_LEN {
         return Err(InvalidInput::KeyTooLong(key.len()).into());
     }
-    if key[0] == crate::path::RESERVED_TAG {
+    if key[0] == crate::layout::path::RESERVED_TAG {
         return Err(InvalidInput::ReservedKey.into());
     }
     Ok(())
@@ -284,7 +284,7 @@ pub(crate) fn validate_tag(tag: &[u8]) -> Result<(), Error> {
     if tag.len() > MAX_TAG_LEN {
         return Err(InvalidInput::TagTooLong(tag.len()).into());
     }
-    if tag[0] == crate::path::RESERVED_TAG {
+    if tag[0] == crate::layout::path::RESERVED_TAG {
         return Err(InvalidInput::ReservedTag.into());
     }
     Ok(())

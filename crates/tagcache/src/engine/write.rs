@@ -13,10 +13,10 @@ use std::sync::Arc;
 use redis::Value;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::core::Core;
+use crate::engine::core::Core;
 use crate::error::{Error, ErrorKind, Result};
+use crate::scripts::table::KeyTable;
 use crate::scripts::SCRIPTS;
-use crate::table::KeyTable;
 
 /// Most entries in one `set.lua` call.
 const MAX_BATCH_ENTRIES: usize = 128;

@@ -10,10 +10,10 @@
 
 use std::time::Duration;
 
-use crate::conn::ScriptCall;
-use crate::core::Core;
+use crate::engine::core::Core;
 use crate::error::Result;
 use crate::scripts::SCRIPTS;
+use crate::server::conn::ScriptCall;
 
 /// An invalidation whose process has been silent this long is finished by
 /// the sweep.
@@ -110,12 +110,12 @@ impl Core {
                 }
             }
             for tag in self.stale_invalidations(bucket, now, lease, 16).await? {
-                if tag.as_slice() == crate::keys::CLEAR_MARKER {
+                if tag.as_slice() == crate::layout::keys::CLEAR_MARKER {
                     tracing::info!(
                         namespace = self.space.namespace(),
                         "finishing an abandoned namespace clear"
                     );
-                    let mut state = crate::clear::ClearProgress::default();
+                    let mut state = crate::engine::clear::ClearProgress::default();
                     self.walk_clear(bucket, &mut state, &mut |_| {}).await?;
                     report.entries_removed += state.deleted;
                 } else {
