@@ -31,6 +31,7 @@
 //! {<ns>.<b>}:reg       zset    tag -> lower bound of next expiry (the sweep's map)
 //! {<ns>.<b>}:inv       zset    tag -> heartbeat of an invalidation in flight
 //! {<ns>.<b>}:fence     zset    t<tag>/k<key> -> last invalidation/delete (guards read-through)
+//! {<ns>.<b>}:l1        string  announcement counter; also the bucket's shard channel (L1 tiers)
 //! {<ns>}:legacy        hash    bulk legacy-key migration: cursor, counts (while one runs)
 //! ```
 //!
