@@ -37,16 +37,29 @@ pub(crate) async fn run(
 ) {
     let mut backoff = Duration::from_millis(50);
     let mut run_id: Option<String> = None;
+    let mut warned = false;
     loop {
+        let began = std::time::Instant::now();
         let result = session(&l1, &client, &space, connect_timeout, &mut run_id).await;
         let Some(strong) = l1.upgrade() else { return };
         strong.unsync_all();
+        if began.elapsed() > Duration::from_secs(10) {
+            // A session that lasted was healthy: a new loss is news.
+            warned = false;
+            backoff = Duration::from_millis(50);
+        }
         match result {
             Ok(()) => return,
+            // Once per run of failures; the L1 serves nothing meanwhile.
+            Err(why) if !warned => {
+                warned = true;
+                tracing::warn!(namespace = space.namespace(), reason = %why, "L1 subscription lost; the L1 is bypassed until it is back")
+            }
             Err(why) => {
-                tracing::debug!(namespace = space.namespace(), reason = %why, "L1 subscription lost; L1 unsynced")
+                tracing::debug!(namespace = space.namespace(), reason = %why, "L1 subscription still down")
             }
         }
+
         drop(strong);
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(Duration::from_secs(1));

@@ -198,5 +198,8 @@ local function announce(l1, kind, items, now_micros)
     parts[#parts + 1] = struct.pack('>I2', #s)
     parts[#parts + 1] = s
   end
-  redis.call('SPUBLISH', l1, table.concat(parts))
+  -- pcall: a user without pub/sub channel permissions (Redis 7's default
+  -- for new ACL users) must still write; readers then see the counter
+  -- move without a message, a gap, and drop the bucket.
+  redis.pcall('SPUBLISH', l1, table.concat(parts))
 end

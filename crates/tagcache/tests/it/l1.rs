@@ -375,3 +375,41 @@ async fn while_redis_is_down_the_l1_serves_only_when_asked_and_only_for_its_ttl(
     ));
     server.resume();
 }
+
+/// Redis 7 gives new ACL users no pub/sub channels (`acl-pubsub-default
+/// resetchannels`): the announcement's SPUBLISH is refused inside the write
+/// script. Writes must still work, and a reader must see the missing
+/// message as a gap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_work_for_a_user_without_channel_permissions() {
+    let server = RedisServer::start();
+    let reader = l1_cache(
+        &server,
+        L1Options::new().check_period(Duration::from_millis(50)),
+    )
+    .await;
+    let _: () = server.cmd(&[
+        b"ACL", b"SETUSER", b"nochan", b"on", b">pw", b"~*", b"+@all",
+    ]);
+    let sock = server.socket().display().to_string();
+    let writer = Cache::builder(format!("unix://{sock}?user=nochan&pass=pw"))
+        .namespace("test")
+        .auto_sweep(None)
+        .response_timeout(Duration::from_secs(5))
+        .build()
+        .await
+        .unwrap();
+    writer
+        .set("k", &1, &SetOptions::new().tag("t"))
+        .await
+        .unwrap();
+    assert_eq!(reader.get::<i32>("k").await.unwrap(), Some(1));
+    writer
+        .set("k", &2, &SetOptions::new().tag("t"))
+        .await
+        .unwrap();
+    until(Some(2), || async { reader.get::<i32>("k").await.unwrap() }).await;
+    assert!(reader.l1_stats().unwrap().dropped_by_gap >= 1);
+    assert_eq!(writer.invalidate_tag("t").await.unwrap(), 1);
+    until(None, || async { reader.get::<i32>("k").await.unwrap() }).await;
+}
