@@ -192,7 +192,8 @@ impl Cache {
     }
 
     /// A read with the L1 in front: a hit is served in process; a miss
-    /// reads the entry and its remaining TTL in one round trip and fills
+    /// reads the bucket's announcement counter, the entry and its
+    /// remaining TTL in one round trip and fills
     /// the L1 (unless an announcement covering the key arrived meanwhile).
     async fn read_through_l1(&self, l1: &crate::l1::L1, key: &[u8]) -> Result<Option<Arc<[u8]>>> {
         validate_key(key)?;
@@ -203,15 +204,24 @@ impl Cache {
             return Ok(Some(slot.raw.clone()));
         }
         let ticket = l1.ticket(bucket);
+        // The bucket's announcement counter first: every announcement up
+        // to it is of a change the entry read after it already reflects.
         let mut pipe = redis::pipe();
-        pipe.add_command(self.get_cmd(key)?)
+        pipe.cmd("GET")
+            .arg(core.space.l1(bucket))
+            .add_command(self.get_cmd(key)?)
             .cmd("PTTL")
             .arg(core.space.entry_name(bucket, key));
-        let (raw, pttl): (Option<Vec<u8>>, i64) = core.conn.pipe(&pipe).await?;
+        let (counter, raw, pttl): (Option<u64>, Option<Vec<u8>>, i64) =
+            core.conn.pipe(&pipe).await?;
         let Some(raw) = raw else { return Ok(None) };
         let raw: Arc<[u8]> = raw.into();
         if let Some(ticket) = ticket {
-            l1.fill(ticket, key, bucket, raw.clone(), pttl).await;
+            let seen = crate::l1::Seen {
+                bucket,
+                counter: counter.unwrap_or(0),
+            };
+            l1.fill(ticket, key, seen, raw.clone(), pttl).await;
         }
         Ok(Some(raw))
     }

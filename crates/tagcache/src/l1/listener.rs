@@ -292,8 +292,8 @@ fn apply(
 
 fn apply_change(l1: &Arc<L1>, bucket: u16, a: &announce::Announcement) {
     match a.kind {
-        Kind::Keys => l1.keys_changed(&a.items),
-        Kind::Tags => l1.tags_invalidated(&a.items),
+        Kind::Keys => l1.keys_announced(bucket, a.seq, &a.items),
+        Kind::Tags => l1.tags_announced(bucket, a.seq, &a.items),
         Kind::Clear => l1.drop_bucket(bucket, DropCause::Announcement),
     }
 }

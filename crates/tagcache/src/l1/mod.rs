@@ -170,7 +170,21 @@ pub(crate) struct Slot {
     tags: Vec<Vec<u8>>,
     /// Generation when the read that filled it began.
     gen: u64,
+    /// The read's proof of what it saw (see [`Seen`]).
+    seen: Seen,
     expires: Instant,
+}
+
+/// What a read saw: its bucket's announcement counter, read just before
+/// the entry in the same round trip. Every announcement numbered at or
+/// below it is of a change made before the entry was read, so it does
+/// not make that read stale (without it, an announcement of a write made
+/// just before the read but delivered after the read began would refuse
+/// the fill).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Seen {
+    pub(crate) bucket: u16,
+    pub(crate) counter: u64,
 }
 
 /// A read about to fill the L1: when and at which generation it began.
@@ -180,11 +194,22 @@ pub(crate) struct Ticket {
     at: Instant,
 }
 
-/// A mark: the generation of the last announcement covering a key or tag.
+/// A mark: the generation of the last announcement covering a key or tag,
+/// and its bucket and sequence number (`u64::MAX` for this process' own
+/// changes, whose number is unknown: they excuse no read).
 #[derive(Debug, Clone, Copy)]
 struct Mark {
     gen: u64,
     at: Instant,
+    bucket: u16,
+    seq: u64,
+}
+
+impl Mark {
+    /// Whether this mark makes stale an entry read at `gen` that saw `seen`.
+    fn covers(&self, gen: u64, seen: Seen) -> bool {
+        self.gen > gen && !(self.bucket == seen.bucket && self.seq <= seen.counter)
+    }
 }
 
 #[derive(Debug, Default, Clone)]
@@ -394,7 +419,7 @@ impl L1 {
         let valid = slot.expires > Instant::now() && {
             let st = self.read_state();
             let b = &st.buckets[usize::from(bucket)];
-            (b.synced || lenient) && st.current(b, key, &slot.tags, slot.gen)
+            (b.synced || lenient) && st.current(b, key, &slot.tags, slot.gen, slot.seen)
         };
         if !valid {
             self.cache.invalidate(key).await;
@@ -422,16 +447,17 @@ impl L1 {
     }
 
     /// Stores what a read found, unless an announcement covering it arrived
-    /// since the read began. `pttl_ms`: the entry's remaining Redis TTL as
-    /// read with it.
+    /// since the read began (and is not one the read already saw).
+    /// `pttl_ms`: the entry's remaining Redis TTL as read with it.
     pub(crate) async fn fill(
         &self,
         ticket: Ticket,
         key: &[u8],
-        bucket: u16,
+        seen: Seen,
         raw: Arc<[u8]>,
         pttl_ms: i64,
     ) {
+        let bucket = seen.bucket;
         let Ok(pttl) = u64::try_from(pttl_ms) else {
             return;
         };
@@ -455,7 +481,7 @@ impl L1 {
         let current = {
             let st = self.read_state();
             let b = &st.buckets[usize::from(bucket)];
-            b.synced && st.current(b, key, &tags, ticket.gen)
+            b.synced && st.current(b, key, &tags, ticket.gen, seen)
         };
         if !current {
             self.refuse();
@@ -465,6 +491,7 @@ impl L1 {
             raw,
             tags,
             gen: ticket.gen,
+            seen,
             expires,
         });
         // An announcement applied between the check and this insert marks
@@ -481,12 +508,19 @@ impl L1 {
     /// or delete): their entries are no longer served (and go from memory
     /// at their next read, their expiry or eviction).
     pub(crate) fn keys_changed<K: AsRef<[u8]>>(&self, keys: &[K]) {
+        self.keys_announced(0, u64::MAX, keys);
+    }
+
+    /// [`L1::keys_changed`] by announcement `seq` of `bucket`.
+    pub(crate) fn keys_announced<K: AsRef<[u8]>>(&self, bucket: u16, seq: u64, keys: &[K]) {
         {
             let mut st = self.write_state();
             st.gen += 1;
             let mark = Mark {
                 gen: st.gen,
                 at: Instant::now(),
+                bucket,
+                seq,
             };
             for k in keys {
                 st.keys.insert(k.as_ref().to_vec(), mark);
@@ -498,12 +532,19 @@ impl L1 {
 
     /// Marks tags as invalidated: every entry carrying one is dropped.
     pub(crate) fn tags_invalidated<T: AsRef<[u8]>>(&self, tags: &[T]) {
+        self.tags_announced(0, u64::MAX, tags);
+    }
+
+    /// [`L1::tags_invalidated`] by announcement `seq` of `bucket`.
+    pub(crate) fn tags_announced<T: AsRef<[u8]>>(&self, bucket: u16, seq: u64, tags: &[T]) {
         {
             let mut st = self.write_state();
             st.gen += 1;
             let mark = Mark {
                 gen: st.gen,
                 at: Instant::now(),
+                bucket,
+                seq,
             };
             for t in tags {
                 st.tags.insert(t.as_ref().to_vec(), mark);
@@ -655,16 +696,18 @@ impl State {
     /// Whether an entry filled at generation `gen` is still current: no
     /// drop of its bucket, announcement of its key or of one of its tags
     /// came after its read began.
-    fn current(&self, bucket: &Bucket, key: &[u8], tags: &[Vec<u8>], gen: u64) -> bool {
+    fn current(&self, bucket: &Bucket, key: &[u8], tags: &[Vec<u8>], gen: u64, seen: Seen) -> bool {
         if bucket.floor > gen {
             return false;
         }
-        if self.keys.get(key).is_some_and(|m| m.gen > gen) {
+        if self.keys.get(key).is_some_and(|m| m.covers(gen, seen)) {
             return false;
         }
-        !tags
-            .iter()
-            .any(|t| self.tags.get(t.as_slice()).is_some_and(|m| m.gen > gen))
+        !tags.iter().any(|t| {
+            self.tags
+                .get(t.as_slice())
+                .is_some_and(|m| m.covers(gen, seen))
+        })
     }
 }
 
@@ -676,6 +719,34 @@ mod tests {
     fn entry(tags: &[&str]) -> Arc<[u8]> {
         let tags: Vec<Vec<u8>> = tags.iter().map(|t| t.as_bytes().to_vec()).collect();
         encode_entry(&tags, b"v", Codec::Raw, Compression::default(), false).into()
+    }
+
+    fn seen(bucket: u16, counter: u64) -> Seen {
+        Seen { bucket, counter }
+    }
+
+    #[tokio::test]
+    async fn an_announcement_the_read_already_saw_does_not_refuse_its_fill() {
+        let l1 = synced_l1();
+        // The write (announcement 5) happened before the read, which saw
+        // counter 5; its announcement arrives after the read began.
+        let t = l1.ticket(0).unwrap();
+        l1.keys_announced(0, 5, &[b"k"]);
+        l1.fill(t, b"k", seen(0, 5), entry(&["x"]), 60_000).await;
+        assert!(l1.get(b"k", 0, false).await.is_some());
+        // A later one (6) does; so does this process' own write.
+        l1.tags_announced(0, 6, &[b"x"]);
+        assert!(l1.get(b"k", 0, false).await.is_none());
+        let t = l1.ticket(0).unwrap();
+        l1.keys_changed(&[b"j"]);
+        l1.fill(t, b"j", seen(0, u64::MAX - 1), entry(&[]), 60_000)
+            .await;
+        assert!(l1.get(b"j", 0, false).await.is_none());
+        // Another bucket's numbers excuse nothing.
+        let t = l1.ticket(1).unwrap();
+        l1.keys_announced(0, 1, &[b"i"]);
+        l1.fill(t, b"i", seen(1, 9), entry(&[]), 60_000).await;
+        assert!(l1.get(b"i", 1, false).await.is_none());
     }
 
     fn synced_l1() -> L1 {
@@ -692,23 +763,24 @@ mod tests {
         // By key.
         let t = l1.ticket(0).unwrap();
         l1.keys_changed(&[b"k"]);
-        l1.fill(t, b"k", 0, entry(&["x"]), 60_000).await;
+        l1.fill(t, b"k", seen(0, 0), entry(&["x"]), 60_000).await;
         assert!(l1.get(b"k", 0, false).await.is_none());
         // By tag.
         let t = l1.ticket(0).unwrap();
         l1.tags_invalidated(&[b"x"]);
-        l1.fill(t, b"k", 0, entry(&["y", "x"]), 60_000).await;
+        l1.fill(t, b"k", seen(0, 0), entry(&["y", "x"]), 60_000)
+            .await;
         assert!(l1.get(b"k", 0, false).await.is_none());
         // By a drop of its bucket (a gap, a clear).
         let t = l1.ticket(1).unwrap();
         l1.drop_bucket(1, DropCause::Gap);
-        l1.fill(t, b"j", 1, entry(&[]), 60_000).await;
+        l1.fill(t, b"j", seen(1, 0), entry(&[]), 60_000).await;
         assert!(l1.get(b"j", 1, false).await.is_none());
         assert_eq!(l1.stats().fills_refused, 3);
         // Fills that began after are kept; another tag's or bucket's
         // announcement leaves them alone.
         let t = l1.ticket(0).unwrap();
-        l1.fill(t, b"k", 0, entry(&["x"]), 60_000).await;
+        l1.fill(t, b"k", seen(0, 0), entry(&["x"]), 60_000).await;
         l1.tags_invalidated(&[b"z"]);
         l1.drop_bucket(1, DropCause::Gap);
         l1.keys_changed(&[b"other"]);
@@ -720,7 +792,8 @@ mod tests {
         let l1 = synced_l1();
         for (k, tags) in [("a", &["x"][..]), ("b", &["y"]), ("c", &["x", "y"])] {
             let t = l1.ticket(0).unwrap();
-            l1.fill(t, k.as_bytes(), 0, entry(tags), 60_000).await;
+            l1.fill(t, k.as_bytes(), seen(0, 0), entry(tags), 60_000)
+                .await;
         }
         l1.tags_invalidated(&[b"x"]);
         assert!(l1.get(b"a", 0, false).await.is_none());
@@ -735,19 +808,19 @@ mod tests {
         l1.set_seq(0, Some(0), true);
         l1.confirm();
         let t = l1.ticket(0).unwrap();
-        l1.fill(t, b"k", 0, entry(&[]), 30).await;
+        l1.fill(t, b"k", seen(0, 0), entry(&[]), 30).await;
         assert!(l1.get(b"k", 0, false).await.is_some());
         tokio::time::sleep(Duration::from_millis(40)).await;
         assert!(l1.get(b"k", 0, false).await.is_none(), "past its Redis TTL");
         let t = l1.ticket(0).unwrap();
-        l1.fill(t, b"k", 0, entry(&[]), 60_000).await;
+        l1.fill(t, b"k", seen(0, 0), entry(&[]), 60_000).await;
         l1.unsync_all();
         assert!(l1.get(b"k", 0, false).await.is_none());
         assert!(l1.ticket(0).is_none());
         // Circuit open: dropped (unless serving while down was asked for).
         l1.set_seq(0, Some(0), true);
         let t = l1.ticket(0).unwrap();
-        l1.fill(t, b"k", 0, entry(&[]), 60_000).await;
+        l1.fill(t, b"k", seen(0, 0), entry(&[]), 60_000).await;
         assert!(l1.get(b"k", 0, true).await.is_none());
         assert!(l1.get(b"k", 0, false).await.is_none());
         assert_eq!(l1.stats().dropped_by_circuit, 1);
