@@ -124,5 +124,22 @@ impl From<std::io::Error> for CliError {
     }
 }
 
+impl From<tagcache_testkit::StartError> for CliError {
+    fn from(e: tagcache_testkit::StartError) -> Self {
+        match e {
+            tagcache_testkit::StartError::NotInstalled("redis-server") => Self::error(
+                "redis-server not found on PATH: install it (apt-get install redis-server) or pass --url",
+            ),
+            other => Self::error(other.to_string()),
+        }
+    }
+}
+
+impl From<tagcache_testkit::ProbeError> for CliError {
+    fn from(e: tagcache_testkit::ProbeError) -> Self {
+        Self::error(e.to_string())
+    }
+}
+
 /// The CLI's result type.
 pub type Result<T, E = CliError> = std::result::Result<T, E>;

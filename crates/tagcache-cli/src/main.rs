@@ -15,7 +15,6 @@ mod error;
 mod interrupt;
 mod output;
 mod private_redis;
-mod probe;
 mod progress;
 mod target;
 

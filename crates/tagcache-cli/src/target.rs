@@ -16,7 +16,7 @@ impl Target {
     /// Uses `url` when given, else starts a private redis-server.
     ///
     /// # Errors
-    /// See [`PrivateRedis::start`].
+    /// See [`crate::private_redis::start`].
     pub async fn given_or_private(url: Option<&str>) -> Result<Self> {
         match url {
             Some(url) if !url.trim().is_empty() => Ok(Self {
@@ -24,7 +24,7 @@ impl Target {
                 private: None,
             }),
             _ => {
-                let server = PrivateRedis::start().await?;
+                let server = crate::private_redis::start().await?;
                 Ok(Self {
                     url: server.url(),
                     private: Some(server),

@@ -164,14 +164,34 @@ fn bench_runs_on_a_private_server_and_writes_json() {
     assert_eq!(open["bypassed"], 10_000, "{open:#}");
     assert!(number(&v, "/fail_safe_open/p99_us") > 0.0);
 
+    // The sweep: every member removed, normal and slowed.
+    let sweep = v["sweep"]["runs"].as_array().unwrap();
+    let cases: Vec<(&str, bool)> = sweep
+        .iter()
+        .map(|r| (r["case"].as_str().unwrap(), r["slowed"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(
+        cases,
+        [
+            ("expired", false),
+            ("gone", false),
+            ("expired", true),
+            ("gone", true)
+        ]
+    );
+    for r in sweep {
+        // 2000 entries × (2 tags + the `\0pitem` prefix edge).
+        assert_eq!(r["members_removed"], 6000, "{r:#}");
+    }
+
     let goals = v["goals"].as_array().unwrap();
-    assert_eq!(goals.len(), 15);
+    assert_eq!(goals.len(), 19);
     for g in goals {
         assert!(g["pass"].is_boolean() && g["target"].is_number(), "{g:#}");
     }
     let passed = v["goals_passed"].as_u64().unwrap();
     let missed = v["goals_missed"].as_u64().unwrap();
-    assert_eq!(passed + missed, 15);
+    assert_eq!(passed + missed, 19);
 }
 
 #[test]

@@ -8,9 +8,6 @@
 //! `redis-server` on PATH) unless `REDIS_URL` is set.
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "../tests/support/mod.rs"]
-mod support;
-
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
@@ -123,7 +120,7 @@ async fn writer(cache: Cache, w: Arc<World>, seed: u64, until: Instant) {
 
 #[tokio::main]
 async fn main() {
-    let (_server, url) = support::redis_url_or_private(false);
+    let (_server, url) = tagcache_testkit::redis_url_or_private(false);
     let ns = format!("demo-{}", std::process::id());
     let cache = match Cache::builder(&url).namespace(&ns).build().await {
         Ok(c) => c,

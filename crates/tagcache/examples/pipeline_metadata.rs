@@ -7,9 +7,6 @@
 //! `REDIS_URL` is set). Exits non-zero when an outcome is wrong.
 #![allow(clippy::print_stdout)]
 
-#[path = "../tests/support/mod.rs"]
-mod support;
-
 use std::time::Duration;
 
 use tagcache::{Cache, KeyPath, Lookup, PathPattern, SetOptions};
@@ -118,7 +115,7 @@ pub async fn run(url: &str) -> Result<(), String> {
 #[tokio::main]
 #[allow(dead_code)]
 async fn main() {
-    let (_server, url) = support::redis_url_or_private(false);
+    let (_server, url) = tagcache_testkit::redis_url_or_private(false);
     if let Err(e) = run(&url).await {
         eprintln!("{e}");
         std::process::exit(1);

@@ -17,9 +17,6 @@
 //! suite runs it too (`tests/it/legacy.rs`).
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "../tests/support/mod.rs"]
-mod support;
-
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -252,7 +249,7 @@ pub async fn run(url: &str) -> Result<(), String> {
 async fn main() {
     // Listing and clearing scan for legacy keys (this example's whole
     // point); the fixture otherwise forbids SCAN.
-    let (_server, url) = support::redis_url_or_private(true);
+    let (_server, url) = tagcache_testkit::redis_url_or_private(true);
     if let Err(e) = run(&url).await {
         println!("{e}");
         // Stop the private server before exiting (exit skips destructors).

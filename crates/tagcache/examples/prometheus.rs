@@ -5,9 +5,6 @@
 //! `REDIS_URL` is set.
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "../tests/support/mod.rs"]
-mod support;
-
 use metrics_exporter_prometheus::PrometheusBuilder;
 use tagcache::{Cache, SetOptions};
 
@@ -19,7 +16,7 @@ async fn main() {
         .install_recorder()
         .expect("install the recorder");
 
-    let (_server, url) = support::redis_url_or_private(false);
+    let (_server, url) = tagcache_testkit::redis_url_or_private(false);
     let cache = Cache::builder(url)
         .namespace(format!("prom-{}", std::process::id()))
         .build()

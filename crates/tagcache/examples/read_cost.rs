@@ -18,9 +18,6 @@
 //! is set. BENCHMARKS.md ("Reads: client CPU per call") has the figures.
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "../tests/support/mod.rs"]
-mod support;
-
 use std::time::Duration;
 
 use tagcache::{Cache, Lookup, SetOptions};
@@ -42,7 +39,7 @@ fn main() {
 }
 
 async fn run(mode: &str, n: u64) {
-    let (_server, url) = support::redis_url_or_private(false);
+    let (_server, url) = tagcache_testkit::redis_url_or_private(false);
     let ns = format!("cost-{}", std::process::id());
     // Valgrind is slow: generous timeouts, equal as in the defaults (so
     // the fail-safe view adds no timer of its own).

@@ -12,6 +12,7 @@ use crate::layout::codec::Compression;
 use crate::layout::keys::KeySpace;
 use crate::layout::meta::Setup;
 use crate::observe::KeyLogging;
+use crate::options::WritePath;
 use crate::scripts::SCRIPTS;
 use crate::server::breaker::{Breaker, BreakerConfig};
 use crate::server::conn::{redact_url, Conn, Gate};
@@ -52,6 +53,7 @@ pub struct CacheBuilder {
     max_value_bytes: usize,
     chunk_size: usize,
     trim_limit: usize,
+    write_path: WritePath,
     eviction_check: EvictionCheck,
     auto_sweep: Option<Duration>,
     tls_root: Option<Vec<u8>>,
@@ -81,6 +83,7 @@ impl CacheBuilder {
             max_value_bytes: 64 << 20,
             chunk_size: 1000,
             trim_limit: 0,
+            write_path: WritePath::default(),
             eviction_check: EvictionCheck::default(),
             auto_sweep: Some(Duration::from_secs(30)),
             tls_root: None,
@@ -211,6 +214,14 @@ impl CacheBuilder {
     /// per tag; set it when indexes must shrink between sweeps.
     pub fn trim_limit(mut self, n: usize) -> Self {
         self.trim_limit = n;
+        self
+    }
+
+    /// How writes reach Redis. Default: [`WritePath::Transaction`]
+    /// (`MULTI`/`EXEC`, no script for the common write); `Script` runs
+    /// `set.lua` for every write.
+    pub fn write_path(mut self, path: WritePath) -> Self {
+        self.write_path = path;
         self
     }
 
@@ -495,6 +506,7 @@ impl CacheBuilder {
             max_value_bytes: self.max_value_bytes,
             chunk_size: self.chunk_size,
             trim_limit: self.trim_limit,
+            write_path: self.write_path,
             compression: self.compression,
             fence_window: self.fence_window,
             verify_listing,
@@ -510,6 +522,7 @@ impl CacheBuilder {
             space,
             limits,
             gone: Default::default(),
+            clock: Default::default(),
         });
         let writes = WriteQueue::start(core.clone());
         let replayer = crate::failsafe::start_replayer(&core, &journal);

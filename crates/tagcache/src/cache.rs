@@ -358,8 +358,10 @@ impl Cache {
     /// Stores a typed value (MessagePack) with its tags, replacing any entry
     /// under `key` and every index edge it had, in one atomic step.
     ///
-    /// Concurrent `set`s share script calls (see the crate docs); the call
-    /// returns once Redis has applied the write.
+    /// Concurrent `set`s share server calls (see the crate docs); the call
+    /// returns once Redis has applied the write (with
+    /// [`WritePath::Transaction`](crate::WritePath::Transaction), both of
+    /// its steps when the entry dropped a tag).
     ///
     /// # Errors
     /// Invalid key, tag, TTL or size ([`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput)), Redis
@@ -390,8 +392,8 @@ impl Cache {
         self.submit(vec![op]).await.map(drop)
     }
 
-    /// Stores many typed entries in batched script calls (up to 128 entries
-    /// a call). A key given twice keeps its last value. Each entry is atomic
+    /// Stores many typed entries in batched calls (up to 128 entries a
+    /// call, one transaction or script call each). A key given twice keeps its last value. Each entry is atomic
     /// with its edges; the batch as a whole is not a transaction.
     ///
     /// # Errors

@@ -4,10 +4,13 @@
 //! and atomic, that never leaks index members and never blocks Redis:
 //!
 //! - every write stores the value and all its index edges in one atomic
-//!   server-side step (a Lua script whose keys are all declared);
+//!   server-side step (a `MULTI`/`EXEC` transaction by default, or a Lua
+//!   script whose keys are all declared: see [`WritePath`]);
 //! - index members carry their entry's expiry and are trimmed on write and
 //!   by a bounded background sweep: nothing outlives its entry for long;
-//! - overwriting or deleting an entry removes every edge it left;
+//! - overwriting or deleting an entry removes every edge it left (an
+//!   overwrite that drops tags through the transaction does so in a second
+//!   step before it returns);
 //! - invalidating a tag deletes every entry written before the call, in
 //!   chunks of bounded size, resumable after a crash;
 //! - no `KEYS`, no `SCAN` (outside the legacy-key migration paths), no
@@ -19,7 +22,7 @@
 //! Every key lives under the namespace, grouped in buckets that are Redis
 //! Cluster hash tags (`{ns.b}`): an entry and its index edges share a
 //! bucket (a function of the key bytes alone, whichever API writes it), so
-//! a write is one script even on a cluster. The normative
+//! a write is one atomic step even on a cluster. The normative
 //! description, with every key, type and TTL rule, is
 //! `docs/redis-layout.md`; the key names are built in one module only.
 //!
@@ -94,7 +97,7 @@ pub use legacy::{
     MigrationStep, MoveAction, PlannedMove,
 };
 pub use observe::KeyLogging;
-pub use options::SetOptions;
+pub use options::{SetOptions, WritePath};
 pub use readthrough::compute::{ComputeError, Computed, Source};
 pub use server::breaker::{BreakerConfig, CircuitState};
 pub use server::policy::EvictionCheck;

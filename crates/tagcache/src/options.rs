@@ -57,3 +57,27 @@ impl SetOptions {
         self
     }
 }
+
+/// How single and batched writes reach Redis
+/// ([`CacheBuilder::write_path`](crate::CacheBuilder::write_path)).
+///
+/// Both keep the value and its index edges atomic and invalidation exact;
+/// they differ in Redis time and in one listing corner (see
+/// `docs/redis-layout.md`, *Write*).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WritePath {
+    /// `MULTI`/`EXEC` of `SET … PXAT … GET`, one `ZADD` per index and one
+    /// registry `ZADD LT`, with the expiry computed from a clock synced to
+    /// Redis' `TIME`; about a third of the Redis time of a script call. An
+    /// overwrite that drops tags is followed by a small script
+    /// (`unlink.lua`) that removes the entry from the indexes of the tags
+    /// it lost. Guarded read-through stores (which check fences), a cache
+    /// with a [`trim_limit`](crate::CacheBuilder::trim_limit) and values
+    /// over 64 KiB still use the script. The default.
+    #[default]
+    Transaction,
+    /// Every write runs `set.lua` (one script call per batch), as before
+    /// this option existed.
+    Script,
+}

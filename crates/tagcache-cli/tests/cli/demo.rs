@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::{fails, ok, run, tagcache, with_cache, Redis};
+use crate::{fails, ok, run, tagcache, with_cache, RedisServer};
 
 #[test]
 fn demo_runs_on_a_private_server_and_prints_its_summary() {
@@ -25,7 +25,7 @@ fn demo_runs_on_a_private_server_and_prints_its_summary() {
 
 #[test]
 fn demo_on_a_given_server_uses_its_own_namespace_and_cleans_up() {
-    let redis = Redis::start();
+    let redis = RedisServer::start();
     let url = redis.url();
     ok(&run(
         &url,

@@ -9,11 +9,11 @@ use std::time::Duration;
 use serde_json::json;
 use tagcache::SetOptions;
 
-use crate::{fails, json, ok, run, tagcache, with_cache, Redis};
+use crate::{fails, json, ok, run, tagcache, with_cache, RedisServer};
 
 #[test]
 fn set_then_get_prints_the_raw_value() {
-    let redis = Redis::start();
+    let redis = RedisServer::start();
     let url = redis.url();
     let out = run(
         &url,
@@ -41,7 +41,7 @@ fn set_then_get_prints_the_raw_value() {
 
 #[test]
 fn keys_and_values_are_the_arguments_bytes() {
-    let redis = Redis::start();
+    let redis = RedisServer::start();
     let url = redis.url();
     let key = OsStr::from_bytes(b"k\xff");
     let value = OsStr::from_bytes(b"v\xfe\x01");
@@ -54,7 +54,7 @@ fn keys_and_values_are_the_arguments_bytes() {
 
 #[test]
 fn get_and_tags_exit_1_when_missing() {
-    let redis = Redis::start();
+    let redis = RedisServer::start();
     let url = redis.url();
     ok(&run(&url, ["set", "other", "v"]));
     let line = fails(&run(&url, ["get", "nope"]), 1);
@@ -65,7 +65,7 @@ fn get_and_tags_exit_1_when_missing() {
 
 #[test]
 fn tags_lists_in_write_order() {
-    let redis = Redis::start();
+    let redis = RedisServer::start();
     let url = redis.url();
     ok(&run(&url, ["set", "k", "v", "--tag", "b", "--tag", "a"]));
     assert_eq!(ok(&run(&url, ["tags", "k"])), "b\na\n");
@@ -75,7 +75,7 @@ fn tags_lists_in_write_order() {
 
 #[test]
 fn del_counts_what_existed() {
-    let redis = Redis::start();
+    let redis = RedisServer::start();
     let url = redis.url();
     ok(&run(&url, ["set", "k1", "v", "--tag", "t"]));
     ok(&run(&url, ["set", "k2", "v", "--tag", "t"]));
@@ -90,7 +90,7 @@ fn del_counts_what_existed() {
 
 #[test]
 fn keys_lists_a_tag_page_by_page() {
-    let redis = Redis::start();
+    let redis = RedisServer::start();
     let url = redis.url();
     with_cache(&url, "tagcache", async |c| {
         let items = (0..2500).map(|i| (format!("item:{i}"), "v", SetOptions::new().tag("big")));
@@ -116,7 +116,7 @@ fn keys_lists_a_tag_page_by_page() {
 
 #[test]
 fn keys_stops_quietly_when_the_reader_goes_away() {
-    let redis = Redis::start();
+    let redis = RedisServer::start();
     let url = redis.url();
     with_cache(&url, "tagcache", async |c| {
         let items = (0..20_000).map(|i| {

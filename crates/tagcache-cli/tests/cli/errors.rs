@@ -5,7 +5,7 @@ use std::io::{Read, Write};
 use std::net::TcpListener;
 
 use crate::migrate::RULES;
-use crate::{fails, ok, run, tagcache, Redis};
+use crate::{fails, ok, run, tagcache, RedisServer};
 
 /// Each operator subcommand with valid arguments.
 const COMMANDS: [&[&str]; 10] = [
@@ -56,14 +56,16 @@ fn no_url_says_how_to_give_one() {
 
 #[test]
 fn a_wrong_password_is_one_line_and_exit_2() {
-    let redis = Redis::start_with(&["--requirepass", "s3cret"]);
-    let wrong = format!("{}?pass=wrong", redis.url());
+    let redis = RedisServer::start_with(&["--requirepass", "s3cret"]);
+    let socket = format!("unix://{}", redis.socket().display());
+    let wrong = format!("{socket}?pass=wrong");
     for args in COMMANDS {
         let line = fails(&run(&wrong, args), 2);
         assert!(line.contains("authentication"), "{args:?}: {line}");
         assert!(!line.contains("wrong"), "password shown: {line}");
     }
-    let right = format!("{}?pass=s3cret", redis.url());
+    let right = redis.url();
+    assert_eq!(right, format!("{socket}?pass=s3cret"));
     ok(&run(&right, ["set", "k", "v"]));
     assert_eq!(ok(&run(&right, ["get", "k"])), "v");
 }
@@ -111,7 +113,7 @@ fn bad_arguments_are_one_line_and_exit_2() {
 
 #[test]
 fn invalid_keys_and_namespaces_are_refused_with_exit_2() {
-    let redis = Redis::start();
+    let redis = RedisServer::start();
     let url = redis.url();
     let line = fails(&run(&url, ["set", "", "v"]), 2);
     assert!(line.contains("key is empty"), "{line}");
@@ -149,7 +151,7 @@ fn help_and_version_exit_0() {
 /// error"; it is a permission error naming the refused command.
 #[test]
 fn finding_8_a_read_only_user_is_told_which_command_it_may_not_run() {
-    let redis = Redis::start();
+    let redis = RedisServer::start();
     let url = redis.url();
     ok(&run(&url, ["set", "k", "v", "--tag", "t"]));
     crate::redis_cmd::<()>(

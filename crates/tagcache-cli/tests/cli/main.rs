@@ -10,7 +10,6 @@ mod errors;
 mod migrate;
 mod namespaces;
 mod recovery;
-mod server;
 mod upkeep;
 mod values;
 
@@ -19,7 +18,7 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
-pub use server::Redis;
+pub use tagcache_testkit::RedisServer;
 
 /// The binary, with no URL or namespace inherited from the environment
 /// (never the machine's Redis).

@@ -5,10 +5,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::{fails, json, ok, run, tagcache, with_cache, Redis};
+use crate::{fails, json, ok, run, tagcache, with_cache, RedisServer};
 
 /// The rules file the tests use (the README's example).
-pub const RULES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/cli/legacy-rules.toml");
+pub const RULES: &str = tagcache_testkit::fixtures::LEGACY_RULES_FILE;
 
 fn raw(url: &str) -> redis::Connection {
     redis::Client::open(url).unwrap().get_connection().unwrap()
@@ -71,7 +71,8 @@ fn counts(v: &Value) -> Value {
 
 #[test]
 fn migrate_moves_legacy_keys_once_keeping_their_ttl() {
-    let redis = Redis::start();
+    let mut redis = RedisServer::start();
+    redis.allow_scan(); // migrate walks the keyspace with SCAN
     let url = redis.url();
     let mut con = seed(&url);
     let v = json(&run(&url, ["migrate", "--rules", RULES, "--json"]));
@@ -157,7 +158,8 @@ fn migrate_moves_legacy_keys_once_keeping_their_ttl() {
 
 #[test]
 fn a_dry_run_changes_nothing_and_lists_the_moves() {
-    let redis = Redis::start();
+    let mut redis = RedisServer::start();
+    redis.allow_scan(); // migrate walks the keyspace with SCAN
     let url = redis.url();
     let mut con = seed(&url);
     let size: i64 = cmd(&mut con, &["DBSIZE"]);
@@ -230,7 +232,8 @@ fn a_terminated_migration_resumes_from_its_cursor() {
 
 fn interrupted_migration_resumes(signal: &str) {
     const N: usize = 300;
-    let redis = Redis::start();
+    let mut redis = RedisServer::start();
+    redis.allow_scan(); // migrate walks the keyspace with SCAN
     let url = redis.url();
     let mut con = raw(&url);
     let mut pipe = redis::pipe();

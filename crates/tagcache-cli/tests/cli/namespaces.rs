@@ -5,7 +5,7 @@
 use serde_json::Value;
 use tagcache::SetOptions;
 
-use crate::{fails, json, ok, redis_cmd, run, Redis};
+use crate::{fails, json, ok, redis_cmd, run, RedisServer};
 
 /// Runs `f` on a library handle of namespace `ns` with `buckets` buckets.
 fn with_buckets<T>(
@@ -36,7 +36,7 @@ fn with_buckets<T>(
 /// `buckets(4)` build then failed.
 #[test]
 fn finding_5_cli_opens_any_bucket_count_and_never_pins_a_new_namespace() {
-    let redis = Redis::start();
+    let redis = RedisServer::start();
     let url = redis.url();
     let ns = ["--namespace", "app"];
     for args in [

@@ -3,7 +3,7 @@
 
 use tagcache::SetOptions;
 
-use crate::{fails, ok, run, with_cache, Redis};
+use crate::{fails, ok, run, with_cache, RedisServer};
 
 /// Sets `maxmemory` well below what the server uses now.
 fn fill_up(url: &str) {
@@ -24,7 +24,7 @@ fn fill_up(url: &str) {
 
 #[test]
 fn full_redis_does_not_lock_the_cli_out() {
-    let redis = Redis::start_with(&["--maxmemory-policy", "noeviction"]);
+    let redis = RedisServer::start_with(&["--maxmemory-policy", "noeviction"]);
     let url = redis.url();
     with_cache(&url, "tagcache", async |c| {
         let items = (0..100).map(|i| (format!("k{i}"), "v", SetOptions::new().tag("t")));

@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde_json::Value;
 use tagcache::SetOptions;
 
-use crate::{fails, json, ok, run, with_cache, Redis};
+use crate::{fails, json, ok, run, with_cache, RedisServer};
 
 fn number(v: &Value, key: &str) -> u64 {
     v[key].as_u64().unwrap_or_else(|| panic!("{key} in {v}"))
@@ -13,7 +13,7 @@ fn number(v: &Value, key: &str) -> u64 {
 
 #[test]
 fn invalidate_counts_each_entry_once() {
-    let redis = Redis::start();
+    let redis = RedisServer::start();
     let url = redis.url();
     ok(&run(&url, ["set", "k1", "v", "--tag", "t", "--tag", "u"]));
     ok(&run(&url, ["set", "k2", "v", "--tag", "t"]));
@@ -31,7 +31,7 @@ fn invalidate_counts_each_entry_once() {
 
 #[test]
 fn clear_needs_yes_and_deletes_every_entry() {
-    let redis = Redis::start();
+    let redis = RedisServer::start();
     let url = redis.url();
     ok(&run(&url, ["set", "k1", "v", "--tag", "t"]));
     ok(&run(&url, ["set", "org:1:k2", "v"]));
@@ -47,7 +47,7 @@ fn clear_needs_yes_and_deletes_every_entry() {
 
 #[test]
 fn prune_removes_expired_members_and_empty_indexes() {
-    let redis = Redis::start();
+    let redis = RedisServer::start();
     let url = redis.url();
     with_cache(&url, "tagcache", async |c| {
         let opts = SetOptions::new()
@@ -76,7 +76,7 @@ fn prune_removes_expired_members_and_empty_indexes() {
 
 #[test]
 fn stats_reports_indexes_and_the_server() {
-    let redis = Redis::start();
+    let redis = RedisServer::start();
     let url = redis.url();
     ok(&run(&url, ["set", "k1", "v", "--tag", "a", "--tag", "b"]));
     ok(&run(&url, ["set", "k2", "v", "--tag", "a"]));
@@ -112,7 +112,7 @@ fn stats_reports_indexes_and_the_server() {
 
 #[test]
 fn doctor_passes_on_a_sound_server() {
-    let redis = Redis::start();
+    let redis = RedisServer::start();
     let url = redis.url();
     let text = ok(&run(&url, ["doctor"]));
     assert_eq!(text.lines().count(), 6, "{text}");
@@ -140,7 +140,7 @@ fn doctor_passes_on_a_sound_server() {
 
 #[test]
 fn doctor_fails_an_evicting_policy_and_a_foreign_layout() {
-    let redis = Redis::start_with(&["--maxmemory-policy", "allkeys-lru"]);
+    let redis = RedisServer::start_with(&["--maxmemory-policy", "allkeys-lru"]);
     let url = redis.url();
     let out = run(&url, ["doctor", "--json"]);
     assert_eq!(out.status.code(), Some(2));
@@ -152,7 +152,7 @@ fn doctor_fails_an_evicting_policy_and_a_foreign_layout() {
     assert!(stderr.contains("eviction policy"), "{stderr}");
 
     // A namespace written by another layout version.
-    let sound = Redis::start();
+    let sound = RedisServer::start();
     let url = sound.url();
     crate::redis_cmd::<u64>(&url, &["HSET", "{old}:meta", "layout", "0", "buckets", "1"]);
     let out = run(&url, ["--namespace", "old", "doctor"]);
@@ -173,9 +173,9 @@ fn doctor_fails_an_evicting_policy_and_a_foreign_layout() {
 /// exited with a bare "timeout" before its latency check.
 #[test]
 fn finding_6_doctor_reports_a_slow_server_with_its_latency() {
-    let redis = Redis::start();
+    let redis = RedisServer::start();
     ok(&run(&redis.url(), ["set", "k", "v"]));
-    let slow = slow_proxy(&redis.socket_path(), Duration::from_millis(150));
+    let slow = slow_proxy(&redis.socket(), Duration::from_millis(150));
     let out = run(&slow, ["doctor"]);
     let text = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -244,7 +244,7 @@ fn slow_proxy(socket: &std::path::Path, delay: Duration) -> String {
 /// abandoned by a crash (its snapshot's size, when the sweep finishes it).
 #[test]
 fn finding_9_stats_and_doctor_show_an_abandoned_invalidation() {
-    let redis = Redis::start();
+    let redis = RedisServer::start();
     let url = redis.url();
     for i in 0..7 {
         ok(&run(&url, ["set", &format!("k{i}"), "v", "--tag", "T"]));

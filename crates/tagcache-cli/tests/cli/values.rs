@@ -7,7 +7,7 @@ use std::process::{Output, Stdio};
 use serde_json::json;
 use tagcache::{KeyPath, SetOptions};
 
-use crate::{fails, ok, redis_cmd, run, tagcache, with_cache, Redis};
+use crate::{fails, ok, redis_cmd, run, tagcache, with_cache, RedisServer};
 
 /// Runs the binary on `url` with `args`, `input` on its stdin.
 fn run_with_stdin(url: &str, args: &[&str], input: &[u8]) -> Output {
@@ -40,7 +40,7 @@ fn binary_value(len: usize) -> Vec<u8> {
 /// could not be stored, and `set k -` stored "-".
 #[test]
 fn finding_7_set_stores_any_bytes_of_any_size_from_stdin_or_a_file() {
-    let redis = Redis::start();
+    let redis = RedisServer::start();
     let url = redis.url();
     let big = binary_value(1 << 20);
     ok(&run_with_stdin(
@@ -92,7 +92,7 @@ struct Product {
 /// Finding 7: `get` of a typed entry printed its MessagePack bytes.
 #[test]
 fn finding_7_get_prints_a_typed_value_as_json() {
-    let redis = Redis::start();
+    let redis = RedisServer::start();
     let url = redis.url();
     let product = Product {
         id: 42,
@@ -122,7 +122,7 @@ fn finding_7_get_prints_a_typed_value_as_json() {
 /// Finding 7: `tags` printed reserved tags with raw NUL bytes.
 #[test]
 fn finding_7_tags_prints_reserved_tags_readably() {
-    let redis = Redis::start();
+    let redis = RedisServer::start();
     let url = redis.url();
     with_cache(&url, "tagcache", async |c| {
         let path = KeyPath::from_parts(["org"]).push(7).push("a:b");
@@ -149,7 +149,7 @@ fn finding_7_tags_prints_reserved_tags_readably() {
 /// `get` reported a codec error; both now report the same one (exit 2).
 #[test]
 fn finding_7_get_and_tags_report_the_same_codec_error_for_a_malformed_entry() {
-    let redis = Redis::start();
+    let redis = RedisServer::start();
     let url = redis.url();
     ok(&run(&url, ["set", "good", "v", "--tag", "F"]));
     // The bytes: format 1, a 1-byte tag section that cannot hold

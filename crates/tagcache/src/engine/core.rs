@@ -16,6 +16,8 @@ pub(crate) struct Limits {
     pub(crate) max_value_bytes: usize,
     pub(crate) chunk_size: usize,
     pub(crate) trim_limit: usize,
+    /// Which way writes go.
+    pub(crate) write_path: crate::options::WritePath,
     pub(crate) compression: Compression,
     /// How long invalidations and deletes fence guarded writes.
     pub(crate) fence_window: Duration,
@@ -41,4 +43,6 @@ pub(crate) struct Core {
     pub(crate) limits: Limits,
     /// Where the sweep's check for members whose entry is gone resumes.
     pub(crate) gone: std::sync::Mutex<crate::engine::gone::GoneCursor>,
+    /// Redis' clock as seen from here, for the transaction write path.
+    pub(crate) clock: crate::server::clock::ServerClock,
 }

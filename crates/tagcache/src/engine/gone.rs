@@ -7,12 +7,13 @@
 //! maximum TTL. An eviction storm can leave most of every index dead, using
 //! the memory Redis is short of. So every sweep step also walks the
 //! indexes round-robin (each bucket's registry by rank, each index by rank,
-//! a page of `chunk_size` members per call) and removes the members whose
+//! a page per call, paced by time: `pace.rs`) and removes the members whose
 //! entry does not exist (`sweep_gone.lua`), within the step's budget. The
 //! position is kept per cache handle, so successive steps cover every
 //! index; a step reports `complete` only once a whole pass has ended.
 
 use crate::engine::core::Core;
+use crate::engine::pace::{Pace, SCRIPT_BUDGET_US};
 use crate::error::Result;
 use crate::scripts::SCRIPTS;
 use crate::server::conn::ScriptCall;
@@ -96,7 +97,7 @@ impl Core {
         budget: u64,
         step: &mut GoneStep,
     ) -> Result<()> {
-        let chunk = self.limits.chunk_size.max(1);
+        let mut pace = Pace::new(self.limits.chunk_size);
         while !cur.pass_done && step.checked < budget {
             if cur.bucket >= self.space.buckets() {
                 *cur = GoneCursor {
@@ -125,6 +126,7 @@ impl Core {
                     if step.checked >= budget {
                         return Ok(());
                     }
+                    let chunk = pace.get();
                     let index = self.space.tag(cur.bucket, &tag);
                     let members: Vec<Vec<u8>> = self
                         .conn
@@ -135,9 +137,11 @@ impl Core {
                                 .arg(cur.member + chunk - 1),
                         )
                         .await?;
-                    let (removed, gone) = self.remove_gone(cur.bucket, &tag, &members).await?;
+                    let out = self.remove_gone(cur.bucket, &tag, &members).await?;
+                    let (removed, gone, reached) = (out.removed, out.index_gone, out.reached);
+                    pace.observe(members.len(), reached, out.server_us);
                     // At least one per call, so empty indexes cost too.
-                    step.checked += members.len().max(1) as u64;
+                    step.checked += reached.max(1) as u64;
                     step.removed += removed;
                     if gone {
                         // It left the registry: the next one took its rank.
@@ -145,14 +149,15 @@ impl Core {
                         cur.member = 0;
                         break;
                     }
-                    if members.len() < chunk {
+                    if reached == members.len() && members.len() < chunk {
                         cur.index += 1;
                         cur.member = 0;
                         break;
                     }
-                    let kept = members
-                        .len()
-                        .saturating_sub(usize::try_from(removed).unwrap_or(0));
+                    // The members reached and kept are behind the cursor;
+                    // those not reached (the call's time ran out) come
+                    // again.
+                    let kept = reached.saturating_sub(usize::try_from(removed).unwrap_or(0));
                     cur.member += kept;
                 }
             }
@@ -160,23 +165,36 @@ impl Core {
         Ok(())
     }
 
-    /// One `sweep_gone.lua` call: members removed, whether the index is gone.
-    async fn remove_gone(
-        &self,
-        bucket: u16,
-        tag: &[u8],
-        members: &[Vec<u8>],
-    ) -> Result<(u64, bool)> {
+    /// One `sweep_gone.lua` call.
+    async fn remove_gone(&self, bucket: u16, tag: &[u8], members: &[Vec<u8>]) -> Result<GoneCall> {
         let mut keys = Vec::with_capacity(2 + members.len());
         keys.push(self.space.tag(bucket, tag));
         keys.push(self.space.registry(bucket));
         keys.extend(members.iter().map(|m| self.space.entry(bucket, m)));
         let mut call = ScriptCall::new(&SCRIPTS.sweep_gone, &keys);
-        call.arg(tag);
+        call.arg(tag).arg(SCRIPT_BUDGET_US);
         for m in members {
             call.arg(m.as_slice());
         }
-        let (removed, gone): (u64, u64) = self.conn.run(&call).await?;
-        Ok((removed, gone == 1))
+        let (removed, gone, reached, server_us): (u64, u64, usize, u64) =
+            self.conn.run(&call).await?;
+        Ok(GoneCall {
+            removed,
+            index_gone: gone == 1,
+            reached: reached.min(members.len()),
+            server_us,
+        })
     }
+}
+
+/// What one `sweep_gone.lua` call did.
+struct GoneCall {
+    /// Members removed.
+    removed: u64,
+    /// The index no longer exists (and left the registry).
+    index_gone: bool,
+    /// Members checked before the call's time ran out (the first ones).
+    reached: usize,
+    /// Redis time the call spent, µs.
+    server_us: u64,
 }

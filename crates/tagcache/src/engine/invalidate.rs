@@ -8,73 +8,17 @@
 //! on a slow or busy server as on a fast one: `drop.lua` stops reading
 //! entries once its own time budget is spent (Redis' clock) and reports the
 //! members it did not reach, which stay in the snapshot for the next call;
-//! and the client sizes each chunk so a call takes about [`CALL_BUDGET_US`]
+//! and the client sizes each chunk so a call takes about [`crate::engine::pace::CALL_BUDGET_US`]
 //! of server time (as the script reports it), so the script's cut is a
 //! backstop rather than the rule. A process that dies midway leaves the snapshot
 //! filed in `{ns.b}:inv`: the next invalidation of the tag joins it, and the
 //! sweep finishes it once its heartbeat is stale.
 
 use crate::engine::core::Core;
+use crate::engine::pace::Pace;
 use crate::error::{Error, ErrorKind, Result};
 use crate::scripts::SCRIPTS;
 use crate::server::conn::ScriptCall;
-
-/// Server time one drain call should take: a little less than what
-/// `drop.lua` may spend on its own (see [`crate::engine::remove::SCRIPT_BUDGET_US`]),
-/// so chunks are sized by the client and the script rarely has to cut one.
-const CALL_BUDGET_US: f64 = 2000.0;
-/// The fewest entries a drain call carries.
-const MIN_CHUNK: usize = 16;
-/// Entries of the first drain call, before anything was measured (the
-/// script's own budget bounds it anyway).
-const FIRST_CHUNK: usize = 256;
-
-/// Entries per drain call, adapted after every call so a call takes about
-/// [`CALL_BUDGET_US`] of Redis' time (the script's own measure: a round
-/// trip would also count a busy client's delays and shrink chunks for
-/// nothing), never more than the configured `chunk_size`.
-#[derive(Debug)]
-struct ChunkSize {
-    now: usize,
-    max: usize,
-}
-
-impl ChunkSize {
-    fn new(max: usize) -> Self {
-        let max = max.max(1);
-        Self {
-            now: FIRST_CHUNK.min(max),
-            max,
-        }
-    }
-
-    fn get(&self) -> isize {
-        isize::try_from(self.now).unwrap_or(1000)
-    }
-
-    /// Adapts to the last chunk: `entries` sent, of which the first call
-    /// processed `reached` before the script's budget ran out, in
-    /// `server_us` of Redis time. A cut chunk says exactly what fits;
-    /// otherwise the size scales by budget / time, at most doubling per
-    /// call.
-    fn observe(&mut self, entries: usize, reached: usize, server_us: u64) {
-        let floor = MIN_CHUNK.min(self.max);
-        if reached < entries {
-            self.now = reached.clamp(floor, self.max);
-            return;
-        }
-        if entries < self.now {
-            return; // a short last chunk says little
-        }
-        let per_entry = server_us as f64 / entries as f64;
-        let fit = if per_entry > 0.0 {
-            (CALL_BUDGET_US / per_entry) as usize
-        } else {
-            self.max
-        };
-        self.now = fit.min(self.now.saturating_mul(2)).clamp(floor, self.max);
-    }
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Snapshot {
@@ -118,7 +62,7 @@ impl Core {
         progress: &mut (dyn FnMut(u64) + Send),
     ) -> Result<u64> {
         let snapshot = self.space.snapshot(bucket, tag);
-        let mut chunk = ChunkSize::new(self.limits.chunk_size);
+        let mut chunk = Pace::new(self.limits.chunk_size);
         let mut removed = 0;
         // Tags seen in earlier chunks: declared up front, so most chunks
         // are one call.
@@ -130,7 +74,7 @@ impl Core {
                     redis::cmd("ZRANGE")
                         .arg(&snapshot)
                         .arg(0)
-                        .arg(chunk.get() - 1),
+                        .arg(chunk.get().saturating_sub(1)),
                 )
                 .await?;
             if members.is_empty() {

@@ -1,16 +1,19 @@
 //! The operations on the index: the shared state (`core`), writing
-//! (`write`), removing entries with their edges (`remove`), invalidating
-//! tags (`invalidate`), clearing a namespace (`clear`), listing (`listing`),
-//! statistics (`stats`), the sweep (`sweep`, `gone`) and the background
-//! tasks (`tasks`).
+//! (`write`, and its `MULTI`/`EXEC` path `transaction`), removing entries
+//! with their edges (`remove`), invalidating tags (`invalidate`), clearing
+//! a namespace (`clear`), listing (`listing`), statistics (`stats`), the
+//! sweep (`sweep`, `gone`), pacing chunked work by time (`pace`) and the
+//! background tasks (`tasks`).
 
 pub(crate) mod clear;
 pub(crate) mod core;
 pub(crate) mod gone;
 pub(crate) mod invalidate;
 pub(crate) mod listing;
+pub(crate) mod pace;
 pub(crate) mod remove;
 pub(crate) mod stats;
 pub(crate) mod sweep;
 pub(crate) mod tasks;
+pub(crate) mod transaction;
 pub(crate) mod write;

@@ -22,11 +22,6 @@ const DECLARED_PER_CHUNK: usize = 1;
 /// Calls for one set of members before giving up (each retry is caused by
 /// a concurrent rewrite adding tags).
 const MAX_ATTEMPTS: usize = 16;
-/// Time one `drop.lua` call may spend reading entries (Redis' clock,
-/// microseconds); writing what it read takes about as long again, so a
-/// call holds Redis for a few milliseconds however slow the server is and
-/// however many entries it was sent.
-pub(crate) const SCRIPT_BUDGET_US: u64 = 1500;
 
 /// What [`Core::drop_members`] did.
 #[derive(Debug, Clone, Copy)]
@@ -270,7 +265,7 @@ impl Core {
             [invalidating.unwrap_or(b""), window.as_bytes()],
             &extra,
         );
-        call.arg(SCRIPT_BUDGET_US);
+        call.arg(crate::engine::pace::SCRIPT_BUDGET_US);
         for m in members {
             call.arg(m.as_slice());
         }

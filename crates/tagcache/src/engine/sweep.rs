@@ -5,12 +5,14 @@
 //! Each bucket's registry `{ns.b}:reg` lists its tag indexes scored by a
 //! lower bound of their next member expiry, so the sweep reads exactly the
 //! indexes that have something to trim (`ZRANGE reg -inf (now BYSCORE`).
-//! Every step is a bounded script call; several processes may sweep at once
-//! (each call is atomic and idempotent).
+//! Every step is a script call bounded by time (`pace.rs`: each reports the
+//! Redis time it spent and the next carries what fits the budget); several
+//! processes may sweep at once (each call is atomic and idempotent).
 
 use std::time::Duration;
 
 use crate::engine::core::Core;
+use crate::engine::pace::Pace;
 use crate::error::Result;
 use crate::scripts::SCRIPTS;
 use crate::server::conn::ScriptCall;
@@ -98,16 +100,20 @@ impl Core {
         let lease = u64::try_from(INVALIDATION_LEASE.as_millis()).unwrap_or(u64::MAX);
         let mut work = 0u64;
         let window = self.limits.fence_window_us();
+        // Members removed per trim call, paced by the time the calls take.
+        let mut pace = Pace::new(self.limits.chunk_size);
         for bucket in 0..self.space.buckets() {
             loop {
+                let limit = pace.get();
                 let mut call = ScriptCall::new(&SCRIPTS.trim, &[self.space.fence(bucket)]);
-                call.arg(window.as_str()).arg(self.limits.chunk_size);
-                let removed: u64 = self.conn.run(&call).await?;
+                call.arg(window.as_str()).arg(limit);
+                let (removed, spent): (u64, u64) = self.conn.run(&call).await?;
                 report.fences_removed += removed;
                 work += removed;
-                if removed < self.limits.chunk_size as u64 {
+                if removed < limit as u64 {
                     break;
                 }
+                pace.observe(limit, limit, spent);
             }
             for tag in self.stale_invalidations(bucket, now, lease, 16).await? {
                 if tag.as_slice() == crate::layout::keys::CLEAR_MARKER {
@@ -149,9 +155,15 @@ impl Core {
                 }
                 for tag in due {
                     let keys = [self.space.tag(bucket, &tag), self.space.registry(bucket)];
+                    let limit = pace.get();
                     let mut call = ScriptCall::new(&SCRIPTS.sweep_tag, &keys);
-                    call.arg(tag.as_slice()).arg(self.limits.chunk_size);
-                    let (removed, gone): (u64, u64) = self.conn.run(&call).await?;
+                    call.arg(tag.as_slice()).arg(limit);
+                    let (removed, gone, spent): (u64, u64, u64) = self.conn.run(&call).await?;
+                    if removed >= limit as u64 {
+                        // A full trim (the index stays due): it measures
+                        // the rate.
+                        pace.observe(limit, limit, spent);
+                    }
                     report.indexes_visited += 1;
                     report.members_removed += removed;
                     report.indexes_removed += gone;

@@ -1,11 +1,13 @@
-//! Writing entries: batches of entries per script call, and a queue that
+//! Writing entries: batches of entries per server call, and a queue that
 //! coalesces concurrent single writes into such batches.
 //!
-//! A script call costs Redis far more than the commands inside it (measured
-//! on Redis 7.0: one call per entry reaches a fifth of plain SET throughput,
-//! one call per 100 entries a third), so single `set`s waiting at the same time share a
-//! call. The queue keeps one call in flight and gathers the next batch while
-//! it runs: a lone write goes out at once, a burst goes out together.
+//! Each batch goes as one `MULTI`/`EXEC` ([`crate::engine::transaction`]) or one
+//! `set.lua` call, per [`crate::WritePath`] and per entry (guarded stores,
+//! trims and large values need the script; a batch mixing both is sent as
+//! runs, in order). A server call costs Redis more than the commands in it,
+//! so single `set`s waiting at the same time share a call. The queue keeps
+//! one call in flight and gathers the next batch while it runs: a lone
+//! write goes out at once, a burst goes out together.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -18,7 +20,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::scripts::table::KeyTable;
 use crate::scripts::SCRIPTS;
 
-/// Most entries in one `set.lua` call.
+/// Most entries in one call (transaction or `set.lua`).
 const MAX_BATCH_ENTRIES: usize = 128;
 /// Most tag edges in one call (an entry with more tags goes alone).
 const MAX_BATCH_TAGS: usize = 4096;
@@ -94,9 +96,32 @@ impl Core {
         Ok(stored)
     }
 
-    /// One batch: usually one script call; entries whose old tags were not
-    /// declared are sent again with those tags' index keys.
+    /// One batch, in order: runs of entries that fit the transaction path
+    /// go as one transaction each, the others as one script call each.
     async fn write_batch(&self, ops: &[&WriteOp]) -> Result<Vec<bool>> {
+        let mut stored = Vec::with_capacity(ops.len());
+        let mut start = 0;
+        while start < ops.len() {
+            let tx = self.fits_transaction(ops[start]);
+            let end = ops[start..]
+                .iter()
+                .position(|o| self.fits_transaction(o) != tx)
+                .map_or(ops.len(), |p| start + p);
+            let run = &ops[start..end];
+            stored.extend(if tx {
+                self.write_transaction(run).await?
+            } else {
+                self.write_scripted(run).await?
+            });
+            start = end;
+        }
+        Ok(stored)
+    }
+
+    /// One batch through `set.lua`: usually one script call; entries whose
+    /// old tags were not declared are sent again with those tags' index
+    /// keys.
+    pub(crate) async fn write_scripted(&self, ops: &[&WriteOp]) -> Result<Vec<bool>> {
         let mut stored = vec![true; ops.len()];
         let mut pending: Vec<(usize, Vec<Vec<u8>>)> = (0..ops.len()).map(|i| (i, vec![])).collect();
         let trim = self.limits.trim_limit.to_string();

@@ -3,12 +3,11 @@
 //! Wire form: `<kind><seq> <µs>\n` then each item as a u16 big-endian
 //! length and its bytes. `kind` is `k` (these keys changed or went), `t`
 //! (the entries carrying these tags went) or `c` (the bucket is being
-//! cleared); `seq` is the bucket's counter after the change; `µs` is Redis'
-//! clock when the script ran.
+//! cleared); `seq` is the bucket's counter after the change (0 when sent
+//! from a `MULTI`, which cannot know it: see [`queue`]); `µs` is Redis'
+//! clock when the change was made.
 
 use crate::layout::keys::KeySpace;
-use crate::scripts::SCRIPTS;
-use crate::server::conn::ScriptCall;
 
 /// What an announcement says changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,26 +63,38 @@ pub(crate) fn parse(msg: &[u8]) -> Option<Announcement> {
     })
 }
 
-/// The `announce.lua` call that announces changes made outside a script:
-/// send it inside the same `MULTI` as the change (a `SET … GET` write
-/// path), so the change and its announcement are one atomic step.
-#[allow(dead_code)] // The MULTI write path (issue 10) is its first user.
-pub(crate) fn announce_call(
+/// Queues the announcement of a change made outside a script: `INCR` of
+/// the bucket's counter and `SPUBLISH` of the message, for the caller's
+/// `MULTI` (the change and its announcement then apply as one atomic
+/// step). The sequence number is not known when the message is built, so
+/// it says 0: a reader takes it for its last number plus one (the `INCR`
+/// beside it is exactly that), and its periodic counter check still sees a
+/// lost one. `time_us`: the caller's estimate of Redis' clock. Returns the
+/// number of commands queued.
+pub(crate) fn queue(
+    pipe: &mut redis::Pipeline,
     space: &KeySpace,
     bucket: u16,
     kind: Kind,
     items: &[&[u8]],
-) -> ScriptCall {
-    let mut call = ScriptCall::new(&SCRIPTS.announce, &[space.l1(bucket)]);
-    call.arg(match kind {
-        Kind::Keys => "k",
-        Kind::Tags => "t",
-        Kind::Clear => "c",
-    });
+    time_us: u64,
+) -> usize {
+    let channel = space.l1(bucket);
+    let tag = match kind {
+        Kind::Keys => 'k',
+        Kind::Tags => 't',
+        Kind::Clear => 'c',
+    };
+    let mut msg = format!("{tag}0 {time_us}\n").into_bytes();
     for item in items {
-        call.arg(*item);
+        // Keys and tags are at most 4096 bytes: their length fits a u16.
+        let len = u16::try_from(item.len()).unwrap_or(u16::MAX);
+        msg.extend_from_slice(&len.to_be_bytes());
+        msg.extend_from_slice(&item[..usize::from(len)]);
     }
-    call
+    pipe.cmd("INCR").arg(&channel);
+    pipe.cmd("SPUBLISH").arg(&channel).arg(msg);
+    2
 }
 
 #[cfg(test)]
@@ -104,6 +115,23 @@ mod tests {
         assert_eq!(a.items, vec![b"a".to_vec(), b"key:\n2".to_vec()]);
         let c = parse(b"c3 5\n").unwrap();
         assert_eq!((c.kind, c.seq, c.items.len()), (Kind::Clear, 3, 0));
+    }
+
+    #[test]
+    fn a_multi_announcement_is_an_incr_and_a_message_without_its_number() {
+        let space = KeySpace::new("ns", 1).unwrap();
+        let mut pipe = redis::pipe();
+        assert_eq!(
+            queue(&mut pipe, &space, 0, Kind::Keys, &[b"a", b"bc"], 42),
+            2
+        );
+        let packed = pipe.get_packed_pipeline();
+        let text = String::from_utf8_lossy(&packed);
+        assert!(text.contains("INCR\r\n$9\r\n{ns.0}:l1"), "{text}");
+        let a = parse(b"k0 42\n\x00\x01a\x00\x02bc").unwrap();
+        assert_eq!((a.seq, a.items.len()), (0, 2));
+        let msg = b"k0 42\n\x00\x01a\x00\x02bc";
+        assert!(packed.windows(msg.len()).any(|w| w == msg));
     }
 
     #[test]

@@ -270,15 +270,25 @@ fn apply(
         return Ok(());
     };
     if baseline.is_some_and(|c| a.seq <= c[usize::from(bucket)]) {
-        apply_change(l1, bucket, &a);
+        // (A MULTI's message, numbered 0, lands here too: if it was in
+        // fact published after the baseline, the next check sees one
+        // more than was counted and drops the bucket: safe.)
+        apply_change(l1, bucket, &a, a.seq);
         return Ok(());
     }
-    match l1.last_seq(bucket) {
-        Some(last) if a.seq == last + 1 => {}
-        _ => l1.drop_bucket(bucket, DropCause::Gap),
-    }
-    l1.set_seq(bucket, Some(a.seq), true);
-    apply_change(l1, bucket, &a);
+    let last = l1.last_seq(bucket);
+    let seq = match (a.seq, last) {
+        // From a MULTI: the INCR beside it made it the next number.
+        (0, Some(last)) => last + 1,
+        (s, Some(last)) if s == last + 1 => s,
+        (s, _) => {
+            l1.drop_bucket(bucket, DropCause::Gap);
+            s
+        }
+    };
+    l1.set_seq(bucket, Some(seq), true);
+    // A MULTI's number is inferred: it excuses no read (see `Seen`).
+    apply_change(l1, bucket, &a, if a.seq == 0 { u64::MAX } else { seq });
     let now_us = u64::try_from(
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -290,10 +300,11 @@ fn apply(
     Ok(())
 }
 
-fn apply_change(l1: &Arc<L1>, bucket: u16, a: &announce::Announcement) {
+fn apply_change(l1: &Arc<L1>, bucket: u16, a: &announce::Announcement, seq: u64) {
+    let seq = if seq == 0 { u64::MAX } else { seq };
     match a.kind {
-        Kind::Keys => l1.keys_announced(bucket, a.seq, &a.items),
-        Kind::Tags => l1.tags_announced(bucket, a.seq, &a.items),
+        Kind::Keys => l1.keys_announced(bucket, seq, &a.items),
+        Kind::Tags => l1.tags_announced(bucket, seq, &a.items),
         Kind::Clear => l1.drop_bucket(bucket, DropCause::Announcement),
     }
 }

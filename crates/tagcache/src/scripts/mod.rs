@@ -62,7 +62,7 @@ pub(crate) struct Scripts {
     pub(crate) group_put: Script,
     pub(crate) legacy_move: Script,
     pub(crate) legacy_del_if: Script,
-    pub(crate) announce: Script,
+    pub(crate) unlink: Script,
 }
 
 impl Scripts {
@@ -85,7 +85,7 @@ impl Scripts {
             &self.group_put,
             &self.legacy_move,
             &self.legacy_del_if,
-            &self.announce,
+            &self.unlink,
         ]
     }
 }
@@ -108,7 +108,7 @@ pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     group_put: script!("group_put"),
     legacy_move: script!("legacy_move"),
     legacy_del_if: script!("legacy_del_if"),
-    announce: script!("announce"),
+    unlink: script!("unlink", frees_memory),
 });
 
 #[cfg(test)]

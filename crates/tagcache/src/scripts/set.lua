@@ -40,12 +40,14 @@ local function fenced(fence, since, member, new)
   if since < now_micros - window then
     return true
   end
-  local s = redis.call('ZSCORE', fence, 'k' .. member)
-  if s and tonumber(s) >= since then
-    return true
-  end
+  -- One ZMSCORE for the key's fence and every tag's.
+  local members = {'k' .. member}
   for _, j in ipairs(new) do
-    s = redis.call('ZSCORE', fence, 't' .. names[j])
+    members[#members + 1] = 't' .. names[j]
+  end
+  local scores = redis.call('ZMSCORE', fence, unpack(members))
+  for q = 1, #members do
+    local s = scores[q]
     if s and tonumber(s) >= since then
       return true
     end

@@ -1,4 +1,11 @@
 -- Removes at most `limit` fence members scored before now - age (the
 -- sweep's fence trim). KEYS: a fence zset (scores in µs). ARGV: age µs,
--- limit. Returns how many were removed.
-return trim_expired(KEYS[1], now_us() - tonumber(ARGV[1]), tonumber(ARGV[2]))
+-- limit. Returns {removed, µs spent (Redis' clock)}: the caller paces
+-- `limit` so a call takes about its time budget.
+local start = now_us()
+local removed = trim_expired(KEYS[1], start - tonumber(ARGV[1]), tonumber(ARGV[2]))
+local spent = 0
+if removed > 0 then
+  spent = now_us() - start
+end
+return {removed, spent}

@@ -3,7 +3,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tagcache::{Compression, SetOptions};
 
-use crate::support::RedisServer;
+use tagcache_testkit::RedisServer;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Product {

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use tagcache::{Cache, KeyPath, PathPattern, SetOptions, Source};
 
-use crate::support::cluster::RedisCluster;
-use crate::support::RedisServer;
+use tagcache_testkit::RedisCluster;
+use tagcache_testkit::RedisServer;
 
 /// A server or a cluster, kept alive for the test.
 enum Env {
@@ -36,13 +36,13 @@ macro_rules! on_both {
         mod $name {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn standalone() {
-                let env = super::Env::Single(crate::support::RedisServer::start());
+                let env = super::Env::Single(tagcache_testkit::RedisServer::start());
                 super::$body(env.cache().await).await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn cluster() {
-                let env = super::Env::Cluster(crate::support::cluster::RedisCluster::start(3, 0));
+                let env = super::Env::Cluster(tagcache_testkit::RedisCluster::start(3, 0));
                 super::$body(env.cache().await).await;
             }
         }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use tagcache::{Lookup, SetOptions};
 
-use crate::support::cluster::RedisCluster;
+use tagcache_testkit::RedisCluster;
 
 async fn cluster_cache(cluster: &RedisCluster) -> tagcache::Cache {
     tagcache::Cache::builder("")

@@ -5,7 +5,7 @@ use std::time::Duration;
 use tagcache::{ComputeError, SetOptions, Source};
 use tokio::sync::oneshot;
 
-use crate::support::RedisServer;
+use tagcache_testkit::RedisServer;
 
 #[tokio::test]
 async fn a_miss_loads_and_stores_then_hits() {

@@ -25,7 +25,7 @@ use tagcache::{Cache, SetOptions};
 use tokio::sync::Mutex;
 
 use crate::raw;
-use crate::support::RedisServer;
+use tagcache_testkit::RedisServer;
 
 const TAGS: [&str; 6] = ["t0", "t1", "t2", "t3", "t4", "t5"];
 const WRITERS: usize = 8;

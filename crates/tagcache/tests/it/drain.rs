@@ -6,7 +6,7 @@
 
 use tagcache::{Cache, SetOptions};
 
-use crate::support::RedisServer;
+use tagcache_testkit::RedisServer;
 
 /// `drop.lua` as tagcache sends it (see `src/scripts/mod.rs`).
 const DROP: &str = concat!(

@@ -1,6 +1,6 @@
 //! The situation examples, run against a private server by the test suite.
 
-use crate::support::RedisServer;
+use tagcache_testkit::RedisServer;
 
 // Each example brings its own copy of the fixture for its `main`.
 #[allow(clippy::duplicate_mod)]

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use tagcache::{BypassReason, Fetched, KeyPath, Lookup, Removal, SetOptions, Written};
 
-use crate::support::RedisServer;
+use tagcache_testkit::RedisServer;
 
 const OP_TIMEOUT: Duration = Duration::from_millis(100);
 /// What one fail-safe call may take with Redis down (a busy machine).

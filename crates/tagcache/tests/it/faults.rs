@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use tagcache::{BypassReason, CircuitState, Lookup, Removal, SetOptions, Written};
 
-use crate::support::RedisServer;
+use tagcache_testkit::RedisServer;
 
 const OP_TIMEOUT: Duration = Duration::from_millis(100);
 

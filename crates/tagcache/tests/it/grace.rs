@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use tagcache::{ComputeError, Lookup, SetOptions, Source};
 
-use crate::support::RedisServer;
+use tagcache_testkit::RedisServer;
 
 fn graced() -> SetOptions {
     SetOptions::new()

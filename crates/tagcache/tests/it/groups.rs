@@ -7,7 +7,7 @@ use std::time::Duration;
 use tagcache::{Fetched, SetOptions};
 use tokio::sync::oneshot;
 
-use crate::support::RedisServer;
+use tagcache_testkit::RedisServer;
 
 async fn yes() -> Result<bool, String> {
     Ok(true)

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use tagcache::{InflightInvalidation, SetOptions};
 
-use crate::support::RedisServer;
+use tagcache_testkit::RedisServer;
 
 fn server_ms(server: &RedisServer) -> u64 {
     let (s, us): (u64, u64) = server.cmd(&[b"TIME"]);

@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use tagcache::{ErrorKind, InvalidInput, SetOptions};
 
-use crate::support::RedisServer;
+use tagcache_testkit::RedisServer;
 
 fn invalid<T: std::fmt::Debug>(r: tagcache::Result<T>) -> String {
     let e = r.unwrap_err();

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use tagcache::{ErrorKind, KeyPath, PathPattern, SetOptions};
 
-use crate::support::RedisServer;
+use tagcache_testkit::RedisServer;
 
 fn pl(org: u32, prj: u32, pl: u32) -> KeyPath {
     KeyPath::from_parts(["org"])

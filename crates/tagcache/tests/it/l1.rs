@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use tagcache::{Cache, L1Options, Lookup, SetOptions};
 
-use crate::support::RedisServer;
+use tagcache_testkit::RedisServer;
 
 /// Check periods for tests that count hits: long, so a listener delayed
 /// by a loaded machine stays within its proof window (two periods).
@@ -413,4 +413,30 @@ async fn writes_work_for_a_user_without_channel_permissions() {
     assert!(reader.l1_stats().unwrap().dropped_by_gap >= 1);
     assert_eq!(writer.invalidate_tag("t").await.unwrap(), 1);
     until(None, || async { reader.get::<i32>("k").await.unwrap() }).await;
+}
+
+/// Both write paths announce: the transaction (`MULTI`, the default) with
+/// an unnumbered message beside its `INCR`, the script (`set.lua`) with a
+/// numbered one; mixed, their numbers stay in sequence (no gap drops).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_write_paths_reach_the_l1_in_sequence() {
+    let server = RedisServer::start();
+    let reader = l1_cache(&server, steady()).await;
+    let tx = crate::cache(&server).await;
+    let script = crate::builder(&server)
+        .write_path(tagcache::WritePath::Script)
+        .build()
+        .await
+        .unwrap();
+    for v in 0..20 {
+        let writer = if v % 2 == 0 { &tx } else { &script };
+        writer
+            .set("k", &v, &SetOptions::new().tag("t"))
+            .await
+            .unwrap();
+        until(Some(v), || async { reader.get::<i32>("k").await.unwrap() }).await;
+    }
+    let s = reader.l1_stats().unwrap();
+    assert_eq!(s.dropped_by_gap, 0, "{s:?}");
+    assert!(s.announcements >= 20, "{s:?}");
 }

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use tagcache::{Cache, L1Options, SetOptions};
 
-use crate::support::RedisServer;
+use tagcache_testkit::RedisServer;
 
 const KEYS: usize = 16;
 const TAGS: usize = 4;

@@ -2,7 +2,7 @@
 
 use tagcache::SetOptions;
 
-use crate::support::RedisServer;
+use tagcache_testkit::RedisServer;
 
 const DOC: &str = include_str!("../../../../docs/redis-layout.md");
 

@@ -11,7 +11,7 @@ use tagcache::{
     Cache, ErrorKind, KeyPath, LegacyMode, LegacyRule, LegacyRules, MigrateOptions, MoveAction,
 };
 
-use crate::support::RedisServer;
+use tagcache_testkit::RedisServer;
 
 // The example brings its own copy of the fixture for its `main`.
 #[allow(clippy::duplicate_mod)]
@@ -754,7 +754,7 @@ async fn the_privacy_requests_example_checks_out() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_a_cluster_a_read_moves_in_two_ordered_steps() {
-    let cluster = crate::support::cluster::RedisCluster::start(3, 0);
+    let cluster = tagcache_testkit::RedisCluster::start(3, 0);
     let cache = Cache::builder("")
         .cluster(cluster.seeds())
         .namespace("test")

@@ -1,9 +1,6 @@
 //! tagcache's integration tests: one binary, each test against its own
-//! private redis-server (see `tests/support`).
+//! private redis-server (see the `tagcache-testkit` crate).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
-
-#[path = "../support/mod.rs"]
-mod support;
 
 mod basics;
 mod both;
@@ -32,11 +29,12 @@ mod server;
 mod sweep;
 mod tags;
 mod tls;
+mod write_path;
 
 use std::time::Duration;
 
-use support::RedisServer;
 use tagcache::Cache;
+use tagcache_testkit::RedisServer;
 
 /// A cache on `server` with deterministic settings (no background sweep).
 pub async fn cache(server: &RedisServer) -> Cache {

@@ -3,7 +3,7 @@
 
 use tagcache::{ErrorKind, SetOptions};
 
-use crate::support::RedisServer;
+use tagcache_testkit::RedisServer;
 
 #[tokio::test]
 async fn existing_namespace_never_writes_and_adopts_the_recorded_bucket_count() {

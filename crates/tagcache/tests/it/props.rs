@@ -8,7 +8,10 @@
 //! `scope(["o","1"]).set("a")`), plus a hash group and legacy keys that
 //! scoped reads, listings, deletes and clears migrate or remove; cases run
 //! with 1 and 16 buckets, and (without the raw checks and legacy keys, which
-//! need `SCAN`) on a 3-master cluster.
+//! need `SCAN`) on a 3-master cluster; each case writes through one of
+//! the two write paths (`WritePath::Transaction`, whose overwrites that
+//! drop tags take a second step, and `WritePath::Script`). The small key
+//! universe makes most writes overwrites, many of them changing the tags.
 //!
 //! Expiry is modelled exactly rather than with margins: after each write
 //! the test reads the entry's absolute expiry (`PEXPIRETIME`, the server's
@@ -26,11 +29,11 @@ use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use redis::aio::MultiplexedConnection;
-use tagcache::{Cache, KeyPath, SetOptions};
+use tagcache::{Cache, KeyPath, SetOptions, WritePath};
 
 use crate::raw::{self, RawState};
-use crate::support::cluster::RedisCluster;
-use crate::support::RedisServer;
+use tagcache_testkit::RedisCluster;
+use tagcache_testkit::RedisServer;
 
 /// The key universe: flat keys and paths of 3 and 4 parts.
 const KEYS: [&str; 6] = ["k0", "k1", "o:1:a", "o:1:b", "o:10:a", "o:1:x:y"];
@@ -1061,14 +1064,15 @@ fn run_on_a_server(mut server: RedisServer, legacy: bool, cases: u32) {
     let con = rt.block_on(raw::connect(&server));
     let scenario = (
         prop_oneof![Just(1u16), Just(16u16)],
+        prop_oneof![Just(WritePath::Transaction), Just(WritePath::Script)],
         vec(op_with(!legacy, legacy), 1..=30),
     );
     let mut runner = TestRunner::new(config(cases));
-    let result = runner.run(&scenario, |(buckets, ops)| {
+    let result = runner.run(&scenario, |(buckets, path, ops)| {
         rt.block_on(async {
             let mut con = con.clone();
             let _: () = redis::cmd("FLUSHALL").query_async(&mut con).await.unwrap();
-            let mut builder = crate::builder(&server).buckets(buckets);
+            let mut builder = crate::builder(&server).buckets(buckets).write_path(path);
             if legacy {
                 builder = builder.legacy(legacy_rules(), tagcache::LegacyMode::Migrate);
             }
@@ -1105,14 +1109,19 @@ fn random_operations_match_the_model_on_a_cluster() {
     let mut runner = TestRunner::new(config(6));
     let n = std::sync::atomic::AtomicU32::new(0);
     let result = runner.run(&scenario, |ops| {
-        let ns = format!(
-            "model{}",
-            n.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-        );
+        let case = n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let ns = format!("model{case}");
+        // Both write paths, alternately.
+        let path = if case.is_multiple_of(2) {
+            WritePath::Transaction
+        } else {
+            WritePath::Script
+        };
         rt.block_on(async {
             let cache = Cache::builder("")
                 .cluster(cluster.seeds())
                 .namespace(ns.as_str())
+                .write_path(path)
                 .auto_sweep(None)
                 .default_ttl(Duration::from_secs(600))
                 .response_timeout(Duration::from_secs(5))

@@ -135,7 +135,7 @@ pub fn parse_entry_tags(stored: &[u8]) -> Vec<Vec<u8>> {
 }
 
 /// A connection for raw reads next to the cache's own.
-pub async fn connect(server: &crate::support::RedisServer) -> MultiplexedConnection {
+pub async fn connect(server: &tagcache_testkit::RedisServer) -> MultiplexedConnection {
     redis::Client::open(server.url())
         .unwrap()
         .get_multiplexed_async_connection()

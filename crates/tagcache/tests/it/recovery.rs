@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tagcache::{BypassReason, ErrorKind, SetOptions, Written};
 
-use crate::support::RedisServer;
+use tagcache_testkit::RedisServer;
 
 /// The bytes of the reproduction: a tag section of length 1 (a
 /// u16 length needs 2).

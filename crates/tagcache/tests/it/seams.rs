@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tagcache::{Cache, KeyPath, SetOptions};
 
-use crate::support::RedisServer;
+use tagcache_testkit::RedisServer;
 
 async fn cache_with(server: &RedisServer, buckets: u16) -> Cache {
     crate::builder(server)

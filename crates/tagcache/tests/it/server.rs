@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use tagcache::{ErrorKind, EvictionCheck, SetOptions};
 
-use crate::support::RedisServer;
+use tagcache_testkit::RedisServer;
 
 #[tokio::test]
 async fn allkeys_eviction_is_refused_unless_accepted() {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use tagcache::{Cache, SetOptions};
 
 use crate::raw;
-use crate::support::RedisServer;
+use tagcache_testkit::RedisServer;
 
 fn k(s: &str) -> Vec<u8> {
     s.as_bytes().to_vec()

@@ -2,7 +2,7 @@ use std::collections::BTreeSet;
 
 use tagcache::SetOptions;
 
-use crate::support::RedisServer;
+use tagcache_testkit::RedisServer;
 
 fn set(v: &[&str]) -> BTreeSet<Vec<u8>> {
     v.iter().map(|s| s.as_bytes().to_vec()).collect()

@@ -1,6 +1,6 @@
 use tagcache::{ErrorKind, SetOptions};
 
-use crate::support::RedisServer;
+use tagcache_testkit::RedisServer;
 
 #[tokio::test]
 async fn rediss_urls_connect_with_a_trusted_root() {

@@ -30,10 +30,10 @@ use tagcache::Cache;
 use crate::cmd::{Context, JsonFlag};
 use crate::error::{CliError, Result};
 use crate::output;
-use crate::probe::StallProbe;
 use crate::target::Target;
 use catalogue::{category_tags, Catalogue};
 use meter::Meter;
+use tagcache_testkit::StallProbe;
 use view::{Live, Summary, Tick};
 use workers::Crew;
 
@@ -117,7 +117,7 @@ async fn traffic(
     let client = target.client()?;
     let mut raw = raw_connection(&client, target).await?;
     let calls_before = keys_and_scans(&mut raw).await?;
-    let probe = StallProbe::start(&client)?;
+    let probe = StallProbe::start_live(&client)?;
     let crew = Crew {
         cache: cache.fail_safe(),
         catalogue: Arc::new(Catalogue::new()),
@@ -156,7 +156,7 @@ async fn traffic(
         counts: crew.meter.counts(),
         latency: crew.meter.overall(),
         pings: probe.pings,
-        stall: probe.longest,
+        stall: probe.longest(),
         keys_calls: keys - calls_before.0,
         scan_calls: scans - calls_before.1,
         first_stale: crew.meter.first_stale(),
@@ -191,7 +191,7 @@ async fn watch(
             delta: counts.since(&last),
             latency: crew.meter.take_window(),
             total: counts,
-            stall: (probe.take_window(), probe.summary().longest),
+            stall: (probe.take_window(), probe.so_far().1),
         };
         (last, last_at) = (counts, now);
         live.show(&tick, title)?;

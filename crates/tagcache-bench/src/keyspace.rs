@@ -26,7 +26,7 @@ use tagcache::{Cache, KeyPath, PathPattern, SetOptions};
 use super::layout::Space;
 use super::report::{Comparison, Run};
 use super::{drive, Bench, TTL};
-use crate::error::{CliError, Result};
+use crate::error::{BenchError, Result};
 
 /// Depths measured.
 const DEPTHS: [usize; 3] = [2, 4, 6];
@@ -207,11 +207,11 @@ async fn groups(b: &Bench<'_>) -> Result<Comparison> {
                     let (v, how) = group(o)?
                         .fetch(&f, || async { Err::<bool, _>("loader called on a hit") })
                         .await
-                        .map_err(|e| CliError::error(format!("group fetch: {e}")))?;
+                        .map_err(|e| BenchError::error(format!("group fetch: {e}")))?;
                     if v && how == tagcache::Fetched::Hit {
                         Ok(())
                     } else {
-                        Err(CliError::error(format!("group fetch of {o}/{f} missed")))
+                        Err(BenchError::error(format!("group fetch of {o}/{f} missed")))
                     }
                 }),
             )
@@ -229,7 +229,7 @@ async fn groups(b: &Bench<'_>) -> Result<Comparison> {
                         .query_async(&mut b.raw.clone())
                         .await?;
                     v.map(drop)
-                        .ok_or_else(|| CliError::error(format!("HGET of {o}/{f} missed")))
+                        .ok_or_else(|| BenchError::error(format!("HGET of {o}/{f} missed")))
                 }),
             )
             .await?;
@@ -293,7 +293,7 @@ async fn migration(b: &Bench<'_>) -> Result<Comparison> {
                 if report.migrated == n {
                     Ok(())
                 } else {
-                    Err(CliError::error(format!(
+                    Err(BenchError::error(format!(
                         "migrated {} of {n} legacy keys",
                         report.migrated
                     )))
@@ -356,7 +356,7 @@ async fn migration(b: &Bench<'_>) -> Result<Comparison> {
                 if moved == n {
                     Ok(())
                 } else {
-                    Err(CliError::error(format!(
+                    Err(BenchError::error(format!(
                         "moved {moved} of {n} legacy keys by hand"
                     )))
                 }
@@ -430,7 +430,7 @@ async fn prefix_query(b: &Bench<'_>, cache: &Cache, space: &Space) -> Result<Pre
         scan_matches = values;
     }
     if tc_matches != scan_matches {
-        return Err(CliError::error(format!(
+        return Err(BenchError::error(format!(
             "prefix query found {tc_matches} matches, SCAN MATCH {scan_matches}"
         )));
     }

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use redis::aio::MultiplexedConnection;
 use serde::Serialize;
 
-use crate::error::{CliError, Result};
+use crate::error::{BenchError, Result};
 
 /// Commands the bench itself sends to watch the server; never charged to
 /// the operation measured.
@@ -37,6 +37,8 @@ pub struct Cost {
     /// Server process CPU (user + system, all threads, including network
     /// I/O), microseconds per operation.
     pub process_cpu_usec_per_op: f64,
+    /// Script calls (`EVALSHA`) sent, per operation.
+    pub script_calls_per_op: f64,
 }
 
 impl Sample {
@@ -56,6 +58,7 @@ impl Sample {
     pub fn cost_until(&self, later: &Sample, sent: &[&str], ops: u64) -> Cost {
         let ops = ops.max(1) as f64;
         let (mut sent_calls, mut sent_usec, mut executed) = (0u64, 0u64, 0u64);
+        let mut scripts = 0u64;
         for (name, &(calls, usec)) in &later.commands {
             let (c0, u0) = self.commands.get(name).copied().unwrap_or((0, 0));
             let (calls, usec) = (calls.saturating_sub(c0), usec.saturating_sub(u0));
@@ -65,6 +68,9 @@ impl Sample {
             }
             tracing::debug!(command = %name, calls, usec, sent = sent.contains(&base), "server work");
             executed += calls;
+            if base == "evalsha" {
+                scripts += calls;
+            }
             if sent.contains(&base) {
                 sent_calls += calls;
                 sent_usec += usec;
@@ -75,6 +81,7 @@ impl Sample {
             commands_sent_per_op: sent_calls as f64 / ops,
             commands_executed_per_op: executed as f64 / ops,
             process_cpu_usec_per_op: (later.cpu_us - self.cpu_us).max(0.0) / ops,
+            script_calls_per_op: scripts as f64 / ops,
         }
     }
 }
@@ -122,7 +129,7 @@ async fn info_field(conn: &MultiplexedConnection, section: &str, name: &str) -> 
     text.lines()
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
         .and_then(|v| v.trim().parse().ok())
-        .ok_or_else(|| CliError::error(format!("INFO {section} has no {name}")))
+        .ok_or_else(|| BenchError::error(format!("INFO {section} has no {name}")))
 }
 
 /// `used_memory`, once lazily freed objects are gone and incremental

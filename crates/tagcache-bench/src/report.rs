@@ -13,7 +13,9 @@ use super::failsafe::OpenLatency;
 use super::invalidate::InvalidationReport;
 use super::keyspace::KeyspaceReport;
 use super::memory::MemoryReport;
+use super::probe::Stalls;
 use super::server::Cost;
+use super::sweep::SweepReport;
 
 /// One timed run of `ops` logical operations.
 #[derive(Debug, Clone, Copy, Default, Serialize)]
@@ -169,6 +171,11 @@ impl Comparison {
 /// How the run was set up.
 #[derive(Debug, Clone, Serialize)]
 pub struct Setup {
+    /// The machine's load average (1, 5, 15 min) when the bench began.
+    pub load_average: Option<[f64; 3]>,
+    /// What the PING probe saw in 0.5 s of an idle server before the
+    /// first phase (the machine's noise).
+    pub idle_stalls: Stalls,
     /// The server's version.
     pub redis_version: String,
     /// Which server (password hidden).
@@ -223,6 +230,9 @@ pub struct Report {
     /// Clearing a namespace.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub clear: Option<ClearReport>,
+    /// The sweep's stall bound.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sweep: Option<SweepReport>,
     /// `--cluster`: tagcache on a local cluster vs standalone.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cluster: Option<ClusterReport>,
@@ -256,6 +266,8 @@ pub struct Sections {
     pub edges: Option<EdgeReport>,
     /// Namespace clear.
     pub clear: Option<ClearReport>,
+    /// The sweep's stall bound.
+    pub sweep: Option<SweepReport>,
 }
 
 impl Report {
@@ -270,6 +282,7 @@ impl Report {
             keyspaces,
             edges,
             clear,
+            sweep,
         } = sections;
         let goals: Vec<Goal> = throughput
             .iter()
@@ -277,6 +290,7 @@ impl Report {
             .chain(invalidation.iter().flat_map(|i| i.goals.iter().cloned()))
             .chain(memory.iter().flat_map(|m| m.goals.iter().cloned()))
             .chain(fail_safe_open.iter().flat_map(|o| o.goals.iter().cloned()))
+            .chain(sweep.iter().flat_map(|s| s.goals.iter().cloned()))
             .collect();
         let goals_passed = goals.iter().filter(|g| g.pass).count();
         Self {
@@ -291,6 +305,7 @@ impl Report {
             keyspaces,
             edges,
             clear,
+            sweep,
             goals,
         }
     }
@@ -299,8 +314,17 @@ impl Report {
     pub fn render(&self) -> String {
         let s = &self.setup;
         let mut out = format!(
-            "tagcache bench: Redis {} ({}), {} entries, {} tags/entry, {} B values\n\n",
+            "tagcache bench: Redis {} ({}), {} entries, {} tags/entry, {} B values\n",
             s.redis_version, s.server, s.entries, s.tags, s.value_size
+        );
+        let load = s.load_average.map_or_else(
+            || "load average unknown".to_owned(),
+            |[a, b, c]| format!("load average {a:.2} {b:.2} {c:.2}"),
+        );
+        out += &format!(
+            "machine at the start: {load}; idle server, PING every 1 ms: longest {} ms, p99 {} ms\n\n",
+            num(s.idle_stalls.longest_ms),
+            num(s.idle_stalls.p99_ms)
         );
         if !self.throughput.is_empty() {
             out += &format!(
@@ -347,6 +371,9 @@ impl Report {
         }
         out += &self.edges_section();
         out += &self.clear_section();
+        if let Some(s) = &self.sweep {
+            out += &s.render();
+        }
         out += &self.cluster_section();
         out += &self.keyspace_section();
         out += &format!(
@@ -478,8 +505,9 @@ impl Report {
             return String::new();
         };
         let mut out = format!(
-            "\n\nRedis time per write of the reserved edges (INFO commandstats: usec of the commands \
-             sent; lowest of {} round(s); new keys, {} B values; flat key {}, path key {})",
+            "\n\nRedis time per write (INFO commandstats: usec of the commands sent, EXEC and \
+             EVALSHA including what they run; lowest of {} round(s); {} B values; flat key {}, \
+             path key {}; tx = WritePath::Transaction, script = WritePath::Script)",
             e.rounds, e.value_size, e.example_keys[0], e.example_keys[1]
         );
         for m in &e.modes {
@@ -499,6 +527,7 @@ impl Report {
                 "rounds µs/op",
                 "cmds sent/op",
                 "cmds run/op",
+                "scripts/op",
                 "ops/s",
             ]);
             for c in &m.cases {
@@ -512,10 +541,11 @@ impl Report {
                         .join(" / "),
                     num(c.commands_sent_per_op),
                     num(c.commands_executed_per_op),
+                    num(c.scripts_per_op),
                     thousands(c.ops_per_sec),
                 ]);
             }
-            right_align(&mut t, &[1, 2, 3, 4, 5]);
+            right_align(&mut t, &[1, 2, 3, 4, 5, 6]);
             out += &t.to_string();
             let label = |id: &'static str| -> &'static str {
                 m.cases.iter().find(|c| c.id == id).map_or(id, |c| c.label)

@@ -17,8 +17,9 @@ use super::layout::item_key;
 use super::report::{Comparison, Goal, Run};
 use super::writes::Kept;
 use super::{drive, Bench, TTL};
-use crate::error::{CliError, Result};
-use crate::private_redis::PrivateRedis;
+use tagcache_testkit::{Launch, PrivateRedis};
+
+use crate::error::{BenchError, Result};
 
 /// Keys per round (capped by `--entries`).
 const ROUND_OPS: u64 = 5_000;
@@ -71,19 +72,38 @@ pub async fn run(b: &Bench<'_>, kept: &Kept) -> Result<Vec<Comparison>> {
         fs_get = Some(Run::faster(fs_get, safe));
 
         let (plain, safe) = if fs_first {
-            let s = b.measure(&["evalsha"], n, sets(b, &cache, n, true)).await?;
+            let s = b
+                .measure(
+                    &["evalsha", "multi", "exec", "time"],
+                    n,
+                    sets(b, &cache, n, true),
+                )
+                .await?;
             (
-                b.measure(&["evalsha"], n, sets(b, &cache, n, false))
-                    .await?,
+                b.measure(
+                    &["evalsha", "multi", "exec", "time"],
+                    n,
+                    sets(b, &cache, n, false),
+                )
+                .await?,
                 s,
             )
         } else {
             let p = b
-                .measure(&["evalsha"], n, sets(b, &cache, n, false))
+                .measure(
+                    &["evalsha", "multi", "exec", "time"],
+                    n,
+                    sets(b, &cache, n, false),
+                )
                 .await?;
             (
                 p,
-                b.measure(&["evalsha"], n, sets(b, &cache, n, true)).await?,
+                b.measure(
+                    &["evalsha", "multi", "exec", "time"],
+                    n,
+                    sets(b, &cache, n, true),
+                )
+                .await?,
             )
         };
         set_ratios.push(safe.ops_per_sec / plain.ops_per_sec);
@@ -132,7 +152,7 @@ async fn gets(b: &Bench<'_>, cache: &Cache, n: u64, safe: bool) -> Result<()> {
         if hit {
             Ok(())
         } else {
-            Err(CliError::error(format!(
+            Err(BenchError::error(format!(
                 "{} found no value for {}",
                 if safe {
                     "fail_safe().get_bytes"
@@ -156,7 +176,7 @@ async fn sets(b: &Bench<'_>, cache: &Cache, n: u64, safe: bool) -> Result<()> {
         if safe {
             match fs.set_bytes(item_key(i), wl.value(), &opts).await? {
                 Written::Stored => Ok(()),
-                other => Err(CliError::error(format!(
+                other => Err(BenchError::error(format!(
                     "fail_safe().set_bytes did not store {}: {other:?}",
                     item_key(i)
                 ))),
@@ -185,7 +205,7 @@ pub fn median(v: &mut [f64]) -> f64 {
 /// The latency of fail-safe reads once the breaker is open.
 pub async fn open_latency(b: &Bench<'_>) -> Result<OpenLatency> {
     b.progress.set("fail-safe: breaker open latency");
-    let server = PrivateRedis::start().await?;
+    let server = PrivateRedis::start_async(Launch::detached()).await?;
     let cache = Cache::builder(server.url())
         .namespace(b.plan.namespace("fs-open"))
         .auto_sweep(None)
@@ -199,7 +219,7 @@ pub async fn open_latency(b: &Bench<'_>) -> Result<OpenLatency> {
     let mut calls_to_open = 0;
     while cache.circuit_state() != CircuitState::Open {
         if killed.elapsed() > Duration::from_secs(60) || calls_to_open >= 100_000 {
-            return Err(CliError::error(format!(
+            return Err(BenchError::error(format!(
                 "the breaker did not open after {calls_to_open} calls to a dead server"
             )));
         }

@@ -14,7 +14,7 @@ use std::process::{Child, Command, Stdio};
 
 use redis::aio::MultiplexedConnection;
 
-use crate::error::{CliError, Result};
+use crate::error::{BenchError, Result};
 
 /// A running slowdown; [`Slowdown::stop`] (or dropping it) ends it.
 pub struct Slowdown {
@@ -39,7 +39,7 @@ impl Slowdown {
         // The last CPU the server may use: the bench's own threads tend to
         // start on the first.
         let cpu = last_cpu(&previous)
-            .ok_or_else(|| CliError::error(format!("cannot read the CPU list {previous:?}")))?;
+            .ok_or_else(|| BenchError::error(format!("cannot read the CPU list {previous:?}")))?;
         taskset(&["-a", "-pc", &cpu.to_string(), &server_pid.to_string()])?;
         let hog = Command::new("taskset")
             .args(["-c", &cpu.to_string(), "sh", "-c"])
@@ -49,7 +49,7 @@ impl Slowdown {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .map_err(|e| CliError::error(format!("cannot start the CPU hog (taskset): {e}")))?;
+            .map_err(|e| BenchError::error(format!("cannot start the CPU hog (taskset): {e}")))?;
         tracing::info!(cpu, server_pid, hog = hog.id(), "server slowed");
         Ok(Self {
             hog,
@@ -92,7 +92,7 @@ async fn server_pid(conn: &MultiplexedConnection) -> Result<u32> {
     text.lines()
         .find_map(|l| l.strip_prefix("process_id:"))
         .and_then(|v| v.trim().parse().ok())
-        .ok_or_else(|| CliError::error("INFO server has no process_id"))
+        .ok_or_else(|| BenchError::error("INFO server has no process_id"))
 }
 
 /// `taskset -pc PID`: the CPU list, e.g. `0-3` or `0,2`.
@@ -100,9 +100,9 @@ fn cpu_list(pid: u32) -> Result<String> {
     let out = Command::new("taskset")
         .args(["-pc", &pid.to_string()])
         .output()
-        .map_err(|e| CliError::error(format!("cannot run taskset: {e}")))?;
+        .map_err(|e| BenchError::error(format!("cannot run taskset: {e}")))?;
     if !out.status.success() {
-        return Err(CliError::error(format!(
+        return Err(BenchError::error(format!(
             "taskset -pc {pid}: {}",
             String::from_utf8_lossy(&out.stderr).trim()
         )));
@@ -111,7 +111,7 @@ fn cpu_list(pid: u32) -> Result<String> {
     text.rsplit(':')
         .next()
         .map(|l| l.trim().to_owned())
-        .ok_or_else(|| CliError::error(format!("taskset answered {text:?}")))
+        .ok_or_else(|| BenchError::error(format!("taskset answered {text:?}")))
 }
 
 /// The highest CPU of a list such as `0-3,6`.
@@ -126,11 +126,11 @@ fn taskset(args: &[&str]) -> Result<()> {
         .args(args)
         .stdout(Stdio::null())
         .output()
-        .map_err(|e| CliError::error(format!("cannot run taskset: {e}")))?;
+        .map_err(|e| BenchError::error(format!("cannot run taskset: {e}")))?;
     if out.status.success() {
         Ok(())
     } else {
-        Err(CliError::error(format!(
+        Err(BenchError::error(format!(
             "taskset {}: {}",
             args.join(" "),
             String::from_utf8_lossy(&out.stderr).trim()

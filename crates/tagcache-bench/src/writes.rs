@@ -14,7 +14,7 @@ use tagcache::{Cache, SetOptions};
 use super::layout::{item_key, Footprint, Keys, Space};
 use super::report::{Comparison, Goal, Run};
 use super::{batches, drive, now_ms, Bench, BATCHES_IN_FLIGHT, TTL};
-use crate::error::{CliError, Result};
+use crate::error::{BenchError, Result};
 
 /// The least a script can do for a batch with the same effect on the
 /// data: SET PX and a ZADD per tag for each entry, one registry ZADD LT
@@ -92,7 +92,10 @@ impl Mode {
         match self {
             Mode::RawPlain => &["set"],
             Mode::RawBatched | Mode::RawEach => &["set", "zadd"],
-            Mode::SetMany | Mode::SetBytes | Mode::LuaBatched => &["evalsha"],
+            Mode::LuaBatched => &["evalsha"],
+            // The transaction write path (EXEC includes what it runs), its
+            // clock reads, and any script call (unlink, fallbacks).
+            Mode::SetMany | Mode::SetBytes => &["evalsha", "multi", "exec", "time"],
         }
     }
 }
@@ -128,7 +131,7 @@ pub async fn run(b: &Bench<'_>) -> Result<(Vec<Comparison>, Kept)> {
         }
     }
     let (Some(tagcache), Some(raw)) = (kept_tc, kept_raw) else {
-        return Err(CliError::error("no write round ran"));
+        return Err(BenchError::error("no write round ran"));
     };
     Ok((compare(b, &best), Kept { tagcache, raw }))
 }

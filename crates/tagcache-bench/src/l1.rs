@@ -14,7 +14,7 @@ use super::layout::item_key;
 use super::report::{Comparison, Goal, Run};
 use super::writes::Kept;
 use super::{drive, server, Bench};
-use crate::error::{CliError, Result};
+use crate::error::{BenchError, Result};
 
 /// Runs the L1 rows.
 pub async fn run(b: &Bench<'_>, kept: &Kept) -> Result<Vec<Comparison>> {
@@ -102,7 +102,7 @@ async fn l1_cache(b: &Bench<'_>, namespace: &str) -> Result<Cache> {
     let start = Instant::now();
     while !cache.l1_stats().is_some_and(|s| s.synced) {
         if start.elapsed() > Duration::from_secs(10) {
-            return Err(CliError::error("the L1 did not subscribe within 10 s"));
+            return Err(BenchError::error("the L1 did not subscribe within 10 s"));
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
@@ -120,7 +120,7 @@ async fn gets(b: &Bench<'_>, cache: &Cache, latencies: Option<&Mutex<Vec<u64>>>)
         }
         match found {
             Some(_) => Ok(()),
-            None => Err(CliError::error(format!(
+            None => Err(BenchError::error(format!(
                 "get_bytes found no value for {}",
                 item_key(i)
             ))),
@@ -138,7 +138,7 @@ async fn raw_gets(b: &Bench<'_>, kept: &Kept) -> Result<()> {
             .await?;
         value
             .map(|_| ())
-            .ok_or_else(|| CliError::error(format!("GET found no value for {}", item_key(i))))
+            .ok_or_else(|| BenchError::error(format!("GET found no value for {}", item_key(i))))
     })
     .await
 }

@@ -12,14 +12,12 @@
 //! client share the same CPUs, so absolute scaling cannot show here; the
 //! commands per operation show how the work spreads.
 
-use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use redis::aio::MultiplexedConnection;
 use serde::Serialize;
 use tagcache::{Cache, SetOptions};
+use tagcache_testkit::{ClusterLaunch, RedisCluster};
 
 use super::layout::item_key;
 use super::probe::Probe;
@@ -27,173 +25,12 @@ use super::report::{Comparison, Run};
 use super::server::{self, Cost};
 use super::writes::load;
 use super::{batches, drive, Bench, BATCHES_IN_FLIGHT, TTL};
-use crate::error::{CliError, Result};
+use crate::error::{BenchError, Result};
 
 /// Masters of the local cluster.
 pub const MASTERS: usize = 3;
 /// The tag every entry of the invalidation carries.
 const INVALIDATED: &str = "inv:all";
-
-/// A local cluster; dropping it kills every node and removes its dirs.
-#[derive(Debug)]
-pub struct LocalCluster {
-    dir: tempfile::TempDir,
-    nodes: Vec<(u16, Child)>,
-}
-
-impl Drop for LocalCluster {
-    fn drop(&mut self) {
-        for (_, child) in &mut self.nodes {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        tracing::debug!("local cluster stopped");
-    }
-}
-
-/// A port P with P and P + 10000 (the cluster bus) free right now.
-fn free_port_pair() -> Result<u16> {
-    for _ in 0..1000 {
-        let a = std::net::TcpListener::bind("127.0.0.1:0")
-            .map_err(|e| CliError::error(format!("cannot find a free port: {e}")))?;
-        let port = a.local_addr().map(|a| a.port()).unwrap_or(0);
-        if port == 0 || port > 55000 {
-            continue;
-        }
-        if std::net::TcpListener::bind(("127.0.0.1", port + 10000)).is_ok() {
-            return Ok(port);
-        }
-    }
-    Err(CliError::error("cannot find two free ports P and P+10000"))
-}
-
-impl LocalCluster {
-    /// Starts the nodes, creates the cluster and waits for
-    /// `cluster_state:ok` on every node (blocking; run it off the runtime).
-    pub fn start() -> Result<Self> {
-        let mut last = String::new();
-        for _ in 0..3 {
-            match Self::try_start() {
-                Ok(c) => return Ok(c),
-                Err(e) => {
-                    tracing::warn!("cluster start failed, retrying: {e}");
-                    last = e;
-                }
-            }
-        }
-        Err(CliError::error(format!(
-            "cannot start a local redis cluster: {last}"
-        )))
-    }
-
-    fn try_start() -> std::result::Result<Self, String> {
-        let dir = tempfile::Builder::new()
-            .prefix("tagcache-bench-cluster-")
-            .tempdir()
-            .map_err(|e| format!("cannot create a temp dir: {e}"))?;
-        let mut cluster = Self {
-            dir,
-            nodes: Vec::new(),
-        };
-        for i in 0..MASTERS {
-            let port = free_port_pair().map_err(|e| e.to_string())?;
-            let ndir = cluster.dir.path().join(format!("node-{i}"));
-            std::fs::create_dir_all(&ndir).map_err(|e| e.to_string())?;
-            let child = Command::new("redis-server")
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-                .args(["--cluster-enabled", "yes", "--cluster-node-timeout", "5000"])
-                .args(["--cluster-config-file", "nodes.conf"])
-                .args(["--save", "", "--appendonly", "no"])
-                .arg("--dir")
-                .arg(&ndir)
-                .arg("--logfile")
-                .arg(ndir.join("redis.log"))
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                // Its own process group: Ctrl-C reaches only us, and we
-                // kill the nodes once we have stopped.
-                .process_group(0)
-                .spawn()
-                .map_err(|e| {
-                    format!("cannot start redis-server ({e}): install it (apt-get install redis-server)")
-                })?;
-            cluster.nodes.push((port, child));
-        }
-        for (port, child) in &mut cluster.nodes {
-            let deadline = Instant::now() + Duration::from_secs(10);
-            loop {
-                if let Ok(Some(status)) = child.try_wait() {
-                    return Err(format!("node {port} exited with {status}"));
-                }
-                if node_query::<String>(*port, &redis::cmd("PING")).is_ok() {
-                    break;
-                }
-                if Instant::now() > deadline {
-                    return Err(format!("node {port} did not answer PING"));
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
-        let mut create = Command::new("redis-cli");
-        create.arg("--cluster").arg("create");
-        for (port, _) in &cluster.nodes {
-            create.arg(format!("127.0.0.1:{port}"));
-        }
-        let out = create
-            .args(["--cluster-replicas", "0", "--cluster-yes"])
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| {
-                format!("cannot run redis-cli ({e}): install it (apt-get install redis-tools)")
-            })?;
-        if !out.status.success() {
-            return Err(format!(
-                "redis-cli --cluster create failed: {}",
-                String::from_utf8_lossy(&out.stdout)
-                    .lines()
-                    .last()
-                    .unwrap_or("")
-            ));
-        }
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !cluster.nodes.iter().all(|(port, _)| {
-            node_query::<String>(*port, redis::cmd("CLUSTER").arg("INFO")).is_ok_and(|i| {
-                i.contains("cluster_state:ok") && i.contains("cluster_slots_ok:16384")
-            })
-        }) {
-            if Instant::now() > deadline {
-                return Err("the cluster did not reach cluster_state:ok".into());
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Ok(cluster)
-    }
-
-    /// Seed URLs.
-    pub fn seeds(&self) -> Vec<String> {
-        self.nodes
-            .iter()
-            .map(|(p, _)| format!("redis://127.0.0.1:{p}"))
-            .collect()
-    }
-
-    /// The nodes' ports (every node is a master).
-    pub fn ports(&self) -> Vec<u16> {
-        self.nodes.iter().map(|(p, _)| *p).collect()
-    }
-
-    /// Where the nodes keep their logs.
-    pub fn dir(&self) -> PathBuf {
-        self.dir.path().to_owned()
-    }
-}
-
-fn node_query<T: redis::FromRedisValue>(port: u16, cmd: &redis::Cmd) -> redis::RedisResult<T> {
-    let client = redis::Client::open(format!("redis://127.0.0.1:{port}"))?;
-    let mut conn = client.get_connection_with_timeout(Duration::from_millis(500))?;
-    cmd.query(&mut conn)
-}
 
 /// The invalidation on the cluster beside the standalone one.
 #[derive(Debug, Clone, Serialize)]
@@ -294,9 +131,16 @@ impl Nodes {
 pub async fn run(b: &Bench<'_>, standalone: &Standalone) -> Result<ClusterReport> {
     b.progress
         .set(format!("cluster: starting {MASTERS} local masters"));
-    let cluster = tokio::task::spawn_blocking(LocalCluster::start)
+    let launch = ClusterLaunch {
+        masters: MASTERS,
+        replicas: 0,
+        node_timeout_ms: 5000,
+        own_process_group: true,
+        test_checks: false,
+    };
+    let cluster = tokio::task::spawn_blocking(move || RedisCluster::try_start(&launch, 3))
         .await
-        .map_err(|e| CliError::error(format!("cluster start panicked: {e}")))??;
+        .map_err(|e| BenchError::error(format!("cluster start panicked: {e}")))??;
     tracing::info!(dir = %cluster.dir().display(), "local cluster started");
     let nodes = Nodes::connect(&cluster.ports()).await?;
     let build = |ns: String| {
@@ -345,7 +189,7 @@ pub async fn run(b: &Bench<'_>, standalone: &Standalone) -> Result<ClusterReport
                 drive(0..n, b.plan.concurrency, |i| async move {
                     match cache.get_bytes(item_key(i)).await? {
                         Some(_) => Ok(()),
-                        None => Err(CliError::error(format!(
+                        None => Err(BenchError::error(format!(
                             "cluster get_bytes found no value for {}",
                             item_key(i)
                         ))),
@@ -401,8 +245,8 @@ pub async fn run(b: &Bench<'_>, standalone: &Standalone) -> Result<ClusterReport
             .iter()
             .map(|p| {
                 redis::Client::open(format!("redis://127.0.0.1:{p}"))
-                    .map_err(CliError::from)
                     .and_then(|c| Probe::start(&c))
+                    .map_err(BenchError::from)
             })
             .collect::<Result<Vec<_>>>()?;
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -425,7 +269,7 @@ pub async fn run(b: &Bench<'_>, standalone: &Standalone) -> Result<ClusterReport
     let (wall_ms, longest_stall_ms, commands_sent, deleted) =
         runs.get(runs.len() / 2).copied().unwrap_or_default();
     if deleted != inv_n {
-        return Err(CliError::error(format!(
+        return Err(BenchError::error(format!(
             "cluster invalidate_tag deleted {deleted} of {inv_n} entries"
         )));
     }

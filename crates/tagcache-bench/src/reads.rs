@@ -16,7 +16,7 @@ use super::layout::{item_key, Space};
 use super::report::{Comparison, Goal, Run};
 use super::writes::Kept;
 use super::{batches, drive, Bench, BATCHES_IN_FLIGHT, MGET_KEYS};
-use crate::error::{CliError, Result};
+use crate::error::{BenchError, Result};
 
 /// Runs each read `--rounds` times and compares the best runs.
 pub async fn run(b: &Bench<'_>, kept: &Kept) -> Result<Vec<Comparison>> {
@@ -94,8 +94,8 @@ pub async fn run(b: &Bench<'_>, kept: &Kept) -> Result<Vec<Comparison>> {
     ])
 }
 
-fn missing(what: &str, i: u64) -> CliError {
-    CliError::error(format!("{what} found no value for {}", item_key(i)))
+fn missing(what: &str, i: u64) -> BenchError {
+    BenchError::error(format!("{what} found no value for {}", item_key(i)))
 }
 
 async fn gets(b: &Bench<'_>, cache: &Cache) -> Result<()> {

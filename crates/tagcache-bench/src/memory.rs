@@ -103,7 +103,7 @@ pub async fn run(b: &Bench<'_>) -> Result<MemoryReport> {
         .map(|(u, t)| (t.used - u.used) as f64 / edges)
         .collect();
     let Some((untagged, tagged)) = pairs.into_iter().nth(rounds.len() / 2) else {
-        return Err(crate::error::CliError::error("no memory round ran"));
+        return Err(crate::error::BenchError::error("no memory round ran"));
     };
     let per_edge = (tagged.used - untagged.used) as f64 / edges;
     let after_expiry = after_expiry(b).await?;

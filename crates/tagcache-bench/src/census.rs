@@ -13,7 +13,7 @@ use futures_util::StreamExt;
 use serde::Serialize;
 
 use super::Bench;
-use crate::error::{CliError, Result};
+use crate::error::{BenchError, Result};
 
 /// How long the monitor may lag behind once the work is done.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(120);
@@ -62,9 +62,9 @@ where
     // Never leave a MONITOR connection behind.
     counting.abort();
     let census = drained
-        .map_err(|_| CliError::error("MONITOR census: the monitor fell behind"))?
-        .map_err(|e| CliError::error(format!("MONITOR census: {e}")))?
-        .ok_or_else(|| CliError::error("MONITOR census: the monitor connection closed"))?;
+        .map_err(|_| BenchError::error("MONITOR census: the monitor fell behind"))?
+        .map_err(|e| BenchError::error(format!("MONITOR census: {e}")))?
+        .ok_or_else(|| BenchError::error("MONITOR census: the monitor connection closed"))?;
     Ok((out?, census))
 }
 

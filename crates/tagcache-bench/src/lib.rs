@@ -1,4 +1,4 @@
-//! `tagcache bench`: tagcache measured against the raw Redis commands that
+//! The benchmark run by `tagcache bench`: tagcache measured against the raw Redis commands that
 //! do the same work, on the same server, in the same run, so the figures
 //! are ratios to what the server can physically do rather than absolute
 //! numbers of a noisy machine.
@@ -10,12 +10,16 @@
 //! write ([`edges`]), clearing a namespace ([`clear`]), hierarchical keys
 //! ([`keyspace`]). `--only` picks phases. [`report`] compares them with
 //! the goals and renders the tables and the JSON document.
+//!
+//! The `tagcache` command parses [`BenchArgs`], resolves the server
+//! ([`Target`]) and calls [`run`].
 
 mod census;
 mod chart;
 mod clear;
 mod cluster;
 mod edges;
+pub mod error;
 mod failsafe;
 mod invalidate;
 mod keyspace;
@@ -27,23 +31,22 @@ mod reads;
 mod report;
 mod server;
 mod slow;
+mod sweep;
+pub mod target;
 mod workload;
 mod writes;
 
 use std::future::Future;
 use std::ops::Range;
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::{value_parser, Args, ValueEnum};
 use futures_util::{StreamExt, TryStreamExt};
 use redis::aio::MultiplexedConnection;
 
-use crate::cmd::Context;
-use crate::error::{CliError, Result};
-use crate::output;
-use crate::target::Target;
+pub use crate::error::{BenchError, Result};
+pub use crate::target::Target;
 use layout::Janitor;
 use report::{Report, Run};
 use server::SlowLog;
@@ -124,7 +127,8 @@ pub struct BenchArgs {
     /// `throughput` is writes, reads and the fail-safe figures; `edges`
     /// the Redis time per write of the reserved `\0a` and prefix edges;
     /// `clear` a namespace clear of min(--entries, 20000) entries
-    /// (--invalidate-entries or --big: that many).
+    /// (--invalidate-entries or --big: that many); `sweep` a prune of as
+    /// many expired entries and as many deleted behind tagcache's back.
     #[arg(long, value_name = "PHASE", value_delimiter = ',')]
     pub only: Vec<Phase>,
 
@@ -154,6 +158,9 @@ pub enum Phase {
     Edges,
     /// `Cache::clear()` against FLUSHDB and SCAN + UNLINK.
     Clear,
+    /// `Cache::prune()` with every member due (expired, or entry gone):
+    /// the sweep's stall bound.
+    Sweep,
     /// Hierarchical keys and groups (private server only).
     Keyspaces,
 }
@@ -213,7 +220,7 @@ impl Plan {
         if args.cluster
             && !(phases.contains(&Phase::Throughput) && phases.contains(&Phase::Invalidate))
         {
-            return Err(CliError::error(
+            return Err(BenchError::error(
                 "--cluster compares with the throughput and invalidate phases: add them to --only",
             ));
         }
@@ -226,7 +233,7 @@ impl Plan {
                 .bytes()
                 .all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-')
         {
-            return Err(CliError::error(format!(
+            return Err(BenchError::error(format!(
                 "namespace {namespace:?} must be 1 to 64 characters of [A-Za-z0-9_-]"
             )));
         }
@@ -266,17 +273,45 @@ impl Plan {
     }
 }
 
-/// Runs the benchmark; exit 0 whatever the goals say, 2 on errors.
-pub async fn run(args: BenchArgs, ctx: &Context) -> Result<ExitCode> {
-    let plan = Plan::new(&args, &ctx.global.namespace)?;
-    let target = Target::given_or_private(ctx.global.url.as_deref()).await?;
-    let bench = Bench::connect(&plan, &target, ctx.global.quiet || ctx.global.verbose > 0).await?;
+/// What `tagcache bench` gets from the command line around it.
+#[derive(Debug, Clone, Default)]
+pub struct Env {
+    /// `--namespace`: the base of the bench's namespaces.
+    pub namespace: String,
+    /// No progress spinner (`--quiet` or `--verbose`).
+    pub quiet: bool,
+    /// The global `--json`: JSON on stdout instead of the tables.
+    pub json: bool,
+}
+
+/// Checks the options (before any server is started).
+///
+/// # Errors
+/// Options that contradict each other, a namespace the bench cannot use.
+pub fn check(args: &BenchArgs, env: &Env) -> Result<()> {
+    Plan::new(args, &env.namespace).map(drop)
+}
+
+/// Runs the benchmark on `target` until done or until `interrupted`
+/// resolves; returns what to print on stdout (tables or JSON; empty when
+/// the JSON went to a file).
+///
+/// # Errors
+/// Bad options, a server that fails, [`BenchError::interrupted`].
+pub async fn run<F: Future<Output = ()>>(
+    args: BenchArgs,
+    env: &Env,
+    target: &Target,
+    interrupted: impl Fn() -> F,
+) -> Result<String> {
+    let plan = Plan::new(&args, &env.namespace)?;
+    let bench = Bench::connect(&plan, target, env.quiet).await?;
     if !args.throughput_only.is_empty() {
-        return only(&bench, &target, &args, ctx).await;
+        return only(&bench, target, &args, env, interrupted()).await;
     }
     let outcome = tokio::select! {
         r = phases(&bench) => r,
-        () = ctx.interrupt.requested() => Err(CliError::interrupted()),
+        () = interrupted() => Err(BenchError::interrupted()),
     };
     // A private server goes away with everything in it; a given one gets
     // back what the bench wrote.
@@ -289,15 +324,20 @@ pub async fn run(args: BenchArgs, ctx: &Context) -> Result<ExitCode> {
     bench.progress.finish();
     let report = outcome?;
     cleaned.map_err(|e| e.context("cleaning up the bench namespaces"))?;
-    emit(&report, &args, ctx.global.json)?;
-    Ok(ExitCode::SUCCESS)
+    emit(&report, &args, env.json)
 }
 
 /// `--only`: the chosen throughput phases, their table (or JSON) only.
-async fn only(b: &Bench<'_>, target: &Target, args: &BenchArgs, ctx: &Context) -> Result<ExitCode> {
+async fn only(
+    b: &Bench<'_>,
+    target: &Target,
+    args: &BenchArgs,
+    env: &Env,
+    interrupted: impl Future<Output = ()>,
+) -> Result<String> {
     let outcome = tokio::select! {
         r = only_phases(b, &args.throughput_only) => r,
-        () = ctx.interrupt.requested() => Err(CliError::interrupted()),
+        () = interrupted => Err(BenchError::interrupted()),
     };
     let cleaned = if target.is_private() {
         Ok(())
@@ -308,18 +348,21 @@ async fn only(b: &Bench<'_>, target: &Target, args: &BenchArgs, ctx: &Context) -
     b.progress.finish();
     let rows = outcome?;
     cleaned.map_err(|e| e.context("cleaning up the bench namespaces"))?;
-    if ctx.global.json || args.json.is_some() {
+    if env.json || args.json.is_some() {
         let json = serde_json::to_string_pretty(&rows)
-            .map_err(|e| CliError::error(format!("cannot encode the results: {e}")))?;
+            .map_err(|e| BenchError::error(format!("cannot encode the results: {e}")))?;
         match args.json.as_deref() {
-            Some(path) if path != std::path::Path::new("-") => std::fs::write(path, json + "\n")
-                .map_err(|e| CliError::error(format!("cannot write {}: {e}", path.display())))?,
-            _ => output::print(&json),
+            Some(path) if path != std::path::Path::new("-") => {
+                std::fs::write(path, json + "\n").map_err(|e| {
+                    BenchError::error(format!("cannot write {}: {e}", path.display()))
+                })?;
+                Ok(String::new())
+            }
+            _ => Ok(json),
         }
     } else {
-        output::print(&report::render_throughput(&rows, b.plan.rounds));
+        Ok(report::render_throughput(&rows, b.plan.rounds))
     }
-    Ok(ExitCode::SUCCESS)
 }
 
 async fn only_phases(b: &Bench<'_>, phases: &[ThroughputPart]) -> Result<Vec<report::Comparison>> {
@@ -345,6 +388,10 @@ async fn only_phases(b: &Bench<'_>, phases: &[ThroughputPart]) -> Result<Vec<rep
 
 async fn phases(b: &Bench<'_>) -> Result<Report> {
     let plan = b.plan;
+    // What the machine was like before anything ran, printed at the top.
+    let load_average = invalidate::load_average();
+    b.progress.set("idle probe");
+    let idle_stalls = invalidate::idle_probe(b).await?;
     let mut throughput = Vec::new();
     let mut fail_safe_open = None;
     if plan.runs(Phase::Throughput) {
@@ -373,6 +420,11 @@ async fn phases(b: &Bench<'_>) -> Result<Report> {
     };
     let clear = if plan.runs(Phase::Clear) {
         Some(clear::run(b).await?)
+    } else {
+        None
+    };
+    let sweep = if plan.runs(Phase::Sweep) {
+        Some(sweep::run(b).await?)
     } else {
         None
     };
@@ -406,7 +458,7 @@ async fn phases(b: &Bench<'_>) -> Result<Report> {
         None
     };
     Ok(Report::new(
-        b.describe().await?,
+        b.describe(load_average, idle_stalls).await?,
         report::Sections {
             throughput,
             invalidation,
@@ -416,27 +468,26 @@ async fn phases(b: &Bench<'_>) -> Result<Report> {
             keyspaces,
             edges,
             clear,
+            sweep,
         },
     ))
 }
 
-fn emit(report: &Report, args: &BenchArgs, json_flag: bool) -> Result<()> {
+fn emit(report: &Report, args: &BenchArgs, json_flag: bool) -> Result<String> {
     let to_stdout = json_flag || args.json.as_deref() == Some(std::path::Path::new("-"));
     let json = serde_json::to_string_pretty(report)
-        .map_err(|e| CliError::error(format!("cannot encode the results: {e}")))?;
+        .map_err(|e| BenchError::error(format!("cannot encode the results: {e}")))?;
     if to_stdout {
-        output::print(&json);
-        return Ok(());
+        return Ok(json);
     }
-    output::print(&report.render());
     if let Some(dir) = &args.report {
         write_report(report, &json, dir)?;
     }
     if let Some(path) = &args.json {
         std::fs::write(path, json + "\n")
-            .map_err(|e| CliError::error(format!("cannot write {}: {e}", path.display())))?;
+            .map_err(|e| BenchError::error(format!("cannot write {}: {e}", path.display())))?;
     }
-    Ok(())
+    Ok(report.render())
 }
 
 /// `--report DIR`: the tables as Markdown, the JSON, and a chart per
@@ -445,10 +496,10 @@ fn write_report(report: &Report, json: &str, dir: &std::path::Path) -> Result<()
     let write = |name: &str, text: &str| {
         let path = dir.join(name);
         std::fs::write(&path, text)
-            .map_err(|e| CliError::error(format!("cannot write {}: {e}", path.display())))
+            .map_err(|e| BenchError::error(format!("cannot write {}: {e}", path.display())))
     };
     std::fs::create_dir_all(dir)
-        .map_err(|e| CliError::error(format!("cannot create {}: {e}", dir.display())))?;
+        .map_err(|e| BenchError::error(format!("cannot create {}: {e}", dir.display())))?;
     let mut md = String::from("# tagcache bench report\n\n```text\n");
     md += &report.render();
     md += "```\n\n## Stalls during invalidation\n\n";
@@ -512,7 +563,7 @@ impl<'a> Bench<'a> {
         let raw = client
             .get_multiplexed_async_connection_with_config(&config)
             .await
-            .map_err(|e| CliError::error(format!("cannot connect to {}: {e}", target.shown())))?;
+            .map_err(|e| BenchError::error(format!("cannot connect to {}: {e}", target.shown())))?;
         let slowlog = if target.is_private() {
             Some(SlowLog::enable(&raw).await?)
         } else {
@@ -531,7 +582,18 @@ impl<'a> Bench<'a> {
 
     /// A tagcache handle on one of the bench's namespaces.
     async fn cache(&self, namespace: &str) -> Result<tagcache::Cache> {
+        self.cache_with(namespace, tagcache::WritePath::default())
+            .await
+    }
+
+    /// [`Bench::cache`] writing through `path`.
+    async fn cache_with(
+        &self,
+        namespace: &str,
+        path: tagcache::WritePath,
+    ) -> Result<tagcache::Cache> {
         Ok(tagcache::Cache::builder(self.target.url())
+            .write_path(path)
             .namespace(namespace)
             .auto_sweep(None)
             // The bench deletes what it writes; a user's eviction policy
@@ -561,9 +623,15 @@ impl<'a> Bench<'a> {
         Ok(Run::new(ops, elapsed, before.cost_until(&after, sent, ops)))
     }
 
-    async fn describe(&self) -> Result<report::Setup> {
+    async fn describe(
+        &self,
+        load_average: Option<[f64; 3]>,
+        idle_stalls: probe::Stalls,
+    ) -> Result<report::Setup> {
         let wl = &self.plan.workload;
         Ok(report::Setup {
+            load_average,
+            idle_stalls,
             redis_version: server::version(&self.raw).await?,
             server: self.target.shown(),
             entries: self.plan.entries,

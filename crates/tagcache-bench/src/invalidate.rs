@@ -30,7 +30,7 @@ use super::server::{self, Cost};
 use super::slow::Slowdown;
 use super::writes::load;
 use super::{Bench, TTL};
-use crate::error::{CliError, Result};
+use crate::error::{BenchError, Result};
 
 /// The tag every entry of this phase carries (tag 0).
 const INVALIDATED: &str = "inv:all";
@@ -381,7 +381,7 @@ impl InvalidationReport {
 }
 
 /// `/proc/loadavg`, when there is one.
-fn load_average() -> Option<[f64; 3]> {
+pub(super) fn load_average() -> Option<[f64; 3]> {
     let text = std::fs::read_to_string("/proc/loadavg").ok()?;
     let mut it = text.split_whitespace().map(|v| v.parse::<f64>().ok());
     Some([it.next()??, it.next()??, it.next()??])
@@ -391,7 +391,7 @@ fn load_average() -> Option<[f64; 3]> {
 /// Lua scripts and tagcache again on the slowed server).
 pub async fn run(b: &Bench<'_>) -> Result<InvalidationReport> {
     if b.plan.slow_server && !b.target.is_private() {
-        return Err(CliError::error(
+        return Err(BenchError::error(
             "--slow-server needs the bench's private redis-server (drop --url)",
         ));
     }
@@ -415,7 +415,7 @@ pub async fn run(b: &Bench<'_>) -> Result<InvalidationReport> {
             b.progress.set("invalidation: idle probe, server slowed");
             let idle = idle_probe(b).await?;
             let slowed_runs = all_rounds(b, &SLOWED, true).await?;
-            Ok::<_, CliError>((idle, slowed_runs))
+            Ok::<_, BenchError>((idle, slowed_runs))
         }
         .await;
         slowdown.stop()?;
@@ -471,10 +471,10 @@ pub async fn run(b: &Bench<'_>) -> Result<InvalidationReport> {
 }
 
 /// Half a second of probing an idle server.
-async fn idle_probe(b: &Bench<'_>) -> Result<Stalls> {
+pub(super) async fn idle_probe(b: &Bench<'_>) -> Result<Stalls> {
     let probe = Probe::start(&b.client)?;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    probe.stop().await
+    Ok(probe.stop().await?)
 }
 
 /// Every strategy of `strategies`, `--rounds` times; the median round of

@@ -1,0 +1,241 @@
+//! The sweep's stall bound: `Cache::prune()` over indexes full of members
+//! to remove, with the PING probe running, on a normal and (with
+//! `--slow-server`) a slowed server. Two cases, on fresh entries written by
+//! tagcache (keys `item:<i>`, the bench's tags):
+//!
+//! - `expired`: every entry expired (TTL 1 s, then a wait), so every index
+//!   member is due for the expiry trim (`sweep_tag.lua`);
+//! - `gone`: every entry deleted behind tagcache's back (raw `UNLINK`
+//!   before the probe starts), so every member is found by the check for
+//!   members whose entry is gone (`sweep_gone.lua`, one `EXISTS` each).
+//!
+//! Both scripts are paced by the Redis time they report (`pace.rs` in the
+//! library), so the longest stall should stay near the per-call budget
+//! (~2 ms, doubled on the slowed server) whatever the number of members.
+
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tagcache::SetOptions;
+
+use super::layout::{Footprint, Keys, Space};
+use super::probe::{Probe, Stalls};
+use super::report::Goal;
+use super::server;
+use super::slow::Slowdown;
+use super::writes::load;
+use super::Bench;
+use crate::error::{BenchError, Result};
+
+/// TTL of the `expired` case's entries.
+const SHORT_TTL: Duration = Duration::from_secs(1);
+/// TTL of the `gone` case's entries (they are deleted, not expired).
+const LONG_TTL: Duration = Duration::from_secs(3600);
+
+/// One prune.
+#[derive(Debug, Clone, Serialize)]
+pub struct SweepRun {
+    /// `expired` or `gone`.
+    pub case: &'static str,
+    /// On the slowed server.
+    pub slowed: bool,
+    /// Entries written (all of them expired or deleted).
+    pub entries: u64,
+    /// Members the prune removed (expired, or whose entry was gone).
+    pub members_removed: u64,
+    /// Wall time, milliseconds.
+    pub wall_ms: f64,
+    /// Members removed per second.
+    pub members_per_sec: f64,
+    /// Redis time (usec of the commands sent) per member removed, µs.
+    pub server_usec_per_member: f64,
+    /// What the PING probe saw.
+    pub stalls: Stalls,
+}
+
+/// The phase's results.
+#[derive(Debug, Clone, Serialize)]
+pub struct SweepReport {
+    /// The machine's load average (1, 5, 15 min) when the phase began.
+    pub load_average: Option<[f64; 3]>,
+    /// What the probe saw with the server idle.
+    pub idle_stalls: Stalls,
+    /// The same with the server slowed (`--slow-server`).
+    pub slowed_idle_stalls: Option<Stalls>,
+    /// One per case (and per condition).
+    pub runs: Vec<SweepRun>,
+    /// Stall goals (longest ≤ 10 ms, p99 ≤ 5 ms, normal and slowed).
+    pub goals: Vec<Goal>,
+}
+
+impl SweepReport {
+    /// The runs, in words (printed as the phase's section).
+    pub fn render(&self) -> String {
+        let mut out = String::from(
+            "\n\nThe sweep (Cache::prune) with every member due; PING probe every 1 ms",
+        );
+        if let Some([a, b, c]) = self.load_average {
+            out += &format!("\n  load average {a:.2} {b:.2} {c:.2}");
+        }
+        let idle = |s: &Stalls| format!("longest {:.1} ms, p99 {:.1} ms", s.longest_ms, s.p99_ms);
+        out += &format!("\n  idle server: {}", idle(&self.idle_stalls));
+        if let Some(s) = &self.slowed_idle_stalls {
+            out += &format!("; idle slowed server: {}", idle(s));
+        }
+        for r in &self.runs {
+            out += &format!(
+                "\n  {:<7} {:<7} {} entries: {} members removed in {:.0} ms ({:.0}/s), \
+                 {:.2} µs of Redis time per member; stalls: longest {:.1} ms, p99 {:.1} ms",
+                r.case,
+                if r.slowed { "slowed" } else { "normal" },
+                r.entries,
+                r.members_removed,
+                r.wall_ms,
+                r.members_per_sec,
+                r.server_usec_per_member,
+                r.stalls.longest_ms,
+                r.stalls.p99_ms
+            );
+        }
+        out
+    }
+}
+
+/// Both cases, and again on the slowed server with `--slow-server`.
+pub async fn run(b: &Bench<'_>) -> Result<SweepReport> {
+    if b.plan.slow_server && !b.target.is_private() {
+        return Err(BenchError::error(
+            "--slow-server needs the bench's private redis-server (drop --url)",
+        ));
+    }
+    let n = b.plan.clear_entries;
+    let load_average = super::invalidate::load_average();
+    b.progress.set("sweep: idle probe");
+    let idle_stalls = super::invalidate::idle_probe(b).await?;
+    let mut runs = vec![
+        once(b, Case::Expired, n, false).await?,
+        once(b, Case::Gone, n, false).await?,
+    ];
+    let mut slowed_idle_stalls = None;
+    if b.plan.slow_server {
+        let slowdown = Slowdown::start(&b.raw).await?;
+        let measured = async {
+            b.progress.set("sweep: idle probe, server slowed");
+            let idle = super::invalidate::idle_probe(b).await?;
+            let expired = once(b, Case::Expired, n, true).await?;
+            let gone = once(b, Case::Gone, n, true).await?;
+            Ok::<_, BenchError>((idle, expired, gone))
+        }
+        .await;
+        slowdown.stop()?;
+        let (idle, expired, gone) = measured?;
+        slowed_idle_stalls = Some(idle);
+        runs.push(expired);
+        runs.push(gone);
+    }
+    let mut goals = Vec::new();
+    for slowed in [false, true] {
+        let worst = runs
+            .iter()
+            .filter(|r| r.slowed == slowed)
+            .map(|r| r.stalls)
+            .reduce(|x, y| Stalls {
+                pings: x.pings + y.pings,
+                longest_ms: x.longest_ms.max(y.longest_ms),
+                p99_ms: x.p99_ms.max(y.p99_ms),
+            });
+        let Some(w) = worst else { continue };
+        let (longest, p99) = if slowed {
+            ("sweep_slowed_longest_stall_ms", "sweep_slowed_p99_stall_ms")
+        } else {
+            ("sweep_longest_stall_ms", "sweep_p99_stall_ms")
+        };
+        goals.push(Goal::at_most(longest, 10.0, "ms").check(w.longest_ms));
+        goals.push(Goal::at_most(p99, 5.0, "ms").check(w.p99_ms));
+    }
+    Ok(SweepReport {
+        load_average,
+        idle_stalls,
+        slowed_idle_stalls,
+        runs,
+        goals,
+    })
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Case {
+    Expired,
+    Gone,
+}
+
+async fn once(b: &Bench<'_>, case: Case, n: u64, slowed: bool) -> Result<SweepRun> {
+    let (id, short) = match case {
+        Case::Expired => ("expired", "sx"),
+        Case::Gone => ("gone", "sg"),
+    };
+    let suffix = format!("{short}{}", u8::from(slowed));
+    let wl = &b.plan.inv_workload;
+    let space = Space::new(b.plan.namespace(&suffix));
+    let fp = Footprint {
+        space: space.clone(),
+        entries: n,
+        keys: Keys::Items,
+        tags: wl.tag_set(n, None),
+    };
+    b.janitor.track(&fp);
+    let cache = b.cache(space.name()).await?;
+    b.progress.set(format!("sweep: writing {n} entries ({id})"));
+    let ttl = match case {
+        Case::Expired => SHORT_TTL,
+        Case::Gone => LONG_TTL,
+    };
+    load(&cache, n, |i| {
+        let opts = SetOptions::new().ttl(ttl).tags(wl.tags_of(i, None));
+        (wl.value().to_vec(), opts)
+    })
+    .await?;
+    match case {
+        Case::Expired => tokio::time::sleep(SHORT_TTL + Duration::from_millis(300)).await,
+        Case::Gone => unlink_entries(b, &fp).await?,
+    }
+    b.progress.set(format!("sweep: prune ({id}, {n} entries)"));
+    let before = server::sample(&b.raw).await?;
+    let probe = Probe::start(&b.client)?;
+    let start = Instant::now();
+    let report = cache.prune().await;
+    let wall = start.elapsed();
+    let stalls = probe.stop().await?;
+    let report = report?;
+    let after = server::sample(&b.raw).await?;
+    b.janitor.wipe(&b.raw, &fp).await?;
+    // Expired entries are also deleted by Redis' own expiry meanwhile, so
+    // the check for gone entries may reach some of their members first.
+    let removed = report.members_removed + report.gone_members_removed;
+    let cost = before.cost_until(&after, &["evalsha", "zrange", "time"], removed);
+    let wall_s = wall.as_secs_f64().max(1e-9);
+    Ok(SweepRun {
+        case: id,
+        slowed,
+        entries: n,
+        members_removed: removed,
+        wall_ms: wall_s * 1000.0,
+        members_per_sec: removed as f64 / wall_s,
+        server_usec_per_member: cost.server_usec_per_op,
+        stalls,
+    })
+}
+
+/// Deletes the footprint's entries (not their indexes) with raw `UNLINK`s.
+async fn unlink_entries(b: &Bench<'_>, fp: &Footprint) -> Result<()> {
+    let mut conn = b.raw.clone();
+    let names: Vec<String> = (0..fp.entries)
+        .map(|i| fp.space.entry(&fp.keys.name(i)))
+        .collect();
+    for batch in names.chunks(1000) {
+        redis::cmd("UNLINK")
+            .arg(batch)
+            .query_async::<()>(&mut conn)
+            .await?;
+    }
+    Ok(())
+}

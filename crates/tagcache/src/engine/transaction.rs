@@ -1,0 +1,375 @@
+//! The transaction write path ([`WritePath::Transaction`]): a batch of
+//! entries written with `MULTI`/`EXEC` instead of a script call.
+//!
+//! On Redis 7.0 a command run inside a script costs several times what the
+//! same command costs sent directly, and a script call has a fixed cost of
+//! its own, so the common write — new keys, or rewrites that keep or add
+//! tags — goes as one transaction (one round trip):
+//!
+//! ```text
+//! MULTI
+//! SET <entry> <bytes> PXAT <expiry> GET     per entry
+//! ZADD <index> <expiry> <member> …          per index written (all its members)
+//! ZADD <registry> LT <expiry> <tag> …       per bucket
+//! INCR {<ns>.<b>}:l1                        per bucket: the announcement
+//! SPUBLISH {<ns>.<b>}:l1 <keys written>     (docs/l1.md)
+//! EXEC
+//! ```
+//!
+//! The expiry comes from the process's estimate of Redis' clock
+//! ([`crate::server::clock`]); the entry's `PXAT` and its index scores are the same
+//! number. `SET … GET` answers the old entry, so its tags are known exactly:
+//! when it carried a tag the new value lacks, [`unlink.lua`] removes the
+//! member from that index afterwards, if the entry does not carry the tag
+//! by then (see `docs/redis-layout.md`, *Write*, for what this second step
+//! means for listings). An old value of another type (`WRONGTYPE`: the
+//! `SET` failed, the rest ran) or a transaction Redis refused (`EXECABORT`,
+//! e.g. at maxmemory) sends those entries through `set.lua` instead, which
+//! overwrites and reports errors as before.
+//!
+//! [`unlink.lua`]: crate::scripts::SCRIPTS
+
+use std::collections::{BTreeMap, HashMap};
+
+use redis::Value;
+
+use crate::engine::core::Core;
+use crate::engine::write::WriteOp;
+use crate::error::{Error, ErrorKind, Result};
+use crate::layout::codec;
+use crate::layout::keys::KeySpace;
+use crate::options::WritePath;
+use crate::scripts::table::KeyTable;
+use crate::scripts::SCRIPTS;
+
+/// Values above this size go through `set.lua`: `SET … GET` returns the
+/// whole old value, which for large entries costs more than the script's
+/// 256-byte read of its header.
+pub(crate) const MAX_TRANSACTION_VALUE: usize = 64 << 10;
+
+/// A transaction ready to send, and where each entry's `SET` answers.
+pub(crate) struct Transaction {
+    /// `MULTI`, the commands, `EXEC` (a plain pipeline: every reply is
+    /// read, so a refused command is seen).
+    pub(crate) pipe: redis::Pipeline,
+    /// Position of each entry's `SET` in the `EXEC` reply.
+    sets: Vec<usize>,
+    /// Commands between `MULTI` and `EXEC`.
+    queued: usize,
+}
+
+/// One index's new members: (bucket, tag, [(expiry, member)]).
+type IndexEdges<'a> = (u16, &'a [u8], Vec<(u64, &'a [u8])>);
+
+/// Builds the transaction for `ops` (of one hash slot on a cluster), with
+/// expiries counted from `now_ms` (Redis' clock). The one place the
+/// transaction's commands are chosen: another command that must be atomic
+/// with the write (an announcement, say) goes here.
+pub(crate) fn build(space: &KeySpace, ops: &[&WriteOp], now_ms: u64) -> Transaction {
+    let mut pipe = redis::pipe();
+    pipe.cmd("MULTI");
+    let mut sets = Vec::with_capacity(ops.len());
+    // Edges grouped per index, in first-use order: (bucket, tag) -> members.
+    let mut slots: HashMap<(u16, &[u8]), usize> = HashMap::new();
+    let mut edges: Vec<IndexEdges<'_>> = Vec::new();
+    let mut queued = 0;
+    for op in ops {
+        let fresh = now_ms.saturating_add(op.ttl_ms);
+        let expiry = fresh.saturating_add(op.grace_ms);
+        let entry = space.entry(op.bucket, &op.key);
+        let cmd = pipe.cmd("SET").arg(entry);
+        if op.grace_ms > 0 {
+            cmd.arg(with_fresh_until(&op.value, fresh));
+        } else {
+            cmd.arg(op.value.as_slice());
+        }
+        cmd.arg("PXAT").arg(expiry).arg("GET");
+        sets.push(queued);
+        queued += 1;
+        for tag in &op.tags {
+            let at = *slots.entry((op.bucket, tag.as_slice())).or_insert_with(|| {
+                edges.push((op.bucket, tag.as_slice(), Vec::new()));
+                edges.len() - 1
+            });
+            edges[at].2.push((expiry, op.key.as_slice()));
+        }
+    }
+    // Per bucket, each index's lowest new expiry: ZADD LT keeps the
+    // registry score a lower bound of the index's next expiry, and files
+    // an index that was not filed.
+    let mut filings: BTreeMap<u16, Vec<(u64, &[u8])>> = BTreeMap::new();
+    for (bucket, tag, members) in &edges {
+        let cmd = pipe.cmd("ZADD").arg(space.tag(*bucket, tag));
+        let mut lowest = u64::MAX;
+        for (expiry, member) in members {
+            cmd.arg(*expiry).arg(*member);
+            lowest = lowest.min(*expiry);
+        }
+        queued += 1;
+        filings.entry(*bucket).or_default().push((lowest, tag));
+    }
+    for (bucket, tags) in filings {
+        let cmd = pipe.cmd("ZADD").arg(space.registry(bucket)).arg("LT");
+        for (expiry, tag) in tags {
+            cmd.arg(expiry).arg(tag);
+        }
+        queued += 1;
+    }
+    // The L1 tiers' announcement, inside the same transaction as the
+    // change (as every script makes its own).
+    let mut written: BTreeMap<u16, Vec<&[u8]>> = BTreeMap::new();
+    for op in ops {
+        written
+            .entry(op.bucket)
+            .or_default()
+            .push(op.key.as_slice());
+    }
+    for (bucket, keys) in written {
+        queued += crate::l1::announce::queue(
+            &mut pipe,
+            space,
+            bucket,
+            crate::l1::announce::Kind::Keys,
+            &keys,
+            now_ms.saturating_mul(1000),
+        );
+    }
+    pipe.cmd("EXEC");
+    pipe.ignore_errors();
+    Transaction { pipe, sets, queued }
+}
+
+/// An entry's bytes with its fresh-until field (after the tag section)
+/// set.
+fn with_fresh_until(value: &[u8], fresh: u64) -> Vec<u8> {
+    let mut out = value.to_vec();
+    if out.len() >= 6 {
+        let len = u32::from_be_bytes([out[2], out[3], out[4], out[5]]) as usize;
+        if let Some(field) = out.get_mut(6 + len..14 + len) {
+            field.copy_from_slice(&fresh.to_be_bytes());
+        }
+    }
+    out
+}
+
+/// Tags an old entry carried that the new one lacks (empty for a new key,
+/// a malformed old value — its tags cannot be read, as in `set.lua` — or
+/// a rewrite keeping its tags).
+fn lost_tags(old: &[u8], new: &WriteOp) -> Vec<Vec<u8>> {
+    let Ok(decoded) = codec::decode_entry(old) else {
+        return Vec::new();
+    };
+    let new_len = new
+        .value
+        .get(2..6)
+        .map_or(0, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize);
+    if new.value.get(6..6 + new_len) == Some(decoded.tag_section) {
+        return Vec::new();
+    }
+    let Ok(old_tags) = codec::parse_tags(decoded.tag_section) else {
+        return Vec::new();
+    };
+    old_tags
+        .into_iter()
+        .filter(|t| !new.tags.contains(t))
+        .collect()
+}
+
+impl Core {
+    /// Whether `op` may take the transaction path: that path is chosen,
+    /// the write is unguarded (fences need a script), no trim is asked, and
+    /// the value is small.
+    pub(crate) fn fits_transaction(&self, op: &WriteOp) -> bool {
+        self.limits.write_path == WritePath::Transaction
+            && op.since == 0
+            && self.limits.trim_limit == 0
+            && op.value.len() <= MAX_TRANSACTION_VALUE
+    }
+
+    /// Writes `ops` (of one hash slot on a cluster; batch-bounded by the
+    /// caller) in one transaction, then unlinks lost tags; entries the
+    /// transaction could not write go through `set.lua`, in order.
+    pub(crate) async fn write_transaction(&self, ops: &[&WriteOp]) -> Result<Vec<bool>> {
+        let now = self.clock.now_ms(&self.conn).await?;
+        let tx = build(&self.space, ops, now);
+        let replies: Value = self.conn.pipe(&tx.pipe).await?;
+        let exec = match replies {
+            Value::Array(mut all) if all.len() == tx.queued + 2 => all.pop(),
+            other => {
+                return Err(Error::new(
+                    ErrorKind::Protocol,
+                    format!("a write transaction answered {other:?}"),
+                ))
+            }
+        };
+        let results = match exec {
+            Some(Value::Array(r)) if r.len() == tx.queued => r,
+            // Refused before running (EXECABORT: a command was refused
+            // when queued, e.g. OOM at maxmemory; nothing ran): the script
+            // writes the batch and reports the reason.
+            _ => {
+                metrics::counter!("tagcache_write_fallbacks_total", "reason" => "refused")
+                    .increment(1);
+                return self.write_scripted(ops).await;
+            }
+        };
+        if results
+            .iter()
+            .enumerate()
+            .any(|(i, r)| matches!(r, Value::ServerError(_)) && !tx.sets.contains(&i))
+        {
+            // An index or registry key of another type (a foreign writer):
+            // the script reports it as it always did.
+            metrics::counter!("tagcache_write_fallbacks_total", "reason" => "index").increment(1);
+            return self.write_scripted(ops).await;
+        }
+        let mut again = Vec::new();
+        let mut unlinks: Vec<(&WriteOp, Vec<Vec<u8>>)> = Vec::new();
+        for (op, &at) in ops.iter().zip(&tx.sets) {
+            match &results[at] {
+                Value::Nil => {}
+                Value::BulkString(old) => {
+                    let lost = lost_tags(old, op);
+                    if !lost.is_empty() {
+                        unlinks.push((op, lost));
+                    }
+                }
+                // WRONGTYPE (another type at the entry key): the SET did
+                // not run; the script overwrites it.
+                _ => again.push(*op),
+            }
+        }
+        if !unlinks.is_empty() {
+            metrics::counter!("tagcache_write_unlinks_total").increment(unlinks.len() as u64);
+            self.unlink(&unlinks).await?;
+        }
+        if !again.is_empty() {
+            metrics::counter!("tagcache_write_fallbacks_total", "reason" => "entry")
+                .increment(again.len() as u64);
+            self.write_scripted(&again).await?;
+        }
+        Ok(vec![true; ops.len()])
+    }
+
+    /// Removes entries from the indexes of tags they lost, when they do not
+    /// carry them now (`unlink.lua`, one call).
+    async fn unlink(&self, lost: &[(&WriteOp, Vec<Vec<u8>>)]) -> Result<()> {
+        let mut table = KeyTable::new(&self.space);
+        let mut shapes = Vec::with_capacity(lost.len());
+        for (op, tags) in lost {
+            table.entry(op.bucket, &op.key);
+            let nums: Vec<usize> = tags.iter().map(|t| table.tag(op.bucket, t)).collect();
+            shapes.push(nums);
+        }
+        let mut call = table.call(&SCRIPTS.unlink, [b"", b""], &[]);
+        for ((op, _), nums) in lost.iter().zip(&shapes) {
+            call.arg(op.key.as_slice()).arg(nums.len());
+            for j in nums {
+                call.arg(*j);
+            }
+        }
+        let _removed: i64 = self.conn.run(&call).await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn op(key: &str, tags: &[&str], grace_ms: u64) -> WriteOp {
+        let tags: Vec<Vec<u8>> = tags.iter().map(|t| t.as_bytes().to_vec()).collect();
+        WriteOp {
+            key: key.as_bytes().to_vec(),
+            bucket: 0,
+            value: codec::encode_entry(
+                &tags,
+                b"v",
+                codec::Codec::Raw,
+                codec::Compression::default(),
+                grace_ms > 0,
+            ),
+            ttl_ms: 1000,
+            grace_ms,
+            tags,
+            since: 0,
+        }
+    }
+
+    fn words(pipe: &redis::Pipeline) -> Vec<String> {
+        let text = String::from_utf8_lossy(&pipe.get_packed_pipeline()).into_owned();
+        text.split("\r\n")
+            .filter(|l| !l.is_empty() && !l.starts_with('*') && !l.starts_with('$'))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Pins the commands of a two-entry transaction: one ZADD per index
+    /// with every member, one registry ZADD LT with each index's lowest
+    /// expiry.
+    #[test]
+    fn one_zadd_per_index_and_one_registry_filing() {
+        let space = KeySpace::new("ns", 1).unwrap();
+        let (a, b) = (op("a", &["x", "y"], 0), op("b", &["x"], 0));
+        let tx = build(&space, &[&a, &b], 5000);
+        let w = words(&tx.pipe);
+        assert_eq!(w[0], "MULTI");
+        assert_eq!(&w[1..3], ["SET", "{ns.0}:e:a"]);
+        assert_eq!(&w[4..7], ["PXAT", "6000", "GET"]);
+        assert_eq!(&w[7..9], ["SET", "{ns.0}:e:b"]);
+        let rest: Vec<&str> = w[13..].iter().map(String::as_str).collect();
+        assert_eq!(
+            rest,
+            [
+                "ZADD",
+                "{ns.0}:t:x",
+                "6000",
+                "a",
+                "6000",
+                "b",
+                "ZADD",
+                "{ns.0}:t:y",
+                "6000",
+                "a",
+                "ZADD",
+                "{ns.0}:reg",
+                "LT",
+                "6000",
+                "x",
+                "6000",
+                "y",
+                "INCR",
+                "{ns.0}:l1",
+                "SPUBLISH",
+                "{ns.0}:l1",
+                "k0 5000000\n\u{0}\u{1}a\u{0}\u{1}b",
+                "EXEC"
+            ]
+        );
+        assert_eq!(tx.sets, vec![0, 1]);
+        assert_eq!(tx.queued, 7);
+    }
+
+    #[test]
+    fn grace_sets_fresh_until_and_expiry_includes_it() {
+        let space = KeySpace::new("ns", 1).unwrap();
+        let g = op("g", &["x"], 500);
+        let tx = build(&space, &[&g], 5000);
+        let packed = tx.pipe.get_packed_pipeline();
+        let fresh = 6000u64.to_be_bytes();
+        assert!(packed.windows(8).any(|w| w == fresh));
+        assert!(words(&tx.pipe).iter().any(|w| w == "6500"));
+    }
+
+    #[test]
+    fn lost_tags_are_the_old_ones_the_new_value_lacks() {
+        let old = op("k", &["x", "y", "z"], 0);
+        let new = op("k", &["y", "w"], 0);
+        assert_eq!(
+            lost_tags(&old.value, &new),
+            vec![b"x".to_vec(), b"z".to_vec()]
+        );
+        assert!(lost_tags(&new.value, &new).is_empty());
+        assert!(lost_tags(b"\x07garbage", &new).is_empty());
+    }
+}

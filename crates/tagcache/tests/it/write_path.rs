@@ -1,0 +1,422 @@
+//! The two write paths (`WritePath::Transaction`, the default, and
+//! `WritePath::Script`): the same entries and edges whichever writes, in
+//! the corners where the transaction differs (it learns the old tags from
+//! `SET … GET` and unlinks lost tags in a second step; it falls back to
+//! the script for what it cannot do).
+
+use std::time::Duration;
+
+use tagcache::{Cache, SetOptions, WritePath};
+
+use crate::raw;
+use tagcache_testkit::RedisServer;
+
+const PATHS: [WritePath; 2] = [WritePath::Transaction, WritePath::Script];
+
+async fn cache_on(server: &RedisServer, path: WritePath) -> Cache {
+    crate::builder(server)
+        .write_path(path)
+        .build()
+        .await
+        .unwrap()
+}
+
+fn names(list: &[&str]) -> Vec<Vec<u8>> {
+    list.iter().map(|s| s.as_bytes().to_vec()).collect()
+}
+
+/// Every invariant of the layout holds for `keys` and `tags`.
+async fn assert_quiescent(server: &RedisServer, keys: &[&str], tags: &[&str]) {
+    let mut con = raw::connect(server).await;
+    let state = raw::snapshot(&mut con, "test", 1, &names(keys), &names(tags)).await;
+    if let Err(e) = state.check_quiescent() {
+        panic!("{e}");
+    }
+}
+
+async fn listed(cache: &Cache, tag: &str) -> Vec<String> {
+    let mut keys: Vec<String> = cache
+        .keys_with_tag(tag)
+        .collect()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| String::from_utf8(k).unwrap())
+        .collect();
+    keys.sort();
+    keys
+}
+
+/// Command counts since `before`.
+fn calls_since(
+    server: &RedisServer,
+    before: &std::collections::HashMap<String, u64>,
+) -> std::collections::HashMap<String, u64> {
+    server
+        .command_calls()
+        .into_iter()
+        .map(|(k, v)| {
+            let was = before.get(&k).copied().unwrap_or(0);
+            (k, v - was)
+        })
+        .filter(|(_, v)| *v > 0)
+        .collect()
+}
+
+#[tokio::test]
+async fn overwrites_with_fewer_more_and_different_tags_leave_exact_edges() {
+    for path in PATHS {
+        let server = RedisServer::start();
+        let cache = cache_on(&server, path).await;
+        let all = ["a", "b", "c", "d", "e"];
+        let steps: [&[&str]; 6] = [
+            &["a", "b"],
+            &["a"],
+            &["a", "c", "d"],
+            &["e"],
+            &[],
+            &["b", "a"],
+        ];
+        for tags in steps {
+            let opts = SetOptions::new().tags(tags.iter().copied());
+            cache.set_bytes("k", b"v", &opts).await.unwrap();
+            // A second key keeps every index alive, so emptied-index
+            // unfiling is seen on the keys that remain.
+            cache
+                .set_bytes("other", b"v", &SetOptions::new().tag("a"))
+                .await
+                .unwrap();
+            assert_quiescent(&server, &["k", "other"], &all).await;
+            for t in all {
+                let expect_k = tags.contains(&t);
+                let got = listed(&cache, t).await;
+                assert_eq!(
+                    got.contains(&"k".to_owned()),
+                    expect_k,
+                    "{path:?} {tags:?} {t}"
+                );
+            }
+        }
+        // Batched: one key twice in a batch, the later dropping a tag.
+        cache
+            .set_many_bytes([
+                ("k", b"1".to_vec(), SetOptions::new().tags(["c", "d"])),
+                ("k", b"2".to_vec(), SetOptions::new().tag("d")),
+                ("j", b"3".to_vec(), SetOptions::new().tag("c")),
+            ])
+            .await
+            .unwrap();
+        assert_quiescent(&server, &["k", "j", "other"], &all).await;
+        assert_eq!(listed(&cache, "c").await, ["j"]);
+        assert_eq!(cache.get_bytes("k").await.unwrap(), Some(b"2".to_vec()));
+    }
+}
+
+/// What each path sends: a new key or a rewrite keeping its tags is one
+/// MULTI/EXEC and no script; dropping a tag adds one `unlink.lua` call; the
+/// script path is one EVALSHA a write; never KEYS or SCAN.
+#[tokio::test]
+async fn commandstats_show_the_command_mix_of_each_path() {
+    let server = RedisServer::start();
+    let tx = cache_on(&server, WritePath::Transaction).await;
+    let before = server.command_calls();
+    for i in 0..10 {
+        let opts = SetOptions::new().tags(["a", "b"]);
+        tx.set_bytes(format!("k{i}"), b"v", &opts).await.unwrap();
+    }
+    let c = calls_since(&server, &before);
+    assert_eq!(c.get("exec"), Some(&10), "{c:?}");
+    assert_eq!(c.get("multi"), Some(&10), "{c:?}");
+    assert_eq!(c.get("set"), Some(&10), "{c:?}");
+    // Two tag indexes and the registry per write.
+    assert_eq!(c.get("zadd"), Some(&30), "{c:?}");
+    assert_eq!(c.get("evalsha"), None, "{c:?}");
+
+    let before = server.command_calls();
+    for i in 0..10 {
+        let opts = SetOptions::new().tags(["a", "b"]);
+        tx.set_bytes(format!("k{i}"), b"w", &opts).await.unwrap();
+    }
+    let c = calls_since(&server, &before);
+    assert_eq!(c.get("evalsha"), None, "rewrites keeping tags: {c:?}");
+
+    let before = server.command_calls();
+    for i in 0..10 {
+        let opts = SetOptions::new().tag("a");
+        tx.set_bytes(format!("k{i}"), b"w", &opts).await.unwrap();
+    }
+    let c = calls_since(&server, &before);
+    assert_eq!(
+        c.get("evalsha"),
+        Some(&10),
+        "one unlink per dropped tag set: {c:?}"
+    );
+    // One member per key, and the emptied index "b" out of the registry.
+    assert_eq!(c.get("zrem"), Some(&11), "{c:?}");
+    assert_eq!(tx.tag_len("b").await.unwrap(), 0);
+
+    let script = cache_on(&server, WritePath::Script).await;
+    let before = server.command_calls();
+    for i in 0..10 {
+        let opts = SetOptions::new().tags(["a", "b"]);
+        script
+            .set_bytes(format!("s{i}"), b"v", &opts)
+            .await
+            .unwrap();
+    }
+    let c = calls_since(&server, &before);
+    assert_eq!(c.get("evalsha"), Some(&10), "{c:?}");
+    assert_eq!(c.get("exec"), None, "{c:?}");
+
+    let all = server.command_calls();
+    assert!(!all.contains_key("keys"), "{all:?}");
+    assert!(!all.contains_key("scan"), "{all:?}");
+}
+
+#[tokio::test]
+async fn overwrite_of_a_malformed_entry_or_a_non_string_key() {
+    for path in PATHS {
+        let server = RedisServer::start();
+        let cache = cache_on(&server, path).await;
+        server.cmd::<()>(&[b"SET", b"{test.0}:e:bad", b"\x07not an entry"]);
+        server.cmd::<()>(&[b"HSET", b"{test.0}:e:hash", b"f", b"v"]);
+        server.cmd::<()>(&[b"RPUSH", b"{test.0}:e:list", b"x"]);
+        for key in ["bad", "hash", "list"] {
+            let opts = SetOptions::new().tags(["a", "b"]);
+            cache.set_bytes(key, b"v", &opts).await.unwrap();
+            assert_eq!(cache.get_bytes(key).await.unwrap(), Some(b"v".to_vec()));
+        }
+        // Batched: a non-string key written twice between new keys.
+        server.cmd::<()>(&[b"HSET", b"{test.0}:e:hash2", b"f", b"v"]);
+        cache
+            .set_many_bytes([
+                ("new", b"1".to_vec(), SetOptions::new().tag("b")),
+                ("hash2", b"2".to_vec(), SetOptions::new().tag("a")),
+                ("new2", b"3".to_vec(), SetOptions::new().tag("b")),
+            ])
+            .await
+            .unwrap();
+        assert_eq!(cache.get_bytes("hash2").await.unwrap(), Some(b"2".to_vec()));
+        let keys = ["bad", "hash", "list", "new", "hash2", "new2"];
+        assert_quiescent(&server, &keys, &["a", "b"]).await;
+        let a = listed(&cache, "a").await;
+        assert_eq!(a, ["bad", "hash", "hash2", "list"], "{path:?}");
+        let b = listed(&cache, "b").await;
+        assert_eq!(b, ["bad", "hash", "list", "new", "new2"], "{path:?}");
+    }
+}
+
+#[tokio::test]
+async fn grace_entries_are_written_alike_on_both_paths() {
+    for path in PATHS {
+        let server = RedisServer::start();
+        let cache = cache_on(&server, path).await;
+        let opts = SetOptions::new()
+            .tag("a")
+            .ttl(Duration::from_secs(10))
+            .grace(Duration::from_secs(5));
+        cache.set_bytes("g", b"v", &opts).await.unwrap();
+        let mut con = raw::connect(&server).await;
+        let state = raw::snapshot(&mut con, "test", 1, &names(&["g"]), &names(&["a"])).await;
+        state.check_quiescent().unwrap();
+        let e = state.entry(b"g").unwrap();
+        let len = u32::from_be_bytes([e.bytes[2], e.bytes[3], e.bytes[4], e.bytes[5]]) as usize;
+        let mut field = [0u8; 8];
+        field.copy_from_slice(&e.bytes[6 + len..14 + len]);
+        let fresh = u64::from_be_bytes(field) as i64;
+        assert_eq!(
+            e.expire_at - fresh,
+            5000,
+            "{path:?}: expiry = fresh-until + grace"
+        );
+        let left = e.expire_at - state.now_ms as i64;
+        assert!(
+            (14_000..=15_000).contains(&left),
+            "{path:?}: {left} ms left"
+        );
+        assert_eq!(cache.get_bytes("g").await.unwrap(), Some(b"v".to_vec()));
+    }
+}
+
+/// The transaction computes expiries from its estimate of Redis' clock:
+/// never later than asked, and the index scores the same number.
+#[tokio::test]
+async fn transaction_expiry_is_never_later_than_asked() {
+    let server = RedisServer::start();
+    let cache = cache_on(&server, WritePath::Transaction).await;
+    for i in 0..20 {
+        let opts = SetOptions::new().tag("a").ttl(Duration::from_secs(10));
+        cache.set_bytes(format!("k{i}"), b"v", &opts).await.unwrap();
+        let pttl: i64 = server.cmd(&[b"PTTL", format!("{{test.0}}:e:k{i}").as_bytes()]);
+        assert!((9_000..=10_000).contains(&pttl), "{pttl}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let keys: Vec<String> = (0..20).map(|i| format!("k{i}")).collect();
+    let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+    assert_quiescent(&server, &keys, &["a"]).await;
+}
+
+/// A large old value comes back whole from `SET … GET`: its tags are
+/// still read exactly. (Large new values go through the script.)
+#[tokio::test]
+async fn overwrite_of_a_large_old_value_unlinks_its_lost_tags() {
+    let server = RedisServer::start();
+    let cache = crate::builder(&server)
+        .compression(tagcache::Compression::none())
+        .build()
+        .await
+        .unwrap();
+    let big = vec![7u8; 1 << 20];
+    let many: Vec<String> = (0..300).map(|i| format!("long-tag-name-{i:04}")).collect();
+    cache
+        .set_bytes("k", &big, &SetOptions::new().tags(&many))
+        .await
+        .unwrap();
+    let before = server.command_calls();
+    cache
+        .set_bytes("k", b"small", &SetOptions::new().tag("long-tag-name-0001"))
+        .await
+        .unwrap();
+    let c = calls_since(&server, &before);
+    assert_eq!(c.get("exec"), Some(&1), "{c:?}");
+    assert_eq!(c.get("evalsha"), Some(&1), "{c:?}");
+    let tags: Vec<&str> = many.iter().map(String::as_str).collect();
+    assert_quiescent(&server, &["k"], &tags).await;
+    assert_eq!(cache.tag_len("long-tag-name-0000").await.unwrap(), 0);
+    assert_eq!(cache.tag_len("long-tag-name-0001").await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn thousands_of_tags_are_written_and_dropped_exactly() {
+    for path in PATHS {
+        let server = RedisServer::start();
+        let cache = cache_on(&server, path).await;
+        let many: Vec<String> = (0..4000).map(|i| format!("t{i}")).collect();
+        cache
+            .set_bytes("k", b"v", &SetOptions::new().tags(&many))
+            .await
+            .unwrap();
+        cache
+            .set_bytes("j", b"v", &SetOptions::new().tags(&many[..10]))
+            .await
+            .unwrap();
+        assert_eq!(cache.tags("k").await.unwrap().map(|t| t.len()), Some(4000));
+        cache
+            .set_bytes("k", b"w", &SetOptions::new().tags(&many[3990..]))
+            .await
+            .unwrap();
+        let tags: Vec<&str> = many.iter().map(String::as_str).collect();
+        assert_quiescent(&server, &["k", "j"], &tags).await;
+        assert_eq!(cache.tag_len("t5").await.unwrap(), 1, "{path:?}");
+        assert_eq!(cache.tag_len("t100").await.unwrap(), 0, "{path:?}");
+        assert_eq!(cache.tag_len("t3995").await.unwrap(), 1, "{path:?}");
+        // Emptied indexes are unfiled: 10 tags of j + 10 of k remain.
+        let reg: u64 = server.cmd(&[b"ZCARD", b"{test.0}:reg"]);
+        assert_eq!(reg, 20, "{path:?}");
+    }
+}
+
+/// The window between the transaction and its unlink (or a process killed
+/// in it): the entry no longer carries a tag its old index still lists.
+/// Invalidating that tag must not delete the entry; the next write of the
+/// key, or its expiry, removes the stale member.
+#[tokio::test]
+async fn a_stale_edge_left_between_the_two_steps_never_deletes_the_entry() {
+    let server = RedisServer::start();
+    let cache = crate::cache(&server).await;
+    cache
+        .set_bytes("k", b"v", &SetOptions::new().tags(["old", "keep"]))
+        .await
+        .unwrap();
+    cache
+        .set_bytes("model", b"w", &SetOptions::new().tag("keep"))
+        .await
+        .unwrap();
+    // What the transaction leaves before unlink.lua runs: the entry's new
+    // bytes (tag "keep" only), its member still in t:old.
+    let bytes: Vec<u8> = server.cmd(&[b"GET", b"{test.0}:e:model"]);
+    server.cmd::<()>(&[b"SET", b"{test.0}:e:k", &bytes, b"KEEPTTL"]);
+    assert_eq!(cache.tag_len("old").await.unwrap(), 1);
+    assert_eq!(cache.invalidate_tag("old").await.unwrap(), 0);
+    assert_eq!(cache.get_bytes("k").await.unwrap(), Some(b"w".to_vec()));
+    assert_eq!(cache.tag_len("old").await.unwrap(), 0);
+    assert_quiescent(&server, &["k", "model"], &["old", "keep"]).await;
+}
+
+#[tokio::test]
+async fn the_script_path_and_guarded_stores_run_set_lua() {
+    let server = RedisServer::start();
+    let cache = crate::cache(&server).await;
+    let before = server.command_calls();
+    let got = cache
+        .get_or_compute("rt", &SetOptions::new().tag("a"), || async {
+            Ok::<_, std::convert::Infallible>(5u32)
+        })
+        .await
+        .unwrap();
+    assert_eq!(got.value, 5);
+    let c = calls_since(&server, &before);
+    assert_eq!(c.get("evalsha"), Some(&1), "{c:?}");
+    assert_eq!(c.get("exec"), None, "{c:?}");
+    let trimmed = crate::builder(&server).trim_limit(4).build().await.unwrap();
+    let before = server.command_calls();
+    trimmed
+        .set_bytes("t", b"v", &SetOptions::new().tag("a"))
+        .await
+        .unwrap();
+    let c = calls_since(&server, &before);
+    assert_eq!(
+        c.get("evalsha"),
+        Some(&1),
+        "a trim limit needs the script: {c:?}"
+    );
+    assert_quiescent(&server, &["rt", "t"], &["a"]).await;
+}
+
+/// At maxmemory Redis refuses the transaction as a whole (`EXECABORT`:
+/// its `SET` was refused when queued): the script path then reports
+/// `OutOfMemory`, and the old entry and its edges are untouched. (Writes
+/// that keep their tags: one that drops a tag may succeed, as it always
+/// did, because `set.lua` removes the old edge first and Redis lets a
+/// script that already freed memory go on.)
+#[tokio::test]
+async fn a_full_redis_refuses_the_whole_transaction() {
+    let server = RedisServer::start_with(&["--maxmemory-policy", "noeviction"]);
+    let cache = cache_on(&server, WritePath::Transaction).await;
+    let value: Vec<u8> = (0..2000u64)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    let keys: Vec<String> = (0..200).map(|i| format!("k{i}")).collect();
+    for k in &keys {
+        cache
+            .set_bytes(k, &value, &SetOptions::new().tag("a"))
+            .await
+            .unwrap();
+    }
+    let info: String = server.cmd(&[b"INFO", b"memory"]);
+    let used: u64 = info
+        .lines()
+        .find_map(|l| l.strip_prefix("used_memory:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap();
+    let limit = (used / 2).to_string();
+    server.cmd::<()>(&[b"CONFIG", b"SET", b"maxmemory", limit.as_bytes()]);
+    let e = cache
+        .set_bytes("k1", b"new", &SetOptions::new().tag("a"))
+        .await
+        .unwrap_err();
+    assert!(e.is_out_of_memory(), "{e:?}");
+    let e = cache
+        .set_many_bytes([
+            ("k2", b"x".to_vec(), SetOptions::new().tag("a")),
+            ("fresh", b"y".to_vec(), SetOptions::new().tag("b")),
+        ])
+        .await
+        .unwrap_err();
+    assert!(e.is_out_of_memory(), "{e:?}");
+    assert_eq!(cache.get_bytes("k1").await.unwrap(), Some(value.clone()));
+    assert_eq!(cache.tag_len("b").await.unwrap(), 0);
+    let mut all: Vec<&str> = keys.iter().map(String::as_str).collect();
+    all.push("fresh");
+    assert_quiescent(&server, &all, &["a", "b"]).await;
+}
