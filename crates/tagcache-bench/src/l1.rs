@@ -1,9 +1,10 @@
 //! The L1 tier (docs/l1.md): `get_bytes` served from the L1 against `GET`
 //! with the same calls in flight (throughput, and the L1 hit's p50/p99
 //! latency), and the Redis time the announcements add to single writes:
-//! the `INCR` and `SPUBLISH` each changing script ends with, as a share of
-//! the scripts' own time (`INFO commandstats` counts commands run inside a
-//! script under their own names, and the script's time includes theirs).
+//! the `INCR` and `SPUBLISH` each write's transaction (or script) carries,
+//! as a share of the writes' own time (`INFO commandstats` counts commands
+//! run inside a transaction or a script under their own names, and the
+//! `EXEC`'s or script's time includes theirs).
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -56,7 +57,10 @@ pub async fn run(b: &Bench<'_>, kept: &Kept) -> Result<Vec<Comparison>> {
     rewrite(b, &cache).await?;
     let after = server::sample(&b.raw).await?;
     let usec = |name: &str| before.usec_until(&after, name) as f64;
-    let share = (usec("incr") + usec("spublish")) / usec("evalsha").max(1.0);
+    // A transaction's EXEC and a script's EVALSHA each include the time
+    // of the commands they run.
+    let share =
+        (usec("incr") + usec("spublish")) / (usec("exec") + usec("evalsha")).max(1.0);
     Ok(vec![
         Comparison::new(
             "l1_get",
@@ -75,13 +79,14 @@ pub async fn run(b: &Bench<'_>, kept: &Kept) -> Result<Vec<Comparison>> {
             "announce_share",
             format!("INCR + SPUBLISH inside {n} set_bytes, {c} in flight"),
             writes,
-            "the scripts' Redis time".to_owned(),
+            "the writes' Redis time (EXEC + EVALSHA)".to_owned(),
             writes,
             None,
         )
         .with_ratio(
             share,
-            "Redis time of INCR + SPUBLISH over EVALSHA's (INFO commandstats)".to_owned(),
+            "Redis time of INCR + SPUBLISH over EXEC's + EVALSHA's (INFO commandstats)"
+                .to_owned(),
             Goal::at_most("announce_share", 0.10, ""),
         ),
     ])
