@@ -52,9 +52,8 @@ pub async fn run(b: &Bench<'_>, kept: &Kept) -> Result<Vec<Comparison>> {
     let stats = cache.l1_stats().unwrap_or_default();
 
     b.progress.set("l1: announcement share of a write");
-    let writes = Run::default();
     let before = server::sample(&b.raw).await?;
-    rewrite(b, &cache).await?;
+    let writes = b.measure(&["exec", "evalsha"], n, rewrite(b, &cache)).await?;
     let after = server::sample(&b.raw).await?;
     let usec = |name: &str| before.usec_until(&after, name) as f64;
     // A transaction's EXEC and a script's EVALSHA each include the time

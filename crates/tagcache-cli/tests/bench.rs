@@ -83,6 +83,8 @@ fn bench_runs_on_a_private_server_and_writes_json() {
         "get",
         "get_vs_managed",
         "get_many",
+        "l1_get",
+        "announce_share",
         "fail_safe_get",
         "fail_safe_set",
     ] {
@@ -315,6 +317,8 @@ fn bench_only_runs_the_chosen_phases() {
             "get",
             "get_vs_managed",
             "get_many",
+            "l1_get",
+            "announce_share",
             "fail_safe_get",
             "fail_safe_set"
         ]
