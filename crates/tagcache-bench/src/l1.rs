@@ -53,13 +53,14 @@ pub async fn run(b: &Bench<'_>, kept: &Kept) -> Result<Vec<Comparison>> {
 
     b.progress.set("l1: announcement share of a write");
     let before = server::sample(&b.raw).await?;
-    let writes = b.measure(&["exec", "evalsha"], n, rewrite(b, &cache)).await?;
+    let writes = b
+        .measure(&["exec", "evalsha"], n, rewrite(b, &cache))
+        .await?;
     let after = server::sample(&b.raw).await?;
     let usec = |name: &str| before.usec_until(&after, name) as f64;
     // A transaction's EXEC and a script's EVALSHA each include the time
     // of the commands they run.
-    let share =
-        (usec("incr") + usec("spublish")) / (usec("exec") + usec("evalsha")).max(1.0);
+    let share = (usec("incr") + usec("spublish")) / (usec("exec") + usec("evalsha")).max(1.0);
     Ok(vec![
         Comparison::new(
             "l1_get",

@@ -367,22 +367,22 @@ impl L1 {
         }
     }
 
-    fn now_ms(&self) -> u64 {
-        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    fn ms_at(&self, at: Instant) -> u64 {
+        u64::try_from(at.duration_since(self.epoch).as_millis()).unwrap_or(u64::MAX)
     }
 
     /// The listener has just applied every announcement up to each
     /// bucket's counter.
     pub(crate) fn confirm(&self) {
         self.confirmed_ms
-            .store(self.now_ms().max(1), Ordering::Release);
+            .store(self.ms_at(Instant::now()).max(1), Ordering::Release);
     }
 
     /// Whether the last confirmation is recent enough to serve.
-    fn confirmed_recently(&self) -> bool {
+    fn confirmed_recently(&self, now: Instant) -> bool {
         let at = self.confirmed_ms.load(Ordering::Acquire);
         let limit = u64::try_from(2 * self.options.check_period.as_millis()).unwrap_or(u64::MAX);
-        at > 0 && self.now_ms().saturating_sub(at) <= limit
+        at > 0 && self.ms_at(now).saturating_sub(at) <= limit
     }
 
     pub(crate) fn options(&self) -> &L1Options {
@@ -406,17 +406,19 @@ impl L1 {
             }
             return self.miss();
         }
-        if !redis_down {
+        // (Read before written: the hit path writes no shared line.)
+        if !redis_down && self.circuit_dropped.load(Ordering::Relaxed) {
             self.circuit_dropped.store(false, Ordering::Release);
         }
+        let now = Instant::now();
         let lenient = redis_down && self.options.serve_while_down;
-        if !lenient && !self.confirmed_recently() {
+        if !lenient && !self.confirmed_recently(now) {
             return self.miss();
         }
         let Some(slot) = self.cache.get(key).await else {
             return self.miss();
         };
-        let valid = slot.expires > Instant::now() && {
+        let valid = slot.expires > now && {
             let st = self.read_state();
             let b = &st.buckets[usize::from(bucket)];
             (b.synced || lenient) && st.current(b, key, &slot.tags, slot.gen, slot.seen)
@@ -700,14 +702,16 @@ impl State {
         if bucket.floor > gen {
             return false;
         }
-        if self.keys.get(key).is_some_and(|m| m.covers(gen, seen)) {
+        // (Empty maps are skipped: no key hashing on a quiet cache.)
+        if !self.keys.is_empty() && self.keys.get(key).is_some_and(|m| m.covers(gen, seen)) {
             return false;
         }
-        !tags.iter().any(|t| {
-            self.tags
-                .get(t.as_slice())
-                .is_some_and(|m| m.covers(gen, seen))
-        })
+        self.tags.is_empty()
+            || !tags.iter().any(|t| {
+                self.tags
+                    .get(t.as_slice())
+                    .is_some_and(|m| m.covers(gen, seen))
+            })
     }
 }
 
