@@ -440,3 +440,61 @@ async fn both_write_paths_reach_the_l1_in_sequence() {
     assert_eq!(s.dropped_by_gap, 0, "{s:?}");
     assert!(s.announcements >= 20, "{s:?}");
 }
+
+/// Several buckets: one channel and one counter each; a gap in one bucket
+/// drops that bucket only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_bucket_is_announced_and_checked_on_its_own() {
+    let server = RedisServer::start();
+    let writer = crate::builder(&server).buckets(4).build().await.unwrap();
+    let reader = crate::builder(&server)
+        .adopt_buckets()
+        .l1(L1Options::new().check_period(Duration::from_millis(50)))
+        .build()
+        .await
+        .unwrap();
+    wait_synced(&reader).await;
+    let keys: Vec<String> = (0..40).map(|i| format!("k{i}")).collect();
+    for k in &keys {
+        writer
+            .set(k, &1, &SetOptions::new().tag("t"))
+            .await
+            .unwrap();
+    }
+    until(true, || async {
+        reader.l1_stats().unwrap().announcements >= 4
+    })
+    .await;
+    for k in &keys {
+        assert_eq!(reader.get::<i32>(k).await.unwrap(), Some(1));
+    }
+    let counters: Vec<u64> = (0..4)
+        .map(|b| {
+            server
+                .cmd::<Option<u64>>(&[b"GET", format!("{{test.{b}}}:l1").as_bytes()])
+                .unwrap_or(0)
+        })
+        .collect();
+    assert!(
+        counters.iter().all(|c| *c >= 1),
+        "every bucket announced: {counters:?}"
+    );
+    // A silent loss in bucket 2 drops bucket 2 only.
+    server.cmd::<()>(&[b"INCR", b"{test.2}:l1"]);
+    until(true, || async {
+        reader.l1_stats().unwrap().dropped_by_gap >= 1
+    })
+    .await;
+    let hits = reader.l1_stats().unwrap().hits;
+    for k in &keys {
+        assert_eq!(reader.get::<i32>(k).await.unwrap(), Some(1));
+    }
+    let s = reader.l1_stats().unwrap();
+    assert_eq!(s.dropped_by_gap, 1, "{s:?}");
+    assert!(s.hits - hits >= 20 && s.hits - hits < 40, "{s:?}");
+    // An invalidation reaches every bucket.
+    assert_eq!(writer.invalidate_tag("t").await.unwrap(), 40);
+    for k in &keys {
+        until(None, || async { reader.get::<i32>(k).await.unwrap() }).await;
+    }
+}
