@@ -12,15 +12,13 @@
 //! For each: wall time, entries per second, Redis time per entry and the
 //! longest wait the PING probe saw.
 
-use std::time::Instant;
-
 use serde::Serialize;
 use tagcache::{Cache, SetOptions};
 
 use super::census::{self, Census};
 use super::layout::{Footprint, Keys, Space};
-use super::probe::{Probe, Stalls};
-use super::server;
+use super::measure::{measure, median_round, Round};
+use super::probe::Stalls;
 use super::writes::load;
 use super::{Bench, TTL};
 use crate::error::Result;
@@ -197,15 +195,19 @@ async fn prepare(b: &Bench<'_>, suffix: &str, n: u64, what: &str) -> Result<(Cac
     Ok((cache, fp))
 }
 
-fn median_round(mut runs: Vec<ClearRun>) -> Option<ClearRun> {
-    runs.sort_by(|a, b| a.wall_ms.total_cmp(&b.wall_ms));
-    let walls: Vec<f64> = runs.iter().map(|r| r.wall_ms).collect();
-    let worst = runs.iter().map(|r| r.stalls.longest_ms).fold(0.0, f64::max);
-    let mid = runs.len() / 2;
-    let mut median = runs.into_iter().nth(mid)?;
-    median.rounds_wall_ms = walls;
-    median.worst_round_longest_stall_ms = worst;
-    Some(median)
+impl Round for ClearRun {
+    fn wall_ms(&self) -> f64 {
+        self.wall_ms
+    }
+
+    fn longest_stall_ms(&self) -> f64 {
+        self.stalls.longest_ms
+    }
+
+    fn set_rounds(&mut self, walls: Vec<f64>, worst_longest_stall_ms: f64) {
+        self.rounds_wall_ms = walls;
+        self.worst_round_longest_stall_ms = worst_longest_stall_ms;
+    }
 }
 
 async fn once(b: &Bench<'_>, strategy: Strategy, n: u64, round: u32) -> Result<ClearRun> {
@@ -213,24 +215,12 @@ async fn once(b: &Bench<'_>, strategy: Strategy, n: u64, round: u32) -> Result<C
     let (cache, fp) = prepare(b, &suffix, n, strategy.label()).await?;
     let space = fp.space.clone();
     let keys_before: u64 = redis::cmd("DBSIZE").query_async(&mut b.raw.clone()).await?;
-    if let Some(log) = &b.slowlog {
-        log.reset().await?;
-    }
-    b.progress
-        .set(format!("clear: {} ({n} entries)", strategy.label()));
-    let before = server::sample(&b.raw).await?;
-    let probe = Probe::start(&b.client)?;
-    let start = Instant::now();
-    let deleted = execute(b, strategy, &cache, &space, keys_before).await;
-    let wall = start.elapsed();
-    let stalls = probe.stop().await?;
-    let deleted = deleted?;
-    let after = server::sample(&b.raw).await?;
+    let phase = format!("clear: {} ({n} entries)", strategy.label());
+    let m = measure(b, phase, execute(b, strategy, &cache, &space, keys_before)).await?;
+    let (deleted, wall, stalls) = (m.out, m.wall, m.stalls);
+    let (before, after, server_longest_command_ms) =
+        (m.before, m.after, m.server_longest_command_ms);
     let keys_after: u64 = redis::cmd("DBSIZE").query_async(&mut b.raw.clone()).await?;
-    let server_longest_command_ms = match &b.slowlog {
-        Some(log) => Some(log.longest_ms().await?),
-        None => None,
-    };
     b.janitor.wipe(&b.raw, &fp).await?;
     let cost = before.cost_until(&after, strategy.sent(), n);
     let wall_s = wall.as_secs_f64().max(1e-9);

@@ -73,37 +73,21 @@ pub async fn run(b: &Bench<'_>, kept: &Kept) -> Result<Vec<Comparison>> {
 
         let (plain, safe) = if fs_first {
             let s = b
-                .measure(
-                    &["evalsha", "multi", "exec", "time"],
-                    n,
-                    sets(b, &cache, n, true),
-                )
+                .measure(&["evalsha", "multi", "exec"], n, sets(b, &cache, n, true))
                 .await?;
             (
-                b.measure(
-                    &["evalsha", "multi", "exec", "time"],
-                    n,
-                    sets(b, &cache, n, false),
-                )
-                .await?,
+                b.measure(&["evalsha", "multi", "exec"], n, sets(b, &cache, n, false))
+                    .await?,
                 s,
             )
         } else {
             let p = b
-                .measure(
-                    &["evalsha", "multi", "exec", "time"],
-                    n,
-                    sets(b, &cache, n, false),
-                )
+                .measure(&["evalsha", "multi", "exec"], n, sets(b, &cache, n, false))
                 .await?;
             (
                 p,
-                b.measure(
-                    &["evalsha", "multi", "exec", "time"],
-                    n,
-                    sets(b, &cache, n, true),
-                )
-                .await?,
+                b.measure(&["evalsha", "multi", "exec"], n, sets(b, &cache, n, true))
+                    .await?,
             )
         };
         set_ratios.push(safe.ops_per_sec / plain.ops_per_sec);

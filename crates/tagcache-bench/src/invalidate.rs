@@ -17,16 +17,17 @@
 //! separate client saw. With `--slow-server` ([`super::slow`]), tagcache
 //! and the Lua scripts run once more on a slowed server.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::Serialize;
 use tagcache::{Cache, SetOptions};
 
 use super::census::{self, Census};
 use super::layout::{Footprint, Keys, Space};
+use super::measure::{measure, median_round, Round};
 use super::probe::{Probe, Stalls};
 use super::report::Goal;
-use super::server::{self, Cost};
+use super::server::Cost;
 use super::slow::Slowdown;
 use super::writes::load;
 use super::{Bench, TTL};
@@ -497,15 +498,19 @@ async fn all_rounds(
 /// wall time and the worst stall of all rounds: on a noisy machine one
 /// round can be descheduled for a long time, and a best-of would pair
 /// one round's wall time with another's stall.
-fn median_round(mut runs: Vec<Invalidation>) -> Option<Invalidation> {
-    runs.sort_by(|a, b| a.wall_ms.total_cmp(&b.wall_ms));
-    let walls: Vec<f64> = runs.iter().map(|r| r.wall_ms).collect();
-    let worst = runs.iter().map(|r| r.stalls.longest_ms).fold(0.0, f64::max);
-    let mid = runs.len() / 2;
-    let mut median = runs.into_iter().nth(mid)?;
-    median.rounds_wall_ms = walls;
-    median.worst_round_longest_stall_ms = worst;
-    Some(median)
+impl Round for Invalidation {
+    fn wall_ms(&self) -> f64 {
+        self.wall_ms
+    }
+
+    fn longest_stall_ms(&self) -> f64 {
+        self.stalls.longest_ms
+    }
+
+    fn set_rounds(&mut self, walls: Vec<f64>, worst_longest_stall_ms: f64) {
+        self.rounds_wall_ms = walls;
+        self.worst_round_longest_stall_ms = worst_longest_stall_ms;
+    }
 }
 
 /// Writes `n` entries under the invalidated tag in a fresh namespace.
@@ -564,25 +569,11 @@ async fn once(b: &Bench<'_>, strategy: Strategy, round: u32, slowed: bool) -> Re
         _ => DELETE_ALL_LUA,
     });
     script.load_async(&mut b.raw.clone()).await?;
-    if let Some(log) = &b.slowlog {
-        log.reset().await?;
-    }
-    b.progress.set(format!(
-        "invalidation: {} ({n} entries)",
-        strategy.label(slowed)
-    ));
-    let before = server::sample(&b.raw).await?;
-    let probe = Probe::start(&b.client)?;
-    let start = Instant::now();
-    let deleted = execute(b, strategy, &cache, &space, &script).await;
-    let wall = start.elapsed();
-    let (stalls, probe_timeline_ms) = probe.stop_with_timeline().await?;
-    let deleted = deleted?;
-    let after = server::sample(&b.raw).await?;
-    let server_longest_command_ms = match &b.slowlog {
-        Some(log) => Some(log.longest_ms().await?),
-        None => None,
-    };
+    let phase = format!("invalidation: {} ({n} entries)", strategy.label(slowed));
+    let m = measure(b, phase, execute(b, strategy, &cache, &space, &script)).await?;
+    let (deleted, wall, stalls, probe_timeline_ms) = (m.out, m.wall, m.stalls, m.timeline);
+    let (before, after, server_longest_command_ms) =
+        (m.before, m.after, m.server_longest_command_ms);
     b.janitor.wipe(&b.raw, &fp).await?;
     let cost = before.cost_until(&after, strategy.sent(), n);
     Ok(Invalidation {

@@ -25,6 +25,7 @@ mod invalidate;
 mod keyspace;
 mod l1;
 mod layout;
+mod measure;
 mod memory;
 mod probe;
 mod reads;
@@ -113,6 +114,11 @@ pub struct BenchArgs {
     #[arg(long)]
     pub slow_server: bool,
 
+    /// How tagcache's writes reach Redis in the throughput, fail-safe and
+    /// other phases (the `edges` phase measures both either way).
+    #[arg(long, value_name = "PATH", value_enum, default_value_t = BenchWritePath::Transaction)]
+    pub write_path: BenchWritePath,
+
     /// Single calls in flight in the one-call-per-entry measurements.
     #[arg(long, value_name = "C", default_value_t = 64,
           value_parser = value_parser!(u32).range(1..=4096))]
@@ -177,9 +183,29 @@ pub enum ThroughputPart {
     FailSafe,
 }
 
+/// `--write-path`: [`tagcache::WritePath`] on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BenchWritePath {
+    /// `MULTI`/`EXEC` (the library's default).
+    Transaction,
+    /// `set.lua` for every write.
+    Script,
+}
+
+impl From<BenchWritePath> for tagcache::WritePath {
+    fn from(p: BenchWritePath) -> Self {
+        match p {
+            BenchWritePath::Transaction => tagcache::WritePath::Transaction,
+            BenchWritePath::Script => tagcache::WritePath::Script,
+        }
+    }
+}
+
 /// The run's parameters, checked.
 #[derive(Debug, Clone)]
 pub struct Plan {
+    /// How the bench's caches write (except in the `edges` phase).
+    write_path: tagcache::WritePath,
     entries: u64,
     invalidate_entries: u64,
     /// Entries of the namespace-clear phase.
@@ -238,6 +264,7 @@ impl Plan {
             )));
         }
         Ok(Self {
+            write_path: args.write_path.into(),
             entries: args.entries,
             invalidate_entries,
             clear_entries,
@@ -582,8 +609,7 @@ impl<'a> Bench<'a> {
 
     /// A tagcache handle on one of the bench's namespaces.
     async fn cache(&self, namespace: &str) -> Result<tagcache::Cache> {
-        self.cache_with(namespace, tagcache::WritePath::default())
-            .await
+        self.cache_with(namespace, self.plan.write_path).await
     }
 
     /// [`Bench::cache`] writing through `path`.
@@ -647,6 +673,11 @@ impl<'a> Bench<'a> {
                 .collect(),
             rounds: self.plan.rounds,
             concurrency: self.plan.concurrency,
+            write_path: match self.plan.write_path {
+                tagcache::WritePath::Script => "script",
+                _ => "transaction",
+            }
+            .to_owned(),
             batch: self.plan.batch,
             batches_in_flight: BATCHES_IN_FLIGHT,
             mget_keys: MGET_KEYS,
@@ -706,6 +737,7 @@ mod tests {
             big: false,
             cluster: false,
             slow_server: false,
+            write_path: BenchWritePath::Transaction,
             invalidate_entries: None,
             rounds: 1,
             concurrency: 1,

@@ -196,6 +196,9 @@ pub struct Setup {
     pub rounds: u32,
     /// Single calls in flight.
     pub concurrency: usize,
+    /// How tagcache wrote (`transaction` or `script`; the edges phase
+    /// measures both).
+    pub write_path: String,
     /// Entries per batched write.
     pub batch: u64,
     /// Batched calls in flight.
@@ -314,8 +317,9 @@ impl Report {
     pub fn render(&self) -> String {
         let s = &self.setup;
         let mut out = format!(
-            "tagcache bench: Redis {} ({}), {} entries, {} tags/entry, {} B values\n",
-            s.redis_version, s.server, s.entries, s.tags, s.value_size
+            "tagcache bench: Redis {} ({}), {} entries, {} tags/entry, {} B values, write path {}
+",
+            s.redis_version, s.server, s.entries, s.tags, s.value_size, s.write_path
         );
         let load = s.load_average.map_or_else(
             || "load average unknown".to_owned(),

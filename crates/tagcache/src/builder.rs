@@ -3,7 +3,7 @@
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use crate::cache::{Cache, Inner, ServerInfo};
+use crate::cache::{Cache, Inner};
 use crate::engine::core::{Core, Limits};
 use crate::engine::write::WriteQueue;
 use crate::error::{Error, ErrorKind, InvalidInput, Result};
@@ -17,10 +17,7 @@ use crate::scripts::SCRIPTS;
 use crate::server::breaker::{Breaker, BreakerConfig};
 use crate::server::conn::{redact_url, Conn, Gate};
 use crate::server::policy::{self, EvictionCheck, Safety};
-
-/// Version of the on-Redis layout this crate reads and writes
-/// (`docs/redis-layout.md`), stored in the namespace's meta key.
-pub const LAYOUT_VERSION: u32 = 2;
+use crate::server::ServerInfo;
 
 /// Configures and connects a [`Cache`]. Created by [`Cache::builder`].
 ///
@@ -64,6 +61,15 @@ pub struct CacheBuilder {
     key_logging: KeyLogging,
     legacy: Option<(crate::legacy::LegacyRules, crate::legacy::LegacyMode)>,
     l1: Option<crate::l1::L1Options>,
+}
+
+impl Cache {
+    /// Starts configuring a cache for the Redis at `url`: `redis://`,
+    /// `rediss://` (TLS), `redis+unix://` / `unix://` or a bare socket path;
+    /// user and password go in the URL (`redis://user:pass@host:port/db`).
+    pub fn builder(url: impl Into<String>) -> CacheBuilder {
+        CacheBuilder::new(url)
+    }
 }
 
 impl CacheBuilder {
@@ -525,10 +531,10 @@ impl CacheBuilder {
             clock: Default::default(),
         });
         let writes = WriteQueue::start(core.clone());
-        let replayer = crate::failsafe::start_replayer(&core, &journal);
+        let replayer = crate::engine::tasks::start_replayer(&core, &journal);
         let sweeper = self
             .auto_sweep
-            .map(|every| crate::cache::start_sweeper(&core, every));
+            .map(|every| crate::engine::tasks::start_sweeper(&core, every));
         let (l1, l1_listener) = match self.l1.clone().map(|o| self.start_l1(o, &core.space)) {
             Some(Ok((l1, listener))) => {
                 journal.set_l1(l1.clone());
@@ -547,7 +553,7 @@ impl CacheBuilder {
             info,
             flights: Default::default(),
             journal,
-            hot_metrics: crate::failsafe::HotMetrics::new(&self.namespace),
+            hot_metrics: crate::observe::metrics::HotMetrics::new(&self.namespace),
             op_timeout: self.op_timeout,
             response_timeout: self.response_timeout,
             legacy: self
@@ -565,7 +571,7 @@ impl CacheBuilder {
         &self,
         options: crate::l1::L1Options,
         space: &KeySpace,
-    ) -> Result<(Arc<crate::l1::L1>, crate::cache::AbortOnDrop)> {
+    ) -> Result<(Arc<crate::l1::L1>, crate::engine::tasks::AbortOnDrop)> {
         let client = crate::l1::listener::client(&self.url, self.tls_root.as_deref())?;
         let l1 = Arc::new(crate::l1::L1::new(
             options,
@@ -578,7 +584,7 @@ impl CacheBuilder {
             space.clone(),
             self.connect_timeout,
         ));
-        Ok((l1, crate::cache::AbortOnDrop::new(task)))
+        Ok((l1, crate::engine::tasks::AbortOnDrop::new(task)))
     }
 
     fn check_policy(&self, info: &ServerInfo) -> Result<()> {

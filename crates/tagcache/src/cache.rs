@@ -6,21 +6,23 @@ use std::time::Duration;
 
 use serde::{de::DeserializeOwned, Serialize};
 
-use crate::builder::CacheBuilder;
+use crate::engine::clear::ClearProgress;
 use crate::engine::core::Core;
 use crate::engine::listing::TagKeys;
 use crate::engine::stats::Stats;
 use crate::engine::sweep::PruneReport;
-pub(crate) use crate::engine::tasks::{start_sweeper, AbortOnDrop};
+use crate::engine::tasks::AbortOnDrop;
 use crate::engine::write::{last_write_wins, WriteOp, WriteQueue};
 use crate::error::{ErrorKind, InvalidInput, Result};
 use crate::failsafe::journal::Journal;
-use crate::layout::codec::{self, Codec};
+use crate::layout::codec::{self, is_stale_now, Codec};
 use crate::layout::keys::{validate_key, validate_tag};
+use crate::layout::payload::{self, Payload};
 pub(crate) use crate::options::SetOptions;
 use crate::readthrough::compute::Flights;
 use crate::scripts::SCRIPTS;
 use crate::server::conn::ScriptCall;
+use crate::server::ServerInfo;
 
 /// A Redis cache whose entries carry tags: write entries with their tags in
 /// one atomic step, then list or invalidate everything under a tag.
@@ -74,7 +76,7 @@ pub(crate) struct Inner {
     pub(crate) info: Arc<std::sync::OnceLock<ServerInfo>>,
     pub(crate) flights: Flights,
     pub(crate) journal: Arc<Journal>,
-    pub(crate) hot_metrics: crate::failsafe::HotMetrics,
+    pub(crate) hot_metrics: crate::observe::metrics::HotMetrics,
     pub(crate) op_timeout: Duration,
     pub(crate) response_timeout: Duration,
     /// Legacy-key rules and mode ([`CacheBuilder::legacy`]), if any.
@@ -86,44 +88,7 @@ pub(crate) struct Inner {
     pub(crate) _replayer: AbortOnDrop,
 }
 
-/// Facts read from the server at connect.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ServerInfo {
-    /// `redis_version` from `INFO server`.
-    pub redis_version: String,
-    /// `maxmemory-policy`, empty when `CONFIG GET` is not allowed.
-    pub eviction_policy: String,
-}
-
-/// Whether an entry with a grace period is past its fresh-until time.
-pub(crate) fn is_stale(d: &codec::Decoded<'_>, now_ms: u64) -> bool {
-    d.fresh_until.is_some_and(|f| f < now_ms)
-}
-
-/// [`is_stale`] against this host's clock, read only for entries with a
-/// grace period (most entries have none).
-pub(crate) fn is_stale_now(d: &codec::Decoded<'_>) -> bool {
-    d.fresh_until.is_some_and(|f| f < local_now_ms())
-}
-
-/// This host's wall clock in ms (Redis' clock is used wherever a round
-/// trip already brings it).
-pub(crate) fn local_now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
-}
-
 impl Cache {
-    /// Starts configuring a cache for the Redis at `url`: `redis://`,
-    /// `rediss://` (TLS), `redis+unix://` / `unix://` or a bare socket path;
-    /// user and password go in the URL (`redis://user:pass@host:port/db`).
-    pub fn builder(url: impl Into<String>) -> CacheBuilder {
-        CacheBuilder::new(url)
-    }
-
     pub(crate) fn from_inner(inner: Inner) -> Self {
         Self {
             inner: Arc::new(inner),
@@ -153,7 +118,7 @@ impl Cache {
         &self.inner.flights
     }
 
-    pub(crate) fn hot_metrics(&self) -> &crate::failsafe::HotMetrics {
+    pub(crate) fn hot_metrics(&self) -> &crate::observe::metrics::HotMetrics {
         &self.inner.hot_metrics
     }
 
@@ -637,7 +602,7 @@ impl Cache {
         // The all-entries tag is on every entry: an implementation detail.
         Ok(tags.map(|t| {
             t.into_iter()
-                .filter(|t| t != crate::layout::path::ALL_TAG)
+                .filter(|t| t != crate::layout::keys::ALL_TAG)
                 .collect()
         }))
     }
@@ -786,5 +751,60 @@ impl Cache {
     /// Redis errors.
     pub async fn stats(&self) -> Result<Stats> {
         crate::engine::stats::collect(self.core(), &self.server_info()).await
+    }
+}
+
+impl Cache {
+    /// Deletes every entry and group of the namespace, tagged or not, with
+    /// all their index edges, in bounded chunks (the stall bound of
+    /// [`Cache::invalidate_tag`]); returns how many were deleted. Never
+    /// uses `SCAN` or `KEYS`.
+    ///
+    /// Exact like an invalidation: every entry written before the call
+    /// began is gone when it returns. Legacy keys (see
+    /// [`crate::LegacyRules`]) are not tagcache's and are left alone.
+    ///
+    /// ```no_run
+    /// # async fn demo(cache: tagcache::Cache) -> tagcache::Result<()> {
+    /// let deleted = cache.clear().await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// Redis errors; an interrupted clear is finished by the next clear or
+    /// by the sweep.
+    pub async fn clear(&self) -> Result<u64> {
+        self.clear_with_progress(|_| {}).await
+    }
+
+    /// [`Cache::clear`], calling `progress` after every chunk.
+    ///
+    /// # Errors
+    /// As [`Cache::clear`].
+    pub async fn clear_with_progress(
+        &self,
+        mut progress: impl FnMut(ClearProgress) + Send,
+    ) -> Result<u64> {
+        let span = tracing::info_span!("clear", namespace = self.namespace());
+        let _guard = span.enter();
+        let cleared = self.core_arc().clear(&mut progress).await;
+        self.l1_drop_all();
+        cleared
+    }
+}
+
+impl Cache {
+    /// Reads an entry's payload with its encoding; `None` when absent or
+    /// expired (or stale, as [`Cache::get_bytes`]). One `GET`.
+    ///
+    /// # Errors
+    /// Invalid key, Redis errors; [`ErrorKind::Codec`] for stored bytes
+    /// not in tagcache format, tag section included (the same error
+    /// [`Cache::tags`] reports for them).
+    pub async fn get_payload(&self, key: impl AsRef<[u8]>) -> Result<Option<Payload>> {
+        let Some(raw) = self.get_raw(key.as_ref()).await? else {
+            return Ok(None);
+        };
+        payload::of_entry(&raw, self.max_value_bytes())
     }
 }

@@ -86,14 +86,14 @@ pub enum InvalidInput {
     #[error("key is empty")]
     EmptyKey,
     /// Keys are limited to [`crate::MAX_KEY_LEN`] bytes.
-    #[error("key is {0} bytes, the limit is {max}", max = crate::layout::keys::MAX_KEY_LEN)]
-    KeyTooLong(usize),
+    #[error("key is {0} bytes, the limit is {1}")]
+    KeyTooLong(usize, usize),
     /// Tags must not be empty.
     #[error("tag is empty")]
     EmptyTag,
     /// Tags are limited to [`crate::MAX_TAG_LEN`] bytes.
-    #[error("tag is {0} bytes, the limit is {max}", max = crate::layout::keys::MAX_TAG_LEN)]
-    TagTooLong(usize),
+    #[error("tag is {0} bytes, the limit is {1}")]
+    TagTooLong(usize, usize),
     /// An entry carries more tags than the configured limit.
     #[error("entry has {0} tags, the limit is {1}")]
     TooManyTags(usize, usize),

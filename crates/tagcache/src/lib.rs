@@ -73,8 +73,8 @@ mod readthrough;
 mod scripts;
 mod server;
 
-pub use builder::{CacheBuilder, LAYOUT_VERSION};
-pub use cache::{Cache, ServerInfo};
+pub use builder::CacheBuilder;
+pub use cache::Cache;
 pub use engine::clear::ClearProgress;
 pub use engine::listing::TagKeys;
 pub use engine::stats::{InflightInvalidation, Stats};
@@ -88,7 +88,7 @@ pub use keyspace::paths::{PathKeys, PathQuery};
 pub use keyspace::scope::{Scope, ScopeKeys};
 pub use l1::{L1Options, L1Stats};
 pub use layout::codec::Compression;
-pub use layout::keys::{MAX_KEY_LEN, MAX_NAMESPACE_LEN, MAX_TAG_LEN};
+pub use layout::keys::{LAYOUT_VERSION, MAX_KEY_LEN, MAX_NAMESPACE_LEN, MAX_TAG_LEN};
 pub use layout::path::{KeyPath, Part, PathPattern, Segment, MAX_PATH_DEPTH};
 pub use layout::payload::{Encoding, Payload};
 pub use layout::tag_kind::TagKind;
@@ -101,6 +101,7 @@ pub use options::{SetOptions, WritePath};
 pub use readthrough::compute::{ComputeError, Computed, Source};
 pub use server::breaker::{BreakerConfig, CircuitState};
 pub use server::policy::EvictionCheck;
+pub use server::ServerInfo;
 
 /// The guide (GUIDE.md at the repository root); its examples are compiled
 /// as doc tests, so they stay true to the API.

@@ -21,7 +21,6 @@
 //! Writes pay nothing for this, except an untagged flat key, which carries
 //! the all-entries tag as its one edge.
 
-use crate::cache::Cache;
 use crate::engine::core::Core;
 use crate::error::{Error, ErrorKind, Result};
 use crate::layout::keys::CLEAR_MARKER;
@@ -54,45 +53,6 @@ enum Cut {
     New,
     Join,
     Empty,
-}
-
-impl Cache {
-    /// Deletes every entry and group of the namespace, tagged or not, with
-    /// all their index edges, in bounded chunks (the stall bound of
-    /// [`Cache::invalidate_tag`]); returns how many were deleted. Never
-    /// uses `SCAN` or `KEYS`.
-    ///
-    /// Exact like an invalidation: every entry written before the call
-    /// began is gone when it returns. Legacy keys (see
-    /// [`crate::LegacyRules`]) are not tagcache's and are left alone.
-    ///
-    /// ```no_run
-    /// # async fn demo(cache: tagcache::Cache) -> tagcache::Result<()> {
-    /// let deleted = cache.clear().await?;
-    /// # Ok(()) }
-    /// ```
-    ///
-    /// # Errors
-    /// Redis errors; an interrupted clear is finished by the next clear or
-    /// by the sweep.
-    pub async fn clear(&self) -> Result<u64> {
-        self.clear_with_progress(|_| {}).await
-    }
-
-    /// [`Cache::clear`], calling `progress` after every chunk.
-    ///
-    /// # Errors
-    /// As [`Cache::clear`].
-    pub async fn clear_with_progress(
-        &self,
-        mut progress: impl FnMut(ClearProgress) + Send,
-    ) -> Result<u64> {
-        let span = tracing::info_span!("clear", namespace = self.namespace());
-        let _guard = span.enter();
-        let cleared = self.core_arc().clear(&mut progress).await;
-        self.l1_drop_all();
-        cleared
-    }
 }
 
 impl Core {

@@ -17,6 +17,7 @@
 use crate::engine::core::Core;
 use crate::engine::pace::Pace;
 use crate::error::{Error, ErrorKind, Result};
+use crate::observe::metrics as names;
 use crate::scripts::SCRIPTS;
 use crate::server::conn::ScriptCall;
 
@@ -87,7 +88,7 @@ impl Core {
             let dropped = removal.entries;
             removed += dropped;
             progress(removed);
-            metrics::counter!("tagcache_entries_invalidated_total", "namespace" => self.space.namespace().to_owned())
+            metrics::counter!(names::ENTRIES_INVALIDATED_TOTAL, "namespace" => self.space.namespace().to_owned())
                 .increment(dropped);
         }
     }

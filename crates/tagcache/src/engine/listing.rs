@@ -186,7 +186,7 @@ impl TagKeys {
             let live = score.parse::<f64>().map(|s| s >= now).unwrap_or(false);
             // Hash groups (members starting with byte 0) are not keys: no
             // key API can read them, so a key listing never returns them.
-            let key = member.first() != Some(&crate::layout::path::RESERVED_TAG);
+            let key = member.first() != Some(&crate::layout::keys::RESERVED_TAG);
             if live && !repeat && key {
                 keys.push(member.clone());
             }

@@ -2,10 +2,10 @@
 
 use std::time::Duration;
 
-use crate::builder::LAYOUT_VERSION;
-use crate::cache::ServerInfo;
 use crate::engine::core::Core;
 use crate::error::Result;
+use crate::layout::keys::LAYOUT_VERSION;
+use crate::server::ServerInfo;
 
 /// Registry entries read per round trip.
 const PAGE: isize = 500;

@@ -58,7 +58,7 @@ pub(crate) struct Transaction {
     queued: usize,
 }
 
-/// One index's new members: (bucket, tag, [(expiry, member)]).
+/// One index's new edges: its bucket, its tag, and (expiry, member) pairs.
 type IndexEdges<'a> = (u16, &'a [u8], Vec<(u64, &'a [u8])>);
 
 /// Builds the transaction for `ops` (of one hash slot on a cluster), with

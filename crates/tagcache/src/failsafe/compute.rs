@@ -7,9 +7,10 @@ use std::time::Duration;
 use serde::{de::DeserializeOwned, Serialize};
 
 use super::FailSafeCache;
-use crate::cache::{is_stale, SetOptions};
+use crate::cache::SetOptions;
 use crate::error::{Error, ErrorKind};
 use crate::layout::codec;
+use crate::layout::codec::is_stale;
 use crate::layout::keys::validate_key;
 use crate::readthrough::compute::{serve_stale_on_failure, ComputeError, Computed, Source};
 

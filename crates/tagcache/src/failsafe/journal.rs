@@ -6,7 +6,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::layout::path::RESERVED_TAG;
+use crate::layout::keys::prefix_tag;
+use crate::observe::metrics as names;
 
 /// One pending removal.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,7 +76,7 @@ impl Journal {
             !s.queue.is_empty() || s.overflowed_at.is_some(),
             Ordering::Release,
         );
-        metrics::gauge!("tagcache_journal_len", "namespace" => self.namespace.clone())
+        metrics::gauge!(names::JOURNAL_LEN, "namespace" => self.namespace.clone())
             .set(s.queue.len() as f64);
     }
 
@@ -196,14 +197,14 @@ impl Journal {
 }
 
 /// Whether a pending tag is the reserved prefix tag (`\0p<prefix>`, see
-/// `layout/path.rs`) of the key itself or of one of its path prefixes: the key's
+/// `layout/keys.rs`) of the key itself or of one of its path prefixes: the key's
 /// bytes up to an unescaped `:`.
 fn under_pending_prefix(pending: &HashMap<Vec<u8>, usize>, key: &[u8]) -> bool {
     if pending.is_empty() {
         return false;
     }
     let mut probe = Vec::with_capacity(key.len() + 2);
-    probe.extend_from_slice(&[RESERVED_TAG, b'p']);
+    probe.extend_from_slice(&prefix_tag(b""));
     let mut escaped = false;
     for &b in key {
         if !escaped && b == b':' && pending.contains_key(&probe) {

@@ -10,18 +10,16 @@
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::{de::DeserializeOwned, Serialize};
 
-use crate::cache::is_stale_now;
-use crate::cache::{AbortOnDrop, Cache, SetOptions};
-use crate::engine::core::Core;
+use crate::cache::{Cache, SetOptions};
 use crate::error::{Error, ErrorKind, Result};
-use crate::failsafe::journal::{Journal, Pending};
-use crate::layout::codec::{self, Codec};
+use crate::failsafe::journal::Pending;
+use crate::layout::codec::{self, is_stale_now, Codec};
 use crate::layout::keys::validate_key;
+use crate::observe::metrics as names;
 use crate::observe::op_span;
 use tracing::Instrument;
 
@@ -122,47 +120,13 @@ pub enum Removal {
     Journaled,
 }
 
-/// The hot-path metric handles of one cache, registered once when the
-/// cache is built (so a recorder must be installed before that), so a
-/// read does not format labels.
-#[derive(Debug)]
-pub(crate) struct HotMetrics {
-    hits: metrics::Counter,
-    misses: metrics::Counter,
-    get_seconds: metrics::Histogram,
-    set_seconds: metrics::Histogram,
-    namespace: String,
-}
-
-impl HotMetrics {
-    pub(crate) fn new(namespace: &str) -> Self {
-        let ns = namespace.to_owned();
-        Self {
-            hits: metrics::counter!("tagcache_hits_total", "namespace" => ns.clone()),
-            misses: metrics::counter!("tagcache_misses_total", "namespace" => ns.clone()),
-            get_seconds: metrics::histogram!("tagcache_op_seconds", "namespace" => ns.clone(), "op" => "get"),
-            set_seconds: metrics::histogram!("tagcache_op_seconds", "namespace" => ns.clone(), "op" => "set"),
-            namespace: ns,
-        }
-    }
-
-    fn record_op(&self, op: &'static str, seconds: f64) {
-        match op {
-            "get" => self.get_seconds.record(seconds),
-            "set" => self.set_seconds.record(seconds),
-            other => metrics::histogram!("tagcache_op_seconds", "namespace" => self.namespace.clone(), "op" => other)
-                .record(seconds),
-        }
-    }
-}
-
 /// One log line per burst of bypasses (and one when they stop, logged by
 /// the breaker).
 static LAST_BYPASS_LOG: AtomicU64 = AtomicU64::new(0);
 
 /// Counts a bypass and logs it, at most once per 10 s per process.
 pub(crate) fn note_bypass(namespace: &str, op: &'static str, reason: BypassReason) {
-    metrics::counter!("tagcache_bypasses_total", "namespace" => namespace.to_owned(), "op" => op, "reason" => reason.as_str())
+    metrics::counter!(names::BYPASSES_TOTAL, "namespace" => namespace.to_owned(), "op" => op, "reason" => reason.as_str())
         .increment(1);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -532,34 +496,4 @@ fn bytes(found: Lookup<(Codec, Vec<u8>)>) -> Lookup<Vec<u8>> {
         Lookup::Miss => Lookup::Miss,
         Lookup::Bypassed(r) => Lookup::Bypassed(r),
     }
-}
-
-/// Replays the journal, oldest first, whenever Redis answers.
-pub(crate) fn start_replayer(core: &Arc<Core>, journal: &Arc<Journal>) -> AbortOnDrop {
-    let (core, journal) = (Arc::downgrade(core), journal.clone());
-    AbortOnDrop::new(tokio::spawn(async move {
-        loop {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            let Some(core) = core.upgrade() else { break };
-            while let Some(pending) = journal.front() {
-                let done = match &pending {
-                    Pending::Tags(tags) => core.invalidate(tags).await.map(drop),
-                    Pending::Clear => core.clear(&mut |_| {}).await.map(drop),
-                    Pending::Keys(keys) => core.delete_keys(keys).await.map(drop),
-                };
-                match done {
-                    Ok(()) => {
-                        journal.pop_front();
-                        if journal.len() == 0 {
-                            tracing::warn!(
-                                namespace = core.space.namespace(),
-                                "journaled invalidations replayed"
-                            );
-                        }
-                    }
-                    Err(_) => break,
-                }
-            }
-        }
-    }))
 }

@@ -31,8 +31,10 @@ use crate::cache::Cache;
 use crate::error::{InvalidInput, Result};
 use crate::failsafe::{note_bypass, BypassReason};
 use crate::layout::codec;
+use crate::layout::keys;
 use crate::layout::keys::validate_tag;
-use crate::layout::path::{KeyPath, Part, RESERVED_TAG};
+use crate::layout::path::{KeyPath, Part};
+use crate::observe::metrics as names;
 use crate::readthrough::compute::{single_flight, ComputeError, Flown};
 use crate::scripts::SCRIPTS;
 use crate::server::conn::ScriptCall;
@@ -44,7 +46,7 @@ pub const DEFAULT_GROUP_CAP: usize = 1000;
 const FIELD_LEN: usize = 16;
 
 /// The hash field holding the group's tag section.
-const TAGS_FIELD: &[u8] = b"\0tags";
+const TAGS_FIELD: &[u8] = keys::GROUP_TAGS_FIELD;
 
 /// Where a [`Group::fetch`] value came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,8 +113,7 @@ impl Cache {
     pub fn group(&self, name: &str, owner: impl Into<Part>) -> Result<Group> {
         let id = KeyPath::from_parts([Part::from(name), owner.into()]);
         id.validate()?;
-        let mut member = vec![RESERVED_TAG, b'g'];
-        member.extend(id.encode());
+        let member = keys::group_member(&id.encode());
         let bucket = self.core_arc().space.bucket_of(&member);
         Ok(Group {
             cache: self.clone(),
@@ -247,22 +248,22 @@ impl Group {
         };
         match (cached, self.dry_run) {
             (Some(v), false) => {
-                self.count("tagcache_group_hits_total");
+                self.count(names::GROUP_HITS_TOTAL);
                 Ok((v, Fetched::Hit))
             }
             (Some(v), true) => {
-                self.count("tagcache_group_hits_total");
+                self.count(names::GROUP_HITS_TOTAL);
                 let computed = loader().await.map_err(ComputeError::Loader)?;
                 if computed == v {
                     Ok((computed, Fetched::DryRun))
                 } else {
-                    self.count("tagcache_group_mismatches_total");
+                    self.count(names::GROUP_MISMATCHES_TOTAL);
                     tracing::warn!(namespace = self.cache.namespace(), group = %self.name, "dry run: cached group field differs from the computed value");
                     Ok((computed, Fetched::Mismatch))
                 }
             }
             (None, _) => {
-                self.count("tagcache_group_misses_total");
+                self.count(names::GROUP_MISSES_TOTAL);
                 self.fly(field, read.since, loader, fail_safe).await
             }
         }

@@ -25,6 +25,10 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use crate::layout::codec;
+use crate::observe::metrics::{
+    L1_ANNOUNCEMENT_LAG_SECONDS, L1_DROPS_TOTAL, L1_FILLS_REFUSED_TOTAL, L1_HITS_TOTAL,
+    L1_MISSES_TOTAL,
+};
 
 /// Settings of the L1 tier ([`crate::CacheBuilder::l1`]).
 ///
@@ -317,7 +321,8 @@ impl L1 {
         let capacity = Arc::new(AtomicU64::new(0));
         let evicted = capacity.clone();
         let ns = namespace.to_owned();
-        let capacity_metric = metrics::counter!("tagcache_l1_drops_total", "namespace" => ns.clone(), "cause" => "capacity");
+        let capacity_metric =
+            metrics::counter!(L1_DROPS_TOTAL, "namespace" => ns.clone(), "cause" => "capacity");
         let cache = moka::future::Cache::builder()
             .max_capacity(options.capacity_bytes)
             .weigher(|k: &Vec<u8>, v: &Arc<Slot>| {
@@ -353,10 +358,10 @@ impl L1 {
                 lag_max: AtomicU64::new(0),
             },
             meters: Meters {
-                hits: metrics::counter!("tagcache_l1_hits_total", "namespace" => ns.clone()),
-                misses: metrics::counter!("tagcache_l1_misses_total", "namespace" => ns.clone()),
-                refused: metrics::counter!("tagcache_l1_fills_refused_total", "namespace" => ns.clone()),
-                lag: metrics::histogram!("tagcache_l1_announcement_lag_seconds", "namespace" => ns.clone()),
+                hits: metrics::counter!(L1_HITS_TOTAL, "namespace" => ns.clone()),
+                misses: metrics::counter!(L1_MISSES_TOTAL, "namespace" => ns.clone()),
+                refused: metrics::counter!(L1_FILLS_REFUSED_TOTAL, "namespace" => ns.clone()),
+                lag: metrics::histogram!(L1_ANNOUNCEMENT_LAG_SECONDS, "namespace" => ns.clone()),
                 namespace: ns,
             },
             options,
@@ -471,7 +476,7 @@ impl L1 {
         };
         let mut life = self.options.ttl.min(Duration::from_millis(pttl));
         if let Some(f) = fresh_until {
-            let left = f.saturating_sub(crate::cache::local_now_ms());
+            let left = f.saturating_sub(crate::layout::codec::local_now_ms());
             life = life.min(Duration::from_millis(left));
         }
         let expires = ticket.at + life;
@@ -592,7 +597,7 @@ impl L1 {
             DropCause::Overflow => &self.counters.by_disconnect,
         };
         c.fetch_add(n, Ordering::Relaxed);
-        metrics::counter!("tagcache_l1_drops_total", "namespace" => self.meters.namespace.clone(), "cause" => cause.as_str())
+        metrics::counter!(L1_DROPS_TOTAL, "namespace" => self.meters.namespace.clone(), "cause" => cause.as_str())
             .increment(n);
     }
 

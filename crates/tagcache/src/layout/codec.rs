@@ -427,6 +427,26 @@ pub(crate) fn tag_section(tags: &[Vec<u8>]) -> Vec<u8> {
     out
 }
 
+/// Whether an entry with a grace period is past its fresh-until time.
+pub(crate) fn is_stale(d: &Decoded<'_>, now_ms: u64) -> bool {
+    d.fresh_until.is_some_and(|f| f < now_ms)
+}
+
+/// [`is_stale`] against this host's clock, read only for entries with a
+/// grace period (most entries have none).
+pub(crate) fn is_stale_now(d: &Decoded<'_>) -> bool {
+    d.fresh_until.is_some_and(|f| f < local_now_ms())
+}
+
+/// This host's wall clock in ms (Redis' clock is used wherever a round
+/// trip already brings it).
+pub(crate) fn local_now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

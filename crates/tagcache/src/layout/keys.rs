@@ -173,6 +173,48 @@ impl KeySpace {
     }
 }
 
+/// The version of the on-Redis layout this code writes and reads
+/// (recorded in `{<ns>}:meta`; `docs/redis-layout.md` describes it).
+/// A namespace of another version is refused at build.
+pub const LAYOUT_VERSION: u32 = 2;
+
+/// Marks tags (and group members) tagcache reserves for itself; user tags
+/// and keys may not start with this byte.
+pub(crate) const RESERVED_TAG: u8 = 0;
+
+/// The second byte of a reserved prefix tag (`\0p<encoded prefix>`).
+pub(crate) const PREFIX_KIND: u8 = b'p';
+
+/// The second byte of a hash group's member (`\0g<encoded name:owner>`).
+pub(crate) const GROUP_KIND: u8 = b'g';
+
+/// The reserved tag of entries and groups that would otherwise have no
+/// index edge at all (a flat key without tags): every entry is then in at
+/// least one index, which is what lets a namespace clear find it by
+/// walking the registry of indexes.
+pub(crate) const ALL_TAG: &[u8] = b"\0a";
+
+/// The field of a group hash that holds the group's tags (fields of
+/// group members never start with byte 0).
+pub(crate) const GROUP_TAGS_FIELD: &[u8] = b"\0tags";
+
+/// The reserved prefix tag of an encoded path prefix: `\0p<prefix>`.
+pub(crate) fn prefix_tag(encoded_prefix: &[u8]) -> Vec<u8> {
+    let mut t = Vec::with_capacity(encoded_prefix.len() + 2);
+    t.extend_from_slice(&[RESERVED_TAG, PREFIX_KIND]);
+    t.extend_from_slice(encoded_prefix);
+    t
+}
+
+/// The index member (and entry key) of a hash group, from its encoded
+/// `name:owner` id: `\0g<id>`.
+pub(crate) fn group_member(encoded_id: &[u8]) -> Vec<u8> {
+    let mut m = Vec::with_capacity(encoded_id.len() + 2);
+    m.extend_from_slice(&[RESERVED_TAG, GROUP_KIND]);
+    m.extend_from_slice(encoded_id);
+    m
+}
+
 /// The member of `{<ns>.<b>}:inv` that stands for a namespace clear in
 /// progress in that bucket (tags never start with byte 0 followed by `c`).
 pub(crate) const CLEAR_MARKER: &[u8] = b"\0c";
@@ -268,9 +310,9 @@ pub(crate) fn validate_key(key: &[u8]) -> Result<(), Error> {
         return Err(InvalidInput::EmptyKey.into());
     }
     if key.len() > MAX_KEY_LEN {
-        return Err(InvalidInput::KeyTooLong(key.len()).into());
+        return Err(InvalidInput::KeyTooLong(key.len(), MAX_KEY_LEN).into());
     }
-    if key[0] == crate::layout::path::RESERVED_TAG {
+    if key[0] == RESERVED_TAG {
         return Err(InvalidInput::ReservedKey.into());
     }
     Ok(())
@@ -282,9 +324,9 @@ pub(crate) fn validate_tag(tag: &[u8]) -> Result<(), Error> {
         return Err(InvalidInput::EmptyTag.into());
     }
     if tag.len() > MAX_TAG_LEN {
-        return Err(InvalidInput::TagTooLong(tag.len()).into());
+        return Err(InvalidInput::TagTooLong(tag.len(), MAX_TAG_LEN).into());
     }
-    if tag[0] == crate::layout::path::RESERVED_TAG {
+    if tag[0] == RESERVED_TAG {
         return Err(InvalidInput::ReservedTag.into());
     }
     Ok(())

@@ -7,9 +7,9 @@
 //! does not exist yet is created (`meta.lua`, `HSETNX`, so two clients
 //! creating it at once agree on one bucket count).
 
-use crate::builder::LAYOUT_VERSION;
 use crate::error::{Error, ErrorKind, Result};
 use crate::layout::keys::KeySpace;
+use crate::layout::keys::LAYOUT_VERSION;
 use crate::scripts::SCRIPTS;
 use crate::server::conn::{Conn, ScriptCall};
 

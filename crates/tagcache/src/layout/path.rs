@@ -25,16 +25,7 @@
 use std::fmt;
 
 use crate::error::{Error, InvalidInput};
-
-/// Marks tags tagcache reserves for itself (prefix and scope indexes);
-/// user tags may not start with this byte.
-pub(crate) const RESERVED_TAG: u8 = 0;
-
-/// The reserved tag of entries and groups that would otherwise have no
-/// index edge at all (a flat key without tags): every entry is then in at
-/// least one index, which is what lets a namespace clear find it by
-/// walking the registry of indexes.
-pub(crate) const ALL_TAG: &[u8] = b"\0a";
+use crate::layout::keys::{self, ALL_TAG};
 
 /// The deepest key tagcache indexes as a path: a key that decodes as a
 /// path of more parts is refused (each level costs an index edge).
@@ -244,9 +235,7 @@ fn encode_parts(parts: &[Part]) -> Vec<u8> {
 }
 
 fn prefix_tag(parts: &[Part]) -> Vec<u8> {
-    let mut t = vec![RESERVED_TAG, b'p'];
-    t.extend(encode_parts(parts));
-    t
+    keys::prefix_tag(&encode_parts(parts))
 }
 
 /// One position of a [`PathPattern`].

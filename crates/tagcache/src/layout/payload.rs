@@ -4,9 +4,8 @@
 
 use serde::de::DeserializeOwned;
 
-use crate::cache::{is_stale, local_now_ms, Cache};
 use crate::error::{Error, ErrorKind, Result};
-use crate::layout::codec::{self, Codec};
+use crate::layout::codec::{self, is_stale, local_now_ms, Codec};
 
 /// How an entry's payload was written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -46,30 +45,24 @@ impl Payload {
     }
 }
 
-impl Cache {
-    /// Reads an entry's payload with its encoding; `None` when absent or
-    /// expired (or stale, as [`Cache::get_bytes`]). One `GET`.
-    ///
-    /// # Errors
-    /// Invalid key, Redis errors; [`ErrorKind::Codec`] for stored bytes
-    /// not in tagcache format, tag section included (the same error
-    /// [`Cache::tags`] reports for them).
-    pub async fn get_payload(&self, key: impl AsRef<[u8]>) -> Result<Option<Payload>> {
-        let Some(raw) = self.get_raw(key.as_ref()).await? else {
-            return Ok(None);
-        };
-        let d = codec::decode_entry(&raw)?;
-        codec::parse_tags(d.tag_section)?;
-        if is_stale(&d, local_now_ms()) {
-            return Ok(None);
-        }
-        let encoding = match d.codec {
-            Codec::Raw => Encoding::Raw,
-            Codec::MsgPack => Encoding::MsgPack,
-        };
-        Ok(Some(Payload {
-            encoding,
-            bytes: d.payload(self.max_value_bytes())?,
-        }))
+/// An entry's payload with its encoding, from the entry's stored bytes;
+/// `None` when it is stale (as `Cache::get_bytes`).
+///
+/// # Errors
+/// [`ErrorKind::Codec`] for bytes not in tagcache format, tag section
+/// included.
+pub(crate) fn of_entry(raw: &[u8], max_value_bytes: usize) -> Result<Option<Payload>> {
+    let d = codec::decode_entry(raw)?;
+    codec::parse_tags(d.tag_section)?;
+    if is_stale(&d, local_now_ms()) {
+        return Ok(None);
     }
+    let encoding = match d.codec {
+        Codec::Raw => Encoding::Raw,
+        Codec::MsgPack => Encoding::MsgPack,
+    };
+    Ok(Some(Payload {
+        encoding,
+        bytes: d.payload(max_value_bytes)?,
+    }))
 }

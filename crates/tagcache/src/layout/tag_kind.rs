@@ -12,7 +12,7 @@
 
 use std::fmt;
 
-use crate::layout::path::RESERVED_TAG;
+use crate::layout::keys::{ALL_TAG, GROUP_KIND, PREFIX_KIND, RESERVED_TAG};
 
 /// A tag, classified. Its [`Display`](fmt::Display) form is for people:
 /// `prefix:org:7`, `group:rules:prj-3`, `all`, or the tag itself (bytes
@@ -46,9 +46,9 @@ impl<'a> TagKind<'a> {
     /// Classifies a tag's bytes (as listed by [`crate::Cache::tags`]).
     pub fn parse(tag: &'a [u8]) -> Self {
         match tag {
-            [RESERVED_TAG, b'p', path @ ..] => Self::Prefix(path),
-            [RESERVED_TAG, b'g', id @ ..] => Self::Group(id),
-            [RESERVED_TAG, b'a'] => Self::All,
+            [RESERVED_TAG, PREFIX_KIND, path @ ..] => Self::Prefix(path),
+            [RESERVED_TAG, GROUP_KIND, id @ ..] => Self::Group(id),
+            t if t == ALL_TAG => Self::All,
             [RESERVED_TAG, ..] => Self::Reserved(tag),
             _ => Self::User(tag),
         }

@@ -9,9 +9,10 @@ use redis::Value;
 use super::moves::{Move, Moved};
 use super::rules::{Classified, LegacyRules, LegacyTarget};
 use super::{default_ttl, scan, Legacy};
-use crate::cache::{local_now_ms, Cache};
+use crate::cache::Cache;
 use crate::engine::core::Core;
 use crate::error::{Error, ErrorKind, Result};
+use crate::layout::codec::local_now_ms;
 use crate::layout::keys::{is_tagcache_key, META_LEGACY_DONE};
 use crate::layout::path::KeyPath;
 

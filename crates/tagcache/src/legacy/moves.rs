@@ -21,6 +21,7 @@ use crate::engine::core::Core;
 use crate::engine::write::WriteOp;
 use crate::error::{Error, ErrorKind, Result};
 use crate::layout::codec::{self, Codec, Compression};
+use crate::observe::metrics as names;
 use crate::scripts::table::KeyTable;
 use crate::scripts::SCRIPTS;
 use crate::server::conn::ScriptCall;
@@ -106,7 +107,7 @@ impl Core {
                 out.extend(self.legacy_move_call(batch, default_ttl).await?);
             }
         }
-        metrics::counter!("tagcache_legacy_migrated_total", "namespace" => self.space.namespace().to_owned())
+        metrics::counter!(names::LEGACY_MIGRATED_TOTAL, "namespace" => self.space.namespace().to_owned())
             .increment(out.iter().filter(|m| **m == Moved::Migrated).count() as u64);
         Ok(out)
     }

@@ -8,8 +8,9 @@ use sha2::{Digest, Sha256};
 
 use super::pattern::{intersect, match_joint, Bindings, Parse, Template};
 use crate::error::{InvalidInput, Result};
+use crate::layout::keys::RESERVED_TAG;
 use crate::layout::keys::{is_tagcache_key, MAX_KEY_LEN, MAX_TAG_LEN};
-use crate::layout::path::{KeyPath, Part, RESERVED_TAG};
+use crate::layout::path::{KeyPath, Part};
 
 /// One mapping from a legacy key format to an owner scope and part.
 ///

@@ -1,5 +1,8 @@
 //! What tracing may say about keys. Values are never logged anywhere;
-//! keys only as this policy allows (cached keys can carry user ids).
+//! keys only as this policy allows (cached keys can carry user ids). The
+//! metric names are in [`metrics`].
+
+pub(crate) mod metrics;
 
 /// How keys appear in tracing spans.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

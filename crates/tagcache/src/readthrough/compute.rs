@@ -9,10 +9,10 @@ use std::sync::Mutex;
 use serde::{de::DeserializeOwned, Serialize};
 use tokio::sync::watch;
 
-use crate::cache::{is_stale, Cache, SetOptions};
+use crate::cache::{Cache, SetOptions};
 use crate::error::Error;
 use crate::failsafe::{note_bypass, BypassReason};
-use crate::layout::codec;
+use crate::layout::codec::{self, is_stale};
 
 /// Where a value returned by [`Cache::get_or_compute`] came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

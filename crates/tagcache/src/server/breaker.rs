@@ -6,6 +6,8 @@ use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crate::observe::metrics as names;
+
 /// State of the circuit breaker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -82,6 +84,11 @@ pub(crate) enum Admit {
 }
 
 impl Breaker {
+    /// The namespace this breaker guards (a label of every metric).
+    pub(crate) fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
     pub(crate) fn new(config: BreakerConfig, namespace: &str) -> Self {
         Self {
             config,
@@ -98,7 +105,7 @@ impl Breaker {
 
     fn set_state(&self, s: CircuitState) {
         self.state.store(s.as_u8(), Ordering::Release);
-        metrics::gauge!("tagcache_circuit_state", "namespace" => self.namespace.clone())
+        metrics::gauge!(names::CIRCUIT_STATE, "namespace" => self.namespace.clone())
             .set(f64::from(s.as_u8()));
     }
 
@@ -171,11 +178,7 @@ impl Breaker {
             self.config.cooldown
         };
         // Up to 25 % jitter, so processes do not probe in step.
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        let jitter = cooldown.mul_f64(f64::from(nanos % 1000) / 4000.0);
+        let jitter = cooldown.mul_f64(fastrand::f64() / 4.0);
         *open = (Instant::now() + cooldown + jitter, cooldown);
         drop(open);
         self.set_state(CircuitState::Open);

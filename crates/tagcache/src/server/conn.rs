@@ -10,6 +10,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Cmd, FromRedisValue, ToRedisArgs};
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::observe::metrics as names;
 use crate::scripts::Script;
 use crate::server::breaker::{Admit, Breaker};
 
@@ -345,7 +346,8 @@ impl Conn {
         let unavailable = matches!(&result, Err(e) if e.is_unavailable());
         self.breaker.record(admit, unavailable);
         if let Err(e) = &result {
-            metrics::counter!("tagcache_errors_total", "kind" => e.kind().as_str()).increment(1);
+            metrics::counter!(names::ERRORS_TOTAL, "namespace" => self.breaker.namespace().to_owned(), "kind" => e.kind().as_str())
+                .increment(1);
         }
         result
     }

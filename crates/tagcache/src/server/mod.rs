@@ -6,3 +6,13 @@ pub(crate) mod breaker;
 pub(crate) mod clock;
 pub(crate) mod conn;
 pub(crate) mod policy;
+
+/// Facts read from the server at connect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ServerInfo {
+    /// `redis_version` from `INFO server`.
+    pub redis_version: String,
+    /// `maxmemory-policy`, empty when `CONFIG GET` is not allowed.
+    pub eviction_policy: String,
+}

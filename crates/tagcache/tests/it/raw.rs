@@ -136,9 +136,14 @@ pub fn parse_entry_tags(stored: &[u8]) -> Vec<Vec<u8>> {
 
 /// A connection for raw reads next to the cache's own.
 pub async fn connect(server: &tagcache_testkit::RedisServer) -> MultiplexedConnection {
+    // Generous timeouts: a loaded test machine must not fail a check
+    // (redis-rs' defaults are 500 ms per response).
+    let config = redis::AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(std::time::Duration::from_secs(10)))
+        .set_response_timeout(Some(std::time::Duration::from_secs(10)));
     redis::Client::open(server.url())
         .unwrap()
-        .get_multiplexed_async_connection()
+        .get_multiplexed_async_connection_with_config(&config)
         .await
         .unwrap()
 }

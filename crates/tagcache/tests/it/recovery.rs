@@ -377,3 +377,125 @@ async fn volatile_eviction_storm_leaves_no_dead_members_after_prune() {
         .await
         .unwrap();
 }
+
+/// Everything a namespace can hold: tagged, untagged, path, scoped and
+/// group entries, with 1 and 16 buckets.
+async fn fill_namespace(cache: &tagcache::Cache, value: &[u8]) -> u64 {
+    for i in 0..60 {
+        let opts = SetOptions::new().tag(format!("t{}", i % 3));
+        cache
+            .set_bytes(format!("tagged{i}"), value, &opts)
+            .await
+            .unwrap();
+        cache
+            .set_bytes(format!("flat{i}"), value, &SetOptions::new())
+            .await
+            .unwrap();
+        cache
+            .set_bytes(format!("org:{}:p{i}", i % 4), value, &SetOptions::new())
+            .await
+            .unwrap();
+    }
+    // (Scoped writes are the same entries as these: one key, one entry.)
+    for i in 0..10 {
+        cache
+            .set_bytes(format!("dsr:pr-1:s{i}"), value, &SetOptions::new())
+            .await
+            .unwrap();
+    }
+    let group = cache.group("branches", 7).unwrap();
+    group.set("main", &true).await.unwrap();
+    3 * 60 + 10 + 1
+}
+
+#[tokio::test]
+async fn clear_works_at_maxmemory_and_frees_it() {
+    for buckets in [1u16, 16] {
+        let server = RedisServer::start_with(&["--maxmemory-policy", "noeviction"]);
+        let cache = crate::builder(&server)
+            .buckets(buckets)
+            .build()
+            .await
+            .unwrap();
+        let value: Vec<u8> = (0..2000u64)
+            .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+            .collect();
+        // Once filled and cleared first, so the scripts are loaded (their
+        // cache and Lua's memory count in `used_memory`).
+        fill_namespace(&cache, &value).await;
+        cache.clear().await.unwrap();
+        let empty = used_memory(&server);
+        let n = fill_namespace(&cache, &value).await;
+        // Full, but by half of what the entries hold, so clearing them
+        // makes room again.
+        let limit = (empty + (used_memory(&server) - empty) / 2).to_string();
+        server.cmd::<()>(&[b"CONFIG", b"SET", b"maxmemory", limit.as_bytes()]);
+        let e = cache
+            .set_bytes("more", &value, &SetOptions::new().tag("t0"))
+            .await
+            .unwrap_err();
+        assert!(e.is_out_of_memory(), "{e:?}");
+        let before = used_memory(&server);
+
+        // A process starting now clears the full namespace.
+        let fresh = crate::builder(&server)
+            .buckets(buckets)
+            .build()
+            .await
+            .unwrap();
+        assert_eq!(fresh.clear().await.unwrap(), n, "{buckets} buckets");
+        assert!(used_memory(&server) < before, "{buckets} buckets");
+        assert_eq!(fresh.get_bytes("tagged1").await.unwrap(), None);
+        assert_eq!(fresh.get_bytes("org:1:p1").await.unwrap(), None);
+        assert_eq!(crate::keys_besides_fences(&server), 1, "only the meta key");
+        // The freed memory takes writes again.
+        fresh
+            .set_bytes("more", &value, &SetOptions::new().tag("t0"))
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn clear_removes_malformed_entries_and_groups() {
+    for buckets in [1u16, 16] {
+        let server = RedisServer::start();
+        let cache = crate::builder(&server)
+            .buckets(buckets)
+            .build()
+            .await
+            .unwrap();
+        let n = fill_namespace(&cache, b"v").await;
+        // Four kinds of damage, under each kind of index (a tag, the
+        // all-entries edge, a path prefix, a group's): bytes that are no
+        // entry, another type at an entry key, garbage, a group hash
+        // without its tag section.
+        let bucket_of = |key: &str| {
+            // The bucket is CRC16 of the key bytes mod B (layout doc): find
+            // the entry key among the buckets rather than recompute it.
+            (0..buckets)
+                .map(|b| format!("{{test.{b}}}:e:{key}").into_bytes())
+                .find(|k| server.cmd::<u64>(&[b"EXISTS", k]) == 1)
+                .unwrap_or_else(|| panic!("no entry key for {key}"))
+        };
+        let tagged = bucket_of("tagged1");
+        server.cmd::<()>(&[b"SET", &tagged, ODD]);
+        let flat = bucket_of("flat2");
+        server.cmd::<()>(&[b"DEL", &flat]);
+        server.cmd::<()>(&[b"RPUSH", &flat, b"x"]);
+        let path = bucket_of("org:3:p3");
+        server.cmd::<()>(&[b"SET", &path, b"garbage"]);
+        let group = bucket_of("\x00gbranches:7");
+        server.cmd::<()>(&[b"HDEL", &group, b"\x00tags"]);
+
+        assert_eq!(cache.clear().await.unwrap(), n, "{buckets} buckets");
+        for key in ["tagged1", "flat2", "org:3:p3", "tagged2", "dsr:pr-1:s1"] {
+            assert!(
+                !cache.exists(key).await.unwrap(),
+                "{key}, {buckets} buckets"
+            );
+        }
+        assert!(cache.prune().await.unwrap().complete);
+        assert_eq!(crate::keys_besides_fences(&server), 1, "only the meta key");
+    }
+}

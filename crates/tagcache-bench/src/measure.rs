@@ -1,0 +1,85 @@
+//! One measured run of a strategy, as the invalidation and clear phases
+//! take it: the slow log reset, the server sampled before and after, the
+//! PING probe running while the work runs; and the median of the rounds.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use super::probe::{Probe, Stalls};
+use super::server::{self, Sample};
+use super::Bench;
+use crate::error::Result;
+
+/// What was seen around the work.
+pub struct Measured<T> {
+    /// What the work returned.
+    pub out: T,
+    /// Its wall time.
+    pub wall: Duration,
+    /// What the PING probe saw while it ran.
+    pub stalls: Stalls,
+    /// The probe's waits over time, `[ms since start, wait ms]`.
+    pub timeline: Vec<[f64; 2]>,
+    /// The server's counters before the work.
+    pub before: Sample,
+    /// And after it.
+    pub after: Sample,
+    /// The longest single command in the slow log (private server only).
+    pub server_longest_command_ms: Option<f64>,
+}
+
+/// Runs `work` with the probe on, showing `phase` as progress.
+pub async fn measure<T>(
+    b: &Bench<'_>,
+    phase: String,
+    work: impl Future<Output = Result<T>>,
+) -> Result<Measured<T>> {
+    if let Some(log) = &b.slowlog {
+        log.reset().await?;
+    }
+    b.progress.set(phase);
+    let before = server::sample(&b.raw).await?;
+    let probe = Probe::start(&b.client)?;
+    let start = Instant::now();
+    let out = work.await;
+    let wall = start.elapsed();
+    let (stalls, timeline) = probe.stop_with_timeline().await?;
+    let out = out?;
+    let after = server::sample(&b.raw).await?;
+    let server_longest_command_ms = match &b.slowlog {
+        Some(log) => Some(log.longest_ms().await?),
+        None => None,
+    };
+    Ok(Measured {
+        out,
+        wall,
+        stalls,
+        timeline,
+        before,
+        after,
+        server_longest_command_ms,
+    })
+}
+
+/// A strategy's figures of one round, as [`median_round`] reads them.
+pub trait Round {
+    /// The round's wall time, milliseconds.
+    fn wall_ms(&self) -> f64;
+    /// The round's longest stall, milliseconds.
+    fn longest_stall_ms(&self) -> f64;
+    /// Records every round's wall time (fastest first) and the longest
+    /// stall of any round on the median round.
+    fn set_rounds(&mut self, walls: Vec<f64>, worst_longest_stall_ms: f64);
+}
+
+/// The round with the median wall time, carrying every round's wall time
+/// and the worst stall of any round.
+pub fn median_round<R: Round>(mut runs: Vec<R>) -> Option<R> {
+    runs.sort_by(|a, b| a.wall_ms().total_cmp(&b.wall_ms()));
+    let walls: Vec<f64> = runs.iter().map(Round::wall_ms).collect();
+    let worst = runs.iter().map(Round::longest_stall_ms).fold(0.0, f64::max);
+    let mid = runs.len() / 2;
+    let mut median = runs.into_iter().nth(mid)?;
+    median.set_rounds(walls, worst);
+    Some(median)
+}
