@@ -107,7 +107,7 @@ impl CacheBuilder {
     /// [`Cache::get_bytes`] and the fail-safe view's reads: hits are served
     /// without a round trip, and every change made anywhere (any process,
     /// any API) reaches it as an announcement from the script that made
-    /// it. An L1 entry lives at most [`L1Options::ttl`] after its read and
+    /// it. An L1 entry lives at most [`crate::L1Options::ttl`] after its read and
     /// never past its Redis expiry; the staleness bound is stated in
     /// docs/l1.md. Opens one more connection (the subscription). Default:
     /// off. Single server only for now (a cluster build is refused).

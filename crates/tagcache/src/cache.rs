@@ -214,7 +214,7 @@ impl Cache {
     }
 
     /// The L1 tier's counters, or `None` when it is not enabled
-    /// ([`CacheBuilder::l1`]).
+    /// ([`crate::CacheBuilder::l1`]).
     pub fn l1_stats(&self) -> Option<crate::L1Stats> {
         self.inner.l1.as_ref().map(|l1| l1.stats())
     }
