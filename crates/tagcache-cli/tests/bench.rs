@@ -187,7 +187,7 @@ fn bench_runs_on_a_private_server_and_writes_json() {
     }
 
     let goals = v["goals"].as_array().unwrap();
-    assert_eq!(goals.len(), 19);
+    assert_eq!(goals.len(), 21);
     for g in goals {
         assert!(g["pass"].is_boolean() && g["target"].is_number(), "{g:#}");
     }
