@@ -150,6 +150,9 @@ pub struct L1Stats {
     pub dropped_by_disconnect: u64,
     /// Times the whole L1 was dropped because the circuit opened.
     pub dropped_by_circuit: u64,
+    /// Times the whole L1 was dropped because more keys and tags were
+    /// announced within one `ttl` than its bookkeeping keeps (2^20).
+    pub dropped_by_overflow: u64,
     /// Entries evicted for capacity.
     pub evicted_for_capacity: u64,
     /// Announcements received.
@@ -249,6 +252,7 @@ struct Counters {
     by_gap: AtomicU64,
     by_disconnect: AtomicU64,
     by_circuit: AtomicU64,
+    by_overflow: AtomicU64,
     capacity: Arc<AtomicU64>,
     announcements: AtomicU64,
     lag_max: AtomicU64,
@@ -353,6 +357,7 @@ impl L1 {
                 by_gap: AtomicU64::new(0),
                 by_disconnect: AtomicU64::new(0),
                 by_circuit: AtomicU64::new(0),
+                by_overflow: AtomicU64::new(0),
                 capacity,
                 announcements: AtomicU64::new(0),
                 lag_max: AtomicU64::new(0),
@@ -594,7 +599,7 @@ impl L1 {
             DropCause::Gap => &self.counters.by_gap,
             DropCause::Disconnect => &self.counters.by_disconnect,
             DropCause::Circuit => &self.counters.by_circuit,
-            DropCause::Overflow => &self.counters.by_disconnect,
+            DropCause::Overflow => &self.counters.by_overflow,
         };
         c.fetch_add(n, Ordering::Relaxed);
         metrics::counter!(L1_DROPS_TOTAL, "namespace" => self.meters.namespace.clone(), "cause" => cause.as_str())
@@ -689,6 +694,7 @@ impl L1 {
             dropped_by_gap: c.by_gap.load(Ordering::Relaxed),
             dropped_by_disconnect: c.by_disconnect.load(Ordering::Relaxed),
             dropped_by_circuit: c.by_circuit.load(Ordering::Relaxed),
+            dropped_by_overflow: c.by_overflow.load(Ordering::Relaxed),
             evicted_for_capacity: c.capacity.load(Ordering::Relaxed),
             announcements: c.announcements.load(Ordering::Relaxed),
             lag_p50_us: pct(50),
