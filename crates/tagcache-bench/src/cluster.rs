@@ -155,7 +155,8 @@ pub async fn run(b: &Bench<'_>, standalone: &Standalone) -> Result<ClusterReport
     let n = b.plan.entries;
     let rounds = b.plan.rounds;
     let wl = &b.plan.workload;
-    let sent_w: &[&str] = &["evalsha", "eval"];
+    // tagcache's write transaction (EXEC includes what it runs) or script.
+    let sent_w: &[&str] = &["evalsha", "eval", "multi", "exec"];
     let (mut set_many, mut get) = (None, None);
     for round in 0..rounds {
         b.progress.set(format!(

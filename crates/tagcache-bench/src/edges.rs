@@ -183,7 +183,7 @@ const CASES: [Case; 19] = [
         Before::New,
     ),
     case(
-        "raw_5",
+        "raw_path_2",
         "raw SET PX + 4 ZADD (2 tags + 2 prefixes by hand)",
         Keys::Org,
         2,
@@ -275,7 +275,7 @@ const COMPARED: [(&str, &str); 12] = [
     ("sc_flat_2", "raw_2"),
     ("tc_flat_8", "raw_8"),
     ("sc_flat_8", "raw_8"),
-    ("tc_path_2", "raw_5"),
+    ("tc_path_2", "raw_path_2"),
     ("tc_keep_2", "raw_2_over"),
     ("sc_keep_2", "raw_2_over"),
     ("tc_change_2", "raw_2_over"),
@@ -745,5 +745,9 @@ mod tests {
             assert!(matches!(find(tc), Some(Writer::Tagcache { .. })), "{tc}");
             assert!(matches!(find(base), Some(Writer::Raw { .. })), "{base}");
         }
+        let mut ids: Vec<&str> = CASES.iter().map(|c| c.id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), CASES.len(), "case ids are unique");
     }
 }

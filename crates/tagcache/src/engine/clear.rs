@@ -138,7 +138,7 @@ impl Core {
         ];
         let mut call = ScriptCall::new(&SCRIPTS.clear_cut, &keys);
         call.arg(CLEAR_MARKER);
-        let answer: String = self.conn.run(&call).await?;
+        let (answer, listed): (String, u64) = self.conn.run(&call).await?;
         let cut = match answer.as_str() {
             "new" => Cut::New,
             "join" => Cut::Join,
@@ -150,13 +150,7 @@ impl Core {
                 ))
             }
         };
-        if cut != Cut::Empty {
-            let n: u64 = self
-                .conn
-                .query(redis::cmd("ZCARD").arg(self.space.clear_registry(bucket)))
-                .await?;
-            state.indexes_total += n;
-        }
+        state.indexes_total += listed;
         Ok(cut)
     }
 

@@ -38,6 +38,7 @@ use crate::engine::write::WriteOp;
 use crate::error::{Error, ErrorKind, Result};
 use crate::layout::codec;
 use crate::layout::keys::KeySpace;
+use crate::observe::metrics as names;
 use crate::options::WritePath;
 use crate::scripts::table::KeyTable;
 use crate::scripts::SCRIPTS;
@@ -52,7 +53,8 @@ pub(crate) struct Transaction {
     /// `MULTI`, the commands, `EXEC` (a plain pipeline: every reply is
     /// read, so a refused command is seen).
     pub(crate) pipe: redis::Pipeline,
-    /// Position of each entry's `SET` in the `EXEC` reply.
+    /// Position of each entry's `SET` in the `EXEC` reply (`0..n`: the
+    /// SETs are queued before every `ZADD`).
     sets: Vec<usize>,
     /// Commands between `MULTI` and `EXEC`.
     queued: usize,
@@ -208,19 +210,20 @@ impl Core {
             // when queued, e.g. OOM at maxmemory; nothing ran): the script
             // writes the batch and reports the reason.
             _ => {
-                metrics::counter!("tagcache_write_fallbacks_total", "reason" => "refused")
-                    .increment(1);
+                self.count_fallbacks("refused", 1);
                 return self.write_scripted(ops).await;
             }
         };
-        if results
+        // The SETs come first (see `build`), the index and registry ZADDs
+        // after them.
+        let edges_failed = results
             .iter()
-            .enumerate()
-            .any(|(i, r)| matches!(r, Value::ServerError(_)) && !tx.sets.contains(&i))
-        {
+            .skip(tx.sets.len())
+            .any(|r| matches!(r, Value::ServerError(_)));
+        if edges_failed {
             // An index or registry key of another type (a foreign writer):
             // the script reports it as it always did.
-            metrics::counter!("tagcache_write_fallbacks_total", "reason" => "index").increment(1);
+            self.count_fallbacks("index", 1);
             return self.write_scripted(ops).await;
         }
         let mut again = Vec::new();
@@ -240,12 +243,12 @@ impl Core {
             }
         }
         if !unlinks.is_empty() {
-            metrics::counter!("tagcache_write_unlinks_total").increment(unlinks.len() as u64);
+            metrics::counter!(names::WRITE_UNLINKS_TOTAL, "namespace" => self.space.namespace().to_owned())
+                .increment(unlinks.len() as u64);
             self.unlink(&unlinks).await?;
         }
         if !again.is_empty() {
-            metrics::counter!("tagcache_write_fallbacks_total", "reason" => "entry")
-                .increment(again.len() as u64);
+            self.count_fallbacks("entry", again.len() as u64);
             self.write_scripted(&again).await?;
         }
         Ok(vec![true; ops.len()])
@@ -253,6 +256,11 @@ impl Core {
 
     /// Removes entries from the indexes of tags they lost, when they do not
     /// carry them now (`unlink.lua`, one call).
+    fn count_fallbacks(&self, reason: &'static str, n: u64) {
+        metrics::counter!(names::WRITE_FALLBACKS_TOTAL, "namespace" => self.space.namespace().to_owned(), "reason" => reason)
+            .increment(n);
+    }
+
     async fn unlink(&self, lost: &[(&WriteOp, Vec<Vec<u8>>)]) -> Result<()> {
         let mut table = KeyTable::new(&self.space);
         let mut shapes = Vec::with_capacity(lost.len());

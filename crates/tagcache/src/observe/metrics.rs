@@ -73,10 +73,15 @@ impl HotMetrics {
         }
     }
 }
+/// Counter: transaction writes that dropped a tag and ran the second step.
+pub(crate) const WRITE_UNLINKS_TOTAL: &str = "tagcache_write_unlinks_total";
+/// Counter: transaction writes sent through `set.lua` instead; label
+/// `reason` (`refused`, `entry`, `index`).
+pub(crate) const WRITE_FALLBACKS_TOTAL: &str = "tagcache_write_fallbacks_total";
 
 /// Every name above (for the documentation check).
 #[cfg(test)]
-pub(crate) const ALL: [&str; 17] = [
+pub(crate) const ALL: [&str; 19] = [
     HITS_TOTAL,
     MISSES_TOTAL,
     BYPASSES_TOTAL,
@@ -89,6 +94,8 @@ pub(crate) const ALL: [&str; 17] = [
     GROUP_HITS_TOTAL,
     GROUP_MISSES_TOTAL,
     GROUP_MISMATCHES_TOTAL,
+    WRITE_UNLINKS_TOTAL,
+    WRITE_FALLBACKS_TOTAL,
     L1_HITS_TOTAL,
     L1_MISSES_TOTAL,
     L1_FILLS_REFUSED_TOTAL,

@@ -6,17 +6,18 @@
 -- KEYS: registry, clear registry, in-flight, the bucket's announcement
 -- counter (L1 tiers drop the bucket at once: everything in it goes).
 -- ARGV: the clear's in-flight member.
--- Returns 'join' (a clear registry exists: work through it first), 'new'
--- (cut now) or 'empty' (no index to clear).
+-- Returns {'join', size} (a clear registry exists: work through it
+-- first), {'new', size} (cut now) or {'empty', 0} (no index to clear);
+-- size: the indexes the clear registry lists.
 local now = now_ms()
 if redis.call('EXISTS', KEYS[2]) == 1 then
   redis.call('ZADD', KEYS[3], int(now), ARGV[1])
-  return 'join'
+  return {'join', redis.call('ZCARD', KEYS[2])}
 end
 if redis.call('EXISTS', KEYS[1]) == 0 then
-  return 'empty'
+  return {'empty', 0}
 end
 redis.call('RENAME', KEYS[1], KEYS[2])
 redis.call('ZADD', KEYS[3], int(now), ARGV[1])
 announce(KEYS[4], 'c', {})
-return 'new'
+return {'new', redis.call('ZCARD', KEYS[2])}

@@ -50,7 +50,7 @@ local exp = now + tonumber(ARGV[4])
 redis.call('HSET', group, '\0tags', ARGV[6])
 redis.call('PEXPIREAT', group, int(exp))
 for j = 1, m do
-  trim_expired(KEYS[1 + j], now, 16)
+  trim_expired(KEYS[1 + j], now, TRIM_PER_CALL)
   redis.call('ZADD', KEYS[1 + j], int(exp), member)
   redis.call('ZADD', KEYS[2 + m], 'LT', int(exp), ARGV[9 + j])
 end

@@ -30,6 +30,43 @@ local function u64be(x)
   return table.concat(b)
 end
 
+-- Most expired members a script trims from one fence or index it touches
+-- in passing (the sweep removes the rest): bounded work per call.
+local TRIM_PER_CALL = 16
+
+-- The entry format (codec.rs): a header of HEADER_LEN bytes (version 1,
+-- flags, u32 big-endian tag-section length), the tag section, then for an
+-- entry with a grace period GRACE_LEN bytes of fresh-until, then the
+-- payload.
+local HEADER_LEN = 6
+local GRACE_LEN = 8
+
+-- Parses an entry header from the first bytes of an entry: nil unless it
+-- is version 1 with known flags, else the tag-section length and the bytes
+-- after the header that the section and the fresh-until field take.
+local function parse_header(head)
+  if #head < HEADER_LEN then
+    return nil
+  end
+  local flags = string.byte(head, 2)
+  if string.byte(head, 1) ~= 1 or flags >= 32 then
+    -- Unknown format version or codec (flags bits 4-7 hold 0 or 1).
+    return nil
+  end
+  local len = struct.unpack('>I4', head, 3)
+  -- Entries with a grace period carry GRACE_LEN more bytes.
+  if flags % 4 >= 2 then
+    return len, len + GRACE_LEN
+  end
+  return len, len
+end
+
+-- The tag section of entry bytes built by the client (always well formed).
+local function section_of(value)
+  local len = parse_header(value)
+  return string.sub(value, HEADER_LEN + 1, HEADER_LEN + len)
+end
+
 -- What `tag_section` answers for an entry key whose contents are not a
 -- tagcache entry (a foreign writer, a truncation, another type): its tags
 -- cannot be known. Never returned to Redis as is.
@@ -90,38 +127,31 @@ local function tag_section(key, member, first, empty_is_absent)
     -- WRONGTYPE: a hash, list, ... where an entry string belongs.
     return MALFORMED
   end
-  if #head < 6 then
+  if #head < HEADER_LEN then
     if #head == 0 and (empty_is_absent or redis.call('EXISTS', key) == 0) then
       return false
     end
     return MALFORMED
   end
-  local flags = string.byte(head, 2)
-  if string.byte(head, 1) ~= 1 or flags >= 32 then
-    -- Unknown format version or codec (flags bits 4-7 hold 0 or 1).
+  local len, need = parse_header(head)
+  if not len then
     return MALFORMED
-  end
-  local len = struct.unpack('>I4', head, 3)
-  -- Entries with a grace period carry 8 more bytes after the section.
-  local need = len
-  if flags % 4 >= 2 then
-    need = len + 8
   end
   if need == 0 then
     return ''
   end
   local section
-  if 6 + need <= #head then
-    section = string.sub(head, 7, 6 + len)
+  if HEADER_LEN + need <= #head then
+    section = string.sub(head, HEADER_LEN + 1, HEADER_LEN + len)
   elseif #head < first then
     -- The whole string was read: it ends inside its tag section.
     return MALFORMED
   else
     -- A length no string could hold is refused before anything is copied.
-    if need > 4096 and redis.call('STRLEN', key) < 6 + need then
+    if need > 4096 and redis.call('STRLEN', key) < HEADER_LEN + need then
       return MALFORMED
     end
-    local rest = redis.call('GETRANGE', key, 6, 5 + need)
+    local rest = redis.call('GETRANGE', key, HEADER_LEN, HEADER_LEN + need - 1)
     if #rest < need then
       return MALFORMED
     end

@@ -19,7 +19,7 @@ pub(crate) struct Script {
 }
 
 macro_rules! script {
-    ($name:literal) => {
+    ($name:ident) => {
         script!(@ $name, "")
     };
     // A script that frees memory: it must run when Redis is at maxmemory.
@@ -27,89 +27,68 @@ macro_rules! script {
     // then (its bookkeeping, e.g. a fence or a registry score); the
     // `allow-oom` flag lets all of it run. The shebang must be the very
     // first line, before lib.lua.
-    ($name:literal, frees_memory) => {
+    ($name:ident, frees_memory) => {
         script!(@ $name, "#!lua flags=allow-oom\n")
     };
-    (@ $name:literal, $shebang:literal) => {{
+    (@ $name:ident, $shebang:literal) => {{
         let source = concat!(
             $shebang,
             include_str!("lib.lua"),
-            include_str!(concat!($name, ".lua"))
+            include_str!(concat!(stringify!($name), ".lua"))
         );
         Script {
-            name: $name,
+            name: stringify!($name),
             source,
             script: redis::Script::new(source),
         }
     }};
 }
 
-/// Every script tagcache runs.
-pub(crate) struct Scripts {
-    pub(crate) set: Script,
-    pub(crate) read_tags: Script,
-    pub(crate) drop: Script,
-    pub(crate) snapshot: Script,
-    pub(crate) sweep_tag: Script,
-    pub(crate) sweep_gone: Script,
-    pub(crate) tag_page: Script,
-    pub(crate) tag_count: Script,
-    pub(crate) tag_member: Script,
-    pub(crate) meta: Script,
-    pub(crate) trim: Script,
-    pub(crate) clear_cut: Script,
-    pub(crate) clear_step: Script,
-    pub(crate) group_put: Script,
-    pub(crate) legacy_move: Script,
-    pub(crate) legacy_del_if: Script,
-    pub(crate) unlink: Script,
+/// Declares every script once: its field in [`Scripts`] (named after its
+/// `.lua` file), its place in [`Scripts::all`], and how [`SCRIPTS`] loads it.
+macro_rules! scripts {
+    ($($name:ident $(: $flag:ident)?),* $(,)?) => {
+        /// Every script tagcache runs, one field per `.lua` file.
+        pub(crate) struct Scripts {
+            $(
+                #[doc = concat!("`", stringify!($name), ".lua`")]
+                pub(crate) $name: Script,
+            )*
+        }
+
+        impl Scripts {
+            /// Every script, for loading at connect.
+            pub(crate) fn all(&self) -> Vec<&Script> {
+                vec![$(&self.$name),*]
+            }
+        }
+
+        /// The scripts, hashed once per process.
+        pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
+            $($name: script!($name $(, $flag)?),)*
+        });
+    };
 }
 
-impl Scripts {
-    /// Every script, for loading at connect.
-    pub(crate) fn all(&self) -> [&Script; 17] {
-        [
-            &self.set,
-            &self.read_tags,
-            &self.drop,
-            &self.snapshot,
-            &self.sweep_tag,
-            &self.sweep_gone,
-            &self.tag_page,
-            &self.tag_count,
-            &self.tag_member,
-            &self.meta,
-            &self.trim,
-            &self.clear_cut,
-            &self.clear_step,
-            &self.group_put,
-            &self.legacy_move,
-            &self.legacy_del_if,
-            &self.unlink,
-        ]
-    }
+scripts! {
+    set,
+    read_tags,
+    drop: frees_memory,
+    snapshot: frees_memory,
+    sweep_tag: frees_memory,
+    sweep_gone: frees_memory,
+    tag_page,
+    tag_count,
+    tag_member,
+    meta,
+    trim: frees_memory,
+    clear_cut: frees_memory,
+    clear_step: frees_memory,
+    group_put,
+    legacy_move,
+    legacy_del_if,
+    unlink: frees_memory,
 }
-
-/// The scripts, hashed once per process.
-pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
-    set: script!("set"),
-    read_tags: script!("read_tags"),
-    drop: script!("drop", frees_memory),
-    snapshot: script!("snapshot", frees_memory),
-    sweep_tag: script!("sweep_tag", frees_memory),
-    sweep_gone: script!("sweep_gone", frees_memory),
-    tag_page: script!("tag_page"),
-    tag_count: script!("tag_count"),
-    tag_member: script!("tag_member"),
-    meta: script!("meta"),
-    trim: script!("trim", frees_memory),
-    clear_cut: script!("clear_cut", frees_memory),
-    clear_step: script!("clear_step", frees_memory),
-    group_put: script!("group_put"),
-    legacy_move: script!("legacy_move"),
-    legacy_del_if: script!("legacy_del_if"),
-    unlink: script!("unlink", frees_memory),
-});
 
 #[cfg(test)]
 mod tests {
@@ -122,5 +101,20 @@ mod tests {
         hashes.dedup();
         assert_eq!(hashes.len(), SCRIPTS.all().len());
         assert!(hashes.iter().all(|h| h.len() == 40));
+    }
+
+    #[test]
+    fn every_lua_file_is_a_script() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/scripts");
+        let mut files: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter_map(|f| f.strip_suffix(".lua").map(str::to_owned))
+            .filter(|f| f != "lib")
+            .collect();
+        files.sort();
+        let mut names: Vec<&str> = SCRIPTS.all().iter().map(|s| s.name).collect();
+        names.sort_unstable();
+        assert_eq!(files, names);
     }
 }

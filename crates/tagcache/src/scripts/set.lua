@@ -81,15 +81,14 @@ for i = 1, n do
   else
     -- Old tags: a rewrite with the same tag section needs no index change.
     local old, missing
-    local new_len = struct.unpack('>I4', value, 3)
+    local new_section = section_of(value)
     -- One GETRANGE sized to the new entry's header, section and
     -- fresh-until field holds the whole old section of a new key or of a
     -- rewrite whose section is no longer; an absent key and an empty
     -- string both mean "no old tags" (no EXISTS).
-    local section = tag_section(entry, nil, 14 + new_len, true)
+    local section = tag_section(entry, nil, HEADER_LEN + GRACE_LEN + #new_section, true)
     -- (A malformed old entry counts as untagged: its tags cannot be read.)
     if type(section) == 'string' and section ~= '' then
-      local new_section = string.sub(value, 7, 6 + new_len)
       if section ~= new_section then
         old, missing = {}, {}
         for _, name in ipairs(parse_tags(section)) do
@@ -126,7 +125,7 @@ for i = 1, n do
       local exps = int(exp)
       redis.call('SET', entry, value, 'PXAT', exps)
       if grace > 0 then
-        redis.call('SETRANGE', entry, 6 + new_len, u64be(fresh))
+        redis.call('SETRANGE', entry, HEADER_LEN + #new_section, u64be(fresh))
       end
       for _, j in ipairs(new) do
         redis.call('ZADD', KEYS[n + j], exps, member)

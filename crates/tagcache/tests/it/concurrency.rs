@@ -193,12 +193,23 @@ async fn deleter(cache: Cache, until: Instant, log: Arc<Mutex<Vec<DelRec>>>) {
 /// Runs the race for `run` (invalidations for `tail` longer) and checks
 /// the outcome.
 async fn race(buckets: u16, chunk: usize, run: Duration, tail: Duration) {
+    race_with(buckets, chunk, run, tail, tagcache::WritePath::Transaction).await;
+}
+
+async fn race_with(
+    buckets: u16,
+    chunk: usize,
+    run: Duration,
+    tail: Duration,
+    path: tagcache::WritePath,
+) {
     let server = RedisServer::start();
     // Small chunks: each invalidation takes many calls, so writes land
     // between its snapshot, its reads and its deletes.
     let cache = crate::builder(&server)
         .buckets(buckets)
         .chunk_size(chunk)
+        .write_path(path)
         .build()
         .await
         .unwrap();
@@ -378,6 +389,20 @@ async fn racing_writes_and_invalidations_stay_exact() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn racing_writes_and_invalidations_stay_exact_across_buckets() {
     race(3, 2, Duration::from_secs(2), Duration::from_millis(300)).await;
+}
+
+/// The same race with every write through `set.lua` (the default path,
+/// a transaction plus `unlink.lua` when tags are dropped, is above).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_writes_and_invalidations_stay_exact_on_the_script_path() {
+    race_with(
+        3,
+        2,
+        Duration::from_secs(2),
+        Duration::from_millis(300),
+        tagcache::WritePath::Script,
+    )
+    .await;
 }
 
 /// An invalidation of a large tag runs while a writer keeps writing to the

@@ -420,3 +420,44 @@ async fn a_full_redis_refuses_the_whole_transaction() {
     all.push("fresh");
     assert_quiescent(&server, &all, &["a", "b"]).await;
 }
+
+/// On a cluster each bucket's transaction goes to its slot's node (redis-rs
+/// routes a `MULTI`/`EXEC` pipeline by its first key): no write falls back
+/// to the script, and the layout is exact.
+#[tokio::test]
+async fn on_a_cluster_writes_are_transactions_on_their_bucket_node() {
+    let cluster = tagcache_testkit::RedisCluster::start(3, 0);
+    let cache = Cache::builder("")
+        .cluster(cluster.seeds())
+        .namespace("test")
+        .buckets(16)
+        .auto_sweep(None)
+        .default_ttl(Duration::from_secs(600))
+        .response_timeout(Duration::from_secs(5))
+        .build()
+        .await
+        .unwrap();
+    let before = cluster.command_calls();
+    for i in 0..20 {
+        let opts = SetOptions::new().tags(["a", "b"]);
+        cache.set_bytes(format!("k{i}"), b"v", &opts).await.unwrap();
+    }
+    // 20 keys over 16 buckets in one batch: one transaction per bucket.
+    let items = (20..60).map(|i| (format!("k{i}"), b"w".to_vec(), SetOptions::new().tag("a")));
+    cache.set_many_bytes(items).await.unwrap();
+    let after = cluster.command_calls();
+    let delta = |c: &str| after.get(c).copied().unwrap_or(0) - before.get(c).copied().unwrap_or(0);
+    assert_eq!(delta("set"), 60);
+    assert_eq!(delta("evalsha"), 0, "no fallback to set.lua");
+    assert!(delta("exec") > 20, "{}", delta("exec"));
+    // Dropping a tag: the unlink script runs on the bucket's node.
+    cache
+        .set_bytes("k1", b"x", &SetOptions::new().tag("a"))
+        .await
+        .unwrap();
+    assert_eq!(cache.tag_len("b").await.unwrap(), 19);
+    assert_eq!(cache.tag_len("a").await.unwrap(), 60);
+    assert_eq!(cache.invalidate_tag("b").await.unwrap(), 19);
+    assert_eq!(cache.get_bytes("k1").await.unwrap(), Some(b"x".to_vec()));
+    assert_eq!(cache.invalidate_tag("a").await.unwrap(), 41);
+}
