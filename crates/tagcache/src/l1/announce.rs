@@ -63,13 +63,22 @@ pub(crate) fn parse(msg: &[u8]) -> Option<Announcement> {
     })
 }
 
+/// This host's wall clock, Unix µs (the stamp of a transaction's
+/// announcement, and the receiving side of every delivery lag).
+pub(crate) fn wall_us() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
 /// Queues the announcement of a change made outside a script: `INCR` of
 /// the bucket's counter and `SPUBLISH` of the message, for the caller's
 /// `MULTI` (the change and its announcement then apply as one atomic
 /// step). The sequence number is not known when the message is built, so
 /// it says 0: a reader takes it for its last number plus one (the `INCR`
 /// beside it is exactly that), and its periodic counter check still sees a
-/// lost one. `time_us`: the caller's estimate of Redis' clock. Returns the
+/// lost one. `time_us`: when the change was sent (Unix µs). Returns the
 /// number of commands queued.
 pub(crate) fn queue(
     pipe: &mut redis::Pipeline,

@@ -289,14 +289,7 @@ fn apply(
     l1.set_seq(bucket, Some(seq), true);
     // A MULTI's number is inferred: it excuses no read (see `Seen`).
     apply_change(l1, bucket, &a, if a.seq == 0 { u64::MAX } else { seq });
-    let now_us = u64::try_from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_micros())
-            .unwrap_or(0),
-    )
-    .unwrap_or(u64::MAX);
-    l1.record_lag(now_us.saturating_sub(a.time_us));
+    l1.record_lag(announce::wall_us().saturating_sub(a.time_us));
     Ok(())
 }
 
