@@ -67,6 +67,7 @@ pub struct CacheBuilder {
     eager_permille: u16,
     lease: Option<crate::readthrough::lease::LeaseConfig>,
     legacy: Option<(crate::legacy::LegacyRules, crate::legacy::LegacyMode)>,
+    l1: Option<crate::l1::L1Options>,
 }
 
 impl Cache {
@@ -107,7 +108,21 @@ impl CacheBuilder {
             eager_permille: 0,
             lease: None,
             legacy: None,
+            l1: None,
         }
+    }
+
+    /// Puts an in-process L1 tier in front of Redis for [`Cache::get`],
+    /// [`Cache::get_bytes`] and the fail-safe view's reads: hits are served
+    /// without a round trip, and every change made anywhere (any process,
+    /// any API) reaches it as an announcement from the script that made
+    /// it. An L1 entry lives at most [`crate::L1Options::ttl`] after its read and
+    /// never past its Redis expiry; the staleness bound is stated in
+    /// docs/l1.md. Opens one more connection (the subscription). Default:
+    /// off. Single server only for now (a cluster build is refused).
+    pub fn l1(mut self, options: crate::l1::L1Options) -> Self {
+        self.l1 = Some(options);
+        self
     }
 
     /// The namespace all keys live under: 1 to 64 characters of
@@ -377,6 +392,12 @@ impl CacheBuilder {
     /// - [`ErrorKind::UnsafeEvictionPolicy`]: see [`EvictionCheck`].
     pub async fn build(self) -> Result<Cache> {
         let space = self.validate()?;
+        if self.l1.is_some() && self.cluster_seeds().is_some() {
+            return Err(Error::new(
+                ErrorKind::Config,
+                "the L1 tier does not support Redis Cluster yet",
+            ));
+        }
         let breaker = Breaker::new(self.breaker, &self.namespace);
         let conn = match self.cluster_seeds() {
             Some(seeds) => {
@@ -553,6 +574,18 @@ impl CacheBuilder {
         let sweeper = self
             .auto_sweep
             .map(|every| crate::engine::tasks::start_sweeper(&core, every));
+        let (l1, l1_listener) = match self.l1.clone().map(|o| self.start_l1(o, &core.space)) {
+            Some(Ok((l1, listener))) => {
+                journal.set_l1(l1.clone());
+                (Some(l1), Some(listener))
+            }
+            Some(Err(e)) => {
+                // The URL was already accepted by the main connection.
+                tracing::error!(namespace = %self.namespace, error = %e, "L1 tier disabled");
+                (None, None)
+            }
+            None => (None, None),
+        };
         Cache::from_inner(Inner {
             core,
             writes,
@@ -565,9 +598,32 @@ impl CacheBuilder {
             legacy: self
                 .legacy
                 .map(|(rules, mode)| Arc::new(crate::legacy::Legacy::new(rules, mode))),
+            l1,
+            _l1_listener: l1_listener,
             _sweeper: sweeper,
             _replayer: replayer,
         })
+    }
+
+    /// The L1 tier and its subscription task.
+    fn start_l1(
+        &self,
+        options: crate::l1::L1Options,
+        space: &KeySpace,
+    ) -> Result<(Arc<crate::l1::L1>, crate::engine::tasks::AbortOnDrop)> {
+        let client = crate::l1::listener::client(&self.url, self.tls_root.as_deref())?;
+        let l1 = Arc::new(crate::l1::L1::new(
+            options,
+            space.buckets(),
+            &self.namespace,
+        ));
+        let task = tokio::spawn(crate::l1::listener::run(
+            Arc::downgrade(&l1),
+            client,
+            space.clone(),
+            self.connect_timeout,
+        ));
+        Ok((l1, crate::engine::tasks::AbortOnDrop::new(task)))
     }
 
     fn check_policy(&self, info: &ServerInfo) -> Result<()> {

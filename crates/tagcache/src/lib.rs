@@ -35,6 +35,7 @@
 //! {<ns>.<b>}:inv       zset    tag -> heartbeat of an invalidation in flight
 //! {<ns>.<b>}:fence     zset    t<tag>/k<key> -> last invalidation/delete (guards read-through)
 //! {<ns>.<b>}:l:<key>   string  load lease of a key: holder's token, PX expiry (opt-in)
+//! {<ns>.<b>}:l1        string  announcement counter; also the bucket's shard channel (L1 tiers)
 //! {<ns>}:legacy        hash    bulk legacy-key migration: cursor, counts (while one runs)
 //! ```
 //!
@@ -56,6 +57,7 @@
 // - `readthrough`: get_or_compute, the loader's context, eager refresh and
 //   load leases;
 // - `failsafe`: the view that degrades to misses, and its journal;
+// - `l1`: the optional in-process tier and its announcement listener;
 // - `observe`: what tracing may say about keys;
 // - `legacy`: reading and migrating an application's older key formats.
 mod builder;
@@ -64,6 +66,7 @@ mod engine;
 mod error;
 mod failsafe;
 mod keyspace;
+mod l1;
 mod layout;
 pub mod legacy;
 mod observe;
@@ -85,6 +88,7 @@ pub use failsafe::{
 pub use keyspace::group::{Fetched, Group, DEFAULT_GROUP_CAP};
 pub use keyspace::paths::{PathKeys, PathQuery};
 pub use keyspace::scope::{Scope, ScopeKeys};
+pub use l1::{L1Options, L1Stats};
 pub use layout::codec::Compression;
 pub use layout::keys::{LAYOUT_VERSION, MAX_KEY_LEN, MAX_NAMESPACE_LEN, MAX_TAG_LEN};
 pub use layout::path::{KeyPath, Part, PathPattern, Segment, MAX_PATH_DEPTH};

@@ -390,6 +390,7 @@ impl Group {
         keys.extend(tags.iter().map(|t| core.space.tag(self.bucket, t)));
         keys.push(core.space.registry(self.bucket));
         keys.push(core.space.fence(self.bucket));
+        keys.push(core.space.l1(self.bucket));
         let mut call = ScriptCall::new(&SCRIPTS.group_put, &keys);
         call.arg(tags.len())
             .arg(field)

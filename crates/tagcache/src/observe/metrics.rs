@@ -28,6 +28,19 @@ pub(crate) const GROUP_MISSES_TOTAL: &str = "tagcache_group_misses_total";
 /// Counter: dry-run group reads whose cached field differed from the
 /// computed value; label `group`.
 pub(crate) const GROUP_MISMATCHES_TOTAL: &str = "tagcache_group_mismatches_total";
+/// Counter: reads served from the L1 tier.
+pub(crate) const L1_HITS_TOTAL: &str = "tagcache_l1_hits_total";
+/// Counter: reads the L1 tier could not serve (they went to Redis).
+pub(crate) const L1_MISSES_TOTAL: &str = "tagcache_l1_misses_total";
+/// Counter: L1 fills refused (an announcement covering the read arrived
+/// while it was in flight, or it took longer than the L1 ttl).
+pub(crate) const L1_FILLS_REFUSED_TOTAL: &str = "tagcache_l1_fills_refused_total";
+/// Counter: L1 drops; label `cause` (`announcement`, `gap`, `disconnect`,
+/// `circuit`, `overflow`, `capacity`).
+pub(crate) const L1_DROPS_TOTAL: &str = "tagcache_l1_drops_total";
+/// Histogram: announcement delivery lag in seconds (Redis' clock at the
+/// change to this host's at receipt).
+pub(crate) const L1_ANNOUNCEMENT_LAG_SECONDS: &str = "tagcache_l1_announcement_lag_seconds";
 
 /// Counter: read-through calls by where the value came from; label
 /// `source` (`hit`, `loaded`, `loaded_not_stored`, `shared`, `stale`,
@@ -163,7 +176,7 @@ pub(crate) fn count_refresh(namespace: &str, outcome: &'static str) {
 
 /// Every name above (for the documentation check).
 #[cfg(test)]
-pub(crate) const ALL: [&str; 24] = [
+pub(crate) const ALL: [&str; 29] = [
     HITS_TOTAL,
     MISSES_TOTAL,
     BYPASSES_TOTAL,
@@ -188,6 +201,11 @@ pub(crate) const ALL: [&str; 24] = [
     SWEEP_MEMBERS_CHECKED_TOTAL,
     WRITE_UNLINKS_TOTAL,
     WRITE_FALLBACKS_TOTAL,
+    L1_HITS_TOTAL,
+    L1_MISSES_TOTAL,
+    L1_FILLS_REFUSED_TOTAL,
+    L1_DROPS_TOTAL,
+    L1_ANNOUNCEMENT_LAG_SECONDS,
 ];
 
 #[cfg(test)]

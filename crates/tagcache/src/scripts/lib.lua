@@ -218,3 +218,25 @@ local function zrem_all(index, members)
   end
 end
 
+
+-- Announces a change to the in-process L1 tiers reading the bucket
+-- (docs/l1.md), inside the atomic step that made it, so a change is never
+-- made without its announcement: INCR the bucket's counter `l1` and
+-- SPUBLISH, on the shard channel of the same name (in the bucket's slot),
+-- `<kind><seq> <µs>\n` then each item as a u16 big-endian length and its
+-- bytes. Kinds: 'k' these keys changed or went, 't' the entries carrying
+-- these tags went, 'c' the bucket is being cleared. The sequence number
+-- lets a reader see a lost message; the Redis clock (µs) measures the
+-- delivery lag.
+local function announce(l1, kind, items, now_micros)
+  local seq = redis.call('INCR', l1)
+  local parts = {kind, int(seq), ' ', int(now_micros or now_us()), '\n'}
+  for _, s in ipairs(items) do
+    parts[#parts + 1] = struct.pack('>I2', #s)
+    parts[#parts + 1] = s
+  end
+  -- pcall: a user without pub/sub channel permissions (Redis 7's default
+  -- for new ACL users) must still write; readers then see the counter
+  -- move without a message, a gap, and drop the bucket.
+  redis.pcall('SPUBLISH', l1, table.concat(parts))
+end

@@ -87,10 +87,15 @@ async fn doc_matches_the_keys_the_code_uses() {
     );
 
     // The code reads the documented names: the invalidation joins the
-    // snapshot and removes all three entries, leaving the meta key and the
-    // fence that remembers the invalidation.
+    // snapshot and removes all three entries, leaving the meta key, the
+    // fence that remembers the invalidation and the announcement counter.
     assert_eq!(cache.invalidate_tag("t").await.unwrap(), 3);
-    assert_eq!(server.cmd::<usize>(&[b"DBSIZE"]), 2);
+    assert_eq!(server.cmd::<usize>(&[b"DBSIZE"]), 3);
+    let (l1, kind) = rows.iter().find(|(p, _)| p.ends_with(":l1")).unwrap();
+    assert_eq!(
+        &server.cmd::<String>(&[b"TYPE", instantiate(l1, "-", "t").as_bytes()]),
+        kind
+    );
     let (fence, kind) = rows.iter().find(|(p, _)| p.ends_with(":fence")).unwrap();
     assert_eq!(
         &server.cmd::<String>(&[b"TYPE", instantiate(fence, "-", "t").as_bytes()]),
