@@ -23,6 +23,7 @@ pub mod error;
 mod failsafe;
 mod invalidate;
 mod keyspace;
+mod l1;
 mod layout;
 mod measure;
 mod memory;
@@ -175,7 +176,8 @@ pub enum Phase {
 pub enum ThroughputPart {
     /// The write throughput rows.
     Writes,
-    /// `get_bytes` vs `GET`, `get_many_bytes` vs `MGET`.
+    /// `get_bytes` vs `GET`, `get_many_bytes` vs `MGET`, L1 hits vs `GET`
+    /// and the announcements' share of a write.
     Reads,
     /// The fail-safe view's overhead over the strict cache.
     FailSafe,
@@ -401,6 +403,7 @@ async fn only_phases(b: &Bench<'_>, phases: &[ThroughputPart]) -> Result<Vec<rep
     };
     if phases.contains(&ThroughputPart::Reads) {
         rows.extend(reads::run(b, &kept).await?);
+        rows.extend(l1::run(b, &kept).await?);
     }
     if phases.contains(&ThroughputPart::FailSafe) {
         rows.extend(failsafe::run(b, &kept).await?);
@@ -422,6 +425,7 @@ async fn phases(b: &Bench<'_>) -> Result<Report> {
         let (writes, kept) = writes::run(b).await?;
         throughput.extend(writes);
         throughput.extend(reads::run(b, &kept).await?);
+        throughput.extend(l1::run(b, &kept).await?);
         throughput.extend(failsafe::run(b, &kept).await?);
         b.janitor.wipe(&b.raw, &kept.tagcache).await?;
         b.janitor.wipe(&b.raw, &kept.raw).await?;

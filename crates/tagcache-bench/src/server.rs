@@ -42,6 +42,17 @@ pub struct Cost {
 }
 
 impl Sample {
+    /// Microseconds the server spent in `command` from `self` to `later`
+    /// (including calls made inside scripts).
+    pub fn usec_until(&self, later: &Sample, command: &str) -> u64 {
+        let u0 = self.commands.get(command).map_or(0, |c| c.1);
+        later
+            .commands
+            .get(command)
+            .map_or(0, |c| c.1)
+            .saturating_sub(u0)
+    }
+
     /// The cost of the work done from `self` to `later`, over `ops`
     /// operations whose client sends only the commands `sent`.
     pub fn cost_until(&self, later: &Sample, sent: &[&str], ops: u64) -> Cost {

@@ -82,7 +82,11 @@ fn bench_runs_on_a_private_server_and_writes_json() {
         "set_many_vs_set",
         "get",
         "get_vs_managed",
+        "get_or_compute_hit",
+        "get_or_refresh_hit",
         "get_many",
+        "l1_get",
+        "announce_share",
         "fail_safe_get",
         "fail_safe_set",
     ] {
@@ -185,7 +189,7 @@ fn bench_runs_on_a_private_server_and_writes_json() {
     }
 
     let goals = v["goals"].as_array().unwrap();
-    assert_eq!(goals.len(), 19);
+    assert_eq!(goals.len(), 21);
     for g in goals {
         assert!(g["pass"].is_boolean() && g["target"].is_number(), "{g:#}");
     }
@@ -322,7 +326,11 @@ fn bench_only_runs_the_chosen_phases() {
         [
             "get",
             "get_vs_managed",
+            "get_or_compute_hit",
+            "get_or_refresh_hit",
             "get_many",
+            "l1_get",
+            "announce_share",
             "fail_safe_get",
             "fail_safe_set"
         ]

@@ -4,7 +4,9 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict};
 use tagcache::legacy::{LegacyMode, LegacyRules};
-use tagcache::{BreakerConfig, CacheBuilder, Compression, EvictionCheck, InvalidInput, KeyLogging};
+use tagcache::{
+    BreakerConfig, CacheBuilder, Compression, EvictionCheck, InvalidInput, KeyLogging, L1Options,
+};
 
 use crate::convert::{Key, Secs};
 use crate::errors::OrPy;
@@ -31,6 +33,7 @@ pub(crate) const OPTIONS: &[&str] = &[
     "tls_root_certificate",
     "breaker",
     "key_logging",
+    "l1",
     "legacy_rules",
     "legacy_mode",
     "lazy",
@@ -99,6 +102,17 @@ pub(crate) fn builder(
             "tls_root_certificate" => b.tls_root_certificate(v.extract::<Key>()?.0),
             "breaker" => b.breaker(breaker(&v)?),
             "key_logging" => b.key_logging(key_logging(&v)?),
+            "l1" => {
+                if v.is_instance_of::<PyBool>() {
+                    if v.extract::<bool>()? {
+                        b.l1(L1Options::new())
+                    } else {
+                        b
+                    }
+                } else {
+                    b.l1(l1(&v)?)
+                }
+            }
             "legacy_rules" => {
                 legacy_rules = Some(LegacyRules::from_toml(&v.extract::<String>()?).py()?);
                 b
@@ -150,6 +164,27 @@ fn breaker(v: &Bound<'_, PyAny>) -> PyResult<BreakerConfig> {
         }
     }
     Ok(c)
+}
+
+/// `True`, or `{"capacity_bytes": n, "ttl": secs, "check_period": secs,
+/// "serve_while_down": bool}` (any subset): the in-process L1 tier.
+fn l1(v: &Bound<'_, PyAny>) -> PyResult<L1Options> {
+    let d = v.downcast::<PyDict>()?;
+    let mut o = L1Options::new();
+    for (k, v) in d.iter() {
+        o = match k.extract::<String>()?.as_str() {
+            "capacity_bytes" => o.capacity_bytes(v.extract()?),
+            "ttl" => o.ttl(v.extract::<Secs>()?.0),
+            "check_period" => o.check_period(v.extract::<Secs>()?.0),
+            "serve_while_down" => o.serve_while_down(v.extract()?),
+            other => {
+                return Err(PyTypeError::new_err(format!(
+                    "unexpected l1 setting {other:?}: capacity_bytes, ttl, check_period, serve_while_down"
+                )))
+            }
+        };
+    }
+    Ok(o)
 }
 
 /// `"off"`, `"hashed"`, or an int: keys truncated to that many bytes.

@@ -312,6 +312,8 @@ fn source_name(s: Source) -> &'static str {
         Source::LoadedNotStored => "loaded_not_stored",
         Source::Shared => "shared",
         Source::Stale => "stale",
+        Source::Uncached => "uncached",
+        Source::Waited => "waited",
         _ => "other",
     }
 }

@@ -2,6 +2,7 @@
 
 import datetime
 import threading
+import time
 
 import pytest
 
@@ -307,3 +308,17 @@ def test_all_options(redis, ns):
         except tagcache.ConnectionError:
             assert time.monotonic() < deadline
             time.sleep(0.05)
+
+
+def test_l1_option(redis, ns):
+    c = tagcache.Cache(redis.url, namespace=ns, l1={"capacity_bytes": 1 << 20, "ttl": 5,
+                                                    "check_period": 0.2,
+                                                    "serve_while_down": False})
+    c.set("k", 1)
+    deadline = time.time() + 10
+    while c.get("k") != 1 and time.time() < deadline:
+        time.sleep(0.01)
+    assert c.get("k") == 1
+    assert tagcache.Cache(redis.url, namespace=ns, l1=True).get("k") == 1
+    with pytest.raises(TypeError, match="unexpected l1 setting"):
+        tagcache.Cache(redis.url, namespace=ns, l1={"size": 1})

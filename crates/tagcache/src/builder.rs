@@ -64,7 +64,10 @@ pub struct CacheBuilder {
     journal_capacity: usize,
     op_timeout: Duration,
     key_logging: KeyLogging,
+    eager_permille: u16,
+    lease: Option<crate::readthrough::lease::LeaseConfig>,
     legacy: Option<(crate::legacy::LegacyRules, crate::legacy::LegacyMode)>,
+    l1: Option<crate::l1::L1Options>,
 }
 
 impl Cache {
@@ -102,8 +105,24 @@ impl CacheBuilder {
             journal_capacity: 10_000,
             op_timeout: Duration::from_millis(100),
             key_logging: KeyLogging::Off,
+            eager_permille: 0,
+            lease: None,
             legacy: None,
+            l1: None,
         }
+    }
+
+    /// Puts an in-process L1 tier in front of Redis for [`Cache::get`],
+    /// [`Cache::get_bytes`] and the fail-safe view's reads: hits are served
+    /// without a round trip, and every change made anywhere (any process,
+    /// any API) reaches it as an announcement from the script that made
+    /// it. An L1 entry lives at most [`crate::L1Options::ttl`] after its read and
+    /// never past its Redis expiry; the staleness bound is stated in
+    /// docs/l1.md. Opens one more connection (the subscription). Default:
+    /// off. Single server only for now (a cluster build is refused).
+    pub fn l1(mut self, options: crate::l1::L1Options) -> Self {
+        self.l1 = Some(options);
+        self
     }
 
     /// The namespace all keys live under: 1 to 64 characters of
@@ -244,6 +263,34 @@ impl CacheBuilder {
         self
     }
 
+    /// Read-throughs that may refresh in the background
+    /// ([`crate::Cache::get_or_refresh`],
+    /// [`crate::FailSafeCache::get_or_refresh`]) reload an entry once
+    /// `fraction` of its TTL has passed, while serving the cached value:
+    /// a hot key is refreshed before it expires. One refresh per key and
+    /// process at a time; its store is fenced like any read-through store.
+    /// Per call: [`crate::SetOptions::eager_refresh`]. `fraction` is
+    /// clamped to 0..=1; 0 turns it off. Default: off.
+    pub fn eager_refresh(mut self, fraction: f64) -> Self {
+        self.eager_permille = crate::options::permille(fraction);
+        self
+    }
+
+    /// Single flight across processes: a read-through miss takes a lease
+    /// on the key in Redis (`SET NX PX lease`) before its loader runs; a
+    /// miss in another process that finds the lease taken waits (polling,
+    /// up to `max_wait`) for the holder's value instead of loading. The
+    /// lease expires after `lease` if its holder dies; a waiter whose wait
+    /// exceeds `max_wait` loads itself. `lease` should exceed the loader's
+    /// usual run time (a longer run lets a second process load).
+    /// Per call: [`crate::SetOptions::lease`]. Default: off (a call that
+    /// asks for a lease without one configured here gets a 5 s lease and
+    /// a 5 s wait).
+    pub fn load_lease(mut self, lease: Duration, max_wait: Duration) -> Self {
+        self.lease = Some(crate::readthrough::lease::LeaseConfig::new(lease, max_wait));
+        self
+    }
+
     /// Circuit breaker settings. Default: [`BreakerConfig::default`] (open
     /// after 5 consecutive failures, probe after 250 ms, backing off to 1 s).
     pub fn breaker(mut self, config: BreakerConfig) -> Self {
@@ -345,6 +392,12 @@ impl CacheBuilder {
     /// - [`ErrorKind::UnsafeEvictionPolicy`]: see [`EvictionCheck`].
     pub async fn build(self) -> Result<Cache> {
         let space = self.validate()?;
+        if self.l1.is_some() && self.cluster_seeds().is_some() {
+            return Err(Error::new(
+                ErrorKind::Config,
+                "the L1 tier does not support Redis Cluster yet",
+            ));
+        }
         let breaker = Breaker::new(self.breaker, &self.namespace);
         let conn = match self.cluster_seeds() {
             Some(seeds) => {
@@ -501,6 +554,8 @@ impl CacheBuilder {
             fence_window: self.fence_window,
             verify_listing,
             key_logging: self.key_logging,
+            eager_permille: self.eager_permille,
+            lease: self.lease,
         };
         let journal = Arc::new(Journal::new(
             self.journal_capacity,
@@ -519,6 +574,18 @@ impl CacheBuilder {
         let sweeper = self
             .auto_sweep
             .map(|every| crate::engine::tasks::start_sweeper(&core, every));
+        let (l1, l1_listener) = match self.l1.clone().map(|o| self.start_l1(o, &core.space)) {
+            Some(Ok((l1, listener))) => {
+                journal.set_l1(l1.clone());
+                (Some(l1), Some(listener))
+            }
+            Some(Err(e)) => {
+                // The URL was already accepted by the main connection.
+                tracing::error!(namespace = %self.namespace, error = %e, "L1 tier disabled");
+                (None, None)
+            }
+            None => (None, None),
+        };
         Cache::from_inner(Inner {
             core,
             writes,
@@ -531,9 +598,32 @@ impl CacheBuilder {
             legacy: self
                 .legacy
                 .map(|(rules, mode)| Arc::new(crate::legacy::Legacy::new(rules, mode))),
+            l1,
+            _l1_listener: l1_listener,
             _sweeper: sweeper,
             _replayer: replayer,
         })
+    }
+
+    /// The L1 tier and its subscription task.
+    fn start_l1(
+        &self,
+        options: crate::l1::L1Options,
+        space: &KeySpace,
+    ) -> Result<(Arc<crate::l1::L1>, crate::engine::tasks::AbortOnDrop)> {
+        let client = crate::l1::listener::client(&self.url, self.tls_root.as_deref())?;
+        let l1 = Arc::new(crate::l1::L1::new(
+            options,
+            space.buckets(),
+            &self.namespace,
+        ));
+        let task = tokio::spawn(crate::l1::listener::run(
+            Arc::downgrade(&l1),
+            client,
+            space.clone(),
+            self.connect_timeout,
+        ));
+        Ok((l1, crate::engine::tasks::AbortOnDrop::new(task)))
     }
 
     fn check_policy(&self, info: &ServerInfo) -> Result<()> {

@@ -37,7 +37,10 @@ use crate::server::ServerInfo;
 ///   [`get_many`](Cache::get_many), [`get_many_bytes`](Cache::get_many_bytes),
 ///   [`get_payload`](Cache::get_payload), [`exists`](Cache::exists),
 ///   [`ttl`](Cache::ttl), [`tags`](Cache::tags);
-/// - read-through: [`get_or_compute`](Cache::get_or_compute);
+/// - read-through: [`get_or_compute`](Cache::get_or_compute),
+///   [`get_or_compute_with`](Cache::get_or_compute_with) (the loader sets
+///   TTL and tags, or keeps the value out), [`get_or_refresh`](Cache::get_or_refresh)
+///   (eager refresh);
 /// - remove: [`delete`](Cache::delete), [`delete_many`](Cache::delete_many),
 ///   [`clear`](Cache::clear), [`clear_with_progress`](Cache::clear_with_progress);
 /// - tags: [`invalidate_tag`](Cache::invalidate_tag),
@@ -93,6 +96,9 @@ pub(crate) struct Inner {
     pub(crate) response_timeout: Duration,
     /// Legacy-key rules and mode ([`CacheBuilder::legacy`]), if any.
     pub(crate) legacy: Option<Arc<crate::legacy::Legacy>>,
+    /// The in-process L1 tier ([`CacheBuilder::l1`]), if enabled.
+    pub(crate) l1: Option<Arc<crate::l1::L1>>,
+    pub(crate) _l1_listener: Option<AbortOnDrop>,
     pub(crate) _sweeper: Option<AbortOnDrop>,
     pub(crate) _replayer: AbortOnDrop,
 }
@@ -158,8 +164,74 @@ impl Cache {
 
     /// The stored bytes of an entry (header included).
     pub(crate) async fn get_raw(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        if let Some(l1) = &self.inner.l1 {
+            return Ok(self.read_through_l1(l1, key).await?.map(|b| b.to_vec()));
+        }
         let get = self.get_cmd(key)?;
         self.core().conn.query(&get).await
+    }
+
+    /// A read with the L1 in front: a hit is served in process; a miss
+    /// reads the bucket's announcement counter, the entry and its
+    /// remaining TTL in one round trip and fills
+    /// the L1 (unless an announcement covering the key arrived meanwhile).
+    async fn read_through_l1(&self, l1: &crate::l1::L1, key: &[u8]) -> Result<Option<Arc<[u8]>>> {
+        validate_key(key)?;
+        let core = self.core();
+        let bucket = core.space.bucket_of(key);
+        let down = core.conn.breaker().state() != crate::CircuitState::Closed;
+        if let Some(slot) = l1.get(key, bucket, down).await {
+            return Ok(Some(slot.raw.clone()));
+        }
+        let ticket = l1.ticket(bucket);
+        // The bucket's announcement counter first: every announcement up
+        // to it is of a change the entry read after it already reflects.
+        let mut pipe = redis::pipe();
+        pipe.cmd("GET")
+            .arg(core.space.l1(bucket))
+            .add_command(self.get_cmd(key)?)
+            .cmd("PTTL")
+            .arg(core.space.entry_name(bucket, key));
+        let (counter, raw, pttl): (Option<u64>, Option<Vec<u8>>, i64) =
+            core.conn.pipe(&pipe).await?;
+        let Some(raw) = raw else { return Ok(None) };
+        let raw: Arc<[u8]> = raw.into();
+        if let Some(ticket) = ticket {
+            let seen = crate::l1::Seen {
+                bucket,
+                counter: counter.unwrap_or(0),
+            };
+            l1.fill(ticket, key, seen, raw.clone(), pttl).await;
+        }
+        Ok(Some(raw))
+    }
+
+    /// This process changed these keys: its L1 stops serving them now (the
+    /// announcement tells the other processes).
+    pub(crate) fn l1_keys_changed<K: AsRef<[u8]>>(&self, keys: &[K]) {
+        if let Some(l1) = &self.inner.l1 {
+            l1.keys_changed(keys);
+        }
+    }
+
+    /// This process invalidated these tags (see [`Cache::l1_keys_changed`]).
+    pub(crate) fn l1_tags_invalidated<T: AsRef<[u8]>>(&self, tags: &[T]) {
+        if let Some(l1) = &self.inner.l1 {
+            l1.tags_invalidated(tags);
+        }
+    }
+
+    /// This process cleared the namespace: its L1 drops everything now.
+    pub(crate) fn l1_drop_all(&self) {
+        if let Some(l1) = &self.inner.l1 {
+            l1.drop_all(crate::l1::DropCause::Announcement);
+        }
+    }
+
+    /// The L1 tier's counters, or `None` when it is not enabled
+    /// ([`crate::CacheBuilder::l1`]).
+    pub fn l1_stats(&self) -> Option<crate::L1Stats> {
+        self.inner.l1.as_ref().map(|l1| l1.stats())
     }
 
     /// State of the circuit breaker in front of Redis.
@@ -181,7 +253,13 @@ impl Cache {
     /// covers the key or one of its tags; says whether it was stored.
     /// Queues prepared writes; says per entry whether it was stored.
     pub(crate) async fn submit(&self, ops: Vec<WriteOp>) -> Result<Vec<bool>> {
-        self.inner.writes.submit(ops).await
+        let keys: Vec<Vec<u8>> = match &self.inner.l1 {
+            Some(_) => ops.iter().map(|op| op.key.clone()).collect(),
+            None => Vec::new(),
+        };
+        let stored = self.inner.writes.submit(ops).await;
+        self.l1_keys_changed(&keys);
+        stored
     }
 
     pub(crate) fn core_arc(&self) -> &Arc<Core> {
@@ -197,7 +275,7 @@ impl Cache {
     ) -> Result<bool> {
         let mut op = self.prepare(key, payload, Codec::MsgPack, opts)?;
         op.since = since.max(1);
-        let stored = self.inner.writes.submit(vec![op]).await?;
+        let stored = self.submit(vec![op]).await?;
         Ok(stored.first().copied().unwrap_or(false))
     }
 
@@ -244,13 +322,23 @@ impl Cache {
         if payload.len() > limits.max_value_bytes {
             return Err(InvalidInput::ValueTooLarge(payload.len(), limits.max_value_bytes).into());
         }
-        let value =
-            codec::encode_entry(&tags, payload, codec, limits.compression, !grace.is_zero());
+        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
+        // Entries written with eager refresh carry their TTL, so a reader
+        // knows which fraction of it has passed.
+        let eager = opts.eager_permille.unwrap_or(limits.eager_permille) > 0;
+        let value = codec::encode_entry(
+            &tags,
+            payload,
+            codec,
+            limits.compression,
+            !grace.is_zero(),
+            eager.then_some(ttl_ms),
+        );
         Ok(WriteOp {
             key: key.to_vec(),
             bucket: core.space.bucket_of(key),
             value,
-            ttl_ms: u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX),
+            ttl_ms,
             grace_ms: u64::try_from(grace.as_millis()).unwrap_or(u64::MAX),
             tags,
             since: 0,
@@ -276,7 +364,7 @@ impl Cache {
     ) -> Result<()> {
         let payload = codec::to_msgpack(value)?;
         let op = self.prepare(key.as_ref(), &payload, Codec::MsgPack, opts)?;
-        self.inner.writes.submit(vec![op]).await.map(drop)
+        self.submit(vec![op]).await.map(drop)
     }
 
     /// Stores raw bytes (readable by any client that skips the header, see
@@ -291,7 +379,7 @@ impl Cache {
         opts: &SetOptions,
     ) -> Result<()> {
         let op = self.prepare(key.as_ref(), value.as_ref(), Codec::Raw, opts)?;
-        self.inner.writes.submit(vec![op]).await.map(drop)
+        self.submit(vec![op]).await.map(drop)
     }
 
     /// Stores many typed entries in batched calls (up to 128 entries a
@@ -311,7 +399,7 @@ impl Cache {
             let payload = codec::to_msgpack(&v)?;
             ops.push(self.prepare(k.as_ref(), &payload, Codec::MsgPack, &o)?);
         }
-        self.core().write(&last_write_wins(ops)).await.map(drop)
+        self.write_many(ops).await
     }
 
     /// [`Cache::set_many`] for raw byte values.
@@ -328,7 +416,18 @@ impl Cache {
             .into_iter()
             .map(|(k, v, o)| self.prepare(k.as_ref(), v.as_ref(), Codec::Raw, &o))
             .collect::<Result<Vec<_>>>()?;
-        self.core().write(&last_write_wins(ops)).await.map(drop)
+        self.write_many(ops).await
+    }
+
+    /// Writes a prepared batch (the last write of a key wins).
+    async fn write_many(&self, ops: Vec<WriteOp>) -> Result<()> {
+        let keys: Vec<Vec<u8>> = match &self.inner.l1 {
+            Some(_) => ops.iter().map(|op| op.key.clone()).collect(),
+            None => Vec::new(),
+        };
+        let written = self.core().write(&last_write_wins(ops)).await.map(drop);
+        self.l1_keys_changed(&keys);
+        written
     }
 
     fn entry_key(&self, key: &[u8]) -> Result<Vec<u8>> {
@@ -339,7 +438,7 @@ impl Cache {
 
     /// `GET` of one entry: the key checked, the name written straight into
     /// a command buffer of the exact size (the hot path of every read).
-    fn get_cmd(&self, key: &[u8]) -> Result<redis::Cmd> {
+    pub(crate) fn get_cmd(&self, key: &[u8]) -> Result<redis::Cmd> {
         validate_key(key)?;
         let space = &self.core().space;
         let name = space.entry_name(space.bucket_of(key), key);
@@ -398,6 +497,10 @@ impl Cache {
     /// Redis errors; [`ErrorKind::Codec`](crate::ErrorKind::Codec) when the stored value is not a
     /// MessagePack entry of the requested type.
     pub async fn get<T: DeserializeOwned>(&self, key: impl AsRef<[u8]>) -> Result<Option<T>> {
+        if let Some(l1) = &self.inner.l1 {
+            let raw = self.read_through_l1(l1, key.as_ref()).await?;
+            return Ok(raw.map(|b| self.decode_fresh(&b)).transpose()?.flatten());
+        }
         let get = self.get_cmd(key.as_ref())?;
         let raw: Option<Vec<u8>> = self.core().conn.query(&get).await?;
         Ok(raw.map(|b| self.decode_fresh(&b)).transpose()?.flatten())
@@ -408,6 +511,13 @@ impl Cache {
     /// # Errors
     /// Redis errors; [`ErrorKind::Codec`](crate::ErrorKind::Codec) for bytes not in tagcache format.
     pub async fn get_bytes(&self, key: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>> {
+        if let Some(l1) = &self.inner.l1 {
+            let raw = self.read_through_l1(l1, key.as_ref()).await?;
+            return Ok(raw
+                .map(|b| self.decode_bytes_fresh(&b))
+                .transpose()?
+                .flatten());
+        }
         let get = self.get_cmd(key.as_ref())?;
         let raw: Option<Vec<u8>> = self.core().conn.query(&get).await?;
         Ok(raw.map(|b| self.take_bytes_fresh(b)).transpose()?.flatten())
@@ -543,7 +653,9 @@ impl Cache {
         for k in &keys {
             validate_key(k)?;
         }
-        self.core().delete_keys(&keys).await
+        let deleted = self.core().delete_keys(&keys).await;
+        self.l1_keys_changed(&keys);
+        deleted
     }
 
     /// Deletes every entry carrying `tag`; returns how many were deleted.
@@ -582,7 +694,9 @@ impl Cache {
             tags = list.len()
         );
         let _guard = span.enter();
-        self.core().invalidate(&list).await
+        let invalidated = self.core().invalidate(&list).await;
+        self.l1_tags_invalidated(&list);
+        invalidated
     }
 
     /// The live keys carrying `tag`, page by page (never expired or deleted
@@ -698,7 +812,9 @@ impl Cache {
     ) -> Result<u64> {
         let span = tracing::info_span!("clear", namespace = self.namespace());
         let _guard = span.enter();
-        self.core_arc().clear(&mut progress).await
+        let cleared = self.core_arc().clear(&mut progress).await;
+        self.l1_drop_all();
+        cleared
     }
 }
 

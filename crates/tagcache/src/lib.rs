@@ -34,6 +34,8 @@
 //! {<ns>.<b>}:reg       zset    tag -> lower bound of next expiry (the sweep's map)
 //! {<ns>.<b>}:inv       zset    tag -> heartbeat of an invalidation in flight
 //! {<ns>.<b>}:fence     zset    t<tag>/k<key> -> last invalidation/delete (guards read-through)
+//! {<ns>.<b>}:l:<key>   string  load lease of a key: holder's token, PX expiry (opt-in)
+//! {<ns>.<b>}:l1        string  announcement counter; also the bucket's shard channel (L1 tiers)
 //! {<ns>}:legacy        hash    bulk legacy-key migration: cursor, counts (while one runs)
 //! ```
 //!
@@ -52,8 +54,10 @@
 // - `scripts`: the Lua scripts, their table and the KEYS/ARGV builder;
 // - `server`: connection, circuit breaker, eviction-policy check;
 // - `keyspace`: paths, owner scopes, hash groups;
-// - `readthrough`: get_or_compute;
+// - `readthrough`: get_or_compute, the loader's context, eager refresh and
+//   load leases;
 // - `failsafe`: the view that degrades to misses, and its journal;
+// - `l1`: the optional in-process tier and its announcement listener;
 // - `observe`: what tracing may say about keys;
 // - `legacy`: reading and migrating an application's older key formats.
 mod builder;
@@ -62,6 +66,7 @@ mod engine;
 mod error;
 mod failsafe;
 mod keyspace;
+mod l1;
 mod layout;
 pub mod legacy;
 mod observe;
@@ -83,6 +88,7 @@ pub use failsafe::{
 pub use keyspace::group::{Fetched, Group, DEFAULT_GROUP_CAP};
 pub use keyspace::paths::{PathKeys, PathQuery};
 pub use keyspace::scope::{Scope, ScopeKeys};
+pub use l1::{L1Options, L1Stats};
 pub use layout::codec::Compression;
 pub use layout::keys::{LAYOUT_VERSION, MAX_KEY_LEN, MAX_NAMESPACE_LEN, MAX_TAG_LEN};
 pub use layout::path::{KeyPath, Part, PathPattern, Segment, MAX_PATH_DEPTH};
@@ -91,6 +97,7 @@ pub use layout::tag_kind::TagKind;
 pub use observe::KeyLogging;
 pub use options::{SetOptions, WritePath};
 pub use readthrough::compute::{ComputeError, Computed, Source};
+pub use readthrough::context::LoadContext;
 pub use server::breaker::{BreakerConfig, CircuitState};
 pub use server::policy::EvictionCheck;
 pub use server::ServerInfo;

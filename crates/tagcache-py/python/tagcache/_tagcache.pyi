@@ -86,6 +86,7 @@ class Cache:
         tls_root_certificate: Union[str, bytes, None] = ...,
         breaker: Optional[Mapping[str, Union[int, Duration]]] = ...,
         key_logging: Union[Literal["off", "hashed"], int, None] = ...,
+        l1: Union[bool, Mapping[str, Union[int, bool, Duration]], None] = ...,
         legacy_rules: Optional[str] = ...,
         legacy_mode: Optional[Literal["migrate", "read_only"]] = ...,
         lazy: bool = ...,

@@ -134,6 +134,7 @@ impl Core {
             self.space.registry(bucket),
             self.space.clear_registry(bucket),
             self.space.inflight(bucket),
+            self.space.l1(bucket),
         ];
         let mut call = ScriptCall::new(&SCRIPTS.clear_cut, &keys);
         call.arg(CLEAR_MARKER);

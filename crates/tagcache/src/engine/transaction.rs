@@ -11,6 +11,8 @@
 //! SET <entry> <bytes> PXAT <expiry> GET     per entry
 //! ZADD <index> <expiry> <member> …          per index written (all its members)
 //! ZADD <registry> LT <expiry> <tag> …       per bucket
+//! INCR {<ns>.<b>}:l1                        per bucket: the announcement
+//! SPUBLISH {<ns>.<b>}:l1 <keys written>     (docs/l1.md)
 //! EXEC
 //! ```
 //!
@@ -114,6 +116,28 @@ pub(crate) fn build(space: &KeySpace, ops: &[&WriteOp], now_ms: u64) -> Transact
             cmd.arg(expiry).arg(tag);
         }
         queued += 1;
+    }
+    // The L1 tiers' announcement, inside the same transaction as the
+    // change (as every script makes its own).
+    let mut written: BTreeMap<u16, Vec<&[u8]>> = BTreeMap::new();
+    for op in ops {
+        written
+            .entry(op.bucket)
+            .or_default()
+            .push(op.key.as_slice());
+    }
+    // (Stamped with this host's clock in µs: the estimate of Redis'
+    // clock is in ms, too coarse for a delivery lag.)
+    let sent_us = crate::l1::announce::wall_us();
+    for (bucket, keys) in written {
+        queued += crate::l1::announce::queue(
+            &mut pipe,
+            space,
+            bucket,
+            crate::l1::announce::Kind::Keys,
+            &keys,
+            sent_us,
+        );
     }
     pipe.cmd("EXEC");
     pipe.ignore_errors();
@@ -275,6 +299,7 @@ mod tests {
                 codec::Codec::Raw,
                 codec::Compression::default(),
                 grace_ms > 0,
+                None,
             ),
             ttl_ms: 1000,
             grace_ms,
@@ -304,7 +329,16 @@ mod tests {
         assert_eq!(&w[1..3], ["SET", "{ns.0}:e:a"]);
         assert_eq!(&w[4..7], ["PXAT", "6000", "GET"]);
         assert_eq!(&w[7..9], ["SET", "{ns.0}:e:b"]);
-        let rest: Vec<&str> = w[13..].iter().map(String::as_str).collect();
+        let mut rest: Vec<&str> = w[13..].iter().map(String::as_str).collect();
+        // The announcement: kind, number 0 (a MULTI cannot know it), the
+        // sender's clock in µs, then the keys.
+        let msg = rest[rest.len() - 2];
+        assert!(
+            msg.starts_with("k0 ") && msg.ends_with("\n\u{0}\u{1}a\u{0}\u{1}b"),
+            "{msg:?}"
+        );
+        let at = rest.len() - 2;
+        rest[at] = "<announcement>";
         assert_eq!(
             rest,
             [
@@ -325,11 +359,16 @@ mod tests {
                 "x",
                 "6000",
                 "y",
+                "INCR",
+                "{ns.0}:l1",
+                "SPUBLISH",
+                "{ns.0}:l1",
+                "<announcement>",
                 "EXEC"
             ]
         );
         assert_eq!(tx.sets, vec![0, 1]);
-        assert_eq!(tx.queued, 5);
+        assert_eq!(tx.queued, 7);
     }
 
     #[test]

@@ -43,9 +43,17 @@ pub(crate) struct Journal {
     len: AtomicUsize,
     state: Mutex<State>,
     namespace: String,
+    /// The L1 tier: a journaled removal applies to it at once.
+    l1: std::sync::OnceLock<std::sync::Arc<crate::l1::L1>>,
 }
 
 impl Journal {
+    /// Makes journaled removals apply to this L1 at once (the journal
+    /// replays them to Redis later).
+    pub(crate) fn set_l1(&self, l1: std::sync::Arc<crate::l1::L1>) {
+        let _ = self.l1.set(l1);
+    }
+
     pub(crate) fn new(capacity: usize, max_ttl: Duration, namespace: &str) -> Self {
         Self {
             capacity,
@@ -54,6 +62,7 @@ impl Journal {
             len: AtomicUsize::new(0),
             state: Mutex::new(State::default()),
             namespace: namespace.to_owned(),
+            l1: std::sync::OnceLock::new(),
         }
     }
 
@@ -79,6 +88,13 @@ impl Journal {
     /// Records a removal; returns false when the journal was full (it is
     /// then marked overflowed, which makes every read bypass the cache).
     pub(crate) fn push(&self, p: Pending) -> bool {
+        if let Some(l1) = self.l1.get() {
+            match &p {
+                Pending::Tags(t) => l1.tags_invalidated(t),
+                Pending::Keys(k) => l1.keys_changed(k),
+                Pending::Clear => l1.drop_all(crate::l1::DropCause::Announcement),
+            }
+        }
         let mut s = self.lock();
         let fits = s.queue.len() < self.capacity;
         if fits {

@@ -289,14 +289,26 @@ impl Group {
         // field names have a fixed width: this never names another flight.
         let mut flight = self.member.clone();
         flight.extend_from_slice(field);
-        let flown = single_flight(self.cache.flights(), &flight, || async {
-            let value = loader().await.map_err(ComputeError::Loader)?;
-            let payload = codec::to_msgpack(&value)?;
-            let how = self.store(field, &payload, since, fail_safe).await?;
-            // Share only a value the fences accepted.
-            let shared = (how == Fetched::Miss).then_some(payload);
-            Ok((value, how, shared))
-        })
+        let flown = single_flight(
+            self.cache.namespace(),
+            self.cache.flights(),
+            &flight,
+            || async {
+                let started = std::time::Instant::now();
+                let loaded = loader().await;
+                let ns = self.cache.namespace();
+                crate::observe::record_loader(ns, loaded.is_ok(), started.elapsed().as_secs_f64());
+                let value = loaded.map_err(ComputeError::Loader)?;
+                let payload = codec::to_msgpack(&value)?;
+                let how = self.store(field, &payload, since, fail_safe).await?;
+                if how == Fetched::NotStored {
+                    crate::observe::count_refused(ns, "group");
+                }
+                // Share only a value the fences accepted.
+                let shared = (how == Fetched::Miss).then_some(payload);
+                Ok((value, how, shared))
+            },
+        )
         .await?;
         Ok(match flown {
             Flown::Own(value, how) => (value, how),
@@ -378,6 +390,7 @@ impl Group {
         keys.extend(tags.iter().map(|t| core.space.tag(self.bucket, t)));
         keys.push(core.space.registry(self.bucket));
         keys.push(core.space.fence(self.bucket));
+        keys.push(core.space.l1(self.bucket));
         let mut call = ScriptCall::new(&SCRIPTS.group_put, &keys);
         call.arg(tags.len())
             .arg(field)

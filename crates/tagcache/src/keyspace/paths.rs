@@ -66,11 +66,10 @@ impl Cache {
     /// An empty path or part; Redis errors.
     pub async fn invalidate_prefix(&self, prefix: &KeyPath) -> Result<u64> {
         prefix.validate()?;
-        let under = self
-            .core_arc()
-            .invalidate(&[prefix.as_prefix_tag()])
-            .await?;
-        Ok(under + u64::from(self.delete(prefix.encode()).await?))
+        let tag = prefix.as_prefix_tag();
+        let under = self.core_arc().invalidate(std::slice::from_ref(&tag)).await;
+        self.l1_tags_invalidated(&[&tag]);
+        Ok(under? + u64::from(self.delete(prefix.encode()).await?))
     }
 
     /// The live paths at or under `prefix`, page by page.

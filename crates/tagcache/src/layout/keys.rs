@@ -7,10 +7,12 @@
 //! {<ns>.<b>}:e:<key>          string  entry: header (codec, tags) + payload
 //! {<ns>.<b>}:t:<tag>          zset    tag index: member = key, score = expiry (ms)
 //! {<ns>.<b>}:x:<tag>          zset    snapshot of a tag index being invalidated
+//! {<ns>.<b>}:l:<key>          string  load lease of a key: holder's token, PX expiry
 //! {<ns>.<b>}:reg              zset    tag registry: member = tag, score <= next expiry
 //! {<ns>.<b>}:inv              zset    in-flight invalidations: member = tag, score = heartbeat
 //! {<ns>.<b>}:creg             zset    registry cut off by a namespace clear in progress
 //! {<ns>.<b>}:fence            zset    `t<tag>` / `k<key>` -> last invalidation / delete (ms)
+//! {<ns>.<b>}:l1               string  announcement counter; also the bucket's pub/sub channel
 //! {<ns>}:legacy               hash    bulk legacy migration state (cursor, counts)
 //! ```
 //!
@@ -114,6 +116,13 @@ impl KeySpace {
         }
     }
 
+    /// `{<ns>.<b>}:l:<key>`: the load lease of a key (string: the holder's
+    /// token, with a PX expiry), taken by a read-through miss so one
+    /// loader runs per key across processes.
+    pub(crate) fn lease(&self, bucket: u16, key: &[u8]) -> Vec<u8> {
+        self.with_kind(bucket, b"l:", key)
+    }
+
     /// `{<ns>.<b>}:t:<tag>`: the tag index of one bucket.
     pub(crate) fn tag(&self, bucket: u16, tag: &[u8]) -> Vec<u8> {
         self.with_kind(bucket, b"t:", tag)
@@ -147,6 +156,16 @@ impl KeySpace {
     /// that began before cannot store data older than that.
     pub(crate) fn fence(&self, bucket: u16) -> Vec<u8> {
         self.with_kind(bucket, b"fence", b"")
+    }
+
+    /// `{<ns>.<b>}:l1`: the bucket's announcement counter (`INCR`ed by
+    /// every script that changes an entry of the bucket) and, under the same
+    /// name, the shard channel the change is announced on (`SPUBLISH`), so
+    /// in-process L1 tiers drop what changed (docs/l1.md). A channel is not
+    /// a key, but naming it after one keeps it in the bucket's hash slot,
+    /// which a script's `SPUBLISH` on a cluster requires.
+    pub(crate) fn l1(&self, bucket: u16) -> Vec<u8> {
+        self.with_kind(bucket, b"l1", b"")
     }
 
     /// `{<ns>}:meta`: layout version and bucket count of the namespace.
@@ -357,6 +376,7 @@ mod tests {
         assert_eq!(ks.inflight(0), b"{app.0}:inv");
         assert_eq!(ks.fence(0), b"{app.0}:fence");
         assert_eq!(ks.clear_registry(0), b"{app.0}:creg");
+        assert_eq!(ks.l1(0), b"{app.0}:l1");
         assert_eq!(ks.meta(), b"{app}:meta");
         assert_eq!(ks.legacy_state(), b"{app}:legacy");
     }

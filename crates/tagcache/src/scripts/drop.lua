@@ -15,8 +15,8 @@
 -- snapshot). At least 16 entries (all, when fewer) are read per call.
 --
 -- KEYS: n entry keys, m tag index keys, the registry key, its fence key,
---       then (when an invalidation is running) the snapshot key and the
---       in-flight key.
+--       the bucket's announcement counter (`l1`), then (when an
+--       invalidation is running) the snapshot key and the in-flight key.
 -- ARGV: n, m, 1, invalidated tag name ('' when deleting), fence window µs;
 --       m tag names; m registry numbers (all 1); budget µs (0: none); then
 --       the n members.
@@ -32,10 +32,10 @@
 local n, m = tonumber(ARGV[1]), tonumber(ARGV[2])
 local tag, window = ARGV[4], tonumber(ARGV[5])
 local budget = tonumber(ARGV[6 + 2 * m])
-local registry, fence = KEYS[n + m + 1], KEYS[n + m + 2]
+local registry, fence, l1 = KEYS[n + m + 1], KEYS[n + m + 2], KEYS[n + m + 3]
 local snapshot, inflight
 if tag ~= '' then
-  snapshot, inflight = KEYS[n + m + 3], KEYS[n + m + 4]
+  snapshot, inflight = KEYS[n + m + 4], KEYS[n + m + 5]
 end
 local now_micros = now_us()
 
@@ -124,6 +124,21 @@ for i = 1, n do
 end
 
 call_all('DEL', nil, doomed)
+-- L1 tiers drop what went: a delete names its keys, an invalidation its
+-- tag (each L1 knows which of its entries carry it).
+if #doomed > 0 then
+  if tag == '' then
+    local gone = {}
+    for i = 1, n do
+      if out[i + 2] == 1 then
+        gone[#gone + 1] = ARGV[first + i]
+      end
+    end
+    announce(l1, 'k', gone, now_micros)
+  else
+    announce(l1, 't', {tag}, now_micros)
+  end
+end
 for j = 1, m do
   if edges[j] then
     call_all('ZREM', KEYS[n + j], edges[j])

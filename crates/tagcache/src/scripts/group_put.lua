@@ -2,7 +2,8 @@
 -- its tag edges when it is created; later writes never extend either. A
 -- hash that reached its field cap is dropped whole and started afresh.
 --
--- KEYS: the group hash, its m tag index keys, the registry, the fence.
+-- KEYS: the group hash, its m tag index keys, the registry, the fence,
+--       the bucket's announcement counter (`l1`).
 -- ARGV: m, field, value, ttl ms, cap, tag section, index member (the
 --       group's key), since (server µs the caller's read began, 0 =
 --       unguarded), fence window µs, then the m tag names.
@@ -41,6 +42,7 @@ if exists and redis.call('HLEN', group) - 1 >= cap and redis.call('HEXISTS', gro
   exists = false
 end
 redis.call('HSET', group, ARGV[2], ARGV[3])
+announce(KEYS[4 + m], 'k', {member})
 if exists then
   return 0
 end

@@ -3,7 +3,7 @@
 -- the legacy key is deleted (see docs/redis-layout.md, "Legacy keys").
 --
 -- KEYS: n entry keys, m tag index keys, k registry keys, k fence keys
---       (unused), then the n legacy keys.
+--       (unused), k announcement counters, then the n legacy keys.
 -- ARGV: n, m, k, trim limit, default ttl ms (for legacy keys without
 --       one); m tag names; m registry numbers; max ttl ms; then per move:
 --       member, registry number, expected SHA1 of the legacy value ('' =
@@ -22,11 +22,11 @@ for j = 1, m do
   trim_expired(KEYS[n + j], now, trim)
 end
 
-local out, lowest = {}, {}
+local out, lowest, moved = {}, {}, {}
 local a = 7 + 2 * m
 for i = 1, n do
-  local entry, legacy = KEYS[i], KEYS[n + m + 2 * k + i]
-  local member, expected, header = ARGV[a], ARGV[a + 2], ARGV[a + 3]
+  local entry, legacy = KEYS[i], KEYS[n + m + 3 * k + i]
+  local member, reg, expected, header = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
   local nt = tonumber(ARGV[a + 4])
   local idx = {}
   for q = 1, nt do
@@ -68,6 +68,12 @@ for i = 1, n do
       end
     end
     redis.call('DEL', legacy)
+    local w = moved[reg]
+    if not w then
+      w = {}
+      moved[reg] = w
+    end
+    w[#w + 1] = member
     out[i] = 1
   end
 end
@@ -75,5 +81,8 @@ end
 -- The registry score stays a lower bound of each index's next expiry.
 for j, exp in pairs(lowest) do
   redis.call('ZADD', KEYS[n + m + tonumber(ARGV[5 + m + j])], 'LT', int(exp), ARGV[5 + j])
+end
+for reg, members in pairs(moved) do
+  announce(KEYS[n + m + 2 * k + tonumber(reg)], 'k', members)
 end
 return out

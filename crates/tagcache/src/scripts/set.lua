@@ -1,7 +1,8 @@
 -- Writes a batch of entries, each with its value, expiry and tag edges, in
 -- one atomic step.
 --
--- KEYS: n entry keys, m tag index keys, k registry keys, k fence keys.
+-- KEYS: n entry keys, m tag index keys, k registry keys, k fence keys, k
+--       announcement counters (`l1`, one per registry's bucket).
 -- ARGV: n, m, k, trim limit (0: none), fence window µs; m tag names; m registry
 --       numbers (1..k); then per entry: member, registry number, value,
 --       ttl ms, grace ms, since (server µs the caller's read began,
@@ -16,7 +17,7 @@
 -- Cost (one new entry with t tags): TIME, one GETRANGE, SET, t ZADDs and
 -- one ZADD per registry; expired members are left to the sweep (the
 -- registry files every index under its next expiry) unless a trim limit
--- is set.
+-- is set; one INCR and one SPUBLISH per bucket written (lib.lua announce).
 local n, m, k = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local trim, window = tonumber(ARGV[4]), tonumber(ARGV[5])
 -- One clock read: fences compare µs, expiries are ms.
@@ -56,6 +57,8 @@ end
 
 -- Per registry number: tag number -> lowest expiry written in this batch.
 local out, blocked, lowest = {}, {}, {}
+-- Per registry number: the members written, announced at the end.
+local written = {}
 local a = 6 + 2 * m
 for i = 1, n do
   local entry = KEYS[i]
@@ -130,6 +133,12 @@ for i = 1, n do
           lowest[j] = exp
         end
       end
+      local w = written[reg]
+      if not w then
+        w = {}
+        written[reg] = w
+      end
+      w[#w + 1] = member
       out[i] = 1
     end
   end
@@ -153,5 +162,8 @@ for r, args in pairs(filings) do
   for i = 1, #args, 500 do
     redis.call('ZADD', KEYS[n + m + r], 'LT', unpack(args, i, math.min(i + 499, #args)))
   end
+end
+for reg, members in pairs(written) do
+  announce(KEYS[n + m + 2 * k + tonumber(reg)], 'k', members, now_micros)
 end
 return out

@@ -59,7 +59,8 @@ impl<'k> KeyTable<'k> {
     }
 
     /// Starts the script call: KEYS (entries, tags, registries, the
-    /// registries' fences, `extra`), then ARGV `n, m, k, head[0], head[1]`,
+    /// registries' fences, their buckets' announcement counters, `extra`),
+    /// then ARGV `n, m, k, head[0], head[1]`,
     /// the m tag names and m registry numbers.
     pub(crate) fn call(
         &self,
@@ -68,12 +69,13 @@ impl<'k> KeyTable<'k> {
         extra_keys: &[Vec<u8>],
     ) -> ScriptCall {
         let mut keys: Vec<Vec<u8>> = Vec::with_capacity(
-            self.entries.len() + self.tags.len() + 2 * self.registries.len() + extra_keys.len(),
+            self.entries.len() + self.tags.len() + 3 * self.registries.len() + extra_keys.len(),
         );
         keys.extend(self.entries.iter().cloned());
         keys.extend(self.tags.iter().map(|(b, t)| self.space.tag(*b, t)));
         keys.extend(self.registries.iter().map(|b| self.space.registry(*b)));
         keys.extend(self.registries.iter().map(|b| self.space.fence(*b)));
+        keys.extend(self.registries.iter().map(|b| self.space.l1(*b)));
         keys.extend(extra_keys.iter().cloned());
         let mut call = ScriptCall::new(script, &keys);
         call.arg(self.entries.len())
@@ -113,13 +115,14 @@ mod tests {
         let expected: Vec<&str> = vec![
             "EVALSHA",
             &sha,
-            "6",
+            "7",
             "{ns.0}:e:a",
             "{ns.0}:e:b",
             "{ns.0}:t:x",
             "{ns.0}:t:y",
             "{ns.0}:reg",
             "{ns.0}:fence",
+            "{ns.0}:l1",
             "2",
             "2",
             "1",

@@ -393,3 +393,66 @@ async fn a_master_failover_is_served_fail_safe_and_leaves_nothing_orphaned() {
     assert_eq!(cache.invalidate_tag("t").await.unwrap(), live);
     assert_indexes_exact(&cache, &all, &["t"]).await;
 }
+
+/// Announcements on a cluster: every script that changes a bucket
+/// `SPUBLISH`es on the shard channel `{<ns>.<b>}:l1`, which lives in the
+/// bucket's slot, so Redis 7.0 accepts it inside the script (a publish to
+/// another slot would fail the write). Every bucket's counter moved, and a
+/// subscriber on the node owning bucket 0 receives its announcements.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scripts_announce_on_their_buckets_shard_channel() {
+    let cluster = RedisCluster::start(3, 0);
+    let cache = cluster_cache(&cluster).await;
+    let channel = "{test.0}:l1";
+    let mut sub = cluster
+        .nodes
+        .iter()
+        .find_map(|n| {
+            let mut c = n.conn();
+            redis::cmd("SSUBSCRIBE")
+                .arg(channel)
+                .query::<redis::Value>(&mut c)
+                .ok()
+                .map(|_| c)
+        })
+        .expect("one master owns the channel's slot");
+    sub.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    cache
+        .set_many_bytes(
+            (0..200).map(|i| (format!("k{i}"), b"v".to_vec(), SetOptions::new().tag("t"))),
+        )
+        .await
+        .unwrap();
+    for b in 0..16 {
+        let name = format!("{{test.{b}}}:l1");
+        let counted = cluster.nodes.iter().find_map(|n| {
+            redis::cmd("GET")
+                .arg(&name)
+                .query::<Option<u64>>(&mut n.conn())
+                .ok()
+                .flatten()
+        });
+        assert!(counted.is_some_and(|c| c >= 1), "bucket {b}: {counted:?}");
+    }
+    let msg = sub.recv_response().unwrap();
+    let redis::Value::Array(parts) = msg else {
+        panic!("{msg:?}")
+    };
+    let body = match parts.last() {
+        Some(redis::Value::BulkString(b)) => b.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(body[0], b'k', "keys written");
+    // An invalidation announces its tag in every bucket.
+    assert_eq!(cache.invalidate_tag("t").await.unwrap(), 200);
+    let mut saw_tag = false;
+    while let Ok(redis::Value::Array(parts)) = sub.recv_response() {
+        if let Some(redis::Value::BulkString(b)) = parts.last() {
+            if b[0] == b't' {
+                saw_tag = true;
+                break;
+            }
+        }
+    }
+    assert!(saw_tag);
+}

@@ -39,6 +39,7 @@ fn drop_call(
     keys.extend(tags.iter().map(|t| format!("{{test.0}}:t:{t}")));
     keys.push("{test.0}:reg".into());
     keys.push("{test.0}:fence".into());
+    keys.push("{test.0}:l1".into());
     keys.push(format!("{{test.0}}:x:{tag}"));
     keys.push("{test.0}:inv".into());
     let mut cmd = redis::cmd("EVAL");

@@ -42,7 +42,7 @@ fn doc_states_the_layout_version() {
 #[tokio::test]
 async fn doc_matches_the_keys_the_code_uses() {
     let rows = documented_keys();
-    assert_eq!(rows.len(), 9, "{rows:?}");
+    assert_eq!(rows.len(), 10, "{rows:?}");
     let server = RedisServer::start();
     let cache = crate::cache(&server).await;
     // Two entries under tag "t", then the state a crashed invalidation
@@ -61,10 +61,12 @@ async fn doc_matches_the_keys_the_code_uses() {
     let mut names = Vec::new();
     // Fences outlive the invalidation (checked below); the legacy
     // migration's state has its own test.
-    for (pattern, kind) in rows
-        .iter()
-        .filter(|(p, _)| !p.ends_with(":fence") && !p.ends_with(":legacy") && !p.ends_with(":creg"))
-    {
+    for (pattern, kind) in rows.iter().filter(|(p, _)| {
+        !p.ends_with(":fence")
+            && !p.ends_with(":legacy")
+            && !p.ends_with(":creg")
+            && !p.contains(":l:")
+    }) {
         let keys: &[&str] = if pattern.contains("<key>") {
             &["j", "k", "k2"]
         } else {
@@ -85,10 +87,15 @@ async fn doc_matches_the_keys_the_code_uses() {
     );
 
     // The code reads the documented names: the invalidation joins the
-    // snapshot and removes all three entries, leaving the meta key and the
-    // fence that remembers the invalidation.
+    // snapshot and removes all three entries, leaving the meta key, the
+    // fence that remembers the invalidation and the announcement counter.
     assert_eq!(cache.invalidate_tag("t").await.unwrap(), 3);
-    assert_eq!(server.cmd::<usize>(&[b"DBSIZE"]), 2);
+    assert_eq!(server.cmd::<usize>(&[b"DBSIZE"]), 3);
+    let (l1, kind) = rows.iter().find(|(p, _)| p.ends_with(":l1")).unwrap();
+    assert_eq!(
+        &server.cmd::<String>(&[b"TYPE", instantiate(l1, "-", "t").as_bytes()]),
+        kind
+    );
     let (fence, kind) = rows.iter().find(|(p, _)| p.ends_with(":fence")).unwrap();
     assert_eq!(
         &server.cmd::<String>(&[b"TYPE", instantiate(fence, "-", "t").as_bytes()]),
@@ -117,6 +124,22 @@ async fn doc_matches_the_keys_the_code_uses() {
     server.cmd::<()>(&[b"DEL", b"{test.0}:x:u"]);
     assert_eq!(cache.clear().await.unwrap(), 1);
     assert_eq!(server.cmd::<u64>(&[b"EXISTS", b"{test.0}:creg"]), 0);
+
+    // A read-through with a load lease holds the documented lease key
+    // while its loader runs, with a TTL, and releases it.
+    let (lease, kind) = rows.iter().find(|(p, _)| p.contains(":l:")).unwrap();
+    let name = instantiate(lease, "lk", "-");
+    let c = cache
+        .get_or_compute("lk", &SetOptions::new().lease(true), || async {
+            let actual: String = server.cmd(&[b"TYPE", name.as_bytes()]);
+            let pttl: i64 = server.cmd(&[b"PTTL", name.as_bytes()]);
+            Ok::<_, String>((actual, pttl))
+        })
+        .await
+        .unwrap();
+    assert_eq!(&c.value.0, kind);
+    assert!(c.value.1 > 0, "a lease expires by itself");
+    assert_eq!(server.cmd::<u64>(&[b"EXISTS", name.as_bytes()]), 0);
 }
 
 #[tokio::test]

@@ -16,11 +16,15 @@ mod groups;
 mod inflight;
 mod input;
 mod keyspaces;
+mod l1;
+mod l1_multiprocess;
 mod layout;
 mod legacy;
+mod metrics;
 mod namespaces;
 mod props;
 mod raw;
+mod readthrough;
 mod recovery;
 mod seams;
 mod server;
@@ -39,12 +43,15 @@ pub async fn cache(server: &RedisServer) -> Cache {
     builder(server).build().await.expect("build cache")
 }
 
-/// Keys in the server other than the fence zsets of namespace `test`
-/// (fences outlive invalidations and deletes by the fence window, by
+/// Keys in the server other than the fence zsets and announcement
+/// counters of namespace `test` (fences outlive invalidations and deletes
+/// by the fence window, counters live as long as the namespace, by
 /// design).
 pub fn keys_besides_fences(server: &RedisServer) -> u64 {
     let dbsize: u64 = server.cmd(&[b"DBSIZE"]);
-    let fences: Vec<String> = (0..16).map(|b| format!("{{test.{b}}}:fence")).collect();
+    let fences: Vec<String> = (0..16)
+        .flat_map(|b| [format!("{{test.{b}}}:fence"), format!("{{test.{b}}}:l1")])
+        .collect();
     let mut args: Vec<&[u8]> = vec![b"EXISTS"];
     args.extend(fences.iter().map(|f| f.as_bytes()));
     dbsize - server.cmd::<u64>(&args)

@@ -27,8 +27,14 @@ fn server_ms(server: &RedisServer) -> u64 {
     s * 1000 + us / 1000
 }
 
+/// Keys in the server besides the buckets' announcement counters
+/// (`{test.<b>}:l1`, which live as long as the namespace).
 fn dbsize(server: &RedisServer) -> u64 {
-    server.cmd(&[b"DBSIZE"])
+    let dbsize: u64 = server.cmd(&[b"DBSIZE"]);
+    let counters: Vec<String> = (0..16).map(|b| format!("{{test.{b}}}:l1")).collect();
+    let mut args: Vec<&[u8]> = vec![b"EXISTS"];
+    args.extend(counters.iter().map(|c| c.as_bytes()));
+    dbsize - server.cmd::<u64>(&args)
 }
 
 /// Every registry member of every bucket names an existing tag index (the
