@@ -55,7 +55,7 @@ use crate::server::ServerInfo;
 ///   [`fail_safe`](Cache::fail_safe);
 /// - legacy keys: [`legacy_migration`](Cache::legacy_migration);
 /// - upkeep: [`prune`](Cache::prune), [`prune_step`](Cache::prune_step),
-///   [`stats`](Cache::stats).
+///   [`stats`](Cache::stats), [`l1_stats`](Cache::l1_stats).
 ///
 /// A `Cache` is cheap to clone; clones share one multiplexed connection,
 /// one write queue and one background sweeper.
