@@ -9,7 +9,7 @@
 //!   same matches with their values. SCAN appears only as a baseline.
 //! - A group fetch that hits (`cache.group(..).fetch`, 100 owners of 100
 //!   boolean fields) vs raw `HGET` on hashes of the same shape.
-//! - Bulk legacy migration (`cache.migrate_legacy`, one rule
+//! - Bulk legacy migration (`cache.legacy_migration`, one rule
 //!   `id-{id}-identity-{attr}` -> scope `["dsr", id]`) vs the same move by
 //!   hand: `SCAN MATCH` + pipelined `GET`/`PTTL` + `SET PX`/`DEL`, keys
 //!   moved per second.
@@ -207,7 +207,8 @@ async fn groups(b: &Bench<'_>) -> Result<Comparison> {
                     let (v, how) = group(o)?
                         .fetch(&f, || async { Err::<bool, _>("loader called on a hit") })
                         .await
-                        .map_err(|e| BenchError::error(format!("group fetch: {e}")))?;
+                        .map_err(|e| BenchError::error(format!("group fetch: {e}")))?
+                        .into_parts();
                     if v && how == tagcache::Fetched::Hit {
                         Ok(())
                     } else {
@@ -266,9 +267,11 @@ async fn seed_legacy(b: &Bench<'_>, n: u64) -> Result<()> {
 /// Bulk legacy migration vs the same moves made with raw commands.
 async fn migration(b: &Bench<'_>) -> Result<Comparison> {
     let n = b.plan.entries.min(100_000);
-    let rules = tagcache::LegacyRules::new([tagcache::LegacyRule::new("id-{id}-identity-{attr}")
-        .scope(["dsr", "{id}"])
-        .part("identity:{attr}")])?;
+    let rules = tagcache::legacy::LegacyRules::new([tagcache::legacy::LegacyRule::new(
+        "id-{id}-identity-{attr}",
+    )
+    .scope(["dsr", "{id}"])
+    .part("identity:{attr}")])?;
     let (mut tc, mut raw) = (None, None);
     for round in 0..b.plan.rounds {
         b.progress.set(format!(
@@ -284,11 +287,9 @@ async fn migration(b: &Bench<'_>) -> Result<Comparison> {
         let run = b
             .measure(&["scan", "evalsha"], n, async move {
                 let report = cache
-                    .migrate_legacy(
-                        rules,
-                        tagcache::MigrateOptions::new().batch(1000),
-                        |_, _| {},
-                    )
+                    .legacy_migration(rules, tagcache::legacy::MigrateOptions::new().batch(1000))
+                    .await?
+                    .run(|_, _| {})
                     .await?;
                 if report.migrated == n {
                     Ok(())
@@ -366,7 +367,7 @@ async fn migration(b: &Bench<'_>) -> Result<Comparison> {
     }
     Ok(Comparison::new(
         "legacy_migration",
-        format!("migrate_legacy, {n} keys, 1000/step"),
+        format!("legacy_migration, {n} keys, 1000/step"),
         tc.unwrap_or_default(),
         "SCAN MATCH + GET/PTTL + SET PX/DEL (no index)".to_owned(),
         raw.unwrap_or_default(),

@@ -1,6 +1,10 @@
 //! Read throughput: `get_bytes` vs GET and `get_many_bytes` vs MGET, sent
 //! the same way on both sides, over the data sets of the write phase.
 //!
+//! Read-through hits: `get_or_compute` vs a pipelined GET + TIME (what a
+//! fenced read-through reads), and `get_or_refresh` with eager refresh on
+//! (not due) vs GET + PTTL + TIME.
+//!
 //! The GET baseline runs on a bare multiplexed connection without response
 //! timeout; a second row compares `get_bytes` with GET through what a
 //! bounded client needs too — a reconnecting `ConnectionManager` with a
@@ -10,12 +14,12 @@
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use tagcache::Cache;
+use tagcache::{Cache, SetOptions};
 
 use super::layout::{item_key, Space};
 use super::report::{Comparison, Goal, Run};
 use super::writes::Kept;
-use super::{batches, drive, Bench, BATCHES_IN_FLIGHT, MGET_KEYS};
+use super::{batches, drive, Bench, BATCHES_IN_FLIGHT, MGET_KEYS, TTL};
 use crate::error::{BenchError, Result};
 
 /// Runs each read `--rounds` times and compares the best runs.
@@ -33,6 +37,7 @@ pub async fn run(b: &Bench<'_>, kept: &Kept) -> Result<Vec<Comparison>> {
     .await?;
     let (mut get, mut raw_get, mut many, mut mget) = (None, None, None, None);
     let mut managed_get = None;
+    let (mut rt, mut rt_raw, mut eager, mut eager_raw) = (None, None, None, None);
     for round in 1..=rounds {
         let note = |what: &str| {
             b.progress
@@ -52,6 +57,30 @@ pub async fn run(b: &Bench<'_>, kept: &Kept) -> Result<Vec<Comparison>> {
         managed_get = Some(Run::faster(
             managed_get,
             b.measure(&["get"], n, gets_managed(b, raw, &managed))
+                .await?,
+        ));
+        note("raw GET + TIME");
+        rt_raw = Some(Run::faster(
+            rt_raw,
+            b.measure(&["get", "time"], n, read_through_raw(b, raw, false))
+                .await?,
+        ));
+        note("tagcache get_or_compute hits");
+        rt = Some(Run::faster(
+            rt,
+            b.measure(&["get", "time"], n, read_through(b, &cache, false))
+                .await?,
+        ));
+        note("raw GET + PTTL + TIME");
+        eager_raw = Some(Run::faster(
+            eager_raw,
+            b.measure(&["get", "pttl", "time"], n, read_through_raw(b, raw, true))
+                .await?,
+        ));
+        note("tagcache get_or_refresh hits, eager refresh on");
+        eager = Some(Run::faster(
+            eager,
+            b.measure(&["get", "pttl", "time"], n, read_through(b, &cache, true))
                 .await?,
         ));
         note("raw MGET");
@@ -81,6 +110,22 @@ pub async fn run(b: &Bench<'_>, kept: &Kept) -> Result<Vec<Comparison>> {
             get.unwrap_or_default(),
             format!("GET via ConnectionManager + response timeout, {c} in flight"),
             managed_get.unwrap_or_default(),
+            None,
+        ),
+        Comparison::new(
+            "get_or_compute_hit",
+            format!("get_or_compute hit, {c} in flight"),
+            rt.unwrap_or_default(),
+            format!("GET + TIME pipelined, {c} in flight"),
+            rt_raw.unwrap_or_default(),
+            None,
+        ),
+        Comparison::new(
+            "get_or_refresh_hit",
+            format!("get_or_refresh hit (eager refresh on), {c} in flight"),
+            eager.unwrap_or_default(),
+            format!("GET + PTTL + TIME pipelined, {c} in flight"),
+            eager_raw.unwrap_or_default(),
             None,
         ),
         Comparison::new(
@@ -163,5 +208,74 @@ async fn mgets_raw(b: &Bench<'_>, space: &Space) -> Result<()> {
             }
         },
     )
+    .await
+}
+
+/// A raw payload read through a typed read-through (raw entries read into
+/// types that ask for bytes).
+struct Bytes;
+
+impl serde::Serialize for Bytes {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_bytes(&[])
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Bytes {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct Visit;
+        impl serde::de::Visitor<'_> for Visit {
+            type Value = Bytes;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("bytes")
+            }
+            fn visit_bytes<E: serde::de::Error>(self, _: &[u8]) -> std::result::Result<Bytes, E> {
+                Ok(Bytes)
+            }
+        }
+        d.deserialize_bytes(Visit)
+    }
+}
+
+/// Read-through hits; a miss (the loader runs) fails the bench. With
+/// `eager`, eager refresh is on but never due (the entries were just
+/// written with an hour's TTL).
+async fn read_through(b: &Bench<'_>, cache: &Cache, eager: bool) -> Result<()> {
+    let opts = SetOptions::new().ttl(TTL);
+    let opts = if eager {
+        opts.eager_refresh(0.999)
+    } else {
+        opts
+    };
+    let opts = &opts;
+    drive(0..b.plan.entries, b.plan.concurrency, |i| async move {
+        let loader = |_| async { Err::<Bytes, &str>("a read-through miss") };
+        let found = if eager {
+            cache.get_or_refresh(item_key(i), opts, loader).await
+        } else {
+            cache.get_or_compute_with(item_key(i), opts, loader).await
+        };
+        found
+            .map(drop)
+            .map_err(|e| BenchError::error(format!("read-through of {}: {e}", item_key(i))))
+    })
+    .await
+}
+
+async fn read_through_raw(b: &Bench<'_>, space: &Space, pttl: bool) -> Result<()> {
+    drive(0..b.plan.entries, b.plan.concurrency, |i| async move {
+        let name = space.entry(&item_key(i));
+        let mut pipe = redis::pipe();
+        pipe.cmd("GET").arg(&name);
+        if pttl {
+            pipe.cmd("PTTL").arg(&name);
+        }
+        pipe.cmd("TIME");
+        let values: Vec<redis::Value> = pipe.query_async(&mut b.raw.clone()).await?;
+        match values.first() {
+            Some(redis::Value::BulkString(_)) => Ok(()),
+            _ => Err(missing("GET + TIME", i)),
+        }
+    })
     .await
 }

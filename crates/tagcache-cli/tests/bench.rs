@@ -82,6 +82,8 @@ fn bench_runs_on_a_private_server_and_writes_json() {
         "set_many_vs_set",
         "get",
         "get_vs_managed",
+        "get_or_compute_hit",
+        "get_or_refresh_hit",
         "get_many",
         "l1_get",
         "announce_share",
@@ -325,6 +327,8 @@ fn bench_only_runs_the_chosen_phases() {
         [
             "get",
             "get_vs_managed",
+            "get_or_compute_hit",
+            "get_or_refresh_hit",
             "get_many",
             "l1_get",
             "announce_share",

@@ -65,7 +65,11 @@ async fn write(cache: &Cache) -> Result<(), Box<dyn std::error::Error>> {
         .await?;
     cache
         .scope(["dsr", "pr-9"])?
-        .set("identity:email", &"x@example.com", Duration::from_secs(600))
+        .set(
+            "identity:email",
+            &"x@example.com",
+            &SetOptions::new().ttl(Duration::from_secs(600)),
+        )
         .await?;
     println!("wrote 5 entries");
     Ok(())

@@ -3,9 +3,9 @@
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict};
+use tagcache::legacy::{LegacyMode, LegacyRules};
 use tagcache::{
     BreakerConfig, CacheBuilder, Compression, EvictionCheck, InvalidInput, KeyLogging, L1Options,
-    LegacyMode, LegacyRules,
 };
 
 use crate::convert::{Key, Secs};
@@ -153,9 +153,9 @@ fn breaker(v: &Bound<'_, PyAny>) -> PyResult<BreakerConfig> {
     let mut c = BreakerConfig::default();
     for (k, v) in d.iter() {
         match k.extract::<String>()?.as_str() {
-            "failures" => c.failures = v.extract()?,
-            "cooldown" => c.cooldown = v.extract::<Secs>()?.0,
-            "max_cooldown" => c.max_cooldown = v.extract::<Secs>()?.0,
+            "failures" => c = c.failures(v.extract()?),
+            "cooldown" => c = c.cooldown(v.extract::<Secs>()?.0),
+            "max_cooldown" => c = c.max_cooldown(v.extract::<Secs>()?.0),
             other => {
                 return Err(PyTypeError::new_err(format!(
                     "unexpected breaker setting {other:?}: failures, cooldown, max_cooldown"

@@ -247,7 +247,7 @@ macro_rules! cache_methods {
             }
 
             /// The hash group `name` of `owner`: small fields cached in
-            /// one Redis hash with one TTL, dropped together by refresh().
+            /// one Redis hash with one TTL, dropped together by clear().
             #[pyo3(signature = (name, owner, *, ttl=None, cap=None, tags=None, dry_run=false))]
             fn group(
                 &self,
@@ -396,7 +396,7 @@ macro_rules! group_methods {
         impl $ty {
             /// Reads `field`; on a miss calls `loader()` (with AsyncGroup
             /// it may return an awaitable) and stores its value, fenced
-            /// against refresh() and tag invalidations. With
+            /// against clear() and tag invalidations. With
             /// `return_source`, returns (value, source), source one of
             /// "hit", "miss", "shared", "not_stored", "dry_run", "mismatch".
             #[pyo3(signature = (field, loader, *, return_source=false))]
@@ -442,8 +442,8 @@ macro_rules! group_methods {
 
             /// Drops the whole group; True if it existed. A fetch whose
             /// read began before cannot store its value afterwards.
-            fn refresh<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-                $run(py, ops::group_refresh(self.g.clone()))
+            fn clear<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+                $run(py, ops::group_clear(self.g.clone()))
             }
         }
     };
@@ -745,8 +745,8 @@ macro_rules! failsafe_group_methods {
             }
 
             /// Drops the group: the count, or None when journaled.
-            fn refresh<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-                $run(py, ops::fsg_refresh(self.g.clone()))
+            fn clear<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+                $run(py, ops::fsg_clear(self.g.clone()))
             }
         }
     };

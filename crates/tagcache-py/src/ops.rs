@@ -167,8 +167,8 @@ pub(crate) async fn invalidate_prefix(c: Cache, p: KeyPath) -> PyResult<u64> {
 
 pub(crate) async fn scope_set(s: Scope, part: Part, v: In, o: SetOptions) -> PyResult<()> {
     match v {
-        In::Bytes(b) => s.set_bytes_with(part, &b, &o).await,
-        In::Value(v) => s.set_with(part, &v, &o).await,
+        In::Bytes(b) => s.set_bytes(part, &b, &o).await,
+        In::Value(v) => s.set(part, &v, &o).await,
     }
     .py()
 }
@@ -207,8 +207,8 @@ pub(crate) async fn group_ttl(g: Group) -> PyResult<Option<f64>> {
     Ok(g.remaining_ttl().await.py()?.map(|d| d.as_secs_f64()))
 }
 
-pub(crate) async fn group_refresh(g: Group) -> PyResult<bool> {
-    g.refresh().await.py()
+pub(crate) async fn group_clear(g: Group) -> PyResult<bool> {
+    g.clear().await.py()
 }
 
 pub(crate) async fn group_fetch(
@@ -220,7 +220,8 @@ pub(crate) async fn group_fetch(
     let (value, fetched) = g
         .fetch(&field, || loader.run())
         .await
-        .map_err(compute_to_py)?;
+        .map_err(compute_to_py)?
+        .into_parts();
     Ok(ComputedOut {
         value,
         source: with_source.then(|| fetched_name(fetched)),
@@ -311,6 +312,8 @@ fn source_name(s: Source) -> &'static str {
         Source::LoadedNotStored => "loaded_not_stored",
         Source::Shared => "shared",
         Source::Stale => "stale",
+        Source::Uncached => "uncached",
+        Source::Waited => "waited",
         _ => "other",
     }
 }
@@ -464,8 +467,8 @@ pub(crate) async fn fss_contains(s: FailSafeScope, part: Part) -> PyResult<Optio
 
 pub(crate) async fn fss_set(s: FailSafeScope, part: Part, v: In, o: SetOptions) -> PyResult<bool> {
     let w = match v {
-        In::Bytes(b) => s.set_bytes_with(part, &b, &o).await,
-        In::Value(v) => s.set_with(part, &v, &o).await,
+        In::Bytes(b) => s.set_bytes(part, &b, &o).await,
+        In::Value(v) => s.set(part, &v, &o).await,
     }
     .py()?;
     Ok(matches!(w, Written::Stored))
@@ -488,7 +491,8 @@ pub(crate) async fn fsg_fetch(
     let (value, fetched) = g
         .fetch(&field, || loader.run())
         .await
-        .map_err(compute_to_py)?;
+        .map_err(compute_to_py)?
+        .into_parts();
     Ok(ComputedOut {
         value,
         source: with_source.then(|| fetched_name(fetched)),
@@ -503,6 +507,6 @@ pub(crate) async fn fsg_set(g: FailSafeGroup, field: Vec<u8>, v: Value) -> PyRes
     Ok(matches!(g.set(&field, &v).await.py()?, Written::Stored))
 }
 
-pub(crate) async fn fsg_refresh(g: FailSafeGroup) -> PyResult<Option<u64>> {
-    Ok(removal(g.refresh().await.py()?))
+pub(crate) async fn fsg_clear(g: FailSafeGroup) -> PyResult<Option<u64>> {
+    Ok(removal(g.clear().await.py()?))
 }

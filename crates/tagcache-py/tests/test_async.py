@@ -74,7 +74,7 @@ def test_async_constructor_and_paths_scopes_groups(redis, ns):
         await g.set("other", 1)
         assert await g.len() == 2
         assert await g.ttl() > 0
-        assert await g.refresh() is True
+        assert await g.clear() is True
 
     run(main())
 

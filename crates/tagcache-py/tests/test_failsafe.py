@@ -107,7 +107,7 @@ def test_fail_safe_keyspaces(redis, ns):
     assert group.fetch("main", lambda: "computed", return_source=True) == ("computed", "bypassed")
     assert group.get("main") is None
     assert group.set("x", 1) is False
-    assert group.refresh() is None
+    assert group.clear() is None
     assert fs.pending() >= 1
 
 

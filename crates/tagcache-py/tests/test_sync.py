@@ -169,7 +169,7 @@ def test_group(cache):
     assert cache.invalidate_tag("project:42") == 1
     assert g.len() == 0
     g.set("x", 1)
-    assert g.refresh() is True and g.ttl() is None
+    assert g.clear() is True and g.ttl() is None
 
 
 def test_get_or_compute(cache):

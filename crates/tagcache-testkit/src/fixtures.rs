@@ -8,3 +8,13 @@ pub const LEGACY_RULES_FILE: &str =
 
 /// The contents of [`LEGACY_RULES_FILE`].
 pub const LEGACY_RULES_TOML: &str = include_str!("../fixtures/legacy-rules.toml");
+
+/// The path of a rules file whose two rules overlap (`identity` and
+/// `catch-all` both match `id-7-identity-email`): refused when read.
+pub const OVERLAPPING_RULES_FILE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/fixtures/overlapping-rules.toml"
+);
+
+/// The contents of [`OVERLAPPING_RULES_FILE`].
+pub const OVERLAPPING_RULES_TOML: &str = include_str!("../fixtures/overlapping-rules.toml");

@@ -20,7 +20,8 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use tagcache::{Cache, LegacyMode, LegacyRules};
+use tagcache::legacy::{LegacyMode, LegacyRules};
+use tagcache::{Cache, SetOptions};
 
 /// The old formats, as an operator would keep them in a rules file.
 const RULES: &str = r#"
@@ -135,12 +136,16 @@ pub async fn run(url: &str) -> Result<(), String> {
             .set_bytes(
                 "mask:secret",
                 format!("mask-{id}"),
-                Duration::from_secs(3600),
+                &SetOptions::new().ttl(Duration::from_secs(3600)),
             )
             .await
             .map_err(fail)?;
         request
-            .set("result:export", &vec![1u8, 2, 3], Duration::from_secs(3600))
+            .set(
+                "result:export",
+                &vec![1u8, 2, 3],
+                &SetOptions::new().ttl(Duration::from_secs(3600)),
+            )
             .await
             .map_err(fail)?;
     }

@@ -50,6 +50,7 @@ pub async fn run(url: &str) -> Result<(), String> {
                     Ok::<_, String>(is_protected(branch, version))
                 })
                 .await
+                .map(tagcache::Computed::into_parts)
                 .map_err(|e| e.to_string())
         }
     };
@@ -73,18 +74,19 @@ pub async fn run(url: &str) -> Result<(), String> {
             Ok::<_, String>(is_protected("develop", 2))
         })
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| e.to_string())?
+        .into_parts();
     check(
         dev && how == Fetched::Mismatch,
         "dry run reports the stale answer",
     )?;
     // Then drop the project's hash (or invalidate its tag) and recompute.
     check(
-        project.refresh().await.map_err(|e| e.to_string())?,
-        "refresh drops the hash",
+        project.clear().await.map_err(|e| e.to_string())?,
+        "clear drops the hash",
     )?;
     let (dev, how) = ask("develop", 2).await?;
-    check(dev && how == Fetched::Miss, "recomputed after refresh")?;
+    check(dev && how == Fetched::Miss, "recomputed after clear")?;
     let removed = cache
         .invalidate_tag("project:42")
         .await
@@ -101,7 +103,8 @@ pub async fn run(url: &str) -> Result<(), String> {
         small
             .fetch(&name, || async { Ok::<_, String>(false) })
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| e.to_string())?
+            .into_parts();
     }
     let fields = small.len().await.map_err(|e| e.to_string())?;
     check(fields <= 10, "capped at 10 fields")?;
@@ -109,7 +112,7 @@ pub async fn run(url: &str) -> Result<(), String> {
         "loader ran {} times; project 7 holds {fields} fields (cap 10)",
         loads.load(Ordering::SeqCst)
     );
-    small.refresh().await.map_err(|e| e.to_string())?;
+    small.clear().await.map_err(|e| e.to_string())?;
     Ok(())
 }
 

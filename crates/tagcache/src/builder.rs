@@ -19,6 +19,11 @@ use crate::server::conn::{redact_url, Conn, Gate};
 use crate::server::policy::{self, EvictionCheck, Safety};
 use crate::server::ServerInfo;
 
+/// Buckets of a new namespace on a single server (see [`CacheBuilder::buckets`]).
+const SINGLE_SERVER_BUCKETS: u16 = 1;
+/// Buckets of a new namespace on a cluster.
+const CLUSTER_BUCKETS: u16 = 16;
+
 /// Configures and connects a [`Cache`]. Created by [`Cache::builder`].
 ///
 /// ```no_run
@@ -59,6 +64,8 @@ pub struct CacheBuilder {
     journal_capacity: usize,
     op_timeout: Duration,
     key_logging: KeyLogging,
+    eager_permille: u16,
+    lease: Option<crate::readthrough::lease::LeaseConfig>,
     legacy: Option<(crate::legacy::LegacyRules, crate::legacy::LegacyMode)>,
     l1: Option<crate::l1::L1Options>,
 }
@@ -98,6 +105,8 @@ impl CacheBuilder {
             journal_capacity: 10_000,
             op_timeout: Duration::from_millis(100),
             key_logging: KeyLogging::Off,
+            eager_permille: 0,
+            lease: None,
             legacy: None,
             l1: None,
         }
@@ -254,6 +263,34 @@ impl CacheBuilder {
         self
     }
 
+    /// Read-throughs that may refresh in the background
+    /// ([`crate::Cache::get_or_refresh`],
+    /// [`crate::FailSafeCache::get_or_refresh`]) reload an entry once
+    /// `fraction` of its TTL has passed, while serving the cached value:
+    /// a hot key is refreshed before it expires. One refresh per key and
+    /// process at a time; its store is fenced like any read-through store.
+    /// Per call: [`crate::SetOptions::eager_refresh`]. `fraction` is
+    /// clamped to 0..=1; 0 turns it off. Default: off.
+    pub fn eager_refresh(mut self, fraction: f64) -> Self {
+        self.eager_permille = crate::options::permille(fraction);
+        self
+    }
+
+    /// Single flight across processes: a read-through miss takes a lease
+    /// on the key in Redis (`SET NX PX lease`) before its loader runs; a
+    /// miss in another process that finds the lease taken waits (polling,
+    /// up to `max_wait`) for the holder's value instead of loading. The
+    /// lease expires after `lease` if its holder dies; a waiter whose wait
+    /// exceeds `max_wait` loads itself. `lease` should exceed the loader's
+    /// usual run time (a longer run lets a second process load).
+    /// Per call: [`crate::SetOptions::lease`]. Default: off (a call that
+    /// asks for a lease without one configured here gets a 5 s lease and
+    /// a 5 s wait).
+    pub fn load_lease(mut self, lease: Duration, max_wait: Duration) -> Self {
+        self.lease = Some(crate::readthrough::lease::LeaseConfig::new(lease, max_wait));
+        self
+    }
+
     /// Circuit breaker settings. Default: [`BreakerConfig::default`] (open
     /// after 5 consecutive failures, probe after 250 ms, backing off to 1 s).
     pub fn breaker(mut self, config: BreakerConfig) -> Self {
@@ -318,8 +355,8 @@ impl CacheBuilder {
     }
 
     /// Old key formats to fall back to and migrate from, for owner scopes
-    /// (see [`crate::LegacyRules`]): scoped reads that miss read the legacy
-    /// key and, with [`crate::LegacyMode::Migrate`], move it; listings and
+    /// (see [`crate::legacy::LegacyRules`]): scoped reads that miss read the legacy
+    /// key and, with [`crate::legacy::LegacyMode::Migrate`], move it; listings and
     /// clears also scan for an owner's legacy keys until a bulk migration
     /// has completed. Default: none.
     pub fn legacy(
@@ -466,9 +503,9 @@ impl CacheBuilder {
 
     fn validate(&self) -> Result<KeySpace> {
         let default_buckets = if self.cluster_seeds().is_some() {
-            16
+            CLUSTER_BUCKETS
         } else {
-            1
+            SINGLE_SERVER_BUCKETS
         };
         let space = KeySpace::new(&self.namespace, self.buckets.unwrap_or(default_buckets))?;
         if self.default_ttl < Duration::from_millis(1) || self.max_ttl < Duration::from_millis(1) {
@@ -517,6 +554,8 @@ impl CacheBuilder {
             fence_window: self.fence_window,
             verify_listing,
             key_logging: self.key_logging,
+            eager_permille: self.eager_permille,
+            lease: self.lease,
         };
         let journal = Arc::new(Journal::new(
             self.journal_capacity,
@@ -649,6 +688,30 @@ fn check_version(version: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// README's sentence of defaults, rebuilt from the builder's own values.
+    #[test]
+    fn readme_states_the_builder_defaults() {
+        let b = CacheBuilder::new("redis://localhost");
+        let days = b.max_ttl.as_secs() / 86_400;
+        let sweep = b.auto_sweep.map_or(0, |d| d.as_secs());
+        let kib = crate::layout::codec::DEFAULT_COMPRESSION_THRESHOLD / 1024;
+        assert_eq!(b.compression, Compression::default());
+        let expected = format!(
+            "namespace (`{}`), default TTL ({} h), maximum TTL ({days} days; there is no \"forever\"), \
+             connect / response timeouts ({} s / {} ms), buckets ({SINGLE_SERVER_BUCKETS}; \
+             {CLUSTER_BUCKETS} on a cluster), LZ4 compression (payloads ≥ {kib} KiB), chunk size \
+             ({}), background sweep (every {sweep} s).",
+            b.namespace,
+            b.default_ttl.as_secs() / 3600,
+            b.connect_timeout.as_secs(),
+            b.response_timeout.as_millis(),
+            b.chunk_size,
+        );
+        let readme = include_str!("../../../README.md");
+        let flat = readme.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(flat.contains(&expected), "README.md should say: {expected}");
+    }
 
     #[test]
     fn version_floor_is_seven() {

@@ -28,17 +28,32 @@ use crate::server::ServerInfo;
 /// one atomic step, then list or invalidate everything under a tag.
 ///
 /// # Contents
-/// - build: [`Cache::builder`];
+/// - build: [`Cache::builder`]; about the handle:
+///   [`namespace`](Cache::namespace), [`server_info`](Cache::server_info),
+///   [`circuit_state`](Cache::circuit_state);
 /// - write: [`set`](Cache::set), [`set_bytes`](Cache::set_bytes),
 ///   [`set_many`](Cache::set_many), [`set_many_bytes`](Cache::set_many_bytes);
 /// - read: [`get`](Cache::get), [`get_bytes`](Cache::get_bytes),
-///   [`get_many`](Cache::get_many), [`exists`](Cache::exists),
+///   [`get_many`](Cache::get_many), [`get_many_bytes`](Cache::get_many_bytes),
+///   [`get_payload`](Cache::get_payload), [`exists`](Cache::exists),
 ///   [`ttl`](Cache::ttl), [`tags`](Cache::tags);
-/// - remove: [`delete`](Cache::delete), [`delete_many`](Cache::delete_many);
+/// - read-through: [`get_or_compute`](Cache::get_or_compute),
+///   [`get_or_compute_with`](Cache::get_or_compute_with) (the loader sets
+///   TTL and tags, or keeps the value out), [`get_or_refresh`](Cache::get_or_refresh)
+///   (eager refresh);
+/// - remove: [`delete`](Cache::delete), [`delete_many`](Cache::delete_many),
+///   [`clear`](Cache::clear), [`clear_with_progress`](Cache::clear_with_progress);
 /// - tags: [`invalidate_tag`](Cache::invalidate_tag),
 ///   [`invalidate_tags`](Cache::invalidate_tags),
 ///   [`keys_with_tag`](Cache::keys_with_tag), [`tag_len`](Cache::tag_len),
 ///   [`has_tag`](Cache::has_tag);
+/// - hierarchical keys: [`set_path`](Cache::set_path),
+///   [`get_path`](Cache::get_path), [`delete_path`](Cache::delete_path),
+///   [`invalidate_prefix`](Cache::invalidate_prefix),
+///   [`paths_under`](Cache::paths_under), [`query`](Cache::query);
+/// - views: [`scope`](Cache::scope), [`group`](Cache::group),
+///   [`fail_safe`](Cache::fail_safe);
+/// - legacy keys: [`legacy_migration`](Cache::legacy_migration);
 /// - upkeep: [`prune`](Cache::prune), [`prune_step`](Cache::prune_step),
 ///   [`stats`](Cache::stats).
 ///
@@ -307,13 +322,23 @@ impl Cache {
         if payload.len() > limits.max_value_bytes {
             return Err(InvalidInput::ValueTooLarge(payload.len(), limits.max_value_bytes).into());
         }
-        let value =
-            codec::encode_entry(&tags, payload, codec, limits.compression, !grace.is_zero());
+        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
+        // Entries written with eager refresh carry their TTL, so a reader
+        // knows which fraction of it has passed.
+        let eager = opts.eager_permille.unwrap_or(limits.eager_permille) > 0;
+        let value = codec::encode_entry(
+            &tags,
+            payload,
+            codec,
+            limits.compression,
+            !grace.is_zero(),
+            eager.then_some(ttl_ms),
+        );
         Ok(WriteOp {
             key: key.to_vec(),
             bucket: core.space.bucket_of(key),
             value,
-            ttl_ms: u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX),
+            ttl_ms,
             grace_ms: u64::try_from(grace.as_millis()).unwrap_or(u64::MAX),
             tags,
             since: 0,
@@ -413,7 +438,7 @@ impl Cache {
 
     /// `GET` of one entry: the key checked, the name written straight into
     /// a command buffer of the exact size (the hot path of every read).
-    fn get_cmd(&self, key: &[u8]) -> Result<redis::Cmd> {
+    pub(crate) fn get_cmd(&self, key: &[u8]) -> Result<redis::Cmd> {
         validate_key(key)?;
         let space = &self.core().space;
         let name = space.entry_name(space.bucket_of(key), key);
@@ -762,7 +787,7 @@ impl Cache {
     ///
     /// Exact like an invalidation: every entry written before the call
     /// began is gone when it returns. Legacy keys (see
-    /// [`crate::LegacyRules`]) are not tagcache's and are left alone.
+    /// [`crate::legacy::LegacyRules`]) are not tagcache's and are left alone.
     ///
     /// ```no_run
     /// # async fn demo(cache: tagcache::Cache) -> tagcache::Result<()> {
@@ -806,5 +831,58 @@ impl Cache {
             return Ok(None);
         };
         payload::of_entry(&raw, self.max_value_bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+
+    /// The "Contents" list of [`Cache`] names every public method, wherever
+    /// its `impl Cache` block lives.
+    #[test]
+    fn contents_lists_every_public_method() {
+        let src = concat!(env!("CARGO_MANIFEST_DIR"), "/src");
+        let doc = include_str!("cache.rs");
+        let contents =
+            &doc[doc.find("/// # Contents").unwrap()..doc.find("/// A `Cache` is cheap").unwrap()];
+        let mut stack = vec![std::path::PathBuf::from(src)];
+        let mut missing = Vec::new();
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    stack.push(path);
+                    continue;
+                }
+                let text = std::fs::read_to_string(&path).unwrap();
+                let mut inside = false;
+                for line in text.lines() {
+                    if line.starts_with("impl Cache {") {
+                        inside = true;
+                    } else if line.starts_with('}') {
+                        inside = false;
+                    } else if inside {
+                        let rest = line
+                            .strip_prefix("    pub async fn ")
+                            .or_else(|| line.strip_prefix("    pub fn "));
+                        if let Some(rest) = rest {
+                            let name: String = rest
+                                .chars()
+                                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                                .collect();
+                            if !contents.contains(&format!("Cache::{name})"))
+                                && !contents.contains(&format!("[`Cache::{name}`]"))
+                            {
+                                missing.push(name);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert!(
+            missing.is_empty(),
+            "missing from Cache's Contents: {missing:?}"
+        );
     }
 }

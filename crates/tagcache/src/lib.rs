@@ -34,13 +34,14 @@
 //! {<ns>.<b>}:reg       zset    tag -> lower bound of next expiry (the sweep's map)
 //! {<ns>.<b>}:inv       zset    tag -> heartbeat of an invalidation in flight
 //! {<ns>.<b>}:fence     zset    t<tag>/k<key> -> last invalidation/delete (guards read-through)
+//! {<ns>.<b>}:l:<key>   string  load lease of a key: holder's token, PX expiry (opt-in)
 //! {<ns>.<b>}:l1        string  announcement counter; also the bucket's shard channel (L1 tiers)
 //! {<ns>}:legacy        hash    bulk legacy-key migration: cursor, counts (while one runs)
 //! ```
 //!
 //! ## Legacy keys
 //! A system moving to tagcache from its own key formats describes them
-//! with [`LegacyRules`] ([`CacheBuilder::legacy`]): scoped reads fall back
+//! with [`legacy::LegacyRules`] ([`CacheBuilder::legacy`]): scoped reads fall back
 //! to the legacy key and move it (value, remaining TTL, index) in one
 //! script; listing and clearing a scope also cover its legacy keys until
 //! [`Cache::legacy_migration`] has walked the keyspace once. These are the
@@ -53,7 +54,8 @@
 // - `scripts`: the Lua scripts, their table and the KEYS/ARGV builder;
 // - `server`: connection, circuit breaker, eviction-policy check;
 // - `keyspace`: paths, owner scopes, hash groups;
-// - `readthrough`: get_or_compute;
+// - `readthrough`: get_or_compute, the loader's context, eager refresh and
+//   load leases;
 // - `failsafe`: the view that degrades to misses, and its journal;
 // - `l1`: the optional in-process tier and its announcement listener;
 // - `observe`: what tracing may say about keys;
@@ -66,7 +68,7 @@ mod failsafe;
 mod keyspace;
 mod l1;
 mod layout;
-mod legacy;
+pub mod legacy;
 mod observe;
 mod options;
 mod readthrough;
@@ -92,13 +94,10 @@ pub use layout::keys::{LAYOUT_VERSION, MAX_KEY_LEN, MAX_NAMESPACE_LEN, MAX_TAG_L
 pub use layout::path::{KeyPath, Part, PathPattern, Segment, MAX_PATH_DEPTH};
 pub use layout::payload::{Encoding, Payload};
 pub use layout::tag_kind::TagKind;
-pub use legacy::{
-    LegacyMode, LegacyRule, LegacyRules, LegacyTarget, MigrateOptions, Migration, MigrationReport,
-    MigrationStep, MoveAction, PlannedMove,
-};
 pub use observe::KeyLogging;
 pub use options::{SetOptions, WritePath};
 pub use readthrough::compute::{ComputeError, Computed, Source};
+pub use readthrough::context::LoadContext;
 pub use server::breaker::{BreakerConfig, CircuitState};
 pub use server::policy::EvictionCheck;
 pub use server::ServerInfo;

@@ -16,6 +16,12 @@ pub struct SetOptions {
     pub(crate) ttl: Option<Duration>,
     pub(crate) grace: Option<Duration>,
     pub(crate) tags: Vec<Vec<u8>>,
+    /// Eager refresh threshold in thousandths of the TTL (0: off); `None`:
+    /// the cache's default.
+    pub(crate) eager_permille: Option<u16>,
+    /// Cross-process single flight for this read-through; `None`: the
+    /// cache's default.
+    pub(crate) lease: Option<bool>,
 }
 
 impl SetOptions {
@@ -40,6 +46,31 @@ impl SetOptions {
         self
     }
 
+    /// Read-through only: once `fraction` of the entry's TTL has passed, a
+    /// read that hits it also refreshes it in the background
+    /// ([`Cache::get_or_refresh`](crate::Cache::get_or_refresh),
+    /// [`FailSafeCache::get_or_refresh`](crate::FailSafeCache::get_or_refresh)),
+    /// so a hot key is reloaded before it expires instead of missing under
+    /// load. `fraction` is clamped to 0..=1; 0 (or less) turns it off for
+    /// this call. Entries written with eager refresh on carry their TTL in
+    /// their header. Default: the cache's
+    /// [`eager_refresh`](crate::CacheBuilder::eager_refresh) (off).
+    pub fn eager_refresh(mut self, fraction: f64) -> Self {
+        self.eager_permille = Some(permille(fraction));
+        self
+    }
+
+    /// Read-through only: whether a miss takes the key's load lease in
+    /// Redis, so that across processes one loader runs per key while the
+    /// others wait for its value (see
+    /// [`CacheBuilder::load_lease`](crate::CacheBuilder::load_lease) for
+    /// the lease and wait bounds). Default: on when the cache was built
+    /// with a load lease, else off.
+    pub fn lease(mut self, on: bool) -> Self {
+        self.lease = Some(on);
+        self
+    }
+
     /// Adds one tag (any non-empty bytes up to 1024; repeats count once).
     pub fn tag(mut self, tag: impl AsRef<[u8]>) -> Self {
         self.tags.push(tag.as_ref().to_vec());
@@ -55,6 +86,18 @@ impl SetOptions {
         self.tags
             .extend(tags.into_iter().map(|t| t.as_ref().to_vec()));
         self
+    }
+}
+
+/// A fraction of a TTL in thousandths, clamped to 0..=1000 (NaN: 0).
+pub(crate) fn permille(fraction: f64) -> u16 {
+    if fraction.is_nan() || fraction <= 0.0 {
+        0
+    } else if fraction >= 1.0 {
+        1000
+    } else {
+        // In 0..1000 after the checks above.
+        (fraction * 1000.0).round() as u16
     }
 }
 

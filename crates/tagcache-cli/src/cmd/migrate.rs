@@ -8,9 +8,10 @@ use std::process::ExitCode;
 use clap::{value_parser, Args};
 use comfy_table::Table;
 use serde_json::json;
-use tagcache::{
-    EvictionCheck, LegacyRules, MigrateOptions, Migration, MigrationReport, MoveAction, PlannedMove,
+use tagcache::legacy::{
+    LegacyRules, MigrateOptions, Migration, MigrationReport, MoveAction, PlannedMove,
 };
+use tagcache::EvictionCheck;
 
 use crate::cmd::{Context, JsonFlag};
 use crate::error::{CliError, Result};

@@ -291,36 +291,19 @@ fn interrupted_migration_resumes(signal: &str) {
 #[test]
 fn bad_rules_files_are_one_line_and_exit_2() {
     let dir = tempfile::tempdir().unwrap();
-    let overlapping = dir.path().join("overlap.toml");
-    std::fs::write(
-        &overlapping,
-        r#"
-[[rule]]
-name = "identity"
-pattern = "id-{id}-identity-{attr}"
-scope = ["dsr", "{id}"]
-part = "identity:{attr}"
-
-[[rule]]
-name = "catch-all"
-pattern = "id-{id}-{rest}"
-scope = ["dsr", "{id}"]
-part = "other:{rest}"
-"#,
-    )
-    .unwrap();
+    let overlapping = std::path::Path::new(tagcache_testkit::fixtures::OVERLAPPING_RULES_FILE);
     let syntax = dir.path().join("syntax.toml");
     std::fs::write(&syntax, "[[rule]]\npattern = \"x\nscope = 1\n").unwrap();
     let missing = dir.path().join("missing.toml");
     // The file is checked before any server is contacted.
     let url = "redis://127.0.0.1:1";
     let file = |p: &std::path::Path| p.to_str().unwrap().to_owned();
-    let line = fails(&run(url, ["migrate", "--rules", &file(&overlapping)]), 2);
+    let line = fails(&run(url, ["migrate", "--rules", &file(overlapping)]), 2);
     assert!(
         line.contains("\"identity\"") && line.contains("\"catch-all\"") && line.contains("overlap"),
         "{line}"
     );
-    assert!(line.contains("overlap.toml"), "{line}");
+    assert!(line.contains("overlapping-rules.toml"), "{line}");
     let line = fails(&run(url, ["migrate", "--rules", &file(&syntax)]), 2);
     assert!(line.contains("line 2"), "{line}");
     let line = fails(&run(url, ["migrate", "--rules", &file(&missing)]), 2);
@@ -353,7 +336,7 @@ fn the_documented_rules_files_are_valid() {
         ("--help", &from_help),
         ("fixture", &fixture),
     ] {
-        let rules = tagcache::LegacyRules::from_toml(text)
+        let rules = tagcache::legacy::LegacyRules::from_toml(text)
             .unwrap_or_else(|e| panic!("{source}: {e}\n{text}"));
         assert_eq!(rules.len(), 3, "{source}");
         for (legacy, new) in [

@@ -26,6 +26,10 @@ pub(crate) struct Limits {
     pub(crate) verify_listing: bool,
     /// How keys appear in spans.
     pub(crate) key_logging: crate::observe::KeyLogging,
+    /// Default eager refresh threshold, thousandths of the TTL (0: off).
+    pub(crate) eager_permille: u16,
+    /// Default load lease (`None`: read-throughs take none unless asked).
+    pub(crate) lease: Option<crate::readthrough::lease::LeaseConfig>,
 }
 
 impl Limits {

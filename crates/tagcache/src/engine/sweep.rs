@@ -90,6 +90,7 @@ impl Core {
         if report.complete {
             self.gone_pass_reported();
         }
+        crate::observe::record_sweep(self.space.namespace(), &report);
         Ok(report)
     }
 

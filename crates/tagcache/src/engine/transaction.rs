@@ -299,6 +299,7 @@ mod tests {
                 codec::Codec::Raw,
                 codec::Compression::default(),
                 grace_ms > 0,
+                None,
             ),
             ttl_ms: 1000,
             grace_ms,

@@ -1,6 +1,6 @@
 //! The fail-safe view of hash groups: a fetch always returns the loader's
 //! value when the cache cannot be used ([`Fetched::Bypassed`]), and a
-//! refresh that cannot reach Redis is journaled.
+//! clear that cannot reach Redis is journaled.
 
 use std::future::Future;
 use std::time::Duration;
@@ -13,7 +13,7 @@ use crate::failsafe::journal::Pending;
 use crate::keyspace::group::{Fetched, FieldRead, Group};
 use crate::layout::codec;
 use crate::layout::path::Part;
-use crate::readthrough::compute::ComputeError;
+use crate::readthrough::compute::{ComputeError, Computed};
 
 impl FailSafeCache {
     /// The fail-safe view of the hash group `name` of `owner` (see
@@ -40,10 +40,11 @@ impl FailSafeCache {
 /// ```no_run
 /// # async fn demo(cache: tagcache::Cache) -> Result<(), Box<dyn std::error::Error>> {
 /// let group = cache.fail_safe().group("protected_branches", 42)?.tag("project:42");
-/// let (protected, _how) = group
+/// let fetched = group
 ///     .fetch("main", || async { Ok::<_, std::io::Error>(true) })
 ///     .await?;
-/// group.refresh().await?; // Done, or Journaled while Redis is down
+/// let (protected, _how) = fetched.into_parts();
+/// group.clear().await?; // Done, or Journaled while Redis is down
 /// # Ok(()) }
 /// ```
 #[derive(Debug, Clone)]
@@ -121,24 +122,25 @@ impl FailSafeGroup {
         &self,
         field: impl AsRef<[u8]>,
         loader: F,
-    ) -> std::result::Result<(T, Fetched), ComputeError<E>>
+    ) -> std::result::Result<Computed<T, Fetched>, ComputeError<E>>
     where
         T: Serialize + DeserializeOwned + PartialEq,
         F: FnOnce() -> Fut,
         Fut: Future<Output = std::result::Result<T, E>>,
     {
         let field = Group::field(field.as_ref());
-        match self.read("group_fetch", &field).await? {
+        let (value, source) = match self.read("group_fetch", &field).await? {
             Ok(read) => {
                 self.group
                     .resolve(&field, read, loader, Some(self.fs.timeout))
-                    .await
+                    .await?
             }
             Err(reason) => {
                 let value = loader().await.map_err(ComputeError::Loader)?;
-                Ok((value, Fetched::Bypassed(reason)))
+                (value, Fetched::Bypassed(reason))
             }
-        }
+        };
+        Ok(Computed { value, source })
     }
 
     /// Reads a field without computing it.
@@ -168,11 +170,9 @@ impl FailSafeGroup {
         field: impl AsRef<[u8]>,
         value: &T,
     ) -> Result<Written> {
-        let outcome = self
-            .fs
-            .bounded("group_set", None, self.group.set(field, value))
-            .await?;
-        Ok(outcome.map_or_else(Written::Skipped, |()| Written::Stored))
+        self.fs
+            .written("group_set", None, self.group.set(field, value))
+            .await
     }
 
     /// Drops the whole group; journaled when Redis is unreachable (fetches
@@ -180,12 +180,12 @@ impl FailSafeGroup {
     ///
     /// # Errors
     /// Never (the signature leaves room for invalid input).
-    pub async fn refresh(&self) -> Result<Removal> {
+    pub async fn clear(&self) -> Result<Removal> {
         let member = self.group.member().to_vec();
         self.fs
             .removal(
                 "delete",
-                async { self.group.refresh().await.map(u64::from) },
+                async { self.group.clear().await.map(u64::from) },
                 || Pending::Keys(vec![member]),
             )
             .await

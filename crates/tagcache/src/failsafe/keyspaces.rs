@@ -6,8 +6,6 @@
 //! replayed, reads of every key under the prefix bypass the cache, however
 //! the entry was written (path, scope or plain key).
 
-use std::time::Duration;
-
 use serde::{de::DeserializeOwned, Serialize};
 
 use super::{bytes, typed, FailSafeCache, Lookup, Removal, Written};
@@ -33,10 +31,8 @@ impl FailSafeCache {
     ) -> Result<Written> {
         path.validate()?;
         let key = path.encode();
-        let outcome = self
-            .bounded("set", Some(&key), self.cache.set_path(path, value, opts))
-            .await?;
-        Ok(outcome.map_or_else(Written::Skipped, |()| Written::Stored))
+        self.written("set", Some(&key), self.cache.set_path(path, value, opts))
+            .await
     }
 
     /// Reads the value under a hierarchical key; bypassed while a pending
@@ -144,9 +140,9 @@ impl FailSafeCache {
 /// ```no_run
 /// # async fn demo(cache: tagcache::Cache) -> tagcache::Result<()> {
 /// use std::time::Duration;
-/// use tagcache::{Lookup, Removal};
+/// use tagcache::{Lookup, Removal, SetOptions};
 /// let request = cache.fail_safe().scope(["dsr", "pr-1"])?;
-/// request.set("identity:email", &"a@example.com", Duration::from_secs(3600)).await?;
+/// request.set("identity:email", &"a@example.com", &SetOptions::new().ttl(Duration::from_secs(3600))).await?;
 /// if let Lookup::Hit(email) = request.get::<String>("identity:email").await? {
 ///     println!("{email}");
 /// }
@@ -240,7 +236,8 @@ impl FailSafeScope {
         })
     }
 
-    /// Stores a value for this owner with a TTL; skipped when Redis fails.
+    /// Stores a value for this owner (as [`Scope::set`]); skipped when
+    /// Redis fails.
     ///
     /// # Errors
     /// Only for invalid input.
@@ -248,34 +245,17 @@ impl FailSafeScope {
         &self,
         part: impl Into<Part>,
         value: &T,
-        ttl: Duration,
-    ) -> Result<Written> {
-        self.set_with(part, value, &SetOptions::new().ttl(ttl))
-            .await
-    }
-
-    /// Stores a value for this owner with full options; skipped when Redis
-    /// fails.
-    ///
-    /// # Errors
-    /// Only for invalid input.
-    pub async fn set_with<T: Serialize + ?Sized>(
-        &self,
-        part: impl Into<Part>,
-        value: &T,
         opts: &SetOptions,
     ) -> Result<Written> {
         let part = part.into();
         let key = self.key(&part);
-        let outcome = self
-            .fs
-            .bounded("set", Some(&key), self.scope.set_with(part, value, opts))
-            .await?;
-        Ok(outcome.map_or_else(Written::Skipped, |()| Written::Stored))
+        self.fs
+            .written("set", Some(&key), self.scope.set(part, value, opts))
+            .await
     }
 
-    /// Stores raw bytes for this owner with a TTL; skipped when Redis
-    /// fails.
+    /// Stores raw bytes for this owner (as [`Scope::set_bytes`]); skipped
+    /// when Redis fails.
     ///
     /// # Errors
     /// Only for invalid input.
@@ -283,34 +263,13 @@ impl FailSafeScope {
         &self,
         part: impl Into<Part>,
         value: impl AsRef<[u8]>,
-        ttl: Duration,
-    ) -> Result<Written> {
-        self.set_bytes_with(part, value, &SetOptions::new().ttl(ttl))
-            .await
-    }
-
-    /// Stores raw bytes for this owner with full options; skipped when
-    /// Redis fails.
-    ///
-    /// # Errors
-    /// Only for invalid input.
-    pub async fn set_bytes_with(
-        &self,
-        part: impl Into<Part>,
-        value: impl AsRef<[u8]>,
         opts: &SetOptions,
     ) -> Result<Written> {
         let part = part.into();
         let key = self.key(&part);
-        let outcome = self
-            .fs
-            .bounded(
-                "set",
-                Some(&key),
-                self.scope.set_bytes_with(part, value, opts),
-            )
-            .await?;
-        Ok(outcome.map_or_else(Written::Skipped, |()| Written::Stored))
+        self.fs
+            .written("set", Some(&key), self.scope.set_bytes(part, value, opts))
+            .await
     }
 
     /// Deletes one of this owner's entries; journaled when Redis is

@@ -200,6 +200,18 @@ impl FailSafeCache {
         self.bounded_with(op, key, move || fut).await
     }
 
+    /// A write through [`FailSafeCache::bounded`]: stored, or skipped with
+    /// the reason Redis failed.
+    async fn written(
+        &self,
+        op: &'static str,
+        key: Option<&[u8]>,
+        fut: impl Future<Output = Result<()>>,
+    ) -> Result<Written> {
+        let outcome = self.bounded(op, key, fut).await?;
+        Ok(outcome.map_or_else(Written::Skipped, |()| Written::Stored))
+    }
+
     /// [`FailSafeCache::bounded`] of the future `start` makes: built in
     /// place inside this one's state, never moved (the read path).
     async fn bounded_with<T, F: Future<Output = Result<T>>>(
@@ -374,10 +386,8 @@ impl FailSafeCache {
         opts: &SetOptions,
     ) -> Result<Written> {
         let key = key.as_ref();
-        let outcome = self
-            .bounded("set", Some(key), self.cache.set(key, value, opts))
-            .await?;
-        Ok(outcome.map_or_else(Written::Skipped, |()| Written::Stored))
+        self.written("set", Some(key), self.cache.set(key, value, opts))
+            .await
     }
 
     /// Stores raw bytes; skipped (and said so) when Redis fails.
@@ -391,10 +401,8 @@ impl FailSafeCache {
         opts: &SetOptions,
     ) -> Result<Written> {
         let key = key.as_ref();
-        let outcome = self
-            .bounded("set", Some(key), self.cache.set_bytes(key, value, opts))
-            .await?;
-        Ok(outcome.map_or_else(Written::Skipped, |()| Written::Stored))
+        self.written("set", Some(key), self.cache.set_bytes(key, value, opts))
+            .await
     }
 
     /// Deletes entries; journaled when Redis is unreachable.

@@ -16,9 +16,9 @@
 //!   so invalidation, exactness and the sweep work as for entries.
 //! - [`Group::fetch`] is a read-through like [`Cache::get_or_compute`]:
 //!   concurrent fetches of one field in this process share one loader run,
-//!   and the store is fenced: when the group is refreshed, or one of its
+//!   and the store is fenced: when the group is cleared, or one of its
 //!   tags invalidated, after the fetch's read began, the value is returned
-//!   but not stored ([`Fetched::NotStored`]), so a refresh is never undone
+//!   but not stored ([`Fetched::NotStored`]), so a clear is never undone
 //!   by a loader that read old data.
 
 use std::future::Future;
@@ -35,7 +35,7 @@ use crate::layout::keys;
 use crate::layout::keys::validate_tag;
 use crate::layout::path::{KeyPath, Part};
 use crate::observe::metrics as names;
-use crate::readthrough::compute::{single_flight, ComputeError, Flown};
+use crate::readthrough::compute::{single_flight, ComputeError, Computed, Flown};
 use crate::scripts::SCRIPTS;
 use crate::server::conn::ScriptCall;
 
@@ -62,7 +62,7 @@ pub enum Fetched {
     Mismatch,
     /// Computed by a concurrent fetch of the same field in this process.
     Shared,
-    /// Computed but not stored: the group was refreshed (or deleted), or
+    /// Computed but not stored: the group was cleared (or deleted), or
     /// one of its tags invalidated, while the loader ran (storing the value
     /// could bring back data older than that invalidation).
     NotStored,
@@ -86,10 +86,11 @@ pub(crate) struct FieldRead {
 /// ```no_run
 /// # async fn demo(cache: tagcache::Cache) -> Result<(), Box<dyn std::error::Error>> {
 /// let group = cache.group("protected_branches", 42)?.tag("project:42");
-/// let (protected, _) = group
+/// let protected = group
 ///     .fetch("main", || async { Ok::<_, std::io::Error>(true) })
-///     .await?;
-/// group.refresh().await?; // the project's rules changed
+///     .await?
+///     .value;
+/// group.clear().await?; // the project's rules changed
 /// # Ok(()) }
 /// ```
 #[derive(Debug, Clone)]
@@ -181,7 +182,7 @@ impl Group {
     ///
     /// - Concurrent fetches of the same field in this process share one
     ///   loader run ([`Fetched::Shared`]).
-    /// - The store is fenced: if the group is refreshed, or one of its tags
+    /// - The store is fenced: if the group is cleared, or one of its tags
     ///   invalidated, after this call's read, the value is returned but not
     ///   stored ([`Fetched::NotStored`]).
     ///
@@ -192,7 +193,7 @@ impl Group {
         &self,
         field: impl AsRef<[u8]>,
         loader: F,
-    ) -> std::result::Result<(T, Fetched), ComputeError<E>>
+    ) -> std::result::Result<Computed<T, Fetched>, ComputeError<E>>
     where
         T: Serialize + DeserializeOwned + PartialEq,
         F: FnOnce() -> Fut,
@@ -200,7 +201,8 @@ impl Group {
     {
         let field = Self::field(field.as_ref());
         let read = self.read(&field).await?;
-        self.resolve(&field, read, loader, None).await
+        let (value, source) = self.resolve(&field, read, loader, None).await?;
+        Ok(Computed { value, source })
     }
 
     /// Reads a field and the group's tag section, with Redis' clock.
@@ -287,14 +289,26 @@ impl Group {
         // field names have a fixed width: this never names another flight.
         let mut flight = self.member.clone();
         flight.extend_from_slice(field);
-        let flown = single_flight(self.cache.flights(), &flight, || async {
-            let value = loader().await.map_err(ComputeError::Loader)?;
-            let payload = codec::to_msgpack(&value)?;
-            let how = self.store(field, &payload, since, fail_safe).await?;
-            // Share only a value the fences accepted.
-            let shared = (how == Fetched::Miss).then_some(payload);
-            Ok((value, how, shared))
-        })
+        let flown = single_flight(
+            self.cache.namespace(),
+            self.cache.flights(),
+            &flight,
+            || async {
+                let started = std::time::Instant::now();
+                let loaded = loader().await;
+                let ns = self.cache.namespace();
+                crate::observe::record_loader(ns, loaded.is_ok(), started.elapsed().as_secs_f64());
+                let value = loaded.map_err(ComputeError::Loader)?;
+                let payload = codec::to_msgpack(&value)?;
+                let how = self.store(field, &payload, since, fail_safe).await?;
+                if how == Fetched::NotStored {
+                    crate::observe::count_refused(ns, "group");
+                }
+                // Share only a value the fences accepted.
+                let shared = (how == Fetched::Miss).then_some(payload);
+                Ok((value, how, shared))
+            },
+        )
         .await?;
         Ok(match flown {
             Flown::Own(value, how) => (value, how),
@@ -428,7 +442,7 @@ impl Group {
     ///
     /// # Errors
     /// Redis errors.
-    pub async fn refresh(&self) -> Result<bool> {
+    pub async fn clear(&self) -> Result<bool> {
         let core = self.cache.core_arc();
         Ok(core
             .delete_in_bucket(self.bucket, vec![self.member.clone()])

@@ -92,13 +92,17 @@ impl Cache {
         let prefix = pattern.exact_prefix();
         // A pattern without wildcards names one path: a point read (its
         // own path is not among the entry's index edges).
-        let point = (prefix.len() == pattern.segments().len()).then(|| prefix.clone());
+        let state = if prefix.validate().is_err() {
+            QueryState::Invalid
+        } else if prefix.len() == pattern.segments().len() {
+            QueryState::Point(prefix.clone())
+        } else {
+            QueryState::Listing
+        };
         PathQuery {
             cache: self.clone(),
             pattern: pattern.clone(),
-            point,
-            point_done: false,
-            invalid: prefix.validate().is_err(),
+            state,
             pages: TagKeys::reserved(self.core_arc().clone(), prefix.as_prefix_tag()),
             _value: std::marker::PhantomData,
         }
@@ -156,12 +160,22 @@ impl PathKeys {
 pub struct PathQuery<T> {
     cache: Cache,
     pattern: PathPattern,
-    /// The one path a pattern without wildcards names (read once, then done).
-    point: Option<KeyPath>,
-    point_done: bool,
-    invalid: bool,
+    state: QueryState,
     pages: TagKeys,
     _value: std::marker::PhantomData<fn() -> T>,
+}
+
+/// Where a [`PathQuery`] stands.
+#[derive(Debug)]
+enum QueryState {
+    /// The pattern has no exact first part: every page is an error.
+    Invalid,
+    /// A pattern without wildcards names one path: read it once.
+    Point(KeyPath),
+    /// Pages of the exact prefix's index, filtered by the pattern.
+    Listing,
+    /// Nothing left to read.
+    Done,
 }
 
 impl<T: DeserializeOwned> PathQuery<T> {
@@ -177,22 +191,25 @@ impl<T: DeserializeOwned> PathQuery<T> {
     /// # Errors
     /// A pattern without an exact first part, Redis and codec errors.
     pub async fn next_page(&mut self) -> Result<Option<Vec<(KeyPath, T)>>> {
-        if self.invalid {
-            return Err(InvalidInput::PatternNeedsPrefix.into());
-        }
-        let paths: Vec<KeyPath> = if let Some(path) = self.point.take() {
-            self.point_done = true;
-            vec![path]
-        } else if self.point_done {
-            return Ok(None);
-        } else {
-            let Some(keys) = self.pages.next_page().await? else {
-                return Ok(None);
-            };
-            keys.iter()
-                .filter_map(|k| KeyPath::decode(k))
-                .filter(|p| self.pattern.matches(p))
-                .collect()
+        let paths: Vec<KeyPath> = match std::mem::replace(&mut self.state, QueryState::Done) {
+            QueryState::Invalid => {
+                self.state = QueryState::Invalid;
+                return Err(InvalidInput::PatternNeedsPrefix.into());
+            }
+            QueryState::Done => return Ok(None),
+            QueryState::Point(path) => vec![path],
+            QueryState::Listing => {
+                // Still listing if this read fails: a retry reads again.
+                self.state = QueryState::Listing;
+                let Some(keys) = self.pages.next_page().await? else {
+                    self.state = QueryState::Done;
+                    return Ok(None);
+                };
+                keys.iter()
+                    .filter_map(|k| KeyPath::decode(k))
+                    .filter(|p| self.pattern.matches(p))
+                    .collect()
+            }
         };
         let values: Vec<Option<T>> = self
             .cache

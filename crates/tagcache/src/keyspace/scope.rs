@@ -34,13 +34,14 @@ use crate::server::conn::ScriptCall;
 /// fall back to the legacy key of a part, `delete` and `contains` cover
 /// it, and `keys` and `clear` also find the owner's legacy keys (by
 /// `SCAN`) until the namespace's bulk migration has completed: see
-/// [`crate::LegacyRules`]. Without rules, no operation of a scope scans.
+/// [`crate::legacy::LegacyRules`]. Without rules, no operation of a scope scans.
 ///
 /// ```no_run
 /// # async fn demo(cache: tagcache::Cache) -> tagcache::Result<()> {
 /// use std::time::Duration;
+/// use tagcache::SetOptions;
 /// let request = cache.scope(["dsr", "pr-1"])?;
-/// request.set("identity:email", &"a@example.com", Duration::from_secs(3600)).await?;
+/// request.set("identity:email", &"a@example.com", &SetOptions::new().ttl(Duration::from_secs(3600))).await?;
 /// assert!(request.contains("identity:email").await?);
 /// let removed = request.clear().await?;
 /// # Ok(()) }
@@ -85,25 +86,12 @@ impl Scope {
         Ok((path.encode(), part))
     }
 
-    /// Stores a value for this owner with a TTL.
+    /// Stores a value for this owner (TTL, extra tags, grace: as
+    /// [`Cache::set`]).
     ///
     /// # Errors
     /// As [`Cache::set`].
     pub async fn set<T: Serialize + ?Sized>(
-        &self,
-        part: impl Into<Part>,
-        value: &T,
-        ttl: Duration,
-    ) -> Result<()> {
-        self.set_with(part, value, &SetOptions::new().ttl(ttl))
-            .await
-    }
-
-    /// Stores a value for this owner with full options (extra tags, grace).
-    ///
-    /// # Errors
-    /// As [`Cache::set`].
-    pub async fn set_with<T: Serialize + ?Sized>(
         &self,
         part: impl Into<Part>,
         value: &T,
@@ -113,26 +101,12 @@ impl Scope {
             .await
     }
 
-    /// Stores raw bytes for this owner with a TTL (read them with
+    /// Stores raw bytes for this owner (read them with
     /// [`Scope::get_bytes`]).
     ///
     /// # Errors
     /// As [`Cache::set_bytes`].
     pub async fn set_bytes(
-        &self,
-        part: impl Into<Part>,
-        value: impl AsRef<[u8]>,
-        ttl: Duration,
-    ) -> Result<()> {
-        self.set_bytes_with(part, value, &SetOptions::new().ttl(ttl))
-            .await
-    }
-
-    /// Stores raw bytes for this owner with full options.
-    ///
-    /// # Errors
-    /// As [`Cache::set_bytes`].
-    pub async fn set_bytes_with(
         &self,
         part: impl Into<Part>,
         value: impl AsRef<[u8]>,

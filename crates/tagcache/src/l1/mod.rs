@@ -733,7 +733,7 @@ mod tests {
 
     fn entry(tags: &[&str]) -> Arc<[u8]> {
         let tags: Vec<Vec<u8>> = tags.iter().map(|t| t.as_bytes().to_vec()).collect();
-        encode_entry(&tags, b"v", Codec::Raw, Compression::default(), false).into()
+        encode_entry(&tags, b"v", Codec::Raw, Compression::default(), false, None).into()
     }
 
     fn seen(bucket: u16, counter: u64) -> Seen {

@@ -4,12 +4,16 @@
 //! byte 0      format version (1)
 //! byte 1      flags: bit 0 = payload is LZ4 block (size-prepended, u32 LE);
 //!             bit 1 = a fresh-until time follows the tag section;
+//!             bit 2 = a TTL field follows (after fresh-until, if any);
 //!             bits 4-7 = codec (0 = raw bytes, 1 = MessagePack)
 //! bytes 2..6  u32 big-endian: length L of the tag section
 //! L bytes     tag section: for each tag, u16 big-endian length + tag bytes
 //! 8 bytes     only when flag bit 1 is set (entries with a grace period):
 //!             u64 big-endian ms (Redis clock) until which the entry is
 //!             fresh; it stays stored, stale, until its Redis expiry
+//! 8 bytes     only when flag bit 2 is set (entries written with eager
+//!             refresh): u64 big-endian, the entry's TTL in ms, so a
+//!             reader knows which fraction of it has passed
 //! rest        payload
 //! ```
 //!
@@ -30,6 +34,9 @@ pub(crate) const HEADER_LEN: usize = 6;
 
 const FLAG_LZ4: u8 = 0b0000_0001;
 const FLAG_FRESH_UNTIL: u8 = 0b0000_0010;
+const FLAG_TTL: u8 = 0b0000_0100;
+/// Bytes of the TTL field.
+const TTL_LEN: usize = 8;
 /// Bytes of the fresh-until field.
 pub(crate) const FRESH_UNTIL_LEN: usize = 8;
 const CODEC_SHIFT: u8 = 4;
@@ -66,9 +73,12 @@ impl Compression {
     }
 }
 
+/// Payloads of at least this many bytes are compressed by default.
+pub(crate) const DEFAULT_COMPRESSION_THRESHOLD: usize = 1024;
+
 impl Default for Compression {
     fn default() -> Self {
-        Self::lz4_above(1024)
+        Self::lz4_above(DEFAULT_COMPRESSION_THRESHOLD)
     }
 }
 
@@ -197,13 +207,15 @@ impl<'de> serde::Deserializer<'de> for RawPayload<'_> {
 /// Builds the stored bytes of an entry.
 ///
 /// With `graced`, an 8-byte fresh-until placeholder follows the tags; the
-/// write script fills it in with Redis' clock.
+/// write script fills it in with Redis' clock. With `ttl_ms`, the TTL
+/// field follows (eager refresh reads it).
 pub(crate) fn encode_entry(
     tags: &[Vec<u8>],
     payload: &[u8],
     codec: Codec,
     compression: Compression,
     graced: bool,
+    ttl_ms: Option<u64>,
 ) -> Vec<u8> {
     let section_len: usize = tags.iter().map(|t| 2 + t.len()).sum();
     let compressed = match compression.threshold {
@@ -223,6 +235,9 @@ pub(crate) fn encode_entry(
     if graced {
         flags |= FLAG_FRESH_UNTIL;
     }
+    if ttl_ms.is_some() {
+        flags |= FLAG_TTL;
+    }
     out.push(flags);
     // Tag count and length are validated by the caller (u16 tag lengths,
     // bounded tag counts), so the section always fits in a u32.
@@ -233,6 +248,9 @@ pub(crate) fn encode_entry(
     }
     if graced {
         out.extend_from_slice(&[0; FRESH_UNTIL_LEN]);
+    }
+    if let Some(ttl) = ttl_ms {
+        out.extend_from_slice(&ttl.to_be_bytes());
     }
     out.extend_from_slice(body);
     out
@@ -246,6 +264,8 @@ pub(crate) struct Decoded<'a> {
     pub(crate) tag_section: &'a [u8],
     /// Until when (Redis ms) an entry with a grace period is fresh.
     pub(crate) fresh_until: Option<u64>,
+    /// The TTL (ms) of an entry written with eager refresh.
+    pub(crate) ttl_ms: Option<u64>,
     compressed: bool,
     body: &'a [u8],
 }
@@ -374,10 +394,22 @@ pub(crate) fn decode_entry(bytes: &[u8]) -> Result<Decoded<'_>, Error> {
         fresh_until = Some(u64::from_be_bytes(b));
         body = rest;
     }
+    let mut ttl_ms = None;
+    if flags & FLAG_TTL != 0 {
+        if body.len() < TTL_LEN {
+            return Err(corrupt("truncated TTL field"));
+        }
+        let (field, rest) = body.split_at(TTL_LEN);
+        let mut b = [0u8; TTL_LEN];
+        b.copy_from_slice(field);
+        ttl_ms = Some(u64::from_be_bytes(b));
+        body = rest;
+    }
     Ok(Decoded {
         codec,
         tag_section,
         fresh_until,
+        ttl_ms,
         compressed: flags & FLAG_LZ4 != 0,
         body,
     })
@@ -454,13 +486,39 @@ mod tests {
     #[test]
     fn round_trips_tags_and_payload() {
         let tags = vec![b"a".to_vec(), b"b:{x}".to_vec(), vec![0, 255]];
-        let bytes = encode_entry(&tags, b"hello", Codec::Raw, Compression::default(), false);
+        let bytes = encode_entry(
+            &tags,
+            b"hello",
+            Codec::Raw,
+            Compression::default(),
+            false,
+            None,
+        );
         assert_eq!(bytes[0], FORMAT_VERSION);
         let d = decode_entry(&bytes).unwrap();
         assert_eq!(d.codec, Codec::Raw);
         assert_eq!(parse_tags(d.tag_section).unwrap(), tags);
         assert_eq!(d.tag_section, tag_section(&tags));
         assert_eq!(d.payload(100).unwrap(), b"hello");
+    }
+
+    #[test]
+    fn the_ttl_field_follows_fresh_until_and_precedes_the_payload() {
+        for graced in [false, true] {
+            let bytes = encode_entry(
+                &[b"t".to_vec()],
+                b"payload",
+                Codec::Raw,
+                Compression::none(),
+                graced,
+                Some(60_000),
+            );
+            let d = decode_entry(&bytes).unwrap();
+            assert_eq!(d.ttl_ms, Some(60_000));
+            assert_eq!(d.fresh_until, graced.then_some(0));
+            assert_eq!(d.payload(100).unwrap(), b"payload");
+            assert!(decode_entry(&bytes[..6 + 3 + 4]).is_err());
+        }
     }
 
     #[test]
@@ -472,6 +530,7 @@ mod tests {
             Codec::MsgPack,
             Compression::lz4_above(1024),
             true,
+            None,
         );
         assert!(bytes.len() < 1000);
         let d = decode_entry(&bytes).unwrap();
@@ -479,7 +538,14 @@ mod tests {
         assert_eq!(d.payload(1 << 20).unwrap(), payload);
         assert!(d.payload(100).is_err(), "decompression bomb guard");
 
-        let small = encode_entry(&[], b"tiny", Codec::Raw, Compression::lz4_above(1), false);
+        let small = encode_entry(
+            &[],
+            b"tiny",
+            Codec::Raw,
+            Compression::lz4_above(1),
+            false,
+            None,
+        );
         assert_eq!(decode_entry(&small).unwrap().payload(10).unwrap(), b"tiny");
     }
 
@@ -508,7 +574,7 @@ mod tests {
             (vec![], vec![], false, Compression::none()),
             (long_tags, vec![3u8; 5000], false, Compression::lz4_above(1)),
         ] {
-            let bytes = encode_entry(&tags, &payload, Codec::Raw, compression, graced);
+            let bytes = encode_entry(&tags, &payload, Codec::Raw, compression, graced, None);
             let d = decode_entry(&bytes).unwrap();
             let copied = d.payload(1 << 20).unwrap();
             let body = d.body(&bytes);

@@ -7,6 +7,7 @@
 //! {<ns>.<b>}:e:<key>          string  entry: header (codec, tags) + payload
 //! {<ns>.<b>}:t:<tag>          zset    tag index: member = key, score = expiry (ms)
 //! {<ns>.<b>}:x:<tag>          zset    snapshot of a tag index being invalidated
+//! {<ns>.<b>}:l:<key>          string  load lease of a key: holder's token, PX expiry
 //! {<ns>.<b>}:reg              zset    tag registry: member = tag, score <= next expiry
 //! {<ns>.<b>}:inv              zset    in-flight invalidations: member = tag, score = heartbeat
 //! {<ns>.<b>}:creg             zset    registry cut off by a namespace clear in progress
@@ -113,6 +114,13 @@ impl KeySpace {
             kind: b"e:",
             rest: key,
         }
+    }
+
+    /// `{<ns>.<b>}:l:<key>`: the load lease of a key (string: the holder's
+    /// token, with a PX expiry), taken by a read-through miss so one
+    /// loader runs per key across processes.
+    pub(crate) fn lease(&self, bucket: u16, key: &[u8]) -> Vec<u8> {
+        self.with_kind(bucket, b"l:", key)
     }
 
     /// `{<ns>.<b>}:t:<tag>`: the tag index of one bucket.

@@ -19,7 +19,7 @@ use crate::layout::path::KeyPath;
 /// Options of a bulk migration ([`Cache::legacy_migration`]).
 ///
 /// ```
-/// let opts = tagcache::MigrateOptions::new().dry_run(true).rate_per_sec(500).batch(1000);
+/// let opts = tagcache::legacy::MigrateOptions::new().dry_run(true).rate_per_sec(500).batch(1000);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use]
@@ -229,9 +229,9 @@ impl Cache {
     /// Starts (or resumes) a bulk migration of legacy keys: the step API.
     ///
     /// ```no_run
-    /// # async fn demo(cache: tagcache::Cache, rules: tagcache::LegacyRules) -> tagcache::Result<()> {
+    /// # async fn demo(cache: tagcache::Cache, rules: tagcache::legacy::LegacyRules) -> tagcache::Result<()> {
     /// let mut migration = cache
-    ///     .legacy_migration(&rules, tagcache::MigrateOptions::new().rate_per_sec(2000))
+    ///     .legacy_migration(&rules, tagcache::legacy::MigrateOptions::new().rate_per_sec(2000))
     ///     .await?;
     /// loop {
     ///     let step = migration.step().await?;
@@ -280,24 +280,6 @@ impl Cache {
             m.load().await?;
         }
         Ok(m)
-    }
-
-    /// Runs a whole bulk migration (see [`Cache::legacy_migration`]),
-    /// calling `progress` after each step; returns the totals.
-    ///
-    /// # Errors
-    /// Redis errors; the work done so far stays done and a later call
-    /// resumes after the last completed step.
-    pub async fn migrate_legacy(
-        &self,
-        rules: &LegacyRules,
-        opts: MigrateOptions,
-        progress: impl FnMut(&MigrationStep, &Migration),
-    ) -> Result<MigrationReport> {
-        self.legacy_migration(rules, opts)
-            .await?
-            .run(progress)
-            .await
     }
 }
 

@@ -131,7 +131,8 @@ impl Core {
         );
         call.arg(millis(self.limits.max_ttl));
         for (mv, (reg, nums)) in moves.iter().zip(&shapes) {
-            let header = codec::encode_entry(&mv.tags, b"", Codec::Raw, Compression::none(), false);
+            let header =
+                codec::encode_entry(&mv.tags, b"", Codec::Raw, Compression::none(), false, None);
             call.arg(mv.member.as_slice())
                 .arg(*reg)
                 .arg(mv.expected.as_deref().unwrap_or(""))
@@ -195,7 +196,7 @@ impl Core {
                 Err(_) => millis(default_ttl),
             };
             let mut stored =
-                codec::encode_entry(&mv.tags, b"", Codec::Raw, Compression::none(), false);
+                codec::encode_entry(&mv.tags, b"", Codec::Raw, Compression::none(), false, None);
             stored.extend_from_slice(&value);
             let op = WriteOp {
                 key: mv.member.clone(),

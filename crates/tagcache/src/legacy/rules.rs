@@ -15,7 +15,7 @@ use crate::layout::path::{KeyPath, Part};
 /// One mapping from a legacy key format to an owner scope and part.
 ///
 /// ```
-/// use tagcache::LegacyRule;
+/// use tagcache::legacy::LegacyRule;
 /// let rule = LegacyRule::new("id-{id}-identity-{attr}")
 ///     .name("identity")
 ///     .scope(["dsr", "{id}"])
@@ -136,7 +136,7 @@ pub(crate) enum Classified {
 ///
 /// In code:
 /// ```
-/// use tagcache::{LegacyRule, LegacyRules};
+/// use tagcache::legacy::{LegacyRule, LegacyRules};
 /// let rules = LegacyRules::new([
 ///     LegacyRule::new("id-{id}-identity-{attr}").scope(["dsr", "{id}"]).part("identity:{attr}"),
 ///     LegacyRule::new("EN_id-{id}-identity-{attr}").scope(["dsr", "{id}"]).part("encoded:identity:{attr}"),

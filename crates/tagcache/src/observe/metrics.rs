@@ -1,5 +1,7 @@
 //! Every metric tagcache records, named in one place (through the
-//! `metrics` facade; every metric carries a `namespace` label).
+//! `metrics` facade; every metric carries a `namespace` label), and the
+//! helpers that record the read-through and sweep ones. The catalogue is
+//! docs/metrics.md (checked below and by the integration tests).
 
 /// Counter: reads that found a value (fail-safe and strict reads).
 pub(crate) const HITS_TOTAL: &str = "tagcache_hits_total";
@@ -40,6 +42,33 @@ pub(crate) const L1_DROPS_TOTAL: &str = "tagcache_l1_drops_total";
 /// change to this host's at receipt).
 pub(crate) const L1_ANNOUNCEMENT_LAG_SECONDS: &str = "tagcache_l1_announcement_lag_seconds";
 
+/// Counter: read-through calls by where the value came from; label
+/// `source` (`hit`, `loaded`, `loaded_not_stored`, `shared`, `stale`,
+/// `uncached`, `waited`, `loader_error`, `error`).
+pub(crate) const READ_THROUGH_TOTAL: &str = "tagcache_read_through_total";
+/// Counter: stale values served; label `reason` (`loader_error`,
+/// `soft_timeout`).
+pub(crate) const STALE_SERVED_TOTAL: &str = "tagcache_stale_served_total";
+/// Histogram: loader run time in seconds; label `outcome` (`ok`, `error`).
+pub(crate) const LOADER_SECONDS: &str = "tagcache_loader_seconds";
+/// Counter: loader runs that failed.
+pub(crate) const LOADER_FAILURES_TOTAL: &str = "tagcache_loader_failures_total";
+/// Counter: read-through stores refused by a fence; label `api`
+/// (`compute`, `group`).
+pub(crate) const STORES_REFUSED_TOTAL: &str = "tagcache_stores_refused_total";
+/// Counter: callers that waited on another's load; labels `scope`
+/// (`process`, `redis`) and `outcome` (see [`count_wait`]).
+pub(crate) const LOAD_WAITS_TOTAL: &str = "tagcache_load_waits_total";
+/// Counter: eager refreshes; label `outcome` (`stored`, `refused`,
+/// `uncached`, `failed`, `elsewhere`).
+pub(crate) const EAGER_REFRESHES_TOTAL: &str = "tagcache_eager_refreshes_total";
+/// Counter: sweep steps; label `complete` (`true`, `false`).
+pub(crate) const SWEEP_STEPS_TOTAL: &str = "tagcache_sweep_steps_total";
+/// Counter: what sweep steps removed; label `what` (see [`record_sweep`]).
+pub(crate) const SWEEP_REMOVED_TOTAL: &str = "tagcache_sweep_removed_total";
+/// Counter: index members the sweep checked for a gone entry.
+pub(crate) const SWEEP_MEMBERS_CHECKED_TOTAL: &str = "tagcache_sweep_members_checked_total";
+
 /// The hot-path metric handles of one cache, registered once when the
 /// cache is built (so a recorder must be installed before that), so a
 /// read does not format labels.
@@ -73,15 +102,81 @@ impl HotMetrics {
         }
     }
 }
+
 /// Counter: transaction writes that dropped a tag and ran the second step.
 pub(crate) const WRITE_UNLINKS_TOTAL: &str = "tagcache_write_unlinks_total";
 /// Counter: transaction writes sent through `set.lua` instead; label
 /// `reason` (`refused`, `entry`, `index`).
 pub(crate) const WRITE_FALLBACKS_TOTAL: &str = "tagcache_write_fallbacks_total";
 
+/// Counts a read-through call by the source of its value (`hit`,
+/// `loaded`, `loaded_not_stored`, `shared`, `stale`, `uncached`, `waited`,
+/// or `loader_error` / `error`).
+pub(crate) fn count_read_through(namespace: &str, source: &'static str) {
+    metrics::counter!(READ_THROUGH_TOTAL, "namespace" => namespace.to_owned(), "source" => source)
+        .increment(1);
+}
+
+/// Records one sweep step: `what` = `expired_members`, `gone_members`,
+/// `indexes`, `fences`, `entries` (deleted while finishing abandoned
+/// invalidations).
+pub(crate) fn record_sweep(namespace: &str, r: &crate::engine::sweep::PruneReport) {
+    let ns = || namespace.to_owned();
+    let complete = if r.complete { "true" } else { "false" };
+    metrics::counter!(SWEEP_STEPS_TOTAL, "namespace" => ns(), "complete" => complete).increment(1);
+    for (what, n) in [
+        ("expired_members", r.members_removed),
+        ("gone_members", r.gone_members_removed),
+        ("indexes", r.indexes_removed),
+        ("fences", r.fences_removed),
+        ("entries", r.entries_removed),
+    ] {
+        metrics::counter!(SWEEP_REMOVED_TOTAL, "namespace" => ns(), "what" => what).increment(n);
+    }
+    metrics::counter!(SWEEP_MEMBERS_CHECKED_TOTAL, "namespace" => ns())
+        .increment(r.members_checked);
+}
+
+/// Counts a stale value served.
+pub(crate) fn count_stale(namespace: &str, reason: &'static str) {
+    metrics::counter!(STALE_SERVED_TOTAL, "namespace" => namespace.to_owned(), "reason" => reason)
+        .increment(1);
+}
+
+/// Records one loader run.
+pub(crate) fn record_loader(namespace: &str, ok: bool, seconds: f64) {
+    let outcome = if ok { "ok" } else { "error" };
+    metrics::histogram!(LOADER_SECONDS, "namespace" => namespace.to_owned(), "outcome" => outcome)
+        .record(seconds);
+    if !ok {
+        metrics::counter!(LOADER_FAILURES_TOTAL, "namespace" => namespace.to_owned()).increment(1);
+    }
+}
+
+/// Counts a read-through store a fence refused.
+pub(crate) fn count_refused(namespace: &str, api: &'static str) {
+    metrics::counter!(STORES_REFUSED_TOTAL, "namespace" => namespace.to_owned(), "api" => api)
+        .increment(1);
+}
+
+/// Counts a caller that waited on another's load: `scope` `process` (a
+/// concurrent caller in this process; `outcome` `shared` or `loaded_self`)
+/// or `redis` (another process's lease; `outcome` `value`, `took_over`,
+/// `timed_out`).
+pub(crate) fn count_wait(namespace: &str, scope: &'static str, outcome: &'static str) {
+    metrics::counter!(LOAD_WAITS_TOTAL, "namespace" => namespace.to_owned(), "scope" => scope, "outcome" => outcome)
+        .increment(1);
+}
+
+/// Counts an eager refresh by outcome.
+pub(crate) fn count_refresh(namespace: &str, outcome: &'static str) {
+    metrics::counter!(EAGER_REFRESHES_TOTAL, "namespace" => namespace.to_owned(), "outcome" => outcome)
+        .increment(1);
+}
+
 /// Every name above (for the documentation check).
 #[cfg(test)]
-pub(crate) const ALL: [&str; 19] = [
+pub(crate) const ALL: [&str; 29] = [
     HITS_TOTAL,
     MISSES_TOTAL,
     BYPASSES_TOTAL,
@@ -94,6 +189,16 @@ pub(crate) const ALL: [&str; 19] = [
     GROUP_HITS_TOTAL,
     GROUP_MISSES_TOTAL,
     GROUP_MISMATCHES_TOTAL,
+    READ_THROUGH_TOTAL,
+    STALE_SERVED_TOTAL,
+    LOADER_SECONDS,
+    LOADER_FAILURES_TOTAL,
+    STORES_REFUSED_TOTAL,
+    LOAD_WAITS_TOTAL,
+    EAGER_REFRESHES_TOTAL,
+    SWEEP_STEPS_TOTAL,
+    SWEEP_REMOVED_TOTAL,
+    SWEEP_MEMBERS_CHECKED_TOTAL,
     WRITE_UNLINKS_TOTAL,
     WRITE_FALLBACKS_TOTAL,
     L1_HITS_TOTAL,
@@ -106,10 +211,18 @@ pub(crate) const ALL: [&str; 19] = [
 #[cfg(test)]
 mod tests {
     #[test]
-    fn the_guide_names_every_metric() {
-        let guide = include_str!("../../../../GUIDE.md");
+    fn the_catalogue_names_every_metric() {
+        let catalogue = include_str!("../../../../docs/metrics.md");
         for name in super::ALL {
-            assert!(guide.contains(name), "GUIDE.md does not name {name}");
+            assert!(
+                catalogue.contains(&format!("| `{name}` |")),
+                "docs/metrics.md has no row for {name}"
+            );
         }
+        let guide = include_str!("../../../../GUIDE.md");
+        assert!(
+            guide.contains("docs/metrics.md"),
+            "GUIDE.md links the catalogue"
+        );
     }
 }

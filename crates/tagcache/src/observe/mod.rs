@@ -3,6 +3,10 @@
 //! metric names are in [`metrics`].
 
 pub(crate) mod metrics;
+pub(crate) use metrics::{
+    count_read_through, count_refresh, count_refused, count_stale, count_wait, record_loader,
+    record_sweep,
+};
 
 /// How keys appear in tracing spans.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -40,7 +44,9 @@ impl KeyLogging {
 }
 
 /// A span for one operation: namespace, operation and (by policy) key; the
-/// outcome is recorded when known.
+/// outcome is recorded when known. It carries OpenTelemetry's database
+/// attributes too: `db.system.name` = `redis`, `db.operation.name` = the
+/// operation, `db.namespace` = the tagcache namespace.
 pub(crate) fn op_span(
     namespace: &str,
     op: &'static str,
@@ -51,6 +57,9 @@ pub(crate) fn op_span(
         "tagcache",
         namespace,
         op,
+        "db.system.name" = "redis",
+        "db.operation.name" = op,
+        "db.namespace" = namespace,
         key = tracing::field::Empty,
         outcome = tracing::field::Empty
     );

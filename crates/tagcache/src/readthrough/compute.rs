@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use serde::{de::DeserializeOwned, Serialize};
 use tokio::sync::watch;
@@ -13,6 +14,9 @@ use crate::cache::{Cache, SetOptions};
 use crate::error::Error;
 use crate::failsafe::{note_bypass, BypassReason};
 use crate::layout::codec::{self, is_stale};
+use crate::observe;
+use crate::readthrough::context::LoadContext;
+use crate::readthrough::lease::{LeaseConfig, Leased};
 
 /// Where a value returned by [`Cache::get_or_compute`] came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,16 +35,31 @@ pub enum Source {
     /// A stale value (past its TTL, within its grace period) served
     /// because the loader failed or exceeded its soft timeout.
     Stale,
+    /// Computed by this call's loader, which said not to cache it
+    /// ([`LoadContext::dont_cache`]); nothing was stored.
+    Uncached,
+    /// Loaded by another process, which held the key's load lease
+    /// ([`CacheBuilder::load_lease`](crate::CacheBuilder::load_lease)):
+    /// this call waited for its value and read it from the cache.
+    Waited,
 }
 
-/// A value with the place it came from.
+/// A value with the place it came from: a [`Source`] for
+/// [`Cache::get_or_compute`], a [`crate::Fetched`] for a group's fetch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct Computed<T> {
+pub struct Computed<T, S = Source> {
     /// The value.
     pub value: T,
     /// Where it came from.
-    pub source: Source,
+    pub source: S,
+}
+
+impl<T, S> Computed<T, S> {
+    /// The value and where it came from, as a pair.
+    pub fn into_parts(self) -> (T, S) {
+        (self.value, self.source)
+    }
 }
 
 /// Why [`Cache::get_or_compute`] failed.
@@ -65,6 +84,7 @@ pub(crate) fn serve_stale_on_failure<T: DeserializeOwned, E>(
     match (fresh, stale) {
         (Err(ComputeError::Loader(e)), Some(bytes)) => match cache.decode(&bytes) {
             Ok(value) => {
+                observe::count_stale(cache.namespace(), "loader_error");
                 tracing::warn!(
                     namespace = cache.namespace(),
                     "loader failed: serving a stale value"
@@ -106,6 +126,27 @@ impl Flights {
         Role::Leader(tx)
     }
 
+    /// Whether a load of `key` is in flight in this process.
+    pub(super) fn is_flying(&self, key: &[u8]) -> bool {
+        self.loads
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(key)
+    }
+
+    /// Leads a load of `key` unless one is in flight already.
+    pub(super) fn try_lead<'a>(&'a self, key: &'a [u8]) -> Option<Landing<'a>> {
+        match self.join(key) {
+            Role::Leader(tx) => Some(Landing {
+                flights: self,
+                key,
+                tx,
+                outcome: None,
+            }),
+            Role::Follower(_) => None,
+        }
+    }
+
     fn leave(&self, key: &[u8]) {
         self.loads
             .lock()
@@ -116,11 +157,11 @@ impl Flights {
 
 /// Removes the flight and wakes followers even when the leader's future is
 /// dropped midway.
-struct Landing<'a> {
+pub(super) struct Landing<'a> {
     flights: &'a Flights,
     key: &'a [u8],
     tx: watch::Sender<Option<Outcome>>,
-    outcome: Outcome,
+    pub(super) outcome: Outcome,
 }
 
 impl Drop for Landing<'_> {
@@ -144,6 +185,7 @@ pub(crate) enum Flown<T, S> {
 /// failed, was cancelled, or its store was refused). `run` returns the
 /// value, what happened to it, and the payload to share, if any.
 pub(crate) async fn single_flight<T, S, E, R, Fut>(
+    namespace: &str,
     flights: &Flights,
     key: &[u8],
     run: R,
@@ -161,9 +203,11 @@ where
                 .ok()
                 .and_then(|o| o.clone().flatten());
             if let Some(payload) = shared {
+                observe::count_wait(namespace, "process", "shared");
                 return Ok(Flown::Shared(codec::from_msgpack(&payload)?));
             }
             // The leader failed or gave up: load on our own.
+            observe::count_wait(namespace, "process", "loaded_self");
             let (value, outcome, _) = run().await?;
             return Ok(Flown::Own(value, outcome));
         }
@@ -181,17 +225,33 @@ where
     Ok(Flown::Own(value, outcome))
 }
 
+/// The entry's MessagePack payload, to share with callers waiting in this
+/// process (`None` for a raw entry).
+fn msgpack_payload(cache: &Cache, raw: &[u8]) -> Option<Vec<u8>> {
+    let d = codec::decode_entry(raw).ok()?;
+    if d.codec != codec::Codec::MsgPack {
+        return None;
+    }
+    d.payload(cache.max_value_bytes()).ok()
+}
+
 impl Cache {
     /// Reads `key`; on a miss runs `loader`, stores its value with `opts`
     /// and returns it.
     ///
     /// - Concurrent calls for the same key in this process share one loader
-    ///   run ([`Source::Shared`]).
+    ///   run ([`Source::Shared`]); with a [load
+    ///   lease](crate::CacheBuilder::load_lease), so do calls in other
+    ///   processes ([`Source::Waited`]).
     /// - The store is guarded: if the key is deleted or one of `opts`' tags
     ///   invalidated after this call's read, the value is returned but not
     ///   stored ([`Source::LoadedNotStored`]), so an invalidation that
     ///   returned is never undone by a loader that read old data.
     /// - Loader errors are returned and never cached.
+    ///
+    /// To set the TTL or tags from the loaded value, or not cache it, use
+    /// [`Cache::get_or_compute_with`]; to refresh hot keys before they
+    /// expire, [`Cache::get_or_refresh`].
     ///
     /// ```no_run
     /// # async fn demo(cache: tagcache::Cache) -> Result<(), Box<dyn std::error::Error>> {
@@ -219,39 +279,110 @@ impl Cache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        let key = key.as_ref();
-        let (cached, since) = self.get_with_time(key).await?;
-        let stale = match cached {
-            Some(bytes) if !is_stale(&codec::decode_entry(&bytes)?, since / 1000) => {
-                return Ok(Computed {
-                    value: self.decode(&bytes)?,
-                    source: Source::Hit,
-                });
-            }
-            other => other,
-        };
-        let fresh = self.fly(key, opts, since, loader, None).await;
-        serve_stale_on_failure(self, fresh, stale)
+        self.get_or_compute_with(key, opts, |_| loader()).await
     }
 
-    /// The miss path: one loader run per key in this process. With
-    /// `fail_safe` = Some(timeout), the store is bounded by the timeout and
-    /// its failure only means the value is not stored.
+    /// [`Cache::get_or_compute`] whose loader gets a [`LoadContext`]:
+    /// from what it loaded it may set the entry's TTL, grace and tags
+    /// ([`LoadContext::set_ttl`], ...), or say not to cache it
+    /// ([`LoadContext::dont_cache`], [`Source::Uncached`]). What it sets
+    /// applies to this store only; callers sharing its run get its value.
+    ///
+    /// # Errors
+    /// As [`Cache::get_or_compute`]; options the loader set are checked
+    /// when the value is stored (an invalid TTL is
+    /// [`ComputeError::Cache`]).
+    pub async fn get_or_compute_with<T, E, F, Fut>(
+        &self,
+        key: impl AsRef<[u8]>,
+        opts: &SetOptions,
+        loader: F,
+    ) -> Result<Computed<T>, ComputeError<E>>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnOnce(LoadContext) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let key = key.as_ref();
+        let span = self.read_through_span("get_or_compute", key);
+        let work = async {
+            let (cached, since) = self.get_with_time(key).await?;
+            let stale = match cached {
+                Some(bytes) if !is_stale(&codec::decode_entry(&bytes)?, since / 1000) => {
+                    return Ok(Computed {
+                        value: self.decode(&bytes)?,
+                        source: Source::Hit,
+                    });
+                }
+                other => other,
+            };
+            let fresh = self
+                .fly(key, opts, since, loader, None, stale.is_some())
+                .await;
+            serve_stale_on_failure(self, fresh, stale)
+        };
+        let result = tracing::Instrument::instrument(work, span.clone()).await;
+        record_source(self.namespace(), &span, &result);
+        result
+    }
+
+    pub(super) fn read_through_span(&self, op: &'static str, key: &[u8]) -> tracing::Span {
+        observe::op_span(self.namespace(), op, Some(key), self.key_logging())
+    }
+
+    /// The load lease of a call, if it takes one.
+    pub(crate) fn lease_for(&self, opts: &SetOptions) -> Option<LeaseConfig> {
+        let configured = self.core_arc().limits.lease;
+        match opts.lease {
+            Some(false) => None,
+            Some(true) => Some(configured.unwrap_or_else(LeaseConfig::fallback)),
+            None => configured,
+        }
+    }
+
+    /// The miss path: one loader run per key in this process (and, with a
+    /// lease, across processes). With `fail_safe` = Some(timeout), the
+    /// store is bounded by the timeout and its failure only means the value
+    /// is not stored.
     pub(crate) async fn fly<T, E, F, Fut>(
         &self,
         key: &[u8],
         opts: &SetOptions,
         since: u64,
         loader: F,
-        fail_safe: Option<std::time::Duration>,
+        fail_safe: Option<Duration>,
+        has_stale: bool,
     ) -> Result<Computed<T>, ComputeError<E>>
     where
         T: Serialize + DeserializeOwned,
-        F: FnOnce() -> Fut,
+        F: FnOnce(LoadContext) -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        let flown = single_flight(self.flights(), key, || async {
-            let (value, source, payload) = self.load(key, opts, since, loader, fail_safe).await?;
+        let ns = self.namespace();
+        let flown = single_flight(ns, self.flights(), key, || async {
+            let (since, held) = match self.lease_for(opts) {
+                None => (since, None),
+                Some(cfg) => match self.lease_or_wait(key, cfg).await {
+                    Ok(Leased::Held(held, since)) => (since, Some(held)),
+                    Ok(Leased::Alone(since)) => (since, None),
+                    Ok(Leased::Value(raw)) => {
+                        let value = self.decode(&raw)?;
+                        return Ok((value, Source::Waited, msgpack_payload(self, &raw)));
+                    }
+                    Err(e) if fail_safe.is_some() && !e.is_invalid_input() => {
+                        note_bypass(ns, "lease", BypassReason::from_error(&e));
+                        (since, None)
+                    }
+                    Err(e) => return Err(e.into()),
+                },
+            };
+            let loaded = self
+                .load(key, opts, since, loader, fail_safe, false, has_stale)
+                .await;
+            if let Some(held) = held {
+                held.release().await;
+            }
+            let (value, source, payload) = loaded?;
             // Share only a value the fences accepted: a refused store means
             // an invalidation ran during the load, and a caller that joined
             // after it returned must not get data read before it.
@@ -268,34 +399,58 @@ impl Cache {
         })
     }
 
-    async fn load<T, E, F, Fut>(
+    /// Runs the loader with its context, then stores its value (fenced by
+    /// `since`) unless it said not to cache it.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn load<T, E, F, Fut>(
         &self,
         key: &[u8],
         opts: &SetOptions,
         since: u64,
         loader: F,
-        fail_safe: Option<std::time::Duration>,
+        fail_safe: Option<Duration>,
+        refresh: bool,
+        has_stale: bool,
     ) -> Result<(T, Source, Vec<u8>), ComputeError<E>>
     where
         T: Serialize + DeserializeOwned,
-        F: FnOnce() -> Fut,
+        F: FnOnce(LoadContext) -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        let value = loader().await.map_err(ComputeError::Loader)?;
+        let ns = self.namespace();
+        let ctx = LoadContext::new(key, opts, refresh, has_stale);
+        let started = Instant::now();
+        let loaded = loader(ctx.clone()).await;
+        observe::record_loader(ns, loaded.is_ok(), started.elapsed().as_secs_f64());
+        let value = loaded.map_err(ComputeError::Loader)?;
         let payload = codec::to_msgpack(&value)?;
+        let Some(opts) = ctx.outcome() else {
+            return Ok((value, Source::Uncached, payload));
+        };
         let stored = match fail_safe {
-            None => self.store_guarded(key, &payload, opts, since).await?,
+            None => {
+                let stored = self.store_guarded(key, &payload, &opts, since).await?;
+                if !stored {
+                    observe::count_refused(ns, "compute");
+                }
+                stored
+            }
             Some(limit) => {
-                let store = self.store_guarded(key, &payload, opts, since);
+                let store = self.store_guarded(key, &payload, &opts, since);
                 match tokio::time::timeout(limit, store).await {
-                    Ok(Ok(stored)) => stored,
+                    Ok(Ok(stored)) => {
+                        if !stored {
+                            observe::count_refused(ns, "compute");
+                        }
+                        stored
+                    }
                     Ok(Err(e)) if e.is_invalid_input() => return Err(e.into()),
                     Ok(Err(e)) => {
-                        note_bypass(self.namespace(), "set", BypassReason::from_error(&e));
+                        note_bypass(ns, "set", BypassReason::from_error(&e));
                         false
                     }
                     Err(_) => {
-                        note_bypass(self.namespace(), "set", BypassReason::Timeout);
+                        note_bypass(ns, "set", BypassReason::Timeout);
                         false
                     }
                 }
@@ -307,5 +462,35 @@ impl Cache {
             Source::LoadedNotStored
         };
         Ok((value, source, payload))
+    }
+}
+
+/// Counts a read-through's outcome, and records it on its span.
+pub(super) fn record_source<T, E>(
+    namespace: &str,
+    span: &tracing::Span,
+    result: &Result<Computed<T>, ComputeError<E>>,
+) {
+    let outcome = source_label(result);
+    observe::count_read_through(namespace, outcome);
+    if !span.is_disabled() {
+        span.record("outcome", outcome);
+    }
+}
+
+/// The metric label of a read-through's outcome.
+pub(crate) fn source_label<T, E>(result: &Result<Computed<T>, ComputeError<E>>) -> &'static str {
+    match result {
+        Ok(c) => match c.source {
+            Source::Hit => "hit",
+            Source::Loaded => "loaded",
+            Source::LoadedNotStored => "loaded_not_stored",
+            Source::Shared => "shared",
+            Source::Stale => "stale",
+            Source::Uncached => "uncached",
+            Source::Waited => "waited",
+        },
+        Err(ComputeError::Loader(_)) => "loader_error",
+        Err(ComputeError::Cache(_)) => "error",
     }
 }

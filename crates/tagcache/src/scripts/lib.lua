@@ -36,14 +36,16 @@ local TRIM_PER_CALL = 16
 
 -- The entry format (codec.rs): a header of HEADER_LEN bytes (version 1,
 -- flags, u32 big-endian tag-section length), the tag section, then for an
--- entry with a grace period GRACE_LEN bytes of fresh-until, then the
--- payload.
+-- entry with a grace period GRACE_LEN bytes of fresh-until, for one
+-- written with eager refresh TTL_LEN bytes of TTL, then the payload.
 local HEADER_LEN = 6
 local GRACE_LEN = 8
+local TTL_LEN = 8
 
 -- Parses an entry header from the first bytes of an entry: nil unless it
 -- is version 1 with known flags, else the tag-section length and the bytes
--- after the header that the section and the fresh-until field take.
+-- after the header that the section and the fresh-until and TTL fields
+-- take.
 local function parse_header(head)
   if #head < HEADER_LEN then
     return nil
@@ -54,11 +56,16 @@ local function parse_header(head)
     return nil
   end
   local len = struct.unpack('>I4', head, 3)
-  -- Entries with a grace period carry GRACE_LEN more bytes.
+  local need = len
+  -- Entries with a grace period carry GRACE_LEN more bytes (bit 1), and
+  -- entries written with eager refresh TTL_LEN more (bit 2).
   if flags % 4 >= 2 then
-    return len, len + GRACE_LEN
+    need = need + GRACE_LEN
   end
-  return len, len
+  if flags % 8 >= 4 then
+    need = need + TTL_LEN
+  end
+  return len, need
 end
 
 -- The tag section of entry bytes built by the client (always well formed).

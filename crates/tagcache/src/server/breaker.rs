@@ -38,17 +38,46 @@ impl CircuitState {
     }
 }
 
-/// Breaker settings.
+/// Breaker settings: [`BreakerConfig::default`], then the setters.
+///
+/// ```
+/// use std::time::Duration;
+/// let config = tagcache::BreakerConfig::default()
+///     .failures(3)
+///     .cooldown(Duration::from_millis(100));
+/// assert_ne!(config, tagcache::BreakerConfig::default());
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct BreakerConfig {
-    /// Consecutive failures that open the circuit. Default: 5.
-    pub failures: u32,
+    failures: u32,
+    cooldown: Duration,
+    max_cooldown: Duration,
+}
+
+impl BreakerConfig {
+    /// Consecutive failures that open the circuit. Default: 5 (at least 1).
+    #[must_use]
+    pub fn failures(mut self, n: u32) -> Self {
+        self.failures = n.max(1);
+        self
+    }
+
     /// First cool-down; doubled (with jitter) after each failed probe, up
-    /// to `max_cooldown`. Default: 250 ms.
-    pub cooldown: Duration,
+    /// to [`BreakerConfig::max_cooldown`]. Default: 250 ms.
+    #[must_use]
+    pub fn cooldown(mut self, d: Duration) -> Self {
+        self.cooldown = d;
+        self
+    }
+
     /// Longest cool-down, so service resumes within about this long after
     /// Redis returns. Default: 1 s.
-    pub max_cooldown: Duration,
+    #[must_use]
+    pub fn max_cooldown(mut self, d: Duration) -> Self {
+        self.max_cooldown = d;
+        self
+    }
 }
 
 impl Default for BreakerConfig {
@@ -195,11 +224,10 @@ mod tests {
     #[test]
     fn opens_after_consecutive_failures_and_probes_once() {
         let b = Breaker::new(
-            BreakerConfig {
-                failures: 3,
-                cooldown: Duration::from_millis(20),
-                max_cooldown: Duration::from_millis(100),
-            },
+            BreakerConfig::default()
+                .failures(3)
+                .cooldown(Duration::from_millis(20))
+                .max_cooldown(Duration::from_millis(100)),
             "t",
         );
         for _ in 0..2 {

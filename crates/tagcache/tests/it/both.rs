@@ -220,8 +220,12 @@ async fn paths_scopes_and_groups(cache: Cache) {
         cache.scope(["dsr", "pr-1"]).unwrap(),
         cache.scope(["dsr", "pr-10"]).unwrap(),
     );
-    a.set("x", &1, Duration::from_secs(60)).await.unwrap();
-    b.set("x", &2, Duration::from_secs(60)).await.unwrap();
+    a.set("x", &1, &SetOptions::new().ttl(Duration::from_secs(60)))
+        .await
+        .unwrap();
+    b.set("x", &2, &SetOptions::new().ttl(Duration::from_secs(60)))
+        .await
+        .unwrap();
     assert_eq!(a.clear().await.unwrap(), 1);
     assert_eq!(b.get::<i32>("x").await.unwrap(), Some(2));
     let g = cache.group("g", 1).unwrap().cap(2).tag("gt");

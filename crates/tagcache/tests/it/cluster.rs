@@ -95,7 +95,10 @@ async fn read_through_groups_scopes_and_paths_work_on_a_cluster() {
         .await
         .unwrap();
     let scope = cache.scope(["dsr", "pr-1"]).unwrap();
-    scope.set("a", &1, Duration::from_secs(60)).await.unwrap();
+    scope
+        .set("a", &1, &SetOptions::new().ttl(Duration::from_secs(60)))
+        .await
+        .unwrap();
     assert_eq!(scope.keys().collect().await.unwrap().len(), 1);
     assert_eq!(scope.clear().await.unwrap(), 1);
     let p = tagcache::KeyPath::from(["org", "7", "prj", "3"]);

@@ -64,7 +64,7 @@ async fn fail_safe_paths_scopes_and_groups_answer_fast_with_redis_killed() {
     );
     assert_eq!(
         scope
-            .set("a", &1u32, Duration::from_secs(60))
+            .set("a", &1u32, &SetOptions::new().ttl(Duration::from_secs(60)))
             .await
             .unwrap(),
         Written::Stored
@@ -117,15 +117,18 @@ async fn fail_safe_paths_scopes_and_groups_answer_fast_with_redis_killed() {
         Lookup::Bypassed(_)
     ));
     assert!(matches!(
-        fast("scope set", scope.set("a", &2u32, Duration::from_secs(60)))
-            .await
-            .unwrap(),
+        fast(
+            "scope set",
+            scope.set("a", &2u32, &SetOptions::new().ttl(Duration::from_secs(60)))
+        )
+        .await
+        .unwrap(),
         Written::Skipped(_)
     ));
     assert!(matches!(
         fast(
             "scope set_bytes",
-            scope.set_bytes("b", b"x", Duration::from_secs(60))
+            scope.set_bytes("b", b"x", &SetOptions::new().ttl(Duration::from_secs(60)))
         )
         .await
         .unwrap(),
@@ -150,7 +153,8 @@ async fn fail_safe_paths_scopes_and_groups_answer_fast_with_redis_killed() {
         }),
     )
     .await
-    .unwrap();
+    .unwrap()
+    .into_parts();
     assert!(!value);
     assert!(matches!(how, Fetched::Bypassed(_)), "{how:?}");
     assert_eq!(runs.load(Ordering::SeqCst), 1);
@@ -163,7 +167,7 @@ async fn fail_safe_paths_scopes_and_groups_answer_fast_with_redis_killed() {
         Written::Skipped(_)
     ));
     assert_eq!(
-        fast("group refresh", group.refresh()).await.unwrap(),
+        fast("group clear", group.clear()).await.unwrap(),
         Removal::Journaled
     );
     // A loader error is still the caller's error, and invalid input an Err.
@@ -190,7 +194,8 @@ async fn fail_safe_paths_scopes_and_groups_answer_fast_with_redis_killed() {
     let (value, how) = group
         .fetch("main", || async { Ok::<_, String>(true) })
         .await
-        .unwrap();
+        .unwrap()
+        .into_parts();
     assert_eq!((value, how), (true, Fetched::Miss));
 }
 
@@ -268,12 +273,18 @@ async fn a_journaled_scope_clear_bypasses_the_owner_and_is_replayed() {
     let scope = fs.scope(owner.clone()).unwrap();
     let other = fs.scope(["dsr", "pr-10"]).unwrap();
     let ttl = Duration::from_secs(60);
-    scope.set("a", &1u32, ttl).await.unwrap();
     scope
-        .set_with("b", &2u32, &SetOptions::new().ttl(ttl).tag("user:9"))
+        .set("a", &1u32, &SetOptions::new().ttl(ttl))
         .await
         .unwrap();
-    other.set("a", &10u32, ttl).await.unwrap();
+    scope
+        .set("b", &2u32, &SetOptions::new().ttl(ttl).tag("user:9"))
+        .await
+        .unwrap();
+    other
+        .set("a", &10u32, &SetOptions::new().ttl(ttl))
+        .await
+        .unwrap();
 
     let blocker = block_invalidation(&server, &prefix_tag(&owner));
     assert_eq!(scope.clear().await.unwrap(), Removal::Journaled);
@@ -312,7 +323,8 @@ async fn a_journaled_group_tag_invalidation_makes_fetches_load_without_caching()
         group
             .fetch("main", || async { Ok::<_, String>(1u32) })
             .await
-            .unwrap(),
+            .unwrap()
+            .into_parts(),
         (1, Fetched::Miss)
     );
     let blocker = block_invalidation(&server, b"org:7");
@@ -325,7 +337,8 @@ async fn a_journaled_group_tag_invalidation_makes_fetches_load_without_caching()
         group
             .fetch("main", || async { Ok::<_, String>(2u32) })
             .await
-            .unwrap(),
+            .unwrap()
+            .into_parts(),
         (2, Fetched::Bypassed(pending))
     );
     assert_eq!(
@@ -339,7 +352,8 @@ async fn a_journaled_group_tag_invalidation_makes_fetches_load_without_caching()
         group
             .fetch("main", || async { Ok::<_, String>(3u32) })
             .await
-            .unwrap(),
+            .unwrap()
+            .into_parts(),
         (3, Fetched::Miss)
     );
 }
@@ -358,7 +372,10 @@ async fn a_prefix_invalidation_and_scope_clear_journaled_while_redis_is_frozen_a
     fs.set_path(&kept, &2u32, &opts).await.unwrap();
     let scope = fs.scope(["dsr", "pr-1"]).unwrap();
     let ttl = Duration::from_secs(60);
-    scope.set("a", &3u32, ttl).await.unwrap();
+    scope
+        .set("a", &3u32, &SetOptions::new().ttl(ttl))
+        .await
+        .unwrap();
 
     server.pause();
     let started = Instant::now();
@@ -403,7 +420,7 @@ async fn a_journaled_namespace_clear_bypasses_every_read_and_is_replayed() {
         .unwrap();
     fs.scope(["dsr", "pr-1"])
         .unwrap()
-        .set("a", &2u32, ttl)
+        .set("a", &2u32, &SetOptions::new().ttl(ttl))
         .await
         .unwrap();
     // A string where a clear's registry goes makes the clear fail.

@@ -18,11 +18,15 @@ async fn fetch_reads_through_and_counts() {
     let server = RedisServer::start();
     let cache = crate::cache(&server).await;
     let g = cache.group("protected_branches", 42).unwrap();
-    assert_eq!(g.fetch("main", yes).await.unwrap(), (true, Fetched::Miss));
+    assert_eq!(
+        g.fetch("main", yes).await.unwrap().into_parts(),
+        (true, Fetched::Miss)
+    );
     assert_eq!(
         g.fetch("main", || async { Ok::<_, String>(false) })
             .await
-            .unwrap(),
+            .unwrap()
+            .into_parts(),
         (true, Fetched::Hit)
     );
     assert_eq!(g.len().await.unwrap(), 1);
@@ -41,7 +45,8 @@ async fn fetch_reads_through_and_counts() {
         other
             .fetch("main", || async { Ok::<_, String>(false) })
             .await
-            .unwrap(),
+            .unwrap()
+            .into_parts(),
         (false, Fetched::Miss)
     );
 }
@@ -64,34 +69,40 @@ async fn a_full_group_is_dropped_and_recomputed() {
     let cache = crate::cache(&server).await;
     let g = cache.group("g", "p").unwrap().cap(3);
     for f in ["a", "b", "c"] {
-        g.fetch(f, yes).await.unwrap();
+        g.fetch(f, yes).await.unwrap().into_parts();
     }
     assert_eq!(g.len().await.unwrap(), 3);
-    g.fetch("a", yes).await.unwrap();
+    g.fetch("a", yes).await.unwrap().into_parts();
     assert_eq!(
         g.len().await.unwrap(),
         3,
         "rewriting a field does not count"
     );
-    assert_eq!(g.fetch("d", yes).await.unwrap().1, Fetched::Miss);
+    assert_eq!(
+        g.fetch("d", yes).await.unwrap().into_parts().1,
+        Fetched::Miss
+    );
     assert_eq!(g.len().await.unwrap(), 1, "dropped whole at the cap");
-    assert_eq!(g.fetch("a", yes).await.unwrap().1, Fetched::Miss);
+    assert_eq!(
+        g.fetch("a", yes).await.unwrap().into_parts().1,
+        Fetched::Miss
+    );
 }
 
 #[tokio::test]
-async fn refresh_and_tags_drop_the_group() {
+async fn clear_and_tags_drop_the_group() {
     let server = RedisServer::start();
     let cache = crate::cache(&server).await;
     let g = cache.group("g", "p").unwrap().tag("project:42");
-    g.fetch("a", yes).await.unwrap();
-    assert!(g.refresh().await.unwrap());
+    g.fetch("a", yes).await.unwrap().into_parts();
+    assert!(g.clear().await.unwrap());
     assert_eq!(g.len().await.unwrap(), 0);
     assert_eq!(
         cache.tag_len("project:42").await.unwrap(),
         0,
-        "refresh removes its edges"
+        "clear removes its edges"
     );
-    g.fetch("a", yes).await.unwrap();
+    g.fetch("a", yes).await.unwrap().into_parts();
     cache
         .set("page", &1, &SetOptions::new().tag("project:42"))
         .await
@@ -99,7 +110,10 @@ async fn refresh_and_tags_drop_the_group() {
     assert_eq!(cache.tag_len("project:42").await.unwrap(), 2);
     assert_eq!(cache.invalidate_tag("project:42").await.unwrap(), 2);
     assert_eq!(g.len().await.unwrap(), 0);
-    assert_eq!(g.fetch("a", yes).await.unwrap().1, Fetched::Miss);
+    assert_eq!(
+        g.fetch("a", yes).await.unwrap().into_parts().1,
+        Fetched::Miss
+    );
 }
 
 #[tokio::test]
@@ -109,14 +123,21 @@ async fn dry_run_returns_the_computed_value_and_reports_mismatches() {
     let g = cache.group("g", "p").unwrap();
     g.set("a", &true).await.unwrap();
     let dry = g.clone().dry_run(true);
-    assert_eq!(dry.fetch("a", yes).await.unwrap(), (true, Fetched::DryRun));
+    assert_eq!(
+        dry.fetch("a", yes).await.unwrap().into_parts(),
+        (true, Fetched::DryRun)
+    );
     assert_eq!(
         dry.fetch("a", || async { Ok::<_, String>(false) })
             .await
-            .unwrap(),
+            .unwrap()
+            .into_parts(),
         (false, Fetched::Mismatch)
     );
-    assert_eq!(dry.fetch("new", yes).await.unwrap(), (true, Fetched::Miss));
+    assert_eq!(
+        dry.fetch("new", yes).await.unwrap().into_parts(),
+        (true, Fetched::Miss)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -138,6 +159,7 @@ async fn a_thousand_concurrent_fetches_of_one_field_run_the_loader_once() {
                 })
                 .await
                 .unwrap()
+                .into_parts()
             })
         })
         .collect();
@@ -174,6 +196,7 @@ fn fetch_held(
         })
         .await
         .unwrap()
+        .into_parts()
     });
     (release, task)
 }
@@ -181,14 +204,14 @@ fn fetch_held(
 /// Regression: a refresh racing a fetch let the fetch store the value its
 /// loader read before the refresh.
 #[tokio::test]
-async fn group_refresh_racing_a_fetch_does_not_restore_the_stale_value() {
+async fn group_clear_racing_a_fetch_does_not_restore_the_stale_value() {
     let server = RedisServer::start();
     let cache = crate::cache(&server).await;
     let g = cache.group("g", "p").unwrap();
     g.set("b", &"kept until the refresh").await.unwrap();
     let (release, fetching) = fetch_held(&g);
     tokio::time::sleep(Duration::from_millis(50)).await;
-    assert!(g.refresh().await.unwrap());
+    assert!(g.clear().await.unwrap());
     release.send(()).unwrap();
     assert_eq!(fetching.await.unwrap(), (OLD, Fetched::NotStored));
     assert_eq!(
@@ -200,12 +223,14 @@ async fn group_refresh_racing_a_fetch_does_not_restore_the_stale_value() {
     let next = g
         .fetch("a", || async { Ok::<_, String>(NEW) })
         .await
-        .unwrap();
+        .unwrap()
+        .into_parts();
     assert_eq!(next, (NEW, Fetched::Miss));
     assert_eq!(
         g.fetch("a", || async { Ok::<_, String>(0u32) })
             .await
-            .unwrap(),
+            .unwrap()
+            .into_parts(),
         (NEW, Fetched::Hit)
     );
 }
@@ -217,7 +242,7 @@ async fn a_refresh_of_a_missing_group_still_fences_a_racing_fetch() {
     let g = cache.group("g", "p").unwrap();
     let (release, fetching) = fetch_held(&g);
     tokio::time::sleep(Duration::from_millis(50)).await;
-    assert!(!g.refresh().await.unwrap());
+    assert!(!g.clear().await.unwrap());
     release.send(()).unwrap();
     assert_eq!(fetching.await.unwrap(), (OLD, Fetched::NotStored));
     assert_eq!(g.len().await.unwrap(), 0);
@@ -256,7 +281,7 @@ async fn a_refused_store_is_not_shared_with_fetches_that_joined_after_the_refres
     let g = cache.group("g", "p").unwrap();
     let (release, leading) = fetch_held(&g);
     tokio::time::sleep(Duration::from_millis(50)).await;
-    assert!(!g.refresh().await.unwrap());
+    assert!(!g.clear().await.unwrap());
     // Joins the in-flight load after the refresh returned.
     let follower = {
         let g = g.clone();
@@ -264,6 +289,7 @@ async fn a_refused_store_is_not_shared_with_fetches_that_joined_after_the_refres
             g.fetch("a", || async { Ok::<_, String>(NEW) })
                 .await
                 .unwrap()
+                .into_parts()
         })
     };
     tokio::time::sleep(Duration::from_millis(50)).await;

@@ -58,7 +58,7 @@ async fn paths_are_listed_and_invalidated_at_any_level() {
             .as_deref(),
         Some("7/3/9")
     );
-    // Other languages see the plain joined key.
+    // The plain joined key reads the same entry (one key, one entry).
     assert_eq!(
         cache
             .get::<String>("org:7:prj:3:pl:9")
@@ -199,8 +199,12 @@ async fn scope_clear_removes_exactly_its_owner() {
         cache.scope(["dsr", "pr-10"]).unwrap(),
     );
     for part in ["identity:email", "identity:name", "retries", "mask"] {
-        pr1.set(part, &format!("1/{part}"), ttl).await.unwrap();
-        pr10.set(part, &format!("10/{part}"), ttl).await.unwrap();
+        pr1.set(part, &format!("1/{part}"), &SetOptions::new().ttl(ttl))
+            .await
+            .unwrap();
+        pr10.set(part, &format!("10/{part}"), &SetOptions::new().ttl(ttl))
+            .await
+            .unwrap();
     }
     // A plain key that merely contains the id is not the owner's.
     cache
@@ -236,8 +240,14 @@ async fn a_scope_index_never_outlives_its_entries() {
     let server = RedisServer::start();
     let cache = crate::cache(&server).await;
     let scope = cache.scope(["dsr", "pr-2"]).unwrap();
-    scope.set("a", &1, Duration::from_millis(40)).await.unwrap();
-    scope.set("b", &2, Duration::from_millis(40)).await.unwrap();
+    scope
+        .set("a", &1, &SetOptions::new().ttl(Duration::from_millis(40)))
+        .await
+        .unwrap();
+    scope
+        .set("b", &2, &SetOptions::new().ttl(Duration::from_millis(40)))
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(80)).await;
     assert_eq!(
         scope.keys().collect().await.unwrap(),

@@ -61,10 +61,12 @@ async fn doc_matches_the_keys_the_code_uses() {
     let mut names = Vec::new();
     // Fences outlive the invalidation (checked below); the legacy
     // migration's state has its own test.
-    for (pattern, kind) in rows
-        .iter()
-        .filter(|(p, _)| !p.ends_with(":fence") && !p.ends_with(":legacy") && !p.ends_with(":creg"))
-    {
+    for (pattern, kind) in rows.iter().filter(|(p, _)| {
+        !p.ends_with(":fence")
+            && !p.ends_with(":legacy")
+            && !p.ends_with(":creg")
+            && !p.contains(":l:")
+    }) {
         let keys: &[&str] = if pattern.contains("<key>") {
             &["j", "k", "k2"]
         } else {
@@ -122,6 +124,22 @@ async fn doc_matches_the_keys_the_code_uses() {
     server.cmd::<()>(&[b"DEL", b"{test.0}:x:u"]);
     assert_eq!(cache.clear().await.unwrap(), 1);
     assert_eq!(server.cmd::<u64>(&[b"EXISTS", b"{test.0}:creg"]), 0);
+
+    // A read-through with a load lease holds the documented lease key
+    // while its loader runs, with a TTL, and releases it.
+    let (lease, kind) = rows.iter().find(|(p, _)| p.contains(":l:")).unwrap();
+    let name = instantiate(lease, "lk", "-");
+    let c = cache
+        .get_or_compute("lk", &SetOptions::new().lease(true), || async {
+            let actual: String = server.cmd(&[b"TYPE", name.as_bytes()]);
+            let pttl: i64 = server.cmd(&[b"PTTL", name.as_bytes()]);
+            Ok::<_, String>((actual, pttl))
+        })
+        .await
+        .unwrap();
+    assert_eq!(&c.value.0, kind);
+    assert!(c.value.1 > 0, "a lease expires by itself");
+    assert_eq!(server.cmd::<u64>(&[b"EXISTS", name.as_bytes()]), 0);
 }
 
 #[tokio::test]
@@ -160,13 +178,13 @@ async fn doc_matches_the_legacy_migration_keys() {
     for i in 0..300 {
         server.cmd::<()>(&[b"SET", format!("old-{i}").as_bytes(), b"v"]);
     }
-    let rules = tagcache::LegacyRules::new([tagcache::LegacyRule::new("old-{n}")
+    let rules = tagcache::legacy::LegacyRules::new([tagcache::legacy::LegacyRule::new("old-{n}")
         .scope(["o", "{n}"])
         .part("v")])
     .unwrap();
     // One step of a pass: the state key is a hash, as documented.
     let mut m = cache
-        .legacy_migration(&rules, tagcache::MigrateOptions::new().batch(10))
+        .legacy_migration(&rules, tagcache::legacy::MigrateOptions::new().batch(10))
         .await
         .unwrap();
     assert!(!m.step().await.unwrap().done);

@@ -7,9 +7,8 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use tagcache::{
-    Cache, ErrorKind, KeyPath, LegacyMode, LegacyRule, LegacyRules, MigrateOptions, MoveAction,
-};
+use tagcache::legacy::{LegacyMode, LegacyRule, LegacyRules, MigrateOptions, MoveAction};
+use tagcache::{Cache, ErrorKind, KeyPath, SetOptions};
 
 use tagcache_testkit::RedisServer;
 
@@ -165,22 +164,7 @@ fn overlapping_and_malformed_rules_are_refused() {
     ])
     .unwrap();
     // The same checks apply to a rules file.
-    let e = LegacyRules::from_toml(
-        r#"
-        [[rule]]
-        name = "identity"
-        pattern = "id-{id}-identity-{attr}"
-        scope = ["dsr", "{id}"]
-        part = "identity:{attr}"
-
-        [[rule]]
-        name = "catch-all"
-        pattern = "id-{id}-{rest}"
-        scope = ["dsr", "{id}"]
-        part = "other:{rest}"
-        "#,
-    )
-    .unwrap_err();
+    let e = LegacyRules::from_toml(tagcache_testkit::fixtures::OVERLAPPING_RULES_TOML).unwrap_err();
     assert!(e.to_string().contains("\"catch-all\""), "{e}");
 }
 
@@ -249,9 +233,13 @@ async fn a_read_migrates_the_legacy_key_with_its_remaining_ttl() {
     // No legacy key, no entry: a miss. A part no rule maps: a plain read.
     assert_eq!(dsr.get_bytes("identity:phone").await.unwrap(), None);
     assert_eq!(dsr.get_bytes("notes").await.unwrap(), None);
-    dsr.set("notes", &"typed", Duration::from_secs(60))
-        .await
-        .unwrap();
+    dsr.set(
+        "notes",
+        &"typed",
+        &SetOptions::new().ttl(Duration::from_secs(60)),
+    )
+    .await
+    .unwrap();
     assert_eq!(
         dsr.get::<String>("notes").await.unwrap().as_deref(),
         Some("typed")
@@ -302,9 +290,13 @@ async fn read_only_mode_returns_legacy_values_without_moving_them() {
     assert!(!cache.exists("dsr:pr-1:identity\\:email").await.unwrap());
     assert!(dsr.contains("identity:email").await.unwrap());
     // A new write wins over the legacy key, which old code may still read.
-    dsr.set_bytes("identity:email", "b@example.com", Duration::from_secs(60))
-        .await
-        .unwrap();
+    dsr.set_bytes(
+        "identity:email",
+        "b@example.com",
+        &SetOptions::new().ttl(Duration::from_secs(60)),
+    )
+    .await
+    .unwrap();
     assert_eq!(
         dsr.get_bytes("identity:email").await.unwrap().as_deref(),
         Some(&b"b@example.com"[..])
@@ -323,9 +315,13 @@ async fn stale_legacy_twins_are_deleted() {
     let server = RedisServer::start();
     let cache = legacy_cache(&server, LegacyMode::Migrate).await;
     let dsr = cache.scope(["dsr", "pr-1"]).unwrap();
-    dsr.set_bytes("identity:email", "new", Duration::from_secs(60))
-        .await
-        .unwrap();
+    dsr.set_bytes(
+        "identity:email",
+        "new",
+        &SetOptions::new().ttl(Duration::from_secs(60)),
+    )
+    .await
+    .unwrap();
     // Old code writes the legacy key after the new one exists.
     put(&server, "id-pr-1-identity-email", "old", Some(600_000));
     assert_eq!(
@@ -335,15 +331,23 @@ async fn stale_legacy_twins_are_deleted() {
     assert!(!exists(&server, "id-pr-1-identity-email"), "twin deleted");
     // A write deletes the twin at once (Migrate mode).
     put(&server, "id-pr-1-identity-phone", "old", None);
-    dsr.set_bytes("identity:phone", "new", Duration::from_secs(60))
-        .await
-        .unwrap();
+    dsr.set_bytes(
+        "identity:phone",
+        "new",
+        &SetOptions::new().ttl(Duration::from_secs(60)),
+    )
+    .await
+    .unwrap();
     assert!(!exists(&server, "id-pr-1-identity-phone"));
     // Typed writes too.
     put(&server, "dsr__pr-1__retry__1", "9", None);
-    dsr.set("retry:1", &1u32, Duration::from_secs(60))
-        .await
-        .unwrap();
+    dsr.set(
+        "retry:1",
+        &1u32,
+        &SetOptions::new().ttl(Duration::from_secs(60)),
+    )
+    .await
+    .unwrap();
     assert!(!exists(&server, "dsr__pr-1__retry__1"));
     assert_eq!(dsr.get::<u32>("retry:1").await.unwrap(), Some(1));
     assert_eq!(scans(&server), 0);
@@ -368,16 +372,24 @@ async fn seed_mixed(server: &RedisServer, cache: &Cache) {
         );
         let scope = cache.scope(["dsr", owner]).unwrap();
         scope
-            .set_bytes("mask", "secret", Duration::from_secs(60))
+            .set_bytes(
+                "mask",
+                "secret",
+                &SetOptions::new().ttl(Duration::from_secs(60)),
+            )
             .await
             .unwrap();
     }
     // A twin (old code wrote it after the new entry) and a key matching
     // the identity pattern in two ways.
     let pr1 = cache.scope(["dsr", "pr-1"]).unwrap();
-    pr1.set_bytes("identity:phone", "new", Duration::from_secs(60))
-        .await
-        .unwrap();
+    pr1.set_bytes(
+        "identity:phone",
+        "new",
+        &SetOptions::new().ttl(Duration::from_secs(60)),
+    )
+    .await
+    .unwrap();
     put(server, "id-pr-1-identity-phone", "old", None);
     put(server, "id-pr-1-identity-a-identity-b", "?", None);
 }
@@ -538,7 +550,11 @@ async fn bulk_migration_resumes_after_interruption_and_is_idempotent() {
         cache
             .scope(["dsr".to_owned(), format!("pr-{o}")])
             .unwrap()
-            .set_bytes("identity:email", "new", Duration::from_secs(60))
+            .set_bytes(
+                "identity:email",
+                "new",
+                &SetOptions::new().ttl(Duration::from_secs(60)),
+            )
             .await
             .unwrap();
     }
@@ -609,7 +625,8 @@ async fn bulk_migration_resumes_after_interruption_and_is_idempotent() {
     assert!(!exists(&server, "{test}:legacy"));
 
     // Run again: nothing left to do.
-    let again = cache.migrate_legacy(&rules, opts, |_, _| {}).await.unwrap();
+    let migration = cache.legacy_migration(&rules, opts).await.unwrap();
+    let again = migration.run(|_, _| {}).await.unwrap();
     assert_eq!((again.migrated, again.skipped), (0, 0));
     assert!(again.not_string >= 1);
     assert!(again.scanned > 0);
@@ -624,7 +641,11 @@ async fn a_dry_run_changes_nothing() {
     cache
         .scope(["dsr", "pr-0"])
         .unwrap()
-        .set_bytes("identity:email", "new", Duration::from_secs(60))
+        .set_bytes(
+            "identity:email",
+            "new",
+            &SetOptions::new().ttl(Duration::from_secs(60)),
+        )
         .await
         .unwrap();
     let dbsize: u64 = server.cmd(&[b"DBSIZE"]);
@@ -639,13 +660,12 @@ async fn a_dry_run_changes_nothing() {
 
     let mut planned = Vec::new();
     let report = cache
-        .migrate_legacy(
-            &rules(),
-            MigrateOptions::new().dry_run(true).batch(20),
-            |step, _| {
-                planned.extend(step.moves.clone());
-            },
-        )
+        .legacy_migration(&rules(), MigrateOptions::new().dry_run(true).batch(20))
+        .await
+        .unwrap()
+        .run(|step, _| {
+            planned.extend(step.moves.clone());
+        })
         .await
         .unwrap();
     assert_eq!(report.migrated, (legacy - 1) as u64);
@@ -683,7 +703,10 @@ async fn the_completion_marker_stops_every_scan_fallback() {
     assert!(s1 > s0, "in transition, listing scans");
 
     let report = cache
-        .migrate_legacy(&rules(), MigrateOptions::new(), |_, _| {})
+        .legacy_migration(&rules(), MigrateOptions::new())
+        .await
+        .unwrap()
+        .run(|_, _| {})
         .await
         .unwrap();
     assert_eq!(report.migrated, 0, "the listing had moved it already");
@@ -729,11 +752,10 @@ async fn bulk_migration_keeps_to_its_rate() {
     let legacy = seed_bulk(&server, 40);
     let started = Instant::now();
     let report = cache
-        .migrate_legacy(
-            &rules(),
-            MigrateOptions::new().rate_per_sec(200).batch(20),
-            |_, _| {},
-        )
+        .legacy_migration(&rules(), MigrateOptions::new().rate_per_sec(200).batch(20))
+        .await
+        .unwrap()
+        .run(|_, _| {})
         .await
         .unwrap();
     assert_eq!(report.migrated, legacy as u64);

@@ -156,10 +156,12 @@ fn legacy_name(key: usize) -> String {
     format!("old-{}-{}", parts[1], parts[2])
 }
 
-fn legacy_rules() -> tagcache::LegacyRules {
-    tagcache::LegacyRules::new([tagcache::LegacyRule::new("old-{id:[^-]}-{attr:[^-]}")
-        .scope(["o", "{id}"])
-        .part("{attr}")])
+fn legacy_rules() -> tagcache::legacy::LegacyRules {
+    tagcache::legacy::LegacyRules::new([tagcache::legacy::LegacyRule::new(
+        "old-{id:[^-]}-{attr:[^-]}",
+    )
+    .scope(["o", "{id}"])
+    .part("{attr}")])
     .unwrap()
 }
 
@@ -465,7 +467,7 @@ impl Case<'_> {
             (Via::Path, Some(path)) => self.cache.set_path(&path, &value, &opts).await,
             (Via::Scope, Some(_)) => {
                 let (scope, part) = scope_of(&self.cache, w.key).unwrap();
-                scope.set_with(part, &value, &opts).await
+                scope.set(part, &value, &opts).await
             }
             _ => self.cache.set(KEYS[w.key], &value, &opts).await,
         }
@@ -592,7 +594,7 @@ impl Case<'_> {
                 self.model.group = true;
             }
             Op::GroupRefresh => {
-                self.group().refresh().await.map_err(|e| self.fail(e))?;
+                self.group().clear().await.map_err(|e| self.fail(e))?;
                 self.model.group = false;
             }
             Op::LegacyPut(key) => {
@@ -1074,7 +1076,7 @@ fn run_on_a_server(mut server: RedisServer, legacy: bool, cases: u32) {
             let _: () = redis::cmd("FLUSHALL").query_async(&mut con).await.unwrap();
             let mut builder = crate::builder(&server).buckets(buckets).write_path(path);
             if legacy {
-                builder = builder.legacy(legacy_rules(), tagcache::LegacyMode::Migrate);
+                builder = builder.legacy(legacy_rules(), tagcache::legacy::LegacyMode::Migrate);
             }
             let cache = builder
                 .build()

@@ -28,7 +28,7 @@ async fn one_key_two_places_with_more_than_one_bucket() {
         let t1 = SetOptions::new().tag("t1");
         for i in 0..8 {
             let scope = c.scope(["dsr", &format!("pr-{i}")]).unwrap();
-            scope.set_bytes_with("a", b"scoped", &t1).await.unwrap();
+            scope.set_bytes("a", b"scoped", &t1).await.unwrap();
         }
         for i in 0..4 {
             let path = KeyPath::from(["org", "7", "prj"]).push(i);
@@ -54,7 +54,7 @@ async fn one_key_two_places_with_more_than_one_bucket() {
             .unwrap();
         assert_eq!(scope.get_bytes("a").await.unwrap().unwrap(), b"plain");
         scope
-            .set("a", &7u32, Duration::from_secs(60))
+            .set("a", &7u32, &SetOptions::new().ttl(Duration::from_secs(60)))
             .await
             .unwrap();
         assert_eq!(c.get::<u32>("dsr:pr-1:a").await.unwrap(), Some(7));
@@ -86,8 +86,14 @@ async fn a_clear_that_leaves_data_behind() {
         let other = c.scope(["dsr", "pr-10"]).unwrap();
         let ttl = Duration::from_secs(60);
         for part in ["identity", "email", "retries"] {
-            scope.set(part, &1u8, ttl).await.unwrap();
-            other.set(part, &1u8, ttl).await.unwrap();
+            scope
+                .set(part, &1u8, &SetOptions::new().ttl(ttl))
+                .await
+                .unwrap();
+            other
+                .set(part, &1u8, &SetOptions::new().ttl(ttl))
+                .await
+                .unwrap();
         }
         for i in 0..4 {
             let path = KeyPath::from(["dsr", "pr-1", "fields"]).push(i);
@@ -172,7 +178,7 @@ async fn clear_deletes_every_entry_and_group_and_leaves_no_index() {
         }
         c.scope(["dsr", "pr-1"])
             .unwrap()
-            .set("a", &1, Duration::from_secs(60))
+            .set("a", &1, &SetOptions::new().ttl(Duration::from_secs(60)))
             .await
             .unwrap();
         let g = c.group("branches", 1).unwrap().tag("t1");
@@ -254,13 +260,14 @@ async fn reserved_indexes_are_not_listed_as_tags() {
 #[tokio::test]
 async fn a_legacy_value_replaces_a_malformed_entry_instead_of_being_dropped() {
     let server = RedisServer::start();
-    let rules =
-        tagcache::LegacyRules::new([tagcache::LegacyRule::new("old-{id:[^-]}-{attr:[^-]}")
-            .scope(["o", "{id}"])
-            .part("{attr}")])
-        .unwrap();
+    let rules = tagcache::legacy::LegacyRules::new([tagcache::legacy::LegacyRule::new(
+        "old-{id:[^-]}-{attr:[^-]}",
+    )
+    .scope(["o", "{id}"])
+    .part("{attr}")])
+    .unwrap();
     let c = crate::builder(&server)
-        .legacy(rules, tagcache::LegacyMode::Migrate)
+        .legacy(rules, tagcache::legacy::LegacyMode::Migrate)
         .build()
         .await
         .unwrap();
