@@ -42,7 +42,7 @@ fn doc_states_the_layout_version() {
 #[tokio::test]
 async fn doc_matches_the_keys_the_code_uses() {
     let rows = documented_keys();
-    assert_eq!(rows.len(), 10, "{rows:?}");
+    assert_eq!(rows.len(), 11, "{rows:?}");
     let server = RedisServer::start();
     let cache = crate::cache(&server).await;
     // Two entries under tag "t", then the state a crashed invalidation
