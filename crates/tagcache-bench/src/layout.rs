@@ -65,6 +65,11 @@ impl Space {
         format!("{{{}.0}}:fence", self.ns)
     }
 
+    /// `{<ns>.0}:l1`: the announcement counter (L1 tiers).
+    fn l1(&self) -> String {
+        format!("{{{}.0}}:l1", self.ns)
+    }
+
     /// `{<ns>}:meta`.
     fn meta(&self) -> String {
         format!("{{{}}}:meta", self.ns)
@@ -80,7 +85,13 @@ impl Space {
             .map(String::as_str)
             .chain([ALL_TAG])
             .flat_map(|t| [self.tag(t), self.snapshot(t)])
-            .chain([self.registry(), self.inflight(), self.fence(), self.meta()])
+            .chain([
+                self.registry(),
+                self.inflight(),
+                self.fence(),
+                self.l1(),
+                self.meta(),
+            ])
     }
 }
 
@@ -250,6 +261,7 @@ mod tests {
                 "{b-1.0}:reg",
                 "{b-1.0}:inv",
                 "{b-1.0}:fence",
+                "{b-1.0}:l1",
                 "{b-1}:meta"
             ]
         );

@@ -55,7 +55,8 @@ use crate::server::ServerInfo;
 ///   [`fail_safe`](Cache::fail_safe);
 /// - legacy keys: [`legacy_migration`](Cache::legacy_migration);
 /// - upkeep: [`prune`](Cache::prune), [`prune_step`](Cache::prune_step),
-///   [`stats`](Cache::stats), [`l1_stats`](Cache::l1_stats).
+///   [`stats`](Cache::stats), [`l1_stats`](Cache::l1_stats) (the in-process
+///   tier of [`CacheBuilder::l1`](crate::CacheBuilder::l1)).
 ///
 /// A `Cache` is cheap to clone; clones share one multiplexed connection,
 /// one write queue and one background sweeper.

@@ -223,6 +223,24 @@ async fn the_prometheus_exporter_has_every_metric_the_dashboard_uses() {
         .await
         .unwrap();
 
+    // An L1 tier: a miss, a hit, and a write elsewhere that drops its copy
+    // (an announcement, with its lag).
+    let near = crate::l1::l1_cache(&server, tagcache::L1Options::new()).await;
+    near.set("n", &1, &SetOptions::new()).await.unwrap();
+    for _ in 0..3 {
+        near.get::<u32>("n").await.unwrap();
+    }
+    cache.set("n", &2, &SetOptions::new()).await.unwrap();
+    let mut dropped = false;
+    for _ in 0..250 {
+        if near.get::<u32>("n").await.unwrap() == Some(2) {
+            dropped = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(dropped, "the L1 took the announcement");
+
     // Redis goes away: bypasses, errors, the circuit opens, and an
     // invalidation is journaled.
     server.kill();
