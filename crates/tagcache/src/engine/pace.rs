@@ -9,11 +9,11 @@
 /// script may spend on its own ([`SCRIPT_BUDGET_US`] for reading, about as
 /// much again for writing), so calls are sized by the client and a
 /// script's own cut is a backstop rather than the rule.
-pub(crate) const CALL_BUDGET_US: f64 = 2000.0;
+pub(crate) const CALL_BUDGET_US: f64 = 1500.0;
 /// What a script that checks the clock as it goes (`drop.lua`,
 /// `sweep_gone.lua`) may spend reading before it stops and writes what it
 /// read: Redis' clock, µs.
-pub(crate) const SCRIPT_BUDGET_US: u64 = 1500;
+pub(crate) const SCRIPT_BUDGET_US: u64 = 1000;
 /// The fewest items a paced call carries.
 const MIN_CHUNK: usize = 16;
 /// Items of the first call, before anything was measured (a script's own
@@ -91,7 +91,8 @@ mod tests {
     #[test]
     fn slow_calls_shrink_to_the_time_budget_but_not_below_the_floor() {
         let mut p = Pace::new(1000);
-        p.observe(256, 256, 4000);
+        // 256 items in twice the budget: half as many fit.
+        p.observe(256, 256, 2 * CALL_BUDGET_US as u64);
         assert_eq!(p.get(), 128);
         p.observe(128, 128, 1_000_000);
         assert_eq!(p.get(), MIN_CHUNK);
