@@ -25,6 +25,18 @@ pub async fn prepare(
     first: Option<&str>,
     phase: String,
 ) -> Result<(Cache, Footprint)> {
+    prepare_with_ttl(b, suffix, n, first, phase, TTL).await
+}
+
+/// [`prepare`] with entries that expire after `ttl`.
+pub async fn prepare_with_ttl(
+    b: &Bench<'_>,
+    suffix: &str,
+    n: u64,
+    first: Option<&str>,
+    phase: String,
+    ttl: Duration,
+) -> Result<(Cache, Footprint)> {
     let wl = &b.plan.inv_workload;
     let space = Space::new(b.plan.namespace(suffix));
     let fp = Footprint {
@@ -37,7 +49,7 @@ pub async fn prepare(
     let cache = b.cache(space.name()).await?;
     b.progress.set(phase);
     load(&cache, n, |i| {
-        let opts = SetOptions::new().ttl(TTL).tags(wl.tags_of(i, first));
+        let opts = SetOptions::new().ttl(ttl).tags(wl.tags_of(i, first));
         (wl.value().to_vec(), opts)
     })
     .await?;

@@ -16,14 +16,13 @@
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use tagcache::SetOptions;
 
-use super::layout::{Footprint, Keys, Space};
+use super::layout::Footprint;
+use super::measure;
 use super::probe::{Probe, Stalls};
 use super::report::Goal;
 use super::server;
 use super::slow::Slowdown;
-use super::writes::load;
 use super::Bench;
 use crate::error::{BenchError, Result};
 
@@ -174,26 +173,12 @@ async fn once(b: &Bench<'_>, case: Case, n: u64, slowed: bool) -> Result<SweepRu
         Case::Gone => ("gone", "sg"),
     };
     let suffix = format!("{short}{}", u8::from(slowed));
-    let wl = &b.plan.inv_workload;
-    let space = Space::new(b.plan.namespace(&suffix));
-    let fp = Footprint {
-        space: space.clone(),
-        entries: n,
-        keys: Keys::Items,
-        tags: wl.tag_set(n, None),
-    };
-    b.janitor.track(&fp);
-    let cache = b.cache(space.name()).await?;
-    b.progress.set(format!("sweep: writing {n} entries ({id})"));
     let ttl = match case {
         Case::Expired => SHORT_TTL,
         Case::Gone => LONG_TTL,
     };
-    load(&cache, n, |i| {
-        let opts = SetOptions::new().ttl(ttl).tags(wl.tags_of(i, None));
-        (wl.value().to_vec(), opts)
-    })
-    .await?;
+    let phase = format!("sweep: writing {n} entries ({id})");
+    let (cache, fp) = measure::prepare_with_ttl(b, &suffix, n, None, phase, ttl).await?;
     match case {
         Case::Expired => tokio::time::sleep(SHORT_TTL + Duration::from_millis(300)).await,
         Case::Gone => unlink_entries(b, &fp).await?,
