@@ -137,19 +137,18 @@ impl Core {
                                 .arg(cur.member + chunk - 1),
                         )
                         .await?;
-                    let out = self.remove_gone(cur.bucket, &tag, &members).await?;
-                    let (removed, gone, reached) = (out.removed, out.index_gone, out.reached);
-                    pace.observe(members.len(), reached, out.server_us);
+                    let out = self.remove_gone(cur.bucket, index, &tag, &members).await?;
+                    pace.observe(members.len(), out.reached, out.server_us);
                     // At least one per call, so empty indexes cost too.
-                    step.checked += reached.max(1) as u64;
-                    step.removed += removed;
-                    if gone {
+                    step.checked += out.reached.max(1) as u64;
+                    step.removed += out.removed;
+                    if out.index_gone {
                         // It left the registry: the next one took its rank.
                         step.indexes_removed += 1;
                         cur.member = 0;
                         break;
                     }
-                    if reached == members.len() && members.len() < chunk {
+                    if out.reached == members.len() && members.len() < chunk {
                         cur.index += 1;
                         cur.member = 0;
                         break;
@@ -157,7 +156,9 @@ impl Core {
                     // The members reached and kept are behind the cursor;
                     // those not reached (the call's time ran out) come
                     // again.
-                    let kept = reached.saturating_sub(usize::try_from(removed).unwrap_or(0));
+                    let kept = out
+                        .reached
+                        .saturating_sub(usize::try_from(out.removed).unwrap_or(0));
                     cur.member += kept;
                 }
             }
@@ -165,10 +166,16 @@ impl Core {
         Ok(())
     }
 
-    /// One `sweep_gone.lua` call.
-    async fn remove_gone(&self, bucket: u16, tag: &[u8], members: &[Vec<u8>]) -> Result<GoneCall> {
+    /// One `sweep_gone.lua` call on `index`, the key of `tag`'s index.
+    async fn remove_gone(
+        &self,
+        bucket: u16,
+        index: Vec<u8>,
+        tag: &[u8],
+        members: &[Vec<u8>],
+    ) -> Result<GoneCall> {
         let mut keys = Vec::with_capacity(2 + members.len());
-        keys.push(self.space.tag(bucket, tag));
+        keys.push(index);
         keys.push(self.space.registry(bucket));
         keys.extend(members.iter().map(|m| self.space.entry(bucket, m)));
         let mut call = ScriptCall::new(&SCRIPTS.sweep_gone, &keys);
