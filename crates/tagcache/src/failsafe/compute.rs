@@ -57,8 +57,7 @@ impl FailSafeCache {
         Fut: Future<Output = std::result::Result<T, E>>,
     {
         let result = self.compute_with(key.as_ref(), opts, loader).await;
-        let source = crate::readthrough::compute::source_label(&result);
-        crate::observe::count_read_through(self.cache.namespace(), source);
+        crate::readthrough::compute::count_source(self.cache.namespace(), &result);
         result
     }
 
@@ -164,8 +163,7 @@ impl FailSafeCache {
         let result = self
             .refresh_with(key.as_ref(), opts, soft_timeout, loader)
             .await;
-        let source = crate::readthrough::compute::source_label(&result);
-        crate::observe::count_read_through(self.cache.namespace(), source);
+        crate::readthrough::compute::count_source(self.cache.namespace(), &result);
         result
     }
 

@@ -471,15 +471,24 @@ pub(super) fn record_source<T, E>(
     span: &tracing::Span,
     result: &Result<Computed<T>, ComputeError<E>>,
 ) {
-    let outcome = source_label(result);
-    observe::count_read_through(namespace, outcome);
+    let outcome = count_source(namespace, result);
     if !span.is_disabled() {
         span.record("outcome", outcome);
     }
 }
 
+/// Counts a read-through's outcome; returns its label.
+pub(crate) fn count_source<T, E>(
+    namespace: &str,
+    result: &Result<Computed<T>, ComputeError<E>>,
+) -> &'static str {
+    let outcome = source_label(result);
+    observe::count_read_through(namespace, outcome);
+    outcome
+}
+
 /// The metric label of a read-through's outcome.
-pub(crate) fn source_label<T, E>(result: &Result<Computed<T>, ComputeError<E>>) -> &'static str {
+fn source_label<T, E>(result: &Result<Computed<T>, ComputeError<E>>) -> &'static str {
     match result {
         Ok(c) => match c.source {
             Source::Hit => "hit",
