@@ -525,19 +525,7 @@ impl L1 {
 
     /// [`L1::keys_changed`] by announcement `seq` of `bucket`.
     pub(crate) fn keys_announced<K: AsRef<[u8]>>(&self, bucket: u16, seq: u64, keys: &[K]) {
-        {
-            let mut st = self.write_state();
-            st.gen += 1;
-            let mark = Mark {
-                gen: st.gen,
-                at: Instant::now(),
-                bucket,
-                seq,
-            };
-            for k in keys {
-                st.keys.insert(k.as_ref().to_vec(), mark);
-            }
-        }
+        self.mark(bucket, seq, keys, |st| &mut st.keys);
         self.count_drop(DropCause::Announcement, keys.len() as u64);
         self.check_marks();
     }
@@ -549,21 +537,32 @@ impl L1 {
 
     /// [`L1::tags_invalidated`] by announcement `seq` of `bucket`.
     pub(crate) fn tags_announced<T: AsRef<[u8]>>(&self, bucket: u16, seq: u64, tags: &[T]) {
-        {
-            let mut st = self.write_state();
-            st.gen += 1;
-            let mark = Mark {
-                gen: st.gen,
-                at: Instant::now(),
-                bucket,
-                seq,
-            };
-            for t in tags {
-                st.tags.insert(t.as_ref().to_vec(), mark);
-            }
-        }
+        self.mark(bucket, seq, tags, |st| &mut st.tags);
         self.count_drop(DropCause::Announcement, 1);
         self.check_marks();
+    }
+
+    /// Files one new generation's mark, by announcement `seq` of `bucket`,
+    /// for each of `items` in the map `marks` picks (keys or tags).
+    fn mark<I: AsRef<[u8]>>(
+        &self,
+        bucket: u16,
+        seq: u64,
+        items: &[I],
+        marks: fn(&mut State) -> &mut HashMap<Vec<u8>, Mark>,
+    ) {
+        let mut st = self.write_state();
+        st.gen += 1;
+        let mark = Mark {
+            gen: st.gen,
+            at: Instant::now(),
+            bucket,
+            seq,
+        };
+        let map = marks(&mut st);
+        for item in items {
+            map.insert(item.as_ref().to_vec(), mark);
+        }
     }
 
     /// Drops one bucket's entries (a clear, a lost announcement).
