@@ -13,15 +13,14 @@
 //! library), so the longest stall should stay near the per-call budget
 //! (~1.5 ms, more on the slowed server) whatever the number of members.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::Serialize;
 
 use super::layout::Footprint;
 use super::measure;
-use super::probe::{Probe, Stalls};
+use super::probe::Stalls;
 use super::report::Goal;
-use super::server;
 use super::slow::Slowdown;
 use super::Bench;
 use crate::error::{BenchError, Result};
@@ -183,21 +182,16 @@ async fn once(b: &Bench<'_>, case: Case, n: u64, slowed: bool) -> Result<SweepRu
         Case::Expired => tokio::time::sleep(SHORT_TTL + Duration::from_millis(300)).await,
         Case::Gone => unlink_entries(b, &fp).await?,
     }
-    b.progress.set(format!("sweep: prune ({id}, {n} entries)"));
-    let before = server::sample(&b.raw).await?;
-    let probe = Probe::start(&b.client)?;
-    let start = Instant::now();
-    let report = cache.prune().await;
-    let wall = start.elapsed();
-    let stalls = probe.stop().await?;
-    let report = report?;
-    let after = server::sample(&b.raw).await?;
+    let phase = format!("sweep: prune ({id}, {n} entries)");
+    let m = measure::measure(b, phase, async { Ok(cache.prune().await?) }).await?;
     b.janitor.wipe(&b.raw, &fp).await?;
     // Expired entries are also deleted by Redis' own expiry meanwhile, so
     // the check for gone entries may reach some of their members first.
-    let removed = report.members_removed + report.gone_members_removed;
-    let cost = before.cost_until(&after, &["evalsha", "zrange", "time"], removed);
-    let wall_s = wall.as_secs_f64().max(1e-9);
+    let removed = m.out.members_removed + m.out.gone_members_removed;
+    let cost = m
+        .before
+        .cost_until(&m.after, &["evalsha", "zrange", "time"], removed);
+    let wall_s = m.wall.as_secs_f64().max(1e-9);
     Ok(SweepRun {
         case: id,
         slowed,
@@ -206,7 +200,7 @@ async fn once(b: &Bench<'_>, case: Case, n: u64, slowed: bool) -> Result<SweepRu
         wall_ms: wall_s * 1000.0,
         members_per_sec: removed as f64 / wall_s,
         server_usec_per_member: cost.server_usec_per_op,
-        stalls,
+        stalls: m.stalls,
     })
 }
 
