@@ -68,8 +68,7 @@ impl PruneReport {
 impl Core {
     /// Redis' clock, in milliseconds.
     pub(crate) async fn server_time_ms(&self) -> Result<u64> {
-        let (secs, micros): (u64, u64) = self.conn.query_one_node(&redis::cmd("TIME")).await?;
-        Ok(secs * 1000 + micros / 1000)
+        self.conn.server_time_ms().await
     }
 
     /// One bounded step: at most about `budget` members or indexes. The

@@ -62,14 +62,11 @@ impl ServerClock {
 
     /// Reads Redis' `TIME` and re-bases the estimate on it.
     pub(crate) async fn sync(&self, conn: &Conn) -> Result<()> {
-        let (secs, micros): (u64, u64) = conn.query_one_node(&redis::cmd("TIME")).await?;
+        let server = conn.server_time_ms().await?;
         // As of the reply's arrival: the server read its clock before.
         let local = self.local_ms();
-        let server = secs
-            .checked_mul(1000)
-            .and_then(|ms| ms.checked_add(micros / 1000))
-            .and_then(|ms| i64::try_from(ms).ok())
-            .ok_or_else(|| Error::new(ErrorKind::Protocol, "redis TIME out of range"))?;
+        let server = i64::try_from(server)
+            .map_err(|_| Error::new(ErrorKind::Protocol, "redis TIME out of range"))?;
         let local_i = i64::try_from(local).unwrap_or(i64::MAX);
         self.offset_ms.store(server - local_i, Ordering::Release);
         self.synced_at.store(local + 1, Ordering::Release);

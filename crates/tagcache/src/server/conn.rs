@@ -277,6 +277,14 @@ impl Conn {
         matches!(self.manager, Backend::Cluster(_))
     }
 
+    /// Redis' clock (`TIME`), in Unix milliseconds.
+    pub(crate) async fn server_time_ms(&self) -> Result<u64> {
+        let (secs, micros): (u64, u64) = self.query_one_node(&redis::cmd("TIME")).await?;
+        secs.checked_mul(1000)
+            .and_then(|ms| ms.checked_add(micros / 1000))
+            .ok_or_else(|| Error::new(ErrorKind::Protocol, "redis TIME out of range"))
+    }
+
     /// Runs a keyless command on one node (any node of a cluster): for
     /// `INFO`, `CONFIG GET`, `TIME`, whose cluster-wide routing would
     /// aggregate or fan out.
