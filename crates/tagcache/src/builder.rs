@@ -568,6 +568,7 @@ impl CacheBuilder {
             limits,
             gone: Default::default(),
             clock: Default::default(),
+            recent: Default::default(),
         });
         let writes = WriteQueue::start(core.clone());
         let replayer = crate::engine::tasks::start_replayer(&core, &journal);

@@ -49,4 +49,7 @@ pub(crate) struct Core {
     pub(crate) gone: std::sync::Mutex<crate::engine::gone::GoneCursor>,
     /// Redis' clock as seen from here, for the transaction write path.
     pub(crate) clock: crate::server::clock::ServerClock,
+    /// The tags this process last wrote per key (the transaction path's
+    /// guess of what a rewrite drops).
+    pub(crate) recent: crate::engine::recent::RecentTags,
 }

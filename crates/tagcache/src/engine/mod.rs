@@ -11,6 +11,7 @@ pub(crate) mod gone;
 pub(crate) mod invalidate;
 pub(crate) mod listing;
 pub(crate) mod pace;
+pub(crate) mod recent;
 pub(crate) mod remove;
 pub(crate) mod stats;
 pub(crate) mod sweep;

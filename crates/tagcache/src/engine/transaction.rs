@@ -9,12 +9,23 @@
 //! ```text
 //! MULTI
 //! SET <entry> <bytes> PXAT <expiry> GET     per entry
+//! ZREM <index> <member> …                   per index of a tag known lost
 //! ZADD <index> <expiry> <member> …          per index written (all its members)
 //! ZADD <registry> LT <expiry> <tag> …       per bucket
+//! EVALSHA guard.lua …                       when the batch has guarded stores
 //! INCR {<ns>.<b>}:l1                        per bucket: the announcement
 //! SPUBLISH {<ns>.<b>}:l1 <keys written>     (docs/l1.md)
 //! EXEC
 //! ```
+//!
+//! Lost tags known in advance: [`crate::engine::recent`] remembers the tags
+//! this process last wrote per key; a rewrite that drops one of them
+//! removes that edge in the transaction (`ZREM`, always right: after the
+//! `EXEC` the entry lacks the tag). Guarded stores (a read-through's store,
+//! refused when an invalidation or delete fenced its key or tags after its
+//! read began) are written like the others and checked by [`guard.lua`]
+//! in the same transaction, which undoes a refused one before any other
+//! client runs a command.
 //!
 //! The expiry comes from the process's estimate of Redis' clock
 //! ([`crate::server::clock`]); the entry's `PXAT` and its index scores are the same
@@ -28,12 +39,14 @@
 //! overwrites and reports errors as before.
 //!
 //! [`unlink.lua`]: crate::scripts::SCRIPTS
+//! [`guard.lua`]: crate::scripts::SCRIPTS
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use redis::Value;
 
 use crate::engine::core::Core;
+use crate::engine::recent::Tags;
 use crate::engine::write::WriteOp;
 use crate::error::{Error, ErrorKind, Result};
 use crate::layout::codec;
@@ -42,6 +55,7 @@ use crate::observe::metrics as names;
 use crate::options::WritePath;
 use crate::scripts::table::KeyTable;
 use crate::scripts::SCRIPTS;
+use crate::server::conn::ScriptCall;
 
 /// Values above this size go through `set.lua`: `SET … GET` returns the
 /// whole old value, which for large entries costs more than the script's
@@ -58,16 +72,34 @@ pub(crate) struct Transaction {
     sets: Vec<usize>,
     /// Commands between `MULTI` and `EXEC`.
     queued: usize,
+    /// Position of `guard.lua`'s reply, when the batch has guarded stores.
+    guard: Option<usize>,
+    /// Per index a known lost tag was removed from: the positions of its
+    /// `ZREM` and `EXISTS` replies, its bucket and tag. An index this
+    /// batch emptied (`ZREM` removed a member, `EXISTS` says 0) is
+    /// unfiled by the second step, which checks again.
+    emptied: Vec<(usize, usize, u16, Vec<u8>)>,
 }
 
 /// One index's new edges: its bucket, its tag, and (expiry, member) pairs.
 type IndexEdges<'a> = (u16, &'a [u8], Vec<(u64, &'a [u8])>);
+/// An index (bucket, tag) and the members that lost its tag.
+type LostEdges<'a> = ((u16, &'a [u8]), Vec<&'a [u8]>);
+/// A script call's KEYS and ARGV.
+type KeysAndArgs = (Vec<Vec<u8>>, Vec<Vec<u8>>);
 
 /// Builds the transaction for `ops` (of one hash slot on a cluster), with
-/// expiries counted from `now_ms` (Redis' clock). The one place the
-/// transaction's commands are chosen: another command that must be atomic
-/// with the write (an announcement, say) goes here.
-pub(crate) fn build(space: &KeySpace, ops: &[&WriteOp], now_ms: u64) -> Transaction {
+/// expiries counted from `now_ms` (Redis' clock), removing each entry from
+/// the indexes of the tags `known` says it carried and no longer does.
+/// The one place the transaction's commands are chosen: another command
+/// that must be atomic with the write (an announcement, say) goes here.
+pub(crate) fn build(
+    space: &KeySpace,
+    ops: &[&WriteOp],
+    known: &[Option<Tags>],
+    now_ms: u64,
+    window_us: &str,
+) -> Transaction {
     let mut pipe = redis::pipe();
     pipe.cmd("MULTI");
     let mut sets = Vec::with_capacity(ops.len());
@@ -75,9 +107,11 @@ pub(crate) fn build(space: &KeySpace, ops: &[&WriteOp], now_ms: u64) -> Transact
     let mut slots: HashMap<(u16, &[u8]), usize> = HashMap::new();
     let mut edges: Vec<IndexEdges<'_>> = Vec::new();
     let mut queued = 0;
+    let mut expiries = Vec::with_capacity(ops.len());
     for op in ops {
         let fresh = now_ms.saturating_add(op.ttl_ms);
         let expiry = fresh.saturating_add(op.grace_ms);
+        expiries.push(expiry);
         let entry = space.entry(op.bucket, &op.key);
         let cmd = pipe.cmd("SET").arg(entry);
         if op.grace_ms > 0 {
@@ -88,6 +122,28 @@ pub(crate) fn build(space: &KeySpace, ops: &[&WriteOp], now_ms: u64) -> Transact
         cmd.arg("PXAT").arg(expiry).arg("GET");
         sets.push(queued);
         queued += 1;
+    }
+    // Known lost edges go before every ZADD: when a batch writes one key
+    // twice, the later write's edges must be the ones left.
+    let mut lost: HashMap<(u16, &[u8]), Vec<&[u8]>> = HashMap::new();
+    for (op, old) in ops.iter().zip(known) {
+        let Some(old) = old else { continue };
+        let new: HashSet<&[u8]> = op.tags.iter().map(Vec::as_slice).collect();
+        for tag in old.iter().filter(|t| !new.contains(t.as_slice())) {
+            lost.entry((op.bucket, tag.as_slice()))
+                .or_default()
+                .push(&op.key);
+        }
+    }
+    let mut lost: Vec<LostEdges<'_>> = lost.into_iter().collect();
+    lost.sort_unstable();
+    let mut removals = Vec::with_capacity(lost.len());
+    for ((bucket, tag), members) in &lost {
+        pipe.cmd("ZREM").arg(space.tag(*bucket, tag)).arg(members);
+        removals.push(queued);
+        queued += 1;
+    }
+    for (op, &expiry) in ops.iter().zip(&expiries) {
         for tag in &op.tags {
             let at = *slots.entry((op.bucket, tag.as_slice())).or_insert_with(|| {
                 edges.push((op.bucket, tag.as_slice(), Vec::new()));
@@ -117,6 +173,22 @@ pub(crate) fn build(space: &KeySpace, ops: &[&WriteOp], now_ms: u64) -> Transact
         }
         queued += 1;
     }
+    // Whether those indexes are empty now (after this batch's ZADDs).
+    let mut emptied = Vec::with_capacity(lost.len());
+    for (((bucket, tag), _), removal) in lost.iter().zip(removals) {
+        pipe.cmd("EXISTS").arg(space.tag(*bucket, tag));
+        emptied.push((removal, queued, *bucket, tag.to_vec()));
+        queued += 1;
+    }
+    let guard = guard_call(space, ops, window_us).map(|(keys, args)| {
+        pipe.cmd("EVALSHA")
+            .arg(SCRIPTS.guard.script.get_hash())
+            .arg(keys.len())
+            .arg(keys)
+            .arg(args);
+        queued += 1;
+        queued - 1
+    });
     // The L1 tiers' announcement, inside the same transaction as the
     // change (as every script makes its own).
     let mut written: BTreeMap<u16, Vec<&[u8]>> = BTreeMap::new();
@@ -141,7 +213,42 @@ pub(crate) fn build(space: &KeySpace, ops: &[&WriteOp], now_ms: u64) -> Transact
     }
     pipe.cmd("EXEC");
     pipe.ignore_errors();
-    Transaction { pipe, sets, queued }
+    Transaction {
+        pipe,
+        sets,
+        queued,
+        guard,
+        emptied,
+    }
+}
+
+/// KEYS and ARGV of `guard.lua` for the guarded stores among `ops`
+/// (`None` when there are none).
+fn guard_call(
+    space: &KeySpace,
+    ops: &[&WriteOp],
+    window_us: &str,
+) -> Option<KeysAndArgs> {
+    let guarded: Vec<&&WriteOp> = ops.iter().filter(|o| o.since > 0).collect();
+    if guarded.is_empty() {
+        return None;
+    }
+    let mut keys = Vec::new();
+    let mut args = vec![
+        window_us.as_bytes().to_vec(),
+        guarded.len().to_string().into_bytes(),
+    ];
+    for op in guarded {
+        keys.push(space.fence(op.bucket));
+        keys.push(space.registry(op.bucket));
+        keys.push(space.entry(op.bucket, &op.key));
+        keys.extend(op.tags.iter().map(|t| space.tag(op.bucket, t)));
+        args.push(op.since.to_string().into_bytes());
+        args.push(op.key.clone());
+        args.push(op.tags.len().to_string().into_bytes());
+        args.extend(op.tags.iter().cloned());
+    }
+    Some((keys, args))
 }
 
 /// An entry's bytes with its fresh-until field (after the tag section)
@@ -159,8 +266,9 @@ fn with_fresh_until(value: &[u8], fresh: u64) -> Vec<u8> {
 
 /// Tags an old entry carried that the new one lacks (empty for a new key,
 /// a malformed old value — its tags cannot be read, as in `set.lua` — or
-/// a rewrite keeping its tags).
-fn lost_tags(old: &[u8], new: &WriteOp) -> Vec<Vec<u8>> {
+/// a rewrite keeping its tags), less those `known` had (the transaction
+/// removed those edges already).
+fn lost_tags(old: &[u8], new: &WriteOp, known: Option<&Tags>) -> Vec<Vec<u8>> {
     let Ok(decoded) = codec::decode_entry(old) else {
         return Vec::new();
     };
@@ -174,19 +282,19 @@ fn lost_tags(old: &[u8], new: &WriteOp) -> Vec<Vec<u8>> {
     let Ok(old_tags) = codec::parse_tags(decoded.tag_section) else {
         return Vec::new();
     };
+    let mut kept: HashSet<&[u8]> = new.tags.iter().map(Vec::as_slice).collect();
+    kept.extend(known.iter().flat_map(|k| k.iter()).map(Vec::as_slice));
     old_tags
         .into_iter()
-        .filter(|t| !new.tags.contains(t))
+        .filter(|t| !kept.contains(t.as_slice()))
         .collect()
 }
 
 impl Core {
     /// Whether `op` may take the transaction path: that path is chosen,
-    /// the write is unguarded (fences need a script), no trim is asked, and
-    /// the value is small.
+    /// no trim is asked, and the value is small.
     pub(crate) fn fits_transaction(&self, op: &WriteOp) -> bool {
         self.limits.write_path == WritePath::Transaction
-            && op.since == 0
             && self.limits.trim_limit == 0
             && op.value.len() <= MAX_TRANSACTION_VALUE
     }
@@ -196,7 +304,9 @@ impl Core {
     /// transaction could not write go through `set.lua`, in order.
     pub(crate) async fn write_transaction(&self, ops: &[&WriteOp]) -> Result<Vec<bool>> {
         let now = self.clock.now_ms(&self.conn).await?;
-        let tx = build(&self.space, ops, now);
+        let known: Vec<Option<Tags>> = ops.iter().map(|o| self.recent.get(&o.key)).collect();
+        let window = self.limits.fence_window_us();
+        let tx = build(&self.space, ops, &known, now, &window);
         let replies: Value = self.conn.pipe(&tx.pipe).await?;
         let exec = match replies {
             Value::Array(mut all) if all.len() == tx.queued + 2 => all.pop(),
@@ -221,30 +331,62 @@ impl Core {
         // after them.
         let edges_failed = results
             .iter()
+            .enumerate()
             .skip(tx.sets.len())
-            .any(|r| matches!(r, Value::ServerError(_)));
+            .any(|(i, r)| Some(i) != tx.guard && matches!(r, Value::ServerError(_)));
         if edges_failed {
             // An index or registry key of another type (a foreign writer):
             // the script reports it as it always did.
             self.count_fallbacks("index", 1);
             return self.write_scripted(ops).await;
         }
+        let mut stored = vec![true; ops.len()];
+        if let Some(at) = tx.guard {
+            for undone in self.guard_outcome(ops, &results[at], &window).await? {
+                stored[undone] = false;
+            }
+        }
+        let emptied: HashSet<(u16, &[u8])> = tx
+            .emptied
+            .iter()
+            .filter(|(zrem, exists, _, _)| {
+                !matches!(results[*zrem], Value::Int(0)) && results[*exists] == Value::Int(0)
+            })
+            .map(|(_, _, b, t)| (*b, t.as_slice()))
+            .collect();
         let mut again = Vec::new();
         let mut unlinks: Vec<(&WriteOp, Vec<Vec<u8>>)> = Vec::new();
-        for (op, &at) in ops.iter().zip(&tx.sets) {
+        for ((op, &at), old_known) in ops.iter().zip(&tx.sets).zip(&known) {
+            // Known lost tags whose index this batch emptied: unfiled by
+            // the second step, as set.lua would have.
+            let mut unfile: Vec<Vec<u8>> = match old_known {
+                Some(k) if !emptied.is_empty() => k
+                    .iter()
+                    .filter(|t| {
+                        emptied.contains(&(op.bucket, t.as_slice())) && !op.tags.contains(t)
+                    })
+                    .cloned()
+                    .collect(),
+                _ => Vec::new(),
+            };
             match &results[at] {
                 Value::Nil => {}
                 Value::BulkString(old) => {
-                    let lost = lost_tags(old, op);
-                    if !lost.is_empty() {
-                        unlinks.push((op, lost));
-                    }
+                    unfile.extend(lost_tags(old, op, old_known.as_ref()));
                 }
                 // WRONGTYPE (another type at the entry key): the SET did
                 // not run; the script overwrites it.
                 _ => again.push(*op),
             }
+            if !unfile.is_empty() {
+                unlinks.push((op, unfile));
+            }
         }
+        self.recent
+            .record(ops.iter().zip(&stored).map(|(op, &kept)| {
+                let tags = kept.then(|| Tags::from(op.tags.as_slice()));
+                (op.key.as_slice(), tags)
+            }));
         if !unlinks.is_empty() {
             metrics::counter!(names::WRITE_UNLINKS_TOTAL, "namespace" => self.space.namespace().to_owned())
                 .increment(unlinks.len() as u64);
@@ -252,9 +394,57 @@ impl Core {
         }
         if !again.is_empty() {
             self.count_fallbacks("entry", again.len() as u64);
-            self.write_scripted(&again).await?;
+            self.recent
+                .record(again.iter().map(|op| (op.key.as_slice(), None)));
+            for (i, ok) in self.write_scripted(&again).await?.into_iter().enumerate() {
+                if let Some(at) = ops.iter().position(|o| std::ptr::eq(*o, again[i])) {
+                    stored[at] = ok;
+                }
+            }
         }
-        Ok(vec![true; ops.len()])
+        Ok(stored)
+    }
+
+    /// The guarded stores `guard.lua` undid (indexes into `ops`). When the
+    /// call failed inside the transaction (`NOSCRIPT`: Redis lost its
+    /// scripts), the same check runs now, as its own call: later than the
+    /// write by one round trip, and refusing on every fence up to now.
+    async fn guard_outcome(
+        &self,
+        ops: &[&WriteOp],
+        reply: &Value,
+        window: &str,
+    ) -> Result<Vec<usize>> {
+        let reply = match reply {
+            Value::ServerError(e) => {
+                tracing::warn!(error = ?e.code(), "guard.lua failed inside a write transaction; checking the fences again");
+                let Some((keys, args)) = guard_call(&self.space, ops, window) else {
+                    return Ok(Vec::new());
+                };
+                let mut call = ScriptCall::new(&SCRIPTS.guard, &keys);
+                for a in args {
+                    call.arg(a);
+                }
+                self.conn.run::<Value>(&call).await?
+            }
+            other => other.clone(),
+        };
+        let numbers: Vec<usize> = redis::from_redis_value(reply)
+            .map_err(|e| Error::new(ErrorKind::Protocol, format!("guard.lua answered {e}")))?;
+        let guarded: Vec<usize> = (0..ops.len()).filter(|&i| ops[i].since > 0).collect();
+        numbers
+            .into_iter()
+            .map(|n| {
+                n.checked_sub(1)
+                    .and_then(|i| guarded.get(i).copied())
+                    .ok_or_else(|| {
+                        Error::new(
+                            ErrorKind::Protocol,
+                            "guard.lua answered a store it was not given",
+                        )
+                    })
+            })
+            .collect()
     }
 
     /// Removes entries from the indexes of tags they lost, when they do not
@@ -323,7 +513,7 @@ mod tests {
     fn one_zadd_per_index_and_one_registry_filing() {
         let space = KeySpace::new("ns", 1).unwrap();
         let (a, b) = (op("a", &["x", "y"], 0), op("b", &["x"], 0));
-        let tx = build(&space, &[&a, &b], 5000);
+        let tx = build(&space, &[&a, &b], &[None, None], 5000, "1");
         let w = words(&tx.pipe);
         assert_eq!(w[0], "MULTI");
         assert_eq!(&w[1..3], ["SET", "{ns.0}:e:a"]);
@@ -375,7 +565,7 @@ mod tests {
     fn grace_sets_fresh_until_and_expiry_includes_it() {
         let space = KeySpace::new("ns", 1).unwrap();
         let g = op("g", &["x"], 500);
-        let tx = build(&space, &[&g], 5000);
+        let tx = build(&space, &[&g], &[None], 5000, "1");
         let packed = tx.pipe.get_packed_pipeline();
         let fresh = 6000u64.to_be_bytes();
         assert!(packed.windows(8).any(|w| w == fresh));
@@ -387,10 +577,49 @@ mod tests {
         let old = op("k", &["x", "y", "z"], 0);
         let new = op("k", &["y", "w"], 0);
         assert_eq!(
-            lost_tags(&old.value, &new),
+            lost_tags(&old.value, &new, None),
             vec![b"x".to_vec(), b"z".to_vec()]
         );
-        assert!(lost_tags(&new.value, &new).is_empty());
-        assert!(lost_tags(b"\x07garbage", &new).is_empty());
+        let known: Tags = Tags::from(vec![b"x".to_vec()]);
+        assert_eq!(
+            lost_tags(&old.value, &new, Some(&known)),
+            vec![b"z".to_vec()]
+        );
+        assert!(lost_tags(&new.value, &new, None).is_empty());
+        assert!(lost_tags(b"\x07garbage", &new, None).is_empty());
+    }
+
+    /// A rewrite dropping a tag this process wrote removes the edge in the
+    /// transaction, before every ZADD; guarded stores get one guard.lua
+    /// call after the edges.
+    #[test]
+    fn known_lost_tags_and_guarded_stores_go_inside_the_transaction() {
+        let space = KeySpace::new("ns", 1).unwrap();
+        let mut k = op("k", &["y"], 0);
+        k.since = 77;
+        let known = Some(Tags::from(vec![b"x".to_vec(), b"y".to_vec()]));
+        let tx = build(&space, &[&k], &[known], 5000, "9");
+        let w = words(&tx.pipe);
+        let at = |word: &str| w.iter().position(|x| x == word).unwrap();
+        assert_eq!(&w[at("ZREM")..at("ZREM") + 3], ["ZREM", "{ns.0}:t:x", "k"]);
+        assert!(at("ZREM") < at("ZADD"));
+        let eval = at("EVALSHA");
+        assert_eq!(
+            &w[eval + 2..eval + 12],
+            [
+                "4",
+                "{ns.0}:fence",
+                "{ns.0}:reg",
+                "{ns.0}:e:k",
+                "{ns.0}:t:y",
+                "9",
+                "1",
+                "77",
+                "k",
+                "1"
+            ]
+        );
+        assert_eq!(tx.guard, Some(5));
+        assert_eq!(tx.emptied, vec![(1, 4, 0, b"x".to_vec())]);
     }
 }

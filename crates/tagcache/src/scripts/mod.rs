@@ -88,6 +88,9 @@ scripts! {
     legacy_move,
     legacy_del_if,
     unlink: frees_memory,
+    // Deletes only (a refused read-through store), inside a transaction
+    // whose other commands may already have run.
+    guard: frees_memory,
     // Deletes only: it must run when Redis is full, or a full Redis would
     // keep every lease until it expires.
     lease_release: frees_memory,

@@ -123,6 +123,12 @@ enum Op {
     Clear,
     GroupSet,
     GroupRefresh,
+    /// `get_or_compute` of a plain key: a hit, or a load stored with the
+    /// write's tags (the guarded store).
+    Compute(Write),
+    /// `get_or_compute` whose loader invalidates tag `.1` before it
+    /// returns: a load carrying that tag must not be stored.
+    ComputeRaced(Write, usize),
     /// Writes the legacy key of a scoped key (raw `SET`, 600 s TTL).
     LegacyPut(usize),
     /// `scope(PREFIXES[p]).keys()`, which moves the owner's legacy keys.
@@ -222,6 +228,8 @@ fn op_with(short: bool, legacy: bool) -> impl Strategy<Value = Op> {
         1 => Just(Op::Clear),
         1 => Just(Op::GroupSet),
         1 => Just(Op::GroupRefresh),
+        2 => write(short).prop_map(Op::Compute),
+        2 => (write(short), 0..TAGS.len()).prop_map(|(w, t)| Op::ComputeRaced(w, t)),
         2 => timed,
         3 => legacy_op(legacy),
     ]
@@ -597,6 +605,8 @@ impl Case<'_> {
                 self.group().clear().await.map_err(|e| self.fail(e))?;
                 self.model.group = false;
             }
+            Op::Compute(w) => self.compute(w, None).await?,
+            Op::ComputeRaced(w, tag) => self.compute(w, Some(tag)).await?,
             Op::LegacyPut(key) => {
                 let value = self.model.next_value;
                 self.model.next_value += 1;
@@ -643,6 +653,74 @@ impl Case<'_> {
                     self.check_pruned(t0).await?;
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// `get_or_compute` of `w`'s key (plain API); with `race`, the loader
+    /// invalidates that tag before it returns.
+    async fn compute(&mut self, w: Write, race: Option<usize>) -> Check {
+        use tagcache::Source;
+        if self.model.entries.get(&w.key).is_some_and(|e| e.raw) {
+            // A moved legacy value is raw bytes: a typed read fails.
+            return Ok(());
+        }
+        let value = self.model.next_value;
+        let c = self.cache.clone();
+        let t0 = self.now().await;
+        let got = c
+            .get_or_compute(KEYS[w.key], &options(&w), || async {
+                if let Some(t) = race {
+                    c.invalidate_tag(TAGS[t]).await?;
+                }
+                Ok::<_, tagcache::Error>(value)
+            })
+            .await
+            .map_err(|e| self.fail(e))?;
+        let t1 = self.now().await;
+        let seen = self.model.seen(w.key, t0, t1);
+        let loaded = !matches!(got.source, Source::Hit | Source::Stale);
+        match (seen, loaded) {
+            (Seen::Live, true) | (Seen::Dead, false) => {
+                return Err(self.fail(format!("{:?} while the model says {seen:?}", got.source)));
+            }
+            (_, false) => {
+                let want = self.model.entries.get(&w.key).map(|e| e.value);
+                if Some(got.value) != want {
+                    return Err(self.fail(format!("hit {} expected {want:?}", got.value)));
+                }
+                return Ok(());
+            }
+            (_, true) => {}
+        }
+        if let Some(t) = race {
+            // The loader's invalidation removed every entry with the tag.
+            let hit: Vec<usize> = (0..KEYS.len()).filter(|k| self.model.has(*k, t)).collect();
+            for k in hit {
+                self.model.entries.remove(&k);
+            }
+            if self.model.group && t == GROUP_TAG {
+                self.model.group = false;
+            }
+        }
+        let refused = race.is_some_and(|t| w.tags.contains(&t));
+        let want = if refused {
+            Source::LoadedNotStored
+        } else {
+            Source::Loaded
+        };
+        if got.source != want || got.value != value {
+            return Err(self.fail(format!(
+                "{:?} {} expected {want:?} {value}",
+                got.source, got.value
+            )));
+        }
+        if refused {
+            self.model.next_value += 1;
+            self.model.entries.remove(&w.key);
+        } else {
+            // (Takes `value`, the next value, as the stored one.)
+            self.record(std::slice::from_ref(&w)).await;
         }
         Ok(())
     }

@@ -140,10 +140,13 @@ async fn commandstats_show_the_command_mix_of_each_path() {
     let c = calls_since(&server, &before);
     assert_eq!(c.get("evalsha"), None, "rewrites keeping tags: {c:?}");
 
+    // Another handle (as another process) drops tag "b": it cannot know
+    // the old tags, so the second step removes the edges.
+    let other = cache_on(&server, WritePath::Transaction).await;
     let before = server.command_calls();
     for i in 0..10 {
         let opts = SetOptions::new().tag("a");
-        tx.set_bytes(format!("k{i}"), b"w", &opts).await.unwrap();
+        other.set_bytes(format!("k{i}"), b"w", &opts).await.unwrap();
     }
     let c = calls_since(&server, &before);
     assert_eq!(
@@ -154,6 +157,23 @@ async fn commandstats_show_the_command_mix_of_each_path() {
     // One member per key, and the emptied index "b" out of the registry.
     assert_eq!(c.get("zrem"), Some(&11), "{c:?}");
     assert_eq!(tx.tag_len("b").await.unwrap(), 0);
+
+    // The first handle wrote "a" and "b" last; its rewrites to "c" remove
+    // both edges inside the transaction ("b" is already gone: a no-op).
+    // Index "a" empties with the last key: one second step unfiles it.
+    let before = server.command_calls();
+    for i in 0..10 {
+        let opts = SetOptions::new().tag("c");
+        tx.set_bytes(format!("k{i}"), b"x", &opts).await.unwrap();
+    }
+    let c = calls_since(&server, &before);
+    assert_eq!(c.get("evalsha"), Some(&1), "known lost tags: {c:?}");
+    // (Commandstats count a script's inner commands too: unlink.lua's
+    // EXISTS is the 21st.)
+    assert_eq!(c.get("exists"), Some(&21), "{c:?}");
+    assert_eq!(tx.tag_len("a").await.unwrap(), 0);
+    let reg: Vec<String> = server.cmd(&[b"ZRANGE", b"{test.0}:reg", b"0", b"-1"]);
+    assert_eq!(reg, ["c"]);
 
     let script = cache_on(&server, WritePath::Script).await;
     let before = server.command_calls();
@@ -344,7 +364,7 @@ async fn a_stale_edge_left_between_the_two_steps_never_deletes_the_entry() {
 }
 
 #[tokio::test]
-async fn the_script_path_and_guarded_stores_run_set_lua() {
+async fn guarded_stores_are_transactions_and_a_trim_limit_runs_set_lua() {
     let server = RedisServer::start();
     let cache = crate::cache(&server).await;
     let before = server.command_calls();
@@ -356,8 +376,10 @@ async fn the_script_path_and_guarded_stores_run_set_lua() {
         .unwrap();
     assert_eq!(got.value, 5);
     let c = calls_since(&server, &before);
+    // The store's fence check: guard.lua inside the transaction.
     assert_eq!(c.get("evalsha"), Some(&1), "{c:?}");
-    assert_eq!(c.get("exec"), None, "{c:?}");
+    assert_eq!(c.get("zmscore"), Some(&1), "{c:?}");
+    assert_eq!(c.get("exec"), Some(&1), "{c:?}");
     let trimmed = crate::builder(&server).trim_limit(4).build().await.unwrap();
     let before = server.command_calls();
     trimmed
@@ -460,4 +482,76 @@ async fn on_a_cluster_writes_are_transactions_on_their_bucket_node() {
     assert_eq!(cache.invalidate_tag("b").await.unwrap(), 19);
     assert_eq!(cache.get_bytes("k1").await.unwrap(), Some(b"x".to_vec()));
     assert_eq!(cache.invalidate_tag("a").await.unwrap(), 41);
+}
+
+/// A guarded store refused after another writer rewrote the key during
+/// the load: on the transaction path the store is written and undone in
+/// one transaction (the other writer's value goes too: a miss), on the
+/// script path it is never written. Either way no index keeps an edge of
+/// the key, and no reader ever saw the refused value.
+#[tokio::test]
+async fn a_refused_store_over_a_value_written_during_the_load_leaves_exact_indexes() {
+    for path in PATHS {
+        let server = RedisServer::start();
+        let cache = cache_on(&server, path).await;
+        let other = cache_on(&server, path).await;
+        let got = cache
+            .get_or_compute("k", &SetOptions::new().tags(["y", "z"]), || async {
+                other
+                    .set_bytes("k", b"theirs", &SetOptions::new().tags(["old", "z"]))
+                    .await?;
+                other.invalidate_tag("y").await?;
+                Ok::<_, tagcache::Error>(7u32)
+            })
+            .await
+            .unwrap();
+        assert_eq!(got.source, tagcache::Source::LoadedNotStored, "{path:?}");
+        let left = cache.get_bytes("k").await.unwrap();
+        match path {
+            WritePath::Transaction => assert_eq!(left, None),
+            _ => assert_eq!(left.as_deref(), Some(&b"theirs"[..]), "{path:?}"),
+        }
+        assert_quiescent(&server, &["k"], &["old", "y", "z"]).await;
+        if left.is_none() {
+            for tag in ["old", "y", "z"] {
+                assert_eq!(cache.tag_len(tag).await.unwrap(), 0, "{tag} {path:?}");
+            }
+            let reg: u64 = server.cmd(&[b"ZCARD", b"{test.0}:reg"]);
+            assert_eq!(reg, 0, "emptied indexes are unfiled");
+        }
+    }
+}
+
+/// Redis lost its scripts (`SCRIPT FLUSH`, a restart with persistence, a
+/// failover): `guard.lua` fails inside the transaction with `NOSCRIPT`.
+/// The store is then checked right after, by its own call, and a fenced
+/// one is still removed.
+#[tokio::test]
+async fn a_guard_that_redis_lost_still_refuses_the_store() {
+    let server = RedisServer::start();
+    let cache = crate::cache(&server).await;
+    let got = cache
+        .get_or_compute("k", &SetOptions::new().tag("y"), || async {
+            cache.invalidate_tag("y").await?;
+            server.cmd::<()>(&[b"SCRIPT", b"FLUSH"]);
+            Ok::<_, tagcache::Error>(7u32)
+        })
+        .await
+        .unwrap();
+    assert_eq!(got.source, tagcache::Source::LoadedNotStored);
+    let errors: String = server.cmd(&[b"INFO", b"errorstats"]);
+    assert!(errors.contains("errorstat_NOSCRIPT"), "{errors}");
+    assert_eq!(cache.get_bytes("k").await.unwrap(), None);
+    assert_eq!(cache.tag_len("y").await.unwrap(), 0);
+    // And an unfenced store after the flush is kept.
+    let got = cache
+        .get_or_compute("j", &SetOptions::new().tag("y"), || async {
+            server.cmd::<()>(&[b"SCRIPT", b"FLUSH"]);
+            Ok::<_, tagcache::Error>(8u32)
+        })
+        .await
+        .unwrap();
+    assert_eq!(got.source, tagcache::Source::Loaded);
+    assert_eq!(cache.get::<u32>("j").await.unwrap(), Some(8));
+    assert_quiescent(&server, &["k", "j"], &["y"]).await;
 }
