@@ -224,11 +224,7 @@ pub(crate) fn build(
 
 /// KEYS and ARGV of `guard.lua` for the guarded stores among `ops`
 /// (`None` when there are none).
-fn guard_call(
-    space: &KeySpace,
-    ops: &[&WriteOp],
-    window_us: &str,
-) -> Option<KeysAndArgs> {
+fn guard_call(space: &KeySpace, ops: &[&WriteOp], window_us: &str) -> Option<KeysAndArgs> {
     let guarded: Vec<&&WriteOp> = ops.iter().filter(|o| o.since > 0).collect();
     if guarded.is_empty() {
         return None;

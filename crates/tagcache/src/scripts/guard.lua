@@ -18,7 +18,10 @@
 -- Returns the 1-based numbers of the stores undone.
 -- Cost: TIME and one ZMSCORE per store; a refusal adds one DEL and t
 -- ZREMs and EXISTS. Deletes only, so it runs when Redis is at maxmemory.
-local now = now_us()
+-- Runs without lib.lua (scripts/mod.rs: `alone`), as it is on the path of
+-- every read-through store.
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local window = tonumber(ARGV[1])
 local undone = {}
 local k, a = 1, 3

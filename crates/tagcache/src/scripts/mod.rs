@@ -1,6 +1,6 @@
 //! The Lua scripts, one per atomic operation, each kept as a `.lua` file.
 //!
-//! Every script gets `lib.lua` (shared helpers) prepended, is hashed once,
+//! Every script but `guard.lua` gets `lib.lua` (shared helpers) prepended, is hashed once,
 //! and runs with `EVALSHA`; redis-rs reloads it on `NOSCRIPT` (after a
 //! restart or `SCRIPT FLUSH`). [`Scripts::all`] lists them so the cache can
 //! `SCRIPT LOAD` each at connect, which also proves the user may run them.
@@ -30,6 +30,20 @@ macro_rules! script {
     ($name:ident, frees_memory) => {
         script!(@ $name, "#!lua flags=allow-oom\n")
     };
+    // A script on the write path's hot path that frees memory and needs
+    // nothing from lib.lua: without it, a call costs ~1.3 µs less (the
+    // helpers are defined again on every call).
+    ($name:ident, alone) => {{
+        let source = concat!(
+            "#!lua flags=allow-oom\n",
+            include_str!(concat!(stringify!($name), ".lua"))
+        );
+        Script {
+            name: stringify!($name),
+            source,
+            script: redis::Script::new(source),
+        }
+    }};
     (@ $name:ident, $shebang:literal) => {{
         let source = concat!(
             $shebang,
@@ -89,8 +103,9 @@ scripts! {
     legacy_del_if,
     unlink: frees_memory,
     // Deletes only (a refused read-through store), inside a transaction
-    // whose other commands may already have run.
-    guard: frees_memory,
+    // whose other commands may already have run; on every read-through
+    // store, so it stands alone.
+    guard: alone,
     // Deletes only: it must run when Redis is full, or a full Redis would
     // keep every lease until it expires.
     lease_release: frees_memory,
