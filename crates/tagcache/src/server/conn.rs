@@ -6,22 +6,22 @@ use std::time::Duration;
 
 use std::sync::Arc;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Cmd, FromRedisValue, ToRedisArgs};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::observe::metrics as names;
 use crate::scripts::Script;
 use crate::server::breaker::{Admit, Breaker};
+use crate::server::reconnect::Reconnecting;
 
-/// The two executors: one server (a reconnecting multiplexed connection)
-/// or a Redis Cluster (redis-rs' cluster client, which routes each command
+/// The two executors: one server (a reconnecting multiplexed connection,
+/// [`Reconnecting`]) or a Redis Cluster (redis-rs' cluster client, which routes each command
 /// by its first key's slot, follows MOVED/ASK, and splits multi-slot
 /// `MGET`). Everything above this enum is the same for both.
 #[derive(Clone)]
 pub(crate) enum Backend {
     /// A single server.
-    Single(ConnectionManager),
+    Single(Reconnecting),
     /// A Redis Cluster.
     Cluster(redis::cluster_async::ClusterConnection),
 }
@@ -152,17 +152,7 @@ impl Conn {
         gate: Arc<Gate>,
     ) -> Result<Self> {
         let client = client(url, tls_root)?;
-        let manager = ConnectionManager::new_lazy_with_config(
-            client,
-            manager_config(connect_timeout, response_timeout),
-        )
-        .map_err(|e| {
-            Error::with_source(
-                ErrorKind::Config,
-                format!("invalid redis url {}", redact_url(url)),
-                e,
-            )
-        })?;
+        let manager = Reconnecting::lazy(client, connect_timeout, response_timeout);
         Ok(Self {
             manager: Backend::Single(manager),
             breaker: Arc::new(breaker),
@@ -189,9 +179,9 @@ impl Conn {
     ) -> Result<Self> {
         let shown = redact_url(url);
         let client = client(url, tls_root)?;
-        let config = manager_config(connect_timeout, response_timeout);
-        // The manager retries internally; bound the whole attempt as well.
-        let attempt = ConnectionManager::new_with_config(client, config);
+        // The attempt is bounded by the connect timeout; bound the whole
+        // of it as well.
+        let attempt = Reconnecting::connect(client, connect_timeout, response_timeout);
         let manager = match tokio::time::timeout(connect_timeout * 3, attempt).await {
             Ok(Ok(m)) => m,
             Ok(Err(e)) => {
@@ -428,18 +418,6 @@ fn client(url: &str, tls_root: Option<&[u8]>) -> Result<redis::Client> {
             e,
         )
     })
-}
-
-fn manager_config(
-    connect_timeout: Duration,
-    response_timeout: Duration,
-) -> ConnectionManagerConfig {
-    ConnectionManagerConfig::new()
-        .set_connection_timeout(Some(connect_timeout))
-        .set_response_timeout(Some(response_timeout))
-        .set_number_of_retries(1)
-        .set_min_delay(Duration::from_millis(50))
-        .set_max_delay(Duration::from_secs(1))
 }
 
 fn circuit_open() -> Error {
