@@ -569,15 +569,21 @@ async fn once(
                 }
                 _ => w.fill(&cache).await?,
             }
-            // EXEC and EVALSHA include what they run; the read-through's
-            // own GET and TIME are sent too (its count also takes in the
-            // script's inner TIME, ~0.3 µs).
-            let sent: &[&str] = if read_through {
-                &["evalsha", "multi", "exec", "get", "time"]
-            } else {
-                &["evalsha", "multi", "exec"]
+            // EXEC and EVALSHA include what they run. The read-through's
+            // own GET and TIME are sent too; on the transaction path its
+            // guard.lua runs inside EXEC (counted there), and that
+            // script's TIME is counted once, inside it.
+            let (sent, nested): (&[&str], &[(&str, &str)]) = match (read_through, path) {
+                (true, WritePath::Transaction) => {
+                    (&["multi", "exec", "get", "time"], &[("time", "evalsha")])
+                }
+                (true, _) => (
+                    &["evalsha", "multi", "exec", "get", "time"],
+                    &[("time", "evalsha")],
+                ),
+                _ => (&["evalsha", "multi", "exec"], &[]),
             };
-            b.measure(sent, n, w.tagcache(&cache, mode, read_through))
+            b.measure_nested(sent, nested, n, w.tagcache(&cache, mode, read_through))
                 .await?
         }
         Writer::Raw {

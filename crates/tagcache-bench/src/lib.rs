@@ -641,12 +641,31 @@ impl<'a> Bench<'a> {
     where
         F: Future<Output = Result<()>>,
     {
+        self.measure_nested(sent, &[], ops, work).await
+    }
+
+    /// As [`Bench::measure`], with commands that also ran nested
+    /// ([`server::Sample::cost_until_nested`]).
+    async fn measure_nested<F>(
+        &self,
+        sent: &[&str],
+        nested: &[(&str, &str)],
+        ops: u64,
+        work: F,
+    ) -> Result<Run>
+    where
+        F: Future<Output = Result<()>>,
+    {
         let before = server::sample(&self.raw).await?;
         let start = Instant::now();
         work.await?;
         let elapsed = start.elapsed();
         let after = server::sample(&self.raw).await?;
-        Ok(Run::new(ops, elapsed, before.cost_until(&after, sent, ops)))
+        Ok(Run::new(
+            ops,
+            elapsed,
+            before.cost_until_nested(&after, sent, nested, ops),
+        ))
     }
 
     async fn describe(

@@ -56,6 +56,42 @@ impl Sample {
     /// The cost of the work done from `self` to `later`, over `ops`
     /// operations whose client sends only the commands `sent`.
     pub fn cost_until(&self, later: &Sample, sent: &[&str], ops: u64) -> Cost {
+        self.cost_until_nested(later, sent, &[], ops)
+    }
+
+    /// As [`Sample::cost_until`], where each call of `outer` ran one call
+    /// of `inner` that is also in `sent` (e.g. a script's `TIME`, in a
+    /// script inside `EXEC`): those calls are counted once, in `outer`
+    /// (at `inner`'s mean cost), not again as sent.
+    pub fn cost_until_nested(
+        &self,
+        later: &Sample,
+        sent: &[&str],
+        nested: &[(&str, &str)],
+        ops: u64,
+    ) -> Cost {
+        let delta = |name: &str| {
+            let (c1, u1) = later.commands.get(name).copied().unwrap_or((0, 0));
+            let (c0, u0) = self.commands.get(name).copied().unwrap_or((0, 0));
+            (c1.saturating_sub(c0), u1.saturating_sub(u0))
+        };
+        let mut cost = self.cost(later, sent, ops);
+        let per_op = ops.max(1) as f64;
+        for (inner, outer) in nested {
+            let (inner_calls, inner_usec) = delta(inner);
+            let (outer_calls, _) = delta(outer);
+            let twice = outer_calls.min(inner_calls);
+            if twice == 0 {
+                continue;
+            }
+            let mean = inner_usec as f64 / inner_calls as f64;
+            cost.server_usec_per_op -= twice as f64 * mean / per_op;
+            cost.commands_sent_per_op -= twice as f64 / per_op;
+        }
+        cost
+    }
+
+    fn cost(&self, later: &Sample, sent: &[&str], ops: u64) -> Cost {
         let ops = ops.max(1) as f64;
         let (mut sent_calls, mut sent_usec, mut executed) = (0u64, 0u64, 0u64);
         let mut scripts = 0u64;
