@@ -204,7 +204,7 @@ pub(crate) async fn group_len(g: Group) -> PyResult<u64> {
 }
 
 pub(crate) async fn group_ttl(g: Group) -> PyResult<Option<f64>> {
-    Ok(g.remaining_ttl().await.py()?.map(|d| d.as_secs_f64()))
+    Ok(g.ttl().await.py()?.map(|d| d.as_secs_f64()))
 }
 
 pub(crate) async fn group_clear(g: Group) -> PyResult<bool> {
