@@ -5,12 +5,12 @@ use std::time::Duration;
 
 use crate::cache::{Cache, Inner};
 use crate::engine::core::{Core, Limits};
+use crate::engine::meta::Setup;
 use crate::engine::write::WriteQueue;
 use crate::error::{Error, ErrorKind, InvalidInput, Result};
 use crate::failsafe::journal::Journal;
 use crate::layout::codec::Compression;
 use crate::layout::keys::KeySpace;
-use crate::layout::meta::Setup;
 use crate::observe::KeyLogging;
 use crate::options::WritePath;
 use crate::scripts::SCRIPTS;
@@ -65,7 +65,7 @@ pub struct CacheBuilder {
     op_timeout: Duration,
     key_logging: KeyLogging,
     eager_permille: u16,
-    lease: Option<crate::readthrough::lease::LeaseConfig>,
+    lease: Option<crate::options::LeaseConfig>,
     legacy: Option<(crate::legacy::LegacyRules, crate::legacy::LegacyMode)>,
     l1: Option<crate::l1::L1Options>,
 }
@@ -287,7 +287,7 @@ impl CacheBuilder {
     /// asks for a lease without one configured here gets a 5 s lease and
     /// a 5 s wait).
     pub fn load_lease(mut self, lease: Duration, max_wait: Duration) -> Self {
-        self.lease = Some(crate::readthrough::lease::LeaseConfig::new(lease, max_wait));
+        self.lease = Some(crate::options::LeaseConfig::new(lease, max_wait));
         self
     }
 
@@ -530,7 +530,7 @@ impl CacheBuilder {
         for script in SCRIPTS.all() {
             conn.load(script).await?;
         }
-        let space = crate::layout::meta::open(conn, space, self.setup).await?;
+        let space = crate::engine::meta::open(conn, space, self.setup).await?;
         self.check_policy(&info)?;
         Ok((info, space))
     }
@@ -570,10 +570,10 @@ impl CacheBuilder {
             clock: Default::default(),
         });
         let writes = WriteQueue::start(core.clone());
-        let replayer = crate::engine::tasks::start_replayer(&core, &journal);
+        let replayer = crate::tasks::start_replayer(&core, &journal);
         let sweeper = self
             .auto_sweep
-            .map(|every| crate::engine::tasks::start_sweeper(&core, every));
+            .map(|every| crate::tasks::start_sweeper(&core, every));
         let (l1, l1_listener) = match self.l1.clone().map(|o| self.start_l1(o, &core.space)) {
             Some(Ok((l1, listener))) => {
                 journal.set_l1(l1.clone());
@@ -610,7 +610,7 @@ impl CacheBuilder {
         &self,
         options: crate::l1::L1Options,
         space: &KeySpace,
-    ) -> Result<(Arc<crate::l1::L1>, crate::engine::tasks::AbortOnDrop)> {
+    ) -> Result<(Arc<crate::l1::L1>, crate::tasks::AbortOnDrop)> {
         let client = crate::l1::listener::client(&self.url, self.tls_root.as_deref())?;
         let l1 = Arc::new(crate::l1::L1::new(
             options,
@@ -623,7 +623,7 @@ impl CacheBuilder {
             space.clone(),
             self.connect_timeout,
         ));
-        Ok((l1, crate::engine::tasks::AbortOnDrop::new(task)))
+        Ok((l1, crate::tasks::AbortOnDrop::new(task)))
     }
 
     fn check_policy(&self, info: &ServerInfo) -> Result<()> {

@@ -11,7 +11,6 @@ use crate::engine::core::Core;
 use crate::engine::listing::TagKeys;
 use crate::engine::stats::Stats;
 use crate::engine::sweep::PruneReport;
-use crate::engine::tasks::AbortOnDrop;
 use crate::engine::write::{last_write_wins, WriteOp, WriteQueue};
 use crate::error::{ErrorKind, InvalidInput, Result};
 use crate::failsafe::journal::Journal;
@@ -19,10 +18,10 @@ use crate::layout::codec::{self, is_stale_now, Codec};
 use crate::layout::keys::{validate_key, validate_tag};
 use crate::layout::payload::{self, Payload};
 pub(crate) use crate::options::SetOptions;
-use crate::readthrough::compute::Flights;
-use crate::scripts::SCRIPTS;
-use crate::server::conn::ScriptCall;
+use crate::readthrough::flight::Flights;
+use crate::scripts::{ScriptCall, SCRIPTS};
 use crate::server::ServerInfo;
+use crate::tasks::AbortOnDrop;
 
 /// A Redis cache whose entries carry tags: write entries with their tags in
 /// one atomic step, then list or invalidate everything under a tag.

@@ -2,21 +2,20 @@
 //! at a time, and writes guarded by fences so a value computed before an
 //! invalidation is never stored after it.
 
-use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use serde::{de::DeserializeOwned, Serialize};
-use tokio::sync::watch;
 
 use crate::cache::{Cache, SetOptions};
 use crate::error::Error;
 use crate::failsafe::{note_bypass, BypassReason};
 use crate::layout::codec::{self, is_stale};
 use crate::observe;
+use crate::options::LeaseConfig;
 use crate::readthrough::context::LoadContext;
-use crate::readthrough::lease::{LeaseConfig, Leased};
+use crate::readthrough::flight::{Flights, Landing, Role};
+use crate::readthrough::lease::Leased;
 
 /// Where a value returned by [`Cache::get_or_compute`] came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,77 +99,6 @@ pub(crate) fn serve_stale_on_failure<T: DeserializeOwned, E>(
     }
 }
 
-/// What a loader's leader hands to the callers waiting on it: the payload
-/// bytes, or `None` when it failed or was cancelled (they load themselves).
-type Outcome = Option<Vec<u8>>;
-
-/// In-flight loads of this process, by key.
-#[derive(Debug, Default)]
-pub(crate) struct Flights {
-    loads: Mutex<HashMap<Vec<u8>, watch::Receiver<Option<Outcome>>>>,
-}
-
-enum Role {
-    Leader(watch::Sender<Option<Outcome>>),
-    Follower(watch::Receiver<Option<Outcome>>),
-}
-
-impl Flights {
-    fn join(&self, key: &[u8]) -> Role {
-        let mut loads = self.loads.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(rx) = loads.get(key) {
-            return Role::Follower(rx.clone());
-        }
-        let (tx, rx) = watch::channel(None);
-        loads.insert(key.to_vec(), rx);
-        Role::Leader(tx)
-    }
-
-    /// Whether a load of `key` is in flight in this process.
-    pub(super) fn is_flying(&self, key: &[u8]) -> bool {
-        self.loads
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains_key(key)
-    }
-
-    /// Leads a load of `key` unless one is in flight already.
-    pub(super) fn try_lead<'a>(&'a self, key: &'a [u8]) -> Option<Landing<'a>> {
-        match self.join(key) {
-            Role::Leader(tx) => Some(Landing {
-                flights: self,
-                key,
-                tx,
-                outcome: None,
-            }),
-            Role::Follower(_) => None,
-        }
-    }
-
-    fn leave(&self, key: &[u8]) {
-        self.loads
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(key);
-    }
-}
-
-/// Removes the flight and wakes followers even when the leader's future is
-/// dropped midway.
-pub(super) struct Landing<'a> {
-    flights: &'a Flights,
-    key: &'a [u8],
-    tx: watch::Sender<Option<Outcome>>,
-    pub(super) outcome: Outcome,
-}
-
-impl Drop for Landing<'_> {
-    fn drop(&mut self) {
-        self.flights.leave(self.key);
-        let _ = self.tx.send(Some(self.outcome.take()));
-    }
-}
-
 /// What one caller of [`single_flight`] got.
 pub(crate) enum Flown<T, S> {
     /// This caller ran its own load, which said `S` (stored or not, ...).
@@ -213,12 +141,7 @@ where
         }
         Role::Leader(tx) => tx,
     };
-    let mut landing = Landing {
-        flights,
-        key,
-        tx,
-        outcome: None,
-    };
+    let mut landing = Landing::new(flights, key, tx);
     let (value, outcome, shared) = run().await?;
     landing.outcome = shared;
     drop(landing);
