@@ -217,15 +217,8 @@ pub(crate) async fn group_fetch(
     loader: Loader,
     with_source: bool,
 ) -> PyResult<ComputedOut> {
-    let (value, fetched) = g
-        .fetch(&field, || loader.run())
-        .await
-        .map_err(compute_to_py)?
-        .into_parts();
-    Ok(ComputedOut {
-        value,
-        source: with_source.then(|| fetched_name(fetched)),
-    })
+    let fetched = g.fetch(&field, || loader.run()).await;
+    computed(fetched, with_source, fetched_name)
 }
 
 fn fetched_name(f: Fetched) -> &'static str {
@@ -318,14 +311,17 @@ fn source_name(s: Source) -> &'static str {
     }
 }
 
-fn computed(
-    r: Result<Computed<Value>, ComputeError<PyErr>>,
+/// A read-through's result for Python; `name` names its source (a
+/// `Source`, or a group fetch's `Fetched`).
+fn computed<S>(
+    r: Result<Computed<Value, S>, ComputeError<PyErr>>,
     with_source: bool,
+    name: fn(S) -> &'static str,
 ) -> PyResult<ComputedOut> {
-    let c = r.map_err(compute_to_py)?;
+    let (value, source) = r.map_err(compute_to_py)?.into_parts();
     Ok(ComputedOut {
-        value: c.value,
-        source: with_source.then(|| source_name(c.source)),
+        value,
+        source: with_source.then(|| name(source)),
     })
 }
 
@@ -339,6 +335,7 @@ pub(crate) async fn get_or_compute(
     computed(
         c.get_or_compute(&key, &o, || loader.run()).await,
         with_source,
+        source_name,
     )
 }
 
@@ -409,6 +406,7 @@ pub(crate) async fn fs_get_or_compute(
     computed(
         f.get_or_compute(&key, &o, || loader.run()).await,
         with_source,
+        source_name,
     )
 }
 
@@ -488,15 +486,8 @@ pub(crate) async fn fsg_fetch(
     loader: Loader,
     with_source: bool,
 ) -> PyResult<ComputedOut> {
-    let (value, fetched) = g
-        .fetch(&field, || loader.run())
-        .await
-        .map_err(compute_to_py)?
-        .into_parts();
-    Ok(ComputedOut {
-        value,
-        source: with_source.then(|| fetched_name(fetched)),
-    })
+    let fetched = g.fetch(&field, || loader.run()).await;
+    computed(fetched, with_source, fetched_name)
 }
 
 pub(crate) async fn fsg_get(g: FailSafeGroup, field: Vec<u8>) -> PyResult<Option<Out>> {

@@ -118,9 +118,15 @@ pub(crate) fn from_payload<T: DeserializeOwned>(codec: Codec, bytes: &[u8]) -> R
 struct RawPayload<'a>(&'a [u8]);
 
 /// The `deserialize_*` methods [`RawPayload`] refuses.
+/// (Each name is followed by the types of the arguments it takes before
+/// the visitor.)
 macro_rules! refuse_raw {
-    ($($name:ident)*) => {$(
-        fn $name<V: serde::de::Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
+    ($($name:ident($($arg:ty),*))*) => {$(
+        fn $name<V: serde::de::Visitor<'de>>(
+            self,
+            $(_: $arg,)*
+            _: V,
+        ) -> Result<V::Value, Self::Error> {
             Err(serde::de::Error::custom("raw bytes"))
         }
     )*};
@@ -145,62 +151,18 @@ impl<'de> serde::Deserializer<'de> for RawPayload<'_> {
     }
 
     refuse_raw! {
-        deserialize_bool deserialize_i8 deserialize_i16 deserialize_i32 deserialize_i64
-        deserialize_u8 deserialize_u16 deserialize_u32 deserialize_u64 deserialize_f32
-        deserialize_f64 deserialize_char deserialize_str deserialize_string
-        deserialize_option deserialize_unit deserialize_seq deserialize_map
-        deserialize_identifier deserialize_ignored_any
-    }
-
-    fn deserialize_unit_struct<V: serde::de::Visitor<'de>>(
-        self,
-        _: &'static str,
-        _: V,
-    ) -> Result<V::Value, Self::Error> {
-        Err(serde::de::Error::custom("raw bytes"))
-    }
-
-    fn deserialize_newtype_struct<V: serde::de::Visitor<'de>>(
-        self,
-        _: &'static str,
-        _: V,
-    ) -> Result<V::Value, Self::Error> {
-        Err(serde::de::Error::custom("raw bytes"))
-    }
-
-    fn deserialize_tuple<V: serde::de::Visitor<'de>>(
-        self,
-        _: usize,
-        _: V,
-    ) -> Result<V::Value, Self::Error> {
-        Err(serde::de::Error::custom("raw bytes"))
-    }
-
-    fn deserialize_tuple_struct<V: serde::de::Visitor<'de>>(
-        self,
-        _: &'static str,
-        _: usize,
-        _: V,
-    ) -> Result<V::Value, Self::Error> {
-        Err(serde::de::Error::custom("raw bytes"))
-    }
-
-    fn deserialize_struct<V: serde::de::Visitor<'de>>(
-        self,
-        _: &'static str,
-        _: &'static [&'static str],
-        _: V,
-    ) -> Result<V::Value, Self::Error> {
-        Err(serde::de::Error::custom("raw bytes"))
-    }
-
-    fn deserialize_enum<V: serde::de::Visitor<'de>>(
-        self,
-        _: &'static str,
-        _: &'static [&'static str],
-        _: V,
-    ) -> Result<V::Value, Self::Error> {
-        Err(serde::de::Error::custom("raw bytes"))
+        deserialize_bool() deserialize_i8() deserialize_i16() deserialize_i32()
+        deserialize_i64() deserialize_u8() deserialize_u16() deserialize_u32()
+        deserialize_u64() deserialize_f32() deserialize_f64() deserialize_char()
+        deserialize_str() deserialize_string() deserialize_option() deserialize_unit()
+        deserialize_seq() deserialize_map() deserialize_identifier()
+        deserialize_ignored_any()
+        deserialize_unit_struct(&'static str)
+        deserialize_newtype_struct(&'static str)
+        deserialize_tuple(usize)
+        deserialize_tuple_struct(&'static str, usize)
+        deserialize_struct(&'static str, &'static [&'static str])
+        deserialize_enum(&'static str, &'static [&'static str])
     }
 }
 

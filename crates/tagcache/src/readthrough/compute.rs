@@ -227,17 +227,48 @@ impl Cache {
         Fut: Future<Output = Result<T, E>>,
     {
         let key = key.as_ref();
-        let span = self.read_through_span("get_or_compute", key);
+        self.read_through("get_or_compute", key, opts, false, loader, |_, _, _, _| {})
+            .await
+    }
+
+    /// The strict read-throughs' path ([`Cache::get_or_compute_with`],
+    /// [`Cache::get_or_refresh_with`](Cache::get_or_refresh)): one read of
+    /// the entry and Redis' clock (and its `PTTL` when `with_pttl`); a
+    /// fresh hit is returned after `on_hit` saw it with the read's time,
+    /// the `PTTL` and the loader (an eager refresh starts there); else the
+    /// loader runs once per key ([`Cache::fly`]), and a stale entry is
+    /// served if it fails. Traced and counted as `op`.
+    pub(super) async fn read_through<T, E, F, Fut>(
+        &self,
+        op: &'static str,
+        key: &[u8],
+        opts: &SetOptions,
+        with_pttl: bool,
+        loader: F,
+        on_hit: impl FnOnce(&codec::Decoded<'_>, u64, i64, F),
+    ) -> Result<Computed<T>, ComputeError<E>>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnOnce(LoadContext) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let span = self.read_through_span(op, key);
         let work = async {
-            let (cached, since) = self.get_with_time(key).await?;
+            let (cached, since, pttl) = self.read_for_refresh(key, with_pttl).await?;
             let stale = match cached {
-                Some(bytes) if !is_stale(&codec::decode_entry(&bytes)?, since / 1000) => {
-                    return Ok(Computed {
-                        value: self.decode(&bytes)?,
-                        source: Source::Hit,
-                    });
+                Some(bytes) => {
+                    let d = codec::decode_entry(&bytes)?;
+                    if !is_stale(&d, since / 1000) {
+                        let value = self.decode(&bytes)?;
+                        on_hit(&d, since, pttl, loader);
+                        return Ok(Computed {
+                            value,
+                            source: Source::Hit,
+                        });
+                    }
+                    Some(bytes)
                 }
-                other => other,
+                None => None,
             };
             let fresh = self
                 .fly(key, opts, since, loader, None, stale.is_some())
@@ -247,6 +278,29 @@ impl Cache {
         let result = tracing::Instrument::instrument(work, span.clone()).await;
         record_source(self.namespace(), &span, &result);
         result
+    }
+
+    /// One round trip: the entry, its `PTTL` (when `with_pttl`; else -1)
+    /// and Redis' clock (µs).
+    pub(crate) async fn read_for_refresh(
+        &self,
+        key: &[u8],
+        with_pttl: bool,
+    ) -> crate::Result<(Option<Vec<u8>>, u64, i64)> {
+        if !with_pttl {
+            let (raw, since) = self.get_with_time(key).await?;
+            return Ok((raw, since, -1));
+        }
+        let get = self.get_cmd(key)?;
+        let space = &self.core_arc().space;
+        let mut pipe = redis::pipe();
+        pipe.add_command(get)
+            .cmd("PTTL")
+            .arg(space.entry_name(space.bucket_of(key), key))
+            .cmd("TIME");
+        let (raw, pttl, (secs, micros)): (Option<Vec<u8>>, i64, (u64, u64)) =
+            self.core_arc().conn.pipe(&pipe).await?;
+        Ok((raw, secs * 1_000_000 + micros, pttl))
     }
 
     pub(super) fn read_through_span(&self, op: &'static str, key: &[u8]) -> tracing::Span {

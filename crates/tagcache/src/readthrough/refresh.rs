@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use serde::{de::DeserializeOwned, Serialize};
 
-use super::compute::{record_source, serve_stale_on_failure, ComputeError, Computed, Source};
+use super::compute::{ComputeError, Computed, Source};
 use super::context::LoadContext;
 use crate::cache::{Cache, SetOptions};
-use crate::layout::codec::{self, is_stale};
+use crate::layout::codec;
 use crate::observe;
 
 /// Whether an entry hit at `now_ms` is due for an eager refresh: at least
@@ -89,35 +89,14 @@ impl Cache {
         Fut: Future<Output = Result<T, E>> + Send + 'static,
     {
         let key = key.as_ref();
-        let span = self.read_through_span("get_or_refresh", key);
-        let work = async {
-            let permille = self.eager_permille(opts);
-            let (cached, since, pttl) = self.read_for_refresh(key, permille > 0).await?;
-            let stale = match cached {
-                Some(bytes) => {
-                    let d = codec::decode_entry(&bytes)?;
-                    if !is_stale(&d, since / 1000) {
-                        let value = self.decode(&bytes)?;
-                        if refresh_due(&d, since / 1000, pttl, self.call_ttl_ms(opts), permille) {
-                            self.refresh_in_background(key, opts, since, loader, None);
-                        }
-                        return Ok(Computed {
-                            value,
-                            source: Source::Hit,
-                        });
-                    }
-                    Some(bytes)
-                }
-                None => None,
-            };
-            let fresh = self
-                .fly(key, opts, since, loader, None, stale.is_some())
-                .await;
-            serve_stale_on_failure(self, fresh, stale)
+        let permille = self.eager_permille(opts);
+        let on_hit = |d: &codec::Decoded<'_>, since: u64, pttl: i64, loader: F| {
+            if refresh_due(d, since / 1000, pttl, self.call_ttl_ms(opts), permille) {
+                self.refresh_in_background(key, opts, since, loader, None);
+            }
         };
-        let result = tracing::Instrument::instrument(work, span.clone()).await;
-        record_source(self.namespace(), &span, &result);
-        result
+        self.read_through("get_or_refresh", key, opts, permille > 0, loader, on_hit)
+            .await
     }
 
     /// The eager refresh threshold of a call (thousandths of the TTL).
@@ -130,29 +109,6 @@ impl Cache {
     pub(crate) fn call_ttl_ms(&self, opts: &SetOptions) -> u64 {
         let ttl = opts.ttl.unwrap_or(self.core_arc().limits.default_ttl);
         u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX)
-    }
-
-    /// One round trip: the entry, its `PTTL` (when `with_pttl`; else -1)
-    /// and Redis' clock (µs).
-    pub(crate) async fn read_for_refresh(
-        &self,
-        key: &[u8],
-        with_pttl: bool,
-    ) -> crate::Result<(Option<Vec<u8>>, u64, i64)> {
-        if !with_pttl {
-            let (raw, since) = self.get_with_time(key).await?;
-            return Ok((raw, since, -1));
-        }
-        let get = self.get_cmd(key)?;
-        let space = &self.core_arc().space;
-        let mut pipe = redis::pipe();
-        pipe.add_command(get)
-            .cmd("PTTL")
-            .arg(space.entry_name(space.bucket_of(key), key))
-            .cmd("TIME");
-        let (raw, pttl, (secs, micros)): (Option<Vec<u8>>, i64, (u64, u64)) =
-            self.core_arc().conn.pipe(&pipe).await?;
-        Ok((raw, secs * 1_000_000 + micros, pttl))
     }
 
     /// Starts an eager refresh of `key` unless one is in flight in this
