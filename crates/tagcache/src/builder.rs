@@ -16,7 +16,7 @@ use crate::options::WritePath;
 use crate::scripts::SCRIPTS;
 use crate::server::breaker::{Breaker, BreakerConfig};
 use crate::server::conn::{redact_url, Conn, Gate};
-use crate::server::policy::{self, EvictionCheck, Safety};
+use crate::server::policy::{self, EvictionCheck};
 use crate::server::ServerInfo;
 
 /// Buckets of a new namespace on a single server (see [`CacheBuilder::buckets`]).
@@ -525,13 +525,13 @@ impl CacheBuilder {
     /// and eviction policy; returns the key space to use (with the
     /// recorded bucket count, per [`Setup`]).
     async fn startup_checks(&self, conn: &Conn, space: KeySpace) -> Result<(ServerInfo, KeySpace)> {
-        let info = server_info(conn).await?;
-        check_version(&info.redis_version)?;
+        let info = ServerInfo::read(conn).await?;
+        crate::server::check_version(&info.redis_version)?;
         for script in SCRIPTS.all() {
             conn.load(script).await?;
         }
         let space = crate::engine::meta::open(conn, space, self.setup).await?;
-        self.check_policy(&info)?;
+        policy::check(&info.eviction_policy, self.eviction_check)?;
         Ok((info, space))
     }
 
@@ -625,64 +625,6 @@ impl CacheBuilder {
         ));
         Ok((l1, crate::tasks::AbortOnDrop::new(task)))
     }
-
-    fn check_policy(&self, info: &ServerInfo) -> Result<()> {
-        let policy = info.eviction_policy.as_str();
-        match (policy::safety(policy), self.eviction_check) {
-            (Safety::Safe, _) | (_, EvictionCheck::Ignore) => Ok(()),
-            (Safety::Unsafe, EvictionCheck::Refuse) => Err(Error::new(
-                ErrorKind::UnsafeEvictionPolicy,
-                format!(
-                    "maxmemory-policy {policy} can evict index keys while their entries live; \
-                     use noeviction or a volatile-* policy, or EvictionCheck::Warn to accept the risk"
-                ),
-            )),
-            (safety, _) => {
-                tracing::warn!(
-                    policy,
-                    known = safety != Safety::Unknown,
-                    "maxmemory-policy may evict tagcache index keys: invalidations could miss entries"
-                );
-                Ok(())
-            }
-        }
-    }
-}
-
-async fn server_info(conn: &Conn) -> Result<ServerInfo> {
-    let text: String = conn
-        .query_one_node(redis::cmd("INFO").arg("server"))
-        .await?;
-    let redis_version = text
-        .lines()
-        .find_map(|l| l.strip_prefix("redis_version:"))
-        .unwrap_or("")
-        .trim()
-        .to_owned();
-    // CONFIG may be renamed or forbidden (managed Redis): then unknown.
-    let eviction_policy = conn
-        .query_one_node::<Vec<String>>(redis::cmd("CONFIG").arg("GET").arg("maxmemory-policy"))
-        .await
-        .ok()
-        .and_then(|v| v.into_iter().nth(1))
-        .unwrap_or_default();
-    Ok(ServerInfo {
-        redis_version,
-        eviction_policy,
-    })
-}
-
-fn check_version(version: &str) -> Result<()> {
-    let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
-    let major = parts.next().unwrap_or(0);
-    if major >= 7 {
-        Ok(())
-    } else {
-        Err(Error::new(
-            ErrorKind::Config,
-            format!("Redis 7.0 or newer is required, the server runs {version:?}"),
-        ))
-    }
 }
 
 #[cfg(test)]
@@ -711,13 +653,5 @@ mod tests {
         let readme = include_str!("../../../README.md");
         let flat = readme.split_whitespace().collect::<Vec<_>>().join(" ");
         assert!(flat.contains(&expected), "README.md should say: {expected}");
-    }
-
-    #[test]
-    fn version_floor_is_seven() {
-        assert!(check_version("7.0.15").is_ok());
-        assert!(check_version("8.2.1").is_ok());
-        assert!(check_version("6.2.14").is_err());
-        assert!(check_version("").is_err());
     }
 }
