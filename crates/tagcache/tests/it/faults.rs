@@ -94,11 +94,8 @@ async fn wait_until_served(fs: &tagcache::FailSafeCache, limit: Duration) -> Dur
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigkill_and_restart_under_load_fails_no_call() {
-    let mut server = RedisServer::start();
-    let cache = fail_safe_cache(&server).await;
-    let fs = cache.fail_safe();
+/// Writes k0..k99, tagged t0..t9 by their last digit.
+async fn seed(fs: &tagcache::FailSafeCache) {
     for i in 0..100u64 {
         fs.set(
             format!("k{i}"),
@@ -108,6 +105,14 @@ async fn sigkill_and_restart_under_load_fails_no_call() {
         .await
         .unwrap();
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_and_restart_under_load_fails_no_call() {
+    let mut server = RedisServer::start();
+    let cache = fail_safe_cache(&server).await;
+    let fs = cache.fail_safe();
+    seed(&fs).await;
     let (stop, load) = (Arc::new(AtomicBool::new(false)), Arc::new(Load::default()));
     let tasks = start_load(&cache, &stop, &load);
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -166,15 +171,7 @@ async fn a_frozen_redis_bounds_every_call_and_replays_the_invalidation() {
     let server = RedisServer::start();
     let cache = fail_safe_cache(&server).await;
     let fs = cache.fail_safe();
-    for i in 0..100u64 {
-        fs.set(
-            format!("k{i}"),
-            &i,
-            &SetOptions::new().tag(format!("t{}", i % 10)),
-        )
-        .await
-        .unwrap();
-    }
+    seed(&fs).await;
     let (stop, load) = (Arc::new(AtomicBool::new(false)), Arc::new(Load::default()));
     let tasks = start_load(&cache, &stop, &load);
     tokio::time::sleep(Duration::from_millis(200)).await;
