@@ -218,20 +218,7 @@ pub(crate) async fn group_fetch(
     with_source: bool,
 ) -> PyResult<ComputedOut> {
     let fetched = g.fetch(&field, || loader.run()).await;
-    computed(fetched, with_source, fetched_name)
-}
-
-fn fetched_name(f: Fetched) -> &'static str {
-    match f {
-        Fetched::Hit => "hit",
-        Fetched::Miss => "miss",
-        Fetched::DryRun => "dry_run",
-        Fetched::Mismatch => "mismatch",
-        Fetched::Shared => "shared",
-        Fetched::NotStored => "not_stored",
-        Fetched::Bypassed(_) => "bypassed",
-        _ => "other",
-    }
+    computed(fetched, with_source, Fetched::as_str)
 }
 
 // ---- read-through ----
@@ -298,19 +285,6 @@ impl<'py> IntoPyObject<'py> for ComputedOut {
     }
 }
 
-fn source_name(s: Source) -> &'static str {
-    match s {
-        Source::Hit => "hit",
-        Source::Loaded => "loaded",
-        Source::LoadedNotStored => "loaded_not_stored",
-        Source::Shared => "shared",
-        Source::Stale => "stale",
-        Source::Uncached => "uncached",
-        Source::Waited => "waited",
-        _ => "other",
-    }
-}
-
 /// A read-through's result for Python; `name` names its source (a
 /// `Source`, or a group fetch's `Fetched`).
 fn computed<S>(
@@ -335,7 +309,7 @@ pub(crate) async fn get_or_compute(
     computed(
         c.get_or_compute(&key, &o, || loader.run()).await,
         with_source,
-        source_name,
+        Source::as_str,
     )
 }
 
@@ -406,7 +380,7 @@ pub(crate) async fn fs_get_or_compute(
     computed(
         f.get_or_compute(&key, &o, || loader.run()).await,
         with_source,
-        source_name,
+        Source::as_str,
     )
 }
 
@@ -487,7 +461,7 @@ pub(crate) async fn fsg_fetch(
     with_source: bool,
 ) -> PyResult<ComputedOut> {
     let fetched = g.fetch(&field, || loader.run()).await;
-    computed(fetched, with_source, fetched_name)
+    computed(fetched, with_source, Fetched::as_str)
 }
 
 pub(crate) async fn fsg_get(g: FailSafeGroup, field: Vec<u8>) -> PyResult<Option<Out>> {

@@ -70,6 +70,22 @@ pub enum Fetched {
     Bypassed(BypassReason),
 }
 
+impl Fetched {
+    /// The outcome's name, as the Python bindings say it (`"hit"`,
+    /// `"miss"`, `"not_stored"`, `"bypassed"`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Hit => "hit",
+            Self::Miss => "miss",
+            Self::DryRun => "dry_run",
+            Self::Mismatch => "mismatch",
+            Self::Shared => "shared",
+            Self::NotStored => "not_stored",
+            Self::Bypassed(_) => "bypassed",
+        }
+    }
+}
+
 /// What a fetch read in one round trip: the field, the group's tag
 /// section, and Redis' clock (µs), which the store's fences are compared
 /// with.

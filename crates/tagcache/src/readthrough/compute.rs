@@ -43,6 +43,23 @@ pub enum Source {
     Waited,
 }
 
+impl Source {
+    /// The source's name, as the `source` label of
+    /// `tagcache_read_through_total` and the Python bindings say it
+    /// (`"hit"`, `"loaded"`, `"loaded_not_stored"`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Hit => "hit",
+            Self::Loaded => "loaded",
+            Self::LoadedNotStored => "loaded_not_stored",
+            Self::Shared => "shared",
+            Self::Stale => "stale",
+            Self::Uncached => "uncached",
+            Self::Waited => "waited",
+        }
+    }
+}
+
 /// A value with the place it came from: a [`Source`] for
 /// [`Cache::get_or_compute`], a [`crate::Fetched`] for a group's fetch.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -467,15 +484,7 @@ pub(crate) fn count_source<T, E>(
 /// The metric label of a read-through's outcome.
 fn source_label<T, E>(result: &Result<Computed<T>, ComputeError<E>>) -> &'static str {
     match result {
-        Ok(c) => match c.source {
-            Source::Hit => "hit",
-            Source::Loaded => "loaded",
-            Source::LoadedNotStored => "loaded_not_stored",
-            Source::Shared => "shared",
-            Source::Stale => "stale",
-            Source::Uncached => "uncached",
-            Source::Waited => "waited",
-        },
+        Ok(c) => c.source.as_str(),
         Err(ComputeError::Loader(_)) => "loader_error",
         Err(ComputeError::Cache(_)) => "error",
     }
