@@ -7,6 +7,11 @@
 //! answers — while reads bypass every entry a pending invalidation covers.
 //! Only invalid input (an empty key, say) is an `Err`: a bug in the call,
 //! never trouble with Redis.
+//!
+//! Each view method repeats the signature (and generic bounds) of the
+//! strict method it wraps on purpose, so the two APIs read alike; the
+//! bodies only bound the strict call and classify its failure (`bounded`,
+//! `written`, `removal`, `load_only`).
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
