@@ -38,7 +38,8 @@ mod writes;
 ///   [`ttl`](Cache::ttl), [`tags`](Cache::tags);
 /// - read-through: [`get_or_compute`](Cache::get_or_compute),
 ///   [`get_or_compute_with`](Cache::get_or_compute_with) (the loader sets
-///   TTL and tags, or keeps the value out), [`get_or_refresh`](Cache::get_or_refresh)
+///   TTL and tags, or keeps the value out), [`get_or_refresh`](Cache::get_or_refresh),
+///   [`get_or_refresh_with`](Cache::get_or_refresh_with)
 ///   (eager refresh);
 /// - remove: [`delete`](Cache::delete), [`delete_many`](Cache::delete_many),
 ///   [`clear`](Cache::clear), [`clear_with_progress`](Cache::clear_with_progress);

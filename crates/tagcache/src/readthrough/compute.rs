@@ -249,7 +249,7 @@ impl Cache {
     }
 
     /// The strict read-throughs' path ([`Cache::get_or_compute_with`],
-    /// [`Cache::get_or_refresh_with`](Cache::get_or_refresh)): one read of
+    /// [`Cache::get_or_refresh_with`]): one read of
     /// the entry and Redis' clock (and its `PTTL` when `with_pttl`); a
     /// fresh hit is returned after `on_hit` saw it with the read's time,
     /// the `PTTL` and the loader (an eager refresh starts there); else the

@@ -43,12 +43,12 @@ pub(crate) fn refresh_due(
 
 impl Cache {
     /// Read-through with eager refresh: like
-    /// [`Cache::get_or_compute_with`], and when a hit finds that the
+    /// [`Cache::get_or_compute`], and when a hit finds that the
     /// configured fraction of the entry's TTL has passed
     /// ([`SetOptions::eager_refresh`], default
     /// [`CacheBuilder::eager_refresh`](crate::CacheBuilder::eager_refresh)),
     /// it returns the cached value at once and runs `loader` in the
-    /// background ([`LoadContext::is_eager_refresh`]) to store a new one.
+    /// background to store a new one.
     ///
     /// - One refresh per key and process at a time (and, with a load
     ///   lease, per key across processes: a refresh whose lease is taken
@@ -66,7 +66,7 @@ impl Cache {
     /// use tagcache::SetOptions;
     /// let opts = SetOptions::new().ttl(Duration::from_secs(60)).eager_refresh(0.8);
     /// let rates = cache
-    ///     .get_or_refresh("fx:rates", &opts, |_ctx| async {
+    ///     .get_or_refresh("fx:rates", &opts, || async {
     ///         Ok::<_, std::io::Error>(vec![1.08_f64, 0.86]) // call the rates API
     ///     })
     ///     .await?;
@@ -74,9 +74,32 @@ impl Cache {
     /// ```
     ///
     /// # Errors
-    /// As [`Cache::get_or_compute_with`]; a background refresh's errors are
+    /// As [`Cache::get_or_compute`]; a background refresh's errors are
     /// only counted (`tagcache_eager_refreshes_total{outcome="failed"}`).
     pub async fn get_or_refresh<T, E, F, Fut>(
+        &self,
+        key: impl AsRef<[u8]>,
+        opts: &SetOptions,
+        loader: F,
+    ) -> Result<Computed<T>, ComputeError<E>>
+    where
+        T: Serialize + DeserializeOwned + Send + 'static,
+        E: Send + 'static,
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+    {
+        self.get_or_refresh_with(key, opts, |_| loader()).await
+    }
+
+    /// [`Cache::get_or_refresh`] whose loader gets a [`LoadContext`]: as
+    /// [`Cache::get_or_compute_with`]'s, and
+    /// [`LoadContext::is_eager_refresh`] says whether it runs as a
+    /// background refresh of a live entry.
+    ///
+    /// # Errors
+    /// As [`Cache::get_or_compute_with`]; a background refresh's errors are
+    /// only counted.
+    pub async fn get_or_refresh_with<T, E, F, Fut>(
         &self,
         key: impl AsRef<[u8]>,
         opts: &SetOptions,

@@ -136,7 +136,7 @@ async fn a_hit_past_the_refresh_fraction_refreshes_in_the_background() {
     let opts = &opts;
     let get = |cache: tagcache::Cache, runs: Arc<AtomicU32>| async move {
         cache
-            .get_or_refresh("hot", opts, move |ctx| async move {
+            .get_or_refresh_with("hot", opts, move |ctx| async move {
                 let n = runs.fetch_add(1, Ordering::SeqCst);
                 assert_eq!(ctx.is_eager_refresh(), n > 0);
                 ctx.set_ttl(Duration::from_secs(3));
@@ -188,7 +188,7 @@ async fn eager_refresh_with_grace_on_both_write_paths() {
         assert_eq!(cache.tags(&key).await.unwrap(), Some(vec![b"t".to_vec()]));
         tokio::time::sleep(Duration::from_millis(600)).await;
         let hit = cache
-            .get_or_refresh(&key, &opts, |_| async { Ok::<_, String>(2_u32) })
+            .get_or_refresh(&key, &opts, || async { Ok::<_, String>(2_u32) })
             .await
             .unwrap();
         assert_eq!((hit.value, hit.source), (1, Source::Hit));
@@ -218,7 +218,7 @@ async fn one_eager_refresh_per_key_at_a_time() {
             (cache.clone(), runs.clone(), opts.clone(), wait.clone());
         tasks.push(tokio::spawn(async move {
             cache
-                .get_or_refresh("hot", &opts, move |_| async move {
+                .get_or_refresh("hot", &opts, move || async move {
                     runs.fetch_add(1, Ordering::SeqCst);
                     let _ = wait.wait_for(|go| *go).await;
                     Ok::<_, String>(1_u32)
@@ -255,7 +255,7 @@ async fn an_invalidation_during_an_eager_refresh_keeps_the_old_value_out() {
     let (started_tx, started) = oneshot::channel::<()>();
     let (release, wait) = oneshot::channel::<()>();
     let hit = cache
-        .get_or_refresh("page", &opts, move |ctx| async move {
+        .get_or_refresh_with("page", &opts, move |ctx| async move {
             assert!(ctx.is_eager_refresh());
             let _ = started_tx.send(());
             // Reads the database before the invalidation...
