@@ -315,6 +315,17 @@ pub(crate) fn malformed() -> Error {
     corrupt("malformed header or tag section")
 }
 
+/// Takes one big-endian `u64` header field (`N` = its declared length,
+/// 8) off the front of `body`.
+fn take_u64<const N: usize>(body: &mut &[u8], truncated: &str) -> Result<u64, Error> {
+    const { assert!(N == 8) };
+    let Some((field, rest)) = body.split_first_chunk::<8>() else {
+        return Err(corrupt(truncated));
+    };
+    *body = rest;
+    Ok(u64::from_be_bytes(*field))
+}
+
 fn corrupt(what: &str) -> Error {
     Error::new(
         ErrorKind::Codec,
@@ -345,28 +356,12 @@ pub(crate) fn decode_entry(bytes: &[u8]) -> Result<Decoded<'_>, Error> {
     // The same rules as the scripts' `tag_section` (lib.lua): an entry they
     // cannot read the tags of is one a read refuses too.
     section_tags(tag_section).try_for_each(|t| t.map(drop))?;
-    let mut fresh_until = None;
-    if flags & FLAG_FRESH_UNTIL != 0 {
-        if body.len() < FRESH_UNTIL_LEN {
-            return Err(corrupt("truncated fresh-until time"));
-        }
-        let (field, rest) = body.split_at(FRESH_UNTIL_LEN);
-        let mut b = [0u8; FRESH_UNTIL_LEN];
-        b.copy_from_slice(field);
-        fresh_until = Some(u64::from_be_bytes(b));
-        body = rest;
-    }
-    let mut ttl_ms = None;
-    if flags & FLAG_TTL != 0 {
-        if body.len() < TTL_LEN {
-            return Err(corrupt("truncated TTL field"));
-        }
-        let (field, rest) = body.split_at(TTL_LEN);
-        let mut b = [0u8; TTL_LEN];
-        b.copy_from_slice(field);
-        ttl_ms = Some(u64::from_be_bytes(b));
-        body = rest;
-    }
+    let fresh_until = (flags & FLAG_FRESH_UNTIL != 0)
+        .then(|| take_u64::<FRESH_UNTIL_LEN>(&mut body, "truncated fresh-until time"))
+        .transpose()?;
+    let ttl_ms = (flags & FLAG_TTL != 0)
+        .then(|| take_u64::<TTL_LEN>(&mut body, "truncated TTL field"))
+        .transpose()?;
     Ok(Decoded {
         codec,
         tag_section,

@@ -94,6 +94,32 @@ async fn wait_until_served(fs: &tagcache::FailSafeCache, limit: Duration) -> Dur
     }
 }
 
+/// Stops the load, prints what it saw, and checks that no call failed and
+/// none took much longer than the op timeout.
+async fn stop_load(
+    stop: &AtomicBool,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    load: &Load,
+    what: &str,
+) {
+    stop.store(true, Ordering::Relaxed);
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let longest = Duration::from_micros(load.longest_us.load(Ordering::Relaxed));
+    eprintln!(
+        "{what}: {} calls, {} failed, {} bypassed, longest {longest:?}",
+        load.calls.load(Ordering::Relaxed),
+        load.errors.load(Ordering::Relaxed),
+        load.bypassed.load(Ordering::Relaxed),
+    );
+    assert_eq!(load.errors.load(Ordering::Relaxed), 0);
+    assert!(
+        longest < OP_TIMEOUT + Duration::from_millis(100),
+        "{longest:?}"
+    );
+}
+
 /// Writes k0..k99, tagged t0..t9 by their last digit.
 async fn seed(fs: &tagcache::FailSafeCache) {
     for i in 0..100u64 {
@@ -132,22 +158,13 @@ async fn sigkill_and_restart_under_load_fails_no_call() {
 
     server.restart();
     let resumed = wait_until_served(&fs, Duration::from_secs(3)).await;
-    stop.store(true, Ordering::Relaxed);
-    for t in tasks {
-        t.await.unwrap();
-    }
-    let longest = Duration::from_micros(load.longest_us.load(Ordering::Relaxed));
-    eprintln!(
-        "sigkill: {} calls, {} failed, {} bypassed, longest {longest:?}, resumed {resumed:?} after restart",
-        load.calls.load(Ordering::Relaxed),
-        load.errors.load(Ordering::Relaxed),
-        load.bypassed.load(Ordering::Relaxed),
-    );
-    assert_eq!(load.errors.load(Ordering::Relaxed), 0);
-    assert!(
-        longest < OP_TIMEOUT + Duration::from_millis(100),
-        "{longest:?}"
-    );
+    stop_load(
+        &stop,
+        tasks,
+        &load,
+        &format!("sigkill (resumed {resumed:?} after restart)"),
+    )
+    .await;
     assert!(resumed < Duration::from_millis(1500), "{resumed:?}");
     // The journal drains once Redis answers.
     let started = Instant::now();
@@ -199,22 +216,13 @@ async fn a_frozen_redis_bounds_every_call_and_replays_the_invalidation() {
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    stop.store(true, Ordering::Relaxed);
-    for t in tasks {
-        t.await.unwrap();
-    }
-    let longest = Duration::from_micros(load.longest_us.load(Ordering::Relaxed));
-    eprintln!(
-        "sigstop: {} calls, {} failed, {} bypassed, longest {longest:?}, pending-bypass seen: {saw_pending_bypass}",
-        load.calls.load(Ordering::Relaxed),
-        load.errors.load(Ordering::Relaxed),
-        load.bypassed.load(Ordering::Relaxed),
-    );
-    assert_eq!(load.errors.load(Ordering::Relaxed), 0);
-    assert!(
-        longest < OP_TIMEOUT + Duration::from_millis(100),
-        "{longest:?}"
-    );
+    stop_load(
+        &stop,
+        tasks,
+        &load,
+        &format!("sigstop (pending-bypass seen: {saw_pending_bypass})"),
+    )
+    .await;
     assert_eq!(fs.pending(), 0);
     for i in (3..100).step_by(10) {
         assert_eq!(
