@@ -1,10 +1,12 @@
-//! The asyncio classes: methods return awaitables run on the shared Tokio
-//! runtime and resolved on the running asyncio loop, which never blocks.
+//! The asyncio `AsyncCache`: methods return awaitables run on the shared
+//! Tokio runtime and resolved on the running asyncio loop, which never
+//! blocks. Its views are in `views.rs`.
 
 use crate::build::{builder, connect};
 use crate::methods::prelude::*;
 use crate::pager::AsyncKeyIterator;
 use crate::sync::Cache;
+use crate::views::{AsyncFailSafeCache, AsyncGroup, AsyncScope};
 use crate::{block, spawn};
 
 class!(
@@ -52,43 +54,3 @@ cache_methods!(
     AsyncFailSafeCache,
     AsyncKeyIterator
 );
-
-class!(
-    /// [`crate::sync::Scope`] with coroutine methods.
-    AsyncScope { s: tagcache::Scope },
-    async = true
-);
-scope_methods!(AsyncScope, spawn, AsyncKeyIterator);
-
-class!(
-    /// [`crate::sync::Group`] with coroutine methods.
-    AsyncGroup { g: tagcache::Group },
-    async = true
-);
-group_methods!(AsyncGroup, spawn);
-
-class!(
-    /// [`crate::sync::FailSafeCache`] with coroutine methods.
-    AsyncFailSafeCache { f: tagcache::FailSafeCache },
-    async = true
-);
-failsafe_methods!(
-    AsyncFailSafeCache,
-    spawn,
-    AsyncFailSafeScope,
-    AsyncFailSafeGroup
-);
-
-class!(
-    /// The fail-safe view of one owner's scope (coroutine methods).
-    AsyncFailSafeScope { s: tagcache::FailSafeScope },
-    async = true
-);
-failsafe_scope_methods!(AsyncFailSafeScope, spawn);
-
-class!(
-    /// The fail-safe view of a hash group (coroutine methods).
-    AsyncFailSafeGroup { g: tagcache::FailSafeGroup },
-    async = true
-);
-failsafe_group_methods!(AsyncFailSafeGroup, spawn);

@@ -23,7 +23,7 @@ pub(crate) mod prelude {
     pub(crate) use crate::errors::OrPy;
     pub(crate) use crate::methods::{
         cache_methods, class, failsafe_group_methods, failsafe_methods, failsafe_scope_methods,
-        group_methods, scope_methods,
+        group_methods, scope_methods, twins,
     };
     pub(crate) use crate::ops;
     pub(crate) use crate::pager::Pager;
@@ -44,6 +44,27 @@ macro_rules! class {
             #[allow(dead_code)]
             const ASYNC: bool = $async;
         }
+    };
+}
+
+/// Declares a synchronous class and its asyncio twin over one library
+/// handle (see [`class!`]) and generates both method sets with `$methods!`
+/// (the arguments after the class name: the sync ones, then the async).
+macro_rules! twins {
+    (
+        $(#[$doc:meta])*
+        $sync:ident / $aio:ident { $field:ident: $inner:ty }
+            => $methods:ident($($sync_arg:ident),*) / ($($aio_arg:ident),*)
+    ) => {
+        crate::methods::class!($(#[$doc])* $sync { $field: $inner }, async = false);
+        $methods!($sync, crate::run_sync $(, $sync_arg)*);
+
+        crate::methods::class!(
+            #[doc = concat!("[`", stringify!($sync), "`] with coroutine methods.")]
+            $aio { $field: $inner },
+            async = true
+        );
+        $methods!($aio, crate::spawn $(, $aio_arg)*);
     };
 }
 
@@ -799,5 +820,5 @@ macro_rules! failsafe_group_methods {
 
 pub(crate) use {
     cache_methods, class, configure_group, failsafe_group_methods, failsafe_methods,
-    failsafe_scope_methods, group_methods, scope_methods,
+    failsafe_scope_methods, group_methods, scope_methods, twins,
 };

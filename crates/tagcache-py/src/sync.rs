@@ -1,10 +1,12 @@
-//! The synchronous classes: every call releases the GIL while it waits on
-//! Redis, so many threads can share one `Cache`.
+//! The synchronous `Cache`: every call releases the GIL while it waits on
+//! Redis, so many threads can share one `Cache`. Its views are in
+//! `views.rs`.
 
 use crate::aio::AsyncCache;
 use crate::build::{builder, connect};
 use crate::methods::prelude::*;
 use crate::pager::KeyIterator;
+use crate::views::{FailSafeCache, Group, Scope};
 use crate::{block, run_sync};
 
 class!(
@@ -31,39 +33,3 @@ impl Cache {
 }
 
 cache_methods!(Cache, run_sync, Scope, Group, FailSafeCache, KeyIterator);
-
-class!(
-    /// One owner's keys (`cache.scope("dsr", "pr-1")`): entries under the
-    /// owner's path, listed and cleared together.
-    Scope { s: tagcache::Scope },
-    async = false
-);
-scope_methods!(Scope, run_sync, KeyIterator);
-
-class!(
-    /// One owner's hash of small cached fields (`cache.group(name, owner)`).
-    Group { g: tagcache::Group },
-    async = false
-);
-group_methods!(Group, run_sync);
-
-class!(
-    /// The fail-safe view of a cache (`cache.fail_safe()`).
-    FailSafeCache { f: tagcache::FailSafeCache },
-    async = false
-);
-failsafe_methods!(FailSafeCache, run_sync, FailSafeScope, FailSafeGroup);
-
-class!(
-    /// The fail-safe view of one owner's scope.
-    FailSafeScope { s: tagcache::FailSafeScope },
-    async = false
-);
-failsafe_scope_methods!(FailSafeScope, run_sync);
-
-class!(
-    /// The fail-safe view of a hash group.
-    FailSafeGroup { g: tagcache::FailSafeGroup },
-    async = false
-);
-failsafe_group_methods!(FailSafeGroup, run_sync);
