@@ -3,13 +3,12 @@
 //! ones (`$run` = [`crate::spawn`]: returns an awaitable).
 //!
 //! The fail-safe macros repeat the signatures of the strict ones they
-//! mirror (`set`, `get_or_compute`, `set_path`, `scope`, `group`, ...): the
-//! methods call other operations (`ops::fs_*`), return other things and
-//! say so in their docs, and `#[pymethods]` registers only methods written
-//! in its block (a macro call there is not expanded into methods), so a
-//! shared method macro cannot serve both classes. What the bodies share is
-//! shared: the conversions (`convert`), the group options
-//! (`configure_group!`) and the result shapes (`ops`).
+//! mirror (`set`, `get_or_compute`, `set_path`, `scope`, `group`, ...) on
+//! purpose: the methods call other operations (`ops::fs_*`), return other
+//! things and say so in their docs, so a macro per method would carry the
+//! same name, signature, doc and call as arguments and share no logic.
+//! What the bodies share is shared: the conversions (`convert`), the group
+//! options (`configure_group!`) and the result shapes (`ops`).
 
 /// What the macros below expand to needs in scope: `sync.rs` and `aio.rs`
 /// import it whole.
