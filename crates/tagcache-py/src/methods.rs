@@ -10,8 +10,8 @@
 //! What the bodies share is shared: the conversions (`convert`), the group
 //! options (`configure_group!`) and the result shapes (`ops`).
 
-/// What the macros below expand to needs in scope: `sync.rs` and `aio.rs`
-/// import it whole.
+/// What the macros below expand to needs in scope: `sync.rs`, `aio.rs` and
+/// `views.rs` import it whole.
 pub(crate) mod prelude {
     pub(crate) use pyo3::prelude::*;
     pub(crate) use pyo3::types::{PyDict, PyTuple};
