@@ -11,7 +11,11 @@ use redis::{Cmd, FromRedisValue};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::observe::metrics as names;
-use crate::scripts::{Script, ScriptCall};
+use crate::scripts::Script;
+// `ScriptCall` lives in `scripts/` (so `scripts` does not depend on
+// `server`); re-exported here only while `engine/transaction.rs` imports
+// it by its old path. New code imports it from `crate::scripts`.
+pub(crate) use crate::scripts::ScriptCall;
 use crate::server::breaker::{Admit, Breaker};
 
 /// The two executors: one server (a reconnecting multiplexed connection)
