@@ -297,29 +297,6 @@ impl Cache {
         result
     }
 
-    /// One round trip: the entry, its `PTTL` (when `with_pttl`; else -1)
-    /// and Redis' clock (µs).
-    pub(crate) async fn read_for_refresh(
-        &self,
-        key: &[u8],
-        with_pttl: bool,
-    ) -> crate::Result<(Option<Vec<u8>>, u64, i64)> {
-        if !with_pttl {
-            let (raw, since) = self.get_with_time(key).await?;
-            return Ok((raw, since, -1));
-        }
-        let get = self.get_cmd(key)?;
-        let space = &self.core_arc().space;
-        let mut pipe = redis::pipe();
-        pipe.add_command(get)
-            .cmd("PTTL")
-            .arg(space.entry_name(space.bucket_of(key), key))
-            .cmd("TIME");
-        let (raw, pttl, (secs, micros)): (Option<Vec<u8>>, i64, (u64, u64)) =
-            self.core_arc().conn.pipe(&pipe).await?;
-        Ok((raw, secs * 1_000_000 + micros, pttl))
-    }
-
     pub(super) fn read_through_span(&self, op: &'static str, key: &[u8]) -> tracing::Span {
         observe::op_span(self.namespace(), op, Some(key), self.key_logging())
     }

@@ -134,6 +134,29 @@ impl Cache {
         u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX)
     }
 
+    /// One round trip: the entry, its `PTTL` (when `with_pttl`; else -1)
+    /// and Redis' clock (µs).
+    pub(crate) async fn read_for_refresh(
+        &self,
+        key: &[u8],
+        with_pttl: bool,
+    ) -> crate::Result<(Option<Vec<u8>>, u64, i64)> {
+        if !with_pttl {
+            let (raw, since) = self.get_with_time(key).await?;
+            return Ok((raw, since, -1));
+        }
+        let get = self.get_cmd(key)?;
+        let space = &self.core_arc().space;
+        let mut pipe = redis::pipe();
+        pipe.add_command(get)
+            .cmd("PTTL")
+            .arg(space.entry_name(space.bucket_of(key), key))
+            .cmd("TIME");
+        let (raw, pttl, (secs, micros)): (Option<Vec<u8>>, i64, (u64, u64)) =
+            self.core_arc().conn.pipe(&pipe).await?;
+        Ok((raw, secs * 1_000_000 + micros, pttl))
+    }
+
     /// Starts an eager refresh of `key` unless one is in flight in this
     /// process; its store is fenced by `since` (the read that found the
     /// entry due).
