@@ -176,7 +176,8 @@ async fn groups(b: &Bench<'_>) -> Result<Comparison> {
     let space = Space::new(b.plan.namespace("ks-hash"));
     let cache = &cache;
     let space = &space;
-    let group = |o: u64| -> Result<tagcache::Group> { Ok(cache.group("protected", o)?.ttl(TTL)) };
+    let group =
+        |o: u64| -> Result<tagcache::Group> { Ok(cache.group("protected", o)?.default_ttl(TTL)) };
     drive(0..OWNERS * FIELDS, 64, |i| async move {
         let (o, f) = owner_field(i);
         group(o)?.set(&f, &true).await?;

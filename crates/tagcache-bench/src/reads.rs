@@ -251,7 +251,7 @@ async fn read_through(b: &Bench<'_>, cache: &Cache, eager: bool) -> Result<()> {
     drive(0..b.plan.entries, b.plan.concurrency, |i| async move {
         let loader = |_| async { Err::<Bytes, &str>("a read-through miss") };
         let found = if eager {
-            cache.get_or_refresh(item_key(i), opts, loader).await
+            cache.get_or_refresh_with(item_key(i), opts, loader).await
         } else {
             cache.get_or_compute_with(item_key(i), opts, loader).await
         };

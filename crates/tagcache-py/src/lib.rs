@@ -13,6 +13,7 @@ mod methods;
 mod ops;
 mod pager;
 mod sync;
+mod views;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -149,18 +150,18 @@ fn drain(py: Python<'_>) {
 #[pymodule]
 fn _tagcache(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<sync::Cache>()?;
-    m.add_class::<sync::Scope>()?;
-    m.add_class::<sync::Group>()?;
-    m.add_class::<sync::FailSafeCache>()?;
-    m.add_class::<sync::FailSafeScope>()?;
-    m.add_class::<sync::FailSafeGroup>()?;
+    m.add_class::<views::Scope>()?;
+    m.add_class::<views::Group>()?;
+    m.add_class::<views::FailSafeCache>()?;
+    m.add_class::<views::FailSafeScope>()?;
+    m.add_class::<views::FailSafeGroup>()?;
     m.add_class::<pager::KeyIterator>()?;
     m.add_class::<aio::AsyncCache>()?;
-    m.add_class::<aio::AsyncScope>()?;
-    m.add_class::<aio::AsyncGroup>()?;
-    m.add_class::<aio::AsyncFailSafeCache>()?;
-    m.add_class::<aio::AsyncFailSafeScope>()?;
-    m.add_class::<aio::AsyncFailSafeGroup>()?;
+    m.add_class::<views::AsyncScope>()?;
+    m.add_class::<views::AsyncGroup>()?;
+    m.add_class::<views::AsyncFailSafeCache>()?;
+    m.add_class::<views::AsyncFailSafeScope>()?;
+    m.add_class::<views::AsyncFailSafeGroup>()?;
     m.add_class::<pager::AsyncKeyIterator>()?;
     m.add("LAYOUT_VERSION", tagcache::LAYOUT_VERSION)?;
     let py = m.py();

@@ -1,6 +1,89 @@
 //! The Python methods, written once for the synchronous classes (`$run`
 //! = [`crate::run_sync`]: blocks with the GIL released) and the asyncio
 //! ones (`$run` = [`crate::spawn`]: returns an awaitable).
+//!
+//! The fail-safe macros repeat the signatures of the strict ones they
+//! mirror (`set`, `get_or_compute`, `set_path`, `scope`, `group`, ...) on
+//! purpose: the methods call other operations (`ops::fs_*`), return other
+//! things and say so in their docs, so a macro per method would carry the
+//! same name, signature, doc and call as arguments and share no logic.
+//! What the bodies share is shared: the conversions (`convert`), the group
+//! options (`configure_group!`) and the result shapes (`ops`).
+
+/// What the macros below expand to needs in scope: `sync.rs`, `aio.rs` and
+/// `views.rs` import it whole.
+pub(crate) mod prelude {
+    pub(crate) use pyo3::prelude::*;
+    pub(crate) use pyo3::types::{PyDict, PyTuple};
+
+    pub(crate) use crate::convert::{
+        owner_path, pairs, set_options, In, Key, Keys, PartArg, PathArg, PatternArg, Secs,
+    };
+    pub(crate) use crate::errors::OrPy;
+    pub(crate) use crate::methods::{
+        cache_methods, class, failsafe_group_methods, failsafe_methods, failsafe_scope_methods,
+        group_methods, scope_methods, twins,
+    };
+    pub(crate) use crate::ops;
+    pub(crate) use crate::pager::Pager;
+}
+
+/// Declares a class holding one library handle; `ASYNC` says whether the
+/// loaders its methods take may return awaitables (the asyncio classes).
+macro_rules! class {
+    ($(#[$doc:meta])* $ty:ident { $field:ident: $inner:ty }, async = $async:literal) => {
+        $(#[$doc])*
+        #[pyclass(module = "tagcache", frozen)]
+        pub(crate) struct $ty {
+            pub(crate) $field: $inner,
+        }
+
+        impl $ty {
+            // Read by the methods that take a loader (not every class has one).
+            #[allow(dead_code)]
+            const ASYNC: bool = $async;
+        }
+    };
+}
+
+/// Declares a synchronous class and its asyncio twin over one library
+/// handle (see [`class!`]) and generates both method sets with `$methods!`
+/// (the arguments after the class name: the sync ones, then the async).
+macro_rules! twins {
+    (
+        $(#[$doc:meta])*
+        $sync:ident / $aio:ident { $field:ident: $inner:ty }
+            => $methods:ident($($sync_arg:ident),*) / ($($aio_arg:ident),*)
+    ) => {
+        crate::methods::class!($(#[$doc])* $sync { $field: $inner }, async = false);
+        $methods!($sync, crate::run_sync $(, $sync_arg)*);
+
+        crate::methods::class!(
+            #[doc = concat!("[`", stringify!($sync), "`] with coroutine methods.")]
+            $aio { $field: $inner },
+            async = true
+        );
+        $methods!($aio, crate::spawn $(, $aio_arg)*);
+    };
+}
+
+/// Applies `group(...)`'s keyword options to a `tagcache::Group` or
+/// `tagcache::FailSafeGroup` (same setters, no common trait).
+macro_rules! configure_group {
+    ($g:expr, $default_ttl:expr, $cap:expr, $tags:expr, $dry_run:expr) => {{
+        let mut g = $g;
+        if let Some(t) = $default_ttl {
+            g = g.default_ttl(t.0);
+        }
+        if let Some(n) = $cap {
+            g = g.cap(n);
+        }
+        for t in $tags.map(|t| t.0).unwrap_or_default() {
+            g = g.tag(t);
+        }
+        g.dry_run($dry_run)
+    }};
+}
 
 /// Methods of `Cache` / `AsyncCache`.
 macro_rules! cache_methods {
@@ -248,28 +331,19 @@ macro_rules! cache_methods {
 
             /// The hash group `name` of `owner`: small fields cached in
             /// one Redis hash with one TTL, dropped together by clear().
-            #[pyo3(signature = (name, owner, *, ttl=None, cap=None, tags=None, dry_run=false))]
+            #[pyo3(signature = (name, owner, *, default_ttl=None, cap=None, tags=None, dry_run=false))]
             fn group(
                 &self,
                 name: &str,
                 owner: PartArg,
-                ttl: Option<Secs>,
+                default_ttl: Option<Secs>,
                 cap: Option<usize>,
                 tags: Option<Keys>,
                 dry_run: bool,
             ) -> PyResult<$group> {
-                let mut g = self.c.group(name, owner.0).py()?;
-                if let Some(t) = ttl {
-                    g = g.ttl(t.0);
-                }
-                if let Some(n) = cap {
-                    g = g.cap(n);
-                }
-                for t in tags.map(|t| t.0).unwrap_or_default() {
-                    g = g.tag(t);
-                }
+                let g = self.c.group(name, owner.0).py()?;
                 Ok($group {
-                    g: g.dry_run(dry_run),
+                    g: crate::methods::configure_group!(g, default_ttl, cap, tags, dry_run),
                 })
             }
 
@@ -614,28 +688,19 @@ macro_rules! failsafe_methods {
             }
 
             /// The fail-safe view of a hash group.
-            #[pyo3(signature = (name, owner, *, ttl=None, cap=None, tags=None, dry_run=false))]
+            #[pyo3(signature = (name, owner, *, default_ttl=None, cap=None, tags=None, dry_run=false))]
             fn group(
                 &self,
                 name: &str,
                 owner: PartArg,
-                ttl: Option<Secs>,
+                default_ttl: Option<Secs>,
                 cap: Option<usize>,
                 tags: Option<Keys>,
                 dry_run: bool,
             ) -> PyResult<$group> {
-                let mut g = self.f.group(name, owner.0).py()?;
-                if let Some(t) = ttl {
-                    g = g.ttl(t.0);
-                }
-                if let Some(n) = cap {
-                    g = g.cap(n);
-                }
-                for t in tags.map(|t| t.0).unwrap_or_default() {
-                    g = g.tag(t);
-                }
+                let g = self.f.group(name, owner.0).py()?;
                 Ok($group {
-                    g: g.dry_run(dry_run),
+                    g: crate::methods::configure_group!(g, default_ttl, cap, tags, dry_run),
                 })
             }
         }
@@ -753,6 +818,6 @@ macro_rules! failsafe_group_methods {
 }
 
 pub(crate) use {
-    cache_methods, failsafe_group_methods, failsafe_methods, failsafe_scope_methods, group_methods,
-    scope_methods,
+    cache_methods, class, configure_group, failsafe_group_methods, failsafe_methods,
+    failsafe_scope_methods, group_methods, scope_methods, twins,
 };

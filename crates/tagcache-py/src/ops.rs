@@ -204,7 +204,7 @@ pub(crate) async fn group_len(g: Group) -> PyResult<u64> {
 }
 
 pub(crate) async fn group_ttl(g: Group) -> PyResult<Option<f64>> {
-    Ok(g.remaining_ttl().await.py()?.map(|d| d.as_secs_f64()))
+    Ok(g.ttl().await.py()?.map(|d| d.as_secs_f64()))
 }
 
 pub(crate) async fn group_clear(g: Group) -> PyResult<bool> {
@@ -217,28 +217,8 @@ pub(crate) async fn group_fetch(
     loader: Loader,
     with_source: bool,
 ) -> PyResult<ComputedOut> {
-    let (value, fetched) = g
-        .fetch(&field, || loader.run())
-        .await
-        .map_err(compute_to_py)?
-        .into_parts();
-    Ok(ComputedOut {
-        value,
-        source: with_source.then(|| fetched_name(fetched)),
-    })
-}
-
-fn fetched_name(f: Fetched) -> &'static str {
-    match f {
-        Fetched::Hit => "hit",
-        Fetched::Miss => "miss",
-        Fetched::DryRun => "dry_run",
-        Fetched::Mismatch => "mismatch",
-        Fetched::Shared => "shared",
-        Fetched::NotStored => "not_stored",
-        Fetched::Bypassed(_) => "bypassed",
-        _ => "other",
-    }
+    let fetched = g.fetch(&field, || loader.run()).await;
+    computed(fetched, with_source, Fetched::as_str)
 }
 
 // ---- read-through ----
@@ -305,27 +285,17 @@ impl<'py> IntoPyObject<'py> for ComputedOut {
     }
 }
 
-fn source_name(s: Source) -> &'static str {
-    match s {
-        Source::Hit => "hit",
-        Source::Loaded => "loaded",
-        Source::LoadedNotStored => "loaded_not_stored",
-        Source::Shared => "shared",
-        Source::Stale => "stale",
-        Source::Uncached => "uncached",
-        Source::Waited => "waited",
-        _ => "other",
-    }
-}
-
-fn computed(
-    r: Result<Computed<Value>, ComputeError<PyErr>>,
+/// A read-through's result for Python; `name` names its source (a
+/// `Source`, or a group fetch's `Fetched`).
+fn computed<S>(
+    r: Result<Computed<Value, S>, ComputeError<PyErr>>,
     with_source: bool,
+    name: fn(S) -> &'static str,
 ) -> PyResult<ComputedOut> {
-    let c = r.map_err(compute_to_py)?;
+    let (value, source) = r.map_err(compute_to_py)?.into_parts();
     Ok(ComputedOut {
-        value: c.value,
-        source: with_source.then(|| source_name(c.source)),
+        value,
+        source: with_source.then(|| name(source)),
     })
 }
 
@@ -339,6 +309,7 @@ pub(crate) async fn get_or_compute(
     computed(
         c.get_or_compute(&key, &o, || loader.run()).await,
         with_source,
+        Source::as_str,
     )
 }
 
@@ -409,6 +380,7 @@ pub(crate) async fn fs_get_or_compute(
     computed(
         f.get_or_compute(&key, &o, || loader.run()).await,
         with_source,
+        Source::as_str,
     )
 }
 
@@ -488,15 +460,8 @@ pub(crate) async fn fsg_fetch(
     loader: Loader,
     with_source: bool,
 ) -> PyResult<ComputedOut> {
-    let (value, fetched) = g
-        .fetch(&field, || loader.run())
-        .await
-        .map_err(compute_to_py)?
-        .into_parts();
-    Ok(ComputedOut {
-        value,
-        source: with_source.then(|| fetched_name(fetched)),
-    })
+    let fetched = g.fetch(&field, || loader.run()).await;
+    computed(fetched, with_source, Fetched::as_str)
 }
 
 pub(crate) async fn fsg_get(g: FailSafeGroup, field: Vec<u8>) -> PyResult<Option<Out>> {

@@ -152,7 +152,7 @@ def test_scope(cache):
 
 
 def test_group(cache):
-    g = cache.group("protected_branches", 42, ttl=60, tags=["project:42"])
+    g = cache.group("protected_branches", 42, default_ttl=60, tags=["project:42"])
     calls = []
 
     def load():

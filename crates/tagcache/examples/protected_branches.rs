@@ -37,7 +37,7 @@ pub async fn run(url: &str) -> Result<(), String> {
     let project = cache
         .group("protected_branches", 42)
         .map_err(|e| e.to_string())?
-        .ttl(Duration::from_secs(3600))
+        .default_ttl(Duration::from_secs(3600))
         .cap(1000)
         .tag("project:42");
     let ask = |branch: &'static str, version: u32| {
@@ -60,10 +60,10 @@ pub async fn run(url: &str) -> Result<(), String> {
     check(main && how == Fetched::Hit, "second ask hits")?;
     let (dev, _) = ask("develop", 1).await?;
     check(!dev, "develop is not protected yet")?;
-    let ttl_before = project.remaining_ttl().await.map_err(|e| e.to_string())?;
+    let ttl_before = project.ttl().await.map_err(|e| e.to_string())?;
     tokio::time::sleep(Duration::from_millis(20)).await;
     ask("release/1.0", 1).await?;
-    let ttl_after = project.remaining_ttl().await.map_err(|e| e.to_string())?;
+    let ttl_after = project.ttl().await.map_err(|e| e.to_string())?;
     check(ttl_after <= ttl_before, "later writes never extend the TTL")?;
 
     // The rules change: develop becomes protected. Dry run first: compute

@@ -5,18 +5,18 @@ use std::time::Duration;
 
 use crate::cache::{Cache, Inner};
 use crate::engine::core::{Core, Limits};
+use crate::engine::meta::Setup;
 use crate::engine::write::WriteQueue;
 use crate::error::{Error, ErrorKind, InvalidInput, Result};
 use crate::failsafe::journal::Journal;
 use crate::layout::codec::Compression;
 use crate::layout::keys::KeySpace;
-use crate::layout::meta::Setup;
 use crate::observe::KeyLogging;
 use crate::options::WritePath;
 use crate::scripts::SCRIPTS;
 use crate::server::breaker::{Breaker, BreakerConfig};
 use crate::server::conn::{redact_url, Conn, Gate};
-use crate::server::policy::{self, EvictionCheck, Safety};
+use crate::server::policy::{self, EvictionCheck};
 use crate::server::ServerInfo;
 
 /// Buckets of a new namespace on a single server (see [`CacheBuilder::buckets`]).
@@ -65,7 +65,7 @@ pub struct CacheBuilder {
     op_timeout: Duration,
     key_logging: KeyLogging,
     eager_permille: u16,
-    lease: Option<crate::readthrough::lease::LeaseConfig>,
+    lease: Option<crate::options::LeaseConfig>,
     legacy: Option<(crate::legacy::LegacyRules, crate::legacy::LegacyMode)>,
     l1: Option<crate::l1::L1Options>,
 }
@@ -287,7 +287,7 @@ impl CacheBuilder {
     /// asks for a lease without one configured here gets a 5 s lease and
     /// a 5 s wait).
     pub fn load_lease(mut self, lease: Duration, max_wait: Duration) -> Self {
-        self.lease = Some(crate::readthrough::lease::LeaseConfig::new(lease, max_wait));
+        self.lease = Some(crate::options::LeaseConfig::new(lease, max_wait));
         self
     }
 
@@ -525,13 +525,13 @@ impl CacheBuilder {
     /// and eviction policy; returns the key space to use (with the
     /// recorded bucket count, per [`Setup`]).
     async fn startup_checks(&self, conn: &Conn, space: KeySpace) -> Result<(ServerInfo, KeySpace)> {
-        let info = server_info(conn).await?;
-        check_version(&info.redis_version)?;
+        let info = ServerInfo::read(conn).await?;
+        crate::server::check_version(&info.redis_version)?;
         for script in SCRIPTS.all() {
             conn.load(script).await?;
         }
-        let space = crate::layout::meta::open(conn, space, self.setup).await?;
-        self.check_policy(&info)?;
+        let space = crate::engine::meta::open(conn, space, self.setup).await?;
+        policy::check(&info.eviction_policy, self.eviction_check)?;
         Ok((info, space))
     }
 
@@ -571,10 +571,10 @@ impl CacheBuilder {
             recent: Default::default(),
         });
         let writes = WriteQueue::start(core.clone());
-        let replayer = crate::engine::tasks::start_replayer(&core, &journal);
+        let replayer = crate::tasks::start_replayer(&core, &journal);
         let sweeper = self
             .auto_sweep
-            .map(|every| crate::engine::tasks::start_sweeper(&core, every));
+            .map(|every| crate::tasks::start_sweeper(&core, every));
         let (l1, l1_listener) = match self.l1.clone().map(|o| self.start_l1(o, &core.space)) {
             Some(Ok((l1, listener))) => {
                 journal.set_l1(l1.clone());
@@ -611,7 +611,7 @@ impl CacheBuilder {
         &self,
         options: crate::l1::L1Options,
         space: &KeySpace,
-    ) -> Result<(Arc<crate::l1::L1>, crate::engine::tasks::AbortOnDrop)> {
+    ) -> Result<(Arc<crate::l1::L1>, crate::tasks::AbortOnDrop)> {
         let client = crate::l1::listener::client(&self.url, self.tls_root.as_deref())?;
         let l1 = Arc::new(crate::l1::L1::new(
             options,
@@ -624,65 +624,7 @@ impl CacheBuilder {
             space.clone(),
             self.connect_timeout,
         ));
-        Ok((l1, crate::engine::tasks::AbortOnDrop::new(task)))
-    }
-
-    fn check_policy(&self, info: &ServerInfo) -> Result<()> {
-        let policy = info.eviction_policy.as_str();
-        match (policy::safety(policy), self.eviction_check) {
-            (Safety::Safe, _) | (_, EvictionCheck::Ignore) => Ok(()),
-            (Safety::Unsafe, EvictionCheck::Refuse) => Err(Error::new(
-                ErrorKind::UnsafeEvictionPolicy,
-                format!(
-                    "maxmemory-policy {policy} can evict index keys while their entries live; \
-                     use noeviction or a volatile-* policy, or EvictionCheck::Warn to accept the risk"
-                ),
-            )),
-            (safety, _) => {
-                tracing::warn!(
-                    policy,
-                    known = safety != Safety::Unknown,
-                    "maxmemory-policy may evict tagcache index keys: invalidations could miss entries"
-                );
-                Ok(())
-            }
-        }
-    }
-}
-
-async fn server_info(conn: &Conn) -> Result<ServerInfo> {
-    let text: String = conn
-        .query_one_node(redis::cmd("INFO").arg("server"))
-        .await?;
-    let redis_version = text
-        .lines()
-        .find_map(|l| l.strip_prefix("redis_version:"))
-        .unwrap_or("")
-        .trim()
-        .to_owned();
-    // CONFIG may be renamed or forbidden (managed Redis): then unknown.
-    let eviction_policy = conn
-        .query_one_node::<Vec<String>>(redis::cmd("CONFIG").arg("GET").arg("maxmemory-policy"))
-        .await
-        .ok()
-        .and_then(|v| v.into_iter().nth(1))
-        .unwrap_or_default();
-    Ok(ServerInfo {
-        redis_version,
-        eviction_policy,
-    })
-}
-
-fn check_version(version: &str) -> Result<()> {
-    let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
-    let major = parts.next().unwrap_or(0);
-    if major >= 7 {
-        Ok(())
-    } else {
-        Err(Error::new(
-            ErrorKind::Config,
-            format!("Redis 7.0 or newer is required, the server runs {version:?}"),
-        ))
+        Ok((l1, crate::tasks::AbortOnDrop::new(task)))
     }
 }
 
@@ -712,13 +654,5 @@ mod tests {
         let readme = include_str!("../../../README.md");
         let flat = readme.split_whitespace().collect::<Vec<_>>().join(" ");
         assert!(flat.contains(&expected), "README.md should say: {expected}");
-    }
-
-    #[test]
-    fn version_floor_is_seven() {
-        assert!(check_version("7.0.15").is_ok());
-        assert!(check_version("8.2.1").is_ok());
-        assert!(check_version("6.2.14").is_err());
-        assert!(check_version("").is_err());
     }
 }

@@ -1,28 +1,27 @@
-//! The cache handle and its operations.
+//! The cache handle: its state, and reading entries. Its writes are in
+//! `cache/writes.rs`, its index operations (delete, invalidate, tag
+//! listings, sweep, stats, clear) in `cache/indexes.rs`; the subsystems add
+//! theirs (`keyspace`, `readthrough`, `failsafe`, `legacy`).
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::{de::DeserializeOwned, Serialize};
+use serde::de::DeserializeOwned;
 
-use crate::engine::clear::ClearProgress;
 use crate::engine::core::Core;
-use crate::engine::listing::TagKeys;
-use crate::engine::stats::Stats;
-use crate::engine::sweep::PruneReport;
-use crate::engine::tasks::AbortOnDrop;
-use crate::engine::write::{last_write_wins, WriteOp, WriteQueue};
-use crate::error::{ErrorKind, InvalidInput, Result};
+use crate::engine::write::WriteQueue;
+use crate::error::{ErrorKind, Result};
 use crate::failsafe::journal::Journal;
-use crate::layout::codec::{self, is_stale_now, Codec};
-use crate::layout::keys::{validate_key, validate_tag};
+use crate::layout::codec::{self, is_stale_now};
+use crate::layout::keys::validate_key;
 use crate::layout::payload::{self, Payload};
 pub(crate) use crate::options::SetOptions;
-use crate::readthrough::compute::Flights;
-use crate::scripts::SCRIPTS;
-use crate::server::conn::ScriptCall;
+use crate::readthrough::flight::Flights;
 use crate::server::ServerInfo;
+use crate::tasks::AbortOnDrop;
+
+mod indexes;
+mod writes;
 
 /// A Redis cache whose entries carry tags: write entries with their tags in
 /// one atomic step, then list or invalidate everything under a tag.
@@ -39,7 +38,8 @@ use crate::server::ServerInfo;
 ///   [`ttl`](Cache::ttl), [`tags`](Cache::tags);
 /// - read-through: [`get_or_compute`](Cache::get_or_compute),
 ///   [`get_or_compute_with`](Cache::get_or_compute_with) (the loader sets
-///   TTL and tags, or keeps the value out), [`get_or_refresh`](Cache::get_or_refresh)
+///   TTL and tags, or keeps the value out), [`get_or_refresh`](Cache::get_or_refresh),
+///   [`get_or_refresh_with`](Cache::get_or_refresh_with)
 ///   (eager refresh);
 /// - remove: [`delete`](Cache::delete), [`delete_many`](Cache::delete_many),
 ///   [`clear`](Cache::clear), [`clear_with_progress`](Cache::clear_with_progress);
@@ -250,185 +250,8 @@ impl Cache {
         Ok((raw, secs * 1_000_000 + micros))
     }
 
-    /// Stores a MessagePack payload unless a fence newer than `since`
-    /// covers the key or one of its tags; says whether it was stored.
-    /// Queues prepared writes; says per entry whether it was stored.
-    pub(crate) async fn submit(&self, ops: Vec<WriteOp>) -> Result<Vec<bool>> {
-        let keys: Vec<Vec<u8>> = match &self.inner.l1 {
-            Some(_) => ops.iter().map(|op| op.key.clone()).collect(),
-            None => Vec::new(),
-        };
-        let stored = self.inner.writes.submit(ops).await;
-        self.l1_keys_changed(&keys);
-        stored
-    }
-
     pub(crate) fn core_arc(&self) -> &Arc<Core> {
         &self.inner.core
-    }
-
-    pub(crate) async fn store_guarded(
-        &self,
-        key: &[u8],
-        payload: &[u8],
-        opts: &SetOptions,
-        since: u64,
-    ) -> Result<bool> {
-        let mut op = self.prepare(key, payload, Codec::MsgPack, opts)?;
-        op.since = since.max(1);
-        let stored = self.submit(vec![op]).await?;
-        Ok(stored.first().copied().unwrap_or(false))
-    }
-
-    /// Validates and encodes one write: the caller's tags plus the
-    /// reserved ones its key implies ([`crate::layout::path::implied_tags`], or the
-    /// all-entries tag for an entry with no edge at all), in
-    /// the key's bucket. Every API that writes an entry comes here, so a
-    /// key's bucket and edges never depend on which API wrote it.
-    pub(crate) fn prepare(
-        &self,
-        key: &[u8],
-        payload: &[u8],
-        codec: Codec,
-        opts: &SetOptions,
-    ) -> Result<WriteOp> {
-        let core = self.core();
-        validate_key(key)?;
-        let limits = &core.limits;
-        let mut seen = HashSet::with_capacity(opts.tags.len());
-        let mut tags = Vec::with_capacity(opts.tags.len() + 2);
-        for t in &opts.tags {
-            validate_tag(t)?;
-            if seen.insert(t.as_slice()) {
-                tags.push(t.clone());
-            }
-        }
-        if tags.len() > limits.max_tags {
-            return Err(InvalidInput::TooManyTags(tags.len(), limits.max_tags).into());
-        }
-        tags.extend(crate::layout::path::implied_tags(key)?);
-        crate::layout::path::ensure_an_edge(&mut tags);
-        let ttl = opts.ttl.unwrap_or(limits.default_ttl);
-        if ttl < Duration::from_millis(1) {
-            return Err(InvalidInput::TtlTooShort.into());
-        }
-        let grace = opts.grace.unwrap_or(Duration::ZERO);
-        if ttl + grace > limits.max_ttl {
-            return Err(InvalidInput::TtlAboveMax(
-                (ttl + grace).as_millis(),
-                limits.max_ttl.as_millis(),
-            )
-            .into());
-        }
-        if payload.len() > limits.max_value_bytes {
-            return Err(InvalidInput::ValueTooLarge(payload.len(), limits.max_value_bytes).into());
-        }
-        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
-        // Entries written with eager refresh carry their TTL, so a reader
-        // knows which fraction of it has passed.
-        let eager = opts.eager_permille.unwrap_or(limits.eager_permille) > 0;
-        let value = codec::encode_entry(
-            &tags,
-            payload,
-            codec,
-            limits.compression,
-            !grace.is_zero(),
-            eager.then_some(ttl_ms),
-        );
-        Ok(WriteOp {
-            key: key.to_vec(),
-            bucket: core.space.bucket_of(key),
-            value,
-            ttl_ms,
-            grace_ms: u64::try_from(grace.as_millis()).unwrap_or(u64::MAX),
-            tags,
-            since: 0,
-        })
-    }
-
-    /// Stores a typed value (MessagePack) with its tags, replacing any entry
-    /// under `key` and every index edge it had, in one atomic step.
-    ///
-    /// Concurrent `set`s share server calls (see the crate docs); the call
-    /// returns once Redis has applied the write (with
-    /// [`WritePath::Transaction`](crate::WritePath::Transaction), both of
-    /// its steps when the entry dropped a tag).
-    ///
-    /// # Errors
-    /// Invalid key, tag, TTL or size ([`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput)), Redis
-    /// errors (including [`ErrorKind::OutOfMemory`](crate::ErrorKind::OutOfMemory)).
-    pub async fn set<T: Serialize + ?Sized>(
-        &self,
-        key: impl AsRef<[u8]>,
-        value: &T,
-        opts: &SetOptions,
-    ) -> Result<()> {
-        let payload = codec::to_msgpack(value)?;
-        let op = self.prepare(key.as_ref(), &payload, Codec::MsgPack, opts)?;
-        self.submit(vec![op]).await.map(drop)
-    }
-
-    /// Stores raw bytes (readable by any client that skips the header, see
-    /// `docs/redis-layout.md`); otherwise like [`Cache::set`].
-    ///
-    /// # Errors
-    /// As [`Cache::set`].
-    pub async fn set_bytes(
-        &self,
-        key: impl AsRef<[u8]>,
-        value: impl AsRef<[u8]>,
-        opts: &SetOptions,
-    ) -> Result<()> {
-        let op = self.prepare(key.as_ref(), value.as_ref(), Codec::Raw, opts)?;
-        self.submit(vec![op]).await.map(drop)
-    }
-
-    /// Stores many typed entries in batched calls (up to 128 entries a
-    /// call, one transaction or script call each). A key given twice keeps its last value. Each entry is atomic
-    /// with its edges; the batch as a whole is not a transaction.
-    ///
-    /// # Errors
-    /// As [`Cache::set`]; nothing is written when an input is invalid.
-    pub async fn set_many<K, T, I>(&self, items: I) -> Result<()>
-    where
-        I: IntoIterator<Item = (K, T, SetOptions)>,
-        K: AsRef<[u8]>,
-        T: Serialize,
-    {
-        let mut ops = Vec::new();
-        for (k, v, o) in items {
-            let payload = codec::to_msgpack(&v)?;
-            ops.push(self.prepare(k.as_ref(), &payload, Codec::MsgPack, &o)?);
-        }
-        self.write_many(ops).await
-    }
-
-    /// [`Cache::set_many`] for raw byte values.
-    ///
-    /// # Errors
-    /// As [`Cache::set_many`].
-    pub async fn set_many_bytes<K, V, I>(&self, items: I) -> Result<()>
-    where
-        I: IntoIterator<Item = (K, V, SetOptions)>,
-        K: AsRef<[u8]>,
-        V: AsRef<[u8]>,
-    {
-        let ops = items
-            .into_iter()
-            .map(|(k, v, o)| self.prepare(k.as_ref(), v.as_ref(), Codec::Raw, &o))
-            .collect::<Result<Vec<_>>>()?;
-        self.write_many(ops).await
-    }
-
-    /// Writes a prepared batch (the last write of a key wins).
-    async fn write_many(&self, ops: Vec<WriteOp>) -> Result<()> {
-        let keys: Vec<Vec<u8>> = match &self.inner.l1 {
-            Some(_) => ops.iter().map(|op| op.key.clone()).collect(),
-            None => Vec::new(),
-        };
-        let written = self.core().write(&last_write_wins(ops)).await.map(drop);
-        self.l1_keys_changed(&keys);
-        written
     }
 
     fn entry_key(&self, key: &[u8]) -> Result<Vec<u8>> {
@@ -631,191 +454,6 @@ impl Cache {
                 .filter(|t| t != crate::layout::keys::ALL_TAG)
                 .collect()
         }))
-    }
-
-    /// Deletes an entry and all its index edges; `true` if it existed.
-    ///
-    /// # Errors
-    /// Invalid key, Redis errors.
-    pub async fn delete(&self, key: impl AsRef<[u8]>) -> Result<bool> {
-        Ok(self.delete_many([key]).await? == 1)
-    }
-
-    /// Deletes entries with all their index edges, in bounded chunks;
-    /// returns how many existed.
-    ///
-    /// # Errors
-    /// Invalid key, Redis errors.
-    pub async fn delete_many<K: AsRef<[u8]>>(
-        &self,
-        keys: impl IntoIterator<Item = K>,
-    ) -> Result<u64> {
-        let keys: Vec<Vec<u8>> = keys.into_iter().map(|k| k.as_ref().to_vec()).collect();
-        for k in &keys {
-            validate_key(k)?;
-        }
-        let deleted = self.core().delete_keys(&keys).await;
-        self.l1_keys_changed(&keys);
-        deleted
-    }
-
-    /// Deletes every entry carrying `tag`; returns how many were deleted.
-    ///
-    /// Exact: every entry whose write completed before this call began is
-    /// gone when it returns; writes completed after it returns survive.
-    /// Bounded: Redis works at most one chunk (`chunk_size` entries) per call.
-    ///
-    /// # Errors
-    /// Invalid tag, Redis errors. An invalidation interrupted by an error
-    /// or a crash is finished by the next invalidation of the tag or by
-    /// the sweep; nothing it covered is orphaned.
-    pub async fn invalidate_tag(&self, tag: impl AsRef<[u8]>) -> Result<u64> {
-        self.invalidate_tags([tag]).await
-    }
-
-    /// Deletes every entry carrying any of `tags` (the union, each entry
-    /// counted once).
-    ///
-    /// # Errors
-    /// As [`Cache::invalidate_tag`].
-    pub async fn invalidate_tags<T: AsRef<[u8]>>(
-        &self,
-        tags: impl IntoIterator<Item = T>,
-    ) -> Result<u64> {
-        let mut list: Vec<Vec<u8>> = Vec::new();
-        for t in tags {
-            validate_tag(t.as_ref())?;
-            if !list.iter().any(|x| x.as_slice() == t.as_ref()) {
-                list.push(t.as_ref().to_vec());
-            }
-        }
-        let span = tracing::debug_span!(
-            "invalidate",
-            namespace = self.namespace(),
-            tags = list.len()
-        );
-        let _guard = span.enter();
-        let invalidated = self.core().invalidate(&list).await;
-        self.l1_tags_invalidated(&list);
-        invalidated
-    }
-
-    /// The live keys carrying `tag`, page by page (never expired or deleted
-    /// ones). See [`TagKeys`] for the guarantees under concurrent writes.
-    ///
-    /// # Errors
-    /// An invalid tag is reported by the first page.
-    pub fn keys_with_tag(&self, tag: impl AsRef<[u8]>) -> TagKeys {
-        TagKeys::new(self.inner.core.clone(), tag.as_ref().to_vec())
-    }
-
-    /// How many live entries carry `tag`.
-    ///
-    /// # Errors
-    /// Invalid tag, Redis errors.
-    pub async fn tag_len(&self, tag: impl AsRef<[u8]>) -> Result<u64> {
-        let tag = tag.as_ref();
-        validate_tag(tag)?;
-        self.tag_len_any(tag).await
-    }
-
-    /// [`Cache::tag_len`] of any tag, reserved ones included.
-    pub(crate) async fn tag_len_any(&self, tag: &[u8]) -> Result<u64> {
-        let core = self.core();
-        let mut total = 0u64;
-        for b in 0..core.space.buckets() {
-            let call = ScriptCall::new(&SCRIPTS.tag_count, &[core.space.tag(b, tag)]);
-            total += core.conn.run::<u64>(&call).await?;
-        }
-        Ok(total)
-    }
-
-    /// Whether the live entry `key` carries `tag`.
-    ///
-    /// # Errors
-    /// Invalid key or tag, Redis errors.
-    pub async fn has_tag(&self, key: impl AsRef<[u8]>, tag: impl AsRef<[u8]>) -> Result<bool> {
-        let (key, tag) = (key.as_ref(), tag.as_ref());
-        validate_key(key)?;
-        validate_tag(tag)?;
-        let core = self.core();
-        let mut call = ScriptCall::new(
-            &SCRIPTS.tag_member,
-            &[core.space.tag(core.space.bucket_of(key), tag)],
-        );
-        call.arg(key);
-        Ok(core.conn.run::<u8>(&call).await? == 1)
-    }
-
-    /// One full sweep: trims every expired index member, removes empty
-    /// indexes, finishes abandoned invalidations, and checks every index
-    /// for members whose entry is gone (evicted, or deleted behind
-    /// tagcache's back). Runs as many bounded steps as needed; safe
-    /// alongside traffic and other sweepers, and when Redis is at
-    /// `maxmemory` (it only frees memory).
-    ///
-    /// # Errors
-    /// Redis errors (the work done so far stays done).
-    pub async fn prune(&self) -> Result<PruneReport> {
-        self.core().prune_all().await
-    }
-
-    /// One bounded sweep step of about `budget` members or indexes;
-    /// [`PruneReport::complete`] says whether anything due is left and a
-    /// whole pass of the gone-entry check has ended. Successive steps on
-    /// one handle resume that pass where the last one stopped.
-    ///
-    /// # Errors
-    /// Redis errors.
-    pub async fn prune_step(&self, budget: u64) -> Result<PruneReport> {
-        self.core().prune_step(budget).await
-    }
-
-    /// Index statistics, read by walking the registries page by page.
-    ///
-    /// # Errors
-    /// Redis errors.
-    pub async fn stats(&self) -> Result<Stats> {
-        crate::engine::stats::collect(self.core(), &self.server_info()).await
-    }
-}
-
-impl Cache {
-    /// Deletes every entry and group of the namespace, tagged or not, with
-    /// all their index edges, in bounded chunks (the stall bound of
-    /// [`Cache::invalidate_tag`]); returns how many were deleted. Never
-    /// uses `SCAN` or `KEYS`.
-    ///
-    /// Exact like an invalidation: every entry written before the call
-    /// began is gone when it returns. Legacy keys (see
-    /// [`crate::legacy::LegacyRules`]) are not tagcache's and are left alone.
-    ///
-    /// ```no_run
-    /// # async fn demo(cache: tagcache::Cache) -> tagcache::Result<()> {
-    /// let deleted = cache.clear().await?;
-    /// # Ok(()) }
-    /// ```
-    ///
-    /// # Errors
-    /// Redis errors; an interrupted clear is finished by the next clear or
-    /// by the sweep.
-    pub async fn clear(&self) -> Result<u64> {
-        self.clear_with_progress(|_| {}).await
-    }
-
-    /// [`Cache::clear`], calling `progress` after every chunk.
-    ///
-    /// # Errors
-    /// As [`Cache::clear`].
-    pub async fn clear_with_progress(
-        &self,
-        mut progress: impl FnMut(ClearProgress) + Send,
-    ) -> Result<u64> {
-        let span = tracing::info_span!("clear", namespace = self.namespace());
-        let _guard = span.enter();
-        let cleared = self.core_arc().clear(&mut progress).await;
-        self.l1_drop_all();
-        cleared
     }
 }
 

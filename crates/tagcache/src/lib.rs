@@ -49,8 +49,9 @@
 
 // Module map. The public front: `cache` (the handle and its operations),
 // `builder`, `options`, `error`. Beneath it, by subsystem:
-// - `layout`: what lives in Redis (key names, entry codec, paths, meta);
-// - `engine`: write, remove, invalidate, clear, listing, stats, sweep, tasks;
+// - `layout`: what lives in Redis (key names, entry codec, paths);
+// - `engine`: write, remove, invalidate, clear, listing, stats, sweep, and
+//   opening the namespace (meta key);
 // - `scripts`: the Lua scripts, their table and the KEYS/ARGV builder;
 // - `server`: connection, circuit breaker, eviction-policy check;
 // - `keyspace`: paths, owner scopes, hash groups;
@@ -59,7 +60,20 @@
 // - `failsafe`: the view that degrades to misses, and its journal;
 // - `l1`: the optional in-process tier and its announcement listener;
 // - `observe`: what tracing may say about keys;
-// - `legacy`: reading and migrating an application's older key formats.
+// - `legacy`: reading and migrating an application's older key formats;
+// - `tasks`: the background sweeper and fail-safe journal replayer.
+//
+// Dependencies point down: layout <- scripts <- server <- engine <- l1,
+// keyspace, readthrough, failsafe, legacy <- cache, builder, tasks. One
+// deliberate exception: `keyspace`, `readthrough`, `failsafe` and `legacy`
+// add methods to the handle (`impl Cache` blocks: each subsystem's
+// operations live with it), so they name `Cache` and its
+// state's accessors; the state the handle keeps for them (single-flight
+// table, journal, lease config, sweep cursor) lives in modules that do not
+// name `Cache` (`readthrough::flight`, `failsafe::journal`, `options`,
+// `engine::core`). Their fail-safe variants wrap them, and they report a
+// bypass with the fail-safe view's `BypassReason`, so these four also name
+// each other; below them nothing points up.
 mod builder;
 mod cache;
 mod engine;
@@ -74,6 +88,7 @@ mod options;
 mod readthrough;
 mod scripts;
 mod server;
+mod tasks;
 
 pub use builder::CacheBuilder;
 pub use cache::Cache;

@@ -124,3 +124,32 @@ pub enum WritePath {
     /// this option existed.
     Script,
 }
+
+/// Lease and wait when a call asks for a lease the cache has no setting for.
+const DEFAULT_LEASE: Duration = Duration::from_secs(5);
+
+/// How long a load lease lives and how long a miss waits for its holder
+/// (`readthrough/lease.rs`); configuration, kept here so the engine's
+/// limits can hold the default without depending on the read-through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LeaseConfig {
+    pub(crate) lease: Duration,
+    pub(crate) max_wait: Duration,
+}
+
+impl LeaseConfig {
+    pub(crate) fn new(lease: Duration, max_wait: Duration) -> Self {
+        Self {
+            lease: lease.max(Duration::from_millis(1)),
+            max_wait,
+        }
+    }
+
+    pub(crate) fn fallback() -> Self {
+        Self::new(DEFAULT_LEASE, DEFAULT_LEASE)
+    }
+
+    pub(crate) fn lease_ms(&self) -> u64 {
+        u64::try_from(self.lease.as_millis()).unwrap_or(u64::MAX)
+    }
+}

@@ -153,7 +153,7 @@ class Cache:
     @overload
     def scope(self, *owner: Part) -> "Scope":
         """The scope of one owner: cache.scope("dsr", "pr-1")."""
-    def group(self, name: str, owner: Part, *, ttl: Optional[Duration] = None,
+    def group(self, name: str, owner: Part, *, default_ttl: Optional[Duration] = None,
               cap: Optional[int] = None, tags: Optional[Iterable[Key]] = None,
               dry_run: bool = False) -> "Group":
         """The hash group ``name`` of ``owner``."""
@@ -236,7 +236,7 @@ class FailSafeCache:
     @overload
     def scope(self, *owner: Part) -> "FailSafeScope":
         """The fail-safe view of one owner's scope."""
-    def group(self, name: str, owner: Part, *, ttl: Optional[Duration] = None,
+    def group(self, name: str, owner: Part, *, default_ttl: Optional[Duration] = None,
               cap: Optional[int] = None, tags: Optional[Iterable[Key]] = None,
               dry_run: bool = False) -> "FailSafeGroup":
         """The fail-safe view of a hash group."""
@@ -303,7 +303,7 @@ class AsyncCache:
     def scope(self, owner: Path) -> "AsyncScope": ...
     @overload
     def scope(self, *owner: Part) -> "AsyncScope": ...
-    def group(self, name: str, owner: Part, *, ttl: Optional[Duration] = None,
+    def group(self, name: str, owner: Part, *, default_ttl: Optional[Duration] = None,
               cap: Optional[int] = None, tags: Optional[Iterable[Key]] = None,
               dry_run: bool = False) -> "AsyncGroup": ...
     async def get_or_compute(self, key: Key, loader: AsyncLoader, *, ttl: Optional[Duration] = None,
@@ -354,7 +354,7 @@ class AsyncFailSafeCache:
     def scope(self, owner: Path) -> "AsyncFailSafeScope": ...
     @overload
     def scope(self, *owner: Part) -> "AsyncFailSafeScope": ...
-    def group(self, name: str, owner: Part, *, ttl: Optional[Duration] = None,
+    def group(self, name: str, owner: Part, *, default_ttl: Optional[Duration] = None,
               cap: Optional[int] = None, tags: Optional[Iterable[Key]] = None,
               dry_run: bool = False) -> "AsyncFailSafeGroup": ...
 

@@ -24,8 +24,7 @@
 use crate::engine::core::Core;
 use crate::error::{Error, ErrorKind, Result};
 use crate::layout::keys::CLEAR_MARKER;
-use crate::scripts::SCRIPTS;
-use crate::server::conn::ScriptCall;
+use crate::scripts::{ScriptCall, SCRIPTS};
 
 /// Indexes read from a clear's registry per round trip.
 const CLEAR_PAGE: isize = 100;

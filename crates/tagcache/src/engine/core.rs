@@ -29,7 +29,7 @@ pub(crate) struct Limits {
     /// Default eager refresh threshold, thousandths of the TTL (0: off).
     pub(crate) eager_permille: u16,
     /// Default load lease (`None`: read-throughs take none unless asked).
-    pub(crate) lease: Option<crate::readthrough::lease::LeaseConfig>,
+    pub(crate) lease: Option<crate::options::LeaseConfig>,
 }
 
 impl Limits {
@@ -39,6 +39,24 @@ impl Limits {
     }
 }
 
+/// Where the check for members whose entry is gone (`gone.rs`) resumes.
+/// Kept here, with the rest of the handle's engine state, so `Core` does
+/// not depend on the check that moves it.
+///
+/// Ranks can shift between steps (writes and the
+/// expiry sweep re-file indexes), which may skip or repeat an index in one
+/// pass but never makes the check remove a live member.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct GoneCursor {
+    pub(super) bucket: u16,
+    /// Rank, in the bucket's registry, of the index being checked.
+    pub(super) index: usize,
+    /// Rank of the next member to check in that index.
+    pub(super) member: usize,
+    /// A pass ended and no step has reported `complete` since.
+    pub(super) pass_done: bool,
+}
+
 /// Connection, keys and limits.
 #[derive(Debug)]
 pub(crate) struct Core {
@@ -46,7 +64,7 @@ pub(crate) struct Core {
     pub(crate) space: KeySpace,
     pub(crate) limits: Limits,
     /// Where the sweep's check for members whose entry is gone resumes.
-    pub(crate) gone: std::sync::Mutex<crate::engine::gone::GoneCursor>,
+    pub(crate) gone: std::sync::Mutex<GoneCursor>,
     /// Redis' clock as seen from here, for the transaction write path.
     pub(crate) clock: crate::server::clock::ServerClock,
     /// The tags this process last wrote per key (the transaction path's

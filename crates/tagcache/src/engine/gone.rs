@@ -12,28 +12,13 @@
 //! position is kept per cache handle, so successive steps cover every
 //! index; a step reports `complete` only once a whole pass has ended.
 
-use crate::engine::core::Core;
+use crate::engine::core::{Core, GoneCursor};
 use crate::engine::pace::{Pace, SCRIPT_BUDGET_US};
 use crate::error::Result;
-use crate::scripts::SCRIPTS;
-use crate::server::conn::ScriptCall;
+use crate::scripts::{ScriptCall, SCRIPTS};
 
 /// Registry members read per round trip.
 const REGISTRY_PAGE: usize = 100;
-
-/// Where the pass resumes: ranks can shift between steps (writes and the
-/// expiry sweep re-file indexes), which may skip or repeat an index in one
-/// pass but never makes the check remove a live member.
-#[derive(Debug, Default, Clone)]
-pub(crate) struct GoneCursor {
-    bucket: u16,
-    /// Rank, in the bucket's registry, of the index being checked.
-    index: usize,
-    /// Rank of the next member to check in that index.
-    member: usize,
-    /// A pass ended and no step has reported `complete` since.
-    pass_done: bool,
-}
 
 /// What one step of the check did.
 #[derive(Debug, Default, Clone, Copy)]

@@ -18,8 +18,7 @@ use crate::engine::core::Core;
 use crate::engine::pace::Pace;
 use crate::error::{Error, ErrorKind, Result};
 use crate::observe::metrics as names;
-use crate::scripts::SCRIPTS;
-use crate::server::conn::ScriptCall;
+use crate::scripts::{ScriptCall, SCRIPTS};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Snapshot {

@@ -9,8 +9,7 @@ use redis::Value;
 use crate::engine::core::Core;
 use crate::error::{Error, ErrorKind, Result};
 use crate::layout::keys::validate_tag;
-use crate::scripts::SCRIPTS;
-use crate::server::conn::ScriptCall;
+use crate::scripts::{ScriptCall, SCRIPTS};
 
 /// The live keys of one tag, read page by page in (expiry, key) order.
 ///

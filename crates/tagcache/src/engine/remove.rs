@@ -114,7 +114,7 @@ impl Core {
             .iter()
             .map(|m| self.space.entry(bucket, m))
             .collect();
-        let call = crate::server::conn::ScriptCall::new(&SCRIPTS.read_tags, &keys);
+        let call = crate::scripts::ScriptCall::new(&SCRIPTS.read_tags, &keys);
         let replies: Vec<Value> = self.conn.run(&call).await?;
         if replies.len() != members.len() {
             return Err(Error::new(

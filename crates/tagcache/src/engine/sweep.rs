@@ -14,8 +14,8 @@ use std::time::Duration;
 use crate::engine::core::Core;
 use crate::engine::pace::Pace;
 use crate::error::Result;
-use crate::scripts::SCRIPTS;
-use crate::server::conn::ScriptCall;
+use crate::observe::metrics as names;
+use crate::scripts::{ScriptCall, SCRIPTS};
 
 /// An invalidation whose process has been silent this long is finished by
 /// the sweep.
@@ -52,6 +52,28 @@ pub struct PruneReport {
 }
 
 impl PruneReport {
+    /// Records one sweep step: `what` = `expired_members`, `gone_members`,
+    /// `indexes`, `fences`, `entries` (deleted while finishing abandoned
+    /// invalidations).
+    pub(crate) fn record(&self, namespace: &str) {
+        let ns = || namespace.to_owned();
+        let complete = if self.complete { "true" } else { "false" };
+        metrics::counter!(names::SWEEP_STEPS_TOTAL, "namespace" => ns(), "complete" => complete)
+            .increment(1);
+        for (what, n) in [
+            ("expired_members", self.members_removed),
+            ("gone_members", self.gone_members_removed),
+            ("indexes", self.indexes_removed),
+            ("fences", self.fences_removed),
+            ("entries", self.entries_removed),
+        ] {
+            metrics::counter!(names::SWEEP_REMOVED_TOTAL, "namespace" => ns(), "what" => what)
+                .increment(n);
+        }
+        metrics::counter!(names::SWEEP_MEMBERS_CHECKED_TOTAL, "namespace" => ns())
+            .increment(self.members_checked);
+    }
+
     fn add(&mut self, other: &PruneReport) {
         self.indexes_visited += other.indexes_visited;
         self.members_removed += other.members_removed;
@@ -89,7 +111,7 @@ impl Core {
         if report.complete {
             self.gone_pass_reported();
         }
-        crate::observe::record_sweep(self.space.namespace(), &report);
+        report.record(self.space.namespace());
         Ok(report)
     }
 

@@ -54,8 +54,7 @@ use crate::layout::keys::KeySpace;
 use crate::observe::metrics as names;
 use crate::options::WritePath;
 use crate::scripts::table::KeyTable;
-use crate::scripts::SCRIPTS;
-use crate::server::conn::ScriptCall;
+use crate::scripts::{ScriptCall, SCRIPTS};
 
 /// Values above this size go through `set.lua`: `SET … GET` returns the
 /// whole old value, which for large entries costs more than the script's

@@ -55,9 +55,9 @@ pub struct FailSafeGroup {
 }
 
 impl FailSafeGroup {
-    /// As [`Group::ttl`].
-    pub fn ttl(mut self, ttl: Duration) -> Self {
-        self.group = self.group.ttl(ttl);
+    /// As [`Group::default_ttl`].
+    pub fn default_ttl(mut self, ttl: Duration) -> Self {
+        self.group = self.group.default_ttl(ttl);
         self
     }
 

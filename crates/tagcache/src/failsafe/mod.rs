@@ -7,6 +7,11 @@
 //! answers — while reads bypass every entry a pending invalidation covers.
 //! Only invalid input (an empty key, say) is an `Err`: a bug in the call,
 //! never trouble with Redis.
+//!
+//! Each view method repeats the signature (and generic bounds) of the
+//! strict method it wraps on purpose, so the two APIs read alike; the
+//! bodies only bound the strict call and classify its failure (`bounded`,
+//! `written`, `removal`, `load_only`).
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -128,10 +133,7 @@ static LAST_BYPASS_LOG: AtomicU64 = AtomicU64::new(0);
 pub(crate) fn note_bypass(namespace: &str, op: &'static str, reason: BypassReason) {
     metrics::counter!(names::BYPASSES_TOTAL, "namespace" => namespace.to_owned(), "op" => op, "reason" => reason.as_str())
         .increment(1);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let now = codec::local_now_ms() / 1000;
     let last = LAST_BYPASS_LOG.load(Ordering::Relaxed);
     if now >= last + 10
         && LAST_BYPASS_LOG

@@ -36,8 +36,7 @@ use crate::layout::keys::validate_tag;
 use crate::layout::path::{KeyPath, Part};
 use crate::observe::metrics as names;
 use crate::readthrough::compute::{single_flight, ComputeError, Computed, Flown};
-use crate::scripts::SCRIPTS;
-use crate::server::conn::ScriptCall;
+use crate::scripts::{ScriptCall, SCRIPTS};
 
 /// Fields a group holds before it is dropped and started afresh.
 pub const DEFAULT_GROUP_CAP: usize = 1000;
@@ -69,6 +68,22 @@ pub enum Fetched {
     /// Fail-safe view only: the cache could not be used; computed and not
     /// stored.
     Bypassed(BypassReason),
+}
+
+impl Fetched {
+    /// The outcome's name, as the Python bindings say it (`"hit"`,
+    /// `"miss"`, `"not_stored"`, `"bypassed"`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Hit => "hit",
+            Self::Miss => "miss",
+            Self::DryRun => "dry_run",
+            Self::Mismatch => "mismatch",
+            Self::Shared => "shared",
+            Self::NotStored => "not_stored",
+            Self::Bypassed(_) => "bypassed",
+        }
+    }
 }
 
 /// What a fetch read in one round trip: the field, the group's tag
@@ -130,9 +145,11 @@ impl Cache {
 }
 
 impl Group {
-    /// TTL of the hash, set when it is created. Default: the cache's
-    /// default TTL.
-    pub fn ttl(mut self, ttl: Duration) -> Self {
+    /// TTL this handle gives the hash when one of its writes creates it
+    /// (later writes never extend it). Default: the cache's default TTL
+    /// ([`CacheBuilder::default_ttl`](crate::CacheBuilder::default_ttl)).
+    /// The hash's remaining TTL is read by [`Group::ttl`].
+    pub fn default_ttl(mut self, ttl: Duration) -> Self {
         self.ttl = ttl;
         self
     }
@@ -422,11 +439,13 @@ impl Group {
         Ok(n.saturating_sub(1))
     }
 
-    /// The hash's remaining TTL; `None` when it does not exist.
+    /// The hash's remaining TTL; `None` when it does not exist. Named
+    /// like [`Cache::ttl`] and [`Scope::ttl`](crate::Scope::ttl); the TTL a
+    /// new hash gets is set by [`Group::default_ttl`].
     ///
     /// # Errors
     /// Redis errors.
-    pub async fn remaining_ttl(&self) -> Result<Option<Duration>> {
+    pub async fn ttl(&self) -> Result<Option<Duration>> {
         let ms: i64 = self
             .cache
             .core_arc()

@@ -12,8 +12,7 @@ use crate::error::Result;
 use crate::layout::codec::{self, Codec};
 use crate::layout::path::{KeyPath, Part};
 use crate::legacy::scoped::{self as legacy, LegacyKeys, Read};
-use crate::scripts::SCRIPTS;
-use crate::server::conn::ScriptCall;
+use crate::scripts::{ScriptCall, SCRIPTS};
 
 /// The entries of one owner: `cache.scope(["dsr", request_id])`.
 ///

@@ -118,9 +118,15 @@ pub(crate) fn from_payload<T: DeserializeOwned>(codec: Codec, bytes: &[u8]) -> R
 struct RawPayload<'a>(&'a [u8]);
 
 /// The `deserialize_*` methods [`RawPayload`] refuses.
+/// (Each name is followed by the types of the arguments it takes before
+/// the visitor.)
 macro_rules! refuse_raw {
-    ($($name:ident)*) => {$(
-        fn $name<V: serde::de::Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
+    ($($name:ident($($arg:ty),*))*) => {$(
+        fn $name<V: serde::de::Visitor<'de>>(
+            self,
+            $(_: $arg,)*
+            _: V,
+        ) -> Result<V::Value, Self::Error> {
             Err(serde::de::Error::custom("raw bytes"))
         }
     )*};
@@ -145,62 +151,18 @@ impl<'de> serde::Deserializer<'de> for RawPayload<'_> {
     }
 
     refuse_raw! {
-        deserialize_bool deserialize_i8 deserialize_i16 deserialize_i32 deserialize_i64
-        deserialize_u8 deserialize_u16 deserialize_u32 deserialize_u64 deserialize_f32
-        deserialize_f64 deserialize_char deserialize_str deserialize_string
-        deserialize_option deserialize_unit deserialize_seq deserialize_map
-        deserialize_identifier deserialize_ignored_any
-    }
-
-    fn deserialize_unit_struct<V: serde::de::Visitor<'de>>(
-        self,
-        _: &'static str,
-        _: V,
-    ) -> Result<V::Value, Self::Error> {
-        Err(serde::de::Error::custom("raw bytes"))
-    }
-
-    fn deserialize_newtype_struct<V: serde::de::Visitor<'de>>(
-        self,
-        _: &'static str,
-        _: V,
-    ) -> Result<V::Value, Self::Error> {
-        Err(serde::de::Error::custom("raw bytes"))
-    }
-
-    fn deserialize_tuple<V: serde::de::Visitor<'de>>(
-        self,
-        _: usize,
-        _: V,
-    ) -> Result<V::Value, Self::Error> {
-        Err(serde::de::Error::custom("raw bytes"))
-    }
-
-    fn deserialize_tuple_struct<V: serde::de::Visitor<'de>>(
-        self,
-        _: &'static str,
-        _: usize,
-        _: V,
-    ) -> Result<V::Value, Self::Error> {
-        Err(serde::de::Error::custom("raw bytes"))
-    }
-
-    fn deserialize_struct<V: serde::de::Visitor<'de>>(
-        self,
-        _: &'static str,
-        _: &'static [&'static str],
-        _: V,
-    ) -> Result<V::Value, Self::Error> {
-        Err(serde::de::Error::custom("raw bytes"))
-    }
-
-    fn deserialize_enum<V: serde::de::Visitor<'de>>(
-        self,
-        _: &'static str,
-        _: &'static [&'static str],
-        _: V,
-    ) -> Result<V::Value, Self::Error> {
-        Err(serde::de::Error::custom("raw bytes"))
+        deserialize_bool() deserialize_i8() deserialize_i16() deserialize_i32()
+        deserialize_i64() deserialize_u8() deserialize_u16() deserialize_u32()
+        deserialize_u64() deserialize_f32() deserialize_f64() deserialize_char()
+        deserialize_str() deserialize_string() deserialize_option() deserialize_unit()
+        deserialize_seq() deserialize_map() deserialize_identifier()
+        deserialize_ignored_any()
+        deserialize_unit_struct(&'static str)
+        deserialize_newtype_struct(&'static str)
+        deserialize_tuple(usize)
+        deserialize_tuple_struct(&'static str, usize)
+        deserialize_struct(&'static str, &'static [&'static str])
+        deserialize_enum(&'static str, &'static [&'static str])
     }
 }
 
@@ -353,6 +315,17 @@ pub(crate) fn malformed() -> Error {
     corrupt("malformed header or tag section")
 }
 
+/// Takes one big-endian `u64` header field (`N` = its declared length,
+/// 8) off the front of `body`.
+fn take_u64<const N: usize>(body: &mut &[u8], truncated: &str) -> Result<u64, Error> {
+    const { assert!(N == 8) };
+    let Some((field, rest)) = body.split_first_chunk::<8>() else {
+        return Err(corrupt(truncated));
+    };
+    *body = rest;
+    Ok(u64::from_be_bytes(*field))
+}
+
 fn corrupt(what: &str) -> Error {
     Error::new(
         ErrorKind::Codec,
@@ -383,28 +356,12 @@ pub(crate) fn decode_entry(bytes: &[u8]) -> Result<Decoded<'_>, Error> {
     // The same rules as the scripts' `tag_section` (lib.lua): an entry they
     // cannot read the tags of is one a read refuses too.
     section_tags(tag_section).try_for_each(|t| t.map(drop))?;
-    let mut fresh_until = None;
-    if flags & FLAG_FRESH_UNTIL != 0 {
-        if body.len() < FRESH_UNTIL_LEN {
-            return Err(corrupt("truncated fresh-until time"));
-        }
-        let (field, rest) = body.split_at(FRESH_UNTIL_LEN);
-        let mut b = [0u8; FRESH_UNTIL_LEN];
-        b.copy_from_slice(field);
-        fresh_until = Some(u64::from_be_bytes(b));
-        body = rest;
-    }
-    let mut ttl_ms = None;
-    if flags & FLAG_TTL != 0 {
-        if body.len() < TTL_LEN {
-            return Err(corrupt("truncated TTL field"));
-        }
-        let (field, rest) = body.split_at(TTL_LEN);
-        let mut b = [0u8; TTL_LEN];
-        b.copy_from_slice(field);
-        ttl_ms = Some(u64::from_be_bytes(b));
-        body = rest;
-    }
+    let fresh_until = (flags & FLAG_FRESH_UNTIL != 0)
+        .then(|| take_u64::<FRESH_UNTIL_LEN>(&mut body, "truncated fresh-until time"))
+        .transpose()?;
+    let ttl_ms = (flags & FLAG_TTL != 0)
+        .then(|| take_u64::<TTL_LEN>(&mut body, "truncated TTL field"))
+        .transpose()?;
     Ok(Decoded {
         codec,
         tag_section,

@@ -23,8 +23,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::layout::codec::{self, Codec, Compression};
 use crate::observe::metrics as names;
 use crate::scripts::table::KeyTable;
-use crate::scripts::SCRIPTS;
-use crate::server::conn::ScriptCall;
+use crate::scripts::{ScriptCall, SCRIPTS};
 
 /// Most moves in one script call.
 const MAX_MOVES: usize = 128;

@@ -1,16 +1,21 @@
-//! Mapping rules from legacy key formats to scoped entries, checked when
-//! they are loaded.
+//! Mapping rules from legacy key formats to scoped entries: the rule
+//! types, and loading them (compiling each, refusing rules that could
+//! claim one key twice). Mapping keys with them, both ways, is
+//! `rules/mapping.rs`.
 
 use std::time::Duration;
 
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use super::pattern::{intersect, match_joint, Bindings, Parse, Template};
+use super::pattern::{intersect, Template};
 use crate::error::{InvalidInput, Result};
 use crate::layout::keys::RESERVED_TAG;
-use crate::layout::keys::{is_tagcache_key, MAX_KEY_LEN, MAX_TAG_LEN};
 use crate::layout::path::{KeyPath, Part};
+
+mod mapping;
+
+pub(crate) use mapping::Classified;
 
 /// One mapping from a legacy key format to an owner scope and part.
 ///
@@ -120,17 +125,6 @@ impl LegacyTarget {
     }
 }
 
-/// What [`LegacyRules::classify`] says about a key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Classified {
-    /// No rule matches (or the key is one of tagcache's own).
-    Unmatched,
-    /// A rule matches in more than one way: left alone.
-    Ambiguous,
-    /// Exactly one way.
-    Mapped(LegacyTarget),
-}
-
 /// Checked legacy mapping rules: no two rules match the same key or map to
 /// the same new key, each rule matches a key in at most one way.
 ///
@@ -182,9 +176,6 @@ struct File {
     #[serde(default)]
     rule: Vec<LegacyRule>,
 }
-
-/// Most reverse matches looked at per lookup (more means ambiguous).
-const REVERSE_LIMIT: usize = 2;
 
 fn invalid(detail: String) -> crate::Error {
     InvalidInput::LegacyRule(detail).into()
@@ -253,15 +244,6 @@ impl LegacyRules {
         self.rules.is_empty()
     }
 
-    /// Where a legacy key goes, if exactly one rule matches it in exactly
-    /// one way.
-    pub fn map(&self, legacy_key: &[u8]) -> Option<LegacyTarget> {
-        match self.classify(legacy_key) {
-            Classified::Mapped(t) => Some(t),
-            _ => None,
-        }
-    }
-
     /// A fingerprint of the rules (hex), so a saved migration cursor is
     /// only resumed with the rules it was made with.
     pub(crate) fn fingerprint(&self) -> String {
@@ -283,91 +265,6 @@ impl LegacyRules {
             .map(|b| format!("{b:02x}"))
             .collect()
     }
-
-    /// The longest literal prefix every pattern starts with (a `SCAN
-    /// MATCH` prefix for a whole-keyspace pass).
-    pub(crate) fn common_prefix(&self) -> Vec<u8> {
-        let mut it = self.rules.iter().map(|r| r.pattern.literal_prefix());
-        let Some(first) = it.next() else {
-            return Vec::new();
-        };
-        let mut len = first.len();
-        for p in it {
-            len = len.min(first.iter().zip(p).take_while(|(a, b)| a == b).count());
-        }
-        first[..len].to_vec()
-    }
-
-    /// Which rule maps a key, and where.
-    pub(crate) fn classify(&self, key: &[u8]) -> Classified {
-        if is_tagcache_key(key) {
-            return Classified::Unmatched;
-        }
-        for r in &self.rules {
-            match r.pattern.parse_unique(key, r.captures) {
-                Parse::No => continue,
-                Parse::Ambiguous => return Classified::Ambiguous,
-                Parse::One(values) => return r.target(&values),
-            }
-        }
-        Classified::Unmatched
-    }
-
-    /// The legacy key that maps to `part` of `owner`, verified by mapping
-    /// it forward, with its target; `None` when no rule produces this key
-    /// (or only ambiguously).
-    pub(crate) fn legacy_key_of(
-        &self,
-        owner: &KeyPath,
-        part: &Part,
-    ) -> Option<(Vec<u8>, LegacyTarget)> {
-        for r in &self.rules {
-            let Some(mut pairs) = r.owner_pairs(owner) else {
-                continue;
-            };
-            pairs.push((&r.part, part.as_bytes()));
-            let Some(found) = match_joint(&pairs, r.captures, REVERSE_LIMIT) else {
-                continue;
-            };
-            if found.len() != 1 {
-                continue;
-            }
-            let Some(key) = r.pattern.render(&found[0]) else {
-                continue;
-            };
-            // The key must map back to exactly this owner and part: the
-            // forward map is the definition, the reverse only a lookup.
-            if let Classified::Mapped(t) = self.classify(&key) {
-                if &t.owner == owner && &t.part == part {
-                    return Some((key, t));
-                }
-            }
-        }
-        None
-    }
-
-    /// `SCAN MATCH` globs that cover every legacy key of `owner` (one per
-    /// rule whose scope can be this owner); exact matching comes after.
-    pub(crate) fn owner_globs(&self, owner: &KeyPath) -> Vec<Vec<u8>> {
-        let mut globs: Vec<Vec<u8>> = Vec::new();
-        for r in &self.rules {
-            let Some(pairs) = r.owner_pairs(owner) else {
-                continue;
-            };
-            let Some(found) = match_joint(&pairs, r.captures, 8) else {
-                // Out of budget: fall back to the rule's general glob.
-                globs.push(r.pattern.glob(&vec![None; r.captures]));
-                continue;
-            };
-            for values in found {
-                let g = r.pattern.glob(&values);
-                if !globs.contains(&g) {
-                    globs.push(g);
-                }
-            }
-        }
-        globs
-    }
 }
 
 impl Compiled {
@@ -380,65 +277,6 @@ impl Compiled {
             .name
             .clone()
             .unwrap_or_else(|| self.source.pattern.clone())
-    }
-
-    /// Pairs (owner template, owner part) when the part counts agree.
-    fn owner_pairs<'a>(&'a self, owner: &'a KeyPath) -> Option<Vec<(&'a Template, &'a [u8])>> {
-        (self.owner.len() == owner.len()).then(|| {
-            self.owner
-                .iter()
-                .zip(owner.parts())
-                .map(|(t, p)| (t, p.as_bytes()))
-                .collect()
-        })
-    }
-
-    /// The target of a unique parse, if it is a valid key whose owner and
-    /// part lead back to these captures only.
-    fn target(&self, values: &Bindings) -> Classified {
-        let render = |t: &Template| t.render(values);
-        let (Some(owner), Some(part)) = (
-            self.owner.iter().map(render).collect::<Option<Vec<_>>>(),
-            render(&self.part),
-        ) else {
-            return Classified::Unmatched;
-        };
-        let tags: Option<Vec<Vec<u8>>> = self.tags.iter().map(render).collect();
-        let Some(tags) = tags else {
-            return Classified::Unmatched;
-        };
-        // Templates such as "{a}-{b}" can render two capture sets alike;
-        // then two legacy keys would share one new key: leave both alone.
-        let mut pairs: Vec<(&Template, &[u8])> = self
-            .owner
-            .iter()
-            .zip(&owner)
-            .map(|(t, p)| (t, p.as_slice()))
-            .collect();
-        pairs.push((&self.part, &part));
-        match match_joint(&pairs, self.captures, REVERSE_LIMIT) {
-            Some(found) if found.len() == 1 => {}
-            _ => return Classified::Ambiguous,
-        }
-        let owner = KeyPath::from_parts(owner);
-        let part = Part::from(part);
-        let target = LegacyTarget {
-            rule: self.name(),
-            owner,
-            part,
-            tags,
-        };
-        let key = target.key();
-        if key.validate().is_err()
-            || key.encode().len() > MAX_KEY_LEN
-            || target
-                .tags
-                .iter()
-                .any(|t| t.is_empty() || t.len() > MAX_TAG_LEN || t[0] == RESERVED_TAG)
-        {
-            return Classified::Unmatched;
-        }
-        Classified::Mapped(target)
     }
 }
 
@@ -543,7 +381,7 @@ mod tests {
             .part("identity:{attr}")
     }
 
-    fn rules() -> LegacyRules {
+    pub(super) fn rules() -> LegacyRules {
         LegacyRules::new([
             identity(),
             LegacyRule::new("EN_id-{id}-identity-{attr}")
@@ -556,59 +394,6 @@ mod tests {
                 .tag("dsr:{id}"),
         ])
         .unwrap()
-    }
-
-    #[test]
-    fn keys_map_forward_and_back() {
-        let r = rules();
-        let t = r.map(b"id-pr-1-identity-email").unwrap();
-        assert_eq!(t.rule, "identity");
-        assert_eq!(t.owner, KeyPath::from(["dsr", "pr-1"]));
-        assert_eq!(t.part, Part::from("identity:email"));
-        assert_eq!(t.key().to_string(), "dsr:pr-1:identity\\:email");
-        let t = r.map(b"dsr__pr-10__retry__3").unwrap();
-        assert_eq!(t.tags, vec![b"retries".to_vec(), b"dsr:pr-10".to_vec()]);
-        let key_of = |o: &[&str], p: &str| {
-            r.legacy_key_of(&KeyPath::from_parts(o.iter().copied()), &Part::from(p))
-                .map(|(k, _)| k)
-        };
-        assert_eq!(
-            key_of(&["dsr", "pr-1"], "identity:email"),
-            Some(b"id-pr-1-identity-email".to_vec())
-        );
-        assert_eq!(
-            key_of(&["dsr", "pr-1"], "retry:2"),
-            Some(b"dsr__pr-1__retry__2".to_vec())
-        );
-        assert_eq!(key_of(&["dsr", "pr-1"], "other"), None);
-        assert_eq!(key_of(&["dsr", "pr-1", "x"], "retry:2"), None);
-        // Ambiguous keys are neither mapped nor looked up.
-        assert_eq!(
-            r.classify(b"id-a-identity-b-identity-c"),
-            Classified::Ambiguous
-        );
-        assert_eq!(key_of(&["dsr", "a-identity-b"], "identity:c"), None);
-        assert_eq!(key_of(&["dsr", "a"], "identity:b-identity-c"), None);
-        // tagcache's own keys never match, even under a catch-all rule.
-        let all = LegacyRules::new([LegacyRule::new("{k}").scope(["all"]).part("{k}")]).unwrap();
-        assert!(all.map(b"{test.0}:e:x").is_none());
-        assert!(all.map(b"{test}:meta").is_none());
-        assert!(all.map(b"plain").is_some());
-    }
-
-    #[test]
-    fn owner_globs_substitute_and_escape() {
-        let r = rules();
-        let globs = r.owner_globs(&KeyPath::from(["dsr", "p*1"]));
-        assert_eq!(
-            globs,
-            vec![
-                b"id-p\\*1-identity-?*".to_vec(),
-                b"EN_id-p\\*1-identity-?*".to_vec(),
-                b"dsr__p\\*1__retry__?*".to_vec(),
-            ]
-        );
-        assert!(r.owner_globs(&KeyPath::from(["other", "x"])).is_empty());
     }
 
     fn refused(rules: Vec<LegacyRule>) -> String {
@@ -695,16 +480,5 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("legacy key \"a-"), "{e}");
-    }
-
-    #[test]
-    fn common_prefix() {
-        assert_eq!(rules().common_prefix(), b"".to_vec());
-        let r = LegacyRules::new([
-            LegacyRule::new("app:id-{a}").scope(["{a}"]).part("x"),
-            LegacyRule::new("app:dsr-{a}").scope(["{a}"]).part("y"),
-        ])
-        .unwrap();
-        assert_eq!(r.common_prefix(), b"app:".to_vec());
     }
 }

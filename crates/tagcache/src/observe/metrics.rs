@@ -64,7 +64,7 @@ pub(crate) const LOAD_WAITS_TOTAL: &str = "tagcache_load_waits_total";
 pub(crate) const EAGER_REFRESHES_TOTAL: &str = "tagcache_eager_refreshes_total";
 /// Counter: sweep steps; label `complete` (`true`, `false`).
 pub(crate) const SWEEP_STEPS_TOTAL: &str = "tagcache_sweep_steps_total";
-/// Counter: what sweep steps removed; label `what` (see [`record_sweep`]).
+/// Counter: what sweep steps removed; label `what` (see `PruneReport::record` in `engine/sweep.rs`).
 pub(crate) const SWEEP_REMOVED_TOTAL: &str = "tagcache_sweep_removed_total";
 /// Counter: index members the sweep checked for a gone entry.
 pub(crate) const SWEEP_MEMBERS_CHECKED_TOTAL: &str = "tagcache_sweep_members_checked_total";
@@ -115,26 +115,6 @@ pub(crate) const WRITE_FALLBACKS_TOTAL: &str = "tagcache_write_fallbacks_total";
 pub(crate) fn count_read_through(namespace: &str, source: &'static str) {
     metrics::counter!(READ_THROUGH_TOTAL, "namespace" => namespace.to_owned(), "source" => source)
         .increment(1);
-}
-
-/// Records one sweep step: `what` = `expired_members`, `gone_members`,
-/// `indexes`, `fences`, `entries` (deleted while finishing abandoned
-/// invalidations).
-pub(crate) fn record_sweep(namespace: &str, r: &crate::engine::sweep::PruneReport) {
-    let ns = || namespace.to_owned();
-    let complete = if r.complete { "true" } else { "false" };
-    metrics::counter!(SWEEP_STEPS_TOTAL, "namespace" => ns(), "complete" => complete).increment(1);
-    for (what, n) in [
-        ("expired_members", r.members_removed),
-        ("gone_members", r.gone_members_removed),
-        ("indexes", r.indexes_removed),
-        ("fences", r.fences_removed),
-        ("entries", r.entries_removed),
-    ] {
-        metrics::counter!(SWEEP_REMOVED_TOTAL, "namespace" => ns(), "what" => what).increment(n);
-    }
-    metrics::counter!(SWEEP_MEMBERS_CHECKED_TOTAL, "namespace" => ns())
-        .increment(r.members_checked);
 }
 
 /// Counts a stale value served.

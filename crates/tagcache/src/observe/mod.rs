@@ -5,7 +5,6 @@
 pub(crate) mod metrics;
 pub(crate) use metrics::{
     count_read_through, count_refresh, count_refused, count_stale, count_wait, record_loader,
-    record_sweep,
 };
 
 /// How keys appear in tracing spans.

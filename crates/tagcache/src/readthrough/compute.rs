@@ -2,21 +2,20 @@
 //! at a time, and writes guarded by fences so a value computed before an
 //! invalidation is never stored after it.
 
-use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use serde::{de::DeserializeOwned, Serialize};
-use tokio::sync::watch;
 
 use crate::cache::{Cache, SetOptions};
 use crate::error::Error;
 use crate::failsafe::{note_bypass, BypassReason};
 use crate::layout::codec::{self, is_stale};
 use crate::observe;
+use crate::options::LeaseConfig;
 use crate::readthrough::context::LoadContext;
-use crate::readthrough::lease::{LeaseConfig, Leased};
+use crate::readthrough::flight::{Flights, Landing, Role};
+use crate::readthrough::lease::Leased;
 
 /// Where a value returned by [`Cache::get_or_compute`] came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +41,23 @@ pub enum Source {
     /// ([`CacheBuilder::load_lease`](crate::CacheBuilder::load_lease)):
     /// this call waited for its value and read it from the cache.
     Waited,
+}
+
+impl Source {
+    /// The source's name, as the `source` label of
+    /// `tagcache_read_through_total` and the Python bindings say it
+    /// (`"hit"`, `"loaded"`, `"loaded_not_stored"`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Hit => "hit",
+            Self::Loaded => "loaded",
+            Self::LoadedNotStored => "loaded_not_stored",
+            Self::Shared => "shared",
+            Self::Stale => "stale",
+            Self::Uncached => "uncached",
+            Self::Waited => "waited",
+        }
+    }
 }
 
 /// A value with the place it came from: a [`Source`] for
@@ -100,77 +116,6 @@ pub(crate) fn serve_stale_on_failure<T: DeserializeOwned, E>(
     }
 }
 
-/// What a loader's leader hands to the callers waiting on it: the payload
-/// bytes, or `None` when it failed or was cancelled (they load themselves).
-type Outcome = Option<Vec<u8>>;
-
-/// In-flight loads of this process, by key.
-#[derive(Debug, Default)]
-pub(crate) struct Flights {
-    loads: Mutex<HashMap<Vec<u8>, watch::Receiver<Option<Outcome>>>>,
-}
-
-enum Role {
-    Leader(watch::Sender<Option<Outcome>>),
-    Follower(watch::Receiver<Option<Outcome>>),
-}
-
-impl Flights {
-    fn join(&self, key: &[u8]) -> Role {
-        let mut loads = self.loads.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(rx) = loads.get(key) {
-            return Role::Follower(rx.clone());
-        }
-        let (tx, rx) = watch::channel(None);
-        loads.insert(key.to_vec(), rx);
-        Role::Leader(tx)
-    }
-
-    /// Whether a load of `key` is in flight in this process.
-    pub(super) fn is_flying(&self, key: &[u8]) -> bool {
-        self.loads
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains_key(key)
-    }
-
-    /// Leads a load of `key` unless one is in flight already.
-    pub(super) fn try_lead<'a>(&'a self, key: &'a [u8]) -> Option<Landing<'a>> {
-        match self.join(key) {
-            Role::Leader(tx) => Some(Landing {
-                flights: self,
-                key,
-                tx,
-                outcome: None,
-            }),
-            Role::Follower(_) => None,
-        }
-    }
-
-    fn leave(&self, key: &[u8]) {
-        self.loads
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(key);
-    }
-}
-
-/// Removes the flight and wakes followers even when the leader's future is
-/// dropped midway.
-pub(super) struct Landing<'a> {
-    flights: &'a Flights,
-    key: &'a [u8],
-    tx: watch::Sender<Option<Outcome>>,
-    pub(super) outcome: Outcome,
-}
-
-impl Drop for Landing<'_> {
-    fn drop(&mut self) {
-        self.flights.leave(self.key);
-        let _ = self.tx.send(Some(self.outcome.take()));
-    }
-}
-
 /// What one caller of [`single_flight`] got.
 pub(crate) enum Flown<T, S> {
     /// This caller ran its own load, which said `S` (stored or not, ...).
@@ -213,12 +158,7 @@ where
         }
         Role::Leader(tx) => tx,
     };
-    let mut landing = Landing {
-        flights,
-        key,
-        tx,
-        outcome: None,
-    };
+    let mut landing = Landing::new(flights, key, tx);
     let (value, outcome, shared) = run().await?;
     landing.outcome = shared;
     drop(landing);
@@ -304,17 +244,48 @@ impl Cache {
         Fut: Future<Output = Result<T, E>>,
     {
         let key = key.as_ref();
-        let span = self.read_through_span("get_or_compute", key);
+        self.read_through("get_or_compute", key, opts, false, loader, |_, _, _, _| {})
+            .await
+    }
+
+    /// The strict read-throughs' path ([`Cache::get_or_compute_with`],
+    /// [`Cache::get_or_refresh_with`]): one read of
+    /// the entry and Redis' clock (and its `PTTL` when `with_pttl`); a
+    /// fresh hit is returned after `on_hit` saw it with the read's time,
+    /// the `PTTL` and the loader (an eager refresh starts there); else the
+    /// loader runs once per key ([`Cache::fly`]), and a stale entry is
+    /// served if it fails. Traced and counted as `op`.
+    pub(super) async fn read_through<T, E, F, Fut>(
+        &self,
+        op: &'static str,
+        key: &[u8],
+        opts: &SetOptions,
+        with_pttl: bool,
+        loader: F,
+        on_hit: impl FnOnce(&codec::Decoded<'_>, u64, i64, F),
+    ) -> Result<Computed<T>, ComputeError<E>>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnOnce(LoadContext) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let span = self.read_through_span(op, key);
         let work = async {
-            let (cached, since) = self.get_with_time(key).await?;
+            let (cached, since, pttl) = self.read_for_refresh(key, with_pttl).await?;
             let stale = match cached {
-                Some(bytes) if !is_stale(&codec::decode_entry(&bytes)?, since / 1000) => {
-                    return Ok(Computed {
-                        value: self.decode(&bytes)?,
-                        source: Source::Hit,
-                    });
+                Some(bytes) => {
+                    let d = codec::decode_entry(&bytes)?;
+                    if !is_stale(&d, since / 1000) {
+                        let value = self.decode(&bytes)?;
+                        on_hit(&d, since, pttl, loader);
+                        return Ok(Computed {
+                            value,
+                            source: Source::Hit,
+                        });
+                    }
+                    Some(bytes)
                 }
-                other => other,
+                None => None,
             };
             let fresh = self
                 .fly(key, opts, since, loader, None, stale.is_some())
@@ -490,15 +461,7 @@ pub(crate) fn count_source<T, E>(
 /// The metric label of a read-through's outcome.
 fn source_label<T, E>(result: &Result<Computed<T>, ComputeError<E>>) -> &'static str {
     match result {
-        Ok(c) => match c.source {
-            Source::Hit => "hit",
-            Source::Loaded => "loaded",
-            Source::LoadedNotStored => "loaded_not_stored",
-            Source::Shared => "shared",
-            Source::Stale => "stale",
-            Source::Uncached => "uncached",
-            Source::Waited => "waited",
-        },
+        Ok(c) => c.source.as_str(),
         Err(ComputeError::Loader(_)) => "loader_error",
         Err(ComputeError::Cache(_)) => "error",
     }

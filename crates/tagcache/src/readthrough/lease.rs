@@ -14,39 +14,13 @@ use crate::cache::Cache;
 use crate::error::Result;
 use crate::layout::codec::{self, is_stale};
 use crate::layout::keys::{validate_key, KeySpace};
-use crate::scripts::SCRIPTS;
-use crate::server::conn::ScriptCall;
+use crate::options::LeaseConfig;
+use crate::scripts::{ScriptCall, SCRIPTS};
 
 /// First pause between two polls of a waiter; doubles up to [`MAX_POLL`].
 const FIRST_POLL: Duration = Duration::from_millis(5);
 /// Longest pause between two polls.
 const MAX_POLL: Duration = Duration::from_millis(100);
-/// Lease and wait when a call asks for a lease the cache has no setting for.
-const DEFAULT_LEASE: Duration = Duration::from_secs(5);
-
-/// How long a load lease lives and how long a miss waits for its holder.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct LeaseConfig {
-    pub(crate) lease: Duration,
-    pub(crate) max_wait: Duration,
-}
-
-impl LeaseConfig {
-    pub(crate) fn new(lease: Duration, max_wait: Duration) -> Self {
-        Self {
-            lease: lease.max(Duration::from_millis(1)),
-            max_wait,
-        }
-    }
-
-    pub(crate) fn fallback() -> Self {
-        Self::new(DEFAULT_LEASE, DEFAULT_LEASE)
-    }
-
-    fn lease_ms(&self) -> u64 {
-        u64::try_from(self.lease.as_millis()).unwrap_or(u64::MAX)
-    }
-}
 
 /// A lease this process holds; released (compare-and-delete) when dropped,
 /// in the background if [`Held::release`] was not awaited.

@@ -4,5 +4,6 @@
 
 pub(crate) mod compute;
 pub(crate) mod context;
+pub(crate) mod flight;
 pub(crate) mod lease;
 pub(crate) mod refresh;

@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use serde::{de::DeserializeOwned, Serialize};
 
-use super::compute::{record_source, serve_stale_on_failure, ComputeError, Computed, Source};
+use super::compute::{ComputeError, Computed, Source};
 use super::context::LoadContext;
 use crate::cache::{Cache, SetOptions};
-use crate::layout::codec::{self, is_stale};
+use crate::layout::codec;
 use crate::observe;
 
 /// Whether an entry hit at `now_ms` is due for an eager refresh: at least
@@ -43,12 +43,12 @@ pub(crate) fn refresh_due(
 
 impl Cache {
     /// Read-through with eager refresh: like
-    /// [`Cache::get_or_compute_with`], and when a hit finds that the
+    /// [`Cache::get_or_compute`], and when a hit finds that the
     /// configured fraction of the entry's TTL has passed
     /// ([`SetOptions::eager_refresh`], default
     /// [`CacheBuilder::eager_refresh`](crate::CacheBuilder::eager_refresh)),
     /// it returns the cached value at once and runs `loader` in the
-    /// background ([`LoadContext::is_eager_refresh`]) to store a new one.
+    /// background to store a new one.
     ///
     /// - One refresh per key and process at a time (and, with a load
     ///   lease, per key across processes: a refresh whose lease is taken
@@ -66,7 +66,7 @@ impl Cache {
     /// use tagcache::SetOptions;
     /// let opts = SetOptions::new().ttl(Duration::from_secs(60)).eager_refresh(0.8);
     /// let rates = cache
-    ///     .get_or_refresh("fx:rates", &opts, |_ctx| async {
+    ///     .get_or_refresh("fx:rates", &opts, || async {
     ///         Ok::<_, std::io::Error>(vec![1.08_f64, 0.86]) // call the rates API
     ///     })
     ///     .await?;
@@ -74,9 +74,32 @@ impl Cache {
     /// ```
     ///
     /// # Errors
-    /// As [`Cache::get_or_compute_with`]; a background refresh's errors are
+    /// As [`Cache::get_or_compute`]; a background refresh's errors are
     /// only counted (`tagcache_eager_refreshes_total{outcome="failed"}`).
     pub async fn get_or_refresh<T, E, F, Fut>(
+        &self,
+        key: impl AsRef<[u8]>,
+        opts: &SetOptions,
+        loader: F,
+    ) -> Result<Computed<T>, ComputeError<E>>
+    where
+        T: Serialize + DeserializeOwned + Send + 'static,
+        E: Send + 'static,
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+    {
+        self.get_or_refresh_with(key, opts, |_| loader()).await
+    }
+
+    /// [`Cache::get_or_refresh`] whose loader gets a [`LoadContext`]: as
+    /// [`Cache::get_or_compute_with`]'s, and
+    /// [`LoadContext::is_eager_refresh`] says whether it runs as a
+    /// background refresh of a live entry.
+    ///
+    /// # Errors
+    /// As [`Cache::get_or_compute_with`]; a background refresh's errors are
+    /// only counted.
+    pub async fn get_or_refresh_with<T, E, F, Fut>(
         &self,
         key: impl AsRef<[u8]>,
         opts: &SetOptions,
@@ -89,35 +112,14 @@ impl Cache {
         Fut: Future<Output = Result<T, E>> + Send + 'static,
     {
         let key = key.as_ref();
-        let span = self.read_through_span("get_or_refresh", key);
-        let work = async {
-            let permille = self.eager_permille(opts);
-            let (cached, since, pttl) = self.read_for_refresh(key, permille > 0).await?;
-            let stale = match cached {
-                Some(bytes) => {
-                    let d = codec::decode_entry(&bytes)?;
-                    if !is_stale(&d, since / 1000) {
-                        let value = self.decode(&bytes)?;
-                        if refresh_due(&d, since / 1000, pttl, self.call_ttl_ms(opts), permille) {
-                            self.refresh_in_background(key, opts, since, loader, None);
-                        }
-                        return Ok(Computed {
-                            value,
-                            source: Source::Hit,
-                        });
-                    }
-                    Some(bytes)
-                }
-                None => None,
-            };
-            let fresh = self
-                .fly(key, opts, since, loader, None, stale.is_some())
-                .await;
-            serve_stale_on_failure(self, fresh, stale)
+        let permille = self.eager_permille(opts);
+        let on_hit = |d: &codec::Decoded<'_>, since: u64, pttl: i64, loader: F| {
+            if refresh_due(d, since / 1000, pttl, self.call_ttl_ms(opts), permille) {
+                self.refresh_in_background(key, opts, since, loader, None);
+            }
         };
-        let result = tracing::Instrument::instrument(work, span.clone()).await;
-        record_source(self.namespace(), &span, &result);
-        result
+        self.read_through("get_or_refresh", key, opts, permille > 0, loader, on_hit)
+            .await
     }
 
     /// The eager refresh threshold of a call (thousandths of the TTL).

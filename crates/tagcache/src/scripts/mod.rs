@@ -111,6 +111,34 @@ scripts! {
     lease_release: frees_memory,
 }
 
+/// One `EVALSHA` with its keys and arguments, built in place (sent by
+/// `server::conn`, which reloads the script on `NOSCRIPT`).
+pub(crate) struct ScriptCall {
+    pub(crate) script: &'static Script,
+    pub(crate) cmd: redis::Cmd,
+}
+
+impl ScriptCall {
+    /// Starts a call of `script` over `keys`.
+    pub(crate) fn new<K: redis::ToRedisArgs>(script: &'static Script, keys: &[K]) -> Self {
+        let mut cmd = redis::cmd("EVALSHA");
+        cmd.arg(script.script.get_hash()).arg(keys.len()).arg(keys);
+        Self { script, cmd }
+    }
+
+    /// Appends one argument.
+    pub(crate) fn arg<A: redis::ToRedisArgs>(&mut self, a: A) -> &mut Self {
+        self.cmd.arg(a);
+        self
+    }
+
+    /// The command as sent, for tests that pin it.
+    #[cfg(test)]
+    pub(crate) fn packed(&self) -> Vec<u8> {
+        self.cmd.get_packed_command()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,8 +5,7 @@
 use std::collections::HashMap;
 
 use crate::layout::keys::KeySpace;
-use crate::scripts::Script;
-use crate::server::conn::ScriptCall;
+use crate::scripts::{Script, ScriptCall};
 
 /// Collects the keys of one batch call, each declared once.
 pub(crate) struct KeyTable<'k> {

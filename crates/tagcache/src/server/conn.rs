@@ -6,11 +6,11 @@ use std::time::Duration;
 
 use std::sync::Arc;
 
-use redis::{Cmd, FromRedisValue, ToRedisArgs};
+use redis::{Cmd, FromRedisValue};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::observe::metrics as names;
-use crate::scripts::Script;
+use crate::scripts::{Script, ScriptCall};
 use crate::server::breaker::{Admit, Breaker};
 use crate::server::reconnect::Reconnecting;
 
@@ -441,33 +441,6 @@ fn script_error(script: &Script, e: redis::RedisError) -> Error {
         )
     } else {
         e
-    }
-}
-
-/// One `EVALSHA` with its keys and arguments, built in place.
-pub(crate) struct ScriptCall {
-    script: &'static Script,
-    cmd: Cmd,
-}
-
-impl ScriptCall {
-    /// Starts a call of `script` over `keys`.
-    pub(crate) fn new<K: ToRedisArgs>(script: &'static Script, keys: &[K]) -> Self {
-        let mut cmd = redis::cmd("EVALSHA");
-        cmd.arg(script.script.get_hash()).arg(keys.len()).arg(keys);
-        Self { script, cmd }
-    }
-
-    /// Appends one argument.
-    pub(crate) fn arg<A: ToRedisArgs>(&mut self, a: A) -> &mut Self {
-        self.cmd.arg(a);
-        self
-    }
-
-    /// The command as sent, for tests that pin it.
-    #[cfg(test)]
-    pub(crate) fn packed(&self) -> Vec<u8> {
-        self.cmd.get_packed_command()
     }
 }
 

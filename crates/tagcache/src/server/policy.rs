@@ -13,6 +13,8 @@
 //! | `volatile-lru`, `volatile-lfu`, `volatile-random`, `volatile-ttl` | yes | evicted entries leave dangling index members until their expiry; listings check existence |
 //! | `allkeys-lru`, `allkeys-lfu`, `allkeys-random` | no | an evicted index hides live entries from invalidation |
 
+use crate::error::{Error, ErrorKind, Result};
+
 /// What tagcache does when Redis' eviction policy could evict index keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -51,6 +53,29 @@ pub(crate) fn safety(policy: &str) -> Safety {
 /// Whether entries can vanish behind an index's back under this policy.
 pub(crate) fn may_evict_entries(policy: &str) -> bool {
     policy != "noeviction"
+}
+
+/// Refuses, warns about or accepts the server's `maxmemory-policy` as
+/// `check` says (see [`EvictionCheck`]).
+pub(crate) fn check(policy: &str, check: EvictionCheck) -> Result<()> {
+    match (safety(policy), check) {
+        (Safety::Safe, _) | (_, EvictionCheck::Ignore) => Ok(()),
+        (Safety::Unsafe, EvictionCheck::Refuse) => Err(Error::new(
+            ErrorKind::UnsafeEvictionPolicy,
+            format!(
+                "maxmemory-policy {policy} can evict index keys while their entries live; \
+                 use noeviction or a volatile-* policy, or EvictionCheck::Warn to accept the risk"
+            ),
+        )),
+        (safety, _) => {
+            tracing::warn!(
+                policy,
+                known = safety != Safety::Unknown,
+                "maxmemory-policy may evict tagcache index keys: invalidations could miss entries"
+            );
+            Ok(())
+        }
+    }
 }
 
 #[cfg(test)]

@@ -194,11 +194,9 @@ async fn large_values_are_compressed_and_restored() {
     assert_eq!(plain.get_bytes("mb").await.unwrap().unwrap(), mb);
 }
 
-#[tokio::test]
-async fn clones_share_one_connection() {
-    let server = RedisServer::start();
-    let cache = crate::cache(&server).await;
-    let before: u64 = redis::cmd("INFO")
+/// `connected_clients` from `INFO clients`.
+fn connected_clients(server: &RedisServer) -> u64 {
+    redis::cmd("INFO")
         .arg("clients")
         .query::<String>(&mut server.conn())
         .unwrap()
@@ -207,7 +205,14 @@ async fn clones_share_one_connection() {
         .unwrap()
         .trim()
         .parse()
-        .unwrap();
+        .unwrap()
+}
+
+#[tokio::test]
+async fn clones_share_one_connection() {
+    let server = RedisServer::start();
+    let cache = crate::cache(&server).await;
+    let before = connected_clients(&server);
     let mut tasks = Vec::new();
     for i in 0..20 {
         let c = cache.clone();
@@ -220,15 +225,6 @@ async fn clones_share_one_connection() {
     for t in tasks {
         t.await.unwrap();
     }
-    let after: u64 = redis::cmd("INFO")
-        .arg("clients")
-        .query::<String>(&mut server.conn())
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("connected_clients:"))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let after = connected_clients(&server);
     assert_eq!(before, after);
 }

@@ -94,11 +94,34 @@ async fn wait_until_served(fs: &tagcache::FailSafeCache, limit: Duration) -> Dur
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigkill_and_restart_under_load_fails_no_call() {
-    let mut server = RedisServer::start();
-    let cache = fail_safe_cache(&server).await;
-    let fs = cache.fail_safe();
+/// Stops the load, prints what it saw, and checks that no call failed and
+/// none took much longer than the op timeout.
+async fn stop_load(
+    stop: &AtomicBool,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    load: &Load,
+    what: &str,
+) {
+    stop.store(true, Ordering::Relaxed);
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let longest = Duration::from_micros(load.longest_us.load(Ordering::Relaxed));
+    eprintln!(
+        "{what}: {} calls, {} failed, {} bypassed, longest {longest:?}",
+        load.calls.load(Ordering::Relaxed),
+        load.errors.load(Ordering::Relaxed),
+        load.bypassed.load(Ordering::Relaxed),
+    );
+    assert_eq!(load.errors.load(Ordering::Relaxed), 0);
+    assert!(
+        longest < OP_TIMEOUT + Duration::from_millis(100),
+        "{longest:?}"
+    );
+}
+
+/// Writes k0..k99, tagged t0..t9 by their last digit.
+async fn seed(fs: &tagcache::FailSafeCache) {
     for i in 0..100u64 {
         fs.set(
             format!("k{i}"),
@@ -108,6 +131,14 @@ async fn sigkill_and_restart_under_load_fails_no_call() {
         .await
         .unwrap();
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_and_restart_under_load_fails_no_call() {
+    let mut server = RedisServer::start();
+    let cache = fail_safe_cache(&server).await;
+    let fs = cache.fail_safe();
+    seed(&fs).await;
     let (stop, load) = (Arc::new(AtomicBool::new(false)), Arc::new(Load::default()));
     let tasks = start_load(&cache, &stop, &load);
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -127,22 +158,13 @@ async fn sigkill_and_restart_under_load_fails_no_call() {
 
     server.restart();
     let resumed = wait_until_served(&fs, Duration::from_secs(3)).await;
-    stop.store(true, Ordering::Relaxed);
-    for t in tasks {
-        t.await.unwrap();
-    }
-    let longest = Duration::from_micros(load.longest_us.load(Ordering::Relaxed));
-    eprintln!(
-        "sigkill: {} calls, {} failed, {} bypassed, longest {longest:?}, resumed {resumed:?} after restart",
-        load.calls.load(Ordering::Relaxed),
-        load.errors.load(Ordering::Relaxed),
-        load.bypassed.load(Ordering::Relaxed),
-    );
-    assert_eq!(load.errors.load(Ordering::Relaxed), 0);
-    assert!(
-        longest < OP_TIMEOUT + Duration::from_millis(100),
-        "{longest:?}"
-    );
+    stop_load(
+        &stop,
+        tasks,
+        &load,
+        &format!("sigkill (resumed {resumed:?} after restart)"),
+    )
+    .await;
     assert!(resumed < Duration::from_millis(1500), "{resumed:?}");
     // The journal drains once Redis answers.
     let started = Instant::now();
@@ -166,15 +188,7 @@ async fn a_frozen_redis_bounds_every_call_and_replays_the_invalidation() {
     let server = RedisServer::start();
     let cache = fail_safe_cache(&server).await;
     let fs = cache.fail_safe();
-    for i in 0..100u64 {
-        fs.set(
-            format!("k{i}"),
-            &i,
-            &SetOptions::new().tag(format!("t{}", i % 10)),
-        )
-        .await
-        .unwrap();
-    }
+    seed(&fs).await;
     let (stop, load) = (Arc::new(AtomicBool::new(false)), Arc::new(Load::default()));
     let tasks = start_load(&cache, &stop, &load);
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -202,22 +216,13 @@ async fn a_frozen_redis_bounds_every_call_and_replays_the_invalidation() {
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    stop.store(true, Ordering::Relaxed);
-    for t in tasks {
-        t.await.unwrap();
-    }
-    let longest = Duration::from_micros(load.longest_us.load(Ordering::Relaxed));
-    eprintln!(
-        "sigstop: {} calls, {} failed, {} bypassed, longest {longest:?}, pending-bypass seen: {saw_pending_bypass}",
-        load.calls.load(Ordering::Relaxed),
-        load.errors.load(Ordering::Relaxed),
-        load.bypassed.load(Ordering::Relaxed),
-    );
-    assert_eq!(load.errors.load(Ordering::Relaxed), 0);
-    assert!(
-        longest < OP_TIMEOUT + Duration::from_millis(100),
-        "{longest:?}"
-    );
+    stop_load(
+        &stop,
+        tasks,
+        &load,
+        &format!("sigstop (pending-bypass seen: {saw_pending_bypass})"),
+    )
+    .await;
     assert_eq!(fs.pending(), 0);
     for i in (3..100).step_by(10) {
         assert_eq!(

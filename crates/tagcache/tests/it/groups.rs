@@ -55,11 +55,14 @@ async fn fetch_reads_through_and_counts() {
 async fn later_writes_never_extend_the_ttl() {
     let server = RedisServer::start();
     let cache = crate::cache(&server).await;
-    let g = cache.group("g", "p").unwrap().ttl(Duration::from_secs(2));
+    let g = cache
+        .group("g", "p")
+        .unwrap()
+        .default_ttl(Duration::from_secs(2));
     g.set("a", &true).await.unwrap();
     tokio::time::sleep(Duration::from_millis(400)).await;
     g.set("b", &true).await.unwrap();
-    let ttl = g.remaining_ttl().await.unwrap().unwrap();
+    let ttl = g.ttl().await.unwrap().unwrap();
     assert!(ttl <= Duration::from_millis(1650), "{ttl:?}");
 }
 

@@ -208,7 +208,7 @@ async fn the_prometheus_exporter_has_every_metric_the_dashboard_uses() {
     cache.set("e", &1, &eager).await.unwrap();
     tokio::time::sleep(Duration::from_millis(150)).await;
     cache
-        .get_or_refresh("e", &eager, |_| async { Ok::<_, String>(2) })
+        .get_or_refresh("e", &eager, || async { Ok::<_, String>(2) })
         .await
         .unwrap();
 

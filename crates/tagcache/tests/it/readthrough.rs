@@ -24,6 +24,17 @@ async fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
     check()
 }
 
+/// Polls `key` every 20 ms, for up to 2 s, until it holds `want`.
+async fn holds(cache: &tagcache::Cache, key: &str, want: u32) -> bool {
+    for _ in 0..100 {
+        if cache.get::<u32>(key).await.unwrap() == Some(want) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
+}
+
 #[tokio::test]
 async fn the_loader_sets_ttl_and_tags_from_what_it_loaded() {
     let server = RedisServer::start();
@@ -125,7 +136,7 @@ async fn a_hit_past_the_refresh_fraction_refreshes_in_the_background() {
     let opts = &opts;
     let get = |cache: tagcache::Cache, runs: Arc<AtomicU32>| async move {
         cache
-            .get_or_refresh("hot", opts, move |ctx| async move {
+            .get_or_refresh_with("hot", opts, move |ctx| async move {
                 let n = runs.fetch_add(1, Ordering::SeqCst);
                 assert_eq!(ctx.is_eager_refresh(), n > 0);
                 ctx.set_ttl(Duration::from_secs(3));
@@ -145,15 +156,7 @@ async fn a_hit_past_the_refresh_fraction_refreshes_in_the_background() {
     // Past it: the cached value now, the new one stored in the background.
     let hit = get(cache.clone(), runs.clone()).await;
     assert_eq!((hit.value, hit.source), (0, Source::Hit));
-    let c = cache.clone();
-    let mut refreshed = false;
-    for _ in 0..100 {
-        if c.get::<u32>("hot").await.unwrap() == Some(1) {
-            refreshed = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let refreshed = holds(&cache, "hot", 1).await;
     assert!(refreshed, "the eager refresh stored its value");
     assert_eq!(runs.load(Ordering::SeqCst), 2);
     let ttl = cache.ttl("hot").await.unwrap().unwrap();
@@ -185,20 +188,11 @@ async fn eager_refresh_with_grace_on_both_write_paths() {
         assert_eq!(cache.tags(&key).await.unwrap(), Some(vec![b"t".to_vec()]));
         tokio::time::sleep(Duration::from_millis(600)).await;
         let hit = cache
-            .get_or_refresh(&key, &opts, |_| async { Ok::<_, String>(2_u32) })
+            .get_or_refresh(&key, &opts, || async { Ok::<_, String>(2_u32) })
             .await
             .unwrap();
         assert_eq!((hit.value, hit.source), (1, Source::Hit));
-        let c = cache.clone();
-        let k = key.clone();
-        let mut refreshed = false;
-        for _ in 0..100 {
-            if c.get::<u32>(&k).await.unwrap() == Some(2) {
-                refreshed = true;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        let refreshed = holds(&cache, &key, 2).await;
         assert!(refreshed, "{path:?}");
         // The rewrite kept the entry's one tag edge.
         assert_eq!(cache.invalidate_tag("t").await.unwrap(), 1, "{path:?}");
@@ -224,7 +218,7 @@ async fn one_eager_refresh_per_key_at_a_time() {
             (cache.clone(), runs.clone(), opts.clone(), wait.clone());
         tasks.push(tokio::spawn(async move {
             cache
-                .get_or_refresh("hot", &opts, move |_| async move {
+                .get_or_refresh("hot", &opts, move || async move {
                     runs.fetch_add(1, Ordering::SeqCst);
                     let _ = wait.wait_for(|go| *go).await;
                     Ok::<_, String>(1_u32)
@@ -238,15 +232,7 @@ async fn one_eager_refresh_per_key_at_a_time() {
         assert_eq!((c.value, c.source), (0, Source::Hit));
     }
     release.send(true).unwrap();
-    let c = cache.clone();
-    let mut stored = false;
-    for _ in 0..100 {
-        if c.get::<u32>("hot").await.unwrap() == Some(1) {
-            stored = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let stored = holds(&cache, "hot", 1).await;
     assert!(stored);
     assert_eq!(runs.load(Ordering::SeqCst), 1, "one refresh in flight");
 }
@@ -269,7 +255,7 @@ async fn an_invalidation_during_an_eager_refresh_keeps_the_old_value_out() {
     let (started_tx, started) = oneshot::channel::<()>();
     let (release, wait) = oneshot::channel::<()>();
     let hit = cache
-        .get_or_refresh("page", &opts, move |ctx| async move {
+        .get_or_refresh_with("page", &opts, move |ctx| async move {
             assert!(ctx.is_eager_refresh());
             let _ = started_tx.send(());
             // Reads the database before the invalidation...
@@ -328,16 +314,18 @@ async fn the_fail_safe_view_refreshes_eagerly_too() {
         .await
         .unwrap();
     assert_eq!((c.value, c.source), (1, Source::Hit));
-    let c2 = cache.clone();
-    let mut refreshed = false;
-    for _ in 0..100 {
-        if c2.get::<u32>("k").await.unwrap() == Some(2) {
-            refreshed = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let refreshed = holds(&cache, "k", 2).await;
     assert!(refreshed);
+}
+
+/// A cache whose read-throughs take a load lease of `lease`, waiting up
+/// to `max_wait` for another holder.
+async fn leased(server: &RedisServer, lease: Duration, max_wait: Duration) -> tagcache::Cache {
+    crate::builder(server)
+        .load_lease(lease, max_wait)
+        .build()
+        .await
+        .unwrap()
 }
 
 fn lease_key(key: &str) -> String {
@@ -347,11 +335,7 @@ fn lease_key(key: &str) -> String {
 #[tokio::test]
 async fn a_lease_is_held_during_the_load_and_released_after() {
     let server = RedisServer::start();
-    let cache = crate::builder(&server)
-        .load_lease(Duration::from_secs(5), Duration::from_secs(5))
-        .build()
-        .await
-        .unwrap();
+    let cache = leased(&server, Duration::from_secs(5), Duration::from_secs(5)).await;
     let name = lease_key("k");
     let c = cache
         .get_or_compute("k", &SetOptions::new(), || async {
@@ -379,11 +363,7 @@ async fn a_lease_is_held_during_the_load_and_released_after() {
 #[tokio::test]
 async fn a_waiter_gets_the_lease_holders_value() {
     let server = RedisServer::start();
-    let cache = crate::builder(&server)
-        .load_lease(Duration::from_secs(10), Duration::from_secs(10))
-        .build()
-        .await
-        .unwrap();
+    let cache = leased(&server, Duration::from_secs(10), Duration::from_secs(10)).await;
     let name = lease_key("k");
     // Another process holds the lease.
     server.cmd::<()>(&[b"SET", name.as_bytes(), b"other", b"PX", b"10000"]);
@@ -408,11 +388,7 @@ async fn a_waiter_gets_the_lease_holders_value() {
 #[tokio::test]
 async fn a_waiter_takes_over_when_the_holder_gives_up() {
     let server = RedisServer::start();
-    let cache = crate::builder(&server)
-        .load_lease(Duration::from_secs(10), Duration::from_secs(10))
-        .build()
-        .await
-        .unwrap();
+    let cache = leased(&server, Duration::from_secs(10), Duration::from_secs(10)).await;
     let name = lease_key("k");
     // A holder whose lease expires (it died) without storing anything.
     server.cmd::<()>(&[b"SET", name.as_bytes(), b"dead", b"PX", b"200"]);
@@ -427,11 +403,7 @@ async fn a_waiter_takes_over_when_the_holder_gives_up() {
 #[tokio::test]
 async fn a_waiter_past_its_bound_loads_itself() {
     let server = RedisServer::start();
-    let cache = crate::builder(&server)
-        .load_lease(Duration::from_secs(30), Duration::from_millis(150))
-        .build()
-        .await
-        .unwrap();
+    let cache = leased(&server, Duration::from_secs(30), Duration::from_millis(150)).await;
     let name = lease_key("k");
     server.cmd::<()>(&[b"SET", name.as_bytes(), b"slow", b"PX", b"30000"]);
     let c = cache
@@ -447,11 +419,7 @@ async fn a_waiter_past_its_bound_loads_itself() {
 #[tokio::test]
 async fn a_cancelled_lease_holder_releases_its_lease() {
     let server = RedisServer::start();
-    let cache = crate::builder(&server)
-        .load_lease(Duration::from_secs(30), Duration::from_secs(30))
-        .build()
-        .await
-        .unwrap();
+    let cache = leased(&server, Duration::from_secs(30), Duration::from_secs(30)).await;
     let name = lease_key("k");
     let task = {
         let cache = cache.clone();
@@ -483,12 +451,11 @@ async fn a_cancelled_lease_holder_releases_its_lease() {
 #[tokio::test]
 async fn a_waiter_loads_after_the_holders_store_is_refused() {
     let server = RedisServer::start();
-    let build = || {
-        crate::builder(&server)
-            .load_lease(Duration::from_secs(30), Duration::from_secs(30))
-            .build()
-    };
-    let (one, two) = (build().await.unwrap(), build().await.unwrap());
+    let lease = Duration::from_secs(30);
+    let (one, two) = (
+        leased(&server, lease, lease).await,
+        leased(&server, lease, lease).await,
+    );
     let opts = SetOptions::new().tag("product:1");
     let (release, wait) = oneshot::channel::<()>();
     let holder = {

@@ -10,8 +10,8 @@
 use crate::error::{Error, ErrorKind, Result};
 use crate::layout::keys::KeySpace;
 use crate::layout::keys::LAYOUT_VERSION;
-use crate::scripts::SCRIPTS;
-use crate::server::conn::{Conn, ScriptCall};
+use crate::scripts::{ScriptCall, SCRIPTS};
+use crate::server::conn::Conn;
 
 /// How `build` treats the namespace's meta key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
