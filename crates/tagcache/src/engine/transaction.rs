@@ -97,7 +97,6 @@ pub(crate) fn build(
     ops: &[&WriteOp],
     known: &[Option<Tags>],
     now_ms: u64,
-    window_us: &str,
 ) -> Transaction {
     let mut pipe = redis::pipe();
     pipe.cmd("MULTI");
@@ -179,7 +178,7 @@ pub(crate) fn build(
         emptied.push((removal, queued, *bucket, tag.to_vec()));
         queued += 1;
     }
-    let guard = guard_call(space, ops, window_us).map(|(keys, args)| {
+    let guard = guard_call(space, ops).map(|(keys, args)| {
         pipe.cmd("EVALSHA")
             .arg(SCRIPTS.guard.script.get_hash())
             .arg(keys.len())
@@ -223,16 +222,13 @@ pub(crate) fn build(
 
 /// KEYS and ARGV of `guard.lua` for the guarded stores among `ops`
 /// (`None` when there are none).
-fn guard_call(space: &KeySpace, ops: &[&WriteOp], window_us: &str) -> Option<KeysAndArgs> {
+fn guard_call(space: &KeySpace, ops: &[&WriteOp]) -> Option<KeysAndArgs> {
     let guarded: Vec<&&WriteOp> = ops.iter().filter(|o| o.since > 0).collect();
     if guarded.is_empty() {
         return None;
     }
     let mut keys = Vec::new();
-    let mut args = vec![
-        window_us.as_bytes().to_vec(),
-        guarded.len().to_string().into_bytes(),
-    ];
+    let mut args = vec![guarded.len().to_string().into_bytes()];
     for op in guarded {
         keys.push(space.fence(op.bucket));
         keys.push(space.registry(op.bucket));
@@ -300,8 +296,7 @@ impl Core {
     pub(crate) async fn write_transaction(&self, ops: &[&WriteOp]) -> Result<Vec<bool>> {
         let now = self.clock.now_ms(&self.conn).await?;
         let known: Vec<Option<Tags>> = ops.iter().map(|o| self.recent.get(&o.key)).collect();
-        let window = self.limits.fence_window_us();
-        let tx = build(&self.space, ops, &known, now, &window);
+        let tx = build(&self.space, ops, &known, now);
         let replies: Value = self.conn.pipe(&tx.pipe).await?;
         let exec = match replies {
             Value::Array(mut all) if all.len() == tx.queued + 2 => all.pop(),
@@ -337,7 +332,7 @@ impl Core {
         }
         let mut stored = vec![true; ops.len()];
         if let Some(at) = tx.guard {
-            for undone in self.guard_outcome(ops, &results[at], &window).await? {
+            for undone in self.guard_outcome(ops, &results[at]).await? {
                 stored[undone] = false;
             }
         }
@@ -404,16 +399,11 @@ impl Core {
     /// call failed inside the transaction (`NOSCRIPT`: Redis lost its
     /// scripts), the same check runs now, as its own call: later than the
     /// write by one round trip, and refusing on every fence up to now.
-    async fn guard_outcome(
-        &self,
-        ops: &[&WriteOp],
-        reply: &Value,
-        window: &str,
-    ) -> Result<Vec<usize>> {
+    async fn guard_outcome(&self, ops: &[&WriteOp], reply: &Value) -> Result<Vec<usize>> {
         let reply = match reply {
             Value::ServerError(e) => {
                 tracing::warn!(error = ?e.code(), "guard.lua failed inside a write transaction; checking the fences again");
-                let Some((keys, args)) = guard_call(&self.space, ops, window) else {
+                let Some((keys, args)) = guard_call(&self.space, ops) else {
                     return Ok(Vec::new());
                 };
                 let mut call = ScriptCall::new(&SCRIPTS.guard, &keys);
@@ -508,7 +498,7 @@ mod tests {
     fn one_zadd_per_index_and_one_registry_filing() {
         let space = KeySpace::new("ns", 1).unwrap();
         let (a, b) = (op("a", &["x", "y"], 0), op("b", &["x"], 0));
-        let tx = build(&space, &[&a, &b], &[None, None], 5000, "1");
+        let tx = build(&space, &[&a, &b], &[None, None], 5000);
         let w = words(&tx.pipe);
         assert_eq!(w[0], "MULTI");
         assert_eq!(&w[1..3], ["SET", "{ns.0}:e:a"]);
@@ -560,7 +550,7 @@ mod tests {
     fn grace_sets_fresh_until_and_expiry_includes_it() {
         let space = KeySpace::new("ns", 1).unwrap();
         let g = op("g", &["x"], 500);
-        let tx = build(&space, &[&g], &[None], 5000, "1");
+        let tx = build(&space, &[&g], &[None], 5000);
         let packed = tx.pipe.get_packed_pipeline();
         let fresh = 6000u64.to_be_bytes();
         assert!(packed.windows(8).any(|w| w == fresh));
@@ -593,7 +583,7 @@ mod tests {
         let mut k = op("k", &["y"], 0);
         k.since = 77;
         let known = Some(Tags::from(vec![b"x".to_vec(), b"y".to_vec()]));
-        let tx = build(&space, &[&k], &[known], 5000, "9");
+        let tx = build(&space, &[&k], &[known], 5000);
         let w = words(&tx.pipe);
         let at = |word: &str| w.iter().position(|x| x == word).unwrap();
         assert_eq!(&w[at("ZREM")..at("ZREM") + 3], ["ZREM", "{ns.0}:t:x", "k"]);
@@ -607,11 +597,11 @@ mod tests {
                 "{ns.0}:reg",
                 "{ns.0}:e:k",
                 "{ns.0}:t:y",
-                "9",
                 "1",
                 "77",
                 "k",
-                "1"
+                "1",
+                "y"
             ]
         );
         assert_eq!(tx.guard, Some(5));

@@ -184,7 +184,7 @@ for j in pairs(touched) do
     redis.call('ZREM', registry, ARGV[5 + j])
   end
 end
-trim_expired(fence, now_micros - window, TRIM_PER_CALL)
+trim_fence(fence, now_micros - window, TRIM_PER_CALL)
 out[1] = #doomed
 out[2] = now_us() - now_micros
 return out

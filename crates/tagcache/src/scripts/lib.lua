@@ -210,6 +210,37 @@ local function try_zadd(key, ...)
   return type(r) ~= 'table' or r.err == nil
 end
 
+-- Every fence zset (scores: µs) keeps one more member once trimmed,
+-- FENCE_TRIMMED, scored TRIMMED_BASE + the newest fence score a trim
+-- removed: guard.lua refuses a store whose read began at or before that
+-- score (a fence it needed may be gone) without reading the clock.
+-- TRIMMED_BASE (2^52) puts the member above every fence, so trims never
+-- reach it; µs timestamps stay below 2^52 until the year 2112, and the sum
+-- stays exact in a double. guard.lua repeats both constants (it runs
+-- without this file).
+local FENCE_TRIMMED = '~'
+local TRIMMED_BASE = 4503599627370496
+
+-- Removes at most `limit` fence members scored before `before`, after
+-- raising the trim mark past them (when that write fails, e.g. out of
+-- memory without allow-oom, nothing is removed). Returns how many went.
+local function trim_fence(fence, before, limit)
+  local first = redis.call('ZRANGE', fence, 0, 0, 'WITHSCORES')
+  if first[2] == nil or tonumber(first[2]) >= before then
+    return 0
+  end
+  local c = redis.call('ZCOUNT', fence, '-inf', '(' .. int(before))
+  if c > limit then
+    c = limit
+  end
+  local last = redis.call('ZRANGE', fence, c - 1, c - 1, 'WITHSCORES')
+  if not try_zadd(fence, 'GT', int(TRIMMED_BASE + tonumber(last[2])), FENCE_TRIMMED) then
+    return 0
+  end
+  redis.call('ZREMRANGEBYRANK', fence, 0, c - 1)
+  return c
+end
+
 -- ZREM of many members, in slices that stay far below Lua's unpack limit.
 local function zrem_all(index, members)
   local step = 500

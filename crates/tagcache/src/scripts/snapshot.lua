@@ -23,7 +23,7 @@ end
 -- try_zadd); invalidating must work most when memory is full.
 local now_micros = now_us()
 try_zadd(KEYS[4], int(now_micros), 't' .. ARGV[1])
-trim_expired(KEYS[4], now_micros - tonumber(ARGV[2]), TRIM_PER_CALL)
+trim_fence(KEYS[4], now_micros - tonumber(ARGV[2]), TRIM_PER_CALL)
 if state == 'new' then
   try_zadd(KEYS[3], int(now), ARGV[1])
 elseif state == 'join' then

@@ -2,7 +2,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tagcache::{ComputeError, SetOptions, Source};
+use tagcache::{ComputeError, SetOptions, Source, WritePath};
 use tokio::sync::oneshot;
 
 use tagcache_testkit::RedisServer;
@@ -139,32 +139,55 @@ async fn a_delete_during_the_load_keeps_the_stale_value_out() {
     assert!(!cache.exists("k").await.unwrap());
 }
 
+/// A loader slower than the fence window: an invalidation of its tag
+/// during the load, whose fence the sweep then trimmed, must still refuse
+/// the store. The transaction path sees it through the fence's trim mark
+/// (without it, the trimmed fence would be invisible and the stale value
+/// stored); the script path refuses any read older than the window.
 #[tokio::test]
 async fn a_loader_slower_than_the_fence_window_does_not_store() {
-    let server = RedisServer::start();
-    let cache = crate::builder(&server)
-        .fence_window(Duration::from_millis(100))
-        .build()
-        .await
-        .unwrap();
-    let c = cache
-        .get_or_compute("k", &SetOptions::new(), || async {
-            tokio::time::sleep(Duration::from_millis(250)).await;
-            Ok::<_, String>(1)
-        })
-        .await
-        .unwrap();
-    assert_eq!(c.source, Source::LoadedNotStored);
-    // Fences older than the window are swept.
-    cache.invalidate_tag("t").await.unwrap();
-    tokio::time::sleep(Duration::from_millis(150)).await;
-    let report = cache.prune().await.unwrap();
-    assert_eq!(report.fences_removed, 1, "{report:?}");
-    // What stays: the namespace's meta key and the bucket's announcement
-    // counter (the refused store was written and undone in one
-    // transaction, which announces the key).
-    assert_eq!(server.cmd::<u64>(&[b"DBSIZE"]), 2);
-    assert_eq!(server.cmd::<u64>(&[b"EXISTS", b"{test.0}:l1"]), 1);
+    for path in [WritePath::Transaction, WritePath::Script] {
+        let server = RedisServer::start();
+        let cache = crate::builder(&server)
+            .fence_window(Duration::from_millis(100))
+            .write_path(path)
+            .build()
+            .await
+            .unwrap();
+        let opts = SetOptions::new().tag("t");
+        let c = cache
+            .get_or_compute("k", &opts, || async {
+                cache.invalidate_tag("t").await.map_err(|e| e.to_string())?;
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                let report = cache.prune().await.map_err(|e| e.to_string())?;
+                assert_eq!(report.fences_removed, 1, "{report:?}");
+                Ok::<_, String>(1)
+            })
+            .await
+            .unwrap();
+        assert_eq!(c.source, Source::LoadedNotStored, "{path:?}");
+        assert_eq!(cache.get::<u32>("k").await.unwrap(), None, "{path:?}");
+        // A load as slow with no invalidation: the fence has nothing newer
+        // than the read, so the transaction path stores it; the script
+        // path refuses every read older than the window.
+        let c = cache
+            .get_or_compute("j", &opts, || async {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                Ok::<_, String>(2)
+            })
+            .await
+            .unwrap();
+        let want = match path {
+            WritePath::Transaction => Source::Loaded,
+            _ => Source::LoadedNotStored,
+        };
+        assert_eq!(c.source, want, "{path:?}");
+        // What stays of the bookkeeping: the meta key, the bucket's
+        // announcement counter, the fence with only its trim mark (and the
+        // stored entry with its index and registry on the transaction path).
+        let fence: Vec<String> = server.cmd(&[b"ZRANGE", b"{test.0}:fence", b"0", b"-1"]);
+        assert_eq!(fence, ["~"], "{path:?}");
+    }
 }
 
 /// Regression: a caller that joined a load after an invalidation returned
