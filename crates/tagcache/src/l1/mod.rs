@@ -18,13 +18,15 @@
 
 pub(crate) mod announce;
 pub(crate) mod listener;
+pub(crate) mod read;
 
 use std::collections::{HashMap, VecDeque};
+
+use bytes::Bytes;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use crate::layout::codec;
 use crate::observe::metrics::{
     L1_ANNOUNCEMENT_LAG_SECONDS, L1_DROPS_TOTAL, L1_FILLS_REFUSED_TOTAL, L1_HITS_TOTAL,
     L1_MISSES_TOTAL,
@@ -172,14 +174,64 @@ pub struct L1Stats {
 /// One cached entry.
 #[derive(Debug)]
 pub(crate) struct Slot {
-    /// The entry's stored bytes (header, tags, payload), as Redis holds them.
-    pub(crate) raw: Arc<[u8]>,
-    tags: Vec<Vec<u8>>,
+    /// The stored bytes as Redis holds them: an entry's header, tags and
+    /// payload; a group field's MessagePack value.
+    pub(crate) raw: Bytes,
+    tags: Box<[Box<[u8]>]>,
     /// Generation when the read that filled it began.
     gen: u64,
     /// The read's proof of what it saw (see [`Seen`]).
     seen: Seen,
     expires: Instant,
+    /// Redis' clock (µs) at the read, and when its answer arrived here.
+    read_us: u64,
+    received: Instant,
+    /// When the entry expires in Redis (its `PTTL`, counted from before
+    /// the read was sent: never later than it does).
+    redis_expires: Instant,
+}
+
+impl Slot {
+    /// Redis' clock now (µs), from the read's and the time since its
+    /// answer arrived (so never ahead of Redis' own).
+    pub(crate) fn redis_now_us(&self, now: Instant) -> u64 {
+        let since = now.saturating_duration_since(self.received).as_micros();
+        self.read_us
+            .saturating_add(u64::try_from(since).unwrap_or(u64::MAX))
+    }
+
+    /// The tags whose invalidation covers it.
+    pub(crate) fn tags(&self) -> Vec<Vec<u8>> {
+        self.tags.iter().map(|t| t.to_vec()).collect()
+    }
+
+    /// The entry's remaining Redis TTL now, ms (never more than it is).
+    pub(crate) fn pttl_ms(&self, now: Instant) -> i64 {
+        let left = self
+            .redis_expires
+            .saturating_duration_since(now)
+            .as_millis();
+        i64::try_from(left).unwrap_or(i64::MAX)
+    }
+}
+
+/// What a read from Redis found, to fill the L1 with.
+#[derive(Debug)]
+pub(crate) struct Found {
+    /// The bucket's announcement counter, read before the entry.
+    pub(crate) seen: Seen,
+    /// The stored bytes.
+    pub(crate) raw: Bytes,
+    /// The tags whose invalidation covers it.
+    pub(crate) tags: Vec<Vec<u8>>,
+    /// Until when (Redis ms) it is fresh, for entries with a grace period.
+    pub(crate) fresh_until: Option<u64>,
+    /// Its `PTTL` as read with it.
+    pub(crate) pttl_ms: i64,
+    /// Redis' clock (µs) in the same round trip.
+    pub(crate) read_us: u64,
+    /// When the answer arrived.
+    pub(crate) received: Instant,
 }
 
 /// What a read saw: its bucket's announcement counter, read just before
@@ -270,8 +322,13 @@ struct Meters {
 
 /// The L1 tier of one cache handle (shared by its clones).
 pub(crate) struct L1 {
-    cache: moka::future::Cache<Vec<u8>, Arc<Slot>>,
+    cache: moka::sync::Cache<Vec<u8>, Arc<Slot>>,
     state: RwLock<State>,
+    /// The generation of the last change to `state` that can make an
+    /// entry invalid (a mark, a drop, a bucket out of sync). An entry
+    /// filled at or after it is valid without looking at `state`: the
+    /// hit path then reads two atomics and takes no lock.
+    changed: AtomicU64,
     options: L1Options,
     counters: Counters,
     meters: Meters,
@@ -327,10 +384,10 @@ impl L1 {
         let ns = namespace.to_owned();
         let capacity_metric =
             metrics::counter!(L1_DROPS_TOTAL, "namespace" => ns.clone(), "cause" => "capacity");
-        let cache = moka::future::Cache::builder()
+        let cache = moka::sync::Cache::builder()
             .max_capacity(options.capacity_bytes)
             .weigher(|k: &Vec<u8>, v: &Arc<Slot>| {
-                let tags: usize = v.tags.iter().map(|t| t.len() + 24).sum();
+                let tags: usize = v.tags.iter().map(|t| t.len() + 16).sum();
                 u32::try_from(k.len() + v.raw.len() + tags + 96).unwrap_or(u32::MAX)
             })
             .expire_after(SlotExpiry)
@@ -343,6 +400,7 @@ impl L1 {
             .build();
         Self {
             cache,
+            changed: AtomicU64::new(1),
             state: RwLock::new(State {
                 gen: 1,
                 buckets: vec![Bucket::default(); usize::from(buckets)],
@@ -407,9 +465,16 @@ impl L1 {
         self.state.write().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The entry of `key` if the L1 may serve it. `redis_down`: the circuit
-    /// breaker is not closed.
-    pub(crate) async fn get(&self, key: &[u8], bucket: u16, redis_down: bool) -> Option<Arc<Slot>> {
+    /// The entry of `key` if the L1 may serve it. `owner`: the name whose
+    /// key announcements cover it (the key itself; a group field's group
+    /// member). `redis_down`: the circuit breaker is not closed.
+    pub(crate) fn get(
+        &self,
+        key: &[u8],
+        owner: &[u8],
+        bucket: u16,
+        redis_down: bool,
+    ) -> Option<Arc<Slot>> {
         if redis_down && !self.options.serve_while_down {
             if !self.circuit_dropped.swap(true, Ordering::AcqRel) {
                 self.drop_all(DropCause::Circuit);
@@ -425,16 +490,17 @@ impl L1 {
         if !lenient && !self.confirmed_recently(now) {
             return self.miss();
         }
-        let Some(slot) = self.cache.get(key).await else {
+        let Some(slot) = self.cache.get(key) else {
             return self.miss();
         };
-        let valid = slot.expires > now && {
-            let st = self.read_state();
-            let b = &st.buckets[usize::from(bucket)];
-            (b.synced || lenient) && st.current(b, key, &slot.tags, slot.gen, slot.seen)
-        };
+        let valid = slot.expires > now
+            && ((!lenient && slot.gen >= self.changed.load(Ordering::Acquire)) || {
+                let st = self.read_state();
+                let b = &st.buckets[usize::from(bucket)];
+                (b.synced || lenient) && st.current(b, owner, &slot.tags, slot.gen, slot.seen)
+            });
         if !valid {
-            self.cache.invalidate(key).await;
+            self.cache.invalidate(key);
             return self.miss();
         }
         self.counters.hits.fetch_add(1, Ordering::Relaxed);
@@ -459,30 +525,18 @@ impl L1 {
     }
 
     /// Stores what a read found, unless an announcement covering it arrived
-    /// since the read began (and is not one the read already saw).
-    /// `pttl_ms`: the entry's remaining Redis TTL as read with it.
-    pub(crate) async fn fill(
-        &self,
-        ticket: Ticket,
-        key: &[u8],
-        seen: Seen,
-        raw: Arc<[u8]>,
-        pttl_ms: i64,
-    ) {
-        let bucket = seen.bucket;
-        let Ok(pttl) = u64::try_from(pttl_ms) else {
-            return;
-        };
-        // Entries that do not decode are not kept: every read reports them.
-        let Ok((tags, fresh_until)) = codec::decode_entry(&raw)
-            .and_then(|d| Ok((codec::parse_tags(d.tag_section)?, d.fresh_until)))
-        else {
+    /// since the read began (and is not one the read already saw). `key`
+    /// and `owner` as in [`L1::get`].
+    pub(crate) fn fill(&self, ticket: Ticket, key: &[u8], owner: &[u8], found: Found) {
+        let seen = found.seen;
+        let Ok(pttl) = u64::try_from(found.pttl_ms) else {
             return;
         };
         let mut life = self.options.ttl.min(Duration::from_millis(pttl));
-        if let Some(f) = fresh_until {
-            let left = f.saturating_sub(crate::layout::codec::local_now_ms());
-            life = life.min(Duration::from_millis(left));
+        if let Some(f) = found.fresh_until {
+            // (Both on Redis' clock.)
+            let left_us = f.saturating_mul(1000).saturating_sub(found.read_us);
+            life = life.min(Duration::from_micros(left_us));
         }
         let expires = ticket.at + life;
         let now = Instant::now();
@@ -490,25 +544,29 @@ impl L1 {
             self.refuse();
             return;
         }
+        let tags: Box<[Box<[u8]>]> = found.tags.into_iter().map(Vec::into_boxed_slice).collect();
         let current = {
             let st = self.read_state();
-            let b = &st.buckets[usize::from(bucket)];
-            b.synced && st.current(b, key, &tags, ticket.gen, seen)
+            let b = &st.buckets[usize::from(seen.bucket)];
+            b.synced && st.current(b, owner, &tags, ticket.gen, seen)
         };
         if !current {
             self.refuse();
             return;
         }
         let slot = Arc::new(Slot {
-            raw,
+            raw: found.raw,
             tags,
             gen: ticket.gen,
             seen,
             expires,
+            read_us: found.read_us,
+            received: found.received,
+            redis_expires: ticket.at + Duration::from_millis(pttl),
         });
         // An announcement applied between the check and this insert marks
         // a newer generation than the slot's: the next read refuses it.
-        self.cache.insert(key.to_vec(), slot).await;
+        self.cache.insert(key.to_vec(), slot);
     }
 
     fn refuse(&self) {
@@ -559,10 +617,12 @@ impl L1 {
             bucket,
             seq,
         };
+        let gen = st.gen;
         let map = marks(&mut st);
         for item in items {
             map.insert(item.as_ref().to_vec(), mark);
         }
+        self.changed.store(gen, Ordering::Release);
     }
 
     /// Drops one bucket's entries (a clear, a lost announcement).
@@ -571,6 +631,7 @@ impl L1 {
         st.gen += 1;
         let gen = st.gen;
         st.buckets[usize::from(bucket)].floor = gen;
+        self.changed.store(gen, Ordering::Release);
         drop(st);
         self.count_drop(cause, 1);
     }
@@ -587,6 +648,7 @@ impl L1 {
             st.keys.clear();
             st.tags.clear();
         }
+        self.changed.store(gen, Ordering::Release);
         drop(st);
         self.cache.invalidate_all();
         self.count_drop(cause, 1);
@@ -648,9 +710,14 @@ impl L1 {
     /// Sets a bucket's sequence and whether it is in sync.
     pub(crate) fn set_seq(&self, bucket: u16, seq: Option<u64>, synced: bool) {
         let mut st = self.write_state();
+        let was = st.buckets[usize::from(bucket)].synced;
         let b = &mut st.buckets[usize::from(bucket)];
         b.last_seq = seq;
         b.synced = synced;
+        if was && !synced {
+            st.gen += 1;
+            self.changed.store(st.gen, Ordering::Release);
+        }
     }
 
     /// The subscription is gone: nothing is filled, and (unless entries
@@ -661,6 +728,8 @@ impl L1 {
             for b in &mut st.buckets {
                 b.synced = false;
             }
+            st.gen += 1;
+            self.changed.store(st.gen, Ordering::Release);
         }
         if !self.options.serve_while_down {
             self.drop_all(DropCause::Disconnect);
@@ -708,7 +777,14 @@ impl State {
     /// Whether an entry filled at generation `gen` is still current: no
     /// drop of its bucket, announcement of its key or of one of its tags
     /// came after its read began.
-    fn current(&self, bucket: &Bucket, key: &[u8], tags: &[Vec<u8>], gen: u64, seen: Seen) -> bool {
+    fn current(
+        &self,
+        bucket: &Bucket,
+        key: &[u8],
+        tags: &[Box<[u8]>],
+        gen: u64,
+        seen: Seen,
+    ) -> bool {
         if bucket.floor > gen {
             return false;
         }
@@ -717,22 +793,34 @@ impl State {
             return false;
         }
         self.tags.is_empty()
-            || !tags.iter().any(|t| {
-                self.tags
-                    .get(t.as_slice())
-                    .is_some_and(|m| m.covers(gen, seen))
-            })
+            || !tags
+                .iter()
+                .any(|t| self.tags.get(&t[..]).is_some_and(|m| m.covers(gen, seen)))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::layout::codec::{encode_entry, Codec, Compression};
+    use crate::layout::codec::{self, encode_entry, Codec, Compression};
 
-    fn entry(tags: &[&str]) -> Arc<[u8]> {
+    fn entry(tags: &[&str]) -> Vec<u8> {
         let tags: Vec<Vec<u8>> = tags.iter().map(|t| t.as_bytes().to_vec()).collect();
-        encode_entry(&tags, b"v", Codec::Raw, Compression::default(), false, None).into()
+        encode_entry(&tags, b"v", Codec::Raw, Compression::default(), false, None)
+    }
+
+    fn fill(l1: &L1, t: Ticket, key: &[u8], seen: Seen, raw: Vec<u8>, pttl_ms: i64) {
+        let d = codec::decode_entry(&raw).unwrap();
+        let found = Found {
+            seen,
+            tags: codec::parse_tags(d.tag_section).unwrap(),
+            fresh_until: d.fresh_until,
+            raw: raw.into(),
+            pttl_ms,
+            read_us: 0,
+            received: Instant::now(),
+        };
+        l1.fill(t, key, key, found);
     }
 
     fn seen(bucket: u16, counter: u64) -> Seen {
@@ -746,21 +834,20 @@ mod tests {
         // counter 5; its announcement arrives after the read began.
         let t = l1.ticket(0).unwrap();
         l1.keys_announced(0, 5, &[b"k"]);
-        l1.fill(t, b"k", seen(0, 5), entry(&["x"]), 60_000).await;
-        assert!(l1.get(b"k", 0, false).await.is_some());
+        fill(&l1, t, b"k", seen(0, 5), entry(&["x"]), 60_000);
+        assert!(l1.get(b"k", b"k", 0, false).is_some());
         // A later one (6) does; so does this process' own write.
         l1.tags_announced(0, 6, &[b"x"]);
-        assert!(l1.get(b"k", 0, false).await.is_none());
+        assert!(l1.get(b"k", b"k", 0, false).is_none());
         let t = l1.ticket(0).unwrap();
         l1.keys_changed(&[b"j"]);
-        l1.fill(t, b"j", seen(0, u64::MAX - 1), entry(&[]), 60_000)
-            .await;
-        assert!(l1.get(b"j", 0, false).await.is_none());
+        fill(&l1, t, b"j", seen(0, u64::MAX - 1), entry(&[]), 60_000);
+        assert!(l1.get(b"j", b"j", 0, false).is_none());
         // Another bucket's numbers excuse nothing.
         let t = l1.ticket(1).unwrap();
         l1.keys_announced(0, 1, &[b"i"]);
-        l1.fill(t, b"i", seen(1, 9), entry(&[]), 60_000).await;
-        assert!(l1.get(b"i", 1, false).await.is_none());
+        fill(&l1, t, b"i", seen(1, 9), entry(&[]), 60_000);
+        assert!(l1.get(b"i", b"i", 1, false).is_none());
     }
 
     fn synced_l1() -> L1 {
@@ -777,28 +864,27 @@ mod tests {
         // By key.
         let t = l1.ticket(0).unwrap();
         l1.keys_changed(&[b"k"]);
-        l1.fill(t, b"k", seen(0, 0), entry(&["x"]), 60_000).await;
-        assert!(l1.get(b"k", 0, false).await.is_none());
+        fill(&l1, t, b"k", seen(0, 0), entry(&["x"]), 60_000);
+        assert!(l1.get(b"k", b"k", 0, false).is_none());
         // By tag.
         let t = l1.ticket(0).unwrap();
         l1.tags_invalidated(&[b"x"]);
-        l1.fill(t, b"k", seen(0, 0), entry(&["y", "x"]), 60_000)
-            .await;
-        assert!(l1.get(b"k", 0, false).await.is_none());
+        fill(&l1, t, b"k", seen(0, 0), entry(&["y", "x"]), 60_000);
+        assert!(l1.get(b"k", b"k", 0, false).is_none());
         // By a drop of its bucket (a gap, a clear).
         let t = l1.ticket(1).unwrap();
         l1.drop_bucket(1, DropCause::Gap);
-        l1.fill(t, b"j", seen(1, 0), entry(&[]), 60_000).await;
-        assert!(l1.get(b"j", 1, false).await.is_none());
+        fill(&l1, t, b"j", seen(1, 0), entry(&[]), 60_000);
+        assert!(l1.get(b"j", b"j", 1, false).is_none());
         assert_eq!(l1.stats().fills_refused, 3);
         // Fills that began after are kept; another tag's or bucket's
         // announcement leaves them alone.
         let t = l1.ticket(0).unwrap();
-        l1.fill(t, b"k", seen(0, 0), entry(&["x"]), 60_000).await;
+        fill(&l1, t, b"k", seen(0, 0), entry(&["x"]), 60_000);
         l1.tags_invalidated(&[b"z"]);
         l1.drop_bucket(1, DropCause::Gap);
         l1.keys_changed(&[b"other"]);
-        assert!(l1.get(b"k", 0, false).await.is_some());
+        assert!(l1.get(b"k", b"k", 0, false).is_some());
     }
 
     #[tokio::test]
@@ -806,13 +892,12 @@ mod tests {
         let l1 = synced_l1();
         for (k, tags) in [("a", &["x"][..]), ("b", &["y"]), ("c", &["x", "y"])] {
             let t = l1.ticket(0).unwrap();
-            l1.fill(t, k.as_bytes(), seen(0, 0), entry(tags), 60_000)
-                .await;
+            fill(&l1, t, k.as_bytes(), seen(0, 0), entry(tags), 60_000);
         }
         l1.tags_invalidated(&[b"x"]);
-        assert!(l1.get(b"a", 0, false).await.is_none());
-        assert!(l1.get(b"b", 0, false).await.is_some());
-        assert!(l1.get(b"c", 0, false).await.is_none());
+        assert!(l1.get(b"a", b"a", 0, false).is_none());
+        assert!(l1.get(b"b", b"b", 0, false).is_some());
+        assert!(l1.get(b"c", b"c", 0, false).is_none());
     }
 
     #[tokio::test]
@@ -822,21 +907,21 @@ mod tests {
         l1.set_seq(0, Some(0), true);
         l1.confirm();
         let t = l1.ticket(0).unwrap();
-        l1.fill(t, b"k", seen(0, 0), entry(&[]), 30).await;
-        assert!(l1.get(b"k", 0, false).await.is_some());
+        fill(&l1, t, b"k", seen(0, 0), entry(&[]), 30);
+        assert!(l1.get(b"k", b"k", 0, false).is_some());
         tokio::time::sleep(Duration::from_millis(40)).await;
-        assert!(l1.get(b"k", 0, false).await.is_none(), "past its Redis TTL");
+        assert!(l1.get(b"k", b"k", 0, false).is_none(), "past its Redis TTL");
         let t = l1.ticket(0).unwrap();
-        l1.fill(t, b"k", seen(0, 0), entry(&[]), 60_000).await;
+        fill(&l1, t, b"k", seen(0, 0), entry(&[]), 60_000);
         l1.unsync_all();
-        assert!(l1.get(b"k", 0, false).await.is_none());
+        assert!(l1.get(b"k", b"k", 0, false).is_none());
         assert!(l1.ticket(0).is_none());
         // Circuit open: dropped (unless serving while down was asked for).
         l1.set_seq(0, Some(0), true);
         let t = l1.ticket(0).unwrap();
-        l1.fill(t, b"k", seen(0, 0), entry(&[]), 60_000).await;
-        assert!(l1.get(b"k", 0, true).await.is_none());
-        assert!(l1.get(b"k", 0, false).await.is_none());
+        fill(&l1, t, b"k", seen(0, 0), entry(&[]), 60_000);
+        assert!(l1.get(b"k", b"k", 0, true).is_none());
+        assert!(l1.get(b"k", b"k", 0, false).is_none());
         assert_eq!(l1.stats().dropped_by_circuit, 1);
     }
 }
