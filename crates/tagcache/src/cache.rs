@@ -167,7 +167,7 @@ impl Cache {
     /// The stored bytes of an entry (header included).
     pub(crate) async fn get_raw(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         if let Some(l1) = self.l1() {
-            return Ok(self.l1_entry(l1, key).await?.raw.map(Vec::from));
+            return Ok(self.l1_entry(l1, key).await?.bytes().map(<[u8]>::to_vec));
         }
         let get = self.get_cmd(key)?;
         self.core().conn.query(&get).await
@@ -217,7 +217,8 @@ impl Cache {
     pub(crate) async fn get_with_time(&self, key: &[u8]) -> Result<(Option<Bytes>, u64)> {
         if let Some(l1) = self.l1() {
             let e = self.l1_entry(l1, key).await?;
-            return Ok((e.raw, e.now_us));
+            let now_us = e.now_us();
+            return Ok((e.into_bytes(), now_us));
         }
         let mut pipe = redis::pipe();
         pipe.add_command(self.get_cmd(key)?).cmd("TIME");
@@ -475,8 +476,12 @@ impl Cache {
     /// MessagePack entry of the requested type.
     pub async fn get<T: DeserializeOwned>(&self, key: impl AsRef<[u8]>) -> Result<Option<T>> {
         if let Some(l1) = self.l1() {
-            let raw = self.l1_entry(l1, key.as_ref()).await?.raw;
-            return Ok(raw.map(|b| self.decode_fresh(&b)).transpose()?.flatten());
+            let e = self.l1_entry(l1, key.as_ref()).await?;
+            return Ok(e
+                .bytes()
+                .map(|b| self.decode_fresh(b))
+                .transpose()?
+                .flatten());
         }
         let get = self.get_cmd(key.as_ref())?;
         let raw: Option<Vec<u8>> = self.core().conn.query(&get).await?;
@@ -489,9 +494,10 @@ impl Cache {
     /// Redis errors; [`ErrorKind::Codec`](crate::ErrorKind::Codec) for bytes not in tagcache format.
     pub async fn get_bytes(&self, key: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>> {
         if let Some(l1) = self.l1() {
-            let raw = self.l1_entry(l1, key.as_ref()).await?.raw;
-            return Ok(raw
-                .map(|b| self.decode_bytes_fresh(&b))
+            let e = self.l1_entry(l1, key.as_ref()).await?;
+            return Ok(e
+                .bytes()
+                .map(|b| self.decode_bytes_fresh(b))
                 .transpose()?
                 .flatten());
         }

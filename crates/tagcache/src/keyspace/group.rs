@@ -246,7 +246,7 @@ impl Group {
                 .is_active()
                 .then(|| codec::tag_section(&slot.tags()));
             return Ok(FieldRead {
-                value: Some(slot.raw.to_vec()),
+                value: Some(slot.raw().to_vec()),
                 section,
                 since: slot.redis_now_us(std::time::Instant::now()),
             });

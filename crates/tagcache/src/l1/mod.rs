@@ -19,6 +19,7 @@
 pub(crate) mod announce;
 pub(crate) mod listener;
 pub(crate) mod read;
+mod store;
 
 use std::collections::{HashMap, VecDeque};
 
@@ -174,9 +175,12 @@ pub struct L1Stats {
 /// One cached entry.
 #[derive(Debug)]
 pub(crate) struct Slot {
-    /// The stored bytes as Redis holds them: an entry's header, tags and
-    /// payload; a group field's MessagePack value.
-    pub(crate) raw: Bytes,
+    /// Its L1 key, then the stored bytes as Redis holds them (an entry's
+    /// header, tags and payload; a group field's MessagePack value): one
+    /// allocation, so a hit compares the key and reads the value in
+    /// neighbouring memory.
+    data: Bytes,
+    key_len: usize,
     tags: Box<[Box<[u8]>]>,
     /// Generation when the read that filled it began.
     gen: u64,
@@ -192,6 +196,21 @@ pub(crate) struct Slot {
 }
 
 impl Slot {
+    /// Its L1 key.
+    fn key(&self) -> &[u8] {
+        &self.data[..self.key_len]
+    }
+
+    /// The stored bytes.
+    pub(crate) fn raw(&self) -> &[u8] {
+        &self.data[self.key_len..]
+    }
+
+    /// The stored bytes, shared (no copy).
+    pub(crate) fn raw_bytes(&self) -> Bytes {
+        self.data.slice(self.key_len..)
+    }
+
     /// Redis' clock now (µs), from the read's and the time since its
     /// answer arrived (so never ahead of Redis' own).
     pub(crate) fn redis_now_us(&self, now: Instant) -> u64 {
@@ -322,7 +341,7 @@ struct Meters {
 
 /// The L1 tier of one cache handle (shared by its clones).
 pub(crate) struct L1 {
-    cache: moka::sync::Cache<Vec<u8>, Arc<Slot>>,
+    cache: store::Store,
     state: RwLock<State>,
     /// The generation of the last change to `state` that can make an
     /// entry invalid (a mark, a drop, a bucket out of sync). An entry
@@ -352,29 +371,6 @@ impl std::fmt::Debug for L1 {
     }
 }
 
-struct SlotExpiry;
-
-impl moka::Expiry<Vec<u8>, Arc<Slot>> for SlotExpiry {
-    fn expire_after_create(
-        &self,
-        _key: &Vec<u8>,
-        value: &Arc<Slot>,
-        created_at: Instant,
-    ) -> Option<Duration> {
-        Some(value.expires.saturating_duration_since(created_at))
-    }
-
-    fn expire_after_update(
-        &self,
-        _key: &Vec<u8>,
-        value: &Arc<Slot>,
-        updated_at: Instant,
-        _duration_until_expiry: Option<Duration>,
-    ) -> Option<Duration> {
-        Some(value.expires.saturating_duration_since(updated_at))
-    }
-}
-
 impl L1 {
     /// An empty L1 for `buckets` buckets; nothing is served until the
     /// listener has subscribed.
@@ -384,20 +380,10 @@ impl L1 {
         let ns = namespace.to_owned();
         let capacity_metric =
             metrics::counter!(L1_DROPS_TOTAL, "namespace" => ns.clone(), "cause" => "capacity");
-        let cache = moka::sync::Cache::builder()
-            .max_capacity(options.capacity_bytes)
-            .weigher(|k: &Vec<u8>, v: &Arc<Slot>| {
-                let tags: usize = v.tags.iter().map(|t| t.len() + 16).sum();
-                u32::try_from(k.len() + v.raw.len() + tags + 96).unwrap_or(u32::MAX)
-            })
-            .expire_after(SlotExpiry)
-            .eviction_listener(move |_k, _v, cause| {
-                if cause == moka::notification::RemovalCause::Size {
-                    evicted.fetch_add(1, Ordering::Relaxed);
-                    capacity_metric.increment(1);
-                }
-            })
-            .build();
+        let cache = store::Store::new(options.capacity_bytes, move || {
+            evicted.fetch_add(1, Ordering::Relaxed);
+            capacity_metric.increment(1);
+        });
         Self {
             cache,
             changed: AtomicU64::new(1),
@@ -500,7 +486,7 @@ impl L1 {
                 (b.synced || lenient) && st.current(b, owner, &slot.tags, slot.gen, slot.seen)
             });
         if !valid {
-            self.cache.invalidate(key);
+            self.cache.remove(key);
             return self.miss();
         }
         self.counters.hits.fetch_add(1, Ordering::Relaxed);
@@ -554,8 +540,12 @@ impl L1 {
             self.refuse();
             return;
         }
+        let mut data = Vec::with_capacity(key.len() + found.raw.len());
+        data.extend_from_slice(key);
+        data.extend_from_slice(&found.raw);
         let slot = Arc::new(Slot {
-            raw: found.raw,
+            data: data.into(),
+            key_len: key.len(),
             tags,
             gen: ticket.gen,
             seen,
@@ -566,7 +556,7 @@ impl L1 {
         });
         // An announcement applied between the check and this insert marks
         // a newer generation than the slot's: the next read refuses it.
-        self.cache.insert(key.to_vec(), slot);
+        self.cache.insert(key, slot);
     }
 
     fn refuse(&self) {
@@ -650,7 +640,7 @@ impl L1 {
         }
         self.changed.store(gen, Ordering::Release);
         drop(st);
-        self.cache.invalidate_all();
+        self.cache.clear();
         self.count_drop(cause, 1);
     }
 
@@ -688,6 +678,8 @@ impl L1 {
         let mut st = self.write_state();
         st.keys.retain(|_, m| now.duration_since(m.at) < horizon);
         st.tags.retain(|_, m| now.duration_since(m.at) < horizon);
+        drop(st);
+        self.cache.maintain();
     }
 
     /// Records an announcement's delivery lag.
@@ -885,6 +877,37 @@ mod tests {
         l1.drop_bucket(1, DropCause::Gap);
         l1.keys_changed(&[b"other"]);
         assert!(l1.get(b"k", b"k", 0, false).is_some());
+    }
+
+    #[test]
+    fn a_group_field_is_covered_by_its_group_members_announcements() {
+        let l1 = synced_l1();
+        let found = |tags: &[&str]| Found {
+            seen: seen(0, 0),
+            raw: Bytes::from_static(b"\xc3"),
+            tags: tags.iter().map(|t| t.as_bytes().to_vec()).collect(),
+            fresh_until: None,
+            pttl_ms: 60_000,
+            read_us: 0,
+            received: Instant::now(),
+        };
+        for field in [&b"\0gflags:7/f1"[..], b"\0gflags:7/f2"] {
+            let t = l1.ticket(0).unwrap();
+            l1.fill(t, field, b"\0gflags:7", found(&["t"]));
+            assert!(l1.get(field, b"\0gflags:7", 0, false).is_some());
+        }
+        // An announcement of the field's L1 key itself means nothing.
+        l1.keys_announced(0, 1, &[b"\0gflags:7/f1"]);
+        assert!(l1.get(b"\0gflags:7/f1", b"\0gflags:7", 0, false).is_some());
+        // The member's: every field goes.
+        l1.keys_announced(0, 2, &[b"\0gflags:7"]);
+        assert!(l1.get(b"\0gflags:7/f1", b"\0gflags:7", 0, false).is_none());
+        assert!(l1.get(b"\0gflags:7/f2", b"\0gflags:7", 0, false).is_none());
+        // So does the group's tag.
+        let t = l1.ticket(0).unwrap();
+        l1.fill(t, b"\0gflags:7/f1", b"\0gflags:7", found(&["t"]));
+        l1.tags_announced(0, 3, &[b"t"]);
+        assert!(l1.get(b"\0gflags:7/f1", b"\0gflags:7", 0, false).is_none());
     }
 
     #[tokio::test]

@@ -5,11 +5,12 @@
 //! needs, its `PTTL` and Redis' clock in the same round trip, and fills
 //! the L1 fenced by the ticket taken before it ([`L1::fill`]).
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
 
-use super::{Found, Seen, Ticket, L1};
+use super::{Found, Seen, Slot, Ticket, L1};
 use crate::cache::Cache;
 use crate::error::Result;
 use crate::layout::codec;
@@ -17,14 +18,54 @@ use crate::layout::keys::validate_key;
 
 /// An entry read through the L1.
 #[derive(Debug)]
-pub(crate) struct Entry {
+pub(crate) enum Entry {
+    /// Served by the L1.
+    Hit(Arc<Slot>),
+    /// Read from Redis.
+    Read {
+        /// The stored bytes; `None` when absent.
+        raw: Option<Bytes>,
+        /// Redis' clock (µs) in the same round trip.
+        now_us: u64,
+        /// The entry's `PTTL`.
+        pttl_ms: i64,
+    },
+}
+
+impl Entry {
     /// The stored bytes; `None` when absent.
-    pub(crate) raw: Option<Bytes>,
-    /// Redis' clock now (µs): read with the entry, or for an L1 hit
-    /// estimated from the read that filled it (never ahead of Redis').
-    pub(crate) now_us: u64,
-    /// The entry's remaining TTL (ms), as `PTTL` says it.
-    pub(crate) pttl_ms: i64,
+    pub(crate) fn bytes(&self) -> Option<&[u8]> {
+        match self {
+            Self::Hit(slot) => Some(slot.raw()),
+            Self::Read { raw, .. } => raw.as_deref(),
+        }
+    }
+
+    /// The stored bytes, owned (no copy).
+    pub(crate) fn into_bytes(self) -> Option<Bytes> {
+        match self {
+            Self::Hit(slot) => Some(slot.raw_bytes()),
+            Self::Read { raw, .. } => raw,
+        }
+    }
+
+    /// Redis' clock now (µs): as read, or for an L1 hit estimated from
+    /// the read that filled it (never ahead of Redis' own).
+    pub(crate) fn now_us(&self) -> u64 {
+        match self {
+            Self::Hit(slot) => slot.redis_now_us(Instant::now()),
+            Self::Read { now_us, .. } => *now_us,
+        }
+    }
+
+    /// The entry's remaining TTL (ms), as `PTTL` says it (for an L1 hit,
+    /// estimated from the read that filled it, never more than it is).
+    pub(crate) fn pttl_ms(&self) -> i64 {
+        match self {
+            Self::Hit(slot) => slot.pttl_ms(Instant::now()),
+            Self::Read { pttl_ms, .. } => *pttl_ms,
+        }
+    }
 }
 
 /// Redis' `TIME` reply in µs.
@@ -65,12 +106,7 @@ impl Cache {
         let space = &self.core_arc().space;
         let bucket = space.bucket_of(key);
         if let Some(slot) = l1.get(key, key, bucket, self.redis_down()) {
-            let now = Instant::now();
-            return Ok(Entry {
-                raw: Some(slot.raw.clone()),
-                now_us: slot.redis_now_us(now),
-                pttl_ms: slot.pttl_ms(now),
-            });
+            return Ok(Entry::Hit(slot));
         }
         let ticket = l1.ticket(bucket);
         let name = space.entry_name(bucket, key);
@@ -95,7 +131,7 @@ impl Cache {
             };
             self.l1_fill_entry(l1, ticket, key, seen, raw, pttl_ms, now_us, received);
         }
-        Ok(Entry {
+        Ok(Entry::Read {
             raw,
             now_us,
             pttl_ms,
@@ -148,7 +184,7 @@ impl Cache {
             validate_key(k)?;
             let bucket = space.bucket_of(k);
             match l1.get(k, k, bucket, down) {
-                Some(slot) => out.push(Some(slot.raw.clone())),
+                Some(slot) => out.push(Some(slot.raw_bytes())),
                 None => {
                     out.push(None);
                     misses.push((i, bucket));

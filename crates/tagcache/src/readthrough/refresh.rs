@@ -143,7 +143,8 @@ impl Cache {
     ) -> crate::Result<(Option<bytes::Bytes>, u64, i64)> {
         if let Some(l1) = self.l1() {
             let e = self.l1_entry(l1, key).await?;
-            return Ok((e.raw, e.now_us, if with_pttl { e.pttl_ms } else { -1 }));
+            let (now_us, pttl) = (e.now_us(), if with_pttl { e.pttl_ms() } else { -1 });
+            return Ok((e.into_bytes(), now_us, pttl));
         }
         if !with_pttl {
             let (raw, since) = self.get_with_time(key).await?;
