@@ -245,7 +245,6 @@ impl Group {
                 .journal()
                 .is_active()
                 .then(|| codec::tag_section(&slot.tags()));
-            crate::l1::read::spend_budget().await;
             return Ok(FieldRead {
                 value: Some(slot.raw().to_vec()),
                 section,

@@ -73,14 +73,6 @@ fn micros((secs, micros): (u64, u64)) -> u64 {
     secs * 1_000_000 + micros
 }
 
-/// An L1 hit completes without waiting for anything: it spends the
-/// task's cooperative budget like any tokio resource, so a loop of hits
-/// still lets the other tasks of its worker thread (the L1's listener
-/// among them) run now and then.
-pub(crate) async fn spend_budget() {
-    tokio::task::coop::consume_budget().await;
-}
-
 /// One reply of a pipeline read as a list.
 fn parse<T: redis::FromRedisValue>(v: redis::Value) -> Result<T> {
     Ok(redis::from_redis_value(v).map_err(redis::RedisError::from)?)
@@ -114,7 +106,6 @@ impl Cache {
         let space = &self.core_arc().space;
         let bucket = space.bucket_of(key);
         if let Some(slot) = l1.get(key, key, bucket, self.redis_down()) {
-            spend_budget().await;
             return Ok(Entry::Hit(slot));
         }
         let ticket = l1.ticket(bucket);
@@ -201,7 +192,6 @@ impl Cache {
             }
         }
         if misses.is_empty() {
-            spend_budget().await;
             return Ok(out);
         }
         let mut buckets: Vec<u16> = misses.iter().map(|m| m.1).collect();
