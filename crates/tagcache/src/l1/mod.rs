@@ -1,10 +1,11 @@
 //! The optional in-process L1 tier in front of Redis (docs/l1.md).
 //!
-//! Entries read from Redis are kept in a byte-weighed `moka` cache for at
-//! most [`L1Options::ttl`] and never past their Redis expiry. Every script
-//! that changes an entry announces it (shard pub/sub, one channel per
-//! bucket, with a per-bucket sequence number); [`listener`] applies the
-//! announcements and detects lost ones.
+//! Entries read from Redis are kept ([`store`]: a byte-weighed `moka`
+//! cache, mirrored for hits) for at most [`L1Options::ttl`] and never past
+//! their Redis expiry. Every reader of a value reads through [`read`].
+//! Every script that changes an entry announces it (shard pub/sub, one
+//! channel per bucket, with a per-bucket sequence number); [`listener`]
+//! applies the announcements and detects lost ones.
 //!
 //! Validity is decided with *generations* rather than by scanning: every
 //! applied announcement (or drop) takes the next generation and marks what
@@ -18,12 +19,16 @@
 
 pub(crate) mod announce;
 pub(crate) mod listener;
+mod options;
 pub(crate) mod read;
+mod slot;
 mod store;
+
+pub use options::L1Options;
+pub(crate) use slot::{Found, Seen, Slot, Ticket};
 
 use std::collections::{HashMap, VecDeque};
 
-use bytes::Bytes;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -32,79 +37,6 @@ use crate::observe::metrics::{
     L1_ANNOUNCEMENT_LAG_SECONDS, L1_DROPS_TOTAL, L1_FILLS_REFUSED_TOTAL, L1_HITS_TOTAL,
     L1_MISSES_TOTAL,
 };
-
-/// Settings of the L1 tier ([`crate::CacheBuilder::l1`]).
-///
-/// ```
-/// use std::time::Duration;
-/// let l1 = tagcache::L1Options::new()
-///     .capacity_bytes(256 << 20)
-///     .ttl(Duration::from_secs(5));
-/// ```
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-#[must_use]
-pub struct L1Options {
-    pub(crate) capacity_bytes: u64,
-    pub(crate) ttl: Duration,
-    pub(crate) check_period: Duration,
-    pub(crate) serve_while_down: bool,
-}
-
-impl Default for L1Options {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl L1Options {
-    /// The defaults: 64 MiB, `ttl` 10 s, check period 500 ms, nothing
-    /// served while Redis is down.
-    pub fn new() -> Self {
-        Self {
-            capacity_bytes: 64 << 20,
-            ttl: Duration::from_secs(10),
-            check_period: Duration::from_millis(500),
-            serve_while_down: false,
-        }
-    }
-
-    /// How many bytes (keys, stored entries and bookkeeping) the L1 holds
-    /// before it evicts. Default: 64 MiB.
-    pub fn capacity_bytes(mut self, bytes: u64) -> Self {
-        self.capacity_bytes = bytes;
-        self
-    }
-
-    /// The hard cap of an L1 entry's life, counted from the read that
-    /// filled it: whatever happens to announcements, no L1 entry is served
-    /// longer than this after it was read from Redis (nor past its Redis
-    /// expiry). Default: 10 s; at least 1 ms.
-    pub fn ttl(mut self, ttl: Duration) -> Self {
-        self.ttl = ttl.max(Duration::from_millis(1));
-        self
-    }
-
-    /// How often the listener compares each bucket's announcement counter
-    /// with what it received, to catch announcements lost without a trace.
-    /// The L1 serves only within two periods of the last such proof, so
-    /// twice this (plus a round trip) bounds staleness whatever happens to
-    /// delivery (a lost message, a paused process). Default: 500 ms.
-    pub fn check_period(mut self, period: Duration) -> Self {
-        self.check_period = period.max(Duration::from_millis(10));
-        self
-    }
-
-    /// Whether L1 entries are served while the circuit breaker is open
-    /// (Redis down) — each still at most `ttl` after it was read. Default:
-    /// false (the L1 is dropped when the circuit opens). When the circuit
-    /// closes, the L1 is kept only if the announcement counters prove no
-    /// announcement was missed meanwhile.
-    pub fn serve_while_down(mut self, yes: bool) -> Self {
-        self.serve_while_down = yes;
-        self
-    }
-}
 
 /// Why L1 entries were dropped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -170,106 +102,6 @@ pub struct L1Stats {
     /// Whether every bucket is subscribed and in sequence (the L1 serves
     /// and fills only then).
     pub synced: bool,
-}
-
-/// One cached entry.
-#[derive(Debug)]
-pub(crate) struct Slot {
-    /// Its L1 key, then the stored bytes as Redis holds them (an entry's
-    /// header, tags and payload; a group field's MessagePack value): one
-    /// allocation, so a hit compares the key and reads the value in
-    /// neighbouring memory.
-    data: Bytes,
-    key_len: usize,
-    tags: Box<[Box<[u8]>]>,
-    /// Generation when the read that filled it began.
-    gen: u64,
-    /// The read's proof of what it saw (see [`Seen`]).
-    seen: Seen,
-    expires: Instant,
-    /// Redis' clock (µs) at the read, and when its answer arrived here.
-    read_us: u64,
-    received: Instant,
-    /// When the entry expires in Redis (its `PTTL`, counted from before
-    /// the read was sent: never later than it does).
-    redis_expires: Instant,
-}
-
-impl Slot {
-    /// Its L1 key.
-    fn key(&self) -> &[u8] {
-        &self.data[..self.key_len]
-    }
-
-    /// The stored bytes.
-    pub(crate) fn raw(&self) -> &[u8] {
-        &self.data[self.key_len..]
-    }
-
-    /// The stored bytes, shared (no copy).
-    pub(crate) fn raw_bytes(&self) -> Bytes {
-        self.data.slice(self.key_len..)
-    }
-
-    /// Redis' clock now (µs), from the read's and the time since its
-    /// answer arrived (so never ahead of Redis' own).
-    pub(crate) fn redis_now_us(&self, now: Instant) -> u64 {
-        let since = now.saturating_duration_since(self.received).as_micros();
-        self.read_us
-            .saturating_add(u64::try_from(since).unwrap_or(u64::MAX))
-    }
-
-    /// The tags whose invalidation covers it.
-    pub(crate) fn tags(&self) -> Vec<Vec<u8>> {
-        self.tags.iter().map(|t| t.to_vec()).collect()
-    }
-
-    /// The entry's remaining Redis TTL now, ms (never more than it is).
-    pub(crate) fn pttl_ms(&self, now: Instant) -> i64 {
-        let left = self
-            .redis_expires
-            .saturating_duration_since(now)
-            .as_millis();
-        i64::try_from(left).unwrap_or(i64::MAX)
-    }
-}
-
-/// What a read from Redis found, to fill the L1 with.
-#[derive(Debug)]
-pub(crate) struct Found {
-    /// The bucket's announcement counter, read before the entry.
-    pub(crate) seen: Seen,
-    /// The stored bytes.
-    pub(crate) raw: Bytes,
-    /// The tags whose invalidation covers it.
-    pub(crate) tags: Vec<Vec<u8>>,
-    /// Until when (Redis ms) it is fresh, for entries with a grace period.
-    pub(crate) fresh_until: Option<u64>,
-    /// Its `PTTL` as read with it.
-    pub(crate) pttl_ms: i64,
-    /// Redis' clock (µs) in the same round trip.
-    pub(crate) read_us: u64,
-    /// When the answer arrived.
-    pub(crate) received: Instant,
-}
-
-/// What a read saw: its bucket's announcement counter, read just before
-/// the entry in the same round trip. Every announcement numbered at or
-/// below it is of a change made before the entry was read, so it does
-/// not make that read stale (without it, an announcement of a write made
-/// just before the read but delivered after the read began would refuse
-/// the fill).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Seen {
-    pub(crate) bucket: u16,
-    pub(crate) counter: u64,
-}
-
-/// A read about to fill the L1: when and at which generation it began.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Ticket {
-    gen: u64,
-    at: Instant,
 }
 
 /// A mark: the generation of the last announcement covering a key or tag,
@@ -795,6 +627,7 @@ impl State {
 mod tests {
     use super::*;
     use crate::layout::codec::{self, encode_entry, Codec, Compression};
+    use bytes::Bytes;
 
     fn entry(tags: &[&str]) -> Vec<u8> {
         let tags: Vec<Vec<u8>> = tags.iter().map(|t| t.as_bytes().to_vec()).collect();
