@@ -325,6 +325,21 @@ fn report(cache: &Cache, seen: &Seen, last: bool) -> PeerReport {
     }
 }
 
+/// When the invalidation returned that a served page is older than: the
+/// first of its things shown at a version below its fence (`fences`: the
+/// page's "version:ms" values, in the order it shows them).
+fn fenced_at(served: &Rendered, fences: &[Option<String>]) -> Option<u64> {
+    served
+        .shows
+        .iter()
+        .zip(fences)
+        .find_map(|((_, shown), fence)| {
+            let (version, at) = fence.as_deref()?.split_once(':')?;
+            let (version, at): (u64, u64) = (version.parse().ok()?, at.parse().ok()?);
+            (*shown < version).then_some(at)
+        })
+}
+
 /// One read: the page's fences, then the page (through the L1), then the
 /// check.
 async fn read_one(
@@ -356,15 +371,7 @@ async fn read_one(
         return;
     };
     seen.found.fetch_add(1, Relaxed);
-    let fenced = page
-        .shows
-        .iter()
-        .zip(&fences)
-        .find_map(|((_, shown), fence)| {
-            let (version, at) = fence.as_deref()?.split_once(':')?;
-            let (version, at): (u64, u64) = (version.parse().ok()?, at.parse().ok()?);
-            (*shown < version).then_some(at)
-        });
+    let fenced = fenced_at(&page, &fences);
     if let Some(at) = fenced {
         let stale_ms = done.saturating_sub(at);
         seen.max_ms.fetch_max(stale_ms, Relaxed);
@@ -373,5 +380,35 @@ async fn read_one(
         } else {
             seen.within.fetch_add(1, Relaxed);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cmd::demo::catalogue::Thing;
+
+    #[test]
+    fn a_page_older_than_a_shared_fence_is_dated_by_that_fence() {
+        let cat = Catalogue::new();
+        let page = &cat.pages[17];
+        let old = cat.render(page);
+        let fences = |v: &[Option<&str>]| -> Vec<Option<String>> {
+            v.iter().map(|f| f.map(str::to_owned)).collect()
+        };
+        // No fence, or fences at the versions shown: not stale.
+        assert_eq!(fenced_at(&old, &fences(&[None, None])), None);
+        assert_eq!(fenced_at(&old, &fences(&[Some("0:5"), None])), None);
+        // The category (shown second) moved on: stale since its fence.
+        assert_eq!(
+            fenced_at(&old, &fences(&[Some("0:5"), Some("1:1234")])),
+            Some(1234)
+        );
+        cat.update(Thing::Product(17));
+        let new = cat.render(page);
+        assert_eq!(fenced_at(&new, &fences(&[Some("1:9"), None])), None);
+        assert_eq!(fenced_at(&old, &fences(&[Some("1:9"), None])), Some(9));
+        // Garbage is no fence.
+        assert_eq!(fenced_at(&old, &fences(&[Some("x"), Some("1:y")])), None);
     }
 }
