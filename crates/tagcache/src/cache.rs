@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use serde::de::DeserializeOwned;
 
 use crate::engine::core::Core;
@@ -165,46 +166,15 @@ impl Cache {
 
     /// The stored bytes of an entry (header included).
     pub(crate) async fn get_raw(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        if let Some(l1) = &self.inner.l1 {
-            return Ok(self.read_through_l1(l1, key).await?.map(|b| b.to_vec()));
+        if let Some(l1) = self.l1() {
+            return Ok(self.l1_entry(l1, key).await?.bytes().map(<[u8]>::to_vec));
         }
         let get = self.get_cmd(key)?;
         self.core().conn.query(&get).await
     }
 
-    /// A read with the L1 in front: a hit is served in process; a miss
-    /// reads the bucket's announcement counter, the entry and its
-    /// remaining TTL in one round trip and fills
-    /// the L1 (unless an announcement covering the key arrived meanwhile).
-    async fn read_through_l1(&self, l1: &crate::l1::L1, key: &[u8]) -> Result<Option<Arc<[u8]>>> {
-        validate_key(key)?;
-        let core = self.core();
-        let bucket = core.space.bucket_of(key);
-        let down = core.conn.breaker().state() != crate::CircuitState::Closed;
-        if let Some(slot) = l1.get(key, bucket, down).await {
-            return Ok(Some(slot.raw.clone()));
-        }
-        let ticket = l1.ticket(bucket);
-        // The bucket's announcement counter first: every announcement up
-        // to it is of a change the entry read after it already reflects.
-        let mut pipe = redis::pipe();
-        pipe.cmd("GET")
-            .arg(core.space.l1(bucket))
-            .add_command(self.get_cmd(key)?)
-            .cmd("PTTL")
-            .arg(core.space.entry_name(bucket, key));
-        let (counter, raw, pttl): (Option<u64>, Option<Vec<u8>>, i64) =
-            core.conn.pipe(&pipe).await?;
-        let Some(raw) = raw else { return Ok(None) };
-        let raw: Arc<[u8]> = raw.into();
-        if let Some(ticket) = ticket {
-            let seen = crate::l1::Seen {
-                bucket,
-                counter: counter.unwrap_or(0),
-            };
-            l1.fill(ticket, key, seen, raw.clone(), pttl).await;
-        }
-        Ok(Some(raw))
+    pub(crate) fn l1_arc(&self) -> Option<&Arc<crate::l1::L1>> {
+        self.inner.l1.as_ref()
     }
 
     /// This process changed these keys: its L1 stops serving them now (the
@@ -241,13 +211,20 @@ impl Cache {
     }
 
     /// One round trip: the entry's bytes and Redis' clock (µs), the time a
-    /// guarded write compares fences with.
-    pub(crate) async fn get_with_time(&self, key: &[u8]) -> Result<(Option<Vec<u8>>, u64)> {
+    /// guarded write compares fences with. Through the L1 when there is
+    /// one (a hit: no round trip, the clock estimated; see
+    /// [`crate::l1::read::Entry`]).
+    pub(crate) async fn get_with_time(&self, key: &[u8]) -> Result<(Option<Bytes>, u64)> {
+        if let Some(l1) = self.l1() {
+            let e = self.l1_entry(l1, key).await?;
+            let now_us = e.now_us();
+            return Ok((e.into_bytes(), now_us));
+        }
         let mut pipe = redis::pipe();
         pipe.add_command(self.get_cmd(key)?).cmd("TIME");
         let (raw, (secs, micros)): (Option<Vec<u8>>, (u64, u64)) =
             self.core().conn.pipe(&pipe).await?;
-        Ok((raw, secs * 1_000_000 + micros))
+        Ok((raw.map(Bytes::from), secs * 1_000_000 + micros))
     }
 
     pub(crate) fn core_arc(&self) -> &Arc<Core> {
@@ -321,9 +298,13 @@ impl Cache {
     /// Redis errors; [`ErrorKind::Codec`](crate::ErrorKind::Codec) when the stored value is not a
     /// MessagePack entry of the requested type.
     pub async fn get<T: DeserializeOwned>(&self, key: impl AsRef<[u8]>) -> Result<Option<T>> {
-        if let Some(l1) = &self.inner.l1 {
-            let raw = self.read_through_l1(l1, key.as_ref()).await?;
-            return Ok(raw.map(|b| self.decode_fresh(&b)).transpose()?.flatten());
+        if let Some(l1) = self.l1() {
+            let e = self.l1_entry(l1, key.as_ref()).await?;
+            return Ok(e
+                .bytes()
+                .map(|b| self.decode_fresh(b))
+                .transpose()?
+                .flatten());
         }
         let get = self.get_cmd(key.as_ref())?;
         let raw: Option<Vec<u8>> = self.core().conn.query(&get).await?;
@@ -335,10 +316,11 @@ impl Cache {
     /// # Errors
     /// Redis errors; [`ErrorKind::Codec`](crate::ErrorKind::Codec) for bytes not in tagcache format.
     pub async fn get_bytes(&self, key: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>> {
-        if let Some(l1) = &self.inner.l1 {
-            let raw = self.read_through_l1(l1, key.as_ref()).await?;
-            return Ok(raw
-                .map(|b| self.decode_bytes_fresh(&b))
+        if let Some(l1) = self.l1() {
+            let e = self.l1_entry(l1, key.as_ref()).await?;
+            return Ok(e
+                .bytes()
+                .map(|b| self.decode_bytes_fresh(b))
                 .transpose()?
                 .flatten());
         }
@@ -347,6 +329,8 @@ impl Cache {
         Ok(raw.map(|b| self.take_bytes_fresh(b)).transpose()?.flatten())
     }
 
+    /// The stored bytes of many entries, in the order asked: one `MGET`,
+    /// or through the L1 when there is one ([`Cache::l1_many`]).
     async fn mget<K: AsRef<[u8]>>(
         &self,
         keys: impl IntoIterator<Item = K>,
@@ -354,6 +338,10 @@ impl Cache {
         let keys: Vec<K> = keys.into_iter().collect();
         if keys.is_empty() {
             return Ok(Vec::new());
+        }
+        if let Some(l1) = self.l1() {
+            let found = self.l1_many(l1, &keys).await?;
+            return Ok(found.into_iter().map(|b| b.map(Vec::from)).collect());
         }
         let space = &self.core().space;
         let mut bytes = 4;

@@ -65,3 +65,23 @@ fn demo_refuses_a_cluster_url() {
     let line = fails(&run("redis+cluster://127.0.0.1:1,127.0.0.1:2", ["demo"]), 2);
     assert!(line.contains("single server"), "{line}");
 }
+
+#[test]
+fn demo_with_the_l1_runs_a_second_process_and_checks_the_staleness_bound() {
+    let out = tagcache()
+        .args(["demo", "--l1", "--seconds", "3", "--json", "-q"])
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_str(&ok(&out)).unwrap();
+    assert_eq!(v["invariants_hold"], true, "{v}");
+    assert_eq!(v["stale_pages_served"], 0, "{v}");
+    let l1 = &v["l1"];
+    assert!(l1["hits"].as_u64().unwrap() > 0, "{v}");
+    assert!(l1["announcements"].as_u64().unwrap() > 10, "{v}");
+    let peer = &l1["peer"];
+    assert_eq!(peer["last"], true, "{v}");
+    assert_eq!(peer["stale_past_bound"], 0, "{v}");
+    assert!(peer["reads"].as_u64().unwrap() > 100, "{v}");
+    assert!(peer["l1_hits"].as_u64().unwrap() > 0, "{v}");
+    assert!(peer["announcements"].as_u64().unwrap() > 10, "{v}");
+}

@@ -235,7 +235,7 @@ impl FailSafeCache {
         key: Vec<u8>,
         opts: &SetOptions,
         since: u64,
-        stale: Vec<u8>,
+        stale: bytes::Bytes,
         soft_timeout: Duration,
         loader: F,
     ) -> std::result::Result<Computed<T>, ComputeError<E>>

@@ -222,8 +222,12 @@ impl Group {
         Ok(Computed { value, source })
     }
 
-    /// Reads a field and the group's tag section, with Redis' clock.
+    /// Reads a field and the group's tag section, with Redis' clock;
+    /// through the L1 when there is one (see [`Group::read_l1`]).
     pub(crate) async fn read(&self, field: &[u8]) -> Result<FieldRead> {
+        if let Some(l1) = self.cache.l1() {
+            return self.read_l1(l1, field).await;
+        }
         let mut pipe = redis::pipe();
         pipe.cmd("HMGET")
             .arg(self.key())
@@ -237,6 +241,75 @@ impl Group {
             value,
             section,
             since: secs * 1_000_000 + micros,
+        })
+    }
+
+    /// A field through the L1: its L1 key is the group's member and the
+    /// field name, and it is covered by the member's announcements (every
+    /// group write and clear announces the member) and by the group's
+    /// tags. A miss reads the bucket's announcement counter, the field
+    /// and tag section, the hash's `PTTL` and Redis' clock in one round
+    /// trip, and fills the L1 fenced (as [`Cache::get`] does).
+    async fn read_l1(&self, l1: &crate::l1::L1, field: &[u8]) -> Result<FieldRead> {
+        let mut l1_key = self.member.clone();
+        l1_key.extend_from_slice(field);
+        let down = self.cache.circuit_state() != crate::CircuitState::Closed;
+        if let Some(slot) = l1.get(&l1_key, &self.member, self.bucket, down) {
+            // (Only the fail-safe view looks at the tags, while invalidations
+            // are journaled.)
+            let section = self
+                .cache
+                .journal()
+                .is_active()
+                .then(|| codec::tag_section(&slot.tags()));
+            return Ok(FieldRead {
+                value: Some(slot.raw().to_vec()),
+                section,
+                since: slot.redis_now_us(std::time::Instant::now()),
+            });
+        }
+        let ticket = l1.ticket(self.bucket);
+        let space = &self.cache.core_arc().space;
+        let key = self.key();
+        let mut pipe = redis::pipe();
+        pipe.cmd("GET")
+            .arg(space.l1(self.bucket))
+            .cmd("HMGET")
+            .arg(&key)
+            .arg(field)
+            .arg(TAGS_FIELD)
+            .cmd("PTTL")
+            .arg(&key)
+            .cmd("TIME");
+        type Reply = (
+            Option<u64>,
+            (Option<Vec<u8>>, Option<Vec<u8>>),
+            i64,
+            (u64, u64),
+        );
+        let (counter, (value, section), pttl_ms, (secs, micros)): Reply =
+            self.cache.core_arc().conn.pipe(&pipe).await?;
+        let read_us = secs * 1_000_000 + micros;
+        let tags = section.as_deref().map(codec::parse_tags);
+        if let (Some(ticket), Some(v), Some(Ok(tags))) = (ticket, &value, tags) {
+            let found = crate::l1::Found {
+                seen: crate::l1::Seen {
+                    bucket: self.bucket,
+                    counter: counter.unwrap_or(0),
+                },
+                raw: v.clone().into(),
+                tags,
+                fresh_until: None,
+                pttl_ms,
+                read_us,
+                received: std::time::Instant::now(),
+            };
+            l1.fill(ticket, &l1_key, &self.member, found);
+        }
+        Ok(FieldRead {
+            value,
+            section,
+            since: read_us,
         })
     }
 
@@ -421,8 +494,11 @@ impl Group {
         for t in &tags {
             call.arg(t.as_slice());
         }
-        let status: u8 = core.conn.run(&call).await?;
-        Ok(status != 2)
+        let status = core.conn.run::<u8>(&call).await;
+        // Whatever the outcome, this process' L1 stops serving the group's
+        // fields now (its announcement tells the other processes).
+        self.cache.l1_keys_changed(&[&self.member]);
+        Ok(status? != 2)
     }
 
     /// How many fields the hash holds.
@@ -463,9 +539,10 @@ impl Group {
     /// Redis errors.
     pub async fn clear(&self) -> Result<bool> {
         let core = self.cache.core_arc();
-        Ok(core
+        let deleted = core
             .delete_in_bucket(self.bucket, vec![self.member.clone()])
-            .await?
-            == 1)
+            .await;
+        self.cache.l1_keys_changed(&[&self.member]);
+        Ok(deleted? == 1)
     }
 }

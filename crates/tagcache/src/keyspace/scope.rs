@@ -139,11 +139,8 @@ impl Scope {
         let bucket = core.space.bucket_of(&key);
         match self.cache.legacy() {
             Some(l) => legacy::read(core, l, &self.owner, bucket, &part).await,
-            None => {
-                let name = core.space.entry(bucket, &key);
-                let raw: Option<Vec<u8>> = core.conn.query(redis::cmd("GET").arg(name)).await?;
-                Ok(raw.map(Read::Entry))
-            }
+            // (Through the L1 when there is one.)
+            None => Ok(self.cache.get_raw(&key).await?.map(Read::Entry)),
         }
     }
 

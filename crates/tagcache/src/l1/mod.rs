@@ -1,10 +1,11 @@
 //! The optional in-process L1 tier in front of Redis (docs/l1.md).
 //!
-//! Entries read from Redis are kept in a byte-weighed `moka` cache for at
-//! most [`L1Options::ttl`] and never past their Redis expiry. Every script
-//! that changes an entry announces it (shard pub/sub, one channel per
-//! bucket, with a per-bucket sequence number); [`listener`] applies the
-//! announcements and detects lost ones.
+//! Entries read from Redis are kept ([`store`]: a byte-weighed `moka`
+//! cache, mirrored for hits) for at most [`L1Options::ttl`] and never past
+//! their Redis expiry. Every reader of a value reads through [`read`].
+//! Every script that changes an entry announces it (shard pub/sub, one
+//! channel per bucket, with a per-bucket sequence number); [`listener`]
+//! applies the announcements and detects lost ones.
 //!
 //! Validity is decided with *generations* rather than by scanning: every
 //! applied announcement (or drop) takes the next generation and marks what
@@ -18,90 +19,24 @@
 
 pub(crate) mod announce;
 pub(crate) mod listener;
+mod options;
+pub(crate) mod read;
+mod slot;
+mod store;
+
+pub use options::L1Options;
+pub(crate) use slot::{Found, Seen, Slot, Ticket};
 
 use std::collections::{HashMap, VecDeque};
+
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use crate::layout::codec;
 use crate::observe::metrics::{
     L1_ANNOUNCEMENT_LAG_SECONDS, L1_DROPS_TOTAL, L1_FILLS_REFUSED_TOTAL, L1_HITS_TOTAL,
     L1_MISSES_TOTAL,
 };
-
-/// Settings of the L1 tier ([`crate::CacheBuilder::l1`]).
-///
-/// ```
-/// use std::time::Duration;
-/// let l1 = tagcache::L1Options::new()
-///     .capacity_bytes(256 << 20)
-///     .ttl(Duration::from_secs(5));
-/// ```
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-#[must_use]
-pub struct L1Options {
-    pub(crate) capacity_bytes: u64,
-    pub(crate) ttl: Duration,
-    pub(crate) check_period: Duration,
-    pub(crate) serve_while_down: bool,
-}
-
-impl Default for L1Options {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl L1Options {
-    /// The defaults: 64 MiB, `ttl` 10 s, check period 500 ms, nothing
-    /// served while Redis is down.
-    pub fn new() -> Self {
-        Self {
-            capacity_bytes: 64 << 20,
-            ttl: Duration::from_secs(10),
-            check_period: Duration::from_millis(500),
-            serve_while_down: false,
-        }
-    }
-
-    /// How many bytes (keys, stored entries and bookkeeping) the L1 holds
-    /// before it evicts. Default: 64 MiB.
-    pub fn capacity_bytes(mut self, bytes: u64) -> Self {
-        self.capacity_bytes = bytes;
-        self
-    }
-
-    /// The hard cap of an L1 entry's life, counted from the read that
-    /// filled it: whatever happens to announcements, no L1 entry is served
-    /// longer than this after it was read from Redis (nor past its Redis
-    /// expiry). Default: 10 s; at least 1 ms.
-    pub fn ttl(mut self, ttl: Duration) -> Self {
-        self.ttl = ttl.max(Duration::from_millis(1));
-        self
-    }
-
-    /// How often the listener compares each bucket's announcement counter
-    /// with what it received, to catch announcements lost without a trace.
-    /// The L1 serves only within two periods of the last such proof, so
-    /// twice this (plus a round trip) bounds staleness whatever happens to
-    /// delivery (a lost message, a paused process). Default: 500 ms.
-    pub fn check_period(mut self, period: Duration) -> Self {
-        self.check_period = period.max(Duration::from_millis(10));
-        self
-    }
-
-    /// Whether L1 entries are served while the circuit breaker is open
-    /// (Redis down) — each still at most `ttl` after it was read. Default:
-    /// false (the L1 is dropped when the circuit opens). When the circuit
-    /// closes, the L1 is kept only if the announcement counters prove no
-    /// announcement was missed meanwhile.
-    pub fn serve_while_down(mut self, yes: bool) -> Self {
-        self.serve_while_down = yes;
-        self
-    }
-}
 
 /// Why L1 entries were dropped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -167,38 +102,6 @@ pub struct L1Stats {
     /// Whether every bucket is subscribed and in sequence (the L1 serves
     /// and fills only then).
     pub synced: bool,
-}
-
-/// One cached entry.
-#[derive(Debug)]
-pub(crate) struct Slot {
-    /// The entry's stored bytes (header, tags, payload), as Redis holds them.
-    pub(crate) raw: Arc<[u8]>,
-    tags: Vec<Vec<u8>>,
-    /// Generation when the read that filled it began.
-    gen: u64,
-    /// The read's proof of what it saw (see [`Seen`]).
-    seen: Seen,
-    expires: Instant,
-}
-
-/// What a read saw: its bucket's announcement counter, read just before
-/// the entry in the same round trip. Every announcement numbered at or
-/// below it is of a change made before the entry was read, so it does
-/// not make that read stale (without it, an announcement of a write made
-/// just before the read but delivered after the read began would refuse
-/// the fill).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Seen {
-    pub(crate) bucket: u16,
-    pub(crate) counter: u64,
-}
-
-/// A read about to fill the L1: when and at which generation it began.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Ticket {
-    gen: u64,
-    at: Instant,
 }
 
 /// A mark: the generation of the last announcement covering a key or tag,
@@ -270,8 +173,13 @@ struct Meters {
 
 /// The L1 tier of one cache handle (shared by its clones).
 pub(crate) struct L1 {
-    cache: moka::future::Cache<Vec<u8>, Arc<Slot>>,
+    cache: store::Store,
     state: RwLock<State>,
+    /// The generation of the last change to `state` that can make an
+    /// entry invalid (a mark, a drop, a bucket out of sync). An entry
+    /// filled at or after it is valid without looking at `state`: the
+    /// hit path then reads two atomics and takes no lock.
+    changed: AtomicU64,
     options: L1Options,
     counters: Counters,
     meters: Meters,
@@ -295,29 +203,6 @@ impl std::fmt::Debug for L1 {
     }
 }
 
-struct SlotExpiry;
-
-impl moka::Expiry<Vec<u8>, Arc<Slot>> for SlotExpiry {
-    fn expire_after_create(
-        &self,
-        _key: &Vec<u8>,
-        value: &Arc<Slot>,
-        created_at: Instant,
-    ) -> Option<Duration> {
-        Some(value.expires.saturating_duration_since(created_at))
-    }
-
-    fn expire_after_update(
-        &self,
-        _key: &Vec<u8>,
-        value: &Arc<Slot>,
-        updated_at: Instant,
-        _duration_until_expiry: Option<Duration>,
-    ) -> Option<Duration> {
-        Some(value.expires.saturating_duration_since(updated_at))
-    }
-}
-
 impl L1 {
     /// An empty L1 for `buckets` buckets; nothing is served until the
     /// listener has subscribed.
@@ -327,22 +212,13 @@ impl L1 {
         let ns = namespace.to_owned();
         let capacity_metric =
             metrics::counter!(L1_DROPS_TOTAL, "namespace" => ns.clone(), "cause" => "capacity");
-        let cache = moka::future::Cache::builder()
-            .max_capacity(options.capacity_bytes)
-            .weigher(|k: &Vec<u8>, v: &Arc<Slot>| {
-                let tags: usize = v.tags.iter().map(|t| t.len() + 24).sum();
-                u32::try_from(k.len() + v.raw.len() + tags + 96).unwrap_or(u32::MAX)
-            })
-            .expire_after(SlotExpiry)
-            .eviction_listener(move |_k, _v, cause| {
-                if cause == moka::notification::RemovalCause::Size {
-                    evicted.fetch_add(1, Ordering::Relaxed);
-                    capacity_metric.increment(1);
-                }
-            })
-            .build();
+        let cache = store::Store::new(options.capacity_bytes, move || {
+            evicted.fetch_add(1, Ordering::Relaxed);
+            capacity_metric.increment(1);
+        });
         Self {
             cache,
+            changed: AtomicU64::new(1),
             state: RwLock::new(State {
                 gen: 1,
                 buckets: vec![Bucket::default(); usize::from(buckets)],
@@ -407,9 +283,16 @@ impl L1 {
         self.state.write().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The entry of `key` if the L1 may serve it. `redis_down`: the circuit
-    /// breaker is not closed.
-    pub(crate) async fn get(&self, key: &[u8], bucket: u16, redis_down: bool) -> Option<Arc<Slot>> {
+    /// The entry of `key` if the L1 may serve it. `owner`: the name whose
+    /// key announcements cover it (the key itself; a group field's group
+    /// member). `redis_down`: the circuit breaker is not closed.
+    pub(crate) fn get(
+        &self,
+        key: &[u8],
+        owner: &[u8],
+        bucket: u16,
+        redis_down: bool,
+    ) -> Option<Arc<Slot>> {
         if redis_down && !self.options.serve_while_down {
             if !self.circuit_dropped.swap(true, Ordering::AcqRel) {
                 self.drop_all(DropCause::Circuit);
@@ -425,16 +308,17 @@ impl L1 {
         if !lenient && !self.confirmed_recently(now) {
             return self.miss();
         }
-        let Some(slot) = self.cache.get(key).await else {
+        let Some(slot) = self.cache.get(key) else {
             return self.miss();
         };
-        let valid = slot.expires > now && {
-            let st = self.read_state();
-            let b = &st.buckets[usize::from(bucket)];
-            (b.synced || lenient) && st.current(b, key, &slot.tags, slot.gen, slot.seen)
-        };
+        let valid = slot.expires > now
+            && ((!lenient && slot.gen >= self.changed.load(Ordering::Acquire)) || {
+                let st = self.read_state();
+                let b = &st.buckets[usize::from(bucket)];
+                (b.synced || lenient) && st.current(b, owner, &slot.tags, slot.gen, slot.seen)
+            });
         if !valid {
-            self.cache.invalidate(key).await;
+            self.cache.remove(key);
             return self.miss();
         }
         self.counters.hits.fetch_add(1, Ordering::Relaxed);
@@ -459,30 +343,18 @@ impl L1 {
     }
 
     /// Stores what a read found, unless an announcement covering it arrived
-    /// since the read began (and is not one the read already saw).
-    /// `pttl_ms`: the entry's remaining Redis TTL as read with it.
-    pub(crate) async fn fill(
-        &self,
-        ticket: Ticket,
-        key: &[u8],
-        seen: Seen,
-        raw: Arc<[u8]>,
-        pttl_ms: i64,
-    ) {
-        let bucket = seen.bucket;
-        let Ok(pttl) = u64::try_from(pttl_ms) else {
-            return;
-        };
-        // Entries that do not decode are not kept: every read reports them.
-        let Ok((tags, fresh_until)) = codec::decode_entry(&raw)
-            .and_then(|d| Ok((codec::parse_tags(d.tag_section)?, d.fresh_until)))
-        else {
+    /// since the read began (and is not one the read already saw). `key`
+    /// and `owner` as in [`L1::get`].
+    pub(crate) fn fill(&self, ticket: Ticket, key: &[u8], owner: &[u8], found: Found) {
+        let seen = found.seen;
+        let Ok(pttl) = u64::try_from(found.pttl_ms) else {
             return;
         };
         let mut life = self.options.ttl.min(Duration::from_millis(pttl));
-        if let Some(f) = fresh_until {
-            let left = f.saturating_sub(crate::layout::codec::local_now_ms());
-            life = life.min(Duration::from_millis(left));
+        if let Some(f) = found.fresh_until {
+            // (Both on Redis' clock.)
+            let left_us = f.saturating_mul(1000).saturating_sub(found.read_us);
+            life = life.min(Duration::from_micros(left_us));
         }
         let expires = ticket.at + life;
         let now = Instant::now();
@@ -490,25 +362,33 @@ impl L1 {
             self.refuse();
             return;
         }
+        let tags: Box<[Box<[u8]>]> = found.tags.into_iter().map(Vec::into_boxed_slice).collect();
         let current = {
             let st = self.read_state();
-            let b = &st.buckets[usize::from(bucket)];
-            b.synced && st.current(b, key, &tags, ticket.gen, seen)
+            let b = &st.buckets[usize::from(seen.bucket)];
+            b.synced && st.current(b, owner, &tags, ticket.gen, seen)
         };
         if !current {
             self.refuse();
             return;
         }
+        let mut data = Vec::with_capacity(key.len() + found.raw.len());
+        data.extend_from_slice(key);
+        data.extend_from_slice(&found.raw);
         let slot = Arc::new(Slot {
-            raw,
+            data: data.into(),
+            key_len: key.len(),
             tags,
             gen: ticket.gen,
             seen,
             expires,
+            read_us: found.read_us,
+            received: found.received,
+            redis_expires: ticket.at + Duration::from_millis(pttl),
         });
         // An announcement applied between the check and this insert marks
         // a newer generation than the slot's: the next read refuses it.
-        self.cache.insert(key.to_vec(), slot).await;
+        self.cache.insert(key, slot);
     }
 
     fn refuse(&self) {
@@ -559,10 +439,12 @@ impl L1 {
             bucket,
             seq,
         };
+        let gen = st.gen;
         let map = marks(&mut st);
         for item in items {
             map.insert(item.as_ref().to_vec(), mark);
         }
+        self.changed.store(gen, Ordering::Release);
     }
 
     /// Drops one bucket's entries (a clear, a lost announcement).
@@ -571,6 +453,7 @@ impl L1 {
         st.gen += 1;
         let gen = st.gen;
         st.buckets[usize::from(bucket)].floor = gen;
+        self.changed.store(gen, Ordering::Release);
         drop(st);
         self.count_drop(cause, 1);
     }
@@ -587,8 +470,9 @@ impl L1 {
             st.keys.clear();
             st.tags.clear();
         }
+        self.changed.store(gen, Ordering::Release);
         drop(st);
-        self.cache.invalidate_all();
+        self.cache.clear();
         self.count_drop(cause, 1);
     }
 
@@ -626,6 +510,8 @@ impl L1 {
         let mut st = self.write_state();
         st.keys.retain(|_, m| now.duration_since(m.at) < horizon);
         st.tags.retain(|_, m| now.duration_since(m.at) < horizon);
+        drop(st);
+        self.cache.maintain();
     }
 
     /// Records an announcement's delivery lag.
@@ -648,9 +534,14 @@ impl L1 {
     /// Sets a bucket's sequence and whether it is in sync.
     pub(crate) fn set_seq(&self, bucket: u16, seq: Option<u64>, synced: bool) {
         let mut st = self.write_state();
+        let was = st.buckets[usize::from(bucket)].synced;
         let b = &mut st.buckets[usize::from(bucket)];
         b.last_seq = seq;
         b.synced = synced;
+        if was && !synced {
+            st.gen += 1;
+            self.changed.store(st.gen, Ordering::Release);
+        }
     }
 
     /// The subscription is gone: nothing is filled, and (unless entries
@@ -661,6 +552,8 @@ impl L1 {
             for b in &mut st.buckets {
                 b.synced = false;
             }
+            st.gen += 1;
+            self.changed.store(st.gen, Ordering::Release);
         }
         if !self.options.serve_while_down {
             self.drop_all(DropCause::Disconnect);
@@ -708,7 +601,14 @@ impl State {
     /// Whether an entry filled at generation `gen` is still current: no
     /// drop of its bucket, announcement of its key or of one of its tags
     /// came after its read began.
-    fn current(&self, bucket: &Bucket, key: &[u8], tags: &[Vec<u8>], gen: u64, seen: Seen) -> bool {
+    fn current(
+        &self,
+        bucket: &Bucket,
+        key: &[u8],
+        tags: &[Box<[u8]>],
+        gen: u64,
+        seen: Seen,
+    ) -> bool {
         if bucket.floor > gen {
             return false;
         }
@@ -717,22 +617,35 @@ impl State {
             return false;
         }
         self.tags.is_empty()
-            || !tags.iter().any(|t| {
-                self.tags
-                    .get(t.as_slice())
-                    .is_some_and(|m| m.covers(gen, seen))
-            })
+            || !tags
+                .iter()
+                .any(|t| self.tags.get(&t[..]).is_some_and(|m| m.covers(gen, seen)))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::layout::codec::{encode_entry, Codec, Compression};
+    use crate::layout::codec::{self, encode_entry, Codec, Compression};
+    use bytes::Bytes;
 
-    fn entry(tags: &[&str]) -> Arc<[u8]> {
+    fn entry(tags: &[&str]) -> Vec<u8> {
         let tags: Vec<Vec<u8>> = tags.iter().map(|t| t.as_bytes().to_vec()).collect();
-        encode_entry(&tags, b"v", Codec::Raw, Compression::default(), false, None).into()
+        encode_entry(&tags, b"v", Codec::Raw, Compression::default(), false, None)
+    }
+
+    fn fill(l1: &L1, t: Ticket, key: &[u8], seen: Seen, raw: Vec<u8>, pttl_ms: i64) {
+        let d = codec::decode_entry(&raw).unwrap();
+        let found = Found {
+            seen,
+            tags: codec::parse_tags(d.tag_section).unwrap(),
+            fresh_until: d.fresh_until,
+            raw: raw.into(),
+            pttl_ms,
+            read_us: 0,
+            received: Instant::now(),
+        };
+        l1.fill(t, key, key, found);
     }
 
     fn seen(bucket: u16, counter: u64) -> Seen {
@@ -746,21 +659,20 @@ mod tests {
         // counter 5; its announcement arrives after the read began.
         let t = l1.ticket(0).unwrap();
         l1.keys_announced(0, 5, &[b"k"]);
-        l1.fill(t, b"k", seen(0, 5), entry(&["x"]), 60_000).await;
-        assert!(l1.get(b"k", 0, false).await.is_some());
+        fill(&l1, t, b"k", seen(0, 5), entry(&["x"]), 60_000);
+        assert!(l1.get(b"k", b"k", 0, false).is_some());
         // A later one (6) does; so does this process' own write.
         l1.tags_announced(0, 6, &[b"x"]);
-        assert!(l1.get(b"k", 0, false).await.is_none());
+        assert!(l1.get(b"k", b"k", 0, false).is_none());
         let t = l1.ticket(0).unwrap();
         l1.keys_changed(&[b"j"]);
-        l1.fill(t, b"j", seen(0, u64::MAX - 1), entry(&[]), 60_000)
-            .await;
-        assert!(l1.get(b"j", 0, false).await.is_none());
+        fill(&l1, t, b"j", seen(0, u64::MAX - 1), entry(&[]), 60_000);
+        assert!(l1.get(b"j", b"j", 0, false).is_none());
         // Another bucket's numbers excuse nothing.
         let t = l1.ticket(1).unwrap();
         l1.keys_announced(0, 1, &[b"i"]);
-        l1.fill(t, b"i", seen(1, 9), entry(&[]), 60_000).await;
-        assert!(l1.get(b"i", 1, false).await.is_none());
+        fill(&l1, t, b"i", seen(1, 9), entry(&[]), 60_000);
+        assert!(l1.get(b"i", b"i", 1, false).is_none());
     }
 
     fn synced_l1() -> L1 {
@@ -777,28 +689,58 @@ mod tests {
         // By key.
         let t = l1.ticket(0).unwrap();
         l1.keys_changed(&[b"k"]);
-        l1.fill(t, b"k", seen(0, 0), entry(&["x"]), 60_000).await;
-        assert!(l1.get(b"k", 0, false).await.is_none());
+        fill(&l1, t, b"k", seen(0, 0), entry(&["x"]), 60_000);
+        assert!(l1.get(b"k", b"k", 0, false).is_none());
         // By tag.
         let t = l1.ticket(0).unwrap();
         l1.tags_invalidated(&[b"x"]);
-        l1.fill(t, b"k", seen(0, 0), entry(&["y", "x"]), 60_000)
-            .await;
-        assert!(l1.get(b"k", 0, false).await.is_none());
+        fill(&l1, t, b"k", seen(0, 0), entry(&["y", "x"]), 60_000);
+        assert!(l1.get(b"k", b"k", 0, false).is_none());
         // By a drop of its bucket (a gap, a clear).
         let t = l1.ticket(1).unwrap();
         l1.drop_bucket(1, DropCause::Gap);
-        l1.fill(t, b"j", seen(1, 0), entry(&[]), 60_000).await;
-        assert!(l1.get(b"j", 1, false).await.is_none());
+        fill(&l1, t, b"j", seen(1, 0), entry(&[]), 60_000);
+        assert!(l1.get(b"j", b"j", 1, false).is_none());
         assert_eq!(l1.stats().fills_refused, 3);
         // Fills that began after are kept; another tag's or bucket's
         // announcement leaves them alone.
         let t = l1.ticket(0).unwrap();
-        l1.fill(t, b"k", seen(0, 0), entry(&["x"]), 60_000).await;
+        fill(&l1, t, b"k", seen(0, 0), entry(&["x"]), 60_000);
         l1.tags_invalidated(&[b"z"]);
         l1.drop_bucket(1, DropCause::Gap);
         l1.keys_changed(&[b"other"]);
-        assert!(l1.get(b"k", 0, false).await.is_some());
+        assert!(l1.get(b"k", b"k", 0, false).is_some());
+    }
+
+    #[test]
+    fn a_group_field_is_covered_by_its_group_members_announcements() {
+        let l1 = synced_l1();
+        let found = |tags: &[&str]| Found {
+            seen: seen(0, 0),
+            raw: Bytes::from_static(b"\xc3"),
+            tags: tags.iter().map(|t| t.as_bytes().to_vec()).collect(),
+            fresh_until: None,
+            pttl_ms: 60_000,
+            read_us: 0,
+            received: Instant::now(),
+        };
+        for field in [&b"\0gflags:7/f1"[..], b"\0gflags:7/f2"] {
+            let t = l1.ticket(0).unwrap();
+            l1.fill(t, field, b"\0gflags:7", found(&["t"]));
+            assert!(l1.get(field, b"\0gflags:7", 0, false).is_some());
+        }
+        // An announcement of the field's L1 key itself means nothing.
+        l1.keys_announced(0, 1, &[b"\0gflags:7/f1"]);
+        assert!(l1.get(b"\0gflags:7/f1", b"\0gflags:7", 0, false).is_some());
+        // The member's: every field goes.
+        l1.keys_announced(0, 2, &[b"\0gflags:7"]);
+        assert!(l1.get(b"\0gflags:7/f1", b"\0gflags:7", 0, false).is_none());
+        assert!(l1.get(b"\0gflags:7/f2", b"\0gflags:7", 0, false).is_none());
+        // So does the group's tag.
+        let t = l1.ticket(0).unwrap();
+        l1.fill(t, b"\0gflags:7/f1", b"\0gflags:7", found(&["t"]));
+        l1.tags_announced(0, 3, &[b"t"]);
+        assert!(l1.get(b"\0gflags:7/f1", b"\0gflags:7", 0, false).is_none());
     }
 
     #[tokio::test]
@@ -806,13 +748,12 @@ mod tests {
         let l1 = synced_l1();
         for (k, tags) in [("a", &["x"][..]), ("b", &["y"]), ("c", &["x", "y"])] {
             let t = l1.ticket(0).unwrap();
-            l1.fill(t, k.as_bytes(), seen(0, 0), entry(tags), 60_000)
-                .await;
+            fill(&l1, t, k.as_bytes(), seen(0, 0), entry(tags), 60_000);
         }
         l1.tags_invalidated(&[b"x"]);
-        assert!(l1.get(b"a", 0, false).await.is_none());
-        assert!(l1.get(b"b", 0, false).await.is_some());
-        assert!(l1.get(b"c", 0, false).await.is_none());
+        assert!(l1.get(b"a", b"a", 0, false).is_none());
+        assert!(l1.get(b"b", b"b", 0, false).is_some());
+        assert!(l1.get(b"c", b"c", 0, false).is_none());
     }
 
     #[tokio::test]
@@ -822,21 +763,21 @@ mod tests {
         l1.set_seq(0, Some(0), true);
         l1.confirm();
         let t = l1.ticket(0).unwrap();
-        l1.fill(t, b"k", seen(0, 0), entry(&[]), 30).await;
-        assert!(l1.get(b"k", 0, false).await.is_some());
+        fill(&l1, t, b"k", seen(0, 0), entry(&[]), 30);
+        assert!(l1.get(b"k", b"k", 0, false).is_some());
         tokio::time::sleep(Duration::from_millis(40)).await;
-        assert!(l1.get(b"k", 0, false).await.is_none(), "past its Redis TTL");
+        assert!(l1.get(b"k", b"k", 0, false).is_none(), "past its Redis TTL");
         let t = l1.ticket(0).unwrap();
-        l1.fill(t, b"k", seen(0, 0), entry(&[]), 60_000).await;
+        fill(&l1, t, b"k", seen(0, 0), entry(&[]), 60_000);
         l1.unsync_all();
-        assert!(l1.get(b"k", 0, false).await.is_none());
+        assert!(l1.get(b"k", b"k", 0, false).is_none());
         assert!(l1.ticket(0).is_none());
         // Circuit open: dropped (unless serving while down was asked for).
         l1.set_seq(0, Some(0), true);
         let t = l1.ticket(0).unwrap();
-        l1.fill(t, b"k", seen(0, 0), entry(&[]), 60_000).await;
-        assert!(l1.get(b"k", 0, true).await.is_none());
-        assert!(l1.get(b"k", 0, false).await.is_none());
+        fill(&l1, t, b"k", seen(0, 0), entry(&[]), 60_000);
+        assert!(l1.get(b"k", b"k", 0, true).is_none());
+        assert!(l1.get(b"k", b"k", 0, false).is_none());
         assert_eq!(l1.stats().dropped_by_circuit, 1);
     }
 }

@@ -95,7 +95,7 @@ pub enum ComputeError<E> {
 pub(crate) fn serve_stale_on_failure<T: DeserializeOwned, E>(
     cache: &Cache,
     fresh: Result<Computed<T>, ComputeError<E>>,
-    stale: Option<Vec<u8>>,
+    stale: Option<bytes::Bytes>,
 ) -> Result<Computed<T>, ComputeError<E>> {
     match (fresh, stale) {
         (Err(ComputeError::Loader(e)), Some(bytes)) => match cache.decode(&bytes) {

@@ -135,12 +135,19 @@ impl Cache {
     }
 
     /// One round trip: the entry, its `PTTL` (when `with_pttl`; else -1)
-    /// and Redis' clock (µs).
+    /// and Redis' clock (µs). Through the L1 when there is one (a hit: no
+    /// round trip; the clock and `PTTL` estimated from the read that
+    /// filled it, see [`crate::l1::read::Entry`]).
     pub(crate) async fn read_for_refresh(
         &self,
         key: &[u8],
         with_pttl: bool,
-    ) -> crate::Result<(Option<Vec<u8>>, u64, i64)> {
+    ) -> crate::Result<(Option<bytes::Bytes>, u64, i64)> {
+        if let Some(l1) = self.l1() {
+            let e = self.l1_entry(l1, key).await?;
+            let (now_us, pttl) = (e.now_us(), if with_pttl { e.pttl_ms() } else { -1 });
+            return Ok((e.into_bytes(), now_us, pttl));
+        }
         if !with_pttl {
             let (raw, since) = self.get_with_time(key).await?;
             return Ok((raw, since, -1));
@@ -154,7 +161,7 @@ impl Cache {
             .cmd("TIME");
         let (raw, pttl, (secs, micros)): (Option<Vec<u8>>, i64, (u64, u64)) =
             self.core_arc().conn.pipe(&pipe).await?;
-        Ok((raw, secs * 1_000_000 + micros, pttl))
+        Ok((raw.map(Into::into), secs * 1_000_000 + micros, pttl))
     }
 
     /// Starts an eager refresh of `key` unless one is in flight in this

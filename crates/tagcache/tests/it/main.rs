@@ -18,6 +18,7 @@ mod input;
 mod keyspaces;
 mod l1;
 mod l1_multiprocess;
+mod l1_readers;
 mod layout;
 mod legacy;
 mod metrics;

@@ -43,6 +43,12 @@ impl Thing {
         }
     }
 
+    /// Its number (products first, then categories), as [`Rendered`]
+    /// lists it.
+    pub fn id(self) -> u32 {
+        self.index() as u32
+    }
+
     /// The tag of every page showing it.
     pub fn tag(self) -> String {
         match self {

@@ -8,6 +8,11 @@
 //! checks its invariants — no stale page served after its invalidation
 //! returned, no KEYS or SCAN — and exits 2 if one broke.
 //!
+//! With `--l1`, both this process and a second demo process ([`peer`])
+//! read through the in-process L1 tier: the table adds both L1s' hit
+//! ratios, the announcement lag and the peer's stale reads, and the
+//! invariants include none past the L1's staleness bound.
+//!
 //! Without `--url` / `REDIS_URL` it runs on a private redis-server,
 //! stopped at exit (and on Ctrl-C). With one, it writes only into a
 //! namespace of its own, `tagcache-demo-<pid>`, and invalidates what it
@@ -15,6 +20,7 @@
 
 mod catalogue;
 mod meter;
+mod peer;
 mod view;
 mod workers;
 
@@ -61,6 +67,19 @@ pub struct DemoArgs {
           value_parser = value_parser!(u32).range(0..=64))]
     pub writers: u32,
 
+    /// Read through the in-process L1 tier (docs/l1.md), here and in a
+    /// second demo process started on the same server: the live table
+    /// shows both L1s' hit ratios and the announcement lag, and the
+    /// invariants include no read of the second process past the L1's
+    /// staleness bound.
+    #[arg(long)]
+    pub l1: bool,
+
+    /// Internal: run as the `--l1` demo's second process, reading the
+    /// pages of namespace NAMESPACE.
+    #[arg(long, hide = true, value_name = "NAMESPACE")]
+    pub peer: Option<String>,
+
     #[command(flatten)]
     pub out: JsonFlag,
 }
@@ -73,10 +92,18 @@ pub async fn run(args: DemoArgs, ctx: &Context) -> Result<ExitCode> {
             "the demo runs on a single server (it reads the server's command statistics): pass a redis:// URL, or no URL for a private server",
         ));
     }
+    if let Some(namespace) = &args.peer {
+        peer::run(&target, namespace, args.readers, args.seconds).await?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let namespace = format!("tagcache-demo-{}", std::process::id());
-    let cache = Cache::builder(target.url())
+    let mut builder = Cache::builder(target.url())
         .namespace(&namespace)
-        .auto_sweep(Some(SWEEP_EVERY))
+        .auto_sweep(Some(SWEEP_EVERY));
+    if args.l1 {
+        builder = builder.l1(peer::l1_options());
+    }
+    let cache = builder
         .build()
         .await
         .map_err(|e| target.cannot_connect(e))?;
@@ -118,11 +145,19 @@ async fn traffic(
     let mut raw = raw_connection(&client, target).await?;
     let calls_before = keys_and_scans(&mut raw).await?;
     let probe = StallProbe::start_live(&client)?;
+    let peer = if args.l1 {
+        let namespace = cache.namespace();
+        let peer = peer::Peer::start(target, namespace, args.readers, args.seconds)?;
+        Some((peer, peer::SharedFences::new(raw.clone(), namespace)))
+    } else {
+        None
+    };
     let crew = Crew {
         cache: cache.fail_safe(),
         catalogue: Arc::new(Catalogue::new()),
         meter: Arc::new(Meter::default()),
         stop: Arc::new(AtomicBool::new(false)),
+        fences: peer.as_ref().map(|p| p.1.clone()),
     };
     let tasks = workers::spawn(&crew, cache, args.readers, args.writers);
     let title = format!(
@@ -132,7 +167,8 @@ async fn traffic(
         target.shown()
     );
     let mut live = Live::choose(ctx.quiet(), ctx.json(args.out));
-    let watched = watch(args, ctx, &crew, &probe, &mut live, &title).await;
+    let l1 = peer.as_ref().map(|p| (cache, &p.0));
+    let watched = watch(args, ctx, &crew, &probe, &mut live, &title, l1).await;
     crew.stop.store(true, Ordering::Relaxed);
     for task in tasks {
         if tokio::time::timeout(WIND_DOWN, task).await.is_err() {
@@ -143,6 +179,22 @@ async fn traffic(
     let (ran, interrupted) = watched?;
     cleared?;
     let probe = probe.stop().await?;
+    let l1 = match peer {
+        Some((peer, _)) => {
+            let report = peer.stop().await?;
+            if !target.is_private() {
+                redis::cmd("DEL")
+                    .arg(peer::fences_key(cache.namespace()))
+                    .query_async::<()>(&mut raw)
+                    .await?;
+            }
+            Some(view::L1Summary {
+                own: cache.l1_stats().unwrap_or_default(),
+                peer: report,
+            })
+        }
+        None => None,
+    };
     let (keys, scans) = keys_and_scans(&mut raw).await?;
     // A last, exact look at the namespace now that traffic has stopped.
     workers::sample(cache, &crew.meter).await?;
@@ -160,6 +212,7 @@ async fn traffic(
         keys_calls: keys - calls_before.0,
         scan_calls: scans - calls_before.1,
         first_stale: crew.meter.first_stale(),
+        l1,
     })
 }
 
@@ -172,10 +225,12 @@ async fn watch(
     probe: &StallProbe,
     live: &mut Live,
     title: &str,
+    l1: Option<(&Cache, &peer::Peer)>,
 ) -> Result<(Duration, bool)> {
     let run_for = Duration::from_secs(args.seconds);
     let started = Instant::now();
     let (mut last, mut last_at) = (crew.meter.counts(), started);
+    let mut last_l1 = view::L1Tick::default();
     loop {
         let mut interrupted = false;
         tokio::select! {
@@ -192,6 +247,15 @@ async fn watch(
             latency: crew.meter.take_window(),
             total: counts,
             stall: (probe.take_window(), probe.so_far().1),
+            l1: l1.map(|(cache, peer)| {
+                let now = view::L1Tick {
+                    own: cache.l1_stats().unwrap_or_default(),
+                    peer: peer.latest().unwrap_or_default(),
+                };
+                let tick = (last_l1.clone(), now.clone());
+                last_l1 = now;
+                tick
+            }),
         };
         (last, last_at) = (counts, now);
         live.show(&tick, title)?;

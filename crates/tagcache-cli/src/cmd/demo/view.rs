@@ -9,12 +9,43 @@ use comfy_table::{CellAlignment, Table};
 use serde_json::json;
 
 use super::meter::{Counts, Latency};
+use super::peer::{PeerReport, BOUND};
 use crate::cmd::stats::bytes;
 use crate::error::Result;
 use crate::output;
 
+/// The L1s' counters at one moment (`--l1`).
+#[derive(Debug, Clone, Default)]
+pub struct L1Tick {
+    /// This process' L1.
+    pub own: tagcache::L1Stats,
+    /// The peer's latest report.
+    pub peer: PeerReport,
+}
+
+/// The L1s at the end of the run (`--l1`).
+#[derive(Debug, Clone)]
+pub struct L1Summary {
+    /// This process' L1.
+    pub own: tagcache::L1Stats,
+    /// The peer's last report.
+    pub peer: PeerReport,
+}
+
+fn ratio(hits: u64, misses: u64) -> f64 {
+    if hits + misses == 0 {
+        0.0
+    } else {
+        hits as f64 / (hits + misses) as f64
+    }
+}
+
+fn us(n: u64) -> String {
+    format!("{:.2} ms", n as f64 / 1000.0)
+}
+
 /// One second of the run.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Tick {
     /// Time since the start.
     pub at: Duration,
@@ -30,6 +61,8 @@ pub struct Tick {
     pub total: Counts,
     /// Longest PING wait in the window, and overall.
     pub stall: (Duration, Duration),
+    /// With `--l1`: the L1s a second ago and now.
+    pub l1: Option<(L1Tick, L1Tick)>,
 }
 
 /// Where the live view goes.
@@ -150,6 +183,11 @@ fn table(t: &Tick) -> String {
         d.stale.to_string(),
         all.stale.to_string(),
     ]);
+    if let Some((was, now)) = &t.l1 {
+        for (name, last, total) in l1_rows(was, now, t.window) {
+            table.add_row(vec![name, last, total]);
+        }
+    }
     for i in 1..3 {
         if let Some(col) = table.column_mut(i) {
             col.set_cell_alignment(CellAlignment::Right);
@@ -158,10 +196,72 @@ fn table(t: &Tick) -> String {
     table.to_string()
 }
 
+/// The `--l1` rows: both L1s' hit ratios, the announcement lag, the
+/// peer's reads and its stale reads within and past the bound.
+fn l1_rows(was: &L1Tick, now: &L1Tick, window: Duration) -> Vec<(String, String, String)> {
+    let (o, p, po) = (&now.own, &now.peer, &was.peer);
+    vec![
+        (
+            "L1 hit ratio".to_owned(),
+            percent(ratio(o.hits - was.own.hits, o.misses - was.own.misses)),
+            percent(ratio(o.hits, o.misses)),
+        ),
+        (
+            "L1 announcement lag".to_owned(),
+            format!("p50 {}, p99 {}", us(o.lag_p50_us), us(o.lag_p99_us)),
+            format!("max {}", us(o.lag_max_us)),
+        ),
+        (
+            "peer reads/s".to_owned(),
+            per_sec(p.reads.saturating_sub(po.reads), window),
+            p.reads.to_string(),
+        ),
+        (
+            "peer L1 hit ratio".to_owned(),
+            percent(ratio(
+                p.l1_hits.saturating_sub(po.l1_hits),
+                p.l1_misses.saturating_sub(po.l1_misses),
+            )),
+            percent(p.l1_hit_ratio()),
+        ),
+        (
+            "peer announcement lag".to_owned(),
+            format!("p50 {}, p99 {}", us(p.lag_p50_us), us(p.lag_p99_us)),
+            format!("max {}", us(p.lag_max_us)),
+        ),
+        (
+            format!("peer stale ≤ {} ms", BOUND.as_millis()),
+            p.stale_within_bound
+                .saturating_sub(po.stale_within_bound)
+                .to_string(),
+            format!("{} (max {} ms)", p.stale_within_bound, p.stale_max_ms),
+        ),
+        (
+            format!("peer stale > {} ms", BOUND.as_millis()),
+            p.stale_past_bound
+                .saturating_sub(po.stale_past_bound)
+                .to_string(),
+            p.stale_past_bound.to_string(),
+        ),
+    ]
+}
+
 fn line(t: &Tick) -> String {
     let (d, all) = (&t.delta, &t.total);
+    let l1 = match &t.l1 {
+        Some((_, now)) => format!(
+            "  L1 hits {}  peer reads {}  peer L1 hits {}  lag p99 {}  peer stale {} / past bound {}",
+            percent(ratio(now.own.hits, now.own.misses)),
+            now.peer.reads,
+            percent(now.peer.l1_hit_ratio()),
+            us(now.peer.lag_p99_us),
+            now.peer.stale_within_bound,
+            now.peer.stale_past_bound,
+        ),
+        None => String::new(),
+    };
     format!(
-        "{:>3} s  ops/s {}  hits {}  p50 {}  p99 {}  entries {}  indexes {}  invalidations {} ({} removed)  stall {}  stale {}",
+        "{:>3} s  ops/s {}  hits {}  p50 {}  p99 {}  entries {}  indexes {}  invalidations {} ({} removed)  stall {}  stale {}{l1}",
         t.at.as_secs(),
         per_sec(ops(d), t.window),
         percent(d.hit_ratio()),
@@ -205,6 +305,8 @@ pub struct Summary {
     pub scan_calls: u64,
     /// The first stale page served, described.
     pub first_stale: Option<String>,
+    /// With `--l1`: both L1s.
+    pub l1: Option<L1Summary>,
 }
 
 impl Summary {
@@ -216,6 +318,14 @@ impl Summary {
                 "{} stale page(s) served after their invalidation returned; first: {}",
                 self.counts.stale,
                 self.first_stale.as_deref().unwrap_or("?")
+            ));
+        }
+        if let Some(l1) = self.l1.as_ref().filter(|l| l.peer.stale_past_bound > 0) {
+            broken.push(format!(
+                "the peer process served {} page(s) more than {} ms after their invalidation returned (max {} ms)",
+                l1.peer.stale_past_bound,
+                BOUND.as_millis(),
+                l1.peer.stale_max_ms
             ));
         }
         if self.keys_calls + self.scan_calls > 0 {
@@ -277,6 +387,33 @@ impl Summary {
         for (name, value, note) in rows {
             table.add_row(vec![format!(" {name}"), value, note]);
         }
+        if let Some(l1) = &self.l1 {
+            let (o, p) = (&l1.own, &l1.peer);
+            table.add_row(vec![
+                " L1 (this process)".to_owned(),
+                percent(ratio(o.hits, o.misses)),
+                format!(
+                    "hits; {} announcements, lag p50 {}, p99 {}, max {}; {} fills refused",
+                    o.announcements,
+                    us(o.lag_p50_us),
+                    us(o.lag_p99_us),
+                    us(o.lag_max_us),
+                    o.fills_refused
+                ),
+            ]);
+            table.add_row(vec![
+                " L1 (peer process)".to_owned(),
+                percent(p.l1_hit_ratio()),
+                format!(
+                    "hits of {} reads; {} announcements, lag p50 {}, p99 {}, max {}",
+                    p.reads,
+                    p.announcements,
+                    us(p.lag_p50_us),
+                    us(p.lag_p99_us),
+                    us(p.lag_max_us)
+                ),
+            ]);
+        }
         if let Some(col) = table.column_mut(1) {
             col.set_cell_alignment(CellAlignment::Right);
         }
@@ -301,6 +438,18 @@ impl Summary {
             c.stale,
             c.reads
         ));
+        if let Some(l1) = &self.l1 {
+            let p = &l1.peer;
+            text.push_str(&format!(
+                "  {} no page served by the peer's L1 more than {} ms after its invalidation returned ({} past, {} within, max {} ms, of {} reads)\n",
+                verdict(p.stale_past_bound == 0),
+                BOUND.as_millis(),
+                p.stale_past_bound,
+                p.stale_within_bound,
+                p.stale_max_ms,
+                p.reads
+            ));
+        }
         text.push_str(&format!(
             "  {} no KEYS or SCAN calls ({})",
             verdict(self.keys_calls + self.scan_calls == 0),
@@ -313,6 +462,19 @@ impl Summary {
     pub fn json(&self) -> serde_json::Value {
         let c = &self.counts;
         let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        let l1 = self.l1.as_ref().map(|l1| {
+            let o = &l1.own;
+            json!({
+                "bound_ms": BOUND.as_millis() as u64,
+                "hits": o.hits,
+                "misses": o.misses,
+                "hit_ratio": ratio(o.hits, o.misses),
+                "fills_refused": o.fills_refused,
+                "announcements": o.announcements,
+                "lag_us": { "p50": o.lag_p50_us, "p99": o.lag_p99_us, "max": o.lag_max_us },
+                "peer": l1.peer,
+            })
+        });
         json!({
             "seconds": self.ran.as_secs_f64(),
             "interrupted": self.interrupted,
@@ -336,6 +498,7 @@ impl Summary {
             "keys_calls": self.keys_calls,
             "scan_calls": self.scan_calls,
             "stale_pages_served": c.stale,
+            "l1": l1,
             "invariants_hold": self.broken().is_empty(),
         })
     }

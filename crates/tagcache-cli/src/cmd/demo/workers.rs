@@ -31,6 +31,8 @@ pub struct Crew {
     pub meter: Arc<Meter>,
     /// Set when the run is over.
     pub stop: Arc<AtomicBool>,
+    /// With `--l1`: where the fences are recorded for the peer process.
+    pub fences: Option<super::peer::SharedFences>,
 }
 
 impl Crew {
@@ -60,7 +62,12 @@ pub fn spawn(crew: &Crew, cache: &Cache, readers: u32, writers: u32) -> Vec<Join
 pub async fn reader(crew: Crew, seed: u64) {
     let mut rng = Rng::new(seed);
     let cat = &crew.catalogue;
+    let mut n = 0u64;
     while crew.running() {
+        n += 1;
+        if crew.fences.is_some() && n.is_multiple_of(super::peer::PACE_EVERY) {
+            tokio::time::sleep(super::peer::PACE).await;
+        }
         let page = &cat.pages[rng.popular(cat.pages.len())];
         // The fences in place before the read begins: nothing older than
         // them may be served.
@@ -114,6 +121,11 @@ pub async fn writer(crew: Crew, seed: u64) {
                 // Returned (or journaled, and then reads bypass what it
                 // covers): no page older than `version` may be served now.
                 cat.fence(thing, version);
+                // Only an invalidation that reached Redis binds another
+                // process (a journaled one is replayed when Redis answers).
+                if let (Some(shared), Removal::Done(_)) = (&crew.fences, removal) {
+                    shared.record(thing.id(), version).await;
+                }
             }
             Err(e) => tracing::warn!("invalidating {} failed: {e}", thing.tag()),
         }

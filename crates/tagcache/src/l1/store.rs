@@ -1,0 +1,254 @@
+//! Where the L1 keeps its entries: `moka` owns them — the byte budget,
+//! eviction and expiry — and a sharded map mirrors what moka holds, for
+//! hits.
+//!
+//! Why the mirror: a `moka::sync::Cache::get` costs 350–1000 ns on the
+//! 2-core machine the bench runs on (it logs every read for its eviction
+//! policy, and drains that log inline), a `HashMap` lookup ~30 ns; the
+//! L1's goal is a hit at a fraction of a Redis round trip (docs/l1.md,
+//! *Hit cost*). Hits read the mirror; one hit in [`SAMPLE`] is also read
+//! through moka, so its eviction policy still sees which entries are
+//! popular. Every entry moka drops (evicted, expired, replaced,
+//! invalidated) leaves the mirror through moka's eviction listener; an
+//! entry in the mirror is checked by the same validity rules as ever (its
+//! own expiry included), so a mirror entry moka has already dropped is
+//! never served past its bounds.
+
+use std::collections::hash_map::RandomState;
+use std::collections::HashMap;
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use super::Slot;
+
+/// Shards of the mirror (a power of two).
+const SHARDS: u64 = 32;
+/// One hit in this many is also read through moka.
+const SAMPLE: u64 = 64;
+
+/// The mirror's maps are keyed by a keyed SipHash of the L1 key (already
+/// uniform: no second hashing). Each slot holds its key, compared on every
+/// hit, so two keys with one hash only evict each other.
+type Shard = RwLock<HashMap<u64, Arc<Slot>, BuildHasherDefault<Identity>>>;
+
+/// The hasher of keys that are hashes already.
+#[derive(Default)]
+struct Identity(u64);
+
+impl Hasher for Identity {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // (Only `write_u64` is used; any other input is folded in.)
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+/// The entries of one L1.
+pub(crate) struct Store {
+    moka: moka::sync::Cache<Vec<u8>, Arc<Slot>>,
+    mirror: Arc<[Shard]>,
+    hasher: RandomState,
+}
+
+thread_local! {
+    /// Hits read on this thread, to sample one in [`SAMPLE`].
+    static READS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+struct SlotExpiry;
+
+impl moka::Expiry<Vec<u8>, Arc<Slot>> for SlotExpiry {
+    fn expire_after_create(
+        &self,
+        _key: &Vec<u8>,
+        value: &Arc<Slot>,
+        created_at: Instant,
+    ) -> Option<Duration> {
+        Some(value.expires.saturating_duration_since(created_at))
+    }
+
+    fn expire_after_update(
+        &self,
+        _key: &Vec<u8>,
+        value: &Arc<Slot>,
+        updated_at: Instant,
+        _duration_until_expiry: Option<Duration>,
+    ) -> Option<Duration> {
+        Some(value.expires.saturating_duration_since(updated_at))
+    }
+}
+
+/// Removes the entry of hash `h` from the mirror if it is still `slot`
+/// (a newer entry under the same key stays).
+fn unmirror(mirror: &[Shard], h: u64, slot: &Arc<Slot>) {
+    let mut map = shard(mirror, h).write().unwrap_or_else(|p| p.into_inner());
+    if map.get(&h).is_some_and(|s| Arc::ptr_eq(s, slot)) {
+        map.remove(&h);
+    }
+}
+
+/// The shard of hash `h` (middle bits: the map inside uses the low ones
+/// for the position and the top ones for its tags).
+fn shard(mirror: &[Shard], h: u64) -> &Shard {
+    &mirror[((h >> 32) % SHARDS) as usize]
+}
+
+impl Store {
+    /// An empty store of `capacity_bytes`; `on_capacity` is called for
+    /// each entry evicted for space.
+    pub(crate) fn new(capacity_bytes: u64, on_capacity: impl Fn() + Send + Sync + 'static) -> Self {
+        let mirror: Arc<[Shard]> = (0..SHARDS).map(|_| Shard::default()).collect();
+        let hasher = RandomState::new();
+        let (listened, hashed) = (mirror.clone(), hasher.clone());
+        let moka = moka::sync::Cache::builder()
+            .max_capacity(capacity_bytes)
+            .weigher(|k: &Vec<u8>, v: &Arc<Slot>| {
+                // Both copies of the key, the bytes, the tags, and the
+                // bookkeeping of moka, the slot and the mirror.
+                let tags: usize = v.tags.iter().map(|t| t.len() + 16).sum();
+                u32::try_from(k.len() + v.data.len() + tags + 160).unwrap_or(u32::MAX)
+            })
+            .expire_after(SlotExpiry)
+            .eviction_listener(move |k: Arc<Vec<u8>>, v: Arc<Slot>, cause| {
+                unmirror(&listened, hashed.hash_one(k.as_slice()), &v);
+                if cause == moka::notification::RemovalCause::Size {
+                    on_capacity();
+                }
+            })
+            .build();
+        Self {
+            moka,
+            mirror,
+            hasher,
+        }
+    }
+
+    /// The entry under `key`, if any (valid or not: the caller decides).
+    pub(crate) fn get(&self, key: &[u8]) -> Option<Arc<Slot>> {
+        let h = self.hasher.hash_one(key);
+        let slot = shard(&self.mirror, h)
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&h)
+            .filter(|s| s.key() == key)
+            .cloned()?;
+        // (A count per thread: no shared line written on a hit.)
+        let n = READS.with(|r| {
+            r.set(r.get().wrapping_add(1));
+            r.get()
+        });
+        if n.is_multiple_of(SAMPLE) {
+            // (Tells moka's policy the entry is read.)
+            let _ = self.moka.get(key);
+        }
+        Some(slot)
+    }
+
+    /// Stores `slot` under `key` (in the mirror first: moka's listener
+    /// then removes exactly what moka drops, this one included).
+    pub(crate) fn insert(&self, key: &[u8], slot: Arc<Slot>) {
+        let h = self.hasher.hash_one(key);
+        shard(&self.mirror, h)
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(h, slot.clone());
+        self.moka.insert(key.to_vec(), slot);
+    }
+
+    /// Drops the entry under `key`.
+    pub(crate) fn remove(&self, key: &[u8]) {
+        let h = self.hasher.hash_one(key);
+        let mut map = shard(&self.mirror, h)
+            .write()
+            .unwrap_or_else(|p| p.into_inner());
+        if map.get(&h).is_some_and(|s| s.key() == key) {
+            map.remove(&h);
+        }
+        drop(map);
+        self.moka.invalidate(key);
+    }
+
+    /// Drops every entry.
+    pub(crate) fn clear(&self) {
+        for s in self.mirror.iter() {
+            s.write().unwrap_or_else(|p| p.into_inner()).clear();
+        }
+        self.moka.invalidate_all();
+    }
+
+    /// Lets moka apply what is pending (expiries, evictions) when no
+    /// write does it: called on every listener check.
+    pub(crate) fn maintain(&self) {
+        self.moka.run_pending_tasks();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::l1::Seen;
+
+    fn slot(key: &[u8], bytes: usize) -> Arc<Slot> {
+        let mut data = key.to_vec();
+        data.resize(key.len() + bytes, 0);
+        let now = Instant::now();
+        Arc::new(Slot {
+            data: data.into(),
+            key_len: key.len(),
+            tags: Box::new([]),
+            gen: 1,
+            seen: Seen {
+                bucket: 0,
+                counter: 0,
+            },
+            expires: now + Duration::from_secs(60),
+            read_us: 0,
+            received: now,
+            redis_expires: now + Duration::from_secs(60),
+        })
+    }
+
+    #[test]
+    fn what_moka_evicts_leaves_the_mirror_and_a_newer_entry_stays() {
+        let evicted = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counted = evicted.clone();
+        let store = Store::new(20_000, move || {
+            counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        });
+        for i in 0..100u32 {
+            let key = format!("k{i}").into_bytes();
+            store.insert(&key, slot(&key, 1000));
+        }
+        store.maintain();
+        let kept = (0..100u32)
+            .filter(|i| store.get(format!("k{i}").as_bytes()).is_some())
+            .count();
+        assert!(kept <= 20, "{kept} kept in 20 kB");
+        assert!(evicted.load(std::sync::atomic::Ordering::Relaxed) >= 80);
+        // Replaced: the new entry is served, not dropped by the old one's
+        // removal.
+        let s = slot(b"r", 10);
+        store.insert(b"r", s);
+        let newer = slot(b"r", 20);
+        store.insert(b"r", newer.clone());
+        store.maintain();
+        let got = store.get(b"r").unwrap();
+        assert!(Arc::ptr_eq(&got, &newer));
+        store.remove(b"r");
+        assert!(store.get(b"r").is_none());
+        store.insert(b"r", slot(b"r", 10));
+        store.clear();
+        store.maintain();
+        assert!(store.get(b"r").is_none());
+    }
+}
