@@ -125,6 +125,10 @@ pub async fn run(url: &str) -> Result<(), String> {
         .namespace("privacy-example")
         .legacy(rules, LegacyMode::Migrate)
         .auto_sweep(None)
+        // A batch job beside a busy application: a second per call rather
+        // than the default 100 ms (this example also runs inside the
+        // parallel test suite on a loaded machine).
+        .response_timeout(Duration::from_secs(1))
         .build()
         .await
         .map_err(fail)?;
