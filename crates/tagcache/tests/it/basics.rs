@@ -228,3 +228,41 @@ async fn clones_share_one_connection() {
     let after = connected_clients(&server);
     assert_eq!(before, after);
 }
+
+/// The single-server connection replaces itself: after Redis closed it
+/// (`CLIENT KILL`), only calls already sent on it fail (as connection
+/// errors); the call that finds it gone marks it, the calls after it share
+/// one new connection, and the cache still holds one connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_redis_closed_is_replaced_by_the_next_call() {
+    let server = RedisServer::start();
+    let cache = crate::cache(&server).await;
+    cache.set("k", &1u32, &SetOptions::new()).await.unwrap();
+    let before = connected_clients(&server);
+    for round in 0..3 {
+        let killed: u64 = redis::cmd("CLIENT")
+            .arg("KILL")
+            .arg("TYPE")
+            .arg("normal")
+            .arg("SKIPME")
+            .arg("yes")
+            .query(&mut server.conn())
+            .unwrap();
+        assert!(killed >= 1, "round {round}");
+        // The first call after the kill may still go out on the dead
+        // connection.
+        if let Err(e) = cache.get::<u32>("k").await {
+            assert_eq!(e.kind(), tagcache::ErrorKind::Connection, "{e}");
+        }
+        let tasks: Vec<_> = (0..16)
+            .map(|_| {
+                let c = cache.clone();
+                tokio::spawn(async move { c.get::<u32>("k").await })
+            })
+            .collect();
+        for t in tasks {
+            assert_eq!(t.await.unwrap().unwrap(), Some(1), "round {round}");
+        }
+    }
+    assert_eq!(connected_clients(&server), before);
+}
