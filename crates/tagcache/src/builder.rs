@@ -118,8 +118,8 @@ impl CacheBuilder {
     /// any API) reaches it as an announcement from the script that made
     /// it. An L1 entry lives at most [`crate::L1Options::ttl`] after its read and
     /// never past its Redis expiry; the staleness bound is stated in
-    /// docs/l1.md. Opens one more connection (the subscription). Default:
-    /// off. Single server only for now (a cluster build is refused).
+    /// docs/l1.md. Opens one more connection (the subscription; on Redis
+    /// Cluster one per node). Default: off.
     pub fn l1(mut self, options: crate::l1::L1Options) -> Self {
         self.l1 = Some(options);
         self

@@ -284,3 +284,79 @@ fn apply(l1: &Arc<L1>, bucket: u16, msg: &[u8], counted: bool) {
     apply_change(l1, bucket, &a, if a.seq == 0 { u64::MAX } else { seq });
     l1.record_lag(announce::wall_us().saturating_sub(a.time_us));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::L1Options;
+
+    fn msg(seq: u64) -> Vec<u8> {
+        let mut m = format!("k{seq} 1\n").into_bytes();
+        m.extend_from_slice(&[0, 1, b'x']);
+        m
+    }
+
+    fn l1() -> Arc<L1> {
+        Arc::new(L1::new(L1Options::new(), 2, "t"))
+    }
+
+    #[test]
+    fn a_first_check_counts_what_came_before_its_marker_and_starts_at_the_counter() {
+        let l1 = l1();
+        // Before the marker: numbered at or below the counter (5), counted.
+        apply(&l1, 0, &msg(4), true);
+        apply(&l1, 0, &msg(0), true);
+        settle(&l1, 0, 5, true);
+        assert_eq!(l1.last_seq(0), Some(5));
+        // After it: the next numbers, a MULTI's 0 included.
+        apply(&l1, 0, &msg(6), false);
+        apply(&l1, 0, &msg(0), false);
+        assert_eq!(l1.last_seq(0), Some(7));
+        let s = l1.stats();
+        assert_eq!((s.dropped_by_gap, s.dropped_by_disconnect), (0, 0), "{s:?}");
+    }
+
+    #[test]
+    fn a_marker_behind_a_missing_announcement_is_a_gap() {
+        let l1 = l1();
+        settle(&l1, 1, 3, true);
+        apply(&l1, 1, &msg(4), false);
+        // The counter says 5, the marker came right behind 4: 5 was lost.
+        settle(&l1, 1, 5, false);
+        assert_eq!(l1.stats().dropped_by_gap, 1);
+        assert_eq!(l1.last_seq(1), Some(5));
+        // In sequence again: no more drops.
+        apply(&l1, 1, &msg(6), false);
+        settle(&l1, 1, 6, false);
+        assert_eq!(l1.stats().dropped_by_gap, 1);
+    }
+
+    #[test]
+    fn a_new_session_keeps_a_bucket_only_at_its_last_number() {
+        let l1 = l1();
+        settle(&l1, 0, 2, true);
+        settle(&l1, 1, 2, true);
+        // Next session: bucket 0 unchanged, bucket 1 moved meanwhile.
+        settle(&l1, 0, 2, true);
+        settle(&l1, 1, 4, true);
+        assert_eq!(l1.stats().dropped_by_disconnect, 1);
+    }
+
+    #[test]
+    fn disconnections_and_lost_slots_end_the_session_and_markers_are_ignored() {
+        let channels: Channels = [(b"c".to_vec(), 0)].into_iter().collect();
+        let push = |kind| PushInfo {
+            kind,
+            data: vec![
+                Value::BulkString(b"c".to_vec()),
+                Value::BulkString(b"m1.2".to_vec()),
+            ],
+        };
+        assert!(message(push(PushKind::Disconnection), &channels).is_err());
+        assert!(message(push(PushKind::SUnsubscribe), &channels).is_err());
+        let got = message(push(PushKind::SMessage), &channels).unwrap();
+        assert_eq!(got, Some((0, b"m1.2".to_vec())));
+        // Another listener's marker is no announcement.
+        assert!(announce::parse(b"m1.2").is_none());
+    }
+}
