@@ -561,6 +561,10 @@ async fn l1_stays_coherent_across_handles_on_a_cluster() {
     let stale_for = until_all(&reader, &keys, None).await;
     assert!(stale_for < Duration::from_secs(1), "{stale_for:?}");
     let s = reader.l1_stats().unwrap();
+    eprintln!(
+        "cluster L1: last change seen after {stale_for:?}; lag p50 {} µs, p99 {} µs, max {} µs; {s:?}",
+        s.lag_p50_us, s.lag_p99_us, s.lag_max_us
+    );
     assert!(
         s.synced && s.announcements >= 2 * keys.len() as u64,
         "{s:?}"
@@ -693,4 +697,80 @@ async fn a_lost_announcement_on_a_cluster_drops_its_bucket() {
     // Back in sequence: the L1 serves again.
     until_all(&reader, &["k".to_owned()], Some(1)).await;
     crate::l1::wait_synced(&reader).await;
+}
+
+/// A failed-over master (the node's `run_id` is gone with it): the L1
+/// learns it from the lost connection, drops, and resyncs on the new
+/// topology; writes after the failover reach it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn l1_on_a_cluster_drops_on_a_master_failover_and_resyncs() {
+    let mut cluster = RedisCluster::start(3, 1);
+    let build = |l1: Option<tagcache::L1Options>| {
+        let mut b = tagcache::Cache::builder("")
+            .cluster(cluster.seeds())
+            .namespace("test")
+            .auto_sweep(None)
+            .response_timeout(Duration::from_millis(300))
+            .connect_timeout(Duration::from_millis(300));
+        if let Some(o) = l1 {
+            b = b.l1(o);
+        }
+        b.build()
+    };
+    let opts = tagcache::L1Options::new().check_period(Duration::from_millis(200));
+    let reader = build(Some(opts)).await.unwrap();
+    crate::l1::wait_synced(&reader).await;
+    let writer = build(None).await.unwrap();
+    let keys: Vec<String> = (0..60).map(|i| format!("k{i}")).collect();
+    for k in &keys {
+        writer.set(k, &1, &SetOptions::new()).await.unwrap();
+    }
+    until_all(&reader, &keys, Some(1)).await;
+    let victim = cluster.masters()[0];
+    let index = cluster.nodes.iter().position(|n| n.port == victim).unwrap();
+    cluster.kill(index);
+    let started = std::time::Instant::now();
+    while !(cluster.masters().len() == 3 && cluster.wait_ok(Duration::from_millis(10)).is_ok()) {
+        assert!(started.elapsed() < Duration::from_secs(20), "no failover");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(reader.l1_stats().unwrap().dropped_by_disconnect >= 1);
+    // Writes after the failover (retried while the clients catch up).
+    for k in &keys {
+        let started = std::time::Instant::now();
+        while writer.set(k, &2, &SetOptions::new()).await.is_err() {
+            assert!(started.elapsed() < Duration::from_secs(10), "writes resume");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    let started = std::time::Instant::now();
+    loop {
+        let mut all = true;
+        for k in &keys {
+            if reader.get::<i32>(k).await.ok().flatten() != Some(2) {
+                all = false;
+            }
+        }
+        if all {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the reader sees the writes"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    crate::l1::wait_synced(&reader).await;
+    let hits = reader.l1_stats().unwrap().hits;
+    let started = std::time::Instant::now();
+    while reader.l1_stats().unwrap().hits == hits {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the L1 serves again"
+        );
+        for k in &keys {
+            assert_eq!(reader.get::<i32>(k).await.unwrap(), Some(2));
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }
