@@ -123,7 +123,6 @@ pub(super) async fn session(
             }
         }
     }
-    // (`conn` and the client drop here: the cluster client's task ends.)
 }
 
 /// The counter checks of one session.
