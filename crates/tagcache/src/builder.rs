@@ -118,8 +118,8 @@ impl CacheBuilder {
     /// any API) reaches it as an announcement from the script that made
     /// it. An L1 entry lives at most [`crate::L1Options::ttl`] after its read and
     /// never past its Redis expiry; the staleness bound is stated in
-    /// docs/l1.md. Opens one more connection (the subscription). Default:
-    /// off. Single server only for now (a cluster build is refused).
+    /// docs/l1.md. Opens one more connection (the subscription; on Redis
+    /// Cluster one per node). Default: off.
     pub fn l1(mut self, options: crate::l1::L1Options) -> Self {
         self.l1 = Some(options);
         self
@@ -392,12 +392,6 @@ impl CacheBuilder {
     /// - [`ErrorKind::UnsafeEvictionPolicy`]: see [`EvictionCheck`].
     pub async fn build(self) -> Result<Cache> {
         let space = self.validate()?;
-        if self.l1.is_some() && self.cluster_seeds().is_some() {
-            return Err(Error::new(
-                ErrorKind::Config,
-                "the L1 tier does not support Redis Cluster yet",
-            ));
-        }
         let breaker = Breaker::new(self.breaker, &self.namespace);
         let conn = match self.cluster_seeds() {
             Some(seeds) => {
@@ -612,7 +606,18 @@ impl CacheBuilder {
         options: crate::l1::L1Options,
         space: &KeySpace,
     ) -> Result<(Arc<crate::l1::L1>, crate::tasks::AbortOnDrop)> {
-        let client = crate::l1::listener::client(&self.url, self.tls_root.as_deref())?;
+        let backend = match self.cluster_seeds() {
+            Some(seeds) => {
+                crate::l1::listener::Backend::Cluster(crate::l1::cluster_listener::Seeds {
+                    seeds,
+                    tls_root: self.tls_root.clone(),
+                })
+            }
+            None => crate::l1::listener::Backend::Single(crate::l1::listener::client(
+                &self.url,
+                self.tls_root.as_deref(),
+            )?),
+        };
         let l1 = Arc::new(crate::l1::L1::new(
             options,
             space.buckets(),
@@ -620,7 +625,7 @@ impl CacheBuilder {
         ));
         let task = tokio::spawn(crate::l1::listener::run(
             Arc::downgrade(&l1),
-            client,
+            backend,
             space.clone(),
             self.connect_timeout,
         ));

@@ -25,13 +25,21 @@ use super::{DropCause, L1};
 use crate::layout::keys::KeySpace;
 
 /// How a session ended.
-type Ended = String;
+pub(super) type Ended = String;
+
+/// Where the subscription connects.
+pub(crate) enum Backend {
+    /// One server: a RESP3 client from [`client`].
+    Single(redis::Client),
+    /// Redis Cluster: see [`super::cluster_listener`].
+    Cluster(super::cluster_listener::Seeds),
+}
 
 /// Runs the subscription until the L1 is dropped: connects, subscribes,
 /// checks, applies; after a loss, unsyncs the L1 and starts again.
 pub(crate) async fn run(
     l1: Weak<L1>,
-    client: redis::Client,
+    backend: Backend,
     space: KeySpace,
     connect_timeout: Duration,
 ) {
@@ -40,7 +48,14 @@ pub(crate) async fn run(
     let mut warned = false;
     loop {
         let began = std::time::Instant::now();
-        let result = session(&l1, &client, &space, connect_timeout, &mut run_id).await;
+        let result = match &backend {
+            Backend::Single(client) => {
+                session(&l1, client, &space, connect_timeout, &mut run_id).await
+            }
+            Backend::Cluster(seeds) => {
+                super::cluster_listener::session(&l1, seeds, &space, connect_timeout).await
+            }
+        };
         let Some(strong) = l1.upgrade() else { return };
         strong.unsync_all();
         if began.elapsed() > Duration::from_secs(10) {
@@ -293,7 +308,7 @@ fn apply(
     Ok(())
 }
 
-fn apply_change(l1: &Arc<L1>, bucket: u16, a: &announce::Announcement, seq: u64) {
+pub(super) fn apply_change(l1: &Arc<L1>, bucket: u16, a: &announce::Announcement, seq: u64) {
     let seq = if seq == 0 { u64::MAX } else { seq };
     match a.kind {
         Kind::Keys => l1.keys_announced(bucket, seq, &a.items),

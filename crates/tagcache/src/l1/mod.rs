@@ -18,6 +18,7 @@
 //! `ttl` cover no live entry and are pruned.
 
 pub(crate) mod announce;
+pub(crate) mod cluster_listener;
 pub(crate) mod listener;
 mod options;
 pub(crate) mod read;
@@ -260,8 +261,14 @@ impl L1 {
     /// The listener has just applied every announcement up to each
     /// bucket's counter.
     pub(crate) fn confirm(&self) {
+        self.confirm_at(Instant::now());
+    }
+
+    /// As [`confirm`](Self::confirm), for a check sent at `sent` (the
+    /// cluster's check proves the state as of its send, not of its end).
+    pub(crate) fn confirm_at(&self, sent: Instant) {
         self.confirmed_ms
-            .store(self.ms_at(Instant::now()).max(1), Ordering::Release);
+            .fetch_max(self.ms_at(sent).max(1), Ordering::AcqRel);
     }
 
     /// Whether the last confirmation is recent enough to serve.

@@ -109,6 +109,9 @@ scripts! {
     // Deletes only: it must run when Redis is full, or a full Redis would
     // keep every lease until it expires.
     lease_release: frees_memory,
+    // The L1's counter check on a cluster: a read and a publish, on
+    // every check period, needing nothing from lib.lua.
+    l1_check: alone,
 }
 
 /// One `EVALSHA` with its keys and arguments, built in place (sent by

@@ -456,3 +456,321 @@ async fn scripts_announce_on_their_buckets_shard_channel() {
     }
     assert!(saw_tag);
 }
+
+/// A cache on the cluster with an L1.
+async fn cluster_l1_cache(cluster: &RedisCluster, opts: tagcache::L1Options) -> tagcache::Cache {
+    let cache = tagcache::Cache::builder("")
+        .cluster(cluster.seeds())
+        .namespace("test")
+        .auto_sweep(None)
+        .default_ttl(Duration::from_secs(600))
+        .response_timeout(Duration::from_secs(5))
+        .l1(opts)
+        .build()
+        .await
+        .expect("build a cluster cache with an L1");
+    crate::l1::wait_synced(&cache).await;
+    cache
+}
+
+/// Commands a read may send, summed over the nodes.
+fn read_calls(cluster: &RedisCluster) -> u64 {
+    let calls = cluster.command_calls();
+    ["get", "pttl", "time", "hmget"]
+        .iter()
+        .map(|c| calls.get(*c).copied().unwrap_or(0))
+        .sum()
+}
+
+/// A plain connection to one node.
+fn node(port: u16) -> redis::Connection {
+    redis::Client::open(format!("redis://127.0.0.1:{port}"))
+        .unwrap()
+        .get_connection()
+        .unwrap()
+}
+
+/// Polls until every key reads `want` through `cache`; the time it took.
+async fn until_all(cache: &tagcache::Cache, keys: &[String], want: Option<i32>) -> Duration {
+    let start = std::time::Instant::now();
+    loop {
+        let mut all = true;
+        for k in keys {
+            if cache.get::<i32>(k).await.unwrap() != want {
+                all = false;
+                break;
+            }
+        }
+        if all {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "still not {want:?} after 5 s"
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn l1_stays_coherent_across_handles_on_a_cluster() {
+    let cluster = RedisCluster::start(3, 0);
+    // A long check period: hits must not depend on a check landing in the
+    // window of the assertions below.
+    let opts = tagcache::L1Options::new().check_period(Duration::from_secs(5));
+    let reader = cluster_l1_cache(&cluster, opts).await;
+    let writer = cluster_cache(&cluster).await;
+    let keys: Vec<String> = (0..40).map(|i| format!("k{i}")).collect();
+    for k in &keys {
+        writer
+            .set(k, &1, &SetOptions::new().tag("t"))
+            .await
+            .unwrap();
+    }
+    until_all(&reader, &keys, Some(1)).await;
+    // Wait until the fills are served (a fill racing its own write's
+    // announcement is refused once).
+    let start = std::time::Instant::now();
+    loop {
+        let before = read_calls(&cluster);
+        for k in &keys {
+            assert_eq!(reader.get::<i32>(k).await.unwrap(), Some(1));
+        }
+        if read_calls(&cluster) == before {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(5), "hits reach Redis");
+    }
+    let hits = reader.l1_stats().unwrap().hits;
+    assert!(hits >= keys.len() as u64);
+
+    // A write, a delete and an invalidation from the other handle reach
+    // the reader's L1 through the announcements of every node.
+    for k in &keys {
+        writer
+            .set(k, &2, &SetOptions::new().tag("t"))
+            .await
+            .unwrap();
+    }
+    let stale_for = until_all(&reader, &keys, Some(2)).await;
+    assert!(stale_for < Duration::from_secs(1), "{stale_for:?}");
+    writer.delete(&keys[0]).await.unwrap();
+    let stale_for = until_all(&reader, &keys[..1], None).await;
+    assert!(stale_for < Duration::from_secs(1), "{stale_for:?}");
+    writer.invalidate_tag("t").await.unwrap();
+    let stale_for = until_all(&reader, &keys, None).await;
+    assert!(stale_for < Duration::from_secs(1), "{stale_for:?}");
+    let s = reader.l1_stats().unwrap();
+    eprintln!(
+        "cluster L1: last change seen after {stale_for:?}; lag p50 {} µs, p99 {} µs, max {} µs; {s:?}",
+        s.lag_p50_us, s.lag_p99_us, s.lag_max_us
+    );
+    assert!(
+        s.synced && s.announcements >= 2 * keys.len() as u64,
+        "{s:?}"
+    );
+    assert_eq!(s.dropped_by_gap, 0, "{s:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn l1_on_a_cluster_drops_and_recovers_when_its_subscriptions_are_killed() {
+    let cluster = RedisCluster::start(3, 0);
+    let opts = tagcache::L1Options::new().check_period(Duration::from_millis(200));
+    let reader = cluster_l1_cache(&cluster, opts).await;
+    let writer = cluster_cache(&cluster).await;
+    let keys: Vec<String> = (0..30).map(|i| format!("k{i}")).collect();
+    for k in &keys {
+        writer.set(k, &1, &SetOptions::new()).await.unwrap();
+    }
+    until_all(&reader, &keys, Some(1)).await;
+    for round in 2..5 {
+        // Every master holds a share of the subscriptions (16 buckets).
+        for port in cluster.masters() {
+            let mut conn = node(port);
+            let listed: String = redis::cmd("CLIENT")
+                .arg("LIST")
+                .arg("TYPE")
+                .arg("pubsub")
+                .query(&mut conn)
+                .unwrap();
+            assert!(listed.contains("ssub="), "no subscription on {port}");
+        }
+        // (Once one node's kill is seen, the listener drops its whole
+        // cluster connection: the later nodes may have none left.)
+        let mut killed = 0;
+        for port in cluster.ports() {
+            killed += redis::cmd("CLIENT")
+                .arg("KILL")
+                .arg("TYPE")
+                .arg("pubsub")
+                .query::<u64>(&mut node(port))
+                .unwrap();
+        }
+        assert!(killed >= 1);
+        for k in &keys {
+            writer.set(k, &round, &SetOptions::new()).await.unwrap();
+        }
+        let stale_for = until_all(&reader, &keys, Some(round)).await;
+        assert!(stale_for < Duration::from_secs(2), "{stale_for:?}");
+        crate::l1::wait_synced(&reader).await;
+        until_all(&reader, &keys, Some(round)).await;
+    }
+    let s = reader.l1_stats().unwrap();
+    assert!(s.dropped_by_disconnect >= 3, "{s:?}");
+    // Recovered: the L1 serves again.
+    let before = s.hits;
+    let start = std::time::Instant::now();
+    while reader.l1_stats().unwrap().hits == before {
+        assert!(start.elapsed() < Duration::from_secs(5), "L1 serves again");
+        for k in &keys {
+            reader.get::<i32>(k).await.unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_buckets_announcements_reach_the_l1_whichever_node_owns_it() {
+    let cluster = RedisCluster::start(3, 0);
+    let opts = tagcache::L1Options::new().check_period(Duration::from_millis(100));
+    let reader = cluster_l1_cache(&cluster, opts).await;
+    let writer = cluster_cache(&cluster).await;
+    let keys: Vec<String> = (0..200).map(|i| format!("spread{i}")).collect();
+    writer
+        .set_many_bytes(
+            keys.iter()
+                .map(|k| (k.clone(), b"x".to_vec(), SetOptions::new())),
+        )
+        .await
+        .unwrap();
+    assert!(
+        cluster.dbsizes().iter().all(|&n| n > 0),
+        "entries on every master"
+    );
+    // Every bucket's counter moves, one announcement per key.
+    let announced_before = reader.l1_stats().unwrap().announcements;
+    for k in &keys {
+        writer.set(k, &7, &SetOptions::new()).await.unwrap();
+    }
+    until_all(&reader, &keys, Some(7)).await;
+    let start = std::time::Instant::now();
+    while reader.l1_stats().unwrap().announcements < announced_before + keys.len() as u64 {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "every announcement arrives"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // Several checks pass on every node without a gap.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let s = reader.l1_stats().unwrap();
+    assert!(s.synced, "{s:?}");
+    assert_eq!(s.dropped_by_gap, 0, "{s:?}");
+    assert_eq!(s.dropped_by_disconnect, 0, "{s:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_announcement_on_a_cluster_drops_its_bucket() {
+    let cluster = RedisCluster::start(3, 0);
+    let opts = tagcache::L1Options::new().check_period(Duration::from_millis(50));
+    let reader = cluster_l1_cache(&cluster, opts).await;
+    let writer = cluster_cache(&cluster).await;
+    writer.set("k", &1, &SetOptions::new()).await.unwrap();
+    until_all(&reader, &["k".to_owned()], Some(1)).await;
+    // A change whose announcement never came, on every bucket (whichever
+    // node owns it): the periodic check sees each.
+    let client = redis::cluster::ClusterClient::new(cluster.seeds()).unwrap();
+    let mut conn = client.get_connection().unwrap();
+    for b in 0..16 {
+        redis::cmd("INCR")
+            .arg(format!("{{test.{b}}}:l1"))
+            .query::<u64>(&mut conn)
+            .unwrap();
+    }
+    let start = std::time::Instant::now();
+    while reader.l1_stats().unwrap().dropped_by_gap < 16 {
+        assert!(start.elapsed() < Duration::from_secs(5), "every gap seen");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let s = reader.l1_stats().unwrap();
+    assert_eq!(s.dropped_by_disconnect, 0, "{s:?}");
+    // Back in sequence: the L1 serves again.
+    until_all(&reader, &["k".to_owned()], Some(1)).await;
+    crate::l1::wait_synced(&reader).await;
+}
+
+/// A failed-over master (the node's `run_id` is gone with it): the L1
+/// learns it from the lost connection, drops, and resyncs on the new
+/// topology; writes after the failover reach it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn l1_on_a_cluster_drops_on_a_master_failover_and_resyncs() {
+    let mut cluster = RedisCluster::start(3, 1);
+    let build = |l1: Option<tagcache::L1Options>| {
+        let mut b = tagcache::Cache::builder("")
+            .cluster(cluster.seeds())
+            .namespace("test")
+            .auto_sweep(None)
+            .response_timeout(Duration::from_millis(300))
+            .connect_timeout(Duration::from_millis(300));
+        if let Some(o) = l1 {
+            b = b.l1(o);
+        }
+        b.build()
+    };
+    let opts = tagcache::L1Options::new().check_period(Duration::from_millis(200));
+    let reader = build(Some(opts)).await.unwrap();
+    crate::l1::wait_synced(&reader).await;
+    let writer = build(None).await.unwrap();
+    let keys: Vec<String> = (0..60).map(|i| format!("k{i}")).collect();
+    for k in &keys {
+        writer.set(k, &1, &SetOptions::new()).await.unwrap();
+    }
+    until_all(&reader, &keys, Some(1)).await;
+    let victim = cluster.masters()[0];
+    let index = cluster.nodes.iter().position(|n| n.port == victim).unwrap();
+    cluster.kill(index);
+    let started = std::time::Instant::now();
+    while !(cluster.masters().len() == 3 && cluster.wait_ok(Duration::from_millis(10)).is_ok()) {
+        assert!(started.elapsed() < Duration::from_secs(20), "no failover");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(reader.l1_stats().unwrap().dropped_by_disconnect >= 1);
+    // Writes after the failover (retried while the clients catch up).
+    for k in &keys {
+        let started = std::time::Instant::now();
+        while writer.set(k, &2, &SetOptions::new()).await.is_err() {
+            assert!(started.elapsed() < Duration::from_secs(10), "writes resume");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    let started = std::time::Instant::now();
+    loop {
+        let mut all = true;
+        for k in &keys {
+            if reader.get::<i32>(k).await.ok().flatten() != Some(2) {
+                all = false;
+            }
+        }
+        if all {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the reader sees the writes"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    crate::l1::wait_synced(&reader).await;
+    let hits = reader.l1_stats().unwrap().hits;
+    let started = std::time::Instant::now();
+    while reader.l1_stats().unwrap().hits == hits {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the L1 serves again"
+        );
+        for k in &keys {
+            assert_eq!(reader.get::<i32>(k).await.unwrap(), Some(2));
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}

@@ -296,7 +296,14 @@ async fn an_l1_hit_past_the_refresh_point_refreshes_in_the_background() {
         })
     };
     assert_eq!(get().await.unwrap().source, Source::Loaded);
-    // Its own store marked the key: the next read fills the L1.
+    // Its own store marked the key: the next read fills the L1, once the
+    // store's announcement is in (a fill that begins before an
+    // announcement of its key arrives is refused when it does).
+    let start = Instant::now();
+    while reader.l1_stats().unwrap().announcements < 1 {
+        assert!(start.elapsed() < Duration::from_secs(5), "announced");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
     assert_eq!(get().await.unwrap().value, 0);
     let calls = data_calls(&server);
     let hits = reader.l1_stats().unwrap().hits;
