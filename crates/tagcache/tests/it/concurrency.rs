@@ -518,11 +518,7 @@ async fn writes_after_an_invalidation_returned_survive() {
 /// live and tagged throughout is listed exactly once, in every listing.
 async fn listing_under_churn(buckets: u16) {
     let server = RedisServer::start();
-    let cache = crate::builder(&server)
-        .buckets(buckets)
-        .build()
-        .await
-        .unwrap();
+    let cache = crate::cache_with_buckets(&server, buckets).await;
     let stable = 300;
     let churn_keys = 100;
     cache
