@@ -17,7 +17,7 @@ use tagcache::Cache;
 
 use super::census::{self, Census};
 use super::layout::{Footprint, Space};
-use super::measure::{self, measure, median_round, Round};
+use super::measure::{self, measure, median_round};
 use super::probe::Stalls;
 use super::Bench;
 use crate::error::Result;
@@ -178,20 +178,7 @@ async fn prepare(b: &Bench<'_>, suffix: &str, n: u64, what: &str) -> Result<(Cac
     measure::prepare(b, suffix, n, None, phase).await
 }
 
-impl Round for ClearRun {
-    fn wall_ms(&self) -> f64 {
-        self.wall_ms
-    }
-
-    fn longest_stall_ms(&self) -> f64 {
-        self.stalls.longest_ms
-    }
-
-    fn set_rounds(&mut self, walls: Vec<f64>, worst_longest_stall_ms: f64) {
-        self.rounds_wall_ms = walls;
-        self.worst_round_longest_stall_ms = worst_longest_stall_ms;
-    }
-}
+measure::impl_round!(ClearRun);
 
 async fn once(b: &Bench<'_>, strategy: Strategy, n: u64, round: u32) -> Result<ClearRun> {
     let suffix = format!("cl-{}{round}", strategy.short());
@@ -246,27 +233,7 @@ async fn execute(
             // `{<ns>.<b>}:…` and `{<ns>}:…`; namespaces are [A-Za-z0-9_-],
             // nothing a glob would read as special.
             let pattern = format!("{{{}[.}}]*", space.name());
-            let (mut cursor, mut deleted) = (0u64, 0u64);
-            loop {
-                let (next, keys): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
-                    .arg(cursor)
-                    .arg("MATCH")
-                    .arg(&pattern)
-                    .arg("COUNT")
-                    .arg(1000)
-                    .query_async(&mut conn)
-                    .await?;
-                if !keys.is_empty() {
-                    deleted += redis::cmd("UNLINK")
-                        .arg(&keys)
-                        .query_async::<u64>(&mut conn)
-                        .await?;
-                }
-                if next == 0 {
-                    return Ok(deleted);
-                }
-                cursor = next;
-            }
+            measure::scan_unlink(&mut conn, &pattern).await
         }
     }
 }

@@ -23,8 +23,8 @@ use super::layout::item_key;
 use super::probe::Probe;
 use super::report::{Comparison, Run};
 use super::server::{self, Cost};
-use super::writes::load;
-use super::{batches, drive, Bench, BATCHES_IN_FLIGHT, TTL};
+use super::writes::{self, load};
+use super::{drive, Bench, TTL};
 use crate::error::{BenchError, Result};
 
 /// Masters of the local cluster.
@@ -165,23 +165,7 @@ pub async fn run(b: &Bench<'_>, standalone: &Standalone) -> Result<ClusterReport
         ));
         let cache = build(b.plan.namespace(&format!("cl-w{round}"))).await?;
         let cache = &cache;
-        let run = nodes
-            .measure(
-                sent_w,
-                n,
-                drive(
-                    batches(n, b.plan.batch),
-                    BATCHES_IN_FLIGHT,
-                    |range| async move {
-                        let items = range.map(|i| {
-                            let opts = SetOptions::new().ttl(TTL).tags(wl.tags_of(i, None));
-                            (item_key(i), wl.value(), opts)
-                        });
-                        Ok(cache.set_many_bytes(items).await?)
-                    },
-                ),
-            )
-            .await?;
+        let run = nodes.measure(sent_w, n, writes::set_many(b, cache)).await?;
         set_many = Some(Run::faster(set_many, run));
         let run = nodes
             .measure(

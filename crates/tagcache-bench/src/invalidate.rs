@@ -24,7 +24,7 @@ use tagcache::Cache;
 
 use super::census::{self, Census};
 use super::layout::{Footprint, Space};
-use super::measure::{self, measure, median_round, Round};
+use super::measure::{self, measure, median_round};
 use super::probe::{Probe, Stalls};
 use super::report::Goal;
 use super::server::Cost;
@@ -493,24 +493,11 @@ async fn all_rounds(
     Ok(rounds.into_iter().filter_map(median_round).collect())
 }
 
-/// The round with the median wall time, which also carries every round's
-/// wall time and the worst stall of all rounds: on a noisy machine one
-/// round can be descheduled for a long time, and a best-of would pair
-/// one round's wall time with another's stall.
-impl Round for Invalidation {
-    fn wall_ms(&self) -> f64 {
-        self.wall_ms
-    }
-
-    fn longest_stall_ms(&self) -> f64 {
-        self.stalls.longest_ms
-    }
-
-    fn set_rounds(&mut self, walls: Vec<f64>, worst_longest_stall_ms: f64) {
-        self.rounds_wall_ms = walls;
-        self.worst_round_longest_stall_ms = worst_longest_stall_ms;
-    }
-}
+// The round with the median wall time, which also carries every round's
+// wall time and the worst stall of all rounds: on a noisy machine one
+// round can be descheduled for a long time, and a best-of would pair
+// one round's wall time with another's stall.
+measure::impl_round!(Invalidation);
 
 /// Writes `n` entries under the invalidated tag in a fresh namespace.
 async fn prepare(b: &Bench<'_>, suffix: &str, n: u64, what: &str) -> Result<(Cache, Footprint)> {
@@ -611,28 +598,6 @@ async fn execute(
             let counts: Vec<u64> = pipe.query_async(&mut conn).await?;
             Ok(counts.iter().sum())
         }
-        Strategy::ScanUnlink => {
-            let (mut cursor, mut deleted) = (0u64, 0u64);
-            loop {
-                let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-                    .arg(cursor)
-                    .arg("MATCH")
-                    .arg(&pattern)
-                    .arg("COUNT")
-                    .arg(1000)
-                    .query_async(&mut conn)
-                    .await?;
-                if !keys.is_empty() {
-                    deleted += redis::cmd("UNLINK")
-                        .arg(&keys)
-                        .query_async::<u64>(&mut conn)
-                        .await?;
-                }
-                if next == 0 {
-                    return Ok(deleted);
-                }
-                cursor = next;
-            }
-        }
+        Strategy::ScanUnlink => measure::scan_unlink(&mut conn, &pattern).await,
     }
 }

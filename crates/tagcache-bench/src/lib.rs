@@ -530,7 +530,7 @@ fn write_report(report: &Report, json: &str, dir: &std::path::Path) -> Result<()
     let mut md = String::from("# tagcache bench report\n\n```text\n");
     md += &report.render();
     md += "```\n\n## Stalls during invalidation\n\n";
-    for run in report.invalidation.iter().flat_map(|i| &i.runs) {
+    for run in report.sections.invalidation.iter().flat_map(|i| &i.runs) {
         let file = format!("invalidation-{}.svg", run.strategy);
         write(&file, &chart::svg(run))?;
         md += &format!("### {}\n\n![{}]({file})\n\n", run.label, run.label);
@@ -727,6 +727,8 @@ where
 }
 
 /// Milliseconds since the epoch (raw baselines score index members by it).
+// The same as tagcache's internal clock, repeated on purpose: the raw
+// baselines stand for an application written without the library.
 fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

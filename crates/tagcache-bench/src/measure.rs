@@ -118,6 +118,57 @@ pub trait Round {
     fn set_rounds(&mut self, walls: Vec<f64>, worst_longest_stall_ms: f64);
 }
 
+/// Implements [`Round`] for a run with the fields `wall_ms`, `stalls`,
+/// `rounds_wall_ms` and `worst_round_longest_stall_ms`.
+macro_rules! impl_round {
+    ($run:ty) => {
+        impl $crate::measure::Round for $run {
+            fn wall_ms(&self) -> f64 {
+                self.wall_ms
+            }
+
+            fn longest_stall_ms(&self) -> f64 {
+                self.stalls.longest_ms
+            }
+
+            fn set_rounds(&mut self, walls: Vec<f64>, worst_longest_stall_ms: f64) {
+                self.rounds_wall_ms = walls;
+                self.worst_round_longest_stall_ms = worst_longest_stall_ms;
+            }
+        }
+    };
+}
+pub(crate) use impl_round;
+
+/// `SCAN MATCH pattern` with `UNLINK` of each batch, as an application
+/// without indexes clears a pattern; the keys unlinked.
+pub async fn scan_unlink(
+    conn: &mut redis::aio::MultiplexedConnection,
+    pattern: &str,
+) -> Result<u64> {
+    let (mut cursor, mut deleted) = (0u64, 0u64);
+    loop {
+        let (next, keys): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(pattern)
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(conn)
+            .await?;
+        if !keys.is_empty() {
+            deleted += redis::cmd("UNLINK")
+                .arg(&keys)
+                .query_async::<u64>(conn)
+                .await?;
+        }
+        if next == 0 {
+            return Ok(deleted);
+        }
+        cursor = next;
+    }
+}
+
 /// The round with the median wall time, carrying every round's wall time
 /// and the worst stall of any round.
 pub fn median_round<R: Round>(mut runs: Vec<R>) -> Option<R> {

@@ -216,6 +216,20 @@ pub struct Setup {
 pub struct Report {
     /// How it ran.
     pub setup: Setup,
+    /// The results of the phases run, at the top level of the JSON.
+    #[serde(flatten)]
+    pub sections: Sections,
+    /// Every goal with its outcome.
+    pub goals: Vec<Goal>,
+    /// Goals met.
+    pub goals_passed: usize,
+    /// Goals missed.
+    pub goals_missed: usize,
+}
+
+/// The results of the phases run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Sections {
     /// Writes and reads (empty when not run).
     pub throughput: Vec<Comparison>,
     /// Invalidating a tag.
@@ -242,73 +256,36 @@ pub struct Report {
     /// Hierarchical keys (private server only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub keyspaces: Option<KeyspaceReport>,
-    /// Every goal with its outcome.
-    pub goals: Vec<Goal>,
-    /// Goals met.
-    pub goals_passed: usize,
-    /// Goals missed.
-    pub goals_missed: usize,
-}
-
-/// The results of the phases run.
-#[derive(Debug, Clone)]
-pub struct Sections {
-    /// Writes and reads.
-    pub throughput: Vec<Comparison>,
-    /// Invalidating a tag.
-    pub invalidation: Option<InvalidationReport>,
-    /// Index memory.
-    pub memory: Option<MemoryReport>,
-    /// Fail-safe reads with the breaker open.
-    pub fail_safe_open: Option<OpenLatency>,
-    /// `--cluster`.
-    pub cluster: Option<ClusterReport>,
-    /// Hierarchical keys.
-    pub keyspaces: Option<KeyspaceReport>,
-    /// Reserved edges per write.
-    pub edges: Option<EdgeReport>,
-    /// Namespace clear.
-    pub clear: Option<ClearReport>,
-    /// The sweep's stall bound.
-    pub sweep: Option<SweepReport>,
 }
 
 impl Report {
     /// Collects the goals of every part.
     pub fn new(setup: Setup, sections: Sections) -> Self {
-        let Sections {
-            throughput,
-            invalidation,
-            memory,
-            fail_safe_open,
-            cluster,
-            keyspaces,
-            edges,
-            clear,
-            sweep,
-        } = sections;
-        let goals: Vec<Goal> = throughput
+        let goals: Vec<Goal> = sections
+            .throughput
             .iter()
             .filter_map(|c| c.goal.clone())
-            .chain(invalidation.iter().flat_map(|i| i.goals.iter().cloned()))
-            .chain(memory.iter().flat_map(|m| m.goals.iter().cloned()))
-            .chain(fail_safe_open.iter().flat_map(|o| o.goals.iter().cloned()))
-            .chain(sweep.iter().flat_map(|s| s.goals.iter().cloned()))
+            .chain(
+                sections
+                    .invalidation
+                    .iter()
+                    .flat_map(|i| i.goals.iter().cloned()),
+            )
+            .chain(sections.memory.iter().flat_map(|m| m.goals.iter().cloned()))
+            .chain(
+                sections
+                    .fail_safe_open
+                    .iter()
+                    .flat_map(|o| o.goals.iter().cloned()),
+            )
+            .chain(sections.sweep.iter().flat_map(|s| s.goals.iter().cloned()))
             .collect();
         let goals_passed = goals.iter().filter(|g| g.pass).count();
         Self {
             goals_missed: goals.len() - goals_passed,
             goals_passed,
             setup,
-            throughput,
-            invalidation,
-            memory,
-            fail_safe_open,
-            cluster,
-            keyspaces,
-            edges,
-            clear,
-            sweep,
+            sections,
             goals,
         }
     }
@@ -330,13 +307,18 @@ impl Report {
             num(s.idle_stalls.longest_ms),
             num(s.idle_stalls.p99_ms)
         );
-        if !self.throughput.is_empty() {
+        if !self.sections.throughput.is_empty() {
             out += &format!(
                 "Throughput (best of {} round(s); ratio = tagcache / baseline, same server, same run)\n",
                 s.rounds
             );
-            out += &comparison_table(&self.throughput).to_string();
-            for c in self.throughput.iter().filter(|c| c.ratio_method.is_some()) {
+            out += &comparison_table(&self.sections.throughput).to_string();
+            for c in self
+                .sections
+                .throughput
+                .iter()
+                .filter(|c| c.ratio_method.is_some())
+            {
                 out += &format!(
                     "\n  {}: ratio = {}",
                     c.id,
@@ -344,7 +326,7 @@ impl Report {
                 );
             }
         }
-        if let Some(o) = &self.fail_safe_open {
+        if let Some(o) = &self.sections.fail_safe_open {
             out += &format!(
                 "\n\nFail-safe get_bytes with the breaker open (server killed; open after {} calls, {} ms): \
                  {} calls, {} bypassed, p50 {} µs, p99 {} µs, max {} µs  {}",
@@ -358,7 +340,7 @@ impl Report {
                 o.goals.iter().map(Goal::cell).collect::<Vec<_>>().join(" ")
             );
         }
-        if let Some(inv) = &self.invalidation {
+        if let Some(inv) = &self.sections.invalidation {
             out += &format!(
                 "\n\nInvalidating a tag of {} entries (fresh entries per strategy, median of {} round(s); \
                  a probe PINGs every 1 ms on its own connection; idle longest {} ms)\n",
@@ -369,13 +351,13 @@ impl Report {
             out += &invalidation_table(inv).to_string();
             out += &inv.summary();
         }
-        if let Some(m) = &self.memory {
+        if let Some(m) = &self.sections.memory {
             out += "\n\nIndex memory\n";
             out += &memory_table(m).to_string();
         }
         out += &self.edges_section();
         out += &self.clear_section();
-        if let Some(s) = &self.sweep {
+        if let Some(s) = &self.sections.sweep {
             out += &s.render();
         }
         out += &self.cluster_section();
@@ -392,7 +374,7 @@ impl Report {
     }
 
     fn keyspace_section(&self) -> String {
-        let Some(k) = &self.keyspaces else {
+        let Some(k) = &self.sections.keyspaces else {
             return String::new();
         };
         let mut out = format!(
@@ -423,7 +405,7 @@ impl Report {
     }
 
     fn cluster_section(&self) -> String {
-        let Some(c) = &self.cluster else {
+        let Some(c) = &self.sections.cluster else {
             return String::new();
         };
         let i = &c.invalidation;
@@ -505,7 +487,7 @@ fn comparison_table(rows: &[Comparison]) -> Table {
 
 impl Report {
     fn edges_section(&self) -> String {
-        let Some(e) = &self.edges else {
+        let Some(e) = &self.sections.edges else {
             return String::new();
         };
         let mut out = format!(
@@ -585,7 +567,7 @@ impl Report {
     }
 
     fn clear_section(&self) -> String {
-        let Some(c) = &self.clear else {
+        let Some(c) = &self.sections.clear else {
             return String::new();
         };
         let mut t = table(&[

@@ -341,7 +341,9 @@ async fn raw_each(b: &Bench<'_>, space: &Space) -> Result<()> {
     .await
 }
 
-async fn set_many(b: &Bench<'_>, cache: &Cache) -> Result<()> {
+/// The workload's entries through `set_many_bytes`, `--batch` a call,
+/// [`BATCHES_IN_FLIGHT`] calls in flight (also the cluster's write).
+pub async fn set_many(b: &Bench<'_>, cache: &Cache) -> Result<()> {
     let wl = &b.plan.workload;
     drive(
         batches(b.plan.entries, b.plan.batch),

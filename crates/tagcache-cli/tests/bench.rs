@@ -2,15 +2,54 @@
 //! small sizes, and the shape of the JSON it writes.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::process::Command;
+use std::process::{Command, Output};
 
 use serde_json::Value;
+
+/// The throughput rows of the `reads` and `fail-safe` phases, in order.
+const READS_AND_FAIL_SAFE: [&str; 9] = [
+    "get",
+    "get_vs_managed",
+    "get_or_compute_hit",
+    "get_or_refresh_hit",
+    "get_many",
+    "l1_get",
+    "announce_share",
+    "fail_safe_get",
+    "fail_safe_set",
+];
 
 fn tagcache() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tagcache"));
     // Never the machine's Redis: the bench must start its own.
     cmd.env_remove("REDIS_URL").env_remove("TAGCACHE_NAMESPACE");
     cmd
+}
+
+/// `tagcache bench` on `entries` entries, one round, quiet, then `args`;
+/// fails the test, showing stderr, unless it exits 0.
+fn bench_ok<'a>(entries: &str, args: impl IntoIterator<Item = &'a str>) -> Output {
+    let out = tagcache()
+        .args(["bench", "--entries", entries, "--rounds", "1", "-q"])
+        .args(args)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "exit {:?}, stderr: {stderr}",
+        out.status
+    );
+    out
+}
+
+/// The `id` of each row of a JSON array.
+fn row_ids(rows: &Value) -> Vec<&str> {
+    rows.as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect()
 }
 
 fn number(v: &Value, path: &str) -> f64 {
@@ -23,34 +62,22 @@ fn number(v: &Value, path: &str) -> f64 {
 fn bench_runs_on_a_private_server_and_writes_json() {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("bench.json");
-    let out = tagcache()
-        .args([
-            "bench",
-            "--entries",
-            "2000",
-            "--rounds",
-            "1",
+    let report = dir.path().join("report");
+    let out = bench_ok(
+        "2000",
+        [
             "--slow-server",
-            "-q",
             "--json",
-        ])
-        .arg(&json)
-        .arg("--report")
-        .arg(dir.path().join("report"))
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "exit {:?}, stderr: {stderr}",
-        out.status
+            json.to_str().unwrap(),
+            "--report",
+            report.to_str().unwrap(),
+        ],
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("Throughput"), "{stdout}");
     assert!(stdout.contains("goals:"), "{stdout}");
 
     // --report: Markdown, JSON and one chart per invalidation strategy.
-    let report = dir.path().join("report");
     let md = std::fs::read_to_string(report.join("report.md")).unwrap();
     assert!(md.contains("invalidation-tagcache.svg"), "{md}");
     serde_json::from_str::<Value>(&std::fs::read_to_string(report.join("report.json")).unwrap())
@@ -69,27 +96,16 @@ fn bench_runs_on_a_private_server_and_writes_json() {
     assert_eq!(number(&v, "/setup/tags"), 2.0);
     assert_eq!(v["setup"]["server"], "private redis-server");
 
-    let ids: Vec<&str> = v["throughput"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["id"].as_str().unwrap())
-        .collect();
+    let ids = row_ids(&v["throughput"]);
     for id in [
         "set_many",
         "set_bytes",
         "set_many_vs_lua",
         "set_many_vs_set",
-        "get",
-        "get_vs_managed",
-        "get_or_compute_hit",
-        "get_or_refresh_hit",
-        "get_many",
-        "l1_get",
-        "announce_share",
-        "fail_safe_get",
-        "fail_safe_set",
-    ] {
+    ]
+    .into_iter()
+    .chain(READS_AND_FAIL_SAFE)
+    {
         assert!(ids.contains(&id), "{id} missing from {ids:?}");
     }
     for c in v["throughput"].as_array().unwrap() {
@@ -152,12 +168,7 @@ fn bench_runs_on_a_private_server_and_writes_json() {
     assert_eq!(v["memory"]["after_expiry"]["index_bytes_left"], 0);
 
     let ks = &v["keyspaces"];
-    let ids: Vec<&str> = ks["writes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["id"].as_str().unwrap())
-        .collect();
+    let ids = row_ids(&ks["writes"]);
     assert_eq!(ids, ["set_path_2", "set_path_4", "set_path_6"], "{ks:#}");
     assert_eq!(ks["prefix_query"]["tagcache_matches"], 1000, "{ks:#}");
     assert_eq!(ks["prefix_query"]["scan_matches"], 1000, "{ks:#}");
@@ -200,26 +211,7 @@ fn bench_runs_on_a_private_server_and_writes_json() {
 
 #[test]
 fn bench_only_edges_and_clear_reports_reserved_edge_costs_and_clears() {
-    let out = tagcache()
-        .args([
-            "bench",
-            "--only",
-            "edges,clear",
-            "--entries",
-            "300",
-            "--rounds",
-            "1",
-            "-q",
-            "--json",
-        ])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "exit {:?}, stderr: {stderr}",
-        out.status
-    );
+    let out = bench_ok("300", ["--only", "edges,clear", "--json"]);
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     // Only the phases asked for.
     assert!(
@@ -298,48 +290,18 @@ fn bench_only_edges_and_clear_reports_reserved_edge_costs_and_clears() {
 fn bench_only_runs_the_chosen_phases() {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("reads.json");
-    let out = tagcache()
-        .args([
-            "bench",
-            "--entries",
-            "300",
-            "--rounds",
-            "1",
-            "-q",
+    bench_ok(
+        "300",
+        [
             "--throughput-only",
             "reads,fail-safe",
             "--json",
-        ])
-        .arg(&json)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "exit {:?}, stderr: {stderr}",
-        out.status
+            json.to_str().unwrap(),
+        ],
     );
     let rows: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
-    let ids: Vec<&str> = rows
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["id"].as_str().unwrap())
-        .collect();
-    assert_eq!(
-        ids,
-        [
-            "get",
-            "get_vs_managed",
-            "get_or_compute_hit",
-            "get_or_refresh_hit",
-            "get_many",
-            "l1_get",
-            "announce_share",
-            "fail_safe_get",
-            "fail_safe_set"
-        ]
-    );
+    let ids = row_ids(&rows);
+    assert_eq!(ids, READS_AND_FAIL_SAFE);
     for (i, _) in ids.iter().enumerate() {
         assert!(number(&rows, &format!("/{i}/ratio")) > 0.0, "{rows:#}");
     }
@@ -351,34 +313,11 @@ fn bench_cluster_runs_on_a_local_cluster() {
         eprintln!("redis-cli not installed: skipped");
         return;
     }
-    let out = tagcache()
-        .args([
-            "bench",
-            "--entries",
-            "1000",
-            "--rounds",
-            "1",
-            "--cluster",
-            "-q",
-            "--json",
-        ])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "exit {:?}, stderr: {stderr}",
-        out.status
-    );
+    let out = bench_ok("1000", ["--cluster", "--json"]);
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     let c = &v["cluster"];
     assert_eq!(c["masters"], 3, "{c:#}");
-    let ids: Vec<&str> = c["comparisons"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["id"].as_str().unwrap())
-        .collect();
+    let ids = row_ids(&c["comparisons"]);
     assert_eq!(ids, ["cluster_set_many", "cluster_get"]);
     for r in c["comparisons"].as_array().unwrap() {
         assert!(r["ratio"].as_f64().unwrap() > 0.0, "{r:#}");

@@ -28,6 +28,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _server import redis_url  # noqa: E402
 
 # The old formats, as an operator would keep them in a rules file.
+# The same rules as examples/privacy_requests.rs on purpose: each example is
+# one self-contained file and the two must show the same migration.
 RULES = """
 default_ttl_secs = 86400   # for old keys that had no TTL
 

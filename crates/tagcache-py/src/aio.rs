@@ -2,12 +2,12 @@
 //! Tokio runtime and resolved on the running asyncio loop, which never
 //! blocks. Its views are in `views.rs`.
 
-use crate::build::{builder, connect};
+use crate::build::{builder, connect, open};
 use crate::methods::prelude::*;
 use crate::pager::AsyncKeyIterator;
+use crate::spawn;
 use crate::sync::Cache;
 use crate::views::{AsyncFailSafeCache, AsyncGroup, AsyncScope};
-use crate::{block, spawn};
 
 class!(
     /// The asyncio API: `await AsyncCache.connect(url, **options)` (or the
@@ -21,9 +21,9 @@ impl AsyncCache {
     #[new]
     #[pyo3(signature = (url, **options))]
     fn new(py: Python<'_>, url: &str, options: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
-        let (b, lazy) = builder(url, options)?;
-        let c = block(py, connect(b, lazy))?;
-        Ok(Self { c })
+        Ok(Self {
+            c: open(py, url, options)?,
+        })
     }
 
     /// Connects without blocking the loop: `await AsyncCache.connect(url, ...)`.

@@ -223,3 +223,14 @@ pub(crate) async fn connect(b: CacheBuilder, lazy: bool) -> PyResult<tagcache::C
         b.build().await.py()
     }
 }
+
+/// The blocking constructors, `Cache(url, **options)` and
+/// `AsyncCache(url, **options)`: builds and connects with the GIL released.
+pub(crate) fn open(
+    py: Python<'_>,
+    url: &str,
+    options: Option<&Bound<'_, PyDict>>,
+) -> PyResult<tagcache::Cache> {
+    let (b, lazy) = builder(url, options)?;
+    crate::block(py, connect(b, lazy))
+}

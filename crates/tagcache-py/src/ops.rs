@@ -370,6 +370,7 @@ pub(crate) async fn fs_clear(f: FailSafeCache) -> PyResult<Option<u64>> {
     Ok(removal(f.clear().await.py()?))
 }
 
+// The fail-safe adapters repeat the strict ones' shape on purpose: another type, no common trait.
 pub(crate) async fn fs_get_or_compute(
     f: FailSafeCache,
     key: Vec<u8>,

@@ -3,11 +3,11 @@
 //! `views.rs`.
 
 use crate::aio::AsyncCache;
-use crate::build::{builder, connect};
+use crate::build::open;
 use crate::methods::prelude::*;
 use crate::pager::KeyIterator;
+use crate::run_sync;
 use crate::views::{FailSafeCache, Group, Scope};
-use crate::{block, run_sync};
 
 class!(
     /// A Redis cache whose entries carry tags. `Cache(url, namespace=...,
@@ -21,9 +21,9 @@ impl Cache {
     #[new]
     #[pyo3(signature = (url, **options))]
     fn new(py: Python<'_>, url: &str, options: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
-        let (b, lazy) = builder(url, options)?;
-        let c = block(py, connect(b, lazy))?;
-        Ok(Self { c })
+        Ok(Self {
+            c: open(py, url, options)?,
+        })
     }
 
     /// The asyncio API over the same connection, write queue and sweeper.

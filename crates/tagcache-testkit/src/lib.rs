@@ -16,4 +16,6 @@ pub mod server;
 
 pub use cluster::{ClusterLaunch, RedisCluster};
 pub use probe::{ProbeError, StallProbe, Stalls};
-pub use server::{redis_url_or_private, Launch, PrivateRedis, RedisServer, StartError};
+pub use server::{
+    redis_url_or_private, run_example, Launch, PrivateRedis, RedisServer, StartError,
+};

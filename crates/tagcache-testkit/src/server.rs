@@ -278,6 +278,18 @@ pub fn redis_url_or_private(allow_scan: bool) -> (Option<RedisServer>, String) {
     }
 }
 
+/// For examples' `main`: runs the scenario `run` against
+/// [`redis_url_or_private`]'s Redis; on an error prints it, stops the
+/// private server (exiting skips destructors) and exits with status 1.
+pub async fn run_example(allow_scan: bool, run: impl AsyncFnOnce(&str) -> Result<(), String>) {
+    let (server, url) = redis_url_or_private(allow_scan);
+    if let Err(e) = run(&url).await {
+        eprintln!("{e}");
+        drop(server);
+        std::process::exit(1);
+    }
+}
+
 impl RedisServer {
     /// Starts a server; panics (fails the test) when none can be started.
     pub fn start() -> Self {

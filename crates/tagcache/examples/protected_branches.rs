@@ -119,9 +119,5 @@ pub async fn run(url: &str) -> Result<(), String> {
 #[tokio::main]
 #[allow(dead_code)]
 async fn main() {
-    let (_server, url) = tagcache_testkit::redis_url_or_private(false);
-    if let Err(e) = run(&url).await {
-        eprintln!("{e}");
-        std::process::exit(1);
-    }
+    tagcache_testkit::run_example(false, run).await;
 }

@@ -92,17 +92,25 @@ pub fn redis_cmd<T: redis::FromRedisValue>(url: &str, args: &[&str]) -> T {
 
 /// A library handle on the same server, to prepare or inspect data.
 pub fn with_cache<T>(url: &str, ns: &str, f: impl AsyncFnOnce(tagcache::Cache) -> T) -> T {
+    with_built(lib_builder(url, ns), f)
+}
+
+/// The builder of [`with_cache`], for a test that changes a setting.
+pub fn lib_builder(url: &str, ns: &str) -> tagcache::CacheBuilder {
+    tagcache::Cache::builder(url).namespace(ns).auto_sweep(None)
+}
+
+/// Runs `f` on the cache `builder` builds, in a runtime of its own.
+pub fn with_built<T>(
+    builder: tagcache::CacheBuilder,
+    f: impl AsyncFnOnce(tagcache::Cache) -> T,
+) -> T {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     rt.block_on(async {
-        let cache = tagcache::Cache::builder(url)
-            .namespace(ns)
-            .auto_sweep(None)
-            .build()
-            .await
-            .unwrap();
+        let cache = builder.build().await.unwrap();
         f(cache).await
     })
 }

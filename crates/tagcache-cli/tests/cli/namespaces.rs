@@ -5,7 +5,7 @@
 use serde_json::Value;
 use tagcache::SetOptions;
 
-use crate::{fails, json, ok, redis_cmd, run, RedisServer};
+use crate::{fails, json, lib_builder, ok, redis_cmd, run, with_built, RedisServer};
 
 /// Runs `f` on a library handle of namespace `ns` with `buckets` buckets.
 fn with_buckets<T>(
@@ -14,20 +14,7 @@ fn with_buckets<T>(
     buckets: u16,
     f: impl AsyncFnOnce(tagcache::Cache) -> T,
 ) -> T {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let cache = tagcache::Cache::builder(url)
-            .namespace(ns)
-            .buckets(buckets)
-            .auto_sweep(None)
-            .build()
-            .await
-            .unwrap();
-        f(cache).await
-    })
+    with_built(lib_builder(url, ns).buckets(buckets), f)
 }
 
 /// Issue 9, finding 5: the CLI could not open a namespace created with

@@ -38,6 +38,7 @@ impl FailSafeCache {
         self.get_or_compute_with(key, opts, |_| loader()).await
     }
 
+    // The `_with` forms repeat their siblings' signatures on purpose: each is public API.
     /// [`FailSafeCache::get_or_compute`] whose loader gets a
     /// [`LoadContext`] (adaptive TTL, grace and tags, or "do not cache";
     /// see [`Cache::get_or_compute_with`](crate::Cache::get_or_compute_with)).

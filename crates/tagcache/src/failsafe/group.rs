@@ -114,6 +114,7 @@ impl FailSafeGroup {
         Ok(Ok(read))
     }
 
+    // Repeats `Group::fetch`'s signature on purpose: the fail-safe view has the same API.
     /// Reads a field through the cache (see the type's docs).
     ///
     /// # Errors

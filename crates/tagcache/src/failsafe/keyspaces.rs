@@ -254,6 +254,7 @@ impl FailSafeScope {
             .await
     }
 
+    // The writes repeat `Scope`'s signatures on purpose: the fail-safe view has the same API.
     /// Stores raw bytes for this owner (as [`Scope::set_bytes`]); skipped
     /// when Redis fails.
     ///

@@ -100,6 +100,7 @@ pub(crate) async fn delete(
     }
 }
 
+// Same parameters and lookup as `delete` on purpose: one small function a command.
 /// Whether the legacy key of `part` of `owner` exists.
 pub(crate) async fn contains(
     core: &Core,

@@ -222,6 +222,7 @@ impl Cache {
         self.get_or_compute_with(key, opts, |_| loader()).await
     }
 
+    // The read-through methods repeat each other's signatures on purpose: each is public API.
     /// [`Cache::get_or_compute`] whose loader gets a [`LoadContext`]:
     /// from what it loaded it may set the entry's TTL, grace and tags
     /// ([`LoadContext::set_ttl`], ...), or say not to cache it

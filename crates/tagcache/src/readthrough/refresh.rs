@@ -91,6 +91,7 @@ impl Cache {
         self.get_or_refresh_with(key, opts, |_| loader()).await
     }
 
+    // Repeats `get_or_refresh`'s signature on purpose: the `_with` form is public API of its own.
     /// [`Cache::get_or_refresh`] whose loader gets a [`LoadContext`]: as
     /// [`Cache::get_or_compute_with`]'s, and
     /// [`LoadContext::is_eager_refresh`] says whether it runs as a

@@ -2,10 +2,37 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tagcache::{ComputeError, SetOptions, Source, WritePath};
+use serde::{de::DeserializeOwned, Serialize};
+use tagcache::{Cache, ComputeError, Computed, SetOptions, Source, WritePath};
 use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
 
 use tagcache_testkit::RedisServer;
+
+/// A `get_or_compute` of `key` in a task, whose loader returns `value`
+/// once the returned sender fires: the test acts while the load is held.
+fn held_compute<T>(
+    cache: &Cache,
+    key: &'static str,
+    opts: SetOptions,
+    value: T,
+) -> (oneshot::Sender<()>, JoinHandle<Computed<T>>)
+where
+    T: Serialize + DeserializeOwned + Send + 'static,
+{
+    let (release, wait) = oneshot::channel::<()>();
+    let cache = cache.clone();
+    let loading = tokio::spawn(async move {
+        cache
+            .get_or_compute(key, &opts, || async {
+                let _ = wait.await;
+                Ok::<_, String>(value)
+            })
+            .await
+            .unwrap()
+    });
+    (release, loading)
+}
 
 #[tokio::test]
 async fn a_miss_loads_and_stores_then_hits() {
@@ -79,23 +106,12 @@ async fn a_stampede_runs_the_loader_once() {
 async fn an_invalidation_during_the_load_keeps_the_stale_value_out() {
     let server = RedisServer::start();
     let cache = crate::cache(&server).await;
-    let (release, wait) = oneshot::channel::<()>();
-    let loading = {
-        let cache = cache.clone();
-        tokio::spawn(async move {
-            cache
-                .get_or_compute(
-                    "page",
-                    &SetOptions::new().tags(["product:1", "c"]),
-                    || async {
-                        let _ = wait.await;
-                        Ok::<_, String>("old render".to_string())
-                    },
-                )
-                .await
-                .unwrap()
-        })
-    };
+    let (release, loading) = held_compute(
+        &cache,
+        "page",
+        SetOptions::new().tags(["product:1", "c"]),
+        "old render".to_string(),
+    );
     tokio::time::sleep(Duration::from_millis(50)).await;
     cache.invalidate_tag("product:1").await.unwrap();
     release.send(()).unwrap();
@@ -119,19 +135,7 @@ async fn an_invalidation_during_the_load_keeps_the_stale_value_out() {
 async fn a_delete_during_the_load_keeps_the_stale_value_out() {
     let server = RedisServer::start();
     let cache = crate::cache(&server).await;
-    let (release, wait) = oneshot::channel::<()>();
-    let loading = {
-        let cache = cache.clone();
-        tokio::spawn(async move {
-            cache
-                .get_or_compute("k", &SetOptions::new(), || async {
-                    let _ = wait.await;
-                    Ok::<_, String>(1)
-                })
-                .await
-                .unwrap()
-        })
-    };
+    let (release, loading) = held_compute(&cache, "k", SetOptions::new(), 1);
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert!(!cache.delete("k").await.unwrap());
     release.send(()).unwrap();
@@ -198,19 +202,8 @@ async fn a_caller_joining_after_an_invalidation_does_not_get_the_refused_value()
     let server = RedisServer::start();
     let cache = crate::cache(&server).await;
     let opts = SetOptions::new().tag("product:1");
-    let (release, wait) = oneshot::channel::<()>();
-    let leader = {
-        let (cache, opts) = (cache.clone(), opts.clone());
-        tokio::spawn(async move {
-            cache
-                .get_or_compute("page", &opts, || async {
-                    let _ = wait.await;
-                    Ok::<_, String>("rendered before".to_string())
-                })
-                .await
-                .unwrap()
-        })
-    };
+    let (release, leader) =
+        held_compute(&cache, "page", opts.clone(), "rendered before".to_string());
     tokio::time::sleep(Duration::from_millis(50)).await;
     cache.invalidate_tag("product:1").await.unwrap();
     let follower = {

@@ -217,26 +217,16 @@ async fn race_with(
     let invs = Arc::new(Mutex::new(Vec::new()));
     let dels = Arc::new(Mutex::new(Vec::new()));
     let until = Instant::now() + run;
-    let mut tasks = Vec::new();
-    for id in 0..WRITERS {
-        tasks.push(tokio::spawn(writer(
-            cache.clone(),
-            id,
-            until,
-            writes.clone(),
-        )));
-    }
+    let mut tasks: Vec<_> = (0..WRITERS)
+        .map(|id| tokio::spawn(writer(cache.clone(), id, until, writes.clone())))
+        .collect();
     // With a tail, invalidations go on after the last write, so the final
     // state has mostly removed keys to check rather than survivors.
     let removals_until = until + tail;
-    for id in 0..INVALIDATORS {
-        tasks.push(tokio::spawn(invalidator(
-            cache.clone(),
-            id,
-            removals_until,
-            invs.clone(),
-        )));
-    }
+    tasks.extend((0..INVALIDATORS).map(|id| {
+        let log = invs.clone();
+        tokio::spawn(invalidator(cache.clone(), id, removals_until, log))
+    }));
     tasks.push(tokio::spawn(deleter(cache.clone(), until, dels.clone())));
     for t in tasks {
         t.await.unwrap();
@@ -438,11 +428,8 @@ async fn writes_after_an_invalidation_returned_survive() {
     };
     // Write during the invalidation and for a while after it returned.
     let mut log: Vec<(String, Instant, Instant)> = Vec::new();
-    let (removed, inv_end) = loop {
-        if inv.is_finished() {
-            break inv.await.unwrap();
-        }
-        let key = format!("new:{}", log.len());
+    // Writes `key` tagged T, logging when the write started and ended.
+    let write = async |log: &mut Vec<_>, key: String| {
         let start = Instant::now();
         cache
             .set_bytes(&key, b"v", &SetOptions::new().tags(["T", "other"]))
@@ -450,14 +437,15 @@ async fn writes_after_an_invalidation_returned_survive() {
             .unwrap();
         log.push((key, start, Instant::now()));
     };
+    let (removed, inv_end) = loop {
+        if inv.is_finished() {
+            break inv.await.unwrap();
+        }
+        let key = format!("new:{}", log.len());
+        write(&mut log, key).await;
+    };
     for i in 0..50 {
-        let key = format!("after:{i}");
-        let start = Instant::now();
-        cache
-            .set_bytes(&key, b"v", &SetOptions::new().tags(["T", "other"]))
-            .await
-            .unwrap();
-        log.push((key, start, Instant::now()));
+        write(&mut log, format!("after:{i}")).await;
     }
     assert!(removed >= before, "removed {removed} < {before}");
 
@@ -518,11 +506,7 @@ async fn writes_after_an_invalidation_returned_survive() {
 /// live and tagged throughout is listed exactly once, in every listing.
 async fn listing_under_churn(buckets: u16) {
     let server = RedisServer::start();
-    let cache = crate::builder(&server)
-        .buckets(buckets)
-        .build()
-        .await
-        .unwrap();
+    let cache = crate::cache_with_buckets(&server, buckets).await;
     let stable = 300;
     let churn_keys = 100;
     cache

@@ -11,19 +11,10 @@ use tagcache::{BypassReason, Fetched, KeyPath, Lookup, Removal, SetOptions, Writ
 
 use tagcache_testkit::RedisServer;
 
-const OP_TIMEOUT: Duration = Duration::from_millis(100);
+use crate::fail_safe_cache;
+
 /// What one fail-safe call may take with Redis down (a busy machine).
 const FAST: Duration = Duration::from_millis(250);
-
-async fn fail_safe_cache(server: &RedisServer) -> tagcache::Cache {
-    crate::builder(server)
-        .op_timeout(OP_TIMEOUT)
-        .response_timeout(Duration::from_millis(200))
-        .connect_timeout(Duration::from_millis(200))
-        .build()
-        .await
-        .unwrap()
-}
 
 /// The longest call [`fast`] timed, in µs.
 static LONGEST_US: AtomicU64 = AtomicU64::new(0);

@@ -10,17 +10,7 @@ use tagcache::{BypassReason, CircuitState, Lookup, Removal, SetOptions, Written}
 
 use tagcache_testkit::RedisServer;
 
-const OP_TIMEOUT: Duration = Duration::from_millis(100);
-
-async fn fail_safe_cache(server: &RedisServer) -> tagcache::Cache {
-    crate::builder(server)
-        .op_timeout(OP_TIMEOUT)
-        .response_timeout(Duration::from_millis(200))
-        .connect_timeout(Duration::from_millis(200))
-        .build()
-        .await
-        .unwrap()
-}
+use crate::{fail_safe_cache, OP_TIMEOUT};
 
 #[derive(Default)]
 struct Load {

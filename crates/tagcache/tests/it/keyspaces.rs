@@ -7,6 +7,8 @@ use tagcache::{ErrorKind, KeyPath, PathPattern, SetOptions};
 
 use tagcache_testkit::RedisServer;
 
+// The pipeline_metadata example has the same helper: an example stays one
+// self-contained file, so neither borrows the other's.
 fn pl(org: u32, prj: u32, pl: u32) -> KeyPath {
     KeyPath::from_parts(["org"])
         .push(org)
@@ -14,6 +16,11 @@ fn pl(org: u32, prj: u32, pl: u32) -> KeyPath {
         .push(prj)
         .push("pl")
         .push(pl)
+}
+
+/// The string stored at `path`, if any.
+async fn text_at(cache: &tagcache::Cache, path: &KeyPath) -> Option<String> {
+    cache.get_path(path).await.unwrap()
 }
 
 fn strings(paths: Vec<KeyPath>) -> BTreeSet<String> {
@@ -51,11 +58,7 @@ async fn paths_are_listed_and_invalidated_at_any_level() {
     let cache = crate::cache(&server).await;
     seed(&cache).await;
     assert_eq!(
-        cache
-            .get_path::<String>(&pl(7, 3, 9))
-            .await
-            .unwrap()
-            .as_deref(),
+        text_at(&cache, &pl(7, 3, 9)).await.as_deref(),
         Some("7/3/9")
     );
     // The plain joined key reads the same entry (one key, one entry).
@@ -68,11 +71,7 @@ async fn paths_are_listed_and_invalidated_at_any_level() {
         Some("7/3/9")
     );
 
-    let under7 = cache
-        .paths_under(&KeyPath::from(["org", "7"]))
-        .collect()
-        .await
-        .unwrap();
+    let under7 = crate::paths_under(&cache, ["org", "7"]).await;
     assert_eq!(
         under7.len(),
         5,
@@ -85,44 +84,16 @@ async fn paths_are_listed_and_invalidated_at_any_level() {
     // One pipeline, one project, one org.
     assert_eq!(cache.invalidate_prefix(&pl(7, 3, 9)).await.unwrap(), 1);
     assert_eq!(
-        cache
-            .invalidate_prefix(&KeyPath::from(["org", "7", "prj", "3"]))
-            .await
-            .unwrap(),
+        crate::invalidate_under(&cache, ["org", "7", "prj", "3"]).await,
         1
     );
     assert_eq!(
-        cache
-            .get_path::<String>(&pl(7, 4, 9))
-            .await
-            .unwrap()
-            .as_deref(),
+        text_at(&cache, &pl(7, 4, 9)).await.as_deref(),
         Some("7/4/9")
     );
-    assert_eq!(
-        cache
-            .invalidate_prefix(&KeyPath::from(["org", "7"]))
-            .await
-            .unwrap(),
-        3
-    );
-    assert_eq!(
-        cache
-            .paths_under(&KeyPath::from(["org", "7"]))
-            .collect()
-            .await
-            .unwrap(),
-        vec![]
-    );
-    assert_eq!(
-        cache
-            .paths_under(&KeyPath::from(["org", "70"]))
-            .collect()
-            .await
-            .unwrap()
-            .len(),
-        5
-    );
+    assert_eq!(crate::invalidate_under(&cache, ["org", "7"]).await, 3);
+    assert_eq!(crate::paths_under(&cache, ["org", "7"]).await, vec![]);
+    assert_eq!(crate::paths_under(&cache, ["org", "70"]).await.len(), 5);
     // No index is left behind for the org that is gone.
     assert_eq!(
         server.cmd::<u64>(&[
@@ -293,20 +264,9 @@ async fn reserved_tags_and_empty_parts_are_refused() {
         .set_path(&KeyPath::from(["a:b", "c"]), &1, &SetOptions::new())
         .await
         .unwrap();
+    assert_eq!(crate::paths_under(&cache, ["a"]).await, vec![]);
     assert_eq!(
-        cache
-            .paths_under(&KeyPath::from(["a"]))
-            .collect()
-            .await
-            .unwrap(),
-        vec![]
-    );
-    assert_eq!(
-        cache
-            .paths_under(&KeyPath::from(["a:b"]))
-            .collect()
-            .await
-            .unwrap(),
+        crate::paths_under(&cache, ["a:b"]).await,
         vec![KeyPath::from(["a:b", "c"])]
     );
 }

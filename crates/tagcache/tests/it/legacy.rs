@@ -59,6 +59,21 @@ fn put(server: &RedisServer, key: &str, value: &str, ttl_ms: Option<u64>) {
     }
 }
 
+/// The options of every new entry these tests write.
+fn minute() -> SetOptions {
+    SetOptions::new().ttl(Duration::from_secs(60))
+}
+
+/// A new entry for `owner`'s e-mail, which makes its legacy key a twin.
+async fn set_new_email(cache: &Cache, owner: &str) {
+    cache
+        .scope(["dsr", owner])
+        .unwrap()
+        .set_bytes("identity:email", "new", &minute())
+        .await
+        .unwrap();
+}
+
 fn exists(server: &RedisServer, key: &str) -> bool {
     server.cmd::<u8>(&[b"EXISTS", key.as_bytes()]) == 1
 }
@@ -233,13 +248,7 @@ async fn a_read_migrates_the_legacy_key_with_its_remaining_ttl() {
     // No legacy key, no entry: a miss. A part no rule maps: a plain read.
     assert_eq!(dsr.get_bytes("identity:phone").await.unwrap(), None);
     assert_eq!(dsr.get_bytes("notes").await.unwrap(), None);
-    dsr.set(
-        "notes",
-        &"typed",
-        &SetOptions::new().ttl(Duration::from_secs(60)),
-    )
-    .await
-    .unwrap();
+    dsr.set("notes", &"typed", &minute()).await.unwrap();
     assert_eq!(
         dsr.get::<String>("notes").await.unwrap().as_deref(),
         Some("typed")
@@ -290,13 +299,9 @@ async fn read_only_mode_returns_legacy_values_without_moving_them() {
     assert!(!cache.exists("dsr:pr-1:identity\\:email").await.unwrap());
     assert!(dsr.contains("identity:email").await.unwrap());
     // A new write wins over the legacy key, which old code may still read.
-    dsr.set_bytes(
-        "identity:email",
-        "b@example.com",
-        &SetOptions::new().ttl(Duration::from_secs(60)),
-    )
-    .await
-    .unwrap();
+    dsr.set_bytes("identity:email", "b@example.com", &minute())
+        .await
+        .unwrap();
     assert_eq!(
         dsr.get_bytes("identity:email").await.unwrap().as_deref(),
         Some(&b"b@example.com"[..])
@@ -315,13 +320,9 @@ async fn stale_legacy_twins_are_deleted() {
     let server = RedisServer::start();
     let cache = legacy_cache(&server, LegacyMode::Migrate).await;
     let dsr = cache.scope(["dsr", "pr-1"]).unwrap();
-    dsr.set_bytes(
-        "identity:email",
-        "new",
-        &SetOptions::new().ttl(Duration::from_secs(60)),
-    )
-    .await
-    .unwrap();
+    dsr.set_bytes("identity:email", "new", &minute())
+        .await
+        .unwrap();
     // Old code writes the legacy key after the new one exists.
     put(&server, "id-pr-1-identity-email", "old", Some(600_000));
     assert_eq!(
@@ -331,23 +332,13 @@ async fn stale_legacy_twins_are_deleted() {
     assert!(!exists(&server, "id-pr-1-identity-email"), "twin deleted");
     // A write deletes the twin at once (Migrate mode).
     put(&server, "id-pr-1-identity-phone", "old", None);
-    dsr.set_bytes(
-        "identity:phone",
-        "new",
-        &SetOptions::new().ttl(Duration::from_secs(60)),
-    )
-    .await
-    .unwrap();
+    dsr.set_bytes("identity:phone", "new", &minute())
+        .await
+        .unwrap();
     assert!(!exists(&server, "id-pr-1-identity-phone"));
     // Typed writes too.
     put(&server, "dsr__pr-1__retry__1", "9", None);
-    dsr.set(
-        "retry:1",
-        &1u32,
-        &SetOptions::new().ttl(Duration::from_secs(60)),
-    )
-    .await
-    .unwrap();
+    dsr.set("retry:1", &1u32, &minute()).await.unwrap();
     assert!(!exists(&server, "dsr__pr-1__retry__1"));
     assert_eq!(dsr.get::<u32>("retry:1").await.unwrap(), Some(1));
     assert_eq!(scans(&server), 0);
@@ -371,25 +362,14 @@ async fn seed_mixed(server: &RedisServer, cache: &Cache) {
             Some(600_000),
         );
         let scope = cache.scope(["dsr", owner]).unwrap();
-        scope
-            .set_bytes(
-                "mask",
-                "secret",
-                &SetOptions::new().ttl(Duration::from_secs(60)),
-            )
-            .await
-            .unwrap();
+        scope.set_bytes("mask", "secret", &minute()).await.unwrap();
     }
     // A twin (old code wrote it after the new entry) and a key matching
     // the identity pattern in two ways.
     let pr1 = cache.scope(["dsr", "pr-1"]).unwrap();
-    pr1.set_bytes(
-        "identity:phone",
-        "new",
-        &SetOptions::new().ttl(Duration::from_secs(60)),
-    )
-    .await
-    .unwrap();
+    pr1.set_bytes("identity:phone", "new", &minute())
+        .await
+        .unwrap();
     put(server, "id-pr-1-identity-phone", "old", None);
     put(server, "id-pr-1-identity-a-identity-b", "?", None);
 }
@@ -547,16 +527,7 @@ async fn bulk_migration_resumes_after_interruption_and_is_idempotent() {
     let legacy = seed_bulk(&server, 200);
     // Five legacy keys whose new key exists already (twins).
     for o in 0..5 {
-        cache
-            .scope(["dsr".to_owned(), format!("pr-{o}")])
-            .unwrap()
-            .set_bytes(
-                "identity:email",
-                "new",
-                &SetOptions::new().ttl(Duration::from_secs(60)),
-            )
-            .await
-            .unwrap();
+        set_new_email(&cache, &format!("pr-{o}")).await;
     }
     let rules = rules();
     let opts = MigrateOptions::new().batch(50);
@@ -644,16 +615,7 @@ async fn a_dry_run_changes_nothing() {
     server.allow_scan();
     let cache = crate::cache(&server).await;
     let legacy = seed_bulk(&server, 30);
-    cache
-        .scope(["dsr", "pr-0"])
-        .unwrap()
-        .set_bytes(
-            "identity:email",
-            "new",
-            &SetOptions::new().ttl(Duration::from_secs(60)),
-        )
-        .await
-        .unwrap();
+    set_new_email(&cache, "pr-0").await;
     let dbsize: u64 = server.cmd(&[b"DBSIZE"]);
     let writes = |s: &RedisServer| {
         let calls = s.command_calls();

@@ -36,12 +36,21 @@ mod write_path;
 
 use std::time::Duration;
 
-use tagcache::Cache;
+use tagcache::{Cache, KeyPath};
 use tagcache_testkit::RedisServer;
 
 /// A cache on `server` with deterministic settings (no background sweep).
 pub async fn cache(server: &RedisServer) -> Cache {
     builder(server).build().await.expect("build cache")
+}
+
+/// [`cache`] with `buckets` buckets.
+pub async fn cache_with_buckets(server: &RedisServer, buckets: u16) -> Cache {
+    builder(server)
+        .buckets(buckets)
+        .build()
+        .await
+        .expect("build cache")
 }
 
 /// Keys in the server other than the fence zsets and announcement
@@ -56,6 +65,38 @@ pub fn keys_besides_fences(server: &RedisServer) -> u64 {
     let mut args: Vec<&[u8]> = vec![b"EXISTS"];
     args.extend(fences.iter().map(|f| f.as_bytes()));
     dbsize - server.cmd::<u64>(&args)
+}
+
+/// The paths under `parts` (`Cache::paths_under`, collected).
+pub async fn paths_under<const N: usize>(cache: &Cache, parts: [&str; N]) -> Vec<KeyPath> {
+    cache
+        .paths_under(&KeyPath::from(parts))
+        .collect()
+        .await
+        .expect("paths_under")
+}
+
+/// `Cache::invalidate_prefix` of `parts`: the entries removed.
+pub async fn invalidate_under<const N: usize>(cache: &Cache, parts: [&str; N]) -> u64 {
+    cache
+        .invalidate_prefix(&KeyPath::from(parts))
+        .await
+        .expect("invalidate_prefix")
+}
+
+/// The operation timeout of [`fail_safe_cache`].
+pub const OP_TIMEOUT: Duration = Duration::from_millis(100);
+
+/// A cache for the fail-safe tests: short timeouts, so that a dead or
+/// frozen server is noticed fast.
+pub async fn fail_safe_cache(server: &RedisServer) -> Cache {
+    builder(server)
+        .op_timeout(OP_TIMEOUT)
+        .response_timeout(Duration::from_millis(200))
+        .connect_timeout(Duration::from_millis(200))
+        .build()
+        .await
+        .expect("build fail-safe cache")
 }
 
 /// The builder `cache` uses, for tests that change a setting.

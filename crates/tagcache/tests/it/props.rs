@@ -265,6 +265,15 @@ struct Model {
 }
 
 impl Model {
+    /// The legacy keys present under owner `p` (an index into PREFIXES).
+    fn legacy_of(&self, p: usize) -> Vec<usize> {
+        self.legacy
+            .keys()
+            .copied()
+            .filter(|k| legacy_owner(*k) == p)
+            .collect()
+    }
+
     fn seen(&self, key: usize, t0: u64, t1: u64) -> Seen {
         match self.entries.get(&key) {
             None => Seen::Dead,
@@ -568,13 +577,7 @@ impl Case<'_> {
             Op::ScopeClear(p) => {
                 let hit: Vec<usize> = (0..KEYS.len()).filter(|k| under(*k, p, false)).collect();
                 // The owner's legacy keys are deleted first, and counted.
-                let twins: Vec<usize> = self
-                    .model
-                    .legacy
-                    .keys()
-                    .copied()
-                    .filter(|k| legacy_owner(*k) == p)
-                    .collect();
+                let twins: Vec<usize> = self.model.legacy_of(p);
                 for k in &twins {
                     self.model.legacy.remove(k);
                 }
@@ -624,13 +627,7 @@ impl Case<'_> {
             Op::ScopeKeys(p) => {
                 let scope = c.scope(prefix(p)).map_err(|e| self.fail(e))?;
                 let keys = scope.keys().collect().await.map_err(|e| self.fail(e))?;
-                let moved: Vec<usize> = self
-                    .model
-                    .legacy
-                    .keys()
-                    .copied()
-                    .filter(|k| legacy_owner(*k) == p)
-                    .collect();
+                let moved: Vec<usize> = self.model.legacy_of(p);
                 for k in moved {
                     self.migrate(k).await;
                 }

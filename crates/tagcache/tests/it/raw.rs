@@ -32,6 +32,8 @@ return out
 
 /// CRC16/XMODEM modulo the bucket count: the bucket of a key, as the
 /// layout document defines it.
+// Repeats the library's `crc16` on purpose: written from the document, it
+// checks the library's bucket choice independently.
 pub fn bucket_of(key: &[u8], buckets: u16) -> u16 {
     let mut crc: u16 = 0;
     for &byte in key {

@@ -412,11 +412,7 @@ async fn fill_namespace(cache: &tagcache::Cache, value: &[u8]) -> u64 {
 async fn clear_works_at_maxmemory_and_frees_it() {
     for buckets in [1u16, 16] {
         let server = RedisServer::start_with(&["--maxmemory-policy", "noeviction"]);
-        let cache = crate::builder(&server)
-            .buckets(buckets)
-            .build()
-            .await
-            .unwrap();
+        let cache = crate::cache_with_buckets(&server, buckets).await;
         let value: Vec<u8> = (0..2000u64)
             .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
             .collect();
@@ -438,11 +434,7 @@ async fn clear_works_at_maxmemory_and_frees_it() {
         let before = used_memory(&server);
 
         // A process starting now clears the full namespace.
-        let fresh = crate::builder(&server)
-            .buckets(buckets)
-            .build()
-            .await
-            .unwrap();
+        let fresh = crate::cache_with_buckets(&server, buckets).await;
         assert_eq!(fresh.clear().await.unwrap(), n, "{buckets} buckets");
         assert!(used_memory(&server) < before, "{buckets} buckets");
         assert_eq!(fresh.get_bytes("tagged1").await.unwrap(), None);
@@ -460,11 +452,7 @@ async fn clear_works_at_maxmemory_and_frees_it() {
 async fn clear_removes_malformed_entries_and_groups() {
     for buckets in [1u16, 16] {
         let server = RedisServer::start();
-        let cache = crate::builder(&server)
-            .buckets(buckets)
-            .build()
-            .await
-            .unwrap();
+        let cache = crate::cache_with_buckets(&server, buckets).await;
         let n = fill_namespace(&cache, b"v").await;
         // Four kinds of damage, under each kind of index (a tag, the
         // all-entries edge, a path prefix, a group's): bytes that are no
