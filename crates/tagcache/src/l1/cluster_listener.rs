@@ -36,7 +36,7 @@ use redis::{PushInfo, PushKind, Value};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 
 use super::announce;
-use super::listener::{apply_change, Ended};
+use super::listener::{apply_change, apply_in_sequence, Ended};
 use super::{DropCause, L1};
 use crate::layout::keys::KeySpace;
 use crate::scripts::SCRIPTS;
@@ -269,19 +269,7 @@ fn apply(l1: &Arc<L1>, bucket: u16, msg: &[u8], counted: bool) {
         apply_change(l1, bucket, &a, a.seq);
         return;
     }
-    let seq = match (a.seq, l1.last_seq(bucket)) {
-        // From a MULTI: the INCR beside it made it the next number.
-        (0, Some(last)) => last + 1,
-        (s, Some(last)) if s == last + 1 => s,
-        (s, _) => {
-            l1.drop_bucket(bucket, DropCause::Gap);
-            s
-        }
-    };
-    l1.set_seq(bucket, Some(seq), true);
-    // A MULTI's number is inferred: it excuses no read (see `Seen`).
-    apply_change(l1, bucket, &a, if a.seq == 0 { u64::MAX } else { seq });
-    l1.record_lag(announce::wall_us().saturating_sub(a.time_us));
+    apply_in_sequence(l1, bucket, &a);
 }
 
 #[cfg(test)]

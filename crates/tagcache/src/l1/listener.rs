@@ -291,8 +291,15 @@ fn apply(
         apply_change(l1, bucket, &a, a.seq);
         return Ok(());
     }
-    let last = l1.last_seq(bucket);
-    let seq = match (a.seq, last) {
+    apply_in_sequence(l1, bucket, &a);
+    Ok(())
+}
+
+/// Applies an announcement past the session's baseline (both listeners):
+/// in sequence it is applied; one that skips a number drops its bucket
+/// first.
+pub(super) fn apply_in_sequence(l1: &Arc<L1>, bucket: u16, a: &announce::Announcement) {
+    let seq = match (a.seq, l1.last_seq(bucket)) {
         // From a MULTI: the INCR beside it made it the next number.
         (0, Some(last)) => last + 1,
         (s, Some(last)) if s == last + 1 => s,
@@ -303,9 +310,8 @@ fn apply(
     };
     l1.set_seq(bucket, Some(seq), true);
     // A MULTI's number is inferred: it excuses no read (see `Seen`).
-    apply_change(l1, bucket, &a, if a.seq == 0 { u64::MAX } else { seq });
+    apply_change(l1, bucket, a, if a.seq == 0 { u64::MAX } else { seq });
     l1.record_lag(announce::wall_us().saturating_sub(a.time_us));
-    Ok(())
 }
 
 pub(super) fn apply_change(l1: &Arc<L1>, bucket: u16, a: &announce::Announcement, seq: u64) {
