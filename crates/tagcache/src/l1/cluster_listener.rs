@@ -36,7 +36,7 @@ use redis::{PushInfo, PushKind, Value};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 
 use super::announce;
-use super::listener::{apply_change, apply_in_sequence, Ended};
+use super::listener::{apply_change, apply_in_sequence, check_ticker, Ended};
 use super::{DropCause, L1};
 use crate::layout::keys::KeySpace;
 use crate::scripts::SCRIPTS;
@@ -100,9 +100,7 @@ pub(super) async fn session(
     };
     let mut checker = Checker::new(space, connect_timeout);
     checker.run(l1, &conn, &mut rx, &channels, true).await?;
-    let mut ticker = tokio::time::interval(period);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    ticker.tick().await;
+    let mut ticker = check_ticker(period).await;
     loop {
         tokio::select! {
             push = rx.recv() => {

@@ -169,9 +169,7 @@ async fn session(
         l1.options().check_period
     };
     check(l1, &mut conn, &mut rx, space, &channels, true).await?;
-    let mut ticker = tokio::time::interval(period);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    ticker.tick().await;
+    let mut ticker = check_ticker(period).await;
     loop {
         tokio::select! {
             push = rx.recv() => {
@@ -293,6 +291,15 @@ fn apply(
     }
     apply_in_sequence(l1, bucket, &a);
     Ok(())
+}
+
+/// The counter checks' clock (both listeners): every `period`, a late
+/// tick delayed rather than bunched, its immediate first tick taken.
+pub(super) async fn check_ticker(period: Duration) -> tokio::time::Interval {
+    let mut ticker = tokio::time::interval(period);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticker.tick().await;
+    ticker
 }
 
 /// Applies an announcement past the session's baseline (both listeners):

@@ -423,11 +423,7 @@ async fn both_write_paths_reach_the_l1_in_sequence() {
     let server = RedisServer::start();
     let reader = l1_cache(&server, steady()).await;
     let tx = crate::cache(&server).await;
-    let script = crate::builder(&server)
-        .write_path(tagcache::WritePath::Script)
-        .build()
-        .await
-        .unwrap();
+    let script = crate::cache_on(&server, tagcache::WritePath::Script).await;
     for v in 0..20 {
         let writer = if v % 2 == 0 { &tx } else { &script };
         writer

@@ -240,11 +240,7 @@ async fn every_reader_hits_without_redis_and_sees_every_writer_from_another_hand
     let server = RedisServer::start();
     let reader = l1_cache(&server, steady()).await;
     let tx = crate::cache(&server).await;
-    let script = crate::builder(&server)
-        .write_path(tagcache::WritePath::Script)
-        .build()
-        .await
-        .unwrap();
+    let script = crate::cache_on(&server, tagcache::WritePath::Script).await;
     // Normal operation: the announcement's delivery (ms); generous for
     // a loaded CI machine, far below the silent-loss bound.
     let bound = Duration::from_secs(1);

@@ -53,6 +53,15 @@ pub async fn cache_with_buckets(server: &RedisServer, buckets: u16) -> Cache {
         .expect("build cache")
 }
 
+/// [`cache`] writing through `path`.
+pub async fn cache_on(server: &RedisServer, path: tagcache::WritePath) -> Cache {
+    builder(server)
+        .write_path(path)
+        .build()
+        .await
+        .expect("build cache")
+}
+
 /// Keys in the server other than the fence zsets and announcement
 /// counters of namespace `test` (fences outlive invalidations and deletes
 /// by the fence window, counters live as long as the namespace, by

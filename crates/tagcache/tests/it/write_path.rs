@@ -13,14 +13,6 @@ use tagcache_testkit::RedisServer;
 
 const PATHS: [WritePath; 2] = [WritePath::Transaction, WritePath::Script];
 
-async fn cache_on(server: &RedisServer, path: WritePath) -> Cache {
-    crate::builder(server)
-        .write_path(path)
-        .build()
-        .await
-        .unwrap()
-}
-
 fn names(list: &[&str]) -> Vec<Vec<u8>> {
     list.iter().map(|s| s.as_bytes().to_vec()).collect()
 }
@@ -67,7 +59,7 @@ fn calls_since(
 async fn overwrites_with_fewer_more_and_different_tags_leave_exact_edges() {
     for path in PATHS {
         let server = RedisServer::start();
-        let cache = cache_on(&server, path).await;
+        let cache = crate::cache_on(&server, path).await;
         let all = ["a", "b", "c", "d", "e"];
         let steps: [&[&str]; 6] = [
             &["a", "b"],
@@ -118,7 +110,7 @@ async fn overwrites_with_fewer_more_and_different_tags_leave_exact_edges() {
 #[tokio::test]
 async fn commandstats_show_the_command_mix_of_each_path() {
     let server = RedisServer::start();
-    let tx = cache_on(&server, WritePath::Transaction).await;
+    let tx = crate::cache_on(&server, WritePath::Transaction).await;
     let before = server.command_calls();
     for i in 0..10 {
         let opts = SetOptions::new().tags(["a", "b"]);
@@ -142,7 +134,7 @@ async fn commandstats_show_the_command_mix_of_each_path() {
 
     // Another handle (as another process) drops tag "b": it cannot know
     // the old tags, so the second step removes the edges.
-    let other = cache_on(&server, WritePath::Transaction).await;
+    let other = crate::cache_on(&server, WritePath::Transaction).await;
     let before = server.command_calls();
     for i in 0..10 {
         let opts = SetOptions::new().tag("a");
@@ -175,7 +167,7 @@ async fn commandstats_show_the_command_mix_of_each_path() {
     let reg: Vec<String> = server.cmd(&[b"ZRANGE", b"{test.0}:reg", b"0", b"-1"]);
     assert_eq!(reg, ["c"]);
 
-    let script = cache_on(&server, WritePath::Script).await;
+    let script = crate::cache_on(&server, WritePath::Script).await;
     let before = server.command_calls();
     for i in 0..10 {
         let opts = SetOptions::new().tags(["a", "b"]);
@@ -197,7 +189,7 @@ async fn commandstats_show_the_command_mix_of_each_path() {
 async fn overwrite_of_a_malformed_entry_or_a_non_string_key() {
     for path in PATHS {
         let server = RedisServer::start();
-        let cache = cache_on(&server, path).await;
+        let cache = crate::cache_on(&server, path).await;
         server.cmd::<()>(&[b"SET", b"{test.0}:e:bad", b"\x07not an entry"]);
         server.cmd::<()>(&[b"HSET", b"{test.0}:e:hash", b"f", b"v"]);
         server.cmd::<()>(&[b"RPUSH", b"{test.0}:e:list", b"x"]);
@@ -230,7 +222,7 @@ async fn overwrite_of_a_malformed_entry_or_a_non_string_key() {
 async fn grace_entries_are_written_alike_on_both_paths() {
     for path in PATHS {
         let server = RedisServer::start();
-        let cache = cache_on(&server, path).await;
+        let cache = crate::cache_on(&server, path).await;
         let opts = SetOptions::new()
             .tag("a")
             .ttl(Duration::from_secs(10))
@@ -263,7 +255,7 @@ async fn grace_entries_are_written_alike_on_both_paths() {
 #[tokio::test]
 async fn transaction_expiry_is_never_later_than_asked() {
     let server = RedisServer::start();
-    let cache = cache_on(&server, WritePath::Transaction).await;
+    let cache = crate::cache_on(&server, WritePath::Transaction).await;
     for i in 0..20 {
         let opts = SetOptions::new().tag("a").ttl(Duration::from_secs(10));
         cache.set_bytes(format!("k{i}"), b"v", &opts).await.unwrap();
@@ -310,7 +302,7 @@ async fn overwrite_of_a_large_old_value_unlinks_its_lost_tags() {
 async fn thousands_of_tags_are_written_and_dropped_exactly() {
     for path in PATHS {
         let server = RedisServer::start();
-        let cache = cache_on(&server, path).await;
+        let cache = crate::cache_on(&server, path).await;
         let many: Vec<String> = (0..4000).map(|i| format!("t{i}")).collect();
         cache
             .set_bytes("k", b"v", &SetOptions::new().tags(&many))
@@ -404,7 +396,7 @@ async fn guarded_stores_are_transactions_and_a_trim_limit_runs_set_lua() {
 #[tokio::test]
 async fn a_full_redis_refuses_the_whole_transaction() {
     let server = RedisServer::start_with(&["--maxmemory-policy", "noeviction"]);
-    let cache = cache_on(&server, WritePath::Transaction).await;
+    let cache = crate::cache_on(&server, WritePath::Transaction).await;
     let value: Vec<u8> = (0..2000u64)
         .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
         .collect();
@@ -493,8 +485,8 @@ async fn on_a_cluster_writes_are_transactions_on_their_bucket_node() {
 async fn a_refused_store_over_a_value_written_during_the_load_leaves_exact_indexes() {
     for path in PATHS {
         let server = RedisServer::start();
-        let cache = cache_on(&server, path).await;
-        let other = cache_on(&server, path).await;
+        let cache = crate::cache_on(&server, path).await;
+        let other = crate::cache_on(&server, path).await;
         let got = cache
             .get_or_compute("k", &SetOptions::new().tags(["y", "z"]), || async {
                 other
