@@ -344,9 +344,10 @@ impl Core {
             })
             .map(|(_, _, b, t)| (*b, t.as_slice()))
             .collect();
-        let mut again = Vec::new();
+        // Entries the transaction could not write, by their place in `ops`.
+        let mut again: Vec<usize> = Vec::new();
         let mut unlinks: Vec<(&WriteOp, Vec<Vec<u8>>)> = Vec::new();
-        for ((op, &at), old_known) in ops.iter().zip(&tx.sets).zip(&known) {
+        for (i, ((op, &at), old_known)) in ops.iter().zip(&tx.sets).zip(&known).enumerate() {
             // Known lost tags whose index this batch emptied: unfiled by
             // the second step, as set.lua would have.
             let mut unfile: Vec<Vec<u8>> = match old_known {
@@ -366,17 +367,12 @@ impl Core {
                 }
                 // WRONGTYPE (another type at the entry key): the SET did
                 // not run; the script overwrites it.
-                _ => again.push(*op),
+                _ => again.push(i),
             }
             if !unfile.is_empty() {
                 unlinks.push((op, unfile));
             }
         }
-        self.recent
-            .record(ops.iter().zip(&stored).map(|(op, &kept)| {
-                let tags = kept.then(|| Tags::from(op.tags.as_slice()));
-                (op.key.as_slice(), tags)
-            }));
         if !unlinks.is_empty() {
             metrics::counter!(names::WRITE_UNLINKS_TOTAL, "namespace" => self.space.namespace().to_owned())
                 .increment(unlinks.len() as u64);
@@ -384,14 +380,18 @@ impl Core {
         }
         if !again.is_empty() {
             self.count_fallbacks("entry", again.len() as u64);
-            self.recent
-                .record(again.iter().map(|op| (op.key.as_slice(), None)));
-            for (i, ok) in self.write_scripted(&again).await?.into_iter().enumerate() {
-                if let Some(at) = ops.iter().position(|o| std::ptr::eq(*o, again[i])) {
-                    stored[at] = ok;
-                }
+            let rewrite: Vec<&WriteOp> = again.iter().map(|&i| ops[i]).collect();
+            for (&i, ok) in again.iter().zip(self.write_scripted(&rewrite).await?) {
+                stored[i] = ok;
             }
         }
+        // What each key carries now: its new tags when stored (by the
+        // transaction or set.lua), nothing known when refused.
+        self.recent
+            .record(ops.iter().zip(&stored).map(|(op, &kept)| {
+                let tags = kept.then(|| Tags::from(op.tags.as_slice()));
+                (op.key.as_slice(), tags)
+            }));
         Ok(stored)
     }
 
@@ -432,13 +432,14 @@ impl Core {
             .collect()
     }
 
-    /// Removes entries from the indexes of tags they lost, when they do not
-    /// carry them now (`unlink.lua`, one call).
+    /// Counts entries sent through `set.lua` after the transaction.
     fn count_fallbacks(&self, reason: &'static str, n: u64) {
         metrics::counter!(names::WRITE_FALLBACKS_TOTAL, "namespace" => self.space.namespace().to_owned(), "reason" => reason)
             .increment(n);
     }
 
+    /// Removes entries from the indexes of tags they lost, when they do not
+    /// carry them now (`unlink.lua`, one call).
     async fn unlink(&self, lost: &[(&WriteOp, Vec<Vec<u8>>)]) -> Result<()> {
         let mut table = KeyTable::new(&self.space);
         let mut shapes = Vec::with_capacity(lost.len());

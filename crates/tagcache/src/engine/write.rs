@@ -2,9 +2,8 @@
 //! coalesces concurrent single writes into such batches.
 //!
 //! Each batch goes as one `MULTI`/`EXEC` ([`crate::engine::transaction`]) or one
-//! `set.lua` call, per [`crate::WritePath`] and per entry (guarded stores,
-//! trims and large values need the script; a batch mixing both is sent as
-//! runs, in order). A server call costs Redis more than the commands in it,
+//! `set.lua` call, per [`crate::WritePath`] and per entry (trims and large
+//! values need the script; a batch mixing both is sent as runs, in order). A server call costs Redis more than the commands in it,
 //! so single `set`s waiting at the same time share a call. The queue keeps
 //! one call in flight and gathers the next batch while it runs: a lone
 //! write goes out at once, a burst goes out together.

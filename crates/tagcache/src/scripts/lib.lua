@@ -181,24 +181,34 @@ local function parse_tags(section)
   return tags
 end
 
+-- How many of a zset's lowest members score before `before` (at most
+-- `limit`), and its lowest score (nil for an empty zset): what a trim
+-- removes, by rank from 0.
+local function due(zset, before, limit)
+  local first = redis.call('ZRANGE', zset, 0, 0, 'WITHSCORES')
+  if first[2] == nil then
+    return 0, nil
+  end
+  local lowest = tonumber(first[2])
+  if lowest >= before then
+    return 0, lowest
+  end
+  local c = redis.call('ZCOUNT', zset, '-inf', '(' .. int(before))
+  if c > limit then
+    c = limit
+  end
+  return c, lowest
+end
+
 -- Removes at most `limit` members whose expiry is in the past (score < now:
 -- Redis itself keeps a key alive up to and including its expiry ms).
 -- Returns how many were removed, and the lowest score before removing
 -- (nil for an empty index).
 local function trim_expired(index, now, limit)
-  local first = redis.call('ZRANGE', index, 0, 0, 'WITHSCORES')
-  if first[2] == nil then
-    return 0, nil
+  local c, lowest = due(index, now, limit)
+  if c > 0 then
+    redis.call('ZREMRANGEBYRANK', index, 0, c - 1)
   end
-  local lowest = tonumber(first[2])
-  if lowest >= now then
-    return 0, lowest
-  end
-  local c = redis.call('ZCOUNT', index, '-inf', '(' .. int(now))
-  if c > limit then
-    c = limit
-  end
-  redis.call('ZREMRANGEBYRANK', index, 0, c - 1)
   return c, lowest
 end
 
@@ -225,13 +235,9 @@ local TRIMMED_BASE = 4503599627370496
 -- raising the trim mark past them (when that write fails, e.g. out of
 -- memory without allow-oom, nothing is removed). Returns how many went.
 local function trim_fence(fence, before, limit)
-  local first = redis.call('ZRANGE', fence, 0, 0, 'WITHSCORES')
-  if first[2] == nil or tonumber(first[2]) >= before then
+  local c = due(fence, before, limit)
+  if c == 0 then
     return 0
-  end
-  local c = redis.call('ZCOUNT', fence, '-inf', '(' .. int(before))
-  if c > limit then
-    c = limit
   end
   local last = redis.call('ZRANGE', fence, c - 1, c - 1, 'WITHSCORES')
   if not try_zadd(fence, 'GT', int(TRIMMED_BASE + tonumber(last[2])), FENCE_TRIMMED) then
