@@ -347,7 +347,16 @@ impl Core {
         // Entries the transaction could not write, by their place in `ops`.
         let mut again: Vec<usize> = Vec::new();
         let mut unlinks: Vec<(&WriteOp, Vec<Vec<u8>>)> = Vec::new();
+        // A key written again in this batch: its earlier write's ZADDs ran
+        // after the known removals, so they prove nothing for the later
+        // writes, whose lost tags are all checked by the second step.
+        let mut seen: HashSet<&[u8]> = HashSet::with_capacity(ops.len());
         for (i, ((op, &at), old_known)) in ops.iter().zip(&tx.sets).zip(&known).enumerate() {
+            let removed = if seen.insert(op.key.as_slice()) {
+                old_known.as_ref()
+            } else {
+                None
+            };
             // Known lost tags whose index this batch emptied: unfiled by
             // the second step, as set.lua would have.
             let mut unfile: Vec<Vec<u8>> = match old_known {
@@ -363,7 +372,7 @@ impl Core {
             match &results[at] {
                 Value::Nil => {}
                 Value::BulkString(old) => {
-                    unfile.extend(lost_tags(old, op, old_known.as_ref()));
+                    unfile.extend(lost_tags(old, op, removed));
                 }
                 // WRONGTYPE (another type at the entry key): the SET did
                 // not run; the script overwrites it.
