@@ -113,6 +113,10 @@ enum Op {
     Set(Write),
     /// One `set_many` call (a key given twice keeps its last value).
     SetMany(Vec<Write>),
+    /// Single sets issued together (one task, joined): the write queue
+    /// coalesces them into one batch, a key given twice written twice, in
+    /// order.
+    SetJoined(Vec<Write>),
     Delete(usize, Via),
     DeleteMany(Vec<usize>),
     Invalidate(Vec<usize>),
@@ -220,6 +224,13 @@ fn op_with(short: bool, legacy: bool) -> impl Strategy<Value = Op> {
     prop_oneof![
         8 => write(short).prop_map(Op::Set),
         2 => vec(write(short), 1..=4).prop_map(Op::SetMany),
+        2 => (vec(write(short), 3..=4), 0..KEYS.len()).prop_map(|(mut ws, key)| {
+            // Mostly one key: its writes after the first share a batch.
+            for w in ws.iter_mut().skip(1) {
+                w.key = key;
+            }
+            Op::SetJoined(ws)
+        }),
         2 => (0..KEYS.len(), via).prop_map(|(k, v)| Op::Delete(k, v)),
         1 => vec(0..KEYS.len(), 1..=3).prop_map(Op::DeleteMany),
         3 => vec(0..TAGS.len(), 1..=2).prop_map(Op::Invalidate),
@@ -528,6 +539,19 @@ impl Case<'_> {
                     .zip(first..)
                     .map(|(w, v)| (KEYS[w.key], v, options(w)));
                 c.set_many(items).await.map_err(|e| self.fail(e))?;
+                self.record(&ws).await;
+            }
+            Op::SetJoined(ws) => {
+                let first = self.model.next_value;
+                let calls = ws.iter().zip(first..).map(|(w, v)| self.set(w, v));
+                for result in futures_util::future::join_all(calls).await {
+                    result.map_err(|e| self.fail(e))?;
+                }
+                for w in &ws {
+                    if matches!(w.via, Via::Scope) && path_of(w.key).is_some() && self.legacy() {
+                        self.model.legacy.remove(&w.key);
+                    }
+                }
                 self.record(&ws).await;
             }
             Op::Delete(key, via) => {
