@@ -152,8 +152,10 @@ impl CacheBuilder {
     }
 
     /// How long one Redis call may take: every command, script and
-    /// pipeline is bounded by it (the connection enforces it, at no cost
-    /// per call). Default: 100 ms, small enough for an application to fall
+    /// pipeline is bounded by it: a call fails with a timeout between 1 and
+    /// 1.25 times this after it was sent (on a single server the connection
+    /// keeps the bound as a whole, at no cost per call, and is replaced
+    /// when it fires). Default: 100 ms, small enough for an application to fall
     /// back quickly; admin tools may want more. Every server call tagcache
     /// makes does bounded work (a few ms), so it fits.
     pub fn response_timeout(mut self, t: Duration) -> Self {

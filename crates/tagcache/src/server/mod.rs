@@ -1,14 +1,16 @@
 //! Talking to Redis: the connection and script calls (`conn`), the
 //! single-server connection that replaces itself when it breaks
 //! (`reconnect`), the circuit breaker (`breaker`), the eviction-policy
-//! check (`policy`) and Redis' clock as seen from this process (`clock`);
-//! here, what `build` reads and checks of the server at startup.
+//! check (`policy`), Redis' clock as seen from this process (`clock`) and
+//! the connection's response timeout (`watchdog`); here, what `build`
+//! reads and checks of the server at startup.
 
 pub(crate) mod breaker;
 pub(crate) mod clock;
 pub(crate) mod conn;
 pub(crate) mod policy;
 pub(crate) mod reconnect;
+pub(crate) mod watchdog;
 
 use crate::error::{Error, ErrorKind, Result};
 

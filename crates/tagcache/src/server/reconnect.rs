@@ -13,16 +13,23 @@
 //! attempt failed or the connection died; the next call starts a new
 //! attempt and waits for it). A connection is replaced when a call on it
 //! fails with an error that says it is gone (I/O error, dropped
-//! connection); a response timeout does not replace it (Redis may only be
-//! slow). No attempt runs unless a call wants the connection, so a Redis
+//! connection) or when it has not answered for the response timeout
+//! ([`crate::server::watchdog`]: every call waiting on it fails as timed
+//! out). No attempt runs unless a call wants the connection, so a Redis
 //! that stays down costs one attempt per call, as the circuit breaker
 //! lets calls through.
+//!
+//! TCP and Unix-socket connections are opened here, so their driver task
+//! can be stopped by the watchdog; any other address (TLS) is opened by
+//! redis-rs with its per-call response timeout.
 
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
 
 use redis::aio::{ConnectionLike, MultiplexedConnection};
-use redis::{AsyncConnectionConfig, Cmd, Pipeline, RedisError, RedisFuture, Value};
+use redis::{AsyncConnectionConfig, Cmd, ConnectionAddr, Pipeline, RedisError, RedisFuture, Value};
+
+use crate::server::watchdog::Watch;
 
 /// A reconnecting multiplexed connection; clones share it.
 #[derive(Clone)]
@@ -34,22 +41,36 @@ struct Inner {
     client: redis::Client,
     config: AsyncConnectionConfig,
     connect_timeout: Duration,
+    response_timeout: Duration,
     state: RwLock<State>,
     /// Woken when an attempt ends (either way).
     attempt_ended: tokio::sync::Notify,
 }
 
 enum State {
-    Ready(MultiplexedConnection, u64),
+    Ready(Live),
     Connecting(u64),
     /// Why the last attempt failed, or the connection died.
     Broken(u64, RedisError),
 }
 
+/// The task that moves a connection's requests and replies.
+type Driver = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+/// A working connection: what a call needs.
+#[derive(Clone)]
+struct Live {
+    conn: MultiplexedConnection,
+    generation: u64,
+    /// `None` when redis-rs times each call (a TLS connection).
+    watch: Option<Arc<Watch>>,
+}
+
 impl State {
     fn generation(&self) -> u64 {
         match self {
-            Self::Ready(_, g) | Self::Connecting(g) | Self::Broken(g, _) => *g,
+            Self::Ready(l) => l.generation,
+            Self::Connecting(g) | Self::Broken(g, _) => *g,
         }
     }
 }
@@ -61,14 +82,16 @@ impl Reconnecting {
         connect_timeout: Duration,
         response_timeout: Duration,
     ) -> Self {
+        // The response timeout is the watchdog's (see `open`).
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(connect_timeout))
-            .set_response_timeout(Some(response_timeout));
+            .set_response_timeout(None);
         Self {
             inner: Arc::new(Inner {
                 client,
                 config,
                 connect_timeout,
+                response_timeout,
                 state: RwLock::new(State::Broken(0, not_connected("not connected yet"))),
                 attempt_ended: tokio::sync::Notify::new(),
             }),
@@ -94,11 +117,11 @@ impl Reconnecting {
         self.inner.state.write().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The current connection and its generation, connecting (or waiting
-    /// for the attempt in flight) when there is none.
-    async fn connection(&self) -> redis::RedisResult<(MultiplexedConnection, u64)> {
-        if let State::Ready(c, g) = &*self.read() {
-            return Ok((c.clone(), *g));
+    /// The current connection, connecting (or waiting for the attempt in
+    /// flight) when there is none.
+    async fn connection(&self) -> redis::RedisResult<Live> {
+        if let State::Ready(l) = &*self.read() {
+            return Ok(l.clone());
         }
         let ended = self.inner.attempt_ended.notified();
         tokio::pin!(ended);
@@ -106,7 +129,7 @@ impl Reconnecting {
         let start = {
             let mut state = self.write();
             match &*state {
-                State::Ready(c, g) => return Ok((c.clone(), *g)),
+                State::Ready(l) => return Ok(l.clone()),
                 State::Connecting(_) => false,
                 State::Broken(g, _) => {
                     *state = State::Connecting(*g);
@@ -122,7 +145,7 @@ impl Reconnecting {
         // covers scheduling.)
         let _ = tokio::time::timeout(self.inner.connect_timeout * 2, ended).await;
         match &*self.read() {
-            State::Ready(c, g) => Ok((c.clone(), *g)),
+            State::Ready(l) => Ok(l.clone()),
             State::Connecting(_) => Err(not_connected("a connection attempt is still running")),
             State::Broken(_, e) => Err(e.clone()),
         }
@@ -130,16 +153,12 @@ impl Reconnecting {
 
     /// One connection attempt; its outcome becomes the state.
     async fn attempt(&self) {
-        let attempt = self
-            .inner
-            .client
-            .get_multiplexed_async_connection_with_config(&self.inner.config);
-        let outcome = tokio::time::timeout(self.inner.connect_timeout, attempt).await;
+        let next = self.read().generation() + 1;
+        let outcome = tokio::time::timeout(self.inner.connect_timeout, self.open(next)).await;
         {
             let mut state = self.write();
-            let next = state.generation() + 1;
             *state = match outcome {
-                Ok(Ok(c)) => State::Ready(c, next),
+                Ok(Ok(l)) => State::Ready(l),
                 Ok(Err(e)) => State::Broken(next, e),
                 Err(_) => State::Broken(
                     next,
@@ -153,6 +172,53 @@ impl Reconnecting {
         self.inner.attempt_ended.notify_waiters();
     }
 
+    /// Opens connection number `generation`: over TCP or a Unix socket
+    /// with its own driver task, watched for the response timeout; any
+    /// other address through redis-rs, which times each call.
+    async fn open(&self, generation: u64) -> redis::RedisResult<Live> {
+        let info = self.inner.client.get_connection_info();
+        let settings = info.redis_settings();
+        let config = self.inner.config.clone();
+        let (conn, driver): (_, Driver) = match info.addr() {
+            ConnectionAddr::Tcp(host, port) => {
+                let stream = tokio::net::TcpStream::connect((host.as_str(), *port)).await?;
+                stream.set_nodelay(true)?;
+                let (c, d) =
+                    MultiplexedConnection::new_with_config(settings, stream, config).await?;
+                (c, Box::pin(d))
+            }
+            #[cfg(unix)]
+            ConnectionAddr::Unix(path) => {
+                let stream = tokio::net::UnixStream::connect(path).await?;
+                let (c, d) =
+                    MultiplexedConnection::new_with_config(settings, stream, config).await?;
+                (c, Box::pin(d))
+            }
+            _ => {
+                let config = config.set_response_timeout(Some(self.inner.response_timeout));
+                let conn = self
+                    .inner
+                    .client
+                    .get_multiplexed_async_connection_with_config(&config)
+                    .await?;
+                return Ok(Live {
+                    conn,
+                    generation,
+                    watch: None,
+                });
+            }
+        };
+        let driver = tokio::spawn(driver).abort_handle();
+        let inner = Arc::downgrade(&self.inner);
+        let timeout = self.inner.response_timeout;
+        let watch = Watch::start(timeout, driver, move || stuck(&inner, generation, timeout));
+        Ok(Live {
+            conn,
+            generation,
+            watch: Some(watch),
+        })
+    }
+
     /// After a call on connection `generation` failed with `e`: a gone
     /// connection is dropped, and the next call connects again.
     fn check(&self, generation: u64, e: &RedisError) {
@@ -160,9 +226,25 @@ impl Reconnecting {
             return;
         }
         let mut state = self.write();
-        if matches!(&*state, State::Ready(_, g) if *g == generation) {
+        if matches!(&*state, State::Ready(l) if l.generation == generation) {
             *state = State::Broken(generation, e.clone());
         }
+    }
+}
+
+/// The watchdog stopped connection `generation` (no answer for `timeout`):
+/// the next call connects again.
+fn stuck(inner: &Weak<Inner>, generation: u64, timeout: Duration) {
+    let Some(inner) = inner.upgrade() else { return };
+    let mut state = inner.state.write().unwrap_or_else(|p| p.into_inner());
+    if matches!(&*state, State::Ready(l) if l.generation == generation) {
+        *state = State::Broken(
+            generation,
+            RedisError::from(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("no answer within {timeout:?}"),
+            )),
+        );
     }
 }
 
@@ -176,8 +258,20 @@ fn not_connected(why: &str) -> RedisError {
 impl ConnectionLike for Reconnecting {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         Box::pin(async move {
-            let (mut c, generation) = self.connection().await?;
-            let result = c.send_packed_command(cmd).await;
+            let Live {
+                mut conn,
+                generation,
+                watch,
+            } = self.connection().await?;
+            let result = match &watch {
+                Some(w) => {
+                    let _in_flight = w.enter();
+                    conn.send_packed_command(cmd)
+                        .await
+                        .map_err(|e| w.explain(e))
+                }
+                None => conn.send_packed_command(cmd).await,
+            };
             if let Err(e) = &result {
                 self.check(generation, e);
             }
@@ -192,8 +286,20 @@ impl ConnectionLike for Reconnecting {
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
         Box::pin(async move {
-            let (mut c, generation) = self.connection().await?;
-            let result = c.send_packed_commands(pipeline, offset, count).await;
+            let Live {
+                mut conn,
+                generation,
+                watch,
+            } = self.connection().await?;
+            let result = match &watch {
+                Some(w) => {
+                    let _in_flight = w.enter();
+                    conn.send_packed_commands(pipeline, offset, count)
+                        .await
+                        .map_err(|e| w.explain(e))
+                }
+                None => conn.send_packed_commands(pipeline, offset, count).await,
+            };
             if let Err(e) = &result {
                 self.check(generation, e);
             }

@@ -337,3 +337,59 @@ async fn a_lazily_built_cache_with_a_wrong_password_bypasses() {
         Lookup::Bypassed(BypassReason::Connection)
     );
 }
+
+/// The response timeout is kept per connection (server/watchdog.rs), not
+/// per call: with Redis frozen, every call waiting on it fails as a
+/// timeout between 1 and 1.25 times the timeout after it was sent (plus
+/// scheduling), and once Redis answers again the next call works, on a new
+/// connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_redis_times_out_every_waiting_call_and_the_connection_recovers() {
+    let server = RedisServer::start();
+    let timeout = Duration::from_millis(200);
+    let cache = crate::builder(&server)
+        .response_timeout(timeout)
+        .build()
+        .await
+        .unwrap();
+    cache.set("k", &1u64, &SetOptions::new()).await.unwrap();
+    server.pause();
+    let started = Instant::now();
+    let calls: Vec<_> = (0..16)
+        .map(|i| {
+            let cache = cache.clone();
+            tokio::spawn(async move {
+                // Staggered: calls sent later on the stuck connection fail
+                // with the first (the connection is stopped as a whole).
+                tokio::time::sleep(Duration::from_millis(i * 5)).await;
+                let e = cache.get::<u64>("k").await.unwrap_err();
+                (e.is_timeout(), e.to_string())
+            })
+        })
+        .collect();
+    for call in calls {
+        let (timed_out, message) = call.await.unwrap();
+        assert!(timed_out, "{message}");
+    }
+    let waited = started.elapsed();
+    assert!(waited >= timeout, "failed after {waited:?}");
+    // 1.25 × 200 ms, with a wide margin for a busy machine.
+    assert!(
+        waited < Duration::from_millis(1500),
+        "failed after {waited:?}"
+    );
+    server.resume();
+    // The failures opened the circuit: calls work again once a probe
+    // (on a new connection) succeeds.
+    let resumed = Instant::now();
+    loop {
+        match cache.get::<u64>("k").await {
+            Ok(v) => break assert_eq!(v, Some(1)),
+            Err(e) => assert!(
+                resumed.elapsed() < Duration::from_secs(10),
+                "still failing: {e}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
