@@ -62,11 +62,13 @@ enum Writer {
     Tagcache { path: WritePath, read_through: bool },
     /// `SET PX` + one `ZADD` per tag, plus (by hand) the `\0a` edge and
     /// the key's prefix edges when asked; `read_first`: a `GET` (the
-    /// miss) before the pipeline.
+    /// miss) before the pipeline; `fenced`: after that `GET`, the store as
+    /// one call of `fenced_store.lua` (checks the fence, then writes).
     Raw {
         all: bool,
         prefixes: bool,
         read_first: bool,
+        fenced: bool,
     },
 }
 
@@ -85,6 +87,7 @@ const RAW: Writer = Writer::Raw {
     all: false,
     prefixes: false,
     read_first: false,
+    fenced: false,
 };
 const TX: Writer = Writer::Tagcache {
     path: WritePath::Transaction,
@@ -114,7 +117,7 @@ const fn case(
 }
 
 /// In the order run: baselines and tagcache alternate.
-const CASES: [Case; 20] = [
+const CASES: [Case; 21] = [
     case("raw_set", "raw SET PX", Keys::Flat, 0, RAW, Before::New),
     case(
         "tc_flat_0",
@@ -197,6 +200,7 @@ const CASES: [Case; 20] = [
             all: false,
             prefixes: true,
             read_first: false,
+            fenced: false,
         },
         Before::New,
     ),
@@ -265,6 +269,20 @@ const CASES: [Case; 20] = [
             all: false,
             prefixes: false,
             read_first: true,
+            fenced: false,
+        },
+        Before::New,
+    ),
+    case(
+        "raw_rt_2_fenced",
+        "raw GET (miss) + one script: fence ZMSCORE, SET PX, 2 ZADD",
+        Keys::Flat,
+        2,
+        Writer::Raw {
+            all: false,
+            prefixes: false,
+            read_first: true,
+            fenced: true,
         },
         Before::New,
     ),
@@ -282,7 +300,7 @@ const CASES: [Case; 20] = [
 ];
 
 /// tagcache case, baseline case.
-const COMPARED: [(&str, &str); 13] = [
+const COMPARED: [(&str, &str); 14] = [
     ("tc_flat_0", "raw_set"),
     ("tc_flat_1", "raw_1"),
     ("tc_flat_2", "raw_2"),
@@ -296,6 +314,7 @@ const COMPARED: [(&str, &str); 13] = [
     ("tc_change_else_2", "raw_2_over"),
     ("sc_change_2", "raw_2_over"),
     ("tc_rt_2", "raw_rt_2"),
+    ("tc_rt_2", "raw_rt_2_fenced"),
 ];
 
 /// How the writes are sent.
@@ -590,17 +609,23 @@ async fn once(
             all,
             prefixes,
             read_first,
+            fenced,
         } => {
             if case.before != Before::New {
                 let cache = b.cache(fp.space.name()).await?;
                 w.fill(&cache).await?;
             }
-            b.measure(
-                &["set", "zadd", "get"],
-                n,
-                w.raw(&fp.space, mode, all, prefixes, read_first),
-            )
-            .await?
+            if fenced {
+                b.measure(&["get", "evalsha", "eval"], n, w.raw_fenced(&fp.space))
+                    .await?
+            } else {
+                b.measure(
+                    &["set", "zadd", "get"],
+                    n,
+                    w.raw(&fp.space, mode, all, prefixes, read_first),
+                )
+                .await?
+            }
         }
     };
     b.janitor.wipe(&b.raw, &fp).await?;
@@ -711,6 +736,45 @@ impl Writes<'_, '_> {
                 .await
             }
         }
+    }
+
+    /// The fenced store baseline, one entry at a time: `GET`, then one
+    /// call of `fenced_store.lua`.
+    async fn raw_fenced(&self, space: &Space) -> Result<()> {
+        let script = redis::Script::new(include_str!("fenced_store.lua"));
+        let ttl = TTL.as_millis() as u64;
+        let fence = space.fence();
+        drive(0..self.n, 1, |i| {
+            let (script, fence) = (&script, &fence);
+            async move {
+                let mut con = self.b.raw.clone();
+                let key = self.case.keys.name(i);
+                let entry = space.entry(&key);
+                let since = now_ms();
+                let _: Option<Vec<u8>> =
+                    redis::cmd("GET").arg(&entry).query_async(&mut con).await?;
+                let tags = self.tags(i);
+                let mut call = script.key(fence);
+                call.key(&entry);
+                for t in &tags {
+                    call.key(space.tag(t));
+                }
+                call.arg(since)
+                    .arg(&key)
+                    .arg(self.wl.value())
+                    .arg(ttl)
+                    .arg(now_ms() + ttl);
+                for t in &tags {
+                    call.arg(t);
+                }
+                let stored: i64 = call.invoke_async(&mut con).await?;
+                if stored != 1 {
+                    return Err(BenchError::error("the fenced baseline refused a store"));
+                }
+                Ok(())
+            }
+        })
+        .await
     }
 
     async fn raw(

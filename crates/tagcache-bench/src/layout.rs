@@ -61,7 +61,7 @@ impl Space {
     }
 
     /// `{<ns>.0}:fence`: last invalidations and deletes.
-    fn fence(&self) -> String {
+    pub fn fence(&self) -> String {
         format!("{{{}.0}}:fence", self.ns)
     }
 
