@@ -228,7 +228,7 @@ fn bench_only_edges_and_clear_reports_reserved_edge_costs_and_clears() {
         let single = m["mode"] == "single";
         let cases = m["cases"].as_array().unwrap();
         // The read-through cases run one call at a time only.
-        assert_eq!(cases.len(), if single { 20 } else { 18 }, "{m:#}");
+        assert_eq!(cases.len(), if single { 21 } else { 18 }, "{m:#}");
         for c in cases {
             assert!(c["server_usec_per_op"].as_f64().unwrap() > 0.0, "{c:#}");
         }
@@ -252,7 +252,12 @@ fn bench_only_edges_and_clear_reports_reserved_edge_costs_and_clears() {
         assert!(elsewhere > case("tc_change_2", "scripts_per_op"), "{m:#}");
         assert!(!single || elsewhere >= 0.99, "{m:#}");
         let compared = m["comparisons"].as_array().unwrap().len();
-        assert_eq!(compared, if single { 13 } else { 12 }, "{m:#}");
+        assert_eq!(compared, if single { 14 } else { 12 }, "{m:#}");
+        if single {
+            // The fenced store's floor: a GET, then one script call.
+            let fenced = sent("raw_rt_2_fenced");
+            assert!((2.0..2.1).contains(&fenced), "{m:#}");
+        }
         for c in m["comparisons"].as_array().unwrap() {
             assert!(c["ratio"].as_f64().unwrap() > 0.0, "{c:#}");
         }
