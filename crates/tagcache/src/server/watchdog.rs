@@ -15,7 +15,7 @@
 //!
 //! A per-call `tokio::time::timeout` costs a timer registration and
 //! removal per call: ~5 % of a `GET`'s client time at 64 calls in flight
-//! (measured by `tagcache bench`, issue 10's goal 4).
+//! (`tagcache bench --throughput-only reads`).
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
