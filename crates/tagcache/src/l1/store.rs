@@ -14,12 +14,14 @@
 //! own expiry included), so a mirror entry moka has already dropped is
 //! never served past its bounds.
 
-use std::collections::hash_map::RandomState;
-use std::collections::HashMap;
-use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
+use std::hash::BuildHasher;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+use foldhash::fast::RandomState;
+use hashbrown::HashTable;
+
+use super::slot::Hot;
 use super::Slot;
 
 /// Shards of the mirror (a power of two).
@@ -27,29 +29,25 @@ const SHARDS: u64 = 32;
 /// One hit in this many is also read through moka.
 const SAMPLE: u64 = 64;
 
-/// The mirror's maps are keyed by a keyed SipHash of the L1 key (already
-/// uniform: no second hashing). Each slot holds its key, compared on every
-/// hit, so two keys with one hash only evict each other.
-type Shard = RwLock<HashMap<u64, Arc<Slot>, BuildHasherDefault<Identity>>>;
+/// The mirror's maps hold each slot's [`Hot`] fields (its key among them,
+/// compared on every hit), one cache line each, placed by a seeded hash
+/// of the key.
+type Map = HashTable<Hot>;
 
-/// The hasher of keys that are hashes already.
+/// One shard of the mirror, alone on its cache lines: a read lock writes
+/// its lock word, and two threads reading neighbouring shards would
+/// otherwise pass one line back and forth.
+#[repr(align(128))]
 #[derive(Default)]
-struct Identity(u64);
+struct Shard(RwLock<Map>);
 
-impl Hasher for Identity {
-    fn finish(&self) -> u64 {
-        self.0
+impl Shard {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Map> {
+        self.0.read().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn write(&mut self, bytes: &[u8]) {
-        // (Only `write_u64` is used; any other input is folded in.)
-        for b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Map> {
+        self.0.write().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -58,6 +56,8 @@ pub(crate) struct Store {
     moka: moka::sync::Cache<Vec<u8>, Arc<Slot>>,
     mirror: Arc<[Shard]>,
     hasher: RandomState,
+    /// The L1's epoch ([`Hot`]'s expiry counts from it).
+    epoch: Instant,
 }
 
 thread_local! {
@@ -91,13 +91,13 @@ impl moka::Expiry<Vec<u8>, Arc<Slot>> for SlotExpiry {
 /// Removes the entry of hash `h` from the mirror if it is still `slot`
 /// (a newer entry under the same key stays).
 fn unmirror(mirror: &[Shard], h: u64, slot: &Arc<Slot>) {
-    let mut map = shard(mirror, h).write().unwrap_or_else(|p| p.into_inner());
-    if map.get(&h).is_some_and(|s| Arc::ptr_eq(s, slot)) {
-        map.remove(&h);
+    let mut map = shard(mirror, h).write();
+    if let Ok(found) = map.find_entry(h, |hot| Arc::ptr_eq(&hot.slot, slot)) {
+        found.remove();
     }
 }
 
-/// The shard of hash `h` (middle bits: the map inside uses the low ones
+/// The shard of hash `h` (middle bits: the table inside uses the low ones
 /// for the position and the top ones for its tags).
 fn shard(mirror: &[Shard], h: u64) -> &Shard {
     &mirror[((h >> 32) % SHARDS) as usize]
@@ -106,9 +106,13 @@ fn shard(mirror: &[Shard], h: u64) -> &Shard {
 impl Store {
     /// An empty store of `capacity_bytes`; `on_capacity` is called for
     /// each entry evicted for space.
-    pub(crate) fn new(capacity_bytes: u64, on_capacity: impl Fn() + Send + Sync + 'static) -> Self {
+    pub(crate) fn new(
+        capacity_bytes: u64,
+        epoch: Instant,
+        on_capacity: impl Fn() + Send + Sync + 'static,
+    ) -> Self {
         let mirror: Arc<[Shard]> = (0..SHARDS).map(|_| Shard::default()).collect();
-        let hasher = RandomState::new();
+        let hasher = RandomState::default();
         let (listened, hashed) = (mirror.clone(), hasher.clone());
         let moka = moka::sync::Cache::builder()
             .max_capacity(capacity_bytes)
@@ -130,49 +134,54 @@ impl Store {
             moka,
             mirror,
             hasher,
+            epoch,
         }
     }
 
-    /// The entry under `key`, if any (valid or not: the caller decides).
-    pub(crate) fn get(&self, key: &[u8]) -> Option<Arc<Slot>> {
+    /// What `look` makes of the entry under `key`, if there is one (valid
+    /// or not: `look` decides). `look` runs while the map is read: it
+    /// must not touch the store.
+    pub(crate) fn look<R>(&self, key: &[u8], look: impl FnOnce(&Hot) -> R) -> Option<R> {
         let h = self.hasher.hash_one(key);
-        let slot = shard(&self.mirror, h)
+        let found = shard(&self.mirror, h)
             .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&h)
-            .filter(|s| s.key() == key)
-            .cloned()?;
+            .find(h, |hot| hot.key() == key)
+            .map(look)?;
         // (A count per thread: no shared line written on a hit.)
         let n = READS.with(|r| {
             r.set(r.get().wrapping_add(1));
             r.get()
         });
         if n.is_multiple_of(SAMPLE) {
-            // (Tells moka's policy the entry is read.)
+            // (Tells moka's policy the entry is read; after the map is let
+            // go: moka may evict inline, and its listener writes the map.)
             let _ = self.moka.get(key);
         }
-        Some(slot)
+        Some(found)
     }
 
     /// Stores `slot` under `key` (in the mirror first: moka's listener
     /// then removes exactly what moka drops, this one included).
     pub(crate) fn insert(&self, key: &[u8], slot: Arc<Slot>) {
         let h = self.hasher.hash_one(key);
-        shard(&self.mirror, h)
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(h, slot.clone());
+        let hot = Hot::of(&slot, self.epoch);
+        let mut map = shard(&self.mirror, h).write();
+        match map.find_entry(h, |old| old.key() == key) {
+            Ok(mut old) => *old.get_mut() = hot,
+            Err(_) => {
+                map.insert_unique(h, hot, |e| self.hasher.hash_one(e.key()));
+            }
+        }
+        drop(map);
         self.moka.insert(key.to_vec(), slot);
     }
 
     /// Drops the entry under `key`.
     pub(crate) fn remove(&self, key: &[u8]) {
         let h = self.hasher.hash_one(key);
-        let mut map = shard(&self.mirror, h)
-            .write()
-            .unwrap_or_else(|p| p.into_inner());
-        if map.get(&h).is_some_and(|s| s.key() == key) {
-            map.remove(&h);
+        let mut map = shard(&self.mirror, h).write();
+        if let Ok(found) = map.find_entry(h, |hot| hot.key() == key) {
+            found.remove();
         }
         drop(map);
         self.moka.invalidate(key);
@@ -181,7 +190,7 @@ impl Store {
     /// Drops every entry.
     pub(crate) fn clear(&self) {
         for s in self.mirror.iter() {
-            s.write().unwrap_or_else(|p| p.into_inner()).clear();
+            s.write().clear();
         }
         self.moka.invalidate_all();
     }
@@ -205,6 +214,8 @@ mod tests {
         Arc::new(Slot {
             data: data.into(),
             key_len: key.len(),
+            body: None,
+            fresh_until: None,
             tags: Box::new([]),
             gen: 1,
             seen: Seen {
@@ -222,7 +233,7 @@ mod tests {
     fn what_moka_evicts_leaves_the_mirror_and_a_newer_entry_stays() {
         let evicted = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let counted = evicted.clone();
-        let store = Store::new(20_000, move || {
+        let store = Store::new(20_000, Instant::now(), move || {
             counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         });
         for i in 0..100u32 {
@@ -231,7 +242,7 @@ mod tests {
         }
         store.maintain();
         let kept = (0..100u32)
-            .filter(|i| store.get(format!("k{i}").as_bytes()).is_some())
+            .filter(|i| store.look(format!("k{i}").as_bytes(), |_| ()).is_some())
             .count();
         assert!(kept <= 20, "{kept} kept in 20 kB");
         assert!(evicted.load(std::sync::atomic::Ordering::Relaxed) >= 80);
@@ -242,13 +253,13 @@ mod tests {
         let newer = slot(b"r", 20);
         store.insert(b"r", newer.clone());
         store.maintain();
-        let got = store.get(b"r").unwrap();
+        let got = store.look(b"r", |hot| hot.slot.clone()).unwrap();
         assert!(Arc::ptr_eq(&got, &newer));
         store.remove(b"r");
-        assert!(store.get(b"r").is_none());
+        assert!(store.look(b"r", |_| ()).is_none());
         store.insert(b"r", slot(b"r", 10));
         store.clear();
         store.maintain();
-        assert!(store.get(b"r").is_none());
+        assert!(store.look(b"r", |_| ()).is_none());
     }
 }
