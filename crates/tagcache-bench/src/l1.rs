@@ -1,10 +1,19 @@
-//! The L1 tier (docs/l1.md): `get_bytes` served from the L1 against `GET`
-//! with the same calls in flight (throughput, and the L1 hit's p50/p99
-//! latency), and the Redis time the announcements add to single writes:
+//! The L1 tier (docs/l1.md): `get_bytes` (and `get_bytes_shared`, which
+//! copies nothing) served from the L1 against `GET` with the same calls in
+//! flight (throughput, and the L1 hit's p50/p99 latency), and the Redis
+//! time the announcements add to single writes:
 //! the `INCR` and `SPUBLISH` each write's transaction (or script) carries,
 //! as a share of the writes' own time (`INFO commandstats` counts commands
 //! run inside a transaction or a script under their own names, and the
 //! `EXEC`'s or script's time includes theirs).
+//!
+//! Hits never leave the process, so one task on the command's
+//! single-threaded runtime would cap them at one core: both sides of the
+//! hit rows run on a multi-threaded runtime of their own, each with every
+//! driver shape of [`Spread`], and each side keeps its fastest ([`Shape`]).
+//! Keys are built before the timing, on both sides. A hit run makes at
+//! least [`L1_CALLS`] calls (passes over all the entries, each task going
+//! on over every entry rather than its own share again).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -28,77 +37,19 @@ const L1_CALLS: u64 = 1_000_000;
 pub async fn run(b: &Bench<'_>, kept: &Kept) -> Result<Vec<Comparison>> {
     let n = b.plan.entries;
     let c = b.plan.concurrency;
-    let rounds = b.plan.rounds;
     let spread = Spread::start()?;
     let workers = spread.workers();
     let url = b.target.url().to_owned();
     let namespace = kept.tagcache.space.name().to_owned();
     let cache = spread.run(l1_cache(url, namespace)).await?;
-    let client = b.client.clone();
-    let raw = spread
-        .run(async move {
-            let config = redis::AsyncConnectionConfig::new().set_response_timeout(None);
-            Ok(client
-                .get_multiplexed_async_connection_with_config(&config)
-                .await?)
-        })
-        .await?;
-    // Keys are built once, on both sides: the rows time the reads.
-    let keys: Arc<[String]> = (0..n).map(item_key).collect();
-    let names: Arc<[String]> = (0..n).map(|i| kept.raw.space.entry(&item_key(i))).collect();
-    let passes = L1_CALLS.div_ceil(n).max(1);
-    let gets = Arc::new(Gets { raw, names });
-    let hits = |read| {
-        Arc::new(Hits {
-            cache: cache.clone(),
-            keys: keys.clone(),
-            read,
-        })
-    };
-    let (shared_hits, copied_hits) = (hits(Read::Shared), hits(Read::Copy));
-    b.progress.set("l1: filling");
-    spread
-        .drive(Shape::PerWorker, 0..n, 1, c, &copied_hits)
-        .await?;
-    // [side][shape]: the best run of each.
-    let mut best = [[None; Shape::ALL.len()]; 3];
-    for round in 1..=rounds {
-        b.progress
-            .set(format!("l1: hits vs GET (round {round}/{rounds})"));
-        for (s, shape) in Shape::ALL.into_iter().enumerate() {
-            let run = b
-                .measure_timed(&["get"], n, spread.drive(shape, 0..n, 1, c, &gets))
-                .await?;
-            best[0][s] = Some(Run::faster(best[0][s], run));
-            for (side, hits) in [(1, &shared_hits), (2, &copied_hits)] {
-                let timed = spread.drive(shape, 0..n, passes, c, hits);
-                let run = b.measure_timed(&["get"], n * passes, timed).await?;
-                best[side][s] = Some(Run::faster(best[side][s], run));
-            }
-        }
-    }
+    let [(raw_get, raw_shown), (shared, shared_shown), (copied, copied_shown)] =
+        hits_vs_get(b, kept, &spread, &cache).await?;
     let stats = cache.l1_stats().unwrap_or_default();
     b.progress.set("l1: hit latency");
+    let keys: Arc<[String]> = (0..n).map(item_key).collect();
     let (p50, p99) = spread
-        .run(latencies(cache.clone(), keys.clone(), c, workers))
+        .run(latencies(cache.clone(), keys, c, workers))
         .await?;
-    // Each side's faster shape, and what each shape gave.
-    let side = |s: usize| -> (Run, String) {
-        let runs: Vec<Run> = best[s].iter().map(|r| r.unwrap_or_default()).collect();
-        let shown = Shape::ALL
-            .iter()
-            .zip(&runs)
-            .map(|(shape, r)| format!("{}: {:.0}k/s", shape.name(workers), r.ops_per_sec / 1e3))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let fastest = runs
-            .into_iter()
-            .fold(None, |best, r| Some(Run::faster(best, r)))
-            .unwrap_or_default();
-        (fastest, shown)
-    };
-    let ((raw_get, raw_shown), (shared, shared_shown), (copied, copied_shown)) =
-        (side(0), side(1), side(2));
     let baseline = format!("GET, {c} in flight ({raw_shown})");
 
     b.progress.set("l1: announcement share of a write");
@@ -117,20 +68,20 @@ pub async fn run(b: &Bench<'_>, kept: &Kept) -> Result<Vec<Comparison>> {
         Comparison::new(
             "l1_get",
             format!(
-                "get_bytes_shared from the L1, {c} in flight ({shared_shown}; hit p50 {} µs, p99 {} µs; goal p99 < 5 µs; {} hits)",
+                "get_bytes from the L1, {c} in flight ({copied_shown}; hit p50 {} µs, p99 {} µs; goal p99 < 5 µs; {} hits)",
                 p50 as f64 / 1000.0,
                 p99 as f64 / 1000.0,
                 stats.hits
             ),
-            shared,
+            copied,
             baseline.clone(),
             raw_get,
             Some(Goal::at_least("l1_get_ratio", 20.0, "")),
         ),
         Comparison::new(
-            "l1_get_bytes",
-            format!("get_bytes (a copy) from the L1, {c} in flight ({copied_shown})"),
-            copied,
+            "l1_get_shared",
+            format!("get_bytes_shared (no copy) from the L1, {c} in flight ({shared_shown})"),
+            shared,
             baseline,
             raw_get,
             None,
@@ -150,6 +101,74 @@ pub async fn run(b: &Bench<'_>, kept: &Kept) -> Result<Vec<Comparison>> {
             Goal::at_most("announce_share", 0.10, ""),
         ),
     ])
+}
+
+/// The best run of each side — raw `GET`, `get_bytes_shared` and
+/// `get_bytes` hits — over the rounds and the driver shapes, each with
+/// what every shape gave.
+async fn hits_vs_get(
+    b: &Bench<'_>,
+    kept: &Kept,
+    spread: &Spread,
+    cache: &Cache,
+) -> Result<[(Run, String); 3]> {
+    let (n, c, rounds) = (b.plan.entries, b.plan.concurrency, b.plan.rounds);
+    let client = b.client.clone();
+    let raw = spread
+        .run(async move {
+            let config = redis::AsyncConnectionConfig::new().set_response_timeout(None);
+            Ok(client
+                .get_multiplexed_async_connection_with_config(&config)
+                .await?)
+        })
+        .await?;
+    // Keys are built once, on both sides: the rows time the reads.
+    let keys: Arc<[String]> = (0..n).map(item_key).collect();
+    let names: Arc<[String]> = (0..n).map(|i| kept.raw.space.entry(&item_key(i))).collect();
+    let gets = Arc::new(Gets { raw, names });
+    let hits = |read| {
+        Arc::new(Hits {
+            cache: cache.clone(),
+            keys: keys.clone(),
+            read,
+        })
+    };
+    let (shared, copied) = (hits(Read::Shared), hits(Read::Copy));
+    b.progress.set("l1: filling");
+    spread.drive(Shape::PerWorker, 0..n, 1, c, &copied).await?;
+    let passes = L1_CALLS.div_ceil(n).max(1);
+    // [side][shape]: the best run of each.
+    let mut best = [[None; Shape::ALL.len()]; 3];
+    for round in 1..=rounds {
+        b.progress
+            .set(format!("l1: hits vs GET (round {round}/{rounds})"));
+        for (s, shape) in Shape::ALL.into_iter().enumerate() {
+            let run = b
+                .measure_timed(&["get"], n, spread.drive(shape, 0..n, 1, c, &gets))
+                .await?;
+            best[0][s] = Some(Run::faster(best[0][s], run));
+            for (side, hits) in [(1, &shared), (2, &copied)] {
+                let timed = spread.drive(shape, 0..n, passes, c, hits);
+                let run = b.measure_timed(&["get"], n * passes, timed).await?;
+                best[side][s] = Some(Run::faster(best[side][s], run));
+            }
+        }
+    }
+    let workers = spread.workers();
+    Ok(best.map(|runs| {
+        let runs = runs.map(Option::unwrap_or_default);
+        let shown = Shape::ALL
+            .iter()
+            .zip(&runs)
+            .map(|(shape, r)| format!("{}: {:.0}k/s", shape.name(workers), r.ops_per_sec / 1e3))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let fastest = runs
+            .into_iter()
+            .fold(None, |best, r| Some(Run::faster(best, r)))
+            .unwrap_or_default();
+        (fastest, shown)
+    }))
 }
 
 async fn l1_cache(url: String, namespace: String) -> Result<Cache> {
@@ -222,7 +241,7 @@ impl Call for Gets {
     }
 }
 
-/// Each hit's latency (`get_bytes_shared`, ns) with `c` calls in flight
+/// Each hit's latency (`get_bytes`, ns) with `c` calls in flight
 /// spread over `workers` tasks: the p50 and p99.
 async fn latencies(
     cache: Cache,
@@ -242,7 +261,7 @@ async fn latencies(
                 let (cache, keys) = (&cache, &keys);
                 drive(mine, calls, |i| async move {
                     let start = Instant::now();
-                    let found = cache.get_bytes_shared(&keys[i]).await?;
+                    let found = cache.get_bytes(&keys[i]).await?;
                     let ns = u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
                     lat_ref.lock().unwrap_or_else(|p| p.into_inner()).push(ns);
                     found

@@ -105,7 +105,7 @@ impl Slot {
 /// is one more dependent cache miss away): a valid hit of a raw reader
 /// reads this — one cache line — then the first line of the bytes (the
 /// key, compared), and never the slot.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 #[repr(align(64))]
 pub(crate) struct Hot {
     /// The slot's `data` (the same buffer).

@@ -1,6 +1,8 @@
-//! A counter that threads add to without sharing a cache line: the L1's
-//! hit count is written on every hit, and one atomic written by every
-//! core would pass its line from core to core on each of them.
+//! Per-thread stripes: a counter that threads add to without sharing a
+//! cache line (the L1's hit count is written on every hit, and one atomic
+//! written by every core would pass its line from core to core on each of
+//! them), and each thread's stripe number, which also picks the replica
+//! of the L1's map a thread reads ([`super::store`]).
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
@@ -20,14 +22,19 @@ pub(crate) struct Striped([Stripe; STRIPES]);
 static NEXT: AtomicUsize = AtomicUsize::new(0);
 
 thread_local! {
-    /// This thread's stripe, given at its first count.
-    static MINE: usize = NEXT.fetch_add(1, Ordering::Relaxed) % STRIPES;
+    /// This thread's number, given at its first use (threads take turns).
+    static MINE: usize = NEXT.fetch_add(1, Ordering::Relaxed);
+}
+
+/// This thread's number: threads that use the L1 are numbered in turn.
+pub(crate) fn thread_number() -> usize {
+    MINE.with(|m| *m)
 }
 
 impl Striped {
     /// Adds one.
     pub(crate) fn increment(&self) {
-        let i = MINE.with(|m| *m);
+        let i = thread_number() % STRIPES;
         self.0[i].0.fetch_add(1, Ordering::Relaxed);
     }
 
