@@ -11,9 +11,10 @@
 //! single-threaded runtime would cap them at one core: both sides of the
 //! hit rows run on a multi-threaded runtime of their own, each with every
 //! driver shape of [`Spread`], and each side keeps its fastest ([`Shape`]).
-//! Keys are built before the timing, on both sides. A hit run makes at
-//! least [`L1_CALLS`] calls (passes over all the entries, each task going
-//! on over every entry rather than its own share again).
+//! Keys are built before the timing, on both sides. A hit run makes
+//! [`L1_CALLS`] calls (passes over all the entries — at most
+//! [`L1_PASSES`] —, each task going on over every entry rather than its
+//! own share again).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -32,6 +33,8 @@ use crate::error::{BenchError, Result};
 /// of 20 000 hits lasts a few milliseconds, too short a window to time on
 /// a shared machine.
 const L1_CALLS: u64 = 1_000_000;
+/// Passes over the entries at most (small test runs stay short).
+const L1_PASSES: u64 = 50;
 
 /// Runs the L1 rows.
 pub async fn run(b: &Bench<'_>, kept: &Kept) -> Result<Vec<Comparison>> {
@@ -136,7 +139,7 @@ async fn hits_vs_get(
     let (shared, copied) = (hits(Read::Shared), hits(Read::Copy));
     b.progress.set("l1: filling");
     spread.drive(Shape::PerWorker, 0..n, 1, c, &copied).await?;
-    let passes = L1_CALLS.div_ceil(n).max(1);
+    let passes = L1_CALLS.div_ceil(n).clamp(1, L1_PASSES);
     // [side][shape]: the best run of each.
     let mut best = [[None; Shape::ALL.len()]; 3];
     for round in 1..=rounds {

@@ -5,7 +5,7 @@
 //! The mirror has one replica per core (up to [`MAX_REPLICAS`]), each
 //! thread reading its own: a read lock writes the shard's lock word, and
 //! threads on two cores reading one map pass those lines back and forth
-//! on most hits (measured here: two threads read one shared map at 1.0–1.5×
+//! on most hits (measured here: two threads read one shared map at 1.0–1.6×
 //! the rate of one, their own replicas at 1.9–2.0×). Writes (fills,
 //! drops) go to every replica; each replica costs one [`Hot`] (64 bytes)
 //! per entry, counted in the byte budget.
