@@ -32,6 +32,7 @@ mod reads;
 mod report;
 mod server;
 mod slow;
+mod spread;
 mod sweep;
 pub mod target;
 mod workload;
@@ -642,6 +643,22 @@ impl<'a> Bench<'a> {
         F: Future<Output = Result<()>>,
     {
         self.measure_nested(sent, &[], ops, work).await
+    }
+
+    /// As [`Bench::measure`], for work that times itself (calls driven on
+    /// another runtime: [`spread::Spread::drive`]).
+    async fn measure_timed<F>(&self, sent: &[&str], ops: u64, work: F) -> Result<Run>
+    where
+        F: Future<Output = Result<Duration>>,
+    {
+        let before = server::sample(&self.raw).await?;
+        let elapsed = work.await?;
+        let after = server::sample(&self.raw).await?;
+        Ok(Run::new(
+            ops,
+            elapsed,
+            before.cost_until_nested(&after, sent, &[], ops),
+        ))
     }
 
     /// As [`Bench::measure`], with commands that also ran nested

@@ -7,13 +7,14 @@ use std::process::{Command, Output};
 use serde_json::Value;
 
 /// The throughput rows of the `reads` and `fail-safe` phases, in order.
-const READS_AND_FAIL_SAFE: [&str; 9] = [
+const READS_AND_FAIL_SAFE: [&str; 10] = [
     "get",
     "get_vs_managed",
     "get_or_compute_hit",
     "get_or_refresh_hit",
     "get_many",
     "l1_get",
+    "l1_get_shared",
     "announce_share",
     "fail_safe_get",
     "fail_safe_set",

@@ -3,6 +3,7 @@
 //! listings, sweep, stats, clear) in `cache/indexes.rs`; the subsystems add
 //! theirs (`keyspace`, `readthrough`, `failsafe`, `legacy`).
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,6 +14,7 @@ use crate::engine::core::Core;
 use crate::engine::write::WriteQueue;
 use crate::error::{ErrorKind, Result};
 use crate::failsafe::journal::Journal;
+use crate::l1::Taken;
 use crate::layout::codec::{self, is_stale_now};
 use crate::layout::keys::validate_key;
 use crate::layout::payload::{self, Payload};
@@ -34,6 +36,7 @@ mod writes;
 /// - write: [`set`](Cache::set), [`set_bytes`](Cache::set_bytes),
 ///   [`set_many`](Cache::set_many), [`set_many_bytes`](Cache::set_many_bytes);
 /// - read: [`get`](Cache::get), [`get_bytes`](Cache::get_bytes),
+///   [`get_bytes_shared`](Cache::get_bytes_shared),
 ///   [`get_many`](Cache::get_many), [`get_many_bytes`](Cache::get_many_bytes),
 ///   [`get_payload`](Cache::get_payload), [`exists`](Cache::exists),
 ///   [`ttl`](Cache::ttl), [`tags`](Cache::tags);
@@ -316,17 +319,69 @@ impl Cache {
     /// # Errors
     /// Redis errors; [`ErrorKind::Codec`](crate::ErrorKind::Codec) for bytes not in tagcache format.
     pub async fn get_bytes(&self, key: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>> {
+        let key = key.as_ref();
         if let Some(l1) = self.l1() {
-            let e = self.l1_entry(l1, key.as_ref()).await?;
-            return Ok(e
-                .bytes()
-                .map(|b| self.decode_bytes_fresh(b))
+            let max = self.max_value_bytes();
+            let raw = match self.l1_payload(l1, key, |data, at| data[at..].to_vec())? {
+                Some(Taken::Payload(p)) => return Ok(Some(p)),
+                Some(Taken::Stale) => return Ok(None),
+                Some(Taken::Slot(slot)) => {
+                    return Ok(slot.fresh_payload(max)?.map(Cow::into_owned))
+                }
+                None => self
+                    .l1_fetch(l1, key, self.bucket_of(key))
+                    .await?
+                    .into_bytes(),
+            };
+            return Ok(raw
+                .map(|b| self.decode_bytes_fresh(&b))
                 .transpose()?
                 .flatten());
         }
-        let get = self.get_cmd(key.as_ref())?;
+        let get = self.get_cmd(key)?;
         let raw: Option<Vec<u8>> = self.core().conn.query(&get).await?;
         Ok(raw.map(|b| self.take_bytes_fresh(b)).transpose()?.flatten())
+    }
+
+    /// As [`Cache::get_bytes`], the payload as [`Bytes`](crate::Bytes) that
+    /// share the buffer they were found in instead of a copy: an L1 hit
+    /// ([`CacheBuilder::l1`](crate::CacheBuilder::l1)) hands out the L1's
+    /// own bytes — no allocation, no copy —, a read from Redis the bytes it
+    /// received. The fastest way to read raw bytes through the L1; a
+    /// compressed payload is decompressed into new bytes, as ever.
+    ///
+    /// # Errors
+    /// As [`Cache::get_bytes`].
+    pub async fn get_bytes_shared(&self, key: impl AsRef<[u8]>) -> Result<Option<Bytes>> {
+        let key = key.as_ref();
+        let max = self.max_value_bytes();
+        if let Some(l1) = self.l1() {
+            let raw = match self.l1_payload(l1, key, |data, at| data.slice(at..))? {
+                Some(Taken::Payload(p)) => return Ok(Some(p)),
+                Some(Taken::Stale) => return Ok(None),
+                Some(Taken::Slot(slot)) => return slot.fresh_payload_shared(max),
+                None => self
+                    .l1_fetch(l1, key, self.bucket_of(key))
+                    .await?
+                    .into_bytes(),
+            };
+            return raw
+                .map(|b| share_fresh(b, max))
+                .transpose()
+                .map(Option::flatten);
+        }
+        let get = self.get_cmd(key)?;
+        let raw: Option<Vec<u8>> = self.core().conn.query(&get).await?;
+        Ok(raw
+            .map(|b| self.take_bytes_fresh(b))
+            .transpose()?
+            .flatten()
+            .map(Bytes::from))
+    }
+
+    /// The bucket of a valid key.
+    fn bucket_of(&self, key: &[u8]) -> u16 {
+        self.core().space.bucket_of(key)
     }
 
     /// The stored bytes of many entries, in the order asked: one `MGET`,
@@ -443,6 +498,17 @@ impl Cache {
                 .collect()
         }))
     }
+}
+
+/// The payload of stored entry bytes sharing their buffer (no copy unless
+/// compressed), or `None` when the entry is stale.
+fn share_fresh(bytes: Bytes, max_len: usize) -> Result<Option<Bytes>> {
+    let d = codec::decode_entry(&bytes)?;
+    if is_stale_now(&d) {
+        return Ok(None);
+    }
+    let body = d.body(&bytes);
+    Ok(Some(body.shared(&bytes, max_len)?))
 }
 
 impl Cache {

@@ -91,6 +91,9 @@ mod server;
 mod tasks;
 
 pub use builder::CacheBuilder;
+/// The shared byte buffer [`Cache::get_bytes_shared`] returns (re-exported
+/// from the `bytes` crate, so callers need not depend on it).
+pub use bytes::Bytes;
 pub use cache::Cache;
 pub use engine::clear::ClearProgress;
 pub use engine::listing::TagKeys;

@@ -300,6 +300,7 @@ impl Group {
                 raw: v.clone().into(),
                 tags,
                 fresh_until: None,
+                body: None,
                 pttl_ms,
                 read_us,
                 received: std::time::Instant::now(),

@@ -24,9 +24,10 @@ mod options;
 pub(crate) mod read;
 mod slot;
 mod store;
+mod striped;
 
 pub use options::L1Options;
-pub(crate) use slot::{Found, Seen, Slot, Ticket};
+pub(crate) use slot::{Found, Hot, Seen, Slot, Taken, Ticket};
 
 use std::collections::{HashMap, VecDeque};
 
@@ -149,7 +150,7 @@ const LAG_SAMPLES: usize = 4096;
 
 #[derive(Debug)]
 struct Counters {
-    hits: AtomicU64,
+    hits: striped::Striped,
     misses: AtomicU64,
     refused: AtomicU64,
     by_announcement: AtomicU64,
@@ -193,6 +194,8 @@ pub(crate) struct L1 {
     /// task, a silent connection) cannot leave the L1 serving: the
     /// staleness bound holds whatever the delivery does.
     confirmed_ms: AtomicU64,
+    /// Two check periods, ms: how long a confirmation lets the L1 serve.
+    serve_window_ms: u64,
     epoch: Instant,
 }
 
@@ -213,7 +216,10 @@ impl L1 {
         let ns = namespace.to_owned();
         let capacity_metric =
             metrics::counter!(L1_DROPS_TOTAL, "namespace" => ns.clone(), "cause" => "capacity");
-        let cache = store::Store::new(options.capacity_bytes, move || {
+        let epoch = Instant::now();
+        let serve_window_ms =
+            u64::try_from(2 * options.check_period.as_millis()).unwrap_or(u64::MAX);
+        let cache = store::Store::new(options.capacity_bytes, epoch, move || {
             evicted.fetch_add(1, Ordering::Relaxed);
             capacity_metric.increment(1);
         });
@@ -227,7 +233,7 @@ impl L1 {
                 tags: HashMap::new(),
             }),
             counters: Counters {
-                hits: AtomicU64::new(0),
+                hits: striped::Striped::default(),
                 misses: AtomicU64::new(0),
                 refused: AtomicU64::new(0),
                 by_announcement: AtomicU64::new(0),
@@ -250,7 +256,8 @@ impl L1 {
             lags: Mutex::new(VecDeque::with_capacity(LAG_SAMPLES)),
             circuit_dropped: AtomicBool::new(false),
             confirmed_ms: AtomicU64::new(0),
-            epoch: Instant::now(),
+            serve_window_ms,
+            epoch,
         }
     }
 
@@ -271,11 +278,12 @@ impl L1 {
             .fetch_max(self.ms_at(sent).max(1), Ordering::AcqRel);
     }
 
-    /// Whether the last confirmation is recent enough to serve.
-    fn confirmed_recently(&self, now: Instant) -> bool {
+    /// Whether the last confirmation is recent enough to serve, `since`
+    /// the epoch.
+    fn confirmed_within(&self, since: Duration) -> bool {
         let at = self.confirmed_ms.load(Ordering::Acquire);
-        let limit = u64::try_from(2 * self.options.check_period.as_millis()).unwrap_or(u64::MAX);
-        at > 0 && self.ms_at(now).saturating_sub(at) <= limit
+        let now_ms = u64::try_from(since.as_millis()).unwrap_or(u64::MAX);
+        at > 0 && now_ms.saturating_sub(at) <= self.serve_window_ms
     }
 
     pub(crate) fn options(&self) -> &L1Options {
@@ -300,6 +308,21 @@ impl L1 {
         bucket: u16,
         redis_down: bool,
     ) -> Option<Arc<Slot>> {
+        self.look(key, owner, bucket, redis_down, |hot| hot.slot.clone())
+    }
+
+    /// As [`L1::get`], with what `take` makes of the entry's [`Hot`]
+    /// fields instead of its slot (while the mirror is read: `take` should
+    /// only clone what it keeps). A raw reader's hit then never reads the
+    /// slot.
+    pub(crate) fn look<R>(
+        &self,
+        key: &[u8],
+        owner: &[u8],
+        bucket: u16,
+        redis_down: bool,
+        take: impl FnOnce(&Hot) -> R,
+    ) -> Option<R> {
         if redis_down && !self.options.serve_while_down {
             if !self.circuit_dropped.swap(true, Ordering::AcqRel) {
                 self.drop_all(DropCause::Circuit);
@@ -310,30 +333,39 @@ impl L1 {
         if !redis_down && self.circuit_dropped.load(Ordering::Relaxed) {
             self.circuit_dropped.store(false, Ordering::Release);
         }
-        let now = Instant::now();
+        // (One clock read, as time since the epoch: what both the
+        // confirmation and the entry's expiry are kept as.)
+        let since = Instant::now().saturating_duration_since(self.epoch);
         let lenient = redis_down && self.options.serve_while_down;
-        if !lenient && !self.confirmed_recently(now) {
+        if !lenient && !self.confirmed_within(since) {
             return self.miss();
         }
-        let Some(slot) = self.cache.get(key) else {
-            return self.miss();
-        };
-        let valid = slot.expires > now
-            && ((!lenient && slot.gen >= self.changed.load(Ordering::Acquire)) || {
-                let st = self.read_state();
-                let b = &st.buckets[usize::from(bucket)];
-                (b.synced || lenient) && st.current(b, owner, &slot.tags, slot.gen, slot.seen)
-            });
-        if !valid {
-            self.cache.remove(key);
-            return self.miss();
+        let now_ns = u64::try_from(since.as_nanos()).unwrap_or(u64::MAX);
+        let found = self.cache.look(key, |hot| {
+            let valid = hot.expires_ns > now_ns
+                && ((!lenient && hot.gen >= self.changed.load(Ordering::Acquire)) || {
+                    let slot = &hot.slot;
+                    let st = self.read_state();
+                    let b = &st.buckets[usize::from(bucket)];
+                    (b.synced || lenient) && st.current(b, owner, &slot.tags, slot.gen, slot.seen)
+                });
+            valid.then(|| take(hot))
+        });
+        match found {
+            Some(Some(taken)) => {
+                self.counters.hits.increment();
+                self.meters.hits.increment(1);
+                Some(taken)
+            }
+            Some(None) => {
+                self.cache.remove(key);
+                self.miss()
+            }
+            None => self.miss(),
         }
-        self.counters.hits.fetch_add(1, Ordering::Relaxed);
-        self.meters.hits.increment(1);
-        Some(slot)
     }
 
-    fn miss(&self) -> Option<Arc<Slot>> {
+    fn miss<R>(&self) -> Option<R> {
         self.counters.misses.fetch_add(1, Ordering::Relaxed);
         self.meters.misses.increment(1);
         None
@@ -385,6 +417,8 @@ impl L1 {
         let slot = Arc::new(Slot {
             data: data.into(),
             key_len: key.len(),
+            body: found.body.map(|b| b.after(key.len())),
+            fresh_until: found.fresh_until,
             tags,
             gen: ticket.gen,
             seen,
@@ -586,7 +620,7 @@ impl L1 {
             }
         };
         L1Stats {
-            hits: c.hits.load(Ordering::Relaxed),
+            hits: c.hits.load(),
             misses: c.misses.load(Ordering::Relaxed),
             fills_refused: c.refused.load(Ordering::Relaxed),
             dropped_by_announcement: c.by_announcement.load(Ordering::Relaxed),
@@ -647,6 +681,7 @@ mod tests {
             seen,
             tags: codec::parse_tags(d.tag_section).unwrap(),
             fresh_until: d.fresh_until,
+            body: Some(d.body(&raw)),
             raw: raw.into(),
             pttl_ms,
             read_us: 0,
@@ -727,6 +762,7 @@ mod tests {
             raw: Bytes::from_static(b"\xc3"),
             tags: tags.iter().map(|t| t.as_bytes().to_vec()).collect(),
             fresh_until: None,
+            body: None,
             pttl_ms: 60_000,
             read_us: 0,
             received: Instant::now(),

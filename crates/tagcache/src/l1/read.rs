@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-use super::{Found, Seen, Slot, Ticket, L1};
+use super::{Found, Seen, Slot, Taken, Ticket, L1};
 use crate::cache::Cache;
 use crate::error::Result;
 use crate::layout::codec;
@@ -78,12 +78,13 @@ fn parse<T: redis::FromRedisValue>(v: redis::Value) -> Result<T> {
     Ok(redis::from_redis_value(v).map_err(redis::RedisError::from)?)
 }
 
-/// The tags and fresh-until time of stored entry bytes, to fill the L1
-/// with; `None` for bytes that do not decode (never kept: every read
-/// reports them).
-fn entry_meta(raw: &[u8]) -> Option<(Vec<Vec<u8>>, Option<u64>)> {
+/// What the L1 keeps of stored entry bytes besides them: the tags, the
+/// fresh-until time and where the payload sits; `None` for bytes that do
+/// not decode (never kept: every read reports them).
+fn entry_meta(raw: &[u8]) -> Option<(Vec<Vec<u8>>, Option<u64>, codec::Body)> {
     let d = codec::decode_entry(raw).ok()?;
-    Some((codec::parse_tags(d.tag_section).ok()?, d.fresh_until))
+    let tags = codec::parse_tags(d.tag_section).ok()?;
+    Some((tags, d.fresh_until, d.body(raw)))
 }
 
 impl Cache {
@@ -103,11 +104,33 @@ impl Cache {
     /// announcement covering the key arrived meanwhile).
     pub(crate) async fn l1_entry(&self, l1: &L1, key: &[u8]) -> Result<Entry> {
         validate_key(key)?;
-        let space = &self.core_arc().space;
-        let bucket = space.bucket_of(key);
+        let bucket = self.core_arc().space.bucket_of(key);
         if let Some(slot) = l1.get(key, key, bucket, self.redis_down()) {
             return Ok(Entry::Hit(slot));
         }
+        self.l1_fetch(l1, key, bucket).await
+    }
+
+    /// A raw reader's payload through the L1: a hit's as `take` makes it
+    /// out of the stored bytes and where the payload starts in them
+    /// (while the L1's map is read: cheap work only); `None` on a miss,
+    /// which the caller reads with [`Cache::l1_fetch`]. Nothing is decoded
+    /// and the slot is not read.
+    pub(crate) fn l1_payload<T>(
+        &self,
+        l1: &L1,
+        key: &[u8],
+        take: impl FnOnce(&Bytes, usize) -> T,
+    ) -> Result<Option<Taken<T>>> {
+        validate_key(key)?;
+        let bucket = self.core_arc().space.bucket_of(key);
+        Ok(l1.look(key, key, bucket, self.redis_down(), |hot| hot.payload(take)))
+    }
+
+    /// The miss half of [`Cache::l1_entry`]: reads the entry from Redis
+    /// and fills the L1.
+    pub(crate) async fn l1_fetch(&self, l1: &L1, key: &[u8], bucket: u16) -> Result<Entry> {
+        let space = &self.core_arc().space;
         let ticket = l1.ticket(bucket);
         let name = space.entry_name(bucket, key);
         let mut pipe = redis::pipe();
@@ -150,7 +173,7 @@ impl Cache {
         read_us: u64,
         received: Instant,
     ) {
-        let Some((tags, fresh_until)) = entry_meta(raw) else {
+        let Some((tags, fresh_until, body)) = entry_meta(raw) else {
             return;
         };
         let found = Found {
@@ -158,6 +181,7 @@ impl Cache {
             raw: raw.clone(),
             tags,
             fresh_until,
+            body: Some(body),
             pttl_ms,
             read_us,
             received,

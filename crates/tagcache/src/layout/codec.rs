@@ -23,6 +23,9 @@
 //! bytes (a second only for a longer tag section; never the whole value).
 //! Other languages read an entry by skipping `6 + L` bytes.
 
+use std::borrow::Cow;
+
+use bytes::Bytes;
 use serde::{de::DeserializeOwned, Serialize};
 
 use crate::error::{Error, ErrorKind, InvalidInput};
@@ -277,6 +280,11 @@ impl Body {
         self.compressed
     }
 
+    /// Where the payload starts.
+    pub(crate) fn start(self) -> usize {
+        self.start
+    }
+
     /// The payload of `whole` (the bytes this was found in), reusing that
     /// buffer: a read's payload is moved to its front rather than copied
     /// into a new allocation. A header and tag section longer than the
@@ -292,6 +300,33 @@ impl Body {
         }
         whole.drain(..self.start);
         Ok(whole)
+    }
+
+    /// The payload of `whole` (the bytes this was found in), borrowed in
+    /// place unless compressed.
+    pub(crate) fn of(self, whole: &[u8], max_len: usize) -> Result<Cow<'_, [u8]>, Error> {
+        let body = whole.get(self.start..).unwrap_or_default();
+        if self.compressed {
+            return inflate(body, max_len).map(Cow::Owned);
+        }
+        Ok(Cow::Borrowed(body))
+    }
+
+    /// The payload of `whole` as a slice sharing its buffer (no copy),
+    /// unless compressed.
+    pub(crate) fn shared(self, whole: &Bytes, max_len: usize) -> Result<Bytes, Error> {
+        if self.compressed {
+            return self.of(whole, max_len).map(|p| Bytes::from(p.into_owned()));
+        }
+        Ok(whole.slice(self.start.min(whole.len())..))
+    }
+
+    /// The same place in a buffer that has `prefix` more bytes in front.
+    pub(crate) fn after(self, prefix: usize) -> Self {
+        Self {
+            start: self.start + prefix,
+            ..self
+        }
     }
 }
 

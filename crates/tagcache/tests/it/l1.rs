@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use tagcache::{Cache, L1Options, Lookup, SetOptions};
+use tagcache::{Cache, Compression, L1Options, Lookup, SetOptions};
 
 use tagcache_testkit::RedisServer;
 
@@ -55,6 +55,76 @@ where
 
 fn gets(server: &RedisServer) -> u64 {
     server.command_calls().get("get").copied().unwrap_or(0)
+}
+
+/// Raw reads through the L1 — `get_bytes`, and `get_bytes_shared`, which
+/// hands out the L1's own bytes — return what they return without it, for
+/// plain, compressed, absent and stale entries, on a miss and on a hit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raw_reads_through_the_l1_return_what_reads_without_it_return() {
+    let server = RedisServer::start();
+    let compress = Compression::lz4_above(1024);
+    let plain = crate::builder(&server)
+        .compression(compress)
+        .build()
+        .await
+        .unwrap();
+    let cached = crate::builder(&server)
+        .compression(compress)
+        .l1(steady())
+        .build()
+        .await
+        .unwrap();
+    wait_synced(&cached).await;
+    let small = b"payload".to_vec();
+    let big = "abc".repeat(10_000).into_bytes();
+    let graced = SetOptions::new()
+        .ttl(Duration::from_millis(300))
+        .grace(Duration::from_secs(30));
+    plain
+        .set_bytes("small", &small, &SetOptions::new().tag("t"))
+        .await
+        .unwrap();
+    plain
+        .set_bytes("big", &big, &SetOptions::new().tag("t"))
+        .await
+        .unwrap();
+    plain.set_bytes("graced", b"old", &graced).await.unwrap();
+    // (A fill racing a write's announcement is refused: wait for them.)
+    until(true, || async {
+        cached.l1_stats().unwrap().announcements >= 3
+    })
+    .await;
+    let shared = |c: &Cache, k: &'static str| {
+        let c = c.clone();
+        async move { c.get_bytes_shared(k).await.unwrap().map(Vec::from) }
+    };
+    for round in 0..3 {
+        for (key, want) in [("small", Some(&small)), ("big", Some(&big)), ("none", None)] {
+            let want = want.cloned();
+            assert_eq!(shared(&plain, key).await, want, "{key} without the L1");
+            assert_eq!(
+                cached.get_bytes(key).await.unwrap(),
+                want,
+                "{key}, round {round}"
+            );
+            assert_eq!(shared(&cached, key).await, want, "{key}, round {round}");
+        }
+    }
+    let s = cached.l1_stats().unwrap();
+    assert!(
+        s.hits >= 8,
+        "small and big are hits after their fill: {s:?}"
+    );
+    assert_eq!(shared(&cached, "graced").await, Some(b"old".to_vec()));
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(
+        shared(&cached, "graced").await,
+        None,
+        "stale: gone for plain reads"
+    );
+    assert_eq!(cached.get_bytes("graced").await.unwrap(), None);
+    assert_eq!(shared(&plain, "graced").await, None);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

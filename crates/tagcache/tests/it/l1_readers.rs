@@ -32,6 +32,7 @@ fn opts() -> SetOptions {
 enum Reader {
     Get,
     GetBytes,
+    GetBytesShared,
     GetPayload,
     GetPath,
     GetMany,
@@ -47,9 +48,10 @@ enum Reader {
     FailSafeScopeGet,
 }
 
-const READERS: [Reader; 15] = [
+const READERS: [Reader; 16] = [
     Reader::Get,
     Reader::GetBytes,
+    Reader::GetBytesShared,
     Reader::GetPayload,
     Reader::GetPath,
     Reader::GetMany,
@@ -87,6 +89,7 @@ async fn read(reader: Reader, c: &Cache) -> Option<i32> {
     match reader {
         Reader::Get => c.get::<i32>(KEY).await.unwrap(),
         Reader::GetBytes => msgpack(c.get_bytes(KEY).await.unwrap()),
+        Reader::GetBytesShared => msgpack(c.get_bytes_shared(KEY).await.unwrap().map(Vec::from)),
         Reader::GetPayload => c
             .get_payload(KEY)
             .await
