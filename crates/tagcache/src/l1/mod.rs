@@ -341,6 +341,8 @@ impl L1 {
             return self.miss();
         }
         let now_ns = u64::try_from(since.as_nanos()).unwrap_or(u64::MAX);
+        // (The marks' read lock may be taken while the mirror's shard is
+        // read: nothing takes a shard's lock while holding the marks'.)
         let found = self.cache.look(key, |hot| {
             let valid = hot.expires_ns > now_ns
                 && ((!lenient && hot.gen >= self.changed.load(Ordering::Acquire)) || {

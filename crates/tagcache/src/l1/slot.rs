@@ -123,6 +123,9 @@ pub(crate) struct Hot {
     payload_at: u32,
 }
 
+// One cache line: a hit reads no second one of the map.
+const _: () = assert!(std::mem::size_of::<Hot>() == 64);
+
 /// [`Hot::key_len`]'s flag of an entry with a grace period.
 const GRACED: u32 = 1 << 31;
 /// [`Hot::payload_at`] of a payload that is not served from the map.

@@ -7,7 +7,8 @@ use tagcache::{Lookup, SetOptions};
 
 use tagcache_testkit::RedisCluster;
 
-async fn cluster_cache(cluster: &RedisCluster) -> tagcache::Cache {
+/// A cache on the cluster (no L1).
+pub async fn cluster_cache(cluster: &RedisCluster) -> tagcache::Cache {
     tagcache::Cache::builder("")
         .cluster(cluster.seeds())
         .namespace("test")

@@ -6,7 +6,9 @@
 //! a read is stale past the bound when the key had changed (been written
 //! again, deleted or invalidated) more than the bound before that read
 //! began. Faults during the run: one reader frozen (SIGSTOP) past many
-//! announcements, then every subscription killed (`CLIENT KILL`).
+//! announcements, then every subscription killed (`CLIENT KILL`). Run on
+//! a single server and on a 3-master cluster (the readers' listeners then
+//! shard-subscribe on every master).
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -16,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use tagcache::{Cache, L1Options, SetOptions};
 
-use tagcache_testkit::RedisServer;
+use tagcache_testkit::{RedisCluster, RedisServer};
 
 const KEYS: usize = 16;
 const TAGS: usize = 4;
@@ -68,10 +70,67 @@ fn percentile(sorted: &[u64], p: usize) -> u64 {
     }
 }
 
+/// Where the processes meet.
+enum Servers {
+    One(RedisServer),
+    Cluster(RedisCluster),
+}
+
+impl Servers {
+    async fn writer(&self) -> Cache {
+        match self {
+            Self::One(server) => crate::cache(server).await,
+            Self::Cluster(cluster) => crate::cluster::cluster_cache(cluster).await,
+        }
+    }
+
+    /// Tells a reader process where to connect.
+    fn point(&self, child: &mut Command) {
+        match self {
+            Self::One(server) => child.env("TAGCACHE_L1_CHILD_URL", server.url()),
+            Self::Cluster(cluster) => {
+                child.env("TAGCACHE_L1_CHILD_CLUSTER", cluster.seeds().join(","))
+            }
+        };
+    }
+
+    /// Kills every subscription connection; how many there were.
+    fn kill_subscriptions(&self) -> u64 {
+        let kill = |conn: &mut redis::Connection| -> u64 {
+            redis::cmd("CLIENT")
+                .arg("KILL")
+                .arg("TYPE")
+                .arg("pubsub")
+                .query(conn)
+                .unwrap()
+        };
+        match self {
+            Self::One(server) => server.cmd(&[b"CLIENT", b"KILL", b"TYPE", b"pubsub"]),
+            Self::Cluster(cluster) => cluster
+                .ports()
+                .into_iter()
+                .map(|port| {
+                    let client = redis::Client::open(format!("redis://127.0.0.1:{port}"));
+                    kill(&mut client.unwrap().get_connection().unwrap())
+                })
+                .sum(),
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_reader_processes_never_read_older_than_the_bound() {
-    let server = RedisServer::start();
-    let writer = crate::cache(&server).await;
+    staleness_across_processes(Servers::One(RedisServer::start())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_reader_processes_on_a_cluster_never_read_older_than_the_bound() {
+    staleness_across_processes(Servers::Cluster(RedisCluster::start(3, 0))).await;
+}
+
+/// The test of the module docs, on `servers`.
+async fn staleness_across_processes(servers: Servers) {
+    let writer = servers.writer().await;
     let dir = tempfile::tempdir().unwrap();
     let exe = std::env::current_exe().unwrap();
     let start = now_us() + 2_000_000;
@@ -80,7 +139,9 @@ async fn two_reader_processes_never_read_older_than_the_bound() {
     for i in 0..2 {
         let out = dir.path().join(format!("reader-{i}"));
         let log = std::fs::File::create(dir.path().join(format!("reader-{i}.log"))).unwrap();
-        let child = Command::new(&exe)
+        let mut child = Command::new(&exe);
+        servers.point(&mut child);
+        let child = child
             .args([
                 "--exact",
                 "l1_multiprocess::reader_process",
@@ -89,7 +150,6 @@ async fn two_reader_processes_never_read_older_than_the_bound() {
                 "--test-threads",
                 "1",
             ])
-            .env("TAGCACHE_L1_CHILD_URL", server.url())
             .env("TAGCACHE_L1_CHILD_OUT", &out)
             .env("TAGCACHE_L1_CHILD_START", start.to_string())
             .env("TAGCACHE_L1_CHILD_END", end.to_string())
@@ -128,8 +188,13 @@ async fn two_reader_processes_never_read_older_than_the_bound() {
         }
         if !killed && t > 2_800_000 {
             killed = true;
-            let n: u64 = server.cmd(&[b"CLIENT", b"KILL", b"TYPE", b"pubsub"]);
-            assert_eq!(n, 2, "both readers' subscriptions");
+            let n = servers.kill_subscriptions();
+            match servers {
+                Servers::One(_) => assert_eq!(n, 2, "both readers' subscriptions"),
+                // (Each reader subscribes on every master; once one node's
+                // kill is seen, a listener drops its whole connection.)
+                Servers::Cluster(_) => assert!(n >= 2, "both readers' subscriptions: {n}"),
+            }
         }
         op += 1;
         let i = op % KEYS;
@@ -207,16 +272,19 @@ async fn two_reader_processes_never_read_older_than_the_bound() {
     assert!(report.lines().count() == 2, "{report}");
 }
 
-/// One reader process (see the module docs); run by the test above.
+/// One reader process (see the module docs); run by the tests above.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "a child process of two_reader_processes_never_read_older_than_the_bound"]
+#[ignore = "a child process of the two_reader_processes tests"]
 async fn reader_process() {
     let var = |name: &str| std::env::var(name).expect("run by the multi-process test");
-    let url = var("TAGCACHE_L1_CHILD_URL");
     let out = var("TAGCACHE_L1_CHILD_OUT");
     let start: u64 = var("TAGCACHE_L1_CHILD_START").parse().unwrap();
     let end: u64 = var("TAGCACHE_L1_CHILD_END").parse().unwrap();
-    let cache = Cache::builder(url)
+    let builder = match std::env::var("TAGCACHE_L1_CHILD_CLUSTER") {
+        Ok(seeds) => Cache::builder("").cluster(seeds.split(',').map(str::to_owned)),
+        Err(_) => Cache::builder(var("TAGCACHE_L1_CHILD_URL")),
+    };
+    let cache = builder
         .namespace("test")
         .auto_sweep(None)
         .response_timeout(Duration::from_secs(5))
