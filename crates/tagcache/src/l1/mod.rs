@@ -278,12 +278,11 @@ impl L1 {
             .fetch_max(self.ms_at(sent).max(1), Ordering::AcqRel);
     }
 
-    /// Whether the last confirmation is recent enough to serve, `since`
-    /// the epoch.
-    fn confirmed_within(&self, since: Duration) -> bool {
+    /// Whether the last confirmation is recent enough to serve, `now_ns`
+    /// after the epoch.
+    fn confirmed_within(&self, now_ns: u64) -> bool {
         let at = self.confirmed_ms.load(Ordering::Acquire);
-        let now_ms = u64::try_from(since.as_millis()).unwrap_or(u64::MAX);
-        at > 0 && now_ms.saturating_sub(at) <= self.serve_window_ms
+        at > 0 && (now_ns / 1_000_000).saturating_sub(at) <= self.serve_window_ms
     }
 
     pub(crate) fn options(&self) -> &L1Options {
@@ -336,11 +335,11 @@ impl L1 {
         // (One clock read, as time since the epoch: what both the
         // confirmation and the entry's expiry are kept as.)
         let since = Instant::now().saturating_duration_since(self.epoch);
+        let now_ns = u64::try_from(since.as_nanos()).unwrap_or(u64::MAX);
         let lenient = redis_down && self.options.serve_while_down;
-        if !lenient && !self.confirmed_within(since) {
+        if !lenient && !self.confirmed_within(now_ns) {
             return self.miss();
         }
-        let now_ns = u64::try_from(since.as_nanos()).unwrap_or(u64::MAX);
         // (The marks' read lock may be taken while the mirror's shard is
         // read: nothing takes a shard's lock while holding the marks'.)
         let found = self.cache.look(key, |hot| {

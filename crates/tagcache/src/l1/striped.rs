@@ -4,6 +4,7 @@
 //! them), and each thread's stripe number, which also picks the replica
 //! of the L1's map a thread reads ([`super::store`]).
 
+use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 /// Stripes of a counter (threads beyond this many share them).
@@ -21,14 +22,27 @@ pub(crate) struct Striped([Stripe; STRIPES]);
 /// The next thread's stripe.
 static NEXT: AtomicUsize = AtomicUsize::new(0);
 
+/// [`MINE`] before its thread's first use.
+const UNNUMBERED: usize = usize::MAX;
+
 thread_local! {
     /// This thread's number, given at its first use (threads take turns).
-    static MINE: usize = NEXT.fetch_add(1, Ordering::Relaxed);
+    /// (Initialized by a constant: each read is one load, no lazy-init
+    /// check; this runs on every hit.)
+    static MINE: Cell<usize> = const { Cell::new(UNNUMBERED) };
 }
 
 /// This thread's number: threads that use the L1 are numbered in turn.
 pub(crate) fn thread_number() -> usize {
-    MINE.with(|m| *m)
+    MINE.with(|m| {
+        let n = m.get();
+        if n != UNNUMBERED {
+            return n;
+        }
+        let n = NEXT.fetch_add(1, Ordering::Relaxed) & (UNNUMBERED >> 1);
+        m.set(n);
+        n
+    })
 }
 
 impl Striped {
