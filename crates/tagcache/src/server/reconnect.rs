@@ -255,28 +255,39 @@ fn not_connected(why: &str) -> RedisError {
     ))
 }
 
+impl Reconnecting {
+    /// Sends through the current connection (`send` gets a handle of it):
+    /// counted by its watchdog while in flight, and a failure that says
+    /// the connection is gone replaces it.
+    async fn call<T, Fut>(
+        &self,
+        send: impl FnOnce(MultiplexedConnection) -> Fut,
+    ) -> redis::RedisResult<T>
+    where
+        Fut: std::future::Future<Output = redis::RedisResult<T>>,
+    {
+        let Live {
+            conn,
+            generation,
+            watch,
+        } = self.connection().await?;
+        let result = match &watch {
+            Some(w) => {
+                let _in_flight = w.enter();
+                send(conn).await.map_err(|e| w.explain(e))
+            }
+            None => send(conn).await,
+        };
+        if let Err(e) = &result {
+            self.check(generation, e);
+        }
+        result
+    }
+}
+
 impl ConnectionLike for Reconnecting {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        Box::pin(async move {
-            let Live {
-                mut conn,
-                generation,
-                watch,
-            } = self.connection().await?;
-            let result = match &watch {
-                Some(w) => {
-                    let _in_flight = w.enter();
-                    conn.send_packed_command(cmd)
-                        .await
-                        .map_err(|e| w.explain(e))
-                }
-                None => conn.send_packed_command(cmd).await,
-            };
-            if let Err(e) = &result {
-                self.check(generation, e);
-            }
-            result
-        })
+        Box::pin(self.call(move |mut c| async move { c.send_packed_command(cmd).await }))
     }
 
     fn req_packed_commands<'a>(
@@ -285,26 +296,9 @@ impl ConnectionLike for Reconnecting {
         offset: usize,
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
-        Box::pin(async move {
-            let Live {
-                mut conn,
-                generation,
-                watch,
-            } = self.connection().await?;
-            let result = match &watch {
-                Some(w) => {
-                    let _in_flight = w.enter();
-                    conn.send_packed_commands(pipeline, offset, count)
-                        .await
-                        .map_err(|e| w.explain(e))
-                }
-                None => conn.send_packed_commands(pipeline, offset, count).await,
-            };
-            if let Err(e) = &result {
-                self.check(generation, e);
-            }
-            result
-        })
+        Box::pin(self.call(move |mut c| async move {
+            c.send_packed_commands(pipeline, offset, count).await
+        }))
     }
 
     fn get_db(&self) -> i64 {
