@@ -3,8 +3,9 @@
 //!
 //! One `TIME` gives the server's clock; the local monotonic clock carries it
 //! forward, and it is read again after [`RESYNC_AFTER`]. The reading is
-//! taken as of the moment its reply *arrived*, so the estimate is never
-//! ahead of the server by more than the clock drift since the last sync
+//! taken as of the moment its reply *arrived*, less 1 ms (both clocks are
+//! read in whole ms), so the estimate is never ahead of the server by more
+//! than the clock drift since the last sync
 //! (a monotonic clock against a slewed wall clock: at most a few ms over
 //! the resync period): an entry written with it expires at most one round
 //! trip (plus that drift) earlier than asked, never later. Expiries in the
@@ -68,7 +69,10 @@ impl ServerClock {
         let server = i64::try_from(server)
             .map_err(|_| Error::new(ErrorKind::Protocol, "redis TIME out of range"))?;
         let local_i = i64::try_from(local).unwrap_or(i64::MAX);
-        self.offset_ms.store(server - local_i, Ordering::Release);
+        // Both readings are whole ms (truncated), which alone could put the
+        // estimate up to 1 ms ahead: one ms less keeps it behind.
+        self.offset_ms
+            .store(server - local_i - 1, Ordering::Release);
         self.synced_at.store(local + 1, Ordering::Release);
         Ok(())
     }
