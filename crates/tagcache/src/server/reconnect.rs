@@ -29,7 +29,7 @@ use std::time::Duration;
 use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::{AsyncConnectionConfig, Cmd, ConnectionAddr, Pipeline, RedisError, RedisFuture, Value};
 
-use crate::server::watchdog::Watch;
+use crate::server::watchdog::{no_answer, Watch};
 
 /// A reconnecting multiplexed connection; clones share it.
 #[derive(Clone)]
@@ -160,13 +160,7 @@ impl Reconnecting {
             *state = match outcome {
                 Ok(Ok(l)) => State::Ready(l),
                 Ok(Err(e)) => State::Broken(next, e),
-                Err(_) => State::Broken(
-                    next,
-                    RedisError::from(std::io::Error::new(
-                        std::io::ErrorKind::TimedOut,
-                        format!("no answer within {:?}", self.inner.connect_timeout),
-                    )),
-                ),
+                Err(_) => State::Broken(next, no_answer(self.inner.connect_timeout)),
             };
         }
         self.inner.attempt_ended.notify_waiters();
@@ -225,26 +219,25 @@ impl Reconnecting {
         if !(e.is_unrecoverable_error() || e.is_io_error() || e.is_connection_dropped()) {
             return;
         }
-        let mut state = self.write();
+        self.inner.broken(generation, e.clone());
+    }
+}
+
+impl Inner {
+    /// Connection `generation`, if still the current one, is gone (`why`):
+    /// the next call connects again.
+    fn broken(&self, generation: u64, why: RedisError) {
+        let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
         if matches!(&*state, State::Ready(l) if l.generation == generation) {
-            *state = State::Broken(generation, e.clone());
+            *state = State::Broken(generation, why);
         }
     }
 }
 
-/// The watchdog stopped connection `generation` (no answer for `timeout`):
-/// the next call connects again.
+/// The watchdog stopped connection `generation` (no answer for `timeout`).
 fn stuck(inner: &Weak<Inner>, generation: u64, timeout: Duration) {
-    let Some(inner) = inner.upgrade() else { return };
-    let mut state = inner.state.write().unwrap_or_else(|p| p.into_inner());
-    if matches!(&*state, State::Ready(l) if l.generation == generation) {
-        *state = State::Broken(
-            generation,
-            RedisError::from(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                format!("no answer within {timeout:?}"),
-            )),
-        );
+    if let Some(inner) = inner.upgrade() {
+        inner.broken(generation, no_answer(timeout));
     }
 }
 

@@ -84,10 +84,7 @@ impl Watch {
     /// says the connection closed).
     pub(crate) fn explain(&self, e: redis::RedisError) -> redis::RedisError {
         if self.fired.load(Ordering::Acquire) {
-            redis::RedisError::from(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                format!("no answer within {:?}", self.timeout),
-            ))
+            no_answer(self.timeout)
         } else {
             e
         }
@@ -102,6 +99,15 @@ impl Watch {
         let oldest = (now + SLOTS - (EPOCHS_PER_TIMEOUT as usize + 1)) % SLOTS;
         self.slots[oldest].load(Ordering::Acquire) > 0
     }
+}
+
+/// The timeout error of a call or connection attempt that got no answer
+/// within `limit` (a timeout to redis-rs' `is_timeout` and to the breaker).
+pub(crate) fn no_answer(limit: Duration) -> redis::RedisError {
+    redis::RedisError::from(std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        format!("no answer within {limit:?}"),
+    ))
 }
 
 async fn tick(
