@@ -489,6 +489,13 @@ impl Case<'_> {
         }
     }
 
+    /// A scoped write in Migrate mode deletes the part's legacy twin.
+    fn forget_twin(&mut self, w: &Write) {
+        if matches!(w.via, Via::Scope) && path_of(w.key).is_some() && self.legacy() {
+            self.model.legacy.remove(&w.key);
+        }
+    }
+
     async fn set(&self, w: &Write, value: u64) -> tagcache::Result<()> {
         let opts = options(w);
         match (w.via, path_of(w.key)) {
@@ -526,10 +533,7 @@ impl Case<'_> {
             Op::Set(w) => {
                 let value = self.model.next_value;
                 self.set(&w, value).await.map_err(|e| self.fail(e))?;
-                if matches!(w.via, Via::Scope) && path_of(w.key).is_some() && self.legacy() {
-                    // A scoped write in Migrate mode deletes the part's twin.
-                    self.model.legacy.remove(&w.key);
-                }
+                self.forget_twin(&w);
                 self.record(std::slice::from_ref(&w)).await;
             }
             Op::SetMany(ws) => {
@@ -548,9 +552,7 @@ impl Case<'_> {
                     result.map_err(|e| self.fail(e))?;
                 }
                 for w in &ws {
-                    if matches!(w.via, Via::Scope) && path_of(w.key).is_some() && self.legacy() {
-                        self.model.legacy.remove(&w.key);
-                    }
+                    self.forget_twin(w);
                 }
                 self.record(&ws).await;
             }
