@@ -25,6 +25,7 @@ use tagcache::Cache;
 use super::census::{self, Census};
 use super::layout::{Footprint, Space};
 use super::measure::{self, measure, median_round};
+use super::pin::while_pinned;
 use super::probe::{Probe, Stalls};
 use super::report::Goal;
 use super::server::Cost;
@@ -250,6 +251,11 @@ pub struct Invalidation {
     pub server_longest_command_ms: Option<f64>,
     /// Server cost per entry deleted.
     pub cost_per_entry: Cost,
+    /// Server µs per entry of every round, in round order (the rounds of
+    /// all strategies alternate, so round `r` of two strategies ran
+    /// seconds apart: their ratio is the one least moved by a machine
+    /// that changes speed).
+    pub rounds_server_usec_per_entry: Vec<f64>,
     /// Commands the client sent in total.
     pub commands_sent: f64,
     /// Where that count comes from: `commandstats` (exact for commands
@@ -293,12 +299,28 @@ impl ServerRatios {
                 .find(|r| r.strategy == s.id(slowed))
                 .map_or(f64::NAN, |r| r.cost_per_entry.server_usec_per_op)
         };
-        let tc = usec(Strategy::Tagcache);
+        let rounds = |s: Strategy| {
+            runs.iter()
+                .find(|r| r.strategy == s.id(slowed))
+                .map(|r| r.rounds_server_usec_per_entry.clone())
+                .unwrap_or_default()
+        };
+        // The median of the rounds' ratios (round r of both ran seconds
+        // apart); the ratio of the median rounds when the counts differ.
+        let ratio = |s: Strategy| {
+            let (tc, other) = (rounds(Strategy::Tagcache), rounds(s));
+            if tc.is_empty() || tc.len() != other.len() {
+                return usec(Strategy::Tagcache) / usec(s);
+            }
+            let mut r: Vec<f64> = tc.iter().zip(&other).map(|(a, b)| a / b).collect();
+            r.sort_by(f64::total_cmp);
+            r[r.len() / 2]
+        };
         Self {
-            tagcache_usec_per_entry: tc,
-            vs_lua_edges: tc / usec(Strategy::LuaEdges),
-            vs_lua_edges_batched: tc / usec(Strategy::LuaEdgesBatched),
-            vs_lua: tc / usec(Strategy::Lua),
+            tagcache_usec_per_entry: usec(Strategy::Tagcache),
+            vs_lua_edges: ratio(Strategy::LuaEdges),
+            vs_lua_edges_batched: ratio(Strategy::LuaEdgesBatched),
+            vs_lua: ratio(Strategy::Lua),
         }
     }
 }
@@ -334,6 +356,9 @@ pub struct InvalidationReport {
     pub server_ratios: ServerRatios,
     /// The same on a slowed server (`--slow-server`).
     pub slowed: Option<SlowedReport>,
+    /// The CPUs of the server and of the bench while measured (`None`:
+    /// not pinned: a given server, one CPU, or no `taskset`).
+    pub pinned: Option<(u32, String)>,
     /// Wall-time, server-time and stall goals.
     pub goals: Vec<Goal>,
 }
@@ -366,6 +391,12 @@ impl InvalidationReport {
         if let Some([a, b, c]) = self.load_average {
             out += &format!("\n  load average {a:.2} {b:.2} {c:.2}");
         }
+        match &self.pinned {
+            Some((server, bench)) => {
+                out += &format!("; redis-server on CPU {server}, the bench on CPU {bench}");
+            }
+            None => out += "; redis-server and the bench not pinned",
+        }
         out += &format!("\n  {}", line(&self.server_ratios, stalls(false)));
         if let Some(s) = &self.slowed {
             out += &format!(
@@ -396,6 +427,14 @@ pub async fn run(b: &Bench<'_>) -> Result<InvalidationReport> {
         ));
     }
     let load_average = load_average();
+    let (mut report, pinned) =
+        while_pinned(&b.raw, b.target.is_private(), measured(b, load_average)).await?;
+    report.pinned = pinned;
+    Ok(report)
+}
+
+/// [`run`] once the CPUs are set.
+async fn measured(b: &Bench<'_>, load_average: Option<[f64; 3]>) -> Result<InvalidationReport> {
     b.progress.set("invalidation: idle probe");
     let idle_stalls = idle_probe(b).await?;
     let mut runs = all_rounds(b, &STRATEGIES, false).await?;
@@ -466,6 +505,7 @@ pub async fn run(b: &Bench<'_>) -> Result<InvalidationReport> {
         wall_vs_lua_edges,
         server_ratios,
         slowed,
+        pinned: None,
         goals,
     })
 }
@@ -490,7 +530,18 @@ async fn all_rounds(
             rounds[s].push(once(b, *strategy, round, slowed).await?);
         }
     }
-    Ok(rounds.into_iter().filter_map(median_round).collect())
+    Ok(rounds
+        .into_iter()
+        .filter_map(|all| {
+            let per_round = all
+                .iter()
+                .map(|r| r.cost_per_entry.server_usec_per_op)
+                .collect();
+            let mut median = median_round(all)?;
+            median.rounds_server_usec_per_entry = per_round;
+            Some(median)
+        })
+        .collect())
 }
 
 // The round with the median wall time, which also carries every round's
@@ -558,6 +609,7 @@ async fn once(b: &Bench<'_>, strategy: Strategy, round: u32, slowed: bool) -> Re
         worst_round_longest_stall_ms: stalls.longest_ms,
         server_longest_command_ms,
         cost_per_entry: cost,
+        rounds_server_usec_per_entry: Vec::new(),
         commands_sent: cost.commands_sent_per_op * n as f64,
         commands_sent_source: "commandstats",
     })

@@ -27,6 +27,7 @@ mod l1;
 mod layout;
 mod measure;
 mod memory;
+mod pin;
 mod probe;
 mod reads;
 mod report;

@@ -15,6 +15,7 @@ use std::process::{Child, Command, Stdio};
 use redis::aio::MultiplexedConnection;
 
 use crate::error::{BenchError, Result};
+use crate::pin::{cpu_list, parse_cpus, server_pid, taskset};
 
 /// A running slowdown; [`Slowdown::stop`] (or dropping it) ends it.
 pub struct Slowdown {
@@ -82,72 +83,7 @@ impl Drop for Slowdown {
     }
 }
 
-/// The server's process id (`INFO server`).
-async fn server_pid(conn: &MultiplexedConnection) -> Result<u32> {
-    let mut conn = conn.clone();
-    let text: String = redis::cmd("INFO")
-        .arg("server")
-        .query_async(&mut conn)
-        .await?;
-    text.lines()
-        .find_map(|l| l.strip_prefix("process_id:"))
-        .and_then(|v| v.trim().parse().ok())
-        .ok_or_else(|| BenchError::error("INFO server has no process_id"))
-}
-
-/// `taskset -pc PID`: the CPU list, e.g. `0-3` or `0,2`.
-fn cpu_list(pid: u32) -> Result<String> {
-    let out = Command::new("taskset")
-        .args(["-pc", &pid.to_string()])
-        .output()
-        .map_err(|e| BenchError::error(format!("cannot run taskset: {e}")))?;
-    if !out.status.success() {
-        return Err(BenchError::error(format!(
-            "taskset -pc {pid}: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
-    }
-    let text = String::from_utf8_lossy(&out.stdout);
-    text.rsplit(':')
-        .next()
-        .map(|l| l.trim().to_owned())
-        .ok_or_else(|| BenchError::error(format!("taskset answered {text:?}")))
-}
-
 /// The highest CPU of a list such as `0-3,6`.
 fn last_cpu(list: &str) -> Option<u32> {
-    list.split(',')
-        .filter_map(|part| part.rsplit('-').next()?.trim().parse().ok())
-        .max()
-}
-
-fn taskset(args: &[&str]) -> Result<()> {
-    let out = Command::new("taskset")
-        .args(args)
-        .stdout(Stdio::null())
-        .output()
-        .map_err(|e| BenchError::error(format!("cannot run taskset: {e}")))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(BenchError::error(format!(
-            "taskset {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        )))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn last_cpu_reads_ranges_and_lists() {
-        assert_eq!(last_cpu("0-3"), Some(3));
-        assert_eq!(last_cpu("0,2"), Some(2));
-        assert_eq!(last_cpu("0-1,6"), Some(6));
-        assert_eq!(last_cpu("5"), Some(5));
-        assert_eq!(last_cpu(""), None);
-    }
+    parse_cpus(list).into_iter().max()
 }

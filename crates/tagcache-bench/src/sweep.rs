@@ -19,6 +19,7 @@ use serde::Serialize;
 
 use super::layout::Footprint;
 use super::measure;
+use super::pin::while_pinned;
 use super::probe::Stalls;
 use super::report::Goal;
 use super::slow::Slowdown;
@@ -62,6 +63,8 @@ pub struct SweepReport {
     pub slowed_idle_stalls: Option<Stalls>,
     /// One per case (and per condition).
     pub runs: Vec<SweepRun>,
+    /// The CPUs of the server and of the bench (`None`: not pinned).
+    pub pinned: Option<(u32, String)>,
     /// Stall goals (longest ≤ 10 ms, p99 ≤ 5 ms, normal and slowed).
     pub goals: Vec<Goal>,
 }
@@ -74,6 +77,9 @@ impl SweepReport {
         );
         if let Some([a, b, c]) = self.load_average {
             out += &format!("\n  load average {a:.2} {b:.2} {c:.2}");
+        }
+        if let Some((server, bench)) = &self.pinned {
+            out += &format!("; redis-server on CPU {server}, the bench on CPU {bench}");
         }
         let idle = |s: &Stalls| format!("longest {:.1} ms, p99 {:.1} ms", s.longest_ms, s.p99_ms);
         out += &format!("\n  idle server: {}", idle(&self.idle_stalls));
@@ -106,8 +112,16 @@ pub async fn run(b: &Bench<'_>) -> Result<SweepReport> {
             "--slow-server needs the bench's private redis-server (drop --url)",
         ));
     }
-    let n = b.plan.clear_entries;
     let load_average = super::invalidate::load_average();
+    let (mut report, pinned) =
+        while_pinned(&b.raw, b.target.is_private(), measured(b, load_average)).await?;
+    report.pinned = pinned;
+    Ok(report)
+}
+
+/// [`run`] once the CPUs are set.
+async fn measured(b: &Bench<'_>, load_average: Option<[f64; 3]>) -> Result<SweepReport> {
+    let n = b.plan.clear_entries;
     b.progress.set("sweep: idle probe");
     let idle_stalls = super::invalidate::idle_probe(b).await?;
     let mut runs = vec![
@@ -156,6 +170,7 @@ pub async fn run(b: &Bench<'_>) -> Result<SweepReport> {
         idle_stalls,
         slowed_idle_stalls,
         runs,
+        pinned: None,
         goals,
     })
 }

@@ -3,14 +3,23 @@
 //!
 //! `drop.lua` reads each entry's tags itself and removes exactly its edges.
 //! Scripts may only touch keys they were given, so the caller declares the
-//! tag indexes it expects (learnt from earlier chunks); an entry with a tag
-//! not declared is reported back with all its tags and removed by a second
-//! call that declares exactly those. In a long invalidation most chunks take one call.
+//! tag indexes it expects; an entry with a tag not declared is reported
+//! back with all its tags and removed by a second call that declares
+//! exactly those. What to declare: the tags learnt from earlier chunks
+//! while they are few (no more than the chunk's members), else the tags
+//! the chunk's entries carry, read first with one pipeline of `GETRANGE`s
+//! (a declared index costs the script about a table slot and a key, so a
+//! thousand learnt tags would cost more than reading 100 headers). In a
+//! long invalidation most chunks take one call.
+
+use std::collections::HashSet;
 
 use redis::Value;
 
 use crate::engine::core::Core;
 use crate::error::{Error, ErrorKind, Result};
+use crate::layout::codec;
+use crate::layout::keys::GROUP_TAGS_FIELD;
 use crate::scripts::table::KeyTable;
 use crate::scripts::SCRIPTS;
 
@@ -22,6 +31,25 @@ const DECLARED_PER_CHUNK: usize = 1;
 /// Calls for one set of members before giving up (each retry is caused by
 /// a concurrent rewrite adding tags).
 const MAX_ATTEMPTS: usize = 16;
+/// Bytes of an entry [`Core::peek_tags`] reads: what `drop.lua` reads
+/// first (lib.lua's `HEAD_READ`), so the two agree on which sections fit.
+const PEEK_BYTES: usize = 256;
+
+/// Adds `tags` to the learnt set; the set starts afresh when it would
+/// outgrow `cap`.
+fn learn(known: &mut Vec<Vec<u8>>, tags: &[Vec<u8>], cap: usize) {
+    let new: Vec<Vec<u8>> = tags
+        .iter()
+        .filter(|t| !known.contains(t))
+        .cloned()
+        .collect();
+    if known.len() + new.len() > cap {
+        known.clear();
+    }
+    if known.len() + new.len() <= cap {
+        known.extend(new);
+    }
+}
 
 /// What [`Core::drop_members`] did.
 #[derive(Debug, Clone, Copy)]
@@ -157,12 +185,22 @@ impl Core {
         let mut dropped = 0;
         let mut server_us = 0;
         let mut first_reached = None;
-        // First pass: declare the tags learnt from earlier chunks.
+        // First pass: declare the tags learnt from earlier chunks, or those
+        // the chunk's entries carry when nothing was learnt yet or the
+        // learnt set outgrew the chunk.
         let mut retry: Vec<(Vec<u8>, Vec<Vec<u8>>)> = Vec::new();
         let mut rest = members;
         while !rest.is_empty() {
             let part = &rest[..rest.len().min(chunk)];
-            let out = self.drop_call(bucket, part, invalidating, known).await?;
+            let out = if known.is_empty() || known.len() > part.len() {
+                let carried = self.peek_tags(bucket, part).await?;
+                if known.len() <= part.len() {
+                    learn(known, &carried, cap);
+                }
+                self.drop_call(bucket, part, invalidating, &carried).await?
+            } else {
+                self.drop_call(bucket, part, invalidating, known).await?
+            };
             dropped += out.dropped;
             server_us += out.server_us;
             first_reached.get_or_insert(out.reached);
@@ -210,18 +248,8 @@ impl Core {
                 server_us += out.server_us;
                 again.extend(out.needs);
                 // Later chunks of this invalidation will likely need these
-                // too: they join the known set, which starts afresh when
-                // it would outgrow the cap.
-                let new: Vec<Vec<u8>> = declared
-                    .into_iter()
-                    .filter(|t| !known.contains(t))
-                    .collect();
-                if known.len() + new.len() > cap {
-                    known.clear();
-                }
-                if known.len() + new.len() <= cap {
-                    known.extend(new);
-                }
+                // too.
+                learn(known, &declared, cap);
                 // Members the call did not reach go in the next call.
                 start += out.reached;
             }
@@ -231,6 +259,46 @@ impl Core {
             ErrorKind::Contended,
             "entries kept gaining tags during the removal",
         ))
+    }
+
+    /// The tags the entries at `members` carry now, each once: one
+    /// pipeline of `GETRANGE`s of their first [`PEEK_BYTES`] (a group's
+    /// tag field for a group member). Entries that are gone, malformed or
+    /// whose tag section does not fit add nothing; `drop.lua` reads every
+    /// entry again and reports what was not declared.
+    async fn peek_tags(&self, bucket: u16, members: &[Vec<u8>]) -> Result<Vec<Vec<u8>>> {
+        let mut pipe = redis::pipe();
+        pipe.ignore_errors();
+        for m in members {
+            let key = self.space.entry(bucket, m);
+            if m.first() == Some(&0) {
+                pipe.cmd("HGET").arg(key).arg(GROUP_TAGS_FIELD);
+            } else {
+                pipe.cmd("GETRANGE").arg(key).arg(0).arg(PEEK_BYTES - 1);
+            }
+        }
+        let replies: Vec<Value> = self.conn.pipe(&pipe).await?;
+        let mut seen = HashSet::new();
+        let mut tags = Vec::new();
+        for (m, reply) in members.iter().zip(replies) {
+            let Value::BulkString(bytes) = reply else {
+                continue;
+            };
+            let carried: Box<dyn Iterator<Item = &[u8]>> = if m.first() == Some(&0) {
+                Box::new(codec::tags_in_section(&bytes))
+            } else {
+                match codec::tags_in_head(&bytes) {
+                    Some(t) => Box::new(t),
+                    None => continue,
+                }
+            };
+            for t in carried {
+                if seen.insert(t.to_vec()) {
+                    tags.push(t.to_vec());
+                }
+            }
+        }
+        Ok(tags)
     }
 
     /// One `drop.lua` call over members of one bucket.
@@ -260,12 +328,13 @@ impl Core {
             None => vec![],
         };
         let window = self.limits.fence_window_us();
-        let mut call = table.call(
+        let mut call = table.call_by_key(
             &SCRIPTS.drop,
             [invalidating.unwrap_or(b""), window.as_bytes()],
             &extra,
         );
-        call.arg(crate::engine::pace::SCRIPT_BUDGET_US);
+        call.arg(crate::engine::pace::SCRIPT_BUDGET_US)
+            .arg(self.space.tag_prefix(bucket));
         for m in members {
             call.arg(m.as_slice());
         }

@@ -434,6 +434,25 @@ fn section_tags(mut section: &[u8]) -> impl Iterator<Item = Result<&[u8], Error>
     })
 }
 
+/// The tags found in the first bytes of a stored entry (`head`, e.g. a
+/// `GETRANGE` of its first 256 bytes), when they hold its whole tag
+/// section; `None` when they do not, or are not a tagcache entry. Stops at
+/// the first malformed tag. A hint for what to declare, never a verdict:
+/// the scripts read the entry again.
+pub(crate) fn tags_in_head(head: &[u8]) -> Option<impl Iterator<Item = &[u8]>> {
+    if head.len() < HEADER_LEN || head[0] != FORMAT_VERSION {
+        return None;
+    }
+    let len = u32::from_be_bytes([head[2], head[3], head[4], head[5]]) as usize;
+    let section = head.get(HEADER_LEN..HEADER_LEN.checked_add(len)?)?;
+    Some(tags_in_section(section))
+}
+
+/// The well-formed tags of a section, up to the first malformed one.
+pub(crate) fn tags_in_section(section: &[u8]) -> impl Iterator<Item = &[u8]> {
+    section_tags(section).map_while(Result::ok)
+}
+
 /// Parses a tag section into the tag list.
 pub(crate) fn parse_tags(section: &[u8]) -> Result<Vec<Vec<u8>>, Error> {
     section_tags(section)

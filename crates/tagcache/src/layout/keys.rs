@@ -128,6 +128,13 @@ impl KeySpace {
         self.with_kind(bucket, b"t:", tag)
     }
 
+    /// `{<ns>.<b>}:t:`, what every tag index key of a bucket starts with:
+    /// `tag(b, T)` is this followed by `T` (`drop.lua` finds a declared
+    /// index by its key).
+    pub(crate) fn tag_prefix(&self, bucket: u16) -> Vec<u8> {
+        self.tag(bucket, b"")
+    }
+
     /// `{<ns>.<b>}:x:<tag>`: the snapshot an invalidation works through.
     pub(crate) fn snapshot(&self, bucket: u16, tag: &[u8]) -> Vec<u8> {
         self.with_kind(bucket, b"x:", tag)

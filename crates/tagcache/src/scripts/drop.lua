@@ -5,7 +5,10 @@
 -- always exact; but it may only touch declared keys, so the caller
 -- declares the tag indexes it expects (those seen in earlier chunks), and
 -- an entry carrying a tag whose index was not declared is left untouched
--- and reported with the missing tag names, for a second call.
+-- and reported with the missing tag names, for a second call. A declared
+-- index is found by its key (the bucket's index prefix and the tag name):
+-- an invalidation may declare a thousand indexes a call, so each costs
+-- one key and one table slot, not a name and a number as well.
 --
 -- The call bounds its own time, not its entry count: it stops reading
 -- entries once `budget` µs have passed since it started (Redis' clock:
@@ -17,9 +20,9 @@
 -- KEYS: n entry keys, m tag index keys, the registry key, its fence key,
 --       the bucket's announcement counter (`l1`), then (when an
 --       invalidation is running) the snapshot key and the in-flight key.
--- ARGV: n, m, 1, invalidated tag name ('' when deleting), fence window µs;
---       m tag names; m registry numbers (all 1); budget µs (0: none); then
---       the n members.
+-- ARGV: n, m, 1, invalidated tag name ('' when deleting), fence window µs,
+--       budget µs (0: none), the bucket's tag index key prefix (the key of
+--       tag T is the prefix followed by T), then the n members.
 -- An invalidation drops only entries still carrying its tag (one rewritten
 -- without it after the cut survives); every processed member leaves the
 -- snapshot. A delete also fences each key, so a read-through that began
@@ -31,7 +34,7 @@
 -- when one of the entry's tag indexes was not declared, all its tags.
 local n, m = tonumber(ARGV[1]), tonumber(ARGV[2])
 local tag, window = ARGV[4], tonumber(ARGV[5])
-local budget = tonumber(ARGV[6 + 2 * m])
+local budget, prefix = tonumber(ARGV[6]), ARGV[7]
 local registry, fence, l1 = KEYS[n + m + 1], KEYS[n + m + 2], KEYS[n + m + 3]
 local snapshot, inflight
 if tag ~= '' then
@@ -39,22 +42,25 @@ if tag ~= '' then
 end
 local now_micros = now_us()
 
-local lookup = {}
+-- Declared index number by index key.
+local declared = {}
 for j = 1, m do
-  lookup[ARGV[5 + j]] = j
+  declared[KEYS[n + j]] = j
 end
+local skip = #prefix
 
 -- Many keys or members in one command, in slices that stay far below
--- Lua's unpack limit.
+-- Lua's unpack limit; answers the sum of the integer replies.
 local function call_all(command, key, items)
-  local step = 500
+  local step, sum = 500, 0
   for i = 1, #items, step do
     if key then
-      redis.call(command, key, unpack(items, i, math.min(i + step - 1, #items)))
+      sum = sum + redis.call(command, key, unpack(items, i, math.min(i + step - 1, #items)))
     else
-      redis.call(command, unpack(items, i, math.min(i + step - 1, #items)))
+      sum = sum + redis.call(command, unpack(items, i, math.min(i + step - 1, #items)))
     end
   end
+  return sum
 end
 
 -- First the entries are read and judged, then everything is written: the
@@ -63,9 +69,14 @@ end
 -- snapshot.
 local out, done, touched = {0, 0}, {}, {}
 local doomed, malformed = {}, {}
+local n_done, n_doomed = 0, 0
 -- Members of doomed entries per tag index, removed with one ZREM each.
 local edges = {}
-local first = 6 + 2 * m
+-- The declared index of each tag of the entry being judged (reused: no
+-- table is built per entry, the cost that dominated this loop).
+local js = {}
+local byte, sub = string.byte, string.sub
+local first = 7
 for i = 1, n do
   -- The clock is read every 16 entries: a TIME costs about what one
   -- entry's GETRANGE does, so the checks add ~1/16 to the reading (and
@@ -76,36 +87,42 @@ for i = 1, n do
   local entry, member = KEYS[i], ARGV[first + i]
 
   local section = tag_section(entry, member)
-  if not section then
-    out[i + 2] = 2
-  elseif section == MALFORMED then
+  local status = 2
+  if section == MALFORMED then
     -- Its tags cannot be known: it goes, with its edges in every declared
     -- index; other edges are removed by the sweep (its entry is gone) or
     -- expire.
-    doomed[#doomed + 1] = entry
+    n_doomed = n_doomed + 1
+    doomed[n_doomed] = entry
     malformed[#malformed + 1] = member
-    out[i + 2] = 1
-  else
-    local tags = parse_tags(section)
-    local idx, missing, tagged = {}, nil, tag == ''
-    for q, name in ipairs(tags) do
-      local j = lookup[name]
+    status = 1
+  elseif section then
+    -- One pass over the (validated) section: u16 length, then the name.
+    local p, stop, count, missing, tagged = 1, #section, 0, false, tag == ''
+    while p <= stop do
+      local hi, lo = byte(section, p, p + 1)
+      local len = hi * 256 + lo
+      local name = sub(section, p + 2, p + 1 + len)
+      local j = declared[prefix .. name]
       if j then
-        idx[q] = j
+        count = count + 1
+        js[count] = j
       else
-        missing = missing or {}
-        missing[#missing + 1] = name
+        missing = true
       end
       if name == tag then
         tagged = true
       end
+      p = p + 2 + len
     end
     if missing then
       -- All its tags, so the next call can declare exactly what it needs.
-      out[i + 2] = tags
+      status = parse_tags(section)
     elseif tagged then
-      doomed[#doomed + 1] = entry
-      for _, j in ipairs(idx) do
+      n_doomed = n_doomed + 1
+      doomed[n_doomed] = entry
+      for q = 1, count do
+        local j = js[q]
         local e = edges[j]
         if not e then
           e = {}
@@ -113,13 +130,13 @@ for i = 1, n do
         end
         e[#e + 1] = member
       end
-      out[i + 2] = 1
-    else
-      out[i + 2] = 2
+      status = 1
     end
   end
-  if type(out[i + 2]) == 'number' then
-    done[#done + 1] = member
+  out[i + 2] = status
+  if status == 1 or status == 2 then
+    n_done = n_done + 1
+    done[n_done] = member
   end
 end
 
@@ -141,8 +158,11 @@ if #doomed > 0 then
 end
 for j = 1, m do
   if edges[j] then
-    call_all('ZREM', KEYS[n + j], edges[j])
-    touched[j] = true
+    -- Only an index that lost members can have emptied (the invalidated
+    -- tag's own index is usually gone: the cut renamed it).
+    if call_all('ZREM', KEYS[n + j], edges[j]) > 0 then
+      touched[j] = true
+    end
   end
 end
 for _, member in ipairs(malformed) do
@@ -169,8 +189,9 @@ if snapshot then
     redis.call('ZREM', inflight, tag)
     -- The invalidation is over: unless a write started a fresh index
     -- since the cut, the tag leaves the registry too (below).
-    if lookup[tag] then
-      touched[lookup[tag]] = true
+    local j = declared[prefix .. tag]
+    if j then
+      touched[j] = true
     end
   else
     try_zadd(inflight, 'XX', int(now_ms()), tag)
@@ -178,11 +199,32 @@ if snapshot then
 end
 
 -- Indexes emptied by this call leave the registry now rather than at the
--- next sweep; fences older than the window go.
-for j in pairs(touched) do
-  if redis.call('EXISTS', KEYS[n + j]) == 0 then
-    redis.call('ZREM', registry, ARGV[5 + j])
+-- next sweep; fences older than the window go. Emptied indexes are few (an
+-- index empties once), so they are found by halving: one EXISTS over all
+-- touched indexes (slices of 500), and only a part that lost some is
+-- split and counted again.
+local function unfile(keys, i, j, gone)
+  if gone == 0 then
+    return
   end
+  if gone == j - i + 1 then
+    for q = i, j do
+      redis.call('ZREM', registry, string.sub(keys[q], skip + 1))
+    end
+    return
+  end
+  local mid = math.floor((i + j) / 2)
+  local left = mid - i + 1 - redis.call('EXISTS', unpack(keys, i, mid))
+  unfile(keys, i, mid, left)
+  unfile(keys, mid + 1, j, gone - left)
+end
+local all = {}
+for j in pairs(touched) do
+  all[#all + 1] = KEYS[n + j]
+end
+for i = 1, #all, 500 do
+  local last = math.min(i + 499, #all)
+  unfile(all, i, last, last - i + 1 - redis.call('EXISTS', unpack(all, i, last)))
 end
 trim_fence(fence, now_micros - window, TRIM_PER_CALL)
 out[1] = #doomed

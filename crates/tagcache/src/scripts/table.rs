@@ -67,6 +67,25 @@ impl<'k> KeyTable<'k> {
         head: [&[u8]; 2],
         extra_keys: &[Vec<u8>],
     ) -> ScriptCall {
+        let mut call = self.call_by_key(script, head, extra_keys);
+        for (_, name) in &self.tags {
+            call.arg(name.as_slice());
+        }
+        for (b, _) in &self.tags {
+            call.arg(self.registry_numbers.get(b).copied().unwrap_or(0));
+        }
+        call
+    }
+
+    /// [`KeyTable::call`] without the tag names and registry numbers: for a
+    /// script that finds a declared index by its key (`drop.lua`, which may
+    /// declare a thousand indexes a call).
+    pub(crate) fn call_by_key(
+        &self,
+        script: &'static Script,
+        head: [&[u8]; 2],
+        extra_keys: &[Vec<u8>],
+    ) -> ScriptCall {
         let mut keys: Vec<Vec<u8>> = Vec::with_capacity(
             self.entries.len() + self.tags.len() + 3 * self.registries.len() + extra_keys.len(),
         );
@@ -82,12 +101,6 @@ impl<'k> KeyTable<'k> {
             .arg(self.registries.len())
             .arg(head[0])
             .arg(head[1]);
-        for (_, name) in &self.tags {
-            call.arg(name.as_slice());
-        }
-        for (b, _) in &self.tags {
-            call.arg(self.registry_numbers.get(b).copied().unwrap_or(0));
-        }
         call
     }
 }

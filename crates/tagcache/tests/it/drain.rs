@@ -49,11 +49,7 @@ fn drop_call(
         .arg(1)
         .arg(tag)
         .arg(60_000_000);
-    cmd.arg(tags);
-    for _ in tags {
-        cmd.arg(1);
-    }
-    cmd.arg(budget_us).arg(members);
+    cmd.arg(budget_us).arg("{test.0}:t:").arg(members);
     cmd.query(&mut server.conn()).unwrap()
 }
 
@@ -174,4 +170,81 @@ async fn an_entry_truncated_inside_its_tag_section_is_malformed() {
     assert_eq!(cache.invalidate_tag("t").await.unwrap(), 2);
     let gone: u64 = server.cmd(&[b"EXISTS", b"{test.0}:e:cut", b"{test.0}:e:whole"]);
     assert_eq!(gone, 0);
+}
+
+/// Deleting a tagged key took two script calls: the first, declaring no
+/// index, only learnt the entry's tags. The caller now reads the header
+/// first (a plain `GETRANGE`) and declares exactly those tags: one call,
+/// and every edge goes.
+#[tokio::test]
+async fn deleting_a_tagged_key_is_one_script_call() {
+    let server = RedisServer::start();
+    let cache = one_bucket(&server).await;
+    cache
+        .set_bytes("k", b"value", &SetOptions::new().tags(["a", "b"]))
+        .await
+        .unwrap();
+    let before = server.command_calls();
+    assert!(cache.delete("k").await.unwrap());
+    let after = server.command_calls();
+    let calls = |c: &str| after.get(c).copied().unwrap_or(0) - before.get(c).copied().unwrap_or(0);
+    assert_eq!(calls("evalsha"), 1, "{after:?}");
+    assert_eq!(cache.tag_len("a").await.unwrap(), 0);
+    assert_eq!(cache.tag_len("b").await.unwrap(), 0);
+    assert_eq!(
+        crate::keys_besides_fences(&server),
+        1,
+        "only the namespace's meta key is left"
+    );
+}
+
+/// An invalidation whose entries carry many more distinct tags than a
+/// chunk holds: each chunk declares the tags its own entries carry (read
+/// first), not every tag learnt so far, so no call declares thousands of
+/// indexes and none needs a second call; everything goes, every other
+/// index empties and leaves the registry.
+#[tokio::test]
+async fn an_invalidation_over_thousands_of_distinct_tags_declares_per_chunk_and_is_exact() {
+    let server = RedisServer::start();
+    let cache = crate::builder(&server)
+        .buckets(1)
+        .chunk_size(50)
+        .build()
+        .await
+        .unwrap();
+    let n = 3_000;
+    cache
+        .set_many_bytes((0..n).map(|i| {
+            (
+                format!("k{i}"),
+                b"v".to_vec(),
+                SetOptions::new().tags(["big".to_owned(), format!("own:{i}")]),
+            )
+        }))
+        .await
+        .unwrap();
+    let before = server.command_calls();
+    assert_eq!(cache.invalidate_tag("big").await.unwrap(), n);
+    let after = server.command_calls();
+    let calls = |c: &str| after.get(c).copied().unwrap_or(0) - before.get(c).copied().unwrap_or(0);
+    // One script call per chunk of at most 50 (a call cut by its time
+    // budget adds one): no second calls for undeclared tags, which took
+    // every chunk two calls before (≥ 120 here).
+    let chunks = n / 50;
+    assert!(
+        calls("evalsha") < chunks * 3 / 2,
+        "{} drop calls",
+        calls("evalsha")
+    );
+    assert_eq!(
+        crate::keys_besides_fences(&server),
+        1,
+        "only the namespace's meta key is left"
+    );
+    let registry: Vec<String> = server.cmd(&[b"ZRANGE", b"{test.0}:reg", b"0", b"-1"]);
+    assert!(
+        registry.is_empty(),
+        "{} tags left in the registry",
+        registry.len()
+    );
 }
