@@ -11,7 +11,7 @@
 //!
 //! Both scripts are paced by the Redis time they report (`pace.rs` in the
 //! library), so the longest stall should stay near the per-call budget
-//! (~1.5 ms, more on the slowed server) whatever the number of members.
+//! (~1 ms, more on the slowed server) whatever the number of members.
 
 use std::time::Duration;
 

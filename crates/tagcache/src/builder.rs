@@ -217,7 +217,7 @@ impl CacheBuilder {
     }
 
     /// Most entries one invalidation or delete call removes. Each call
-    /// also bounds its own time (it stops after ~1 ms of reading and
+    /// also bounds its own time (it stops after ~0.7 ms of reading and
     /// reports the rest, which the next call takes), so this is an upper
     /// bound, not the size of every call. Default: 1000.
     pub fn chunk_size(mut self, n: usize) -> Self {
