@@ -328,8 +328,8 @@ impl ServerRatios {
 /// The invalidation on a slowed server (`--slow-server`).
 #[derive(Debug, Clone, Serialize)]
 pub struct SlowedReport {
-    /// The CPU redis-server and the hog shared.
-    pub cpu: u32,
+    /// What slowed the server, in words.
+    pub how: String,
     /// What the probe saw with the slowed server idle.
     pub idle_stalls: Stalls,
     /// Server time ratios on the slowed server (runs `*_slowed`).
@@ -400,8 +400,8 @@ impl InvalidationReport {
         out += &format!("\n  {}", line(&self.server_ratios, stalls(false)));
         if let Some(s) = &self.slowed {
             out += &format!(
-                "\n  SLOWED (redis-server and a CPU hog pinned to CPU {}; idle longest {:.1} ms, p99 {:.1} ms): {}",
-                s.cpu,
+                "\n  SLOWED ({}; idle longest {:.1} ms, p99 {:.1} ms): {}",
+                s.how,
                 s.idle_stalls.longest_ms,
                 s.idle_stalls.p99_ms,
                 line(&s.server_ratios, stalls(true))
@@ -448,8 +448,8 @@ async fn measured(b: &Bench<'_>, load_average: Option<[f64; 3]>) -> Result<Inval
         };
     }
     let slowed = if b.plan.slow_server {
-        let slowdown = Slowdown::start(&b.raw).await?;
-        let cpu = slowdown.cpu;
+        let slowdown = Slowdown::start(&b.raw, b.plan.slow_by).await?;
+        let how = slowdown.description.clone();
         let measured = async {
             b.progress.set("invalidation: idle probe, server slowed");
             let idle = idle_probe(b).await?;
@@ -461,7 +461,7 @@ async fn measured(b: &Bench<'_>, load_average: Option<[f64; 3]>) -> Result<Inval
         let (idle_stalls, slowed_runs) = measured?;
         runs.extend(slowed_runs);
         Some(SlowedReport {
-            cpu,
+            how,
             idle_stalls,
             server_ratios: ServerRatios::of(&runs, true),
         })

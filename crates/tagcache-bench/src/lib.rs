@@ -116,6 +116,13 @@ pub struct BenchArgs {
     #[arg(long)]
     pub slow_server: bool,
 
+    /// How `--slow-server` slows the server: `hog` (a CPU hog on the
+    /// server's CPU: half a core, and waits of a scheduler slice) or
+    /// `quota` (a cgroup CPU quota of 1 ms every 2 ms: half a core, taken
+    /// away in slices of at most 1 ms).
+    #[arg(long, value_enum, default_value_t = SlowBy::Hog, requires = "slow_server")]
+    pub slow_by: SlowBy,
+
     /// How tagcache's writes reach Redis in the throughput, fail-safe and
     /// other phases (the `edges` phase measures both either way).
     #[arg(long, value_name = "PATH", value_enum, default_value_t = BenchWritePath::Transaction)]
@@ -173,6 +180,15 @@ pub enum Phase {
     Keyspaces,
 }
 
+/// `--slow-by`: how `--slow-server` slows the private server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SlowBy {
+    /// A CPU hog pinned to the server's CPU.
+    Hog,
+    /// A cgroup CPU quota (1 ms every 2 ms).
+    Quota,
+}
+
 /// A throughput measurement `--throughput-only` can pick.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ThroughputPart {
@@ -219,6 +235,7 @@ pub struct Plan {
     batch: u64,
     cluster: bool,
     slow_server: bool,
+    slow_by: SlowBy,
     value_size: usize,
     /// Prefix of every namespace the bench creates.
     base: String,
@@ -274,6 +291,7 @@ impl Plan {
             rounds: args.rounds,
             cluster: args.cluster,
             slow_server: args.slow_server,
+            slow_by: args.slow_by,
             concurrency: args.concurrency as usize,
             batch: u64::from(args.batch),
             value_size: args.value_size as usize,
@@ -776,6 +794,7 @@ mod tests {
             big: false,
             cluster: false,
             slow_server: false,
+            slow_by: SlowBy::Hog,
             write_path: BenchWritePath::Transaction,
             invalidate_entries: None,
             rounds: 1,

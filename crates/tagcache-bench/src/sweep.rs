@@ -130,7 +130,7 @@ async fn measured(b: &Bench<'_>, load_average: Option<[f64; 3]>) -> Result<Sweep
     ];
     let mut slowed_idle_stalls = None;
     if b.plan.slow_server {
-        let slowdown = Slowdown::start(&b.raw).await?;
+        let slowdown = Slowdown::start(&b.raw, b.plan.slow_by).await?;
         let measured = async {
             b.progress.set("sweep: idle probe, server slowed");
             let idle = super::invalidate::idle_probe(b).await?;
