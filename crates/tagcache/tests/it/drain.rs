@@ -172,6 +172,18 @@ async fn an_entry_truncated_inside_its_tag_section_is_malformed() {
     assert_eq!(gone, 0);
 }
 
+/// The script calls (`EVALSHA`) Redis ran while `work` ran; `work` must
+/// answer `Ok(true)`.
+async fn script_calls(
+    server: &RedisServer,
+    work: impl std::future::Future<Output = tagcache::Result<bool>>,
+) -> u64 {
+    let evalsha = |s: &RedisServer| s.command_calls().get("evalsha").copied().unwrap_or(0);
+    let before = evalsha(server);
+    assert!(work.await.unwrap());
+    evalsha(server) - before
+}
+
 /// Deleting a tagged key took two script calls: the first, declaring no
 /// index, only learnt the entry's tags. The caller now reads the header
 /// first (a plain `GETRANGE`) and declares exactly those tags: one call,
@@ -184,11 +196,8 @@ async fn deleting_a_tagged_key_is_one_script_call() {
         .set_bytes("k", b"value", &SetOptions::new().tags(["a", "b"]))
         .await
         .unwrap();
-    let before = server.command_calls();
-    assert!(cache.delete("k").await.unwrap());
-    let after = server.command_calls();
-    let calls = |c: &str| after.get(c).copied().unwrap_or(0) - before.get(c).copied().unwrap_or(0);
-    assert_eq!(calls("evalsha"), 1, "{after:?}");
+    let scripts = script_calls(&server, cache.delete("k")).await;
+    assert_eq!(scripts, 1);
     assert_eq!(cache.tag_len("a").await.unwrap(), 0);
     assert_eq!(cache.tag_len("b").await.unwrap(), 0);
     assert_eq!(
@@ -223,19 +232,16 @@ async fn an_invalidation_over_thousands_of_distinct_tags_declares_per_chunk_and_
         }))
         .await
         .unwrap();
-    let before = server.command_calls();
-    assert_eq!(cache.invalidate_tag("big").await.unwrap(), n);
-    let after = server.command_calls();
-    let calls = |c: &str| after.get(c).copied().unwrap_or(0) - before.get(c).copied().unwrap_or(0);
+    let scripts = script_calls(&server, async {
+        assert_eq!(cache.invalidate_tag("big").await.unwrap(), n);
+        Ok(true)
+    })
+    .await;
     // One script call per chunk of at most 50 (a call cut by its time
     // budget adds one): no second calls for undeclared tags, which took
     // every chunk two calls before (≥ 120 here).
     let chunks = n / 50;
-    assert!(
-        calls("evalsha") < chunks * 3 / 2,
-        "{} drop calls",
-        calls("evalsha")
-    );
+    assert!(scripts < chunks * 3 / 2, "{scripts} drop calls");
     assert_eq!(
         crate::keys_besides_fences(&server),
         1,
