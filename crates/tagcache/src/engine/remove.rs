@@ -200,10 +200,14 @@ impl Core {
             let part = &rest[..rest.len().min(chunk)];
             let peek_above = PEEK_ABOVE * part.len();
             let out = if known.is_empty() || known.len() > peek_above {
-                let carried = self.peek_tags(bucket, part).await?;
+                let mut carried = self.peek_tags(bucket, part).await?;
                 if known.len() <= peek_above {
                     learn(known, &carried, cap);
                 }
+                // At most PEEK_ABOVE declared indexes per member a call:
+                // entries with tags past that go in the retries, which
+                // group them under the cap.
+                carried.truncate(PEEK_ABOVE * chunk);
                 self.drop_call(bucket, part, invalidating, &carried).await?
             } else {
                 self.drop_call(bucket, part, invalidating, known).await?
