@@ -3,7 +3,8 @@
 --
 -- The script reads each entry's current tags itself, so what it removes is
 -- always exact; but it may only touch declared keys, so the caller
--- declares the tag indexes it expects (those seen in earlier chunks), and
+-- declares the tag indexes it expects (those seen in earlier chunks, or
+-- those it read in the entries' headers just before: engine/remove.rs), and
 -- an entry carrying a tag whose index was not declared is left untouched
 -- and reported with the missing tag names, for a second call. A declared
 -- index is found by its key (the bucket's index prefix and the tag name):
