@@ -19,7 +19,7 @@ use redis::Value;
 use crate::engine::core::Core;
 use crate::error::{Error, ErrorKind, Result};
 use crate::layout::codec;
-use crate::layout::keys::GROUP_TAGS_FIELD;
+use crate::layout::keys::{self, GROUP_TAGS_FIELD};
 use crate::scripts::table::KeyTable;
 use crate::scripts::SCRIPTS;
 
@@ -282,7 +282,7 @@ impl Core {
         pipe.ignore_errors();
         for m in members {
             let key = self.space.entry(bucket, m);
-            if m.first() == Some(&0) {
+            if keys::is_group_member(m) {
                 pipe.cmd("HGET").arg(key).arg(GROUP_TAGS_FIELD);
             } else {
                 pipe.cmd("GETRANGE").arg(key).arg(0).arg(PEEK_BYTES - 1);
@@ -295,7 +295,7 @@ impl Core {
             let Value::BulkString(bytes) = reply else {
                 continue;
             };
-            let carried: Box<dyn Iterator<Item = &[u8]>> = if m.first() == Some(&0) {
+            let carried: Box<dyn Iterator<Item = &[u8]>> = if keys::is_group_member(m) {
                 Box::new(codec::tags_in_section(&bytes))
             } else {
                 match codec::tags_in_head(&bytes) {

@@ -368,6 +368,12 @@ fn corrupt(what: &str) -> Error {
     )
 }
 
+/// The tag-section length a header announces (bytes 2..6, u32 big-endian);
+/// `bytes` holds at least the header.
+fn section_len(bytes: &[u8]) -> usize {
+    u32::from_be_bytes([bytes[2], bytes[3], bytes[4], bytes[5]]) as usize
+}
+
 /// Splits stored bytes into header, tags and payload.
 pub(crate) fn decode_entry(bytes: &[u8]) -> Result<Decoded<'_>, Error> {
     if bytes.len() < HEADER_LEN {
@@ -382,7 +388,7 @@ pub(crate) fn decode_entry(bytes: &[u8]) -> Result<Decoded<'_>, Error> {
         1 => Codec::MsgPack,
         _ => return Err(corrupt("unknown codec")),
     };
-    let section_len = u32::from_be_bytes([bytes[2], bytes[3], bytes[4], bytes[5]]) as usize;
+    let section_len = section_len(bytes);
     let rest = &bytes[HEADER_LEN..];
     if rest.len() < section_len {
         return Err(corrupt("tag section longer than the entry"));
@@ -443,8 +449,7 @@ pub(crate) fn tags_in_head(head: &[u8]) -> Option<impl Iterator<Item = &[u8]>> {
     if head.len() < HEADER_LEN || head[0] != FORMAT_VERSION {
         return None;
     }
-    let len = u32::from_be_bytes([head[2], head[3], head[4], head[5]]) as usize;
-    let section = head.get(HEADER_LEN..HEADER_LEN.checked_add(len)?)?;
+    let section = head.get(HEADER_LEN..HEADER_LEN.checked_add(section_len(head))?)?;
     Some(tags_in_section(section))
 }
 

@@ -230,6 +230,13 @@ pub(crate) fn group_member(encoded_id: &[u8]) -> Vec<u8> {
     m
 }
 
+/// Whether an index member is a hash group's (its entry key holds a hash,
+/// its tags in [`GROUP_TAGS_FIELD`]): the one kind of member that starts
+/// with [`RESERVED_TAG`]. lib.lua's `tag_section` decides the same way.
+pub(crate) fn is_group_member(member: &[u8]) -> bool {
+    member.first() == Some(&RESERVED_TAG)
+}
+
 /// The member of `{<ns>.<b>}:inv` that stands for a namespace clear in
 /// progress in that bucket (tags never start with byte 0 followed by `c`).
 pub(crate) const CLEAR_MARKER: &[u8] = b"\0c";

@@ -144,7 +144,7 @@ end
 call_all('DEL', nil, doomed)
 -- L1 tiers drop what went: a delete names its keys, an invalidation its
 -- tag (each L1 knows which of its entries carry it).
-if #doomed > 0 then
+if n_doomed > 0 then
   if tag == '' then
     local gone = {}
     for i = 1, n do
@@ -173,7 +173,7 @@ for _, member in ipairs(malformed) do
     end
   end
 end
-if not snapshot and #done > 0 then
+if not snapshot and n_done > 0 then
   local score, pairs_ = int(now_micros), {}
   for _, member in ipairs(done) do
     pairs_[#pairs_ + 1] = score
@@ -210,7 +210,7 @@ local function unfile(keys, i, j, gone)
   end
   if gone == j - i + 1 then
     for q = i, j do
-      redis.call('ZREM', registry, string.sub(keys[q], skip + 1))
+      redis.call('ZREM', registry, sub(keys[q], skip + 1))
     end
     return
   end
@@ -228,6 +228,6 @@ for i = 1, #all, 500 do
   unfile(all, i, last, last - i + 1 - redis.call('EXISTS', unpack(all, i, last)))
 end
 trim_fence(fence, now_micros - window, TRIM_PER_CALL)
-out[1] = #doomed
+out[1] = n_doomed
 out[2] = now_us() - now_micros
 return out

@@ -4,8 +4,8 @@
 -- The globals the scripts use, as locals: a global is a table lookup on
 -- every use, and per-entry loops use these a dozen times an entry.
 local KEYS, ARGV, redis, struct, string = KEYS, ARGV, redis, struct, string
-local tonumber, type, ipairs, pairs, unpack, math, table =
-  tonumber, type, ipairs, pairs, unpack, math, table
+local tonumber, tostring, type, ipairs, pairs, unpack, math, table =
+  tonumber, tostring, type, ipairs, pairs, unpack, math, table
 
 -- Server time in milliseconds: all expiry arithmetic uses Redis' clock.
 local function now_ms()
@@ -109,7 +109,7 @@ local HEAD_READ = 256
 -- Its last offset, and 0, as the strings Redis receives: a number passed
 -- to redis.call is formatted with sprintf on every call, which costs
 -- about a third of the GETRANGE itself in a per-entry loop.
-local HEAD_LAST = '255'
+local HEAD_LAST = tostring(HEAD_READ - 1)
 local ZERO = '0'
 
 -- The tag section of an entry (see codec.rs), read with one GETRANGE of
