@@ -7,9 +7,9 @@
 -- those it read in the entries' headers just before: engine/remove.rs), and
 -- an entry carrying a tag whose index was not declared is left untouched
 -- and reported with the missing tag names, for a second call. A declared
--- index is found by its key (the bucket's index prefix and the tag name):
--- an invalidation may declare a thousand indexes a call, so each costs
--- one key and one table slot, not a name and a number as well.
+-- index's tag is its key less the bucket's index prefix: an invalidation
+-- may declare a thousand indexes a call, so each costs one key, not a
+-- name and a number as well.
 --
 -- The call bounds its own time, not its entry count: it stops reading
 -- entries once `budget` µs have passed since it started (Redis' clock:
@@ -43,12 +43,15 @@ if tag ~= '' then
 end
 local now_micros = now_us()
 
--- Declared index number by index key.
+-- Declared index number by tag name (the key less the bucket's prefix:
+-- one cut per declared index, rather than one concatenation per tag of
+-- every entry read).
 local declared = {}
-for j = 1, m do
-  declared[KEYS[n + j]] = j
-end
 local skip = #prefix
+local byte, sub = string.byte, string.sub
+for j = 1, m do
+  declared[sub(KEYS[n + j], skip + 1)] = j
+end
 
 -- Many keys or members in one command, in slices that stay far below
 -- Lua's unpack limit; answers the sum of the integer replies.
@@ -76,7 +79,6 @@ local edges = {}
 -- The declared index of each tag of the entry being judged (reused: no
 -- table is built per entry, the cost that dominated this loop).
 local js = {}
-local byte, sub = string.byte, string.sub
 local first = 7
 for i = 1, n do
   -- The clock is read every 16 entries: a TIME costs about what one
@@ -87,9 +89,35 @@ for i = 1, n do
   end
   local entry, member = KEYS[i], ARGV[first + i]
 
-  local section = tag_section(entry, member)
-  local status = 2
-  if section == MALFORMED then
+  -- The section is parsed where it was read, and checked as it is parsed
+  -- (lib.lua's valid_section rule: each tag non-empty and inside it).
+  local s, p0, stop = tag_bytes(entry, member)
+  local p, status, count, missing, tagged = p0, 2, 0, false, tag == ''
+  while p and p <= stop do
+    if p + 1 > stop then
+      s = MALFORMED
+      break
+    end
+    local hi, lo = byte(s, p, p + 1)
+    local len = hi * 256 + lo
+    if len == 0 or p + 1 + len > stop then
+      s = MALFORMED
+      break
+    end
+    local name = sub(s, p + 2, p + 1 + len)
+    local j = declared[name]
+    if j then
+      count = count + 1
+      js[count] = j
+    else
+      missing = true
+    end
+    if name == tag then
+      tagged = true
+    end
+    p = p + 2 + len
+  end
+  if s == MALFORMED then
     -- Its tags cannot be known: it goes, with its edges in every declared
     -- index; other edges are removed by the sweep (its entry is gone) or
     -- expire.
@@ -97,28 +125,10 @@ for i = 1, n do
     doomed[n_doomed] = entry
     malformed[#malformed + 1] = member
     status = 1
-  elseif section then
-    -- One pass over the (validated) section: u16 length, then the name.
-    local p, stop, count, missing, tagged = 1, #section, 0, false, tag == ''
-    while p <= stop do
-      local hi, lo = byte(section, p, p + 1)
-      local len = hi * 256 + lo
-      local name = sub(section, p + 2, p + 1 + len)
-      local j = declared[prefix .. name]
-      if j then
-        count = count + 1
-        js[count] = j
-      else
-        missing = true
-      end
-      if name == tag then
-        tagged = true
-      end
-      p = p + 2 + len
-    end
+  elseif s then
     if missing then
       -- All its tags, so the next call can declare exactly what it needs.
-      status = parse_tags(section)
+      status = parse_tags(sub(s, p0, stop))
     elseif tagged then
       n_doomed = n_doomed + 1
       doomed[n_doomed] = entry
@@ -190,7 +200,7 @@ if snapshot then
     redis.call('ZREM', inflight, tag)
     -- The invalidation is over: unless a write started a fresh index
     -- since the cut, the tag leaves the registry too (below).
-    local j = declared[prefix .. tag]
+    local j = declared[tag]
     if j then
       touched[j] = true
     end

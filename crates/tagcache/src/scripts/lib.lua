@@ -51,17 +51,18 @@ local TTL_LEN = 8
 -- Parses an entry header from the first bytes of an entry: nil unless it
 -- is version 1 with known flags, else the tag-section length and the bytes
 -- after the header that the section and the fresh-until and TTL fields
--- take.
+-- take. (One `string.byte` for the six bytes: this runs once per entry in
+-- every per-entry loop.)
 local function parse_header(head)
   if #head < HEADER_LEN then
     return nil
   end
-  local flags = string.byte(head, 2)
-  if string.byte(head, 1) ~= 1 or flags >= 32 then
+  local version, flags, a, b, c, d = string.byte(head, 1, HEADER_LEN)
+  if version ~= 1 or flags >= 32 then
     -- Unknown format version or codec (flags bits 4-7 hold 0 or 1).
     return nil
   end
-  local len = struct.unpack('>I4', head, 3)
+  local len = ((a * 256 + b) * 256 + c) * 256 + d
   local need = len
   -- Entries with a grace period carry GRACE_LEN more bytes (bit 1), and
   -- entries written with eager refresh TTL_LEN more (bit 2).
@@ -112,17 +113,21 @@ local HEAD_READ = 256
 local HEAD_LAST = tostring(HEAD_READ - 1)
 local ZERO = '0'
 
--- The tag section of an entry (see codec.rs), read with one GETRANGE of
--- its first `first` bytes (default HEAD_READ; a second read only for a
+-- Where an entry's tag section is (see codec.rs), read with one GETRANGE
+-- of its first `first` bytes (default HEAD_READ; a second read only for a
 -- section that does not fit): false when the entry does not exist,
--- MALFORMED when its header or tag section is not valid (or the key holds
--- another type), else the section. With `empty_is_absent`, an empty
+-- MALFORMED when its header is not valid (or the key holds another type),
+-- else a string and the first and last index of the section in it (the
+-- section is not cut out of what was read: a per-entry loop parses it in
+-- place). The section's own tags are NOT checked: a caller that parses
+-- them in place checks each length as it goes (as `valid_section` does);
+-- `tag_section` does it for the others. With `empty_is_absent`, an empty
 -- string counts as no entry (saves the EXISTS that tells them apart, for
 -- callers to whom both mean "no tags"). A hash group (group.rs, members
 -- starting with byte 0) keeps its tag section in its field "\0tags"; pass
 -- `member` when the key may be one. Only reads: callers decide before
 -- they write.
-local function tag_section(key, member, first, empty_is_absent)
+local function tag_bytes(key, member, first, empty_is_absent)
   if member and string.byte(member, 1) == 0 then
     local s = redis.pcall('HGET', key, '\0tags')
     if type(s) == 'table' then
@@ -134,10 +139,7 @@ local function tag_section(key, member, first, empty_is_absent)
       end
       return MALFORMED
     end
-    if not valid_section(s) then
-      return MALFORMED
-    end
-    return s
+    return s, 1, #s
   end
   local last = HEAD_LAST
   if first then
@@ -160,25 +162,34 @@ local function tag_section(key, member, first, empty_is_absent)
   if not len then
     return MALFORMED
   end
-  if need == 0 then
-    return ''
-  end
-  local section
   if HEADER_LEN + need <= #head then
-    section = string.sub(head, HEADER_LEN + 1, HEADER_LEN + len)
+    return head, HEADER_LEN + 1, HEADER_LEN + len
   elseif #head < first then
     -- The whole string was read: it ends inside its tag section.
     return MALFORMED
-  else
-    -- A length no string could hold is refused before anything is copied.
-    if need > 4096 and redis.call('STRLEN', key) < HEADER_LEN + need then
-      return MALFORMED
-    end
-    local rest = redis.call('GETRANGE', key, HEADER_LEN, HEADER_LEN + need - 1)
-    if #rest < need then
-      return MALFORMED
-    end
-    section = string.sub(rest, 1, len)
+  end
+  -- A length no string could hold is refused before anything is copied.
+  if need > 4096 and redis.call('STRLEN', key) < HEADER_LEN + need then
+    return MALFORMED
+  end
+  local rest = redis.call('GETRANGE', key, HEADER_LEN, HEADER_LEN + need - 1)
+  if #rest < need then
+    return MALFORMED
+  end
+  return rest, 1, len
+end
+
+-- The tag section of an entry, as `tag_bytes` finds it, cut out and
+-- checked: false when the entry does not exist, MALFORMED when it or its
+-- tag section is not valid, else the section.
+local function tag_section(key, member, first, empty_is_absent)
+  local s, i, j = tag_bytes(key, member, first, empty_is_absent)
+  if not i then
+    return s
+  end
+  local section = s
+  if i ~= 1 or j ~= #s then
+    section = string.sub(s, i, j)
   end
   if not valid_section(section) then
     return MALFORMED
