@@ -15,6 +15,9 @@
 //!   `guard.lua` inside it, or `set.lua` on the script path);
 //! - raw baselines: `SET PX` + 0, 1, 2 or 8 `ZADD`s, the path's prefixes by
 //!   hand, the same on existing keys, and a `GET` before the pipeline;
+//!   and the floors of the two writes that need a server-side condition
+//!   on Redis 7.0: a fenced store (`fenced_store.lua`) and an exact
+//!   rewrite of another process's entry (`exact_rewrite.lua`);
 //!
 //! each way twice: one call in flight (one `set_bytes` / one pipeline per
 //! entry) and batched (`set_many_bytes` / one pipeline per `--batch`
@@ -62,14 +65,25 @@ enum Writer {
     Tagcache { path: WritePath, read_through: bool },
     /// `SET PX` + one `ZADD` per tag, plus (by hand) the `\0a` edge and
     /// the key's prefix edges when asked; `read_first`: a `GET` (the
-    /// miss) before the pipeline; `fenced`: after that `GET`, the store as
-    /// one call of `fenced_store.lua` (checks the fence, then writes).
+    /// miss) before the store; `store`: how the entry is stored.
     Raw {
         all: bool,
         prefixes: bool,
         read_first: bool,
-        fenced: bool,
+        store: RawStore,
     },
+}
+
+/// How a raw baseline stores an entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RawStore {
+    /// One pipeline of `SET PX` and the `ZADD`s.
+    Pipeline,
+    /// One call of `fenced_store.lua` (checks the fence, then writes).
+    Fenced,
+    /// One call of `exact_rewrite.lua` (reads the old tags, writes, and
+    /// removes the edges of the tags the entry lost).
+    ExactRewrite,
 }
 
 /// One way of writing a data set.
@@ -87,7 +101,7 @@ const RAW: Writer = Writer::Raw {
     all: false,
     prefixes: false,
     read_first: false,
-    fenced: false,
+    store: RawStore::Pipeline,
 };
 const TX: Writer = Writer::Tagcache {
     path: WritePath::Transaction,
@@ -117,7 +131,7 @@ const fn case(
 }
 
 /// In the order run: baselines and tagcache alternate.
-const CASES: [Case; 21] = [
+const CASES: [Case; 22] = [
     case("raw_set", "raw SET PX", Keys::Flat, 0, RAW, Before::New),
     case(
         "tc_flat_0",
@@ -200,7 +214,7 @@ const CASES: [Case; 21] = [
             all: false,
             prefixes: true,
             read_first: false,
-            fenced: false,
+            store: RawStore::Pipeline,
         },
         Before::New,
     ),
@@ -253,6 +267,19 @@ const CASES: [Case; 21] = [
         Before::ChangedElsewhere,
     ),
     case(
+        "raw_2_change_exact",
+        "raw, one script: old tags read, SET PX, 2 ZADD, ZREM of the lost edge",
+        Keys::Flat,
+        2,
+        Writer::Raw {
+            all: false,
+            prefixes: false,
+            read_first: false,
+            store: RawStore::ExactRewrite,
+        },
+        Before::ChangedElsewhere,
+    ),
+    case(
         "sc_change_2",
         "tagcache script, overwrite changing 1 of 2 tags",
         Keys::Flat,
@@ -269,7 +296,7 @@ const CASES: [Case; 21] = [
             all: false,
             prefixes: false,
             read_first: true,
-            fenced: false,
+            store: RawStore::Pipeline,
         },
         Before::New,
     ),
@@ -282,7 +309,7 @@ const CASES: [Case; 21] = [
             all: false,
             prefixes: false,
             read_first: true,
-            fenced: true,
+            store: RawStore::Fenced,
         },
         Before::New,
     ),
@@ -300,7 +327,7 @@ const CASES: [Case; 21] = [
 ];
 
 /// tagcache case, baseline case.
-const COMPARED: [(&str, &str); 14] = [
+const COMPARED: [(&str, &str); 15] = [
     ("tc_flat_0", "raw_set"),
     ("tc_flat_1", "raw_1"),
     ("tc_flat_2", "raw_2"),
@@ -312,6 +339,7 @@ const COMPARED: [(&str, &str); 14] = [
     ("sc_keep_2", "raw_2_over"),
     ("tc_change_2", "raw_2_over"),
     ("tc_change_else_2", "raw_2_over"),
+    ("tc_change_else_2", "raw_2_change_exact"),
     ("sc_change_2", "raw_2_over"),
     ("tc_rt_2", "raw_rt_2"),
     ("tc_rt_2", "raw_rt_2_fenced"),
@@ -609,22 +637,29 @@ async fn once(
             all,
             prefixes,
             read_first,
-            fenced,
+            store,
         } => {
             if case.before != Before::New {
                 let cache = b.cache(fp.space.name()).await?;
                 w.fill(&cache).await?;
             }
-            if fenced {
-                b.measure(&["get", "evalsha", "eval"], n, w.raw_fenced(&fp.space))
+            match store {
+                RawStore::Fenced => {
+                    b.measure(&["get", "evalsha", "eval"], n, w.raw_fenced(&fp.space))
+                        .await?
+                }
+                RawStore::ExactRewrite => {
+                    b.measure(&["evalsha", "eval"], n, w.raw_exact_rewrite(&fp.space))
+                        .await?
+                }
+                RawStore::Pipeline => {
+                    b.measure(
+                        &["set", "zadd", "get"],
+                        n,
+                        w.raw(&fp.space, mode, all, prefixes, read_first),
+                    )
                     .await?
-            } else {
-                b.measure(
-                    &["set", "zadd", "get"],
-                    n,
-                    w.raw(&fp.space, mode, all, prefixes, read_first),
-                )
-                .await?
+                }
             }
         }
     };
@@ -639,7 +674,8 @@ fn old_tag(i: u64) -> String {
 }
 
 impl Case {
-    /// Cases with no batched form (`get_or_compute` is one key).
+    /// Cases with no batched form (`get_or_compute` is one key; the
+    /// script baselines write one entry a call).
     fn single_only(&self) -> bool {
         matches!(
             self.writer,
@@ -648,6 +684,9 @@ impl Case {
                 ..
             } | Writer::Raw {
                 read_first: true,
+                ..
+            } | Writer::Raw {
+                store: RawStore::ExactRewrite,
                 ..
             }
         )
@@ -770,6 +809,43 @@ impl Writes<'_, '_> {
                 let stored: i64 = call.invoke_async(&mut con).await?;
                 if stored != 1 {
                     return Err(BenchError::error("the fenced baseline refused a store"));
+                }
+                Ok(())
+            }
+        })
+        .await
+    }
+
+    /// The exact rewrite baseline, one entry at a time: one call of
+    /// `exact_rewrite.lua`, told the old tag's index.
+    async fn raw_exact_rewrite(&self, space: &Space) -> Result<()> {
+        let script = redis::Script::new(include_str!("exact_rewrite.lua"));
+        let ttl = TTL.as_millis() as u64;
+        drive(0..self.n, 1, |i| {
+            let script = &script;
+            async move {
+                let mut con = self.b.raw.clone();
+                let key = self.case.keys.name(i);
+                let new = self.tags(i);
+                let mut names = new.clone();
+                names.push(old_tag(i));
+                let mut call = script.key(space.entry(&key));
+                for t in &names {
+                    call.key(space.tag(t));
+                }
+                call.arg(&key)
+                    .arg(self.wl.value())
+                    .arg(ttl)
+                    .arg(now_ms() + ttl)
+                    .arg(new.len());
+                for t in &names {
+                    call.arg(t);
+                }
+                let removed: i64 = call.invoke_async(&mut con).await?;
+                if removed != 1 {
+                    return Err(BenchError::error(
+                        "the exact rewrite baseline found no stale edge to remove",
+                    ));
                 }
                 Ok(())
             }

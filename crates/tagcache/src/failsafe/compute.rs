@@ -73,6 +73,7 @@ impl FailSafeCache {
         F: FnOnce(LoadContext) -> Fut,
         Fut: Future<Output = std::result::Result<T, E>>,
     {
+        let mark = self.cache.journal().mark();
         let read = self
             .bounded("get_or_compute", Some(key), self.cache.get_with_time(key))
             .await?;
@@ -86,7 +87,7 @@ impl FailSafeCache {
                 return self.load_only(key, opts, loader).await;
             };
             let tags = codec::parse_tags(d.tag_section).unwrap_or_default();
-            if self.cache.journal().covers(key, &tags) {
+            if self.cache.journal().covers_read(mark, key, &tags) {
                 // A pending invalidation covers it: neither serve nor store.
                 return self.load_only(key, opts, loader).await;
             }
@@ -184,6 +185,7 @@ impl FailSafeCache {
         let key = key.to_vec();
         validate_key(&key)?;
         let permille = self.cache.eager_permille(opts);
+        let mark = self.cache.journal().mark();
         let read = self
             .bounded(
                 "get_or_refresh",
@@ -195,7 +197,7 @@ impl FailSafeCache {
             Ok((Some(raw), since, pttl)) => match codec::decode_entry(&raw) {
                 Ok(d) => {
                     let tags = codec::parse_tags(d.tag_section).unwrap_or_default();
-                    if self.cache.journal().covers(&key, &tags) {
+                    if self.cache.journal().covers_read(mark, &key, &tags) {
                         return self.load_only(&key, opts, loader).await;
                     }
                     if !is_stale(&d, since / 1000) {

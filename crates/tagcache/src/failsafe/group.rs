@@ -92,12 +92,13 @@ impl FailSafeGroup {
         op: &'static str,
         field: &[u8],
     ) -> Result<std::result::Result<FieldRead, BypassReason>> {
+        let journal = self.fs.cache.journal();
+        let mark = journal.mark();
         let read = match self.fs.bounded(op, None, self.group.read(field)).await? {
             Ok(read) => read,
             Err(reason) => return Ok(Err(reason)),
         };
-        let journal = self.fs.cache.journal();
-        if read.value.is_some() && journal.is_active() {
+        if read.value.is_some() && (journal.is_active() || mark.was_active()) {
             let tags = read
                 .section
                 .as_deref()
@@ -105,7 +106,7 @@ impl FailSafeGroup {
                 .transpose()
                 .unwrap_or_default()
                 .unwrap_or_default();
-            if journal.covers(self.group.member(), &tags) {
+            if journal.covers_read(mark, self.group.member(), &tags) {
                 let reason = BypassReason::PendingInvalidation;
                 note_bypass(self.fs.cache.namespace(), op, reason);
                 return Ok(Err(reason));

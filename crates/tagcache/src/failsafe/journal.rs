@@ -2,7 +2,7 @@
 //! until they are replayed, so none is ever silently lost.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -33,6 +33,23 @@ struct State {
     overflowed_at: Option<Instant>,
 }
 
+/// The journal as a read found it before asking Redis: see
+/// [`Journal::covers_read`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ReadMark {
+    /// Something was pending (or the journal overflowed).
+    active: bool,
+    /// Removals replayed so far.
+    replayed: u64,
+}
+
+impl ReadMark {
+    /// Whether anything was pending when the mark was taken.
+    pub(crate) fn was_active(self) -> bool {
+        self.active
+    }
+}
+
 /// The bounded journal.
 #[derive(Debug)]
 pub(crate) struct Journal {
@@ -41,6 +58,9 @@ pub(crate) struct Journal {
     /// Fast path for reads: true when anything is pending or overflowed.
     active: AtomicBool,
     len: AtomicUsize,
+    /// Removals replayed (popped) so far: a read that began before a
+    /// replay finished may hold bytes the replay has since deleted.
+    replayed: AtomicU64,
     state: Mutex<State>,
     namespace: String,
     /// The L1 tier: a journaled removal applies to it at once.
@@ -60,6 +80,7 @@ impl Journal {
             max_ttl,
             active: AtomicBool::new(false),
             len: AtomicUsize::new(0),
+            replayed: AtomicU64::new(0),
             state: Mutex::new(State::default()),
             namespace: namespace.to_owned(),
             l1: std::sync::OnceLock::new(),
@@ -133,6 +154,8 @@ impl Journal {
     pub(crate) fn pop_front(&self) {
         let mut s = self.lock();
         if let Some(p) = s.queue.pop_front() {
+            // Before the removal stops covering anything (see `covers_read`).
+            self.replayed.fetch_add(1, Ordering::AcqRel);
             let (map, items) = match &p {
                 Pending::Tags(t) => (&mut s.tags, t),
                 Pending::Keys(k) => (&mut s.keys, k),
@@ -175,6 +198,25 @@ impl Journal {
             || s.keys.contains_key(key)
             || tags.iter().any(|t| s.tags.contains_key(t))
             || under_pending_prefix(&s.tags, key)
+    }
+
+    /// Where the journal stands, taken by a read before it asks Redis.
+    pub(crate) fn mark(&self) -> ReadMark {
+        ReadMark {
+            replayed: self.replayed.load(Ordering::Acquire),
+            active: self.active.load(Ordering::Acquire),
+        }
+    }
+
+    /// [`Journal::covers`] for bytes a read fetched after taking `mark`:
+    /// also true when a removal pending at the mark was replayed since. The
+    /// read's bytes may predate that replay's deletion, and the removal was
+    /// acknowledged before the read began, so serving them would bring back
+    /// what the caller was told is gone (the replay deletes in Redis first
+    /// and only then stops covering).
+    pub(crate) fn covers_read(&self, mark: ReadMark, key: &[u8], tags: &[Vec<u8>]) -> bool {
+        (mark.active && self.replayed.load(Ordering::Acquire) != mark.replayed)
+            || self.covers(key, tags)
     }
 
     /// Whether anything is pending or overflowed (reads must check).
@@ -227,6 +269,31 @@ mod tests {
         assert!(j.covers(b"anything", &[]));
         j.pop_front();
         assert!(!j.covers(b"anything", &[]));
+    }
+
+    /// Regression: a read whose `GET` was answered just before a replay
+    /// deleted its entry, and checked the journal just after the replay
+    /// popped the removal, served an entry invalidated before the read
+    /// began (seen once in a loaded run of the fail-safe views' tests).
+    #[test]
+    fn a_read_begun_before_a_replay_finished_is_still_covered() {
+        let j = Journal::new(4, Duration::from_secs(60), "t");
+        let tags = vec![b"t1".to_vec()];
+        let idle = j.mark();
+        assert!(j.push(Pending::Tags(tags.clone())));
+        let before = j.mark();
+        j.pop_front();
+        assert!(!j.covers(b"k", &tags));
+        assert!(j.covers_read(before, b"k", &tags));
+        assert!(
+            j.covers_read(before, b"other", &[]),
+            "any entry: its tags may be stale"
+        );
+        assert!(!j.covers_read(j.mark(), b"k", &tags));
+        assert!(
+            !j.covers_read(idle, b"k", &tags),
+            "nothing was pending at the mark"
+        );
     }
 
     #[test]

@@ -94,6 +94,7 @@ impl FailSafeCache {
         if journal.covers(&prefix.encode(), &[]) {
             return Ok(self.pending_bypass("paths_under"));
         }
+        let mark = journal.mark();
         // Many pages: bound the whole listing, not each call.
         let listing = async {
             tokio::time::timeout(self.timeout, self.cache.paths_under(prefix).collect())
@@ -105,7 +106,7 @@ impl FailSafeCache {
             Ok(paths) => Lookup::Hit(
                 paths
                     .into_iter()
-                    .filter(|p| !journal.covers(&p.encode(), &[]))
+                    .filter(|p| !journal.covers_read(mark, &p.encode(), &[]))
                     .collect(),
             ),
             Err(reason) => Lookup::Bypassed(reason),
@@ -177,14 +178,15 @@ impl FailSafeScope {
 
     async fn lookup_raw(&self, part: Part) -> Result<Lookup<(Codec, Vec<u8>)>> {
         let key = self.key(&part);
+        let mark = self.fs.cache.journal().mark();
         let read = self
             .fs
             .bounded("get", Some(&key), self.scope.read(part))
             .await?;
         Ok(match read {
-            Ok(None) => self.fs.classify(&key, None),
-            Ok(Some(Read::Entry(raw))) => self.fs.classify(&key, Some(raw)),
-            Ok(Some(Read::Legacy(_))) if self.fs.cache.journal().covers(&key, &[]) => {
+            Ok(None) => self.fs.classify(&key, None, mark),
+            Ok(Some(Read::Entry(raw))) => self.fs.classify(&key, Some(raw), mark),
+            Ok(Some(Read::Legacy(_))) if self.fs.cache.journal().covers_read(mark, &key, &[]) => {
                 self.fs.pending_bypass("get")
             }
             Ok(Some(Read::Legacy(value))) => Lookup::Hit((Codec::Raw, value)),

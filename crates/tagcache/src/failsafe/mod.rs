@@ -21,7 +21,7 @@ use serde::{de::DeserializeOwned, Serialize};
 
 use crate::cache::{Cache, SetOptions};
 use crate::error::{Error, ErrorKind, Result};
-use crate::failsafe::journal::Pending;
+use crate::failsafe::journal::{Pending, ReadMark};
 use crate::layout::codec::{self, is_stale_now, Codec};
 use crate::layout::keys::validate_key;
 use crate::observe::metrics as names;
@@ -263,22 +263,30 @@ impl FailSafeCache {
     }
 
     async fn lookup_raw(&self, key: &[u8]) -> Result<Lookup<(Codec, Vec<u8>)>> {
+        let mark = self.cache.journal().mark();
         // `get_raw` validates the key; `bounded` returns invalid input as Err.
         match self
             .bounded_with("get", Some(key), || self.cache.get_raw(key))
             .await?
         {
-            Ok(raw) => Ok(self.classify(key, raw)),
+            Ok(raw) => Ok(self.classify(key, raw, mark)),
             Err(reason) => Ok(Lookup::Bypassed(reason)),
         }
     }
 
     /// What a read of `key` that found `raw` serves: a miss when absent or
     /// stale, a bypass when a pending invalidation covers the entry (by
-    /// key, key prefix or tag) or its bytes do not decode, else the hit.
+    /// key, key prefix or tag; or one pending at `mark`, taken before the
+    /// read, was replayed meanwhile) or its bytes do not decode, else the
+    /// hit.
     ///
     /// The payload is taken out of `raw` (no copy) unless compressed.
-    fn classify(&self, key: &[u8], raw: Option<Vec<u8>>) -> Lookup<(Codec, Vec<u8>)> {
+    fn classify(
+        &self,
+        key: &[u8],
+        raw: Option<Vec<u8>>,
+        mark: ReadMark,
+    ) -> Lookup<(Codec, Vec<u8>)> {
         let Some(raw) = raw else {
             self.cache.hot_metrics().misses.increment(1);
             return Lookup::Miss;
@@ -306,7 +314,7 @@ impl FailSafeCache {
                 self.cache.hot_metrics().misses.increment(1);
                 Lookup::Miss
             }
-            Ok((_, _, _, tags, _)) if self.cache.journal().covers(key, &tags) => {
+            Ok((_, _, _, tags, _)) if self.cache.journal().covers_read(mark, key, &tags) => {
                 self.pending_bypass("get")
             }
             Ok((codec, body, inflated, _, _)) => {
