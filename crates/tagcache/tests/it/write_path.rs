@@ -344,6 +344,38 @@ async fn overwrite_of_a_large_old_value_unlinks_its_lost_tags() {
     assert_eq!(cache.tag_len("long-tag-name-0001").await.unwrap(), 1);
 }
 
+/// `unlink.lua` reads the entry header itself (it runs without lib.lua):
+/// a rewrite by another handle that keeps a tag section longer than the
+/// first 256 bytes it reads takes its second read, and removes exactly the
+/// edges the rewrite dropped.
+#[tokio::test]
+async fn another_handles_rewrite_keeping_a_long_tag_section_unlinks_only_what_it_dropped() {
+    let server = RedisServer::start();
+    let first = crate::cache_on(&server, WritePath::Transaction).await;
+    let other = crate::cache_on(&server, WritePath::Transaction).await;
+    let many: Vec<String> = (0..60).map(|i| format!("long-tag-name-{i:04}")).collect();
+    first
+        .set_bytes("k", b"v", &SetOptions::new().tags(&many))
+        .await
+        .unwrap();
+    let before = server.command_calls();
+    other
+        .set_bytes("k", b"w", &SetOptions::new().tags(&many[10..]))
+        .await
+        .unwrap();
+    let c = calls_since(&server, &before);
+    assert_eq!(c.get("evalsha"), Some(&1), "one unlink: {c:?}");
+    assert_eq!(c.get("getrange"), Some(&2), "head, then the long section: {c:?}");
+    // Ten members, and the ten emptied indexes out of the registry.
+    assert_eq!(c.get("zrem"), Some(&20), "{c:?}");
+    let tags: Vec<&str> = many.iter().map(String::as_str).collect();
+    assert_quiescent(&server, &["k"], &tags).await;
+    for (i, t) in many.iter().enumerate() {
+        let expected = u64::from(i >= 10);
+        assert_eq!(first.tag_len(t).await.unwrap(), expected, "{t}");
+    }
+}
+
 #[tokio::test]
 async fn thousands_of_tags_are_written_and_dropped_exactly() {
     for path in PATHS {
