@@ -1,4 +1,6 @@
--- Shared helpers, prepended to every tagcache script (see scripts/mod.rs).
+-- Shared helpers, prepended to every tagcache script but those that stand
+-- alone: each gets the helpers it calls and everything that is not a
+-- helper (scripts/prelude.rs).
 -- Keys are only ever taken from KEYS; ARGV carries names and numbers.
 
 -- The globals the scripts use, as locals: a global is a table lookup on

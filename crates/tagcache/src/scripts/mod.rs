@@ -1,10 +1,12 @@
 //! The Lua scripts, one per atomic operation, each kept as a `.lua` file.
 //!
-//! Every script but `guard.lua` gets `lib.lua` (shared helpers) prepended, is hashed once,
+//! Every script but those marked `alone` gets the `lib.lua` helpers it calls prepended
+//! ([`prelude`]: a helper is defined again on every call), is hashed once,
 //! and runs with `EVALSHA`; redis-rs reloads it on `NOSCRIPT` (after a
 //! restart or `SCRIPT FLUSH`). [`Scripts::all`] lists them so the cache can
 //! `SCRIPT LOAD` each at connect, which also proves the user may run them.
 
+mod prelude;
 pub(crate) mod table;
 
 use std::sync::LazyLock;
@@ -12,9 +14,9 @@ use std::sync::LazyLock;
 /// A script with its name (for errors and metrics).
 pub(crate) struct Script {
     pub(crate) name: &'static str,
-    /// The source as sent (`lib.lua` first): Redis reports errors by its
-    /// line numbers.
-    pub(crate) source: &'static str,
+    /// The source as sent (the `lib.lua` helpers it needs first): Redis
+    /// reports errors by its line numbers.
+    pub(crate) source: String,
     pub(crate) script: redis::Script,
 }
 
@@ -42,20 +44,22 @@ macro_rules! script {
         );
         Script {
             name: stringify!($name),
-            source,
+            source: source.to_owned(),
             script: redis::Script::new(source),
         }
     }};
     (@ $name:ident, $shebang:literal) => {{
-        let source = concat!(
+        let body = include_str!(concat!(stringify!($name), ".lua"));
+        let source = format!(
+            "{}{}{}",
             $shebang,
-            include_str!("lib.lua"),
-            include_str!(concat!(stringify!($name), ".lua"))
+            prelude::prelude(include_str!("lib.lua"), body),
+            body
         );
         Script {
             name: stringify!($name),
+            script: redis::Script::new(&source),
             source,
-            script: redis::Script::new(source),
         }
     }};
 }

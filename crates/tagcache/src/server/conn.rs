@@ -428,7 +428,9 @@ fn circuit_open() -> Error {
 }
 
 fn script_error(script: &Script, e: redis::RedisError) -> Error {
-    if let Some(denied) = crate::error::permission_denied(&e, Some((script.name, script.source))) {
+    if let Some(denied) =
+        crate::error::permission_denied(&e, Some((script.name, script.source.as_str())))
+    {
         return denied;
     }
     let e = Error::from(e);

@@ -365,7 +365,11 @@ async fn another_handles_rewrite_keeping_a_long_tag_section_unlinks_only_what_it
         .unwrap();
     let c = calls_since(&server, &before);
     assert_eq!(c.get("evalsha"), Some(&1), "one unlink: {c:?}");
-    assert_eq!(c.get("getrange"), Some(&2), "head, then the long section: {c:?}");
+    assert_eq!(
+        c.get("getrange"),
+        Some(&2),
+        "head, then the long section: {c:?}"
+    );
     // Ten members, and the ten emptied indexes out of the registry.
     assert_eq!(c.get("zrem"), Some(&20), "{c:?}");
     let tags: Vec<&str> = many.iter().map(String::as_str).collect();
