@@ -228,8 +228,9 @@ fn bench_only_edges_and_clear_reports_reserved_edge_costs_and_clears() {
         assert_eq!(m["entries"], 300, "{m:#}");
         let single = m["mode"] == "single";
         let cases = m["cases"].as_array().unwrap();
-        // The read-through cases run one call at a time only.
-        assert_eq!(cases.len(), if single { 21 } else { 18 }, "{m:#}");
+        // The read-through cases and the script floors run one call at a
+        // time only.
+        assert_eq!(cases.len(), if single { 22 } else { 18 }, "{m:#}");
         for c in cases {
             assert!(c["server_usec_per_op"].as_f64().unwrap() > 0.0, "{c:#}");
         }
@@ -253,11 +254,14 @@ fn bench_only_edges_and_clear_reports_reserved_edge_costs_and_clears() {
         assert!(elsewhere > case("tc_change_2", "scripts_per_op"), "{m:#}");
         assert!(!single || elsewhere >= 0.99, "{m:#}");
         let compared = m["comparisons"].as_array().unwrap().len();
-        assert_eq!(compared, if single { 14 } else { 12 }, "{m:#}");
+        assert_eq!(compared, if single { 15 } else { 12 }, "{m:#}");
         if single {
             // The fenced store's floor: a GET, then one script call.
             let fenced = sent("raw_rt_2_fenced");
             assert!((2.0..2.1).contains(&fenced), "{m:#}");
+            // The exact rewrite's floor: one script call.
+            let exact = sent("raw_2_change_exact");
+            assert!((1.0..1.1).contains(&exact), "{m:#}");
         }
         for c in m["comparisons"].as_array().unwrap() {
             assert!(c["ratio"].as_f64().unwrap() > 0.0, "{c:#}");
