@@ -629,3 +629,39 @@ async fn a_guard_that_redis_lost_still_refuses_the_store() {
     assert_eq!(cache.get::<u32>("j").await.unwrap(), Some(8));
     assert_quiescent(&server, &["k", "j"], &["y"]).await;
 }
+
+/// The write queue keeps two batches in flight, of writes to different
+/// keys: writes of one key queued together still apply in the order they
+/// were queued (the last one wins, with exactly its edges), however the
+/// batches fall.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_writes_of_one_key_apply_in_order_with_two_batches_in_flight() {
+    let server = RedisServer::start();
+    let cache = crate::cache_on(&server, WritePath::Transaction).await;
+    let keys: Vec<String> = (0..12).map(|k| format!("k{k}")).collect();
+    let tags = ["t0", "t1", "t2"];
+    let writes = 3000;
+    let calls = (0..writes).map(|i| {
+        let (cache, key) = (&cache, &keys[i % keys.len()]);
+        let opts = SetOptions::new().tag(tags[(i / keys.len()) % tags.len()]);
+        async move { cache.set_bytes(key, i.to_string(), &opts).await }
+    });
+    // join_all polls the calls in order, and unconstrained (no cooperative
+    // budget) lets each queue its write on that first poll: in order.
+    for result in tokio::task::unconstrained(futures_util::future::join_all(calls)).await {
+        result.unwrap();
+    }
+    for (k, key) in keys.iter().enumerate() {
+        let last = writes - keys.len() + k;
+        let value = cache.get_bytes(key).await.unwrap().unwrap();
+        assert_eq!(value, last.to_string().as_bytes(), "{key}");
+        let tag = tags[(last / keys.len()) % tags.len()];
+        assert_eq!(
+            cache.tags(key).await.unwrap(),
+            Some(vec![tag.as_bytes().to_vec()]),
+            "{key}"
+        );
+    }
+    let key_refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+    assert_quiescent(&server, &key_refs, &tags).await;
+}
