@@ -630,12 +630,11 @@ async fn a_guard_that_redis_lost_still_refuses_the_store() {
     assert_quiescent(&server, &["k", "j"], &["y"]).await;
 }
 
-/// The write queue keeps two batches in flight, of writes to different
-/// keys: writes of one key queued together still apply in the order they
-/// were queued (the last one wins, with exactly its edges), however the
-/// batches fall.
+/// Writes of one key queued together by concurrent calls apply in the
+/// order they were queued (the last one wins, with exactly its edges),
+/// however the write queue cuts them into batches.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn queued_writes_of_one_key_apply_in_order_with_two_batches_in_flight() {
+async fn queued_writes_of_one_key_apply_in_queue_order_across_batches() {
     let server = RedisServer::start();
     let cache = crate::cache_on(&server, WritePath::Transaction).await;
     let keys: Vec<String> = (0..12).map(|k| format!("k{k}")).collect();
