@@ -141,6 +141,14 @@ mod tests {
             .all()
             .into_iter()
             .filter(|s| s.source.contains("-- Shared helpers"));
+        for script in crate::scripts::SCRIPTS.all() {
+            // `identifiers` knows line comments and quoted strings only.
+            assert!(
+                !script.source.contains("[["),
+                "{}: long bracket",
+                script.name
+            );
+        }
         for script in with_lib {
             let used = identifiers(&script.source);
             for name in &helpers {
