@@ -100,7 +100,7 @@ impl Cache {
             value,
             ttl_ms,
             grace_ms: u64::try_from(grace.as_millis()).unwrap_or(u64::MAX),
-            tags,
+            tags: tags.into(),
             since: 0,
         })
     }

@@ -56,8 +56,26 @@ impl RecentTags {
     pub(crate) fn record<'a>(&self, writes: impl IntoIterator<Item = (&'a [u8], Option<Tags>)>) {
         let mut map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         for (key, tags) in writes {
-            if let Some(old) = map.tags.remove(key) {
-                map.bytes -= size(key, &old);
+            let Map { tags: known, bytes } = &mut *map;
+            // A key written before: its tags are replaced in place (the
+            // common rewrite costs one lookup and no copy of the key).
+            if let Some(slot) = known.get_mut(key) {
+                *bytes -= size(key, slot);
+                match tags {
+                    Some(tags) => {
+                        *bytes += size(key, &tags);
+                        *slot = tags;
+                        if *bytes > MAX_BYTES {
+                            known.clear();
+                            *bytes = 0;
+                        }
+                        continue;
+                    }
+                    None => {
+                        known.remove(key);
+                        continue;
+                    }
+                }
             }
             let Some(tags) = tags else { continue };
             let add = size(key, &tags);
@@ -88,6 +106,16 @@ mod tests {
         assert_eq!(recent.get(b"j"), None);
         recent.record([(&b"k"[..], None)]);
         assert_eq!(recent.get(b"k"), None);
+        assert_eq!(recent.inner.lock().unwrap().bytes, 0);
+    }
+
+    #[test]
+    fn a_rewrite_in_place_past_the_byte_bound_starts_over() {
+        let recent = RecentTags::default();
+        recent.record([(&b"a"[..], Some(tags(&["x"])))]);
+        let big = vec![b'x'; MAX_BYTES];
+        recent.record([(&b"a"[..], Some(Arc::from(vec![big])))]);
+        assert_eq!(recent.get(b"a"), None);
         assert_eq!(recent.inner.lock().unwrap().bytes, 0);
     }
 

@@ -142,7 +142,7 @@ pub(crate) fn build(
         queued += 1;
     }
     for (op, &expiry) in ops.iter().zip(&expiries) {
-        for tag in &op.tags {
+        for tag in op.tags.iter() {
             let at = *slots.entry((op.bucket, tag.as_slice())).or_insert_with(|| {
                 edges.push((op.bucket, tag.as_slice(), Vec::new()));
                 edges.len() - 1
@@ -398,7 +398,7 @@ impl Core {
         // transaction or set.lua), nothing known when refused.
         self.recent
             .record(ops.iter().zip(&stored).map(|(op, &kept)| {
-                let tags = kept.then(|| Tags::from(op.tags.as_slice()));
+                let tags = kept.then(|| op.tags.clone());
                 (op.key.as_slice(), tags)
             }));
         Ok(stored)
@@ -488,7 +488,7 @@ mod tests {
             ),
             ttl_ms: 1000,
             grace_ms,
-            tags,
+            tags: tags.into(),
             since: 0,
         }
     }

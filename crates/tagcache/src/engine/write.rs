@@ -39,7 +39,9 @@ pub(crate) struct WriteOp {
     pub(crate) ttl_ms: u64,
     /// How long the entry stays, stale, after its TTL (0: none).
     pub(crate) grace_ms: u64,
-    pub(crate) tags: Vec<Vec<u8>>,
+    /// Shared, not copied, with what [`crate::engine::recent`] remembers
+    /// of the write.
+    pub(crate) tags: crate::engine::recent::Tags,
     /// Server µs at which the caller's read began (guarded read-through
     /// writes); 0 for plain writes.
     pub(crate) since: u64,

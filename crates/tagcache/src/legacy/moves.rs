@@ -203,7 +203,7 @@ impl Core {
                 value: stored,
                 ttl_ms: ttl.min(millis(self.limits.max_ttl)),
                 grace_ms: 0,
-                tags: mv.tags.clone(),
+                tags: mv.tags.as_slice().into(),
                 since: 0,
             };
             self.write(std::slice::from_ref(&op)).await?;
