@@ -57,34 +57,30 @@ impl RecentTags {
         let mut map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         for (key, tags) in writes {
             let Map { tags: known, bytes } = &mut *map;
+            let Some(tags) = tags else {
+                if let Some(old) = known.remove(key) {
+                    *bytes -= size(key, &old);
+                }
+                continue;
+            };
+            let add = size(key, &tags);
             // A key written before: its tags are replaced in place (the
             // common rewrite costs one lookup and no copy of the key).
             if let Some(slot) = known.get_mut(key) {
-                *bytes -= size(key, slot);
-                match tags {
-                    Some(tags) => {
-                        *bytes += size(key, &tags);
-                        *slot = tags;
-                        if *bytes > MAX_BYTES {
-                            known.clear();
-                            *bytes = 0;
-                        }
-                        continue;
-                    }
-                    None => {
-                        known.remove(key);
-                        continue;
-                    }
+                *bytes = *bytes - size(key, slot) + add;
+                *slot = tags;
+                if *bytes > MAX_BYTES {
+                    known.clear();
+                    *bytes = 0;
                 }
+                continue;
             }
-            let Some(tags) = tags else { continue };
-            let add = size(key, &tags);
-            if map.tags.len() >= MAX_KEYS || map.bytes + add > MAX_BYTES {
-                map.tags.clear();
-                map.bytes = 0;
+            if known.len() >= MAX_KEYS || *bytes + add > MAX_BYTES {
+                known.clear();
+                *bytes = 0;
             }
-            map.bytes += add;
-            map.tags.insert(key.to_vec(), tags);
+            *bytes += add;
+            known.insert(key.to_vec(), tags);
         }
     }
 }

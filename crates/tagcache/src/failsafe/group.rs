@@ -98,14 +98,18 @@ impl FailSafeGroup {
             Ok(read) => read,
             Err(reason) => return Ok(Err(reason)),
         };
-        if read.value.is_some() && (journal.is_active() || mark.was_active()) {
-            let tags = read
-                .section
-                .as_deref()
-                .map(codec::parse_tags)
-                .transpose()
-                .unwrap_or_default()
-                .unwrap_or_default();
+        if read.value.is_some() {
+            // (Tags matter only while something is pending.)
+            let tags = if journal.is_active() {
+                read.section
+                    .as_deref()
+                    .map(codec::parse_tags)
+                    .transpose()
+                    .unwrap_or_default()
+                    .unwrap_or_default()
+            } else {
+                Vec::new()
+            };
             if journal.covers_read(mark, self.group.member(), &tags) {
                 let reason = BypassReason::PendingInvalidation;
                 note_bypass(self.fs.cache.namespace(), op, reason);

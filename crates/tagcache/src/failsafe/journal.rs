@@ -43,13 +43,6 @@ pub(crate) struct ReadMark {
     replayed: u64,
 }
 
-impl ReadMark {
-    /// Whether anything was pending when the mark was taken.
-    pub(crate) fn was_active(self) -> bool {
-        self.active
-    }
-}
-
 /// The bounded journal.
 #[derive(Debug)]
 pub(crate) struct Journal {

@@ -129,8 +129,8 @@ impl KeySpace {
     }
 
     /// `{<ns>.<b>}:t:`, what every tag index key of a bucket starts with:
-    /// `tag(b, T)` is this followed by `T` (`drop.lua` finds a declared
-    /// index by its key).
+    /// `tag(b, T)` is this followed by `T` (`drop.lua` takes a declared
+    /// index's tag from its key, less this prefix).
     pub(crate) fn tag_prefix(&self, bucket: u16) -> Vec<u8> {
         self.tag(bucket, b"")
     }
@@ -232,7 +232,7 @@ pub(crate) fn group_member(encoded_id: &[u8]) -> Vec<u8> {
 
 /// Whether an index member is a hash group's (its entry key holds a hash,
 /// its tags in [`GROUP_TAGS_FIELD`]): the one kind of member that starts
-/// with [`RESERVED_TAG`]. lib.lua's `tag_section` decides the same way.
+/// with [`RESERVED_TAG`]. lib.lua's `tag_bytes` decides the same way.
 pub(crate) fn is_group_member(member: &[u8]) -> bool {
     member.first() == Some(&RESERVED_TAG)
 }
