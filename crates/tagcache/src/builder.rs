@@ -6,7 +6,7 @@ use std::time::Duration;
 use crate::cache::{Cache, Inner};
 use crate::engine::core::{Core, Limits};
 use crate::engine::meta::Setup;
-use crate::engine::write::WriteQueue;
+use crate::engine::queue::WriteQueue;
 use crate::error::{Error, ErrorKind, InvalidInput, Result};
 use crate::failsafe::journal::Journal;
 use crate::layout::codec::Compression;

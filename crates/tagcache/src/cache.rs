@@ -11,7 +11,7 @@ use bytes::Bytes;
 use serde::de::DeserializeOwned;
 
 use crate::engine::core::Core;
-use crate::engine::write::WriteQueue;
+use crate::engine::queue::WriteQueue;
 use crate::error::{ErrorKind, Result};
 use crate::failsafe::journal::Journal;
 use crate::l1::Taken;

@@ -1,5 +1,6 @@
 //! The operations on the index: the shared state (`core`), writing
-//! (`write`, and its `MULTI`/`EXEC` path `transaction`), removing entries
+//! (`write`, its `MULTI`/`EXEC` path `transaction`, the queue of single
+//! writes `queue`), removing entries
 //! with their edges (`remove`), invalidating tags (`invalidate`), clearing
 //! a namespace (`clear`), listing (`listing`), statistics (`stats`), the
 //! sweep (`sweep`, `gone`), pacing chunked work by time (`pace`) and
@@ -13,6 +14,7 @@ pub(crate) mod invalidate;
 pub(crate) mod listing;
 pub(crate) mod meta;
 pub(crate) mod pace;
+pub(crate) mod queue;
 pub(crate) mod recent;
 pub(crate) mod remove;
 pub(crate) mod stats;

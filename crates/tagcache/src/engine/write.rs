@@ -1,18 +1,14 @@
-//! Writing entries: batches of entries per server call, and a queue that
-//! coalesces concurrent single writes into such batches.
+//! Writing entries: batches of entries per server call (the queue that
+//! coalesces concurrent single writes into such batches is
+//! [`crate::engine::queue`]).
 //!
 //! Each batch goes as one `MULTI`/`EXEC` ([`crate::engine::transaction`]) or one
 //! `set.lua` call, per [`crate::WritePath`] and per entry (trims and large
-//! values need the script; a batch mixing both is sent as runs, in order). A server call costs Redis more than the commands in it,
-//! so single `set`s waiting at the same time share a call. The queue keeps
-//! one call in flight and gathers the next batch while it runs: a lone
-//! write goes out at once, a burst goes out together.
+//! //! values need the script; a batch mixing both is sent as runs, in order).
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use redis::Value;
-use tokio::sync::{mpsc, oneshot};
 
 use crate::engine::core::Core;
 use crate::error::{Error, ErrorKind, Result};
@@ -20,15 +16,13 @@ use crate::scripts::table::KeyTable;
 use crate::scripts::SCRIPTS;
 
 /// Most entries in one call (transaction or `set.lua`).
-const MAX_BATCH_ENTRIES: usize = 128;
+pub(crate) const MAX_BATCH_ENTRIES: usize = 128;
 /// Most tag edges in one call (an entry with more tags goes alone).
 const MAX_BATCH_TAGS: usize = 4096;
 /// Most value bytes in one call (a larger value goes alone).
 const MAX_BATCH_BYTES: usize = 4 << 20;
 /// Retries when an entry's old tags were not declared (its tags changed).
 const MAX_ATTEMPTS: usize = 8;
-/// Writes waiting for the queue before callers wait for room.
-const QUEUE_DEPTH: usize = 8192;
 
 /// One entry to write, validated and encoded.
 #[derive(Debug)]
@@ -53,8 +47,13 @@ impl Core {
     /// cluster each call carries one bucket (one hash slot); writes of one
     /// key keep their order because a key has one bucket.
     pub(crate) async fn write(&self, ops: &[WriteOp]) -> Result<Vec<bool>> {
+        self.write_refs(&ops.iter().collect::<Vec<_>>()).await
+    }
+
+    /// As [`Core::write`], for entries held elsewhere.
+    pub(crate) async fn write_refs(&self, ops: &[&WriteOp]) -> Result<Vec<bool>> {
         if !self.conn.is_cluster() || ops.iter().all(|o| o.bucket == ops[0].bucket) {
-            return self.write_in_order(&ops.iter().collect::<Vec<_>>()).await;
+            return self.write_in_order(ops).await;
         }
         let mut by_bucket: std::collections::BTreeMap<u16, Vec<usize>> = Default::default();
         for (i, op) in ops.iter().enumerate() {
@@ -64,7 +63,7 @@ impl Core {
         let mut group = Vec::new();
         for indices in by_bucket.values() {
             group.clear();
-            group.extend(indices.iter().map(|&i| &ops[i]));
+            group.extend(indices.iter().map(|&i| ops[i]));
             let done = self.write_in_order(&group).await?;
             for (&i, s) in indices.iter().zip(done) {
                 stored[i] = s;
@@ -209,71 +208,4 @@ pub(crate) fn last_write_wins(ops: Vec<WriteOp>) -> Vec<WriteOp> {
         .filter(|(i, op)| last.get(&op.key) == Some(i))
         .map(|(_, op)| op)
         .collect()
-}
-
-struct Job {
-    ops: Vec<WriteOp>,
-    done: oneshot::Sender<Result<Vec<bool>>>,
-}
-
-/// The coalescing queue in front of [`Core::write`].
-#[derive(Debug)]
-pub(crate) struct WriteQueue {
-    tx: mpsc::Sender<Job>,
-}
-
-impl std::fmt::Debug for Job {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Job({} ops)", self.ops.len())
-    }
-}
-
-impl WriteQueue {
-    /// Starts the queue's task; it ends when the queue is dropped.
-    pub(crate) fn start(core: Arc<Core>) -> Self {
-        let (tx, mut rx) = mpsc::channel::<Job>(QUEUE_DEPTH);
-        tokio::spawn(async move {
-            while let Some(first) = rx.recv().await {
-                let mut count = first.ops.len();
-                let mut jobs = vec![first];
-                while count < MAX_BATCH_ENTRIES {
-                    match rx.try_recv() {
-                        Ok(job) => {
-                            count += job.ops.len();
-                            jobs.push(job);
-                        }
-                        Err(_) => break,
-                    }
-                }
-                let sizes: Vec<usize> = jobs.iter().map(|j| j.ops.len()).collect();
-                let ops: Vec<WriteOp> = jobs
-                    .iter_mut()
-                    .flat_map(|j| std::mem::take(&mut j.ops))
-                    .collect();
-                let result = core.write(&ops).await;
-                let mut offset = 0;
-                for (job, size) in jobs.into_iter().zip(sizes) {
-                    // A caller that gave up (dropped its future) ignores it.
-                    let _ = job.done.send(match &result {
-                        Ok(stored) => Ok(stored[offset..offset + size].to_vec()),
-                        Err(e) => Err(e.duplicate()),
-                    });
-                    offset += size;
-                }
-            }
-        });
-        Self { tx }
-    }
-
-    /// Queues writes and waits until Redis acknowledged them; says per
-    /// entry whether it was stored.
-    pub(crate) async fn submit(&self, ops: Vec<WriteOp>) -> Result<Vec<bool>> {
-        let (done, wait) = oneshot::channel();
-        self.tx
-            .send(Job { ops, done })
-            .await
-            .map_err(|_| Error::new(ErrorKind::Connection, "the write queue has stopped"))?;
-        wait.await
-            .map_err(|_| Error::new(ErrorKind::Connection, "the write queue has stopped"))?
-    }
 }

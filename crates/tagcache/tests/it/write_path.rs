@@ -632,18 +632,70 @@ async fn a_guard_that_redis_lost_still_refuses_the_store() {
 
 /// Writes of one key queued together by concurrent calls apply in the
 /// order they were queued (the last one wins, with exactly its edges),
-/// however the write queue cuts them into batches.
+/// however the write queue cuts them into batches and however many
+/// batches it has in flight.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queued_writes_of_one_key_apply_in_queue_order_across_batches() {
+    queued_writes_apply_in_order(WritePath::Transaction, 3000).await;
+}
+
+/// As above on the script path.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_script_writes_of_one_key_stay_in_order_while_a_batch_retries() {
+    queued_writes_apply_in_order(WritePath::Script, 1500).await;
+}
+
+/// A batch that holds a value too large for a transaction goes as a
+/// transaction and then a script call; a later write of that key, cut
+/// into the next batch, must not overtake it while both are in flight.
+/// Each round queues, at once, seven small writes of other keys, key `r`
+/// large, then key `r` small (on one thread, so the queue sees all nine
+/// and cuts them 8 + 1): the small one must win.
+#[tokio::test]
+async fn a_write_queued_behind_a_two_step_batch_of_its_key_never_overtakes_it() {
     let server = RedisServer::start();
-    let cache = crate::cache_on(&server, WritePath::Transaction).await;
+    let cache = crate::cache(&server).await;
+    // Incompressible, so it stays over the transaction's value limit.
+    let mut x = 0x9e37_79b9_7f4a_7c15_u64;
+    let large: Vec<u8> = (0..70_000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    let opts = SetOptions::new().tag("t");
+    for r in 0..20 {
+        let mut writes: Vec<(String, &[u8])> = (0..7)
+            .map(|j| (format!("other{r}.{j}"), b"o".as_slice()))
+            .collect();
+        writes.push((format!("r{r}"), &large));
+        writes.push((format!("r{r}"), b"small"));
+        let calls = writes.iter().map(|(key, value)| {
+            let (cache, opts) = (&cache, &opts);
+            async move { cache.set_bytes(key, value, opts).await }
+        });
+        for result in tokio::task::unconstrained(futures_util::future::join_all(calls)).await {
+            result.unwrap();
+        }
+        let got = cache.get_bytes(format!("r{r}")).await.unwrap();
+        let small = got.as_deref() == Some(b"small".as_slice());
+        assert!(small, "key r{r}: the large write overtook the later one");
+    }
+}
+
+async fn queued_writes_apply_in_order(path: WritePath, writes: usize) {
+    let server = RedisServer::start();
+    let cache = crate::cache_on(&server, path).await;
     let keys: Vec<String> = (0..12).map(|k| format!("k{k}")).collect();
     let tags = ["t0", "t1", "t2"];
-    let writes = 3000;
+    let value = |i: usize| i.to_string().into_bytes();
     let calls = (0..writes).map(|i| {
         let (cache, key) = (&cache, &keys[i % keys.len()]);
         let opts = SetOptions::new().tag(tags[(i / keys.len()) % tags.len()]);
-        async move { cache.set_bytes(key, i.to_string(), &opts).await }
+        let v = value(i);
+        async move { cache.set_bytes(key, v, &opts).await }
     });
     // join_all polls the calls in order, and unconstrained (no cooperative
     // budget) lets each queue its write on that first poll: in order.
@@ -652,8 +704,8 @@ async fn queued_writes_of_one_key_apply_in_queue_order_across_batches() {
     }
     for (k, key) in keys.iter().enumerate() {
         let last = writes - keys.len() + k;
-        let value = cache.get_bytes(key).await.unwrap().unwrap();
-        assert_eq!(value, last.to_string().as_bytes(), "{key}");
+        let got = cache.get_bytes(key).await.unwrap().unwrap();
+        assert!(got == value(last), "{key}: not the last write {last}");
         let tag = tags[(last / keys.len()) % tags.len()];
         assert_eq!(
             cache.tags(key).await.unwrap(),

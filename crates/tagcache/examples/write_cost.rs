@@ -1,0 +1,136 @@
+//! Client CPU of one write: `N` writes of one mode, `IN_FLIGHT` at a time
+//! on one thread, for counting instructions per write with callgrind
+//! (deterministic on a noisy machine):
+//!
+//! ```text
+//! valgrind --tool=callgrind --callgrind-out-file=cg.out \
+//!     target/release/examples/write_cost MODE N
+//! ```
+//!
+//! Run each mode with two `N`s; the difference of the instruction counts
+//! divided by the difference of the `N`s is the cost of one write (setup
+//! and teardown cancel out). Every write is a new key with two tags and a
+//! 256-byte value, as in `tagcache bench`. Modes: `raw` (one pipeline per
+//! write: `SET PX` + a `ZADD` per tag + a registry `ZADD LT` per tag, on a
+//! `MultiplexedConnection`, as the bench's baseline), `set_bytes`
+//! (concurrent `set_bytes`, which tagcache coalesces into batches),
+//! `set_many` (`set_many_bytes` of 100 entries a call). Starts a private
+//! redis-server unless `REDIS_URL` is set. BENCHMARKS.md ("Writes: client
+//! CPU per call") has the figures.
+#![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use futures_util::stream::{self, StreamExt};
+use tagcache::{Cache, SetOptions};
+
+/// Response timeout of tagcache's connection (valgrind is slow).
+const TIMEOUT: Duration = Duration::from_secs(5);
+/// Writes in flight at once (the bench's default concurrency).
+const IN_FLIGHT: usize = 64;
+/// Entries per `set_many_bytes` call.
+const BATCH: u64 = 100;
+/// TTL of every entry.
+const TTL: Duration = Duration::from_secs(600);
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let mode = args.next().unwrap_or_else(|| "set_bytes".to_owned());
+    let n: u64 = args.next().map_or(10_000, |s| s.parse().expect("N"));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(run(&mode, n));
+}
+
+fn tags_of(i: u64) -> [String; 2] {
+    [format!("owner:{}", i / 10), format!("t1:{}", i % 97)]
+}
+
+async fn run(mode: &str, n: u64) {
+    let (_server, url) = tagcache_testkit::redis_url_or_private(false);
+    let ns = format!("wcost-{}", std::process::id());
+    let cache = Cache::builder(url.as_str())
+        .namespace(ns.as_str())
+        .auto_sweep(None)
+        .response_timeout(TIMEOUT)
+        .op_timeout(TIMEOUT)
+        .build()
+        .await
+        .unwrap();
+    let client = redis::Client::open(url.as_str()).unwrap();
+    let config = redis::AsyncConnectionConfig::new().set_response_timeout(None);
+    let raw = client
+        .get_multiplexed_async_connection_with_config(&config)
+        .await
+        .unwrap();
+    let value = vec![7u8; 256];
+    let (cache, raw, value, ns) = (&cache, &raw, &value, ns.as_str());
+    match mode {
+        "raw" => {
+            stream::iter(0..n)
+                .for_each_concurrent(IN_FLIGHT, |i| async move {
+                    let ttl = TTL.as_millis() as u64;
+                    let expiry = now_ms() + ttl;
+                    let key = format!("item:{i}");
+                    let mut pipe = redis::pipe();
+                    pipe.cmd("SET")
+                        .arg(format!("{{{ns}.0}}:e:{key}"))
+                        .arg(value.as_slice())
+                        .arg("PX")
+                        .arg(ttl)
+                        .ignore();
+                    let tags = tags_of(i);
+                    for t in &tags {
+                        pipe.cmd("ZADD")
+                            .arg(format!("{{{ns}.0}}:t:{t}"))
+                            .arg(expiry)
+                            .arg(&key)
+                            .ignore();
+                    }
+                    for t in &tags {
+                        pipe.cmd("ZADD")
+                            .arg(format!("{{{ns}.0}}:reg"))
+                            .arg("LT")
+                            .arg(expiry)
+                            .arg(t)
+                            .ignore();
+                    }
+                    pipe.query_async::<()>(&mut raw.clone()).await.unwrap();
+                })
+                .await;
+        }
+        "set_bytes" => {
+            stream::iter(0..n)
+                .for_each_concurrent(IN_FLIGHT, |i| async move {
+                    let opts = SetOptions::new().ttl(TTL).tags(tags_of(i));
+                    cache
+                        .set_bytes(format!("item:{i}"), value, &opts)
+                        .await
+                        .unwrap();
+                })
+                .await;
+        }
+        "set_many" => {
+            let calls = n.div_ceil(BATCH);
+            stream::iter(0..calls)
+                .for_each_concurrent(2, |c| async move {
+                    let items = (c * BATCH..((c + 1) * BATCH).min(n)).map(|i| {
+                        let opts = SetOptions::new().ttl(TTL).tags(tags_of(i));
+                        (format!("item:{i}"), value.as_slice(), opts)
+                    });
+                    cache.set_many_bytes(items).await.unwrap();
+                })
+                .await;
+        }
+        other => panic!("unknown mode {other}"),
+    }
+    println!("{mode}: {n} writes");
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
