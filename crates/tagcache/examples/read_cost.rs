@@ -3,12 +3,12 @@
 //!
 //! ```text
 //! valgrind --tool=callgrind --callgrind-out-file=cg.out \
-//!     target/release/examples/read_cost MODE N
+//!     target/release/examples/read_cost MODE N [IN_FLIGHT]
 //! ```
 //!
 //! (the count is the `summary:` line of `cg.out`).
 //!
-//! Run each mode with two `N`s; the difference of the instruction counts
+//! `IN_FLIGHT` (default 1) reads at a time, on one thread. Run each mode with two `N`s; the difference of the instruction counts
 //! divided by the difference of the `N`s is the cost of one read (setup,
 //! prefill and teardown cancel out). Modes: `raw` (`GET` on a
 //! `MultiplexedConnection`, as the bench's baseline), `manager` (`GET`
@@ -20,6 +20,7 @@
 
 use std::time::Duration;
 
+use futures_util::stream::{self, StreamExt};
 use tagcache::{Cache, Lookup, SetOptions};
 
 /// Response timeout of every connection but the raw one.
@@ -31,14 +32,15 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let mode = args.next().unwrap_or_else(|| "get_bytes".to_owned());
     let n: u64 = args.next().map_or(10_000, |s| s.parse().expect("N"));
+    let in_flight: usize = args.next().map_or(1, |s| s.parse().expect("IN_FLIGHT"));
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    rt.block_on(run(&mode, n));
+    rt.block_on(run(&mode, n, in_flight));
 }
 
-async fn run(mode: &str, n: u64) {
+async fn run(mode: &str, n: u64, in_flight: usize) {
     let (_server, url) = tagcache_testkit::redis_url_or_private(false);
     let ns = format!("cost-{}", std::process::id());
     // Valgrind is slow: generous timeouts, equal as in the defaults (so
@@ -92,10 +94,10 @@ async fn run(mode: &str, n: u64) {
         );
         return;
     }
-    let mut hits = 0u64;
-    for i in 0..n {
+    let (raw, manager, cache, fs, ns) = (&raw, &manager, &cache, &fs, ns.as_str());
+    let read = |i: u64| async move {
         let key = format!("item:{}", i % KEYS);
-        let hit = match mode {
+        match mode {
             "raw" | "manager" => {
                 let name = format!("{{{ns}.0}}:e:{key}");
                 let mut cmd = redis::cmd("GET");
@@ -110,9 +112,22 @@ async fn run(mode: &str, n: u64) {
             "get_bytes" => cache.get_bytes(key).await.unwrap().is_some(),
             "fail_safe" => matches!(fs.get_bytes(key).await.unwrap(), Lookup::Hit(_)),
             other => panic!("unknown mode {other}"),
-        };
-        hits += u64::from(hit);
+        }
+    };
+    let hits = std::cell::Cell::new(0u64);
+    if in_flight <= 1 {
+        for i in 0..n {
+            hits.set(hits.get() + u64::from(read(i).await));
+        }
+    } else {
+        let hits = &hits;
+        stream::iter(0..n)
+            .for_each_concurrent(in_flight, |i| async move {
+                hits.set(hits.get() + u64::from(read(i).await));
+            })
+            .await;
     }
+    let hits = hits.get();
     assert_eq!(hits, n, "every read hits");
     let names: Vec<String> = (0..KEYS).map(|i| format!("item:{i}")).collect();
     cache.delete_many(names).await.unwrap();
