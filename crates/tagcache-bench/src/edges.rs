@@ -28,6 +28,7 @@
 use serde::Serialize;
 use tagcache::{Cache, SetOptions, WritePath};
 
+use super::failsafe::median;
 use super::layout::{prefix_tag, Footprint, Keys, Space, ALL_TAG};
 use super::report::Run;
 use super::workload::Workload;
@@ -405,8 +406,13 @@ pub struct EdgeComparison {
     pub tagcache_usec: f64,
     /// Redis µs per op, baseline.
     pub baseline_usec: f64,
-    /// tagcache / baseline (Redis time: above 1 costs more).
+    /// tagcache / baseline (Redis time: above 1 costs more), each side's
+    /// lowest round.
     pub ratio: f64,
+    /// The median over the rounds of tagcache / baseline within a round
+    /// (the two ran moments apart, so a machine's drift between rounds
+    /// hits both).
+    pub paired_ratio: f64,
 }
 
 /// An extra cost, in Redis µs per write, read off two cases.
@@ -498,15 +504,29 @@ async fn run_mode(b: &Bench<'_>, mode: Mode, n: u64) -> Result<ModeReport> {
             .find(|c| c.id == id)
             .map_or(f64::NAN, |c| c.server_usec_per_op)
     };
+    let rounds_of = |id: &str| {
+        cases
+            .iter()
+            .find(|c| c.id == id)
+            .map_or(&[][..], |c| c.rounds_server_usec_per_op.as_slice())
+    };
     let comparisons = COMPARED
         .iter()
         .filter(|(tc, base)| usec(tc).is_finite() && usec(base).is_finite())
-        .map(|&(tc, base)| EdgeComparison {
-            tagcache: tc,
-            baseline: base,
-            tagcache_usec: usec(tc),
-            baseline_usec: usec(base),
-            ratio: usec(tc) / usec(base),
+        .map(|&(tc, base)| {
+            let mut paired: Vec<f64> = rounds_of(tc)
+                .iter()
+                .zip(rounds_of(base))
+                .map(|(t, b)| t / b)
+                .collect();
+            EdgeComparison {
+                tagcache: tc,
+                baseline: base,
+                tagcache_usec: usec(tc),
+                baseline_usec: usec(base),
+                ratio: usec(tc) / usec(base),
+                paired_ratio: median(&mut paired),
+            }
         })
         .collect();
     let attributions = vec![

@@ -542,6 +542,7 @@ impl Report {
                 "baseline",
                 "µs/op",
                 "tagcache / baseline",
+                "median of round pairs",
             ]);
             for c in &m.comparisons {
                 t.add_row(vec![
@@ -550,9 +551,10 @@ impl Report {
                     label(c.baseline).to_owned(),
                     num(c.baseline_usec),
                     format!("{:.2}", c.ratio),
+                    format!("{:.2}", c.paired_ratio),
                 ]);
             }
-            right_align(&mut t, &[1, 3, 4]);
+            right_align(&mut t, &[1, 3, 4, 5]);
             out += "\n";
             out += &t.to_string();
             let mut t = table(&["extra Redis time per write", "µs"]);

@@ -14,7 +14,9 @@
 //! write: `SET PX` + a `ZADD` per tag + a registry `ZADD LT` per tag, on a
 //! `MultiplexedConnection`, as the bench's baseline), `set_bytes`
 //! (concurrent `set_bytes`, which tagcache coalesces into batches),
-//! `set_many` (`set_many_bytes` of 100 entries a call). Starts a private
+//! `set_many` (`set_many_bytes` of 100 entries a call, two calls in
+//! flight), `raw_many` (its raw equivalent: pipelines of 100 entries, the
+//! registry `ZADD LT`s once per pipeline). Starts a private
 //! redis-server unless `REDIS_URL` is set. BENCHMARKS.md ("Writes: client
 //! CPU per call") has the figures.
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
@@ -90,6 +92,43 @@ async fn run(mode: &str, n: u64) {
                             .ignore();
                     }
                     for t in &tags {
+                        pipe.cmd("ZADD")
+                            .arg(format!("{{{ns}.0}}:reg"))
+                            .arg("LT")
+                            .arg(expiry)
+                            .arg(t)
+                            .ignore();
+                    }
+                    pipe.query_async::<()>(&mut raw.clone()).await.unwrap();
+                })
+                .await;
+        }
+        "raw_many" => {
+            let calls = n.div_ceil(BATCH);
+            stream::iter(0..calls)
+                .for_each_concurrent(2, |c| async move {
+                    let ttl = TTL.as_millis() as u64;
+                    let expiry = now_ms() + ttl;
+                    let mut pipe = redis::pipe();
+                    let mut tags = std::collections::BTreeSet::new();
+                    for i in c * BATCH..((c + 1) * BATCH).min(n) {
+                        let key = format!("item:{i}");
+                        pipe.cmd("SET")
+                            .arg(format!("{{{ns}.0}}:e:{key}"))
+                            .arg(value.as_slice())
+                            .arg("PX")
+                            .arg(ttl)
+                            .ignore();
+                        for t in tags_of(i) {
+                            pipe.cmd("ZADD")
+                                .arg(format!("{{{ns}.0}}:t:{t}"))
+                                .arg(expiry)
+                                .arg(&key)
+                                .ignore();
+                            tags.insert(t);
+                        }
+                    }
+                    for t in tags {
                         pipe.cmd("ZADD")
                             .arg(format!("{{{ns}.0}}:reg"))
                             .arg("LT")
