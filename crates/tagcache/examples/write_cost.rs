@@ -12,7 +12,8 @@
 //! and teardown cancel out). Every write is a new key with two tags and a
 //! 256-byte value, as in `tagcache bench`. Modes: `raw` (one pipeline per
 //! write: `SET PX` + a `ZADD` per tag + a registry `ZADD LT` per tag, on a
-//! `MultiplexedConnection`, as the bench's baseline), `set_bytes`
+//! `MultiplexedConnection`, as the bench's baseline; with the key's prefix
+//! index, which tagcache writes too), `set_bytes`
 //! (concurrent `set_bytes`, which tagcache coalesces into batches),
 //! `set_many` (`set_many_bytes` of 100 entries a call, two calls in
 //! flight), `raw_many` (its raw equivalent: pipelines of 100 entries, the
@@ -50,6 +51,13 @@ fn tags_of(i: u64) -> [String; 2] {
     [format!("owner:{}", i / 10), format!("t1:{}", i % 97)]
 }
 
+/// The indexes tagcache files entry `i` in: its tags and the prefix of
+/// its key `item:<i>` (a 2-part path), which the raw modes write too.
+fn edges_of(i: u64) -> [String; 3] {
+    let [a, b] = tags_of(i);
+    [a, b, "\0pitem".to_owned()]
+}
+
 async fn run(mode: &str, n: u64) {
     let (_server, url) = tagcache_testkit::redis_url_or_private(false);
     let ns = format!("wcost-{}", std::process::id());
@@ -83,7 +91,7 @@ async fn run(mode: &str, n: u64) {
                         .arg("PX")
                         .arg(ttl)
                         .ignore();
-                    let tags = tags_of(i);
+                    let tags = edges_of(i);
                     for t in &tags {
                         pipe.cmd("ZADD")
                             .arg(format!("{{{ns}.0}}:t:{t}"))
@@ -119,7 +127,7 @@ async fn run(mode: &str, n: u64) {
                             .arg("PX")
                             .arg(ttl)
                             .ignore();
-                        for t in tags_of(i) {
+                        for t in edges_of(i) {
                             pipe.cmd("ZADD")
                                 .arg(format!("{{{ns}.0}}:t:{t}"))
                                 .arg(expiry)

@@ -2,7 +2,7 @@
 //! (`prepare`: validation, implied tags, encoding) and queues it
 //! (`submit`), or writes a batch (`write_many`).
 
-use std::collections::HashSet;
+use foldhash::{HashSet, HashSetExt};
 use std::time::Duration;
 
 use serde::Serialize;

@@ -16,11 +16,12 @@
 //! every job queued after it, until that batch is answered; within one
 //! batch [`Core::write`] keeps the queue's order.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::hash::BuildHasher;
 use std::sync::Arc;
 
 use foldhash::fast::RandomState;
+use foldhash::HashMap;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::{mpsc, oneshot};
 

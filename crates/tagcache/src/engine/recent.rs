@@ -16,7 +16,7 @@
 //! tags; when either is reached the map starts over (a miss only means the
 //! second step).
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::sync::{Arc, Mutex};
 
 /// Most keys remembered.

@@ -41,7 +41,9 @@
 //! [`unlink.lua`]: crate::scripts::SCRIPTS
 //! [`guard.lua`]: crate::scripts::SCRIPTS
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
+
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 
 use redis::Value;
 

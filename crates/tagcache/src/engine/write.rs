@@ -6,7 +6,7 @@
 //! `set.lua` call, per [`crate::WritePath`] and per entry (trims and large
 //! //! values need the script; a batch mixing both is sent as runs, in order).
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 
 use redis::Value;
 

@@ -2,7 +2,7 @@
 //! n entry keys, then m distinct tag index keys, then k registry keys, with
 //! the tag names and registry numbers the scripts need to pair them.
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 
 use crate::layout::keys::KeySpace;
 use crate::scripts::{Script, ScriptCall};
