@@ -18,6 +18,16 @@
 //!
 //! Start with [`Cache::builder`].
 //!
+//! ## Concurrent writes
+//! Single writes made at the same time (`set`, `set_bytes`, the
+//! read-through stores, scope and path writes) share server
+//! calls: a lone write goes out at once; a burst is cut into batches (at
+//! least 8 entries, at most 128) of which up to 4 are in flight, so the
+//! process prepares and answers one batch while Redis runs another. Writes
+//! of one key apply in the order they were made: one whose key is in a
+//! batch still in flight waits for it. [`Cache::set_many`] sends its own
+//! batches.
+//!
 //! ## Layout
 //! Every key lives under the namespace, grouped in buckets that are Redis
 //! Cluster hash tags (`{ns.b}`): an entry and its index edges share a

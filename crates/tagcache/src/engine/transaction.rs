@@ -100,7 +100,7 @@ pub(crate) fn build(
     known: &[Option<Tags>],
     now_ms: u64,
 ) -> Transaction {
-    let mut pipe = redis::pipe();
+    let mut pipe = redis::Pipeline::with_capacity(2 * ops.len() + 8);
     pipe.cmd("MULTI");
     let mut sets = Vec::with_capacity(ops.len());
     // Edges grouped per index, in first-use order: (bucket, tag) -> members.
@@ -112,14 +112,17 @@ pub(crate) fn build(
         let fresh = now_ms.saturating_add(op.ttl_ms);
         let expiry = fresh.saturating_add(op.grace_ms);
         expiries.push(expiry);
-        let entry = space.entry(op.bucket, &op.key);
-        let cmd = pipe.cmd("SET").arg(entry);
+        let entry = space.entry_name(op.bucket, &op.key);
+        // Sized once: the value is most of the command.
+        let mut cmd = redis::Cmd::with_capacity(6, entry.len() + op.value.len() + 40);
+        cmd.arg("SET").arg(entry);
         if op.grace_ms > 0 {
             cmd.arg(with_fresh_until(&op.value, fresh));
         } else {
             cmd.arg(op.value.as_slice());
         }
         cmd.arg("PXAT").arg(expiry).arg("GET");
+        pipe.add_command(cmd);
         sets.push(queued);
         queued += 1;
     }
@@ -139,7 +142,9 @@ pub(crate) fn build(
     lost.sort_unstable();
     let mut removals = Vec::with_capacity(lost.len());
     for ((bucket, tag), members) in &lost {
-        pipe.cmd("ZREM").arg(space.tag(*bucket, tag)).arg(members);
+        pipe.cmd("ZREM")
+            .arg(space.tag_name(*bucket, tag))
+            .arg(members);
         removals.push(queued);
         queued += 1;
     }
@@ -157,12 +162,16 @@ pub(crate) fn build(
     // an index that was not filed.
     let mut filings: BTreeMap<u16, Vec<(u64, &[u8])>> = BTreeMap::new();
     for (bucket, tag, members) in &edges {
-        let cmd = pipe.cmd("ZADD").arg(space.tag(*bucket, tag));
+        let index = space.tag_name(*bucket, tag);
+        let bytes: usize = members.iter().map(|(_, m)| m.len() + 20).sum();
+        let mut cmd = redis::Cmd::with_capacity(2 + 2 * members.len(), index.len() + bytes + 8);
+        cmd.arg("ZADD").arg(index);
         let mut lowest = u64::MAX;
         for (expiry, member) in members {
             cmd.arg(*expiry).arg(*member);
             lowest = lowest.min(*expiry);
         }
+        pipe.add_command(cmd);
         queued += 1;
         filings.entry(*bucket).or_default().push((lowest, tag));
     }
@@ -176,7 +185,7 @@ pub(crate) fn build(
     // Whether those indexes are empty now (after this batch's ZADDs).
     let mut emptied = Vec::with_capacity(lost.len());
     for (((bucket, tag), _), removal) in lost.iter().zip(removals) {
-        pipe.cmd("EXISTS").arg(space.tag(*bucket, tag));
+        pipe.cmd("EXISTS").arg(space.tag_name(*bucket, tag));
         emptied.push((removal, queued, *bucket, tag.to_vec()));
         queued += 1;
     }

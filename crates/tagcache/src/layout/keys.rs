@@ -125,7 +125,17 @@ impl KeySpace {
 
     /// `{<ns>.<b>}:t:<tag>`: the tag index of one bucket.
     pub(crate) fn tag(&self, bucket: u16, tag: &[u8]) -> Vec<u8> {
-        self.with_kind(bucket, b"t:", tag)
+        self.tag_name(bucket, tag).to_vec()
+    }
+
+    /// The index name of [`KeySpace::tag`] as one command argument,
+    /// written straight into the command (the write transaction).
+    pub(crate) fn tag_name<'a>(&'a self, bucket: u16, tag: &'a [u8]) -> Name<'a> {
+        Name {
+            prefix: &self.prefixes[usize::from(bucket)],
+            kind: b"t:",
+            rest: tag,
+        }
     }
 
     /// `{<ns>.<b>}:t:`, what every tag index key of a bucket starts with:
