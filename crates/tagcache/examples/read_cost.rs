@@ -21,10 +21,11 @@
 use std::time::Duration;
 
 use futures_util::stream::{self, StreamExt};
-use tagcache::{Cache, Lookup, SetOptions};
+use tagcache::{Lookup, SetOptions};
 
-/// Response timeout of every connection but the raw one.
-const TIMEOUT: Duration = Duration::from_secs(5);
+#[path = "common/mod.rs"]
+mod common;
+use common::TIMEOUT;
 /// Distinct keys read round-robin.
 const KEYS: u64 = 1_000;
 
@@ -41,18 +42,8 @@ fn main() {
 }
 
 async fn run(mode: &str, n: u64, in_flight: usize) {
-    let (_server, url) = tagcache_testkit::redis_url_or_private(false);
-    let ns = format!("cost-{}", std::process::id());
-    // Valgrind is slow: generous timeouts, equal as in the defaults (so
-    // the fail-safe view adds no timer of its own).
-    let cache = Cache::builder(url.as_str())
-        .namespace(ns.as_str())
-        .auto_sweep(None)
-        .response_timeout(TIMEOUT)
-        .op_timeout(TIMEOUT)
-        .build()
-        .await
-        .unwrap();
+    let setup = common::setup("cost").await;
+    let (cache, url, ns) = (&setup.cache, setup.url.as_str(), setup.ns.as_str());
     let value = vec![7u8; 256];
     let opts = SetOptions::new()
         .ttl(Duration::from_secs(600))
@@ -62,12 +53,8 @@ async fn run(mode: &str, n: u64, in_flight: usize) {
         .map(|i| (format!("item:{i}"), value.as_slice(), opts.clone()))
         .collect();
     cache.set_many_bytes(items).await.unwrap();
-    let client = redis::Client::open(url.as_str()).unwrap();
-    let config = redis::AsyncConnectionConfig::new().set_response_timeout(None);
-    let raw = client
-        .get_multiplexed_async_connection_with_config(&config)
-        .await
-        .unwrap();
+    let client = redis::Client::open(url).unwrap();
+    let raw = setup.raw.clone();
     let manager = redis::aio::ConnectionManager::new_with_config(
         client.clone(),
         redis::aio::ConnectionManagerConfig::new()
@@ -94,7 +81,7 @@ async fn run(mode: &str, n: u64, in_flight: usize) {
         );
         return;
     }
-    let (raw, manager, cache, fs, ns) = (&raw, &manager, &cache, &fs, ns.as_str());
+    let (raw, manager, fs) = (&raw, &manager, &fs);
     let read = |i: u64| async move {
         let key = format!("item:{}", i % KEYS);
         match mode {
@@ -117,13 +104,15 @@ async fn run(mode: &str, n: u64, in_flight: usize) {
     let hits = std::cell::Cell::new(0u64);
     if in_flight <= 1 {
         for i in 0..n {
-            hits.set(hits.get() + u64::from(read(i).await));
+            let hit = read(i).await;
+            hits.set(hits.get() + u64::from(hit));
         }
     } else {
         let hits = &hits;
         stream::iter(0..n)
             .for_each_concurrent(in_flight, |i| async move {
-                hits.set(hits.get() + u64::from(read(i).await));
+                let hit = read(i).await;
+                hits.set(hits.get() + u64::from(hit));
             })
             .await;
     }

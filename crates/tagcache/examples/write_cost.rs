@@ -25,10 +25,12 @@
 use std::time::Duration;
 
 use futures_util::stream::{self, StreamExt};
-use tagcache::{Cache, SetOptions};
+use tagcache::SetOptions;
 
-/// Response timeout of tagcache's connection (valgrind is slow).
-const TIMEOUT: Duration = Duration::from_secs(5);
+// Shared with read_cost, which reads fields this example does not.
+#[allow(dead_code)]
+#[path = "common/mod.rs"]
+mod common;
 /// Writes in flight at once (the bench's default concurrency).
 const IN_FLIGHT: usize = 64;
 /// Entries per `set_many_bytes` call.
@@ -59,54 +61,14 @@ fn edges_of(i: u64) -> [String; 3] {
 }
 
 async fn run(mode: &str, n: u64) {
-    let (_server, url) = tagcache_testkit::redis_url_or_private(false);
-    let ns = format!("wcost-{}", std::process::id());
-    let cache = Cache::builder(url.as_str())
-        .namespace(ns.as_str())
-        .auto_sweep(None)
-        .response_timeout(TIMEOUT)
-        .op_timeout(TIMEOUT)
-        .build()
-        .await
-        .unwrap();
-    let client = redis::Client::open(url.as_str()).unwrap();
-    let config = redis::AsyncConnectionConfig::new().set_response_timeout(None);
-    let raw = client
-        .get_multiplexed_async_connection_with_config(&config)
-        .await
-        .unwrap();
+    let setup = common::setup("wcost").await;
     let value = vec![7u8; 256];
-    let (cache, raw, value, ns) = (&cache, &raw, &value, ns.as_str());
+    let (cache, raw, value, ns) = (&setup.cache, &setup.raw, &value, setup.ns.as_str());
     match mode {
         "raw" => {
             stream::iter(0..n)
                 .for_each_concurrent(IN_FLIGHT, |i| async move {
-                    let ttl = TTL.as_millis() as u64;
-                    let expiry = now_ms() + ttl;
-                    let key = format!("item:{i}");
-                    let mut pipe = redis::pipe();
-                    pipe.cmd("SET")
-                        .arg(format!("{{{ns}.0}}:e:{key}"))
-                        .arg(value.as_slice())
-                        .arg("PX")
-                        .arg(ttl)
-                        .ignore();
-                    let tags = edges_of(i);
-                    for t in &tags {
-                        pipe.cmd("ZADD")
-                            .arg(format!("{{{ns}.0}}:t:{t}"))
-                            .arg(expiry)
-                            .arg(&key)
-                            .ignore();
-                    }
-                    for t in &tags {
-                        pipe.cmd("ZADD")
-                            .arg(format!("{{{ns}.0}}:reg"))
-                            .arg("LT")
-                            .arg(expiry)
-                            .arg(t)
-                            .ignore();
-                    }
+                    let pipe = raw_pipeline(ns, value, i..i + 1);
                     pipe.query_async::<()>(&mut raw.clone()).await.unwrap();
                 })
                 .await;
@@ -115,35 +77,7 @@ async fn run(mode: &str, n: u64) {
             let calls = n.div_ceil(BATCH);
             stream::iter(0..calls)
                 .for_each_concurrent(2, |c| async move {
-                    let ttl = TTL.as_millis() as u64;
-                    let expiry = now_ms() + ttl;
-                    let mut pipe = redis::pipe();
-                    let mut tags = std::collections::BTreeSet::new();
-                    for i in c * BATCH..((c + 1) * BATCH).min(n) {
-                        let key = format!("item:{i}");
-                        pipe.cmd("SET")
-                            .arg(format!("{{{ns}.0}}:e:{key}"))
-                            .arg(value.as_slice())
-                            .arg("PX")
-                            .arg(ttl)
-                            .ignore();
-                        for t in edges_of(i) {
-                            pipe.cmd("ZADD")
-                                .arg(format!("{{{ns}.0}}:t:{t}"))
-                                .arg(expiry)
-                                .arg(&key)
-                                .ignore();
-                            tags.insert(t);
-                        }
-                    }
-                    for t in tags {
-                        pipe.cmd("ZADD")
-                            .arg(format!("{{{ns}.0}}:reg"))
-                            .arg("LT")
-                            .arg(expiry)
-                            .arg(t)
-                            .ignore();
-                    }
+                    let pipe = raw_pipeline(ns, value, c * BATCH..((c + 1) * BATCH).min(n));
                     pipe.query_async::<()>(&mut raw.clone()).await.unwrap();
                 })
                 .await;
@@ -174,6 +108,42 @@ async fn run(mode: &str, n: u64) {
         other => panic!("unknown mode {other}"),
     }
     println!("{mode}: {n} writes");
+}
+
+/// What tagcache's write of entries `range` does, as raw commands: per
+/// entry `SET PX` and a `ZADD` per index, then one registry `ZADD LT` per
+/// index written.
+fn raw_pipeline(ns: &str, value: &[u8], range: std::ops::Range<u64>) -> redis::Pipeline {
+    let ttl = TTL.as_millis() as u64;
+    let expiry = now_ms() + ttl;
+    let mut pipe = redis::pipe();
+    let mut indexes = std::collections::BTreeSet::new();
+    for i in range {
+        let key = format!("item:{i}");
+        pipe.cmd("SET")
+            .arg(format!("{{{ns}.0}}:e:{key}"))
+            .arg(value)
+            .arg("PX")
+            .arg(ttl)
+            .ignore();
+        for t in edges_of(i) {
+            pipe.cmd("ZADD")
+                .arg(format!("{{{ns}.0}}:t:{t}"))
+                .arg(expiry)
+                .arg(&key)
+                .ignore();
+            indexes.insert(t);
+        }
+    }
+    for t in indexes {
+        pipe.cmd("ZADD")
+            .arg(format!("{{{ns}.0}}:reg"))
+            .arg("LT")
+            .arg(expiry)
+            .arg(t)
+            .ignore();
+    }
+    pipe
 }
 
 fn now_ms() -> u64 {
