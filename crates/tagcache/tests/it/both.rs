@@ -57,6 +57,7 @@ on_both! {
     expired_members_are_pruned => expired_members_are_pruned;
     read_through_is_fenced_by_invalidation => read_through_is_fenced_by_invalidation;
     paths_scopes_and_groups => paths_scopes_and_groups;
+    concurrent_writes_keep_each_keys_order => concurrent_writes_keep_each_keys_order;
 }
 
 async fn entries_round_trip(cache: Cache) {
@@ -97,6 +98,52 @@ async fn overwrite_and_delete_leave_no_stale_edge(cache: Cache) {
     assert_eq!(cache.tag_len("b").await.unwrap(), 25);
     assert_eq!(cache.invalidate_tag("c").await.unwrap(), 25);
     assert_eq!(cache.tag_len("b").await.unwrap(), 0);
+}
+
+/// Many concurrent `set`s of keys spread over buckets (hash slots on the
+/// cluster, where one queued batch is written bucket by bucket), each key
+/// rewritten with changing tags: the write queue has several batches in
+/// flight, yet each key ends with its last write and exactly its tags,
+/// and each tag's index holds exactly the keys whose last write carried it.
+async fn concurrent_writes_keep_each_keys_order(cache: Cache) {
+    let keys: Vec<String> = (0..40).map(|k| format!("order-{k}")).collect();
+    let tags = ["ta", "tb", "tc"];
+    let writes = 1200;
+    let tag_of = |i: usize| tags[(i / keys.len() + i % 3) % tags.len()];
+    let calls = (0..writes).map(|i| {
+        let (cache, key) = (&cache, &keys[i % keys.len()]);
+        let opts = SetOptions::new().tag(tag_of(i));
+        async move { cache.set(key, &i, &opts).await }
+    });
+    // In order (join_all polls in order; unconstrained: no coop budget).
+    for r in tokio::task::unconstrained(futures_util::future::join_all(calls)).await {
+        r.unwrap();
+    }
+    let mut expected: std::collections::BTreeMap<&str, BTreeSet<String>> = Default::default();
+    for (k, key) in keys.iter().enumerate() {
+        let last = writes - keys.len() + k;
+        assert_eq!(cache.get::<usize>(key).await.unwrap(), Some(last), "{key}");
+        let tag = tag_of(last);
+        assert_eq!(
+            cache.tags(key).await.unwrap(),
+            Some(vec![tag.as_bytes().to_vec()]),
+            "{key}"
+        );
+        expected.entry(tag).or_default().insert(key.clone());
+    }
+    for tag in tags {
+        let want = expected.remove(tag).unwrap_or_default();
+        assert_eq!(
+            cache.tag_len(tag).await.unwrap(),
+            want.len() as u64,
+            "{tag}"
+        );
+        assert_eq!(
+            cache.invalidate_tag(tag).await.unwrap(),
+            want.len() as u64,
+            "{tag}"
+        );
+    }
 }
 
 async fn union_invalidation_counts_each_entry_once(cache: Cache) {
