@@ -21,8 +21,8 @@
 //! ## Concurrent writes
 //! Single writes made at the same time (`set`, `set_bytes`, the
 //! read-through stores, scope and path writes) share server
-//! calls: a lone write goes out at once; a burst is cut into batches (at
-//! least 8 entries, at most 128) of which up to 4 are in flight, so the
+//! calls: a lone write goes out at once; a burst is cut into batches of 8
+//! to 128 entries (fewer when fewer wait), up to 4 of them in flight, so the
 //! process prepares and answers one batch while Redis runs another. Writes
 //! of one key apply in the order they were made: one whose key is in a
 //! batch still in flight waits for it. [`Cache::set_many`] sends its own
