@@ -29,7 +29,7 @@ use crate::scripts::{ScriptCall, SCRIPTS};
 /// Indexes read from a clear's registry per round trip.
 const CLEAR_PAGE: isize = 100;
 
-/// Where a [`Cache::clear_with_progress`] stands, reported after every
+/// Where a [`Cache::clear_with_progress`](crate::Cache::clear_with_progress) stands, reported after every
 /// chunk of deleted entries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]

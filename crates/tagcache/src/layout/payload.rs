@@ -11,9 +11,9 @@ use crate::layout::codec::{self, is_stale, local_now_ms, Codec};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Encoding {
-    /// The caller's bytes ([`Cache::set_bytes`]).
+    /// The caller's bytes ([`Cache::set_bytes`](crate::Cache::set_bytes)).
     Raw,
-    /// A serde value as MessagePack ([`Cache::set`]).
+    /// A serde value as MessagePack ([`Cache::set`](crate::Cache::set)).
     MsgPack,
 }
 

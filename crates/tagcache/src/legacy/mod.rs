@@ -36,7 +36,7 @@
 //! steps: write the entry (like any write), then delete the legacy key
 //! only if it still holds the value read (`legacy_del_if.lua`). A crash in
 //! between leaves a twin, which the next read or pass deletes. The code
-//! keeps that seam in [`moves`]: it runs the one-script move,
+//! keeps that seam in `moves`: it runs the one-script move,
 //! which needs every key in one server, on a standalone Redis, and the two
 //! steps on a cluster. Scans on a cluster (which must visit every master)
 //! are refused with a clear error for now.
