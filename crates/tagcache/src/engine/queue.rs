@@ -94,7 +94,8 @@ struct Dispatcher {
 /// Jobs taken off the channel, and the keys of the batches in flight.
 #[derive(Default)]
 struct Waiting {
-    jobs: VecDeque<Job>,
+    /// Each job with the hashes of its keys (taken once, when queued).
+    jobs: VecDeque<(Job, Vec<u64>)>,
     /// Entries in `jobs`.
     ops: usize,
     /// Key hash -> batches in flight that write it. A collision only makes
@@ -152,7 +153,12 @@ impl Dispatcher {
 impl Waiting {
     fn push(&mut self, job: Job) {
         self.ops += job.ops.len();
-        self.jobs.push_back(job);
+        let hashes = job
+            .ops
+            .iter()
+            .map(|op| self.hasher.hash_one(&op.key))
+            .collect();
+        self.jobs.push_back((job, hashes));
     }
 
     /// The next batch for one of `free` slots: the waiting jobs from the
@@ -164,19 +170,14 @@ impl Waiting {
             .div_ceil(free.max(1))
             .clamp(MIN_SHARE, MAX_BATCH_ENTRIES);
         let (mut jobs, mut keys, mut count) = (Vec::new(), Vec::new(), 0);
-        while let Some(job) = self.jobs.front() {
+        while let Some((job, hashes)) = self.jobs.front() {
             if count > 0 && count + job.ops.len() > share {
                 break;
             }
-            let hashes: Vec<u64> = job
-                .ops
-                .iter()
-                .map(|op| self.hasher.hash_one(&op.key))
-                .collect();
             if hashes.iter().any(|h| self.busy.contains_key(h)) {
                 break;
             }
-            let Some(job) = self.jobs.pop_front() else {
+            let Some((job, hashes)) = self.jobs.pop_front() else {
                 break;
             };
             count += job.ops.len();

@@ -4,7 +4,7 @@
 //!
 //! Each batch goes as one `MULTI`/`EXEC` ([`crate::engine::transaction`]) or one
 //! `set.lua` call, per [`crate::WritePath`] and per entry (trims and large
-//! //! values need the script; a batch mixing both is sent as runs, in order).
+//! values need the script; a batch mixing both is sent as runs, in order).
 
 use foldhash::{HashMap, HashMapExt};
 

@@ -91,13 +91,17 @@ impl KeySpace {
         }
     }
 
-    fn with_kind(&self, bucket: u16, kind: &[u8], rest: &[u8]) -> Vec<u8> {
-        let prefix = &self.prefixes[usize::from(bucket)];
-        let mut k = Vec::with_capacity(prefix.len() + kind.len() + rest.len());
-        k.extend_from_slice(prefix);
-        k.extend_from_slice(kind);
-        k.extend_from_slice(rest);
-        k
+    fn with_kind(&self, bucket: u16, kind: &'static [u8], rest: &[u8]) -> Vec<u8> {
+        self.name(bucket, kind, rest).to_vec()
+    }
+
+    /// `{<ns>.<b>}:<kind><rest>`, unassembled: every key name of a bucket.
+    fn name<'a>(&'a self, bucket: u16, kind: &'static [u8], rest: &'a [u8]) -> Name<'a> {
+        Name {
+            prefix: &self.prefixes[usize::from(bucket)],
+            kind,
+            rest,
+        }
     }
 
     /// `{<ns>.<b>}:e:<key>`: the entry string.
@@ -109,11 +113,7 @@ impl KeySpace {
     /// written straight into the command (the read path: no `Vec` per
     /// call, the key bytes copied once).
     pub(crate) fn entry_name<'a>(&'a self, bucket: u16, key: &'a [u8]) -> Name<'a> {
-        Name {
-            prefix: &self.prefixes[usize::from(bucket)],
-            kind: b"e:",
-            rest: key,
-        }
+        self.name(bucket, b"e:", key)
     }
 
     /// `{<ns>.<b>}:l:<key>`: the load lease of a key (string: the holder's
@@ -131,11 +131,7 @@ impl KeySpace {
     /// The index name of [`KeySpace::tag`] as one command argument,
     /// written straight into the command (the write transaction).
     pub(crate) fn tag_name<'a>(&'a self, bucket: u16, tag: &'a [u8]) -> Name<'a> {
-        Name {
-            prefix: &self.prefixes[usize::from(bucket)],
-            kind: b"t:",
-            rest: tag,
-        }
+        self.name(bucket, b"t:", tag)
     }
 
     /// `{<ns>.<b>}:t:`, what every tag index key of a bucket starts with:
