@@ -115,10 +115,7 @@ async fn concurrent_writes_keep_each_keys_order(cache: Cache) {
         let opts = SetOptions::new().tag(tag_of(i));
         async move { cache.set(key, &i, &opts).await }
     });
-    // In order (join_all polls in order; unconstrained: no coop budget).
-    for r in tokio::task::unconstrained(futures_util::future::join_all(calls)).await {
-        r.unwrap();
-    }
+    crate::queued_in_order(calls).await;
     let mut expected: std::collections::BTreeMap<&str, BTreeSet<String>> = Default::default();
     for (k, key) in keys.iter().enumerate() {
         let last = writes - keys.len() + k;

@@ -62,6 +62,37 @@ pub async fn cache_on(server: &RedisServer, path: tagcache::WritePath) -> Cache 
         .expect("build cache")
 }
 
+/// Runs `calls` to the end, unwrapping each result, with each one's write
+/// queued in the order given: `join_all` polls the calls in order, and
+/// `unconstrained` (no cooperative budget) lets each reach the write queue
+/// on that first poll.
+pub async fn queued_in_order<F, T, E>(calls: impl IntoIterator<Item = F>)
+where
+    F: std::future::Future<Output = Result<T, E>>,
+    E: std::fmt::Debug,
+{
+    for result in tokio::task::unconstrained(futures_util::future::join_all(calls)).await {
+        result.unwrap();
+    }
+}
+
+/// One round of the write queue's order check: queues, at once, seven
+/// writes of other keys, `r<round>` with `first`, then `r<round>` with
+/// `second` (on one thread the queue sees all nine and cuts them 8 + 1, so
+/// the two writes of the key go in different batches, both in flight);
+/// says whether the second write is what the key holds.
+pub async fn second_write_won(cache: &Cache, round: usize, first: &[u8], second: &[u8]) -> bool {
+    let key = format!("r{round}");
+    let mut writes: Vec<(String, &[u8])> = (0..7)
+        .map(|j| (format!("other{round}.{j}"), b"o".as_slice()))
+        .collect();
+    writes.push((key.clone(), first));
+    writes.push((key.clone(), second));
+    let opts = tagcache::SetOptions::new().tag("t");
+    queued_in_order(writes.iter().map(|(k, v)| cache.set_bytes(k, v, &opts))).await;
+    cache.get_bytes(&key).await.unwrap().as_deref() == Some(second)
+}
+
 /// Keys in the server other than the fence zsets and announcement
 /// counters of namespace `test` (fences outlive invalidations and deletes
 /// by the fence window, counters live as long as the namespace, by

@@ -665,22 +665,8 @@ async fn a_write_queued_behind_a_two_step_batch_of_its_key_never_overtakes_it() 
             x as u8
         })
         .collect();
-    let opts = SetOptions::new().tag("t");
     for r in 0..20 {
-        let mut writes: Vec<(String, &[u8])> = (0..7)
-            .map(|j| (format!("other{r}.{j}"), b"o".as_slice()))
-            .collect();
-        writes.push((format!("r{r}"), &large));
-        writes.push((format!("r{r}"), b"small"));
-        let calls = writes.iter().map(|(key, value)| {
-            let (cache, opts) = (&cache, &opts);
-            async move { cache.set_bytes(key, value, opts).await }
-        });
-        for result in tokio::task::unconstrained(futures_util::future::join_all(calls)).await {
-            result.unwrap();
-        }
-        let got = cache.get_bytes(format!("r{r}")).await.unwrap();
-        let small = got.as_deref() == Some(b"small".as_slice());
+        let small = crate::second_write_won(&cache, r, &large, b"small").await;
         assert!(small, "key r{r}: the large write overtook the later one");
     }
 }
@@ -697,11 +683,7 @@ async fn queued_writes_apply_in_order(path: WritePath, writes: usize) {
         let v = value(i);
         async move { cache.set_bytes(key, v, &opts).await }
     });
-    // join_all polls the calls in order, and unconstrained (no cooperative
-    // budget) lets each queue its write on that first poll: in order.
-    for result in tokio::task::unconstrained(futures_util::future::join_all(calls)).await {
-        result.unwrap();
-    }
+    crate::queued_in_order(calls).await;
     for (k, key) in keys.iter().enumerate() {
         let last = writes - keys.len() + k;
         let got = cache.get_bytes(key).await.unwrap().unwrap();
