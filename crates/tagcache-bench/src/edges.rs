@@ -28,8 +28,8 @@
 use serde::Serialize;
 use tagcache::{Cache, SetOptions, WritePath};
 
-use super::failsafe::median;
 use super::layout::{prefix_tag, Footprint, Keys, Space, ALL_TAG};
+use super::measure::median;
 use super::report::Run;
 use super::workload::Workload;
 use super::{batches, drive, now_ms, Bench, BATCHES_IN_FLIGHT, TTL};

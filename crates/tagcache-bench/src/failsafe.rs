@@ -14,6 +14,7 @@ use serde::Serialize;
 use tagcache::{Cache, CircuitState, Lookup, SetOptions, Written};
 
 use super::layout::item_key;
+use super::measure::{median, pair};
 use super::report::{Comparison, Goal, Run};
 use super::writes::Kept;
 use super::{drive, Bench, TTL};
@@ -60,36 +61,23 @@ pub async fn run(b: &Bench<'_>, kept: &Kept) -> Result<Vec<Comparison>> {
             .set(format!("fail-safe overhead (round {}/{rounds})", round + 1));
         // Alternate which side goes first.
         let fs_first = round % 2 == 1;
-        let (plain, safe) = if fs_first {
-            let s = b.measure(&["get"], n, gets(b, &cache, n, true)).await?;
-            (b.measure(&["get"], n, gets(b, &cache, n, false)).await?, s)
-        } else {
-            let p = b.measure(&["get"], n, gets(b, &cache, n, false)).await?;
-            (p, b.measure(&["get"], n, gets(b, &cache, n, true)).await?)
-        };
+        let (plain, safe) = pair(
+            fs_first,
+            b.measure(&["get"], n, gets(b, &cache, n, false)),
+            b.measure(&["get"], n, gets(b, &cache, n, true)),
+        )
+        .await?;
         get_ratios.push(safe.ops_per_sec / plain.ops_per_sec);
         get = Some(Run::faster(get, plain));
         fs_get = Some(Run::faster(fs_get, safe));
 
-        let (plain, safe) = if fs_first {
-            let s = b
-                .measure(&["evalsha", "multi", "exec"], n, sets(b, &cache, n, true))
-                .await?;
-            (
-                b.measure(&["evalsha", "multi", "exec"], n, sets(b, &cache, n, false))
-                    .await?,
-                s,
-            )
-        } else {
-            let p = b
-                .measure(&["evalsha", "multi", "exec"], n, sets(b, &cache, n, false))
-                .await?;
-            (
-                p,
-                b.measure(&["evalsha", "multi", "exec"], n, sets(b, &cache, n, true))
-                    .await?,
-            )
-        };
+        let sent = &["evalsha", "multi", "exec"];
+        let (plain, safe) = pair(
+            fs_first,
+            b.measure(sent, n, sets(b, &cache, n, false)),
+            b.measure(sent, n, sets(b, &cache, n, true)),
+        )
+        .await?;
         set_ratios.push(safe.ops_per_sec / plain.ops_per_sec);
         set = Some(Run::faster(set, plain));
         fs_set = Some(Run::faster(fs_set, safe));
@@ -172,20 +160,6 @@ async fn sets(b: &Bench<'_>, cache: &Cache, n: u64, safe: bool) -> Result<()> {
     .await
 }
 
-/// Sorts and takes the middle (the mean of the two middles when even).
-pub fn median(v: &mut [f64]) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v.sort_by(f64::total_cmp);
-    let m = v.len() / 2;
-    if v.len() % 2 == 1 {
-        v[m]
-    } else {
-        (v[m - 1] + v[m]) / 2.0
-    }
-}
-
 /// The latency of fail-safe reads once the breaker is open.
 pub async fn open_latency(b: &Bench<'_>) -> Result<OpenLatency> {
     b.progress.set("fail-safe: breaker open latency");
@@ -234,16 +208,4 @@ pub async fn open_latency(b: &Bench<'_>) -> Result<OpenLatency> {
         max_us: us.last().copied().unwrap_or(0.0),
         goals: vec![Goal::at_most("fail_safe_open_p99_us", 100.0, " µs").check(p99_us)],
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn median_of_odd_and_even() {
-        assert_eq!(median(&mut [3.0, 1.0, 2.0]), 2.0);
-        assert_eq!(median(&mut [4.0, 1.0, 2.0, 3.0]), 2.5);
-        assert!(median(&mut []).is_nan());
-    }
 }

@@ -439,8 +439,8 @@ async fn prefix_query(b: &Bench<'_>, cache: &Cache, space: &Space) -> Result<Pre
             "prefix query found {tc_matches} matches, SCAN MATCH {scan_matches}"
         )));
     }
-    let tagcache_ms = super::failsafe::median(&mut tc);
-    let scan_ms = super::failsafe::median(&mut scan);
+    let tagcache_ms = super::measure::median(&mut tc);
+    let scan_ms = super::measure::median(&mut scan);
     Ok(PrefixQuery {
         pattern: format!("org:{g}:*:*"),
         dbsize,

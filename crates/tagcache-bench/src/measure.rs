@@ -10,6 +10,7 @@ use tagcache::{Cache, SetOptions};
 
 use super::layout::{Footprint, Keys, Space};
 use super::probe::{Probe, Stalls};
+use super::report::Run;
 use super::server::{self, Sample};
 use super::writes::load;
 use super::{Bench, TTL};
@@ -179,4 +180,47 @@ pub fn median_round<R: Round>(mut runs: Vec<R>) -> Option<R> {
     let mut median = runs.into_iter().nth(mid)?;
     median.set_rounds(walls, worst);
     Some(median)
+}
+
+/// Runs two measurements one after the other, `b` first when `b_first`,
+/// and answers them as `(a, b)`. Rounds that alternate the order let a
+/// machine's drift hit both sides of each pair.
+pub async fn pair<A, B>(b_first: bool, a: A, b: B) -> Result<(Run, Run)>
+where
+    A: Future<Output = Result<Run>>,
+    B: Future<Output = Result<Run>>,
+{
+    if b_first {
+        let b = b.await?;
+        Ok((a.await?, b))
+    } else {
+        let a = a.await?;
+        Ok((a, b.await?))
+    }
+}
+
+/// Sorts and takes the middle (the mean of the two middles when even).
+pub fn median(v: &mut [f64]) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    let m = v.len() / 2;
+    if v.len() % 2 == 1 {
+        v[m]
+    } else {
+        (v[m - 1] + v[m]) / 2.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_of_odd_and_even() {
+        assert_eq!(median(&mut [3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&mut [4.0, 1.0, 2.0, 3.0]), 2.5);
+        assert!(median(&mut []).is_nan());
+    }
 }

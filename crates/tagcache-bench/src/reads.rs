@@ -16,8 +16,8 @@ use std::time::Duration;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tagcache::{Cache, SetOptions};
 
-use super::failsafe::median;
 use super::layout::{item_key, Space};
+use super::measure::{median, pair};
 use super::report::{Comparison, Goal, Run};
 use super::writes::Kept;
 use super::{batches, drive, Bench, BATCHES_IN_FLIGHT, MGET_KEYS, TTL};
@@ -109,15 +109,12 @@ pub async fn run(b: &Bench<'_>, kept: &Kept) -> Result<Vec<Comparison>> {
             "reads: get_bytes / GET (paired round {}/{paired_rounds})",
             round + 1
         ));
-        let raw_run = || b.measure(&["get"], paired_n, gets_raw(b, raw, paired_n));
-        let ours = || b.measure(&["get"], paired_n, gets(b, &cache, paired_n));
-        let (t, r) = if round % 2 == 0 {
-            let r = raw_run().await?;
-            (ours().await?, r)
-        } else {
-            let t = ours().await?;
-            (t, raw_run().await?)
-        };
+        let (t, r) = pair(
+            round % 2 == 0,
+            b.measure(&["get"], paired_n, gets(b, &cache, paired_n)),
+            b.measure(&["get"], paired_n, gets_raw(b, raw, paired_n)),
+        )
+        .await?;
         get_ratios.push(t.ops_per_sec / r.ops_per_sec);
     }
     let c = b.plan.concurrency;

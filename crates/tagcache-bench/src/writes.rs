@@ -13,8 +13,8 @@ use std::collections::BTreeSet;
 
 use tagcache::{Cache, SetOptions};
 
-use super::failsafe::median;
 use super::layout::{item_key, prefix_tag, Footprint, Keys, Space};
+use super::measure::median;
 use super::report::{Comparison, Goal, Run};
 use super::{batches, drive, now_ms, Bench, BATCHES_IN_FLIGHT, TTL};
 use crate::error::{BenchError, Result};
