@@ -29,7 +29,7 @@ use serde::Serialize;
 use tagcache::{Cache, SetOptions, WritePath};
 
 use super::layout::{prefix_tag, Footprint, Keys, Space, ALL_TAG};
-use super::measure::median;
+use super::measure::paired_ratio;
 use super::report::Run;
 use super::workload::Workload;
 use super::{batches, drive, now_ms, Bench, BATCHES_IN_FLIGHT, TTL};
@@ -498,35 +498,19 @@ async fn run_mode(b: &Bench<'_>, mode: Mode, n: u64) -> Result<ModeReport> {
         .filter(|(_, runs)| !runs.is_empty())
         .map(|(case, runs)| summarize(case, &runs))
         .collect();
-    let usec = |id: &str| {
-        cases
-            .iter()
-            .find(|c| c.id == id)
-            .map_or(f64::NAN, |c| c.server_usec_per_op)
-    };
-    let rounds_of = |id: &str| {
-        cases
-            .iter()
-            .find(|c| c.id == id)
-            .map_or(&[][..], |c| c.rounds_server_usec_per_op.as_slice())
-    };
+    let case = |id: &str| cases.iter().find(|c| c.id == id);
+    let usec = |id: &str| case(id).map_or(f64::NAN, |c| c.server_usec_per_op);
+    let rounds_of = |id: &str| case(id).map_or(&[][..], |c| c.rounds_server_usec_per_op.as_slice());
     let comparisons = COMPARED
         .iter()
         .filter(|(tc, base)| usec(tc).is_finite() && usec(base).is_finite())
-        .map(|&(tc, base)| {
-            let mut paired: Vec<f64> = rounds_of(tc)
-                .iter()
-                .zip(rounds_of(base))
-                .map(|(t, b)| t / b)
-                .collect();
-            EdgeComparison {
-                tagcache: tc,
-                baseline: base,
-                tagcache_usec: usec(tc),
-                baseline_usec: usec(base),
-                ratio: usec(tc) / usec(base),
-                paired_ratio: median(&mut paired),
-            }
+        .map(|&(tc, base)| EdgeComparison {
+            tagcache: tc,
+            baseline: base,
+            tagcache_usec: usec(tc),
+            baseline_usec: usec(base),
+            ratio: usec(tc) / usec(base),
+            paired_ratio: paired_ratio(rounds_of(tc), rounds_of(base)),
         })
         .collect();
     let attributions = vec![

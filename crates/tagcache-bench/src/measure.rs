@@ -199,6 +199,13 @@ where
     }
 }
 
+/// The median over the rounds of `ours[r] / baseline[r]` (two series
+/// measured round by round, each round's pair moments apart).
+pub fn paired_ratio(ours: &[f64], baseline: &[f64]) -> f64 {
+    let mut ratios: Vec<f64> = ours.iter().zip(baseline).map(|(t, b)| t / b).collect();
+    median(&mut ratios)
+}
+
 /// Sorts and takes the middle (the mean of the two middles when even).
 pub fn median(v: &mut [f64]) -> f64 {
     if v.is_empty() {

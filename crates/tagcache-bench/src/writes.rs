@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 use tagcache::{Cache, SetOptions};
 
 use super::layout::{item_key, prefix_tag, Footprint, Keys, Space};
-use super::measure::median;
+use super::measure::paired_ratio;
 use super::report::{Comparison, Goal, Run};
 use super::{batches, drive, now_ms, Bench, BATCHES_IN_FLIGHT, TTL};
 use crate::error::{BenchError, Result};
@@ -157,12 +157,7 @@ fn index_of(mode: Mode) -> usize {
 
 /// The median over the rounds of `ours` / `baseline` (ops/s).
 fn paired(all: &[Vec<f64>; MODES.len()], ours: Mode, baseline: Mode) -> f64 {
-    let mut ratios: Vec<f64> = all[index_of(ours)]
-        .iter()
-        .zip(&all[index_of(baseline)])
-        .map(|(t, r)| t / r)
-        .collect();
-    median(&mut ratios)
+    paired_ratio(&all[index_of(ours)], &all[index_of(baseline)])
 }
 
 /// Only the data sets the read phases need, written once, unmeasured
