@@ -8,8 +8,9 @@
 //!
 //! (the count is the `summary:` line of `cg.out`).
 //!
-//! `IN_FLIGHT` (default 1) reads at a time, on one thread. Run each mode with two `N`s; the difference of the instruction counts
-//! divided by the difference of the `N`s is the cost of one read (setup,
+//! `IN_FLIGHT` (default 1) reads at a time, on one thread. Run each mode
+//! with two `N`s; the difference of the instruction counts divided by the
+//! difference of the `N`s is the cost of one read (setup,
 //! prefill and teardown cancel out). Modes: `raw` (`GET` on a
 //! `MultiplexedConnection`, as the bench's baseline), `manager` (`GET`
 //! through a `ConnectionManager` configured like tagcache's), `get_bytes`,
@@ -54,7 +55,7 @@ async fn run(mode: &str, n: u64, in_flight: usize) {
         .collect();
     cache.set_many_bytes(items).await.unwrap();
     let client = redis::Client::open(url).unwrap();
-    let raw = setup.raw.clone();
+    let raw = &setup.raw;
     let manager = redis::aio::ConnectionManager::new_with_config(
         client.clone(),
         redis::aio::ConnectionManagerConfig::new()
@@ -81,7 +82,7 @@ async fn run(mode: &str, n: u64, in_flight: usize) {
         );
         return;
     }
-    let (raw, manager, fs) = (&raw, &manager, &fs);
+    let (manager, fs) = (&manager, &fs);
     let read = |i: u64| async move {
         let key = format!("item:{}", i % KEYS);
         match mode {
