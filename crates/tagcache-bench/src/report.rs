@@ -279,6 +279,7 @@ impl Report {
                     .flat_map(|o| o.goals.iter().cloned()),
             )
             .chain(sections.sweep.iter().flat_map(|s| s.goals.iter().cloned()))
+            .chain(sections.edges.iter().flat_map(|e| e.goals.iter().cloned()))
             .collect();
         let goals_passed = goals.iter().filter(|g| g.pass).count();
         Self {
@@ -543,6 +544,7 @@ impl Report {
                 "µs/op",
                 "tagcache / baseline",
                 "median of round pairs",
+                "goal",
             ]);
             for c in &m.comparisons {
                 t.add_row(vec![
@@ -552,6 +554,7 @@ impl Report {
                     num(c.baseline_usec),
                     format!("{:.2}", c.ratio),
                     format!("{:.2}", c.paired_ratio),
+                    c.goal.as_ref().map_or_else(|| "-".to_owned(), Goal::cell),
                 ]);
             }
             right_align(&mut t, &[1, 3, 4, 5]);
@@ -644,9 +647,12 @@ fn invalidation_table(inv: &InvalidationReport) -> Table {
             .find(|r| r.strategy == "lua")
             .map(|r| r.wall_ms);
         for r in &inv.runs {
-            let goal = if r.strategy == "tagcache" {
+            // The slowed server's goals on its own row.
+            let slowed = r.strategy == "tagcache_slowed";
+            let goal = if r.strategy == "tagcache" || slowed {
                 inv.goals
                     .iter()
+                    .filter(|g| g.id.contains("slowed") == slowed)
                     .map(Goal::cell)
                     .collect::<Vec<_>>()
                     .join("\n")

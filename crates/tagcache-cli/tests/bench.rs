@@ -201,13 +201,13 @@ fn bench_runs_on_a_private_server_and_writes_json() {
     }
 
     let goals = v["goals"].as_array().unwrap();
-    assert_eq!(goals.len(), 21);
+    assert_eq!(goals.len(), 28);
     for g in goals {
         assert!(g["pass"].is_boolean() && g["target"].is_number(), "{g:#}");
     }
     let passed = v["goals_passed"].as_u64().unwrap();
     let missed = v["goals_missed"].as_u64().unwrap();
-    assert_eq!(passed + missed, 21);
+    assert_eq!(passed + missed, 28);
 }
 
 #[test]
@@ -266,8 +266,23 @@ fn bench_only_edges_and_clear_reports_reserved_edge_costs_and_clears() {
         for c in m["comparisons"].as_array().unwrap() {
             assert!(c["ratio"].as_f64().unwrap() > 0.0, "{c:#}");
         }
+        // The write-cost goals (≤ 2×) sit on single-call comparisons.
+        let with_goal = m["comparisons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c.get("goal").is_some())
+            .count();
+        assert_eq!(with_goal, if single { 8 } else { 0 }, "{m:#}");
         assert_eq!(m["attributions"].as_array().unwrap().len(), 7);
     }
+    let goals = v["goals"].as_array().unwrap();
+    assert_eq!(goals.len(), 8, "{goals:#?}");
+    for g in goals {
+        assert_eq!(g["target"], 2.0, "{g:#}");
+        assert!(g["value"].as_f64().unwrap() > 0.0, "{g:#}");
+    }
+    assert_eq!(v["edges"]["goals"].as_array().unwrap().len(), 8);
 
     let clear = &v["clear"];
     assert_eq!(clear["entries"], 300, "{clear:#}");
