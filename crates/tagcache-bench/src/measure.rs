@@ -67,6 +67,8 @@ pub struct Measured<T> {
     pub stalls: Stalls,
     /// The probe's waits over time, `[ms since start, wait ms]`.
     pub timeline: Vec<[f64; 2]>,
+    /// Every wait the probe saw (to pool over rounds).
+    pub waits: Vec<Duration>,
     /// The server's counters before the work.
     pub before: Sample,
     /// And after it.
@@ -90,7 +92,7 @@ pub async fn measure<T>(
     let start = Instant::now();
     let out = work.await;
     let wall = start.elapsed();
-    let (stalls, timeline) = probe.stop_with_timeline().await?;
+    let seen = probe.stop_with_timeline().await?;
     let out = out?;
     let after = server::sample(&b.raw).await?;
     let server_longest_command_ms = match &b.slowlog {
@@ -100,8 +102,9 @@ pub async fn measure<T>(
     Ok(Measured {
         out,
         wall,
-        stalls,
-        timeline,
+        stalls: seen.stalls,
+        timeline: seen.timeline,
+        waits: seen.waits,
         before,
         after,
         server_longest_command_ms,

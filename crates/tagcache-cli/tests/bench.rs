@@ -199,6 +199,14 @@ fn bench_runs_on_a_private_server_and_writes_json() {
         // 2000 entries × (2 tags + the `\0pitem` prefix edge).
         assert_eq!(r["members_removed"], 6000, "{r:#}");
     }
+    // The goals check the waits of both cases pooled, per condition.
+    let pooled = v["sweep"]["pooled"].as_array().unwrap();
+    assert_eq!(pooled.len(), 2, "{pooled:#?}");
+    assert_eq!(pooled[1]["slowed"], true);
+    for p in pooled {
+        assert_eq!(p["rounds"], 1, "{p:#}");
+        assert!(p["stalls"]["pings"].as_u64().is_some(), "{p:#}");
+    }
 
     let goals = v["goals"].as_array().unwrap();
     assert_eq!(goals.len(), 28);

@@ -15,7 +15,7 @@ pub mod probe;
 pub mod server;
 
 pub use cluster::{ClusterLaunch, RedisCluster};
-pub use probe::{ProbeError, StallProbe, Stalls};
+pub use probe::{Observed, ProbeError, StallProbe, Stalls};
 pub use server::{
     redis_url_or_private, run_example, Launch, PrivateRedis, RedisServer, StartError,
 };

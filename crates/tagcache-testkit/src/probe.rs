@@ -30,6 +30,20 @@ struct Seen {
 /// Each wait: when the PING was sent (since the start) and how long it took.
 type Waits = Vec<(Duration, Duration)>;
 
+/// What a stopped probe saw.
+#[derive(Debug, Clone, Default)]
+pub struct Observed {
+    /// The summary.
+    pub stalls: Stalls,
+    /// The waits over time, `[ms since start, wait ms]`, at most
+    /// [`TIMELINE_POINTS`] points (the longest wait of each slice of time,
+    /// so no stall is hidden).
+    pub timeline: Vec<[f64; 2]>,
+    /// Every wait, in the order the PINGs were sent (none for a probe
+    /// started with [`StallProbe::start_live`]).
+    pub waits: Vec<Duration>,
+}
+
 /// A running probe; dropping it stops the thread.
 #[derive(Debug)]
 pub struct StallProbe {
@@ -63,6 +77,24 @@ impl std::fmt::Display for ProbeError {
 impl std::error::Error for ProbeError {}
 
 impl Stalls {
+    /// The summary of `waits` (of one probe, or pooled over several runs:
+    /// a 99th percentile needs a few hundred waits to mean more than the
+    /// longest).
+    pub fn of(waits: &[Duration]) -> Self {
+        if waits.is_empty() {
+            return Self::default();
+        }
+        let mut waits = waits.to_vec();
+        waits.sort_unstable();
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        let p99 = waits[(waits.len() * 99 / 100).min(waits.len() - 1)];
+        Self {
+            pings: waits.len() as u64,
+            longest_ms: ms(waits[waits.len() - 1]),
+            p99_ms: ms(p99),
+        }
+    }
+
     /// The longest wait.
     pub fn longest(&self) -> Duration {
         Duration::from_secs_f64(self.longest_ms / 1000.0)
@@ -153,16 +185,14 @@ impl StallProbe {
     /// # Errors
     /// The probe's connection failed while it ran.
     pub async fn stop(self) -> Result<Stalls, ProbeError> {
-        Ok(self.stop_with_timeline().await?.0)
+        Ok(self.stop_with_timeline().await?.stalls)
     }
 
-    /// Stops the probe: the summary, and the waits over time as
-    /// `[ms since start, wait ms]`, at most [`TIMELINE_POINTS`] points
-    /// (the longest wait of each slice of time, so no stall is hidden).
+    /// Stops the probe: the summary, the waits over time and every wait.
     ///
     /// # Errors
     /// The probe's connection failed while it ran.
-    pub async fn stop_with_timeline(mut self) -> Result<(Stalls, Vec<[f64; 2]>), ProbeError> {
+    pub async fn stop_with_timeline(mut self) -> Result<Observed, ProbeError> {
         self.stop.store(true, Ordering::Relaxed);
         let waits = match self.thread.take() {
             Some(thread) => tokio::task::spawn_blocking(move || thread.join())
@@ -181,11 +211,16 @@ impl StallProbe {
             return Err(ProbeError(e));
         }
         let timeline = downsample(&waits);
-        let mut stalls = summarize(waits.into_iter().map(|(_, w)| w).collect());
+        let waits: Vec<Duration> = waits.into_iter().map(|(_, w)| w).collect();
+        let mut stalls = Stalls::of(&waits);
         let (pings, longest) = self.so_far();
         stalls.pings = pings;
         stalls.longest_ms = longest.as_secs_f64() * 1000.0;
-        Ok((stalls, timeline))
+        Ok(Observed {
+            stalls,
+            timeline,
+            waits,
+        })
     }
 }
 
@@ -208,31 +243,23 @@ fn downsample(waits: &[(Duration, Duration)]) -> Vec<[f64; 2]> {
         .collect()
 }
 
-fn summarize(mut waits: Vec<Duration>) -> Stalls {
-    if waits.is_empty() {
-        return Stalls::default();
-    }
-    waits.sort_unstable();
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    let p99 = waits[(waits.len() * 99 / 100).min(waits.len() - 1)];
-    Stalls {
-        pings: waits.len() as u64,
-        longest_ms: ms(waits[waits.len() - 1]),
-        p99_ms: ms(p99),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn summary_takes_the_tail() {
-        let waits = (1..=100).map(Duration::from_millis).collect();
-        let s = summarize(waits);
+        let waits: Vec<Duration> = (1..=100).rev().map(Duration::from_millis).collect();
+        let s = Stalls::of(&waits);
         assert_eq!(s.pings, 100);
         assert_eq!(s.longest_ms, 100.0);
         assert_eq!(s.p99_ms, 100.0);
-        assert_eq!(summarize(vec![]).pings, 0);
+        assert_eq!(Stalls::of(&[]).pings, 0);
+        // Pooled: 1000 waits, ten of them long; the 99th percentile is the
+        // first of the long ones, not the longest.
+        let mut pooled = vec![Duration::from_millis(1); 990];
+        pooled.extend((1..=10).map(|i| Duration::from_millis(10 + i)));
+        let s = Stalls::of(&pooled);
+        assert_eq!((s.longest_ms, s.p99_ms), (20.0, 11.0));
     }
 }
