@@ -676,10 +676,7 @@ fn invalidation_table(inv: &InvalidationReport) -> Table {
                 r.server_longest_command_ms
                     .map_or_else(|| "n/a".to_owned(), num),
                 num(r.cost_per_entry.server_usec_per_op),
-                match r.commands_sent_source {
-                    "monitor, extrapolated" => format!("≈ {}", thousands(r.commands_sent)),
-                    _ => thousands(r.commands_sent),
-                },
+                thousands(r.commands_sent),
                 goal,
             ]);
         }
