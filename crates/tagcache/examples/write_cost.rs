@@ -20,6 +20,12 @@
 //! registry `ZADD LT`s once per pipeline). Starts a private
 //! redis-server unless `REDIS_URL` is set. BENCHMARKS.md ("Writes: client
 //! CPU per call") has the figures.
+//!
+//! A third argument `WORKERS` above 1 runs a multi-thread runtime of that
+//! many workers instead, and `raw` and `set_bytes` then write from
+//! `IN_FLIGHT` tasks (each its share of the writes, one at a time), as an
+//! application's request handlers would: for wall time against CPU time
+//! (`/usr/bin/time`), not for callgrind.
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
@@ -42,11 +48,57 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let mode = args.next().unwrap_or_else(|| "set_bytes".to_owned());
     let n: u64 = args.next().map_or(10_000, |s| s.parse().expect("N"));
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(run(&mode, n));
+    let workers: usize = args.next().map_or(1, |s| s.parse().expect("WORKERS"));
+    let rt = if workers > 1 {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(workers)
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    }
+    .unwrap();
+    if workers > 1 {
+        rt.block_on(run_tasks(&mode, n));
+    } else {
+        rt.block_on(run(&mode, n));
+    }
+}
+
+/// `raw` or `set_bytes` from `IN_FLIGHT` tasks.
+async fn run_tasks(mode: &str, n: u64) {
+    let setup = common::setup("wcost").await;
+    let value = std::sync::Arc::new(vec![7u8; 256]);
+    let ns = std::sync::Arc::new(setup.ns.clone());
+    let mut tasks = Vec::new();
+    for t in 0..IN_FLIGHT as u64 {
+        let (cache, mut raw) = (setup.cache.clone(), setup.raw.clone());
+        let (value, ns, mode) = (value.clone(), ns.clone(), mode.to_owned());
+        tasks.push(tokio::spawn(async move {
+            for i in (t..n).step_by(IN_FLIGHT) {
+                match mode.as_str() {
+                    "raw" => {
+                        let pipe = raw_pipeline(&ns, &value, i..i + 1);
+                        pipe.query_async::<()>(&mut raw).await.unwrap();
+                    }
+                    "set_bytes" => {
+                        let opts = SetOptions::new().ttl(TTL).tags(tags_of(i));
+                        cache
+                            .set_bytes(format!("item:{i}"), value.as_slice(), &opts)
+                            .await
+                            .unwrap();
+                    }
+                    other => panic!("mode {other} has no task form"),
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    println!("{mode}: {n} writes from {IN_FLIGHT} tasks");
 }
 
 fn tags_of(i: u64) -> [String; 2] {

@@ -23,7 +23,9 @@
 //! read-through stores, scope and path writes) share server
 //! calls: a lone write goes out at once; a burst is cut into batches of 8
 //! to 128 entries (fewer when fewer wait), up to 4 of them in flight, so the
-//! process prepares and answers one batch while Redis runs another. Writes
+//! process prepares and answers one batch while Redis runs another (each
+//! batch a task of its own: on a multi-thread runtime, on several
+//! workers). Writes
 //! of one key apply in the order they were made: one whose key is in a
 //! batch still in flight waits for it. [`Cache::set_many`] sends its own
 //! batches.

@@ -15,6 +15,11 @@
 //! that writes a key some batch in flight also writes waits, and so does
 //! every job queued after it, until that batch is answered; within one
 //! batch [`Core::write`] keeps the queue's order.
+//!
+//! Each batch runs as a task of its own, so on a multi-thread runtime the
+//! client's work of several batches (building the transaction, reading
+//! the replies) runs on several workers; the queue's task only cuts
+//! batches and tracks their keys.
 
 use std::collections::VecDeque;
 use std::hash::BuildHasher;
@@ -123,20 +128,33 @@ impl Dispatcher {
                 }
             }
             while in_flight.len() < BATCHES_IN_FLIGHT {
-                let Some(sent) = self.waiting.take(BATCHES_IN_FLIGHT - in_flight.len()) else {
+                let Some(Sent { jobs, keys }) =
+                    self.waiting.take(BATCHES_IN_FLIGHT - in_flight.len())
+                else {
                     break;
                 };
+                // Each batch is a task of its own: on a multi-thread
+                // runtime batches are built and answered on every worker.
+                // Its callers are answered from the task; its keys stay
+                // here and are freed once the task ended, however it
+                // ended (a panic drops its jobs: their callers get an
+                // error, and later writes of those keys still go).
                 let core = self.core.clone();
-                in_flight.push(async move {
-                    let ops: Vec<&WriteOp> = sent.jobs.iter().flat_map(|j| &j.ops).collect();
+                let batch = tokio::spawn(async move {
+                    let ops: Vec<&WriteOp> = jobs.iter().flat_map(|j| &j.ops).collect();
                     let result = core.write_refs(&ops).await;
-                    (sent, result)
+                    answer(jobs, result);
+                });
+                in_flight.push(async move {
+                    // Err: the task panicked or the runtime is shutting
+                    // down; either way it is over.
+                    let _ = batch.await;
+                    keys
                 });
             }
             tokio::select! {
-                Some((sent, result)) = in_flight.next(), if !in_flight.is_empty() => {
-                    self.waiting.release(&sent);
-                    answer(sent, result);
+                Some(keys) = in_flight.next(), if !in_flight.is_empty() => {
+                    self.waiting.release(&keys);
                 }
                 job = rx.recv(), if open && self.waiting.jobs.len() < QUEUE_DEPTH => match job {
                     Some(job) => self.waiting.push(job),
@@ -195,8 +213,8 @@ impl Waiting {
     }
 
     /// Frees the keys of an answered batch.
-    fn release(&mut self, sent: &Sent) {
-        for h in &sent.keys {
+    fn release(&mut self, keys: &[u64]) {
+        for h in keys {
             if let Some(n) = self.busy.get_mut(h) {
                 *n -= 1;
                 if *n == 0 {
@@ -208,8 +226,8 @@ impl Waiting {
 }
 
 /// Hands each caller its part of a batch's answer.
-fn answer(sent: Sent, result: Result<Vec<bool>>) {
-    let total: usize = sent.jobs.iter().map(|j| j.ops.len()).sum();
+fn answer(jobs: Vec<Job>, result: Result<Vec<bool>>) {
+    let total: usize = jobs.iter().map(|j| j.ops.len()).sum();
     let result = result.and_then(|stored| match stored.len() == total {
         true => Ok(stored),
         false => Err(Error::new(
@@ -218,7 +236,7 @@ fn answer(sent: Sent, result: Result<Vec<bool>>) {
         )),
     });
     let mut offset = 0;
-    for job in sent.jobs {
+    for job in jobs {
         let size = job.ops.len();
         // A caller that gave up (dropped its future) ignores it.
         let _ = job.done.send(match &result {
@@ -298,9 +316,9 @@ mod tests {
         let second = w.take(3).unwrap();
         assert_eq!(keys_of(&second), ["b"], "stops at the job writing a again");
         assert!(w.take(2).is_none());
-        w.release(&first);
+        w.release(&first.keys);
         assert_eq!(keys_of(&w.take(2).unwrap()), ["x", "a", "c"]);
-        w.release(&second);
+        w.release(&second.keys);
         assert!(w.busy.contains_key(&w.hasher.hash_one(b"a".as_slice())));
     }
 
