@@ -1,7 +1,8 @@
 //! The Lua scripts, one per atomic operation, each kept as a `.lua` file.
 //!
-//! Every script but those marked `alone` gets the `lib.lua` helpers it calls prepended
-//! ([`prelude`]: a helper is defined again on every call), is hashed once,
+//! Every script but those marked `alone` gets the `lib.lua` statements it
+//! uses prepended — helpers, constants, the globals bound to locals
+//! ([`prelude`]: each runs again on every call) —, is hashed once,
 //! and runs with `EVALSHA`; redis-rs reloads it on `NOSCRIPT` (after a
 //! restart or `SCRIPT FLUSH`). [`Scripts::all`] lists them so the cache can
 //! `SCRIPT LOAD` each at connect, which also proves the user may run them.
