@@ -649,7 +649,7 @@ impl<'a> Bench<'a> {
             // baseline blocking the server) must not abort the run.
             .response_timeout(Duration::from_secs(30))
             // The fail-safe bound equal to the response timeout, as with
-            // the defaults (100 ms each).
+            // the defaults (100 ms each): no timer of its own per call.
             .op_timeout(Duration::from_secs(30))
             .build()
             .await?)

@@ -309,8 +309,9 @@ impl CacheBuilder {
     }
 
     /// Time limit of one operation through [`Cache::fail_safe`] (each call
-    /// can override it), kept by a timer per call whatever the response
-    /// timeout. Default: 100 ms (the response timeout's default).
+    /// can override it). When it is not shorter than the response timeout,
+    /// the connection's own timeout bounds the operation and no timer is
+    /// set per call. Default: 100 ms (the response timeout's default).
     pub fn op_timeout(mut self, t: Duration) -> Self {
         self.op_timeout = t;
         self
@@ -590,6 +591,7 @@ impl CacheBuilder {
             journal,
             hot_metrics: crate::observe::metrics::HotMetrics::new(&self.namespace),
             op_timeout: self.op_timeout,
+            response_timeout: self.response_timeout,
             legacy: self
                 .legacy
                 .map(|(rules, mode)| Arc::new(crate::legacy::Legacy::new(rules, mode))),

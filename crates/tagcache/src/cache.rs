@@ -98,6 +98,7 @@ pub(crate) struct Inner {
     pub(crate) journal: Arc<Journal>,
     pub(crate) hot_metrics: crate::observe::metrics::HotMetrics,
     pub(crate) op_timeout: Duration,
+    pub(crate) response_timeout: Duration,
     /// Legacy-key rules and mode ([`CacheBuilder::legacy`]), if any.
     pub(crate) legacy: Option<Arc<crate::legacy::Legacy>>,
     /// The in-process L1 tier ([`CacheBuilder::l1`]), if enabled.
@@ -147,6 +148,11 @@ impl Cache {
 
     pub(crate) fn op_timeout(&self) -> Duration {
         self.inner.op_timeout
+    }
+
+    /// The connection's per-call response timeout.
+    pub(crate) fn response_timeout(&self) -> Duration {
+        self.inner.response_timeout
     }
 
     pub(crate) fn legacy(&self) -> Option<&Arc<crate::legacy::Legacy>> {

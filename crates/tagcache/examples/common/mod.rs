@@ -8,7 +8,7 @@ use tagcache::Cache;
 use tagcache_testkit::RedisServer;
 
 /// Response and operation timeout of the cache (valgrind is slow; equal,
-/// as in the defaults).
+/// as in the defaults, so the fail-safe view adds no timer of its own).
 pub const TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The server, a cache on it in namespace `<name>-<pid>` (no sweep), and

@@ -267,7 +267,11 @@ impl Reconnecting {
         let result = match &watch {
             Some(w) => {
                 let _in_flight = w.enter();
-                send(conn).await.map_err(|e| w.explain(e))
+                tokio::select! {
+                    biased;
+                    r = send(conn) => r.map_err(|e| w.explain(e)),
+                    () = w.stopped() => Err(no_answer(self.inner.response_timeout)),
+                }
             }
             None => send(conn).await,
         };
