@@ -238,7 +238,7 @@ fn bench_only_edges_and_clear_reports_reserved_edge_costs_and_clears() {
         let cases = m["cases"].as_array().unwrap();
         // The read-through cases and the script floors run one call at a
         // time only.
-        assert_eq!(cases.len(), if single { 22 } else { 18 }, "{m:#}");
+        assert_eq!(cases.len(), if single { 23 } else { 19 }, "{m:#}");
         for c in cases {
             assert!(c["server_usec_per_op"].as_f64().unwrap() > 0.0, "{c:#}");
         }
@@ -262,7 +262,7 @@ fn bench_only_edges_and_clear_reports_reserved_edge_costs_and_clears() {
         assert!(elsewhere > case("tc_change_2", "scripts_per_op"), "{m:#}");
         assert!(!single || elsewhere >= 0.99, "{m:#}");
         let compared = m["comparisons"].as_array().unwrap().len();
-        assert_eq!(compared, if single { 15 } else { 12 }, "{m:#}");
+        assert_eq!(compared, if single { 16 } else { 13 }, "{m:#}");
         if single {
             // The fenced store's floor: a GET, then one script call.
             let fenced = sent("raw_rt_2_fenced");
