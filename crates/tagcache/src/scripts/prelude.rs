@@ -115,23 +115,20 @@ fn identifiers(source: &str) -> HashSet<&str> {
 /// `body` uses, with those their own text uses, in order.
 pub(crate) fn prelude(lib: &str, body: &str) -> String {
     let items = items(lib);
-    let uses: Vec<HashSet<&str>> = items
-        .iter()
-        .map(|it| it.lines.iter().flat_map(|l| identifiers(l)).collect())
-        .collect();
     let mut needed: HashSet<&str> = identifiers(body);
     // A statement only names what statements before it define: one pass
-    // from the last to the first closes the set.
-    for (item, used) in items.iter().zip(&uses).rev() {
-        if item.defines.iter().any(|n| needed.contains(n)) {
-            needed.extend(used.iter().copied());
+    // from the last to the first closes the set and marks what is kept.
+    let mut keep = vec![false; items.len()];
+    for (item, kept) in items.iter().zip(&mut keep).rev() {
+        let wanted = item.defines.iter().any(|n| needed.contains(n));
+        if wanted {
+            needed.extend(item.lines.iter().flat_map(|l| identifiers(l)));
         }
+        *kept = wanted || item.defines.is_empty();
     }
     let mut out = String::with_capacity(lib.len());
-    let kept = items
-        .iter()
-        .filter(|it| it.defines.is_empty() || it.defines.iter().any(|n| needed.contains(n)));
-    for line in kept.flat_map(|it| &it.lines) {
+    let kept = items.iter().zip(keep).filter(|(_, kept)| *kept);
+    for line in kept.flat_map(|(it, _)| &it.lines) {
         out.push_str(line);
         out.push('\n');
     }
