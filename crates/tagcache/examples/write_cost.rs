@@ -78,20 +78,7 @@ async fn run_tasks(mode: &str, n: u64) {
         let (value, ns, mode) = (value.clone(), ns.clone(), mode.to_owned());
         tasks.push(tokio::spawn(async move {
             for i in (t..n).step_by(IN_FLIGHT) {
-                match mode.as_str() {
-                    "raw" => {
-                        let pipe = raw_pipeline(&ns, &value, i..i + 1);
-                        pipe.query_async::<()>(&mut raw).await.unwrap();
-                    }
-                    "set_bytes" => {
-                        let opts = SetOptions::new().ttl(TTL).tags(tags_of(i));
-                        cache
-                            .set_bytes(format!("item:{i}"), value.as_slice(), &opts)
-                            .await
-                            .unwrap();
-                    }
-                    other => panic!("mode {other} has no task form"),
-                }
+                write_one(&mode, i, &cache, &mut raw, &ns, &value).await;
             }
         }));
     }
@@ -99,6 +86,31 @@ async fn run_tasks(mode: &str, n: u64) {
         t.await.unwrap();
     }
     println!("{mode}: {n} writes from {IN_FLIGHT} tasks");
+}
+
+/// One write of mode `raw` (a pipeline) or `set_bytes`: entry `i`.
+async fn write_one(
+    mode: &str,
+    i: u64,
+    cache: &tagcache::Cache,
+    raw: &mut redis::aio::MultiplexedConnection,
+    ns: &str,
+    value: &[u8],
+) {
+    match mode {
+        "raw" => {
+            let pipe = raw_pipeline(ns, value, i..i + 1);
+            pipe.query_async::<()>(raw).await.unwrap();
+        }
+        "set_bytes" => {
+            let opts = SetOptions::new().ttl(TTL).tags(tags_of(i));
+            cache
+                .set_bytes(format!("item:{i}"), value, &opts)
+                .await
+                .unwrap();
+        }
+        other => panic!("mode {other} is not one write at a time"),
+    }
 }
 
 fn tags_of(i: u64) -> [String; 2] {
@@ -117,11 +129,10 @@ async fn run(mode: &str, n: u64) {
     let value = vec![7u8; 256];
     let (cache, raw, value, ns) = (&setup.cache, &setup.raw, &value, setup.ns.as_str());
     match mode {
-        "raw" => {
+        "raw" | "set_bytes" => {
             stream::iter(0..n)
                 .for_each_concurrent(IN_FLIGHT, |i| async move {
-                    let pipe = raw_pipeline(ns, value, i..i + 1);
-                    pipe.query_async::<()>(&mut raw.clone()).await.unwrap();
+                    write_one(mode, i, cache, &mut raw.clone(), ns, value).await;
                 })
                 .await;
         }
@@ -131,17 +142,6 @@ async fn run(mode: &str, n: u64) {
                 .for_each_concurrent(2, |c| async move {
                     let pipe = raw_pipeline(ns, value, c * BATCH..((c + 1) * BATCH).min(n));
                     pipe.query_async::<()>(&mut raw.clone()).await.unwrap();
-                })
-                .await;
-        }
-        "set_bytes" => {
-            stream::iter(0..n)
-                .for_each_concurrent(IN_FLIGHT, |i| async move {
-                    let opts = SetOptions::new().ttl(TTL).tags(tags_of(i));
-                    cache
-                        .set_bytes(format!("item:{i}"), value, &opts)
-                        .await
-                        .unwrap();
                 })
                 .await;
         }
