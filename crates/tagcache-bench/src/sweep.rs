@@ -47,6 +47,10 @@ pub struct SweepRun {
     pub members_removed: u64,
     /// Wall time, milliseconds.
     pub wall_ms: f64,
+    /// Wall time of every round, milliseconds, fastest first.
+    pub rounds_wall_ms: Vec<f64>,
+    /// The longest stall of any round, milliseconds.
+    pub worst_round_longest_stall_ms: f64,
     /// Members removed per second.
     pub members_per_sec: f64,
     /// Redis time (usec of the commands sent) per member removed, µs.
@@ -206,11 +210,7 @@ async fn all_rounds(b: &Bench<'_>, n: u64, slowed: bool) -> Result<(Vec<SweepRun
     }
     let runs = rounds
         .into_iter()
-        .filter_map(|mut r| {
-            r.sort_by(|a, b| a.wall_ms.total_cmp(&b.wall_ms));
-            let mid = r.len() / 2;
-            r.into_iter().nth(mid)
-        })
+        .filter_map(measure::median_round)
         .collect();
     let pooled = PooledStalls {
         slowed,
@@ -219,6 +219,8 @@ async fn all_rounds(b: &Bench<'_>, n: u64, slowed: bool) -> Result<(Vec<SweepRun
     };
     Ok((runs, pooled))
 }
+
+measure::impl_round!(SweepRun);
 
 #[derive(Debug, Clone, Copy)]
 enum Case {
@@ -265,6 +267,8 @@ async fn once(
         entries: n,
         members_removed: removed,
         wall_ms: wall_s * 1000.0,
+        rounds_wall_ms: Vec::new(),
+        worst_round_longest_stall_ms: m.stalls.longest_ms,
         members_per_sec: removed as f64 / wall_s,
         server_usec_per_member: cost.server_usec_per_op,
         stalls: m.stalls,
